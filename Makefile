@@ -1,0 +1,46 @@
+# The two commands a newcomer runs: `make lab` and `make test`.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+export PATH := /usr/sbin:/sbin:$(PATH)
+
+.PHONY: lab test test-long lint bench data apt-deps clean
+
+$(PY):
+	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "mmlab needs Python >= 3.11"'
+	$(PYTHON) -m venv $(VENV) || { apt-get update && apt-get install -y python3-venv && $(PYTHON) -m venv $(VENV); }
+
+$(STAMP): pyproject.toml | $(PY)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[dev]'
+	@touch $@
+
+# Debian packages the tests use: util-linux-extra (mkfs.cramfs, fsck.cramfs).
+apt-deps:
+	@if ! command -v mkfs.cramfs >/dev/null || ! command -v fsck.cramfs >/dev/null; then \
+	  apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y util-linux-extra; \
+	fi
+
+lab: $(STAMP)
+	$(VENV)/bin/jupyter lab $(if $(filter 0,$(shell id -u)),--allow-root) notebooks/00-welcome.ipynb
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check src tests
+
+test: $(STAMP) apt-deps lint
+	$(PY) -m pytest -q
+
+# The long profiles: 10,000 mm sequences, 100,000 fuzzed cramfs images.
+test-long: $(STAMP) apt-deps
+	MMLAB_PROFILE=long $(PY) -m pytest -q -m slow -p no:cacheprovider
+
+bench: $(STAMP) apt-deps
+	$(PY) -m mmlab.bench
+
+data: $(STAMP) apt-deps
+	$(PY) -m mmlab.cramfs.samples data
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis
