@@ -30,7 +30,7 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff check src tests
 
 test: $(STAMP) apt-deps lint
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -m "not slow"
 
 # The long profiles: 10,000 mm sequences, 100,000 fuzzed cramfs images.
 test-long: $(STAMP) apt-deps
