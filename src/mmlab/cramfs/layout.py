@@ -1,0 +1,524 @@
+"""The cramfs on-disk format, declared once, for both byte orders.
+
+Source of truth: ``include/uapi/linux/cramfs_fs.h @ v4.15``
+(https://elixir.bootlin.com/linux/v4.15/source/include/uapi/linux/cramfs_fs.h)
+and ``include/uapi/linux/magic.h @ v4.15`` for the magic numbers.  The layout
+of the optional 512-byte boot pad and the foreign-endian images come from the
+util-linux writer (``disk-utils/mkfs.cramfs.c``, ``cramfs_common.c``).
+
+Image layout (all offsets absolute from byte 0 of the file, pad included)::
+
+    [512-byte zero pad, only with mkfs.cramfs -p]
+    struct cramfs_super (76 bytes)         magic, size, flags, ..., root inode
+    [-i file image, 4-byte padded]
+    directory entries: cramfs_inode (12 bytes) + name padded to 4 bytes
+    file data: per file u32 block pointers, then the blocks, pad to 4
+    zero padding up to a multiple of the block size
+
+How to use this module (the writer and reader both do):
+
+* ``structs(endian)`` returns a :class:`CramfsStructs` with the ``construct``
+  declarations ``superblock``, ``info``, ``inode``, ``block_pointers(n)`` and
+  ``u16``; ``superblock_struct(endian)``, ``info_struct(endian)`` and
+  ``inode_struct(endian)`` are shortcuts.  ``endian`` is ``"little"`` or
+  ``"big"`` (``host_endian()`` gives the running machine's).
+* Hot paths use precompiled ``struct``/``array`` codecs that are generated from
+  the same declarations (:data:`INODE_WORDS`):
+  ``pack_inode(endian, mode=..., uid=..., size=..., gid=..., namelen=...,
+  offset=...)``, ``unpack_inode(endian, buf, pos) -> Inode``,
+  ``pack_block_pointers(endian, ptrs)``, ``unpack_block_pointers(endian, buf,
+  pos, n)``, ``pack_u32``/``unpack_u32``, ``pack_u16``/``unpack_u16``.
+* ``pad_name(name) -> (padded_bytes, namelen)`` and ``make_block_pointer`` /
+  ``split_block_pointer`` handle the small encodings.
+
+Inode bitfields.  ``struct cramfs_inode`` is three ``__u32`` words of C
+bitfields: ``mode:16, uid:16`` / ``size:24, gid:8`` / ``namelen:6,
+offset:26``.  C leaves bitfield order to the ABI: on little-endian machines
+the first field takes the least significant bits, on big-endian machines the
+most significant bits.  So a little-endian image holds ``mode | uid << 16``
+in word 0 read as LE u32, while a big-endian image holds ``mode << 16 | uid``
+read as BE u32 (checked against ``mkfs.cramfs -N big`` output, see
+``tests/cramfs/test_layout.py``).  :data:`INODE_WORDS` lists the fields once
+and both layouts are derived from it.
+"""
+
+from __future__ import annotations
+
+import struct
+import sys
+from array import array
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Literal, NamedTuple
+
+from construct import Adapter, Array, Bytes, Int16ub, Int16ul, Int32ub, Int32ul, Struct
+
+from .errors import CramfsBuildError
+
+Endian = Literal["little", "big"]
+
+__all__ = [
+    "Endian",
+    "CRAMFS_MAGIC",
+    "CRAMFS_MAGIC_WEND",
+    "CRAMFS_SIGNATURE",
+    "CRAMFS_PAD_SIZE",
+    "CRAMFS_MODE_WIDTH",
+    "CRAMFS_UID_WIDTH",
+    "CRAMFS_SIZE_WIDTH",
+    "CRAMFS_GID_WIDTH",
+    "CRAMFS_NAMELEN_WIDTH",
+    "CRAMFS_OFFSET_WIDTH",
+    "CRAMFS_MAXPATHLEN",
+    "CRAMFS_MAX_FILE_SIZE",
+    "CRAMFS_FLAG_FSID_VERSION_2",
+    "CRAMFS_FLAG_SORTED_DIRS",
+    "CRAMFS_FLAG_HOLES",
+    "CRAMFS_FLAG_WRONG_SIGNATURE",
+    "CRAMFS_FLAG_SHIFTED_ROOT_OFFSET",
+    "CRAMFS_FLAG_EXT_BLOCK_POINTERS",
+    "CRAMFS_SUPPORTED_FLAGS",
+    "UTIL_LINUX_SUPPORTED_FLAGS",
+    "CRAMFS_BLK_FLAG_UNCOMPRESSED",
+    "CRAMFS_BLK_FLAG_DIRECT_PTR",
+    "CRAMFS_BLK_FLAGS",
+    "CRAMFS_BLK_DIRECT_PTR_SHIFT",
+    "DEFAULT_BLKSIZE",
+    "SUPERBLOCK_SIZE",
+    "INFO_SIZE",
+    "INODE_SIZE",
+    "SB_OFFSET_SIZE",
+    "SB_OFFSET_FLAGS",
+    "SB_OFFSET_CRC",
+    "SB_OFFSET_ROOT",
+    "INODE_WORDS",
+    "FLAG_NAMES",
+    "Inode",
+    "CramfsStructs",
+    "structs",
+    "superblock_struct",
+    "info_struct",
+    "inode_struct",
+    "host_endian",
+    "detect_endian",
+    "pack_inode",
+    "unpack_inode",
+    "inode_codec",
+    "pack_block_pointers",
+    "unpack_block_pointers",
+    "pack_u32",
+    "unpack_u32",
+    "pack_u16",
+    "unpack_u16",
+    "pad_name",
+    "make_block_pointer",
+    "split_block_pointer",
+    "flag_names",
+]
+
+# --- constants: include/uapi/linux/magic.h and cramfs_fs.h @ v4.15 ----------------------------
+
+CRAMFS_MAGIC = 0x28CD3D45  #: magic.h: "some random number"
+CRAMFS_MAGIC_WEND = 0x453DCD28  #: the magic read with the wrong byte order
+CRAMFS_SIGNATURE = b"Compressed ROMFS"  #: 16 bytes, no NUL
+CRAMFS_PAD_SIZE = 512  #: boot-code pad before the superblock (mkfs.cramfs -p, PAD_SIZE)
+
+CRAMFS_MODE_WIDTH = 16
+CRAMFS_UID_WIDTH = 16
+CRAMFS_SIZE_WIDTH = 24
+CRAMFS_GID_WIDTH = 8
+CRAMFS_NAMELEN_WIDTH = 6
+CRAMFS_OFFSET_WIDTH = 26
+CRAMFS_MAXPATHLEN = ((1 << CRAMFS_NAMELEN_WIDTH) - 1) << 2  #: 252: longest name
+CRAMFS_MAX_FILE_SIZE = (1 << CRAMFS_SIZE_WIDTH) - 1  #: 16 MiB - 1
+
+CRAMFS_FLAG_FSID_VERSION_2 = 0x00000001  #: fsid (cramfs_info) is valid
+CRAMFS_FLAG_SORTED_DIRS = 0x00000002  #: directory entries sorted by name
+CRAMFS_FLAG_HOLES = 0x00000100  #: zero-length blocks are holes (mkfs.cramfs -z)
+CRAMFS_FLAG_WRONG_SIGNATURE = 0x00000200  #: reserved
+CRAMFS_FLAG_SHIFTED_ROOT_OFFSET = 0x00000400  #: root not right after the superblock (-i)
+CRAMFS_FLAG_EXT_BLOCK_POINTERS = 0x00000800  #: v4.15: direct/uncompressed block pointers
+CRAMFS_SUPPORTED_FLAGS = (
+    0x000000FF
+    | CRAMFS_FLAG_HOLES
+    | CRAMFS_FLAG_WRONG_SIGNATURE
+    | CRAMFS_FLAG_SHIFTED_ROOT_OFFSET
+    | CRAMFS_FLAG_EXT_BLOCK_POINTERS
+)  #: 0xfff, what cramfs_read_super accepts at v4.15
+#: util-linux's include/cramfs.h lacks EXT_BLOCK_POINTERS: fsck.cramfs rejects XIP images.
+UTIL_LINUX_SUPPORTED_FLAGS = CRAMFS_SUPPORTED_FLAGS & ~CRAMFS_FLAG_EXT_BLOCK_POINTERS
+
+CRAMFS_BLK_FLAG_UNCOMPRESSED = 1 << 31
+CRAMFS_BLK_FLAG_DIRECT_PTR = 1 << 30
+CRAMFS_BLK_FLAGS = CRAMFS_BLK_FLAG_UNCOMPRESSED | CRAMFS_BLK_FLAG_DIRECT_PTR
+CRAMFS_BLK_DIRECT_PTR_SHIFT = 2
+
+DEFAULT_BLKSIZE = 4096  #: mkcramfs' historical block size (= PAGE_SIZE on most machines)
+
+FLAG_NAMES: dict[int, str] = {
+    CRAMFS_FLAG_FSID_VERSION_2: "FSID_VERSION_2",
+    CRAMFS_FLAG_SORTED_DIRS: "SORTED_DIRS",
+    CRAMFS_FLAG_HOLES: "HOLES",
+    CRAMFS_FLAG_WRONG_SIGNATURE: "WRONG_SIGNATURE",
+    CRAMFS_FLAG_SHIFTED_ROOT_OFFSET: "SHIFTED_ROOT_OFFSET",
+    CRAMFS_FLAG_EXT_BLOCK_POINTERS: "EXT_BLOCK_POINTERS",
+}
+
+#: struct cramfs_inode: three u32 words of bitfields, in declaration order.
+#: Everything about inode encoding is derived from this table.
+INODE_WORDS: tuple[tuple[tuple[str, int], ...], ...] = (
+    (("mode", CRAMFS_MODE_WIDTH), ("uid", CRAMFS_UID_WIDTH)),
+    (("size", CRAMFS_SIZE_WIDTH), ("gid", CRAMFS_GID_WIDTH)),
+    (("namelen", CRAMFS_NAMELEN_WIDTH), ("offset", CRAMFS_OFFSET_WIDTH)),
+)
+INODE_FIELDS: tuple[str, ...] = tuple(name for word in INODE_WORDS for name, _ in word)
+
+SUPERBLOCK_SIZE = 76  #: sizeof(struct cramfs_super)
+INFO_SIZE = 16  #: sizeof(struct cramfs_info)
+INODE_SIZE = 12  #: sizeof(struct cramfs_inode)
+SB_OFFSET_SIZE = 0x04  #: offset of cramfs_super.size
+SB_OFFSET_FLAGS = 0x08  #: offset of cramfs_super.flags
+SB_OFFSET_CRC = 0x20  #: offset of cramfs_super.fsid.crc
+SB_OFFSET_ROOT = 0x40  #: offset of cramfs_super.root
+
+
+def host_endian() -> Endian:
+    """The running machine's byte order (what ``mkfs.cramfs -N host`` writes)."""
+    return "little" if sys.byteorder == "little" else "big"
+
+
+class Inode(NamedTuple):
+    """A decoded ``struct cramfs_inode``: byte-order independent field values.
+
+    ``offset`` is in 4-byte units as on disk (byte offset = ``offset << 2``);
+    ``namelen`` is in 4-byte units too (name bytes = ``namelen << 2``).
+    """
+
+    mode: int
+    uid: int
+    size: int
+    gid: int
+    namelen: int
+    offset: int
+
+    @property
+    def byte_offset(self) -> int:
+        """``offset << 2``: the data (or first child) offset in bytes (``OFFSET()`` macro)."""
+        return self.offset << 2
+
+
+def _bit_positions(endian: Endian) -> tuple[tuple[tuple[str, int, int], ...], ...]:
+    """(name, shift, mask) per field per word: LSB-first for LE, MSB-first for BE."""
+    words = []
+    for word in INODE_WORDS:
+        fields = []
+        used = 0
+        for name, width in word:
+            shift = used if endian == "little" else 32 - used - width
+            fields.append((name, shift, (1 << width) - 1))
+            used += width
+        assert used == 32, "each cramfs_inode word holds exactly 32 bits"
+        words.append(tuple(fields))
+    return tuple(words)
+
+
+def _check_endian(endian: str) -> Endian:
+    if endian not in ("little", "big"):
+        raise ValueError(f"endian must be 'little' or 'big', not {endian!r}")
+    return endian  # type: ignore[return-value]
+
+
+class InodeCodec:
+    """Precompiled ``struct`` codec for ``struct cramfs_inode`` in one byte order.
+
+    Built from :data:`INODE_WORDS`, so it cannot disagree with the ``construct``
+    declaration (the tests check both against each other and mkfs.cramfs).
+    """
+
+    def __init__(self, endian: Endian) -> None:
+        self.endian = _check_endian(endian)
+        self.words = _bit_positions(self.endian)
+        self._struct = struct.Struct(("<" if endian == "little" else ">") + "3I")
+        (
+            ((_, s_mode, m_mode), (_, s_uid, m_uid)),
+            ((_, s_size, m_size), (_, s_gid, m_gid)),
+            ((_, s_nl, m_nl), (_, s_off, m_off)),
+        ) = self.words
+        unpack_from = self._struct.unpack_from
+        new = Inode._make
+
+        def unpack(buf: bytes | bytearray | memoryview, pos: int = 0) -> Inode:
+            w0, w1, w2 = unpack_from(buf, pos)
+            return new(
+                (
+                    (w0 >> s_mode) & m_mode,
+                    (w0 >> s_uid) & m_uid,
+                    (w1 >> s_size) & m_size,
+                    (w1 >> s_gid) & m_gid,
+                    (w2 >> s_nl) & m_nl,
+                    (w2 >> s_off) & m_off,
+                )
+            )
+
+        self.unpack = unpack
+
+    def words_of(self, values: dict[str, int] | Inode) -> list[int]:
+        """Pack field values into the three u32 words; raises CramfsBuildError on overflow."""
+        get = values._asdict().get if isinstance(values, Inode) else values.get
+        out = []
+        for word in self.words:
+            w = 0
+            for name, shift, mask in word:
+                v = get(name, 0)
+                if not isinstance(v, int) or v < 0 or v > mask:
+                    raise CramfsBuildError(
+                        f"value {v!r} does not fit in {mask.bit_length()} bits",
+                        field=name,
+                        where="inode",
+                    )
+                w |= v << shift
+            out.append(w)
+        return out
+
+    def fields_of(self, words: list[int] | tuple[int, ...]) -> dict[str, int]:
+        """Split the three u32 words into named field values."""
+        out = {}
+        for word, w in zip(self.words, words, strict=True):
+            for name, shift, mask in word:
+                out[name] = (w >> shift) & mask
+        return out
+
+    def pack(self, values: dict[str, int] | Inode) -> bytes:
+        """12 bytes of ``struct cramfs_inode``."""
+        return self._struct.pack(*self.words_of(values))
+
+
+@lru_cache(maxsize=2)
+def inode_codec(endian: Endian) -> InodeCodec:
+    """The cached :class:`InodeCodec` for ``endian``."""
+    return InodeCodec(endian)
+
+
+class _InodeAdapter(Adapter):
+    """construct view of ``struct cramfs_inode``: 3 u32 words <-> flat bitfields."""
+
+    def __init__(self, endian: Endian) -> None:
+        word = Int32ul if endian == "little" else Int32ub
+        super().__init__(Array(3, word))
+        self.codec = inode_codec(endian)
+
+    def _decode(self, obj, context, path):  # noqa: D401 - construct hook
+        from construct import Container
+
+        return Container(self.codec.fields_of(list(obj)))
+
+    def _encode(self, obj, context, path):
+        return self.codec.words_of(dict(obj))
+
+
+@dataclass(frozen=True)
+class CramfsStructs:
+    """The ``construct`` declarations for one byte order (like pyelftools' ELFStructs)."""
+
+    endian: Endian
+    u16: object
+    u32: object
+    inode: object
+    info: object
+    superblock: object
+
+    def block_pointers(self, n: int):
+        """``n`` u32 block pointers (the array in front of every file's data)."""
+        return Array(n, self.u32)
+
+
+@lru_cache(maxsize=2)
+def structs(endian: Endian) -> CramfsStructs:
+    """Declarations of ``cramfs_inode``, ``cramfs_info``, ``cramfs_super`` for ``endian``.
+
+    Mirrors ``include/uapi/linux/cramfs_fs.h @ v4.15``; the kernel itself has
+    only the host-endian C structs (it refuses the other byte order), the
+    foreign order is the util-linux ``mkfs.cramfs -N`` extension.
+    """
+    endian = _check_endian(endian)
+    u16 = Int16ul if endian == "little" else Int16ub
+    u32 = Int32ul if endian == "little" else Int32ub
+    inode = _InodeAdapter(endian)
+    info = Struct(
+        "crc" / u32,
+        "edition" / u32,
+        "blocks" / u32,
+        "files" / u32,
+    )
+    superblock = Struct(
+        "magic" / u32,
+        "size" / u32,
+        "flags" / u32,
+        "future" / u32,
+        "signature" / Bytes(16),
+        "fsid" / info,
+        "name" / Bytes(16),
+        "root" / inode,
+    )
+    return CramfsStructs(endian, u16, u32, inode, info, superblock)
+
+
+def superblock_struct(endian: Endian):
+    """``struct cramfs_super`` (76 bytes) as a construct ``Struct``."""
+    return structs(endian).superblock
+
+
+def info_struct(endian: Endian):
+    """``struct cramfs_info`` (16 bytes: crc, edition, blocks, files)."""
+    return structs(endian).info
+
+
+def inode_struct(endian: Endian):
+    """``struct cramfs_inode`` (12 bytes) as a construct object with flat fields."""
+    return structs(endian).inode
+
+
+def detect_endian(magic_bytes: bytes) -> Endian | None:
+    """Byte order of an image from its 4 magic bytes, or None if it is no cramfs magic."""
+    if len(magic_bytes) < 4:
+        return None
+    if int.from_bytes(magic_bytes[:4], "little") == CRAMFS_MAGIC:
+        return "little"
+    if int.from_bytes(magic_bytes[:4], "big") == CRAMFS_MAGIC:
+        return "big"
+    return None
+
+
+def pack_inode(
+    endian: Endian,
+    *,
+    mode: int,
+    uid: int = 0,
+    size: int = 0,
+    gid: int = 0,
+    namelen: int = 0,
+    offset: int = 0,
+) -> bytes:
+    """12 bytes of inode; ``offset`` and ``namelen`` in 4-byte units as on disk.
+
+    Raises :class:`CramfsBuildError` when a value does not fit its bitfield
+    (the writer truncates uid/gid/size *before* calling this, like mkfs.cramfs).
+    """
+    return inode_codec(endian).pack(
+        {"mode": mode, "uid": uid, "size": size, "gid": gid, "namelen": namelen, "offset": offset}
+    )
+
+
+def unpack_inode(endian: Endian, buf: bytes | bytearray | memoryview, pos: int = 0) -> Inode:
+    """Decode the inode at ``buf[pos:pos+12]`` (raises ``struct.error`` if short)."""
+    return inode_codec(endian).unpack(buf, pos)
+
+
+_U32 = {"little": struct.Struct("<I"), "big": struct.Struct(">I")}
+_U16 = {"little": struct.Struct("<H"), "big": struct.Struct(">H")}
+
+
+def pack_u32(endian: Endian, value: int) -> bytes:
+    """One u32 (superblock words, block pointers) in the image byte order."""
+    return _U32[endian].pack(value)
+
+
+def unpack_u32(endian: Endian, buf: bytes | bytearray | memoryview, pos: int = 0) -> int:
+    """One u32 at ``pos``."""
+    return _U32[endian].unpack_from(buf, pos)[0]
+
+
+def pack_u16(endian: Endian, value: int) -> bytes:
+    """The u16 length in front of a direct-pointer compressed block."""
+    return _U16[endian].pack(value)
+
+
+def unpack_u16(endian: Endian, buf: bytes | bytearray | memoryview, pos: int = 0) -> int:
+    """One u16 at ``pos``."""
+    return _U16[endian].unpack_from(buf, pos)[0]
+
+
+def pack_block_pointers(endian: Endian, ptrs) -> bytes:
+    """A file's block-pointer array (``nblocks`` u32) as bytes."""
+    arr = array("I", ptrs)
+    if endian != sys.byteorder:
+        arr.byteswap()
+    return arr.tobytes()
+
+
+def unpack_block_pointers(
+    endian: Endian, buf: bytes | bytearray | memoryview, pos: int, n: int
+) -> array:
+    """``n`` u32 block pointers at ``buf[pos:]`` as an ``array('I')`` (raises ValueError if short).
+
+    Uses ``array.frombytes`` + ``byteswap``: ~50x faster than construct's Array.
+    """
+    end = pos + 4 * n
+    if pos < 0 or n < 0 or end > len(buf):
+        raise ValueError("block pointer array runs past the end of the image")
+    arr = array("I")
+    arr.frombytes(bytes(buf[pos:end]))
+    if endian != sys.byteorder:
+        arr.byteswap()
+    return arr
+
+
+def pad_name(name: bytes) -> tuple[bytes, int]:
+    """Name NUL-padded to a multiple of 4 and its ``namelen`` (length / 4).
+
+    Raises :class:`CramfsBuildError` for an empty name or one longer than
+    ``CRAMFS_MAXPATHLEN`` (252) bytes.
+    """
+    if not name:
+        raise CramfsBuildError("empty file name", field="namelen", where="inode")
+    namelen = (len(name) + 3) >> 2
+    if namelen >= 1 << CRAMFS_NAMELEN_WIDTH:
+        raise CramfsBuildError(
+            f"name of {len(name)} bytes is longer than {CRAMFS_MAXPATHLEN}",
+            field="namelen",
+            where="inode",
+        )
+    return name.ljust(namelen << 2, b"\0"), namelen
+
+
+def make_block_pointer(value: int, *, uncompressed: bool = False, direct: bool = False) -> int:
+    """A block pointer: ``value`` is the block END offset, or for ``direct`` the START offset.
+
+    Direct pointers store ``start >> CRAMFS_BLK_DIRECT_PTR_SHIFT``; ``start``
+    must then be 4-byte aligned.
+    """
+    if direct:
+        if value & ((1 << CRAMFS_BLK_DIRECT_PTR_SHIFT) - 1):
+            raise CramfsBuildError(f"direct block start 0x{value:x} is not 4-byte aligned",
+                                   field="block pointer")
+        value >>= CRAMFS_BLK_DIRECT_PTR_SHIFT
+    if value & CRAMFS_BLK_FLAGS:
+        raise CramfsBuildError(f"block offset 0x{value:x} collides with the flag bits",
+                               field="block pointer")
+    return (
+        value
+        | (CRAMFS_BLK_FLAG_UNCOMPRESSED if uncompressed else 0)
+        | (CRAMFS_BLK_FLAG_DIRECT_PTR if direct else 0)
+    )
+
+
+def split_block_pointer(ptr: int) -> tuple[bool, bool, int]:
+    """``(uncompressed, direct, byte_offset)``: for direct pointers the START offset
+    (``(ptr & ~flags) << 2``), otherwise the END offset.  Only meaningful with
+    ``CRAMFS_FLAG_EXT_BLOCK_POINTERS``; without it the whole value is the end offset.
+    """
+    uncompressed = bool(ptr & CRAMFS_BLK_FLAG_UNCOMPRESSED)
+    direct = bool(ptr & CRAMFS_BLK_FLAG_DIRECT_PTR)
+    value = ptr & ~CRAMFS_BLK_FLAGS & 0xFFFFFFFF
+    if direct:
+        value <<= CRAMFS_BLK_DIRECT_PTR_SHIFT
+    return uncompressed, direct, value
+
+
+def flag_names(flags: int) -> list[str]:
+    """Names of the set superblock flags; unknown bits as hex."""
+    out = [name for bit, name in FLAG_NAMES.items() if flags & bit]
+    rest = flags & ~sum(FLAG_NAMES)
+    if rest:
+        out.append(f"0x{rest:x}")
+    return out
