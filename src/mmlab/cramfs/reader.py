@@ -1,0 +1,707 @@
+"""Read cramfs images: superblock, directory tree, block lists, file contents.
+
+Mirrors the read side of ``fs/cramfs/inode.c @ v4.15``
+(https://elixir.bootlin.com/linux/v4.15/source/fs/cramfs/inode.c):
+``cramfs_read_super`` (:func:`parse_superblock`), ``cramfs_readdir`` /
+``cramfs_lookup`` (:meth:`CramfsImage.listdir`, :meth:`CramfsImage.lookup`),
+``cramfs_readpage`` (:meth:`CramfsImage.blocks`, :meth:`CramfsImage.read_file`)
+and ``cramfs_uncompress_block`` in ``fs/cramfs/uncompress.c``.
+
+Differences from the kernel, on purpose:
+
+* both byte orders are read (the kernel refuses the foreign one);
+* the block size is auto-detected (4 KiB .. 64 KiB) instead of assuming the
+  reader's ``PAGE_SIZE``; XIP pages are one block long;
+* a direct uncompressed last block whose file size is an exact multiple of the
+  block size is read as data, not as the hole the v4.15 kernel's
+  ``offset_in_page(i_size)`` cap makes of it (see kernel-facts 8);
+* damaged images raise :class:`~mmlab.cramfs.errors.CramfsError` (with offset
+  and field) where the kernel would return ``-EIO`` or zero-fill;
+* directory cycles are detected (a directory's entries visited twice).
+"""
+
+from __future__ import annotations
+
+import mmap
+import os
+import stat
+import zlib
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from enum import Enum
+from pathlib import PurePosixPath
+
+from construct import ConstructError
+
+from .errors import (
+    CramfsDataError,
+    CramfsError,
+    CramfsFormatError,
+    CramfsIOError,
+    CramfsLimitError,
+    CramfsMagicError,
+    CramfsNotFoundError,
+    CramfsTruncatedError,
+    CramfsUnsupportedError,
+)
+from .layout import (
+    CRAMFS_BLK_DIRECT_PTR_SHIFT,
+    CRAMFS_BLK_FLAG_DIRECT_PTR,
+    CRAMFS_BLK_FLAG_UNCOMPRESSED,
+    CRAMFS_BLK_FLAGS,
+    CRAMFS_FLAG_EXT_BLOCK_POINTERS,
+    CRAMFS_FLAG_FSID_VERSION_2,
+    CRAMFS_FLAG_SHIFTED_ROOT_OFFSET,
+    CRAMFS_MAGIC,
+    CRAMFS_PAD_SIZE,
+    CRAMFS_SUPPORTED_FLAGS,
+    DEFAULT_BLKSIZE,
+    INODE_SIZE,
+    SB_OFFSET_CRC,
+    SB_OFFSET_ROOT,
+    SUPERBLOCK_SIZE,
+    Endian,
+    Inode,
+    detect_endian,
+    inode_codec,
+    superblock_struct,
+    unpack_block_pointers,
+    unpack_u16,
+)
+
+__all__ = [
+    "BlockKind",
+    "FileBlock",
+    "Superblock",
+    "Entry",
+    "CramfsImage",
+    "open_image",
+    "parse_superblock",
+    "image_crc",
+    "BLOCKSIZE_CANDIDATES",
+]
+
+#: Block sizes tried by auto-detection (4 KiB .. 64 KiB pages exist on real machines).
+BLOCKSIZE_CANDIDATES = (4096, 8192, 16384, 32768, 65536)
+#: Without FSID_VERSION_2 the kernel assumes a 256 MiB image (``cramfs_read_super``).
+OLD_FORMAT_SIZE = 1 << 28
+MAX_DEPTH = 256  #: deeper trees are refused (paths would exceed PATH_MAX anyway)
+MAX_SYMLINK_HOPS = 40  #: like the kernel's MAXSYMLINKS
+
+
+class BlockKind(str, Enum):
+    """How one block of a file is stored (see ``cramfs_readpage``)."""
+
+    COMPRESSED = "compressed"  #: classic pointer, zlib stream
+    UNCOMPRESSED = "uncompressed"  #: classic pointer with CRAMFS_BLK_FLAG_UNCOMPRESSED
+    DIRECT = "direct"  #: direct pointer, uncompressed: the XIP page
+    DIRECT_COMPRESSED = "direct-compressed"  #: direct pointer, u16 length + zlib stream
+    HOLE = "hole"  #: length 0: reads as zeros
+
+
+@dataclass(frozen=True, slots=True)
+class FileBlock:
+    """One block of a file.
+
+    ``start``/``end`` delimit the stored bytes in the image (for a direct
+    compressed block after its 2-byte length; for an XIP page the bytes that
+    belong to the file).  ``pointer_offset`` is where the u32 block pointer
+    lives, ``pointer`` its raw value, ``target`` the image offset a direct
+    pointer names (``(ptr & ~flags) << 2``; else ``None``), ``out_size`` the
+    number of file bytes this block yields.
+    """
+
+    index: int
+    kind: BlockKind
+    start: int
+    end: int
+    pointer_offset: int
+    pointer: int
+    out_size: int
+    target: int | None = None
+
+    @property
+    def stored_size(self) -> int:
+        return self.end - self.start
+
+
+@dataclass(frozen=True, slots=True)
+class Superblock:
+    """``struct cramfs_super`` plus where it was found and in which byte order."""
+
+    endian: Endian
+    base: int  #: 0, or 512 for images with a boot pad (mkfs.cramfs -p)
+    magic: int
+    size: int
+    flags: int
+    future: int
+    signature: bytes
+    crc: int
+    edition: int
+    blocks: int
+    files: int
+    name: bytes
+    root: Inode
+
+    @property
+    def fsid_v2(self) -> bool:
+        return bool(self.flags & CRAMFS_FLAG_FSID_VERSION_2)
+
+    @property
+    def name_str(self) -> str:
+        return self.name.rstrip(b"\0").decode("utf-8", "replace")
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    """A directory entry: inode plus name, path and where its inode lives.
+
+    ``path`` is POSIX, relative to the image root ("" for the root itself).
+    """
+
+    path: str
+    name: bytes
+    inode: Inode
+    inode_offset: int
+    depth: int = 0
+
+    @property
+    def mode(self) -> int:
+        return self.inode.mode
+
+    @property
+    def size(self) -> int:
+        return self.inode.size
+
+    @property
+    def uid(self) -> int:
+        return self.inode.uid
+
+    @property
+    def gid(self) -> int:
+        return self.inode.gid
+
+    @property
+    def data_offset(self) -> int:
+        return self.inode.offset << 2
+
+    def is_dir(self) -> bool:
+        return stat.S_ISDIR(self.inode.mode)
+
+    def is_file(self) -> bool:
+        return stat.S_ISREG(self.inode.mode)
+
+    def is_symlink(self) -> bool:
+        return stat.S_ISLNK(self.inode.mode)
+
+    @property
+    def ino(self) -> int:
+        """Inode number as ``cramino()`` computes it (``fs/cramfs/inode.c @ v4.15``)."""
+        i = self.inode
+        if i.offset and i.size and stat.S_IFMT(i.mode) in (stat.S_IFREG, stat.S_IFDIR,
+                                                           stat.S_IFLNK):
+            return i.offset << 2
+        return self.inode_offset + 1
+
+
+def image_crc(buf, base: int, length: int) -> int:
+    """CRC32 of ``buf[base:base+length]`` with ``fsid.crc`` read as zero.
+
+    Mirrors the util-linux convention (``mkfs.cramfs``, ``fsck.cramfs``
+    ``test_crc``); the v4.15 kernel never checks the CRC.
+    """
+    view = memoryview(buf)
+    crc = zlib.crc32(view[base : base + SB_OFFSET_CRC])
+    crc = zlib.crc32(b"\0\0\0\0", crc)
+    return zlib.crc32(view[base + SB_OFFSET_CRC + 4 : base + length], crc)
+
+
+def parse_superblock(buf) -> Superblock:
+    """Find and decode the superblock; mirrors ``cramfs_read_super`` (inode.c @ v4.15).
+
+    Looks for the magic at offset 0, then at 512 (boot pad), in either byte
+    order; refuses unknown feature flags and a root that is no directory.
+    Unlike the kernel, accepts the foreign byte order; like it, does not look
+    at the signature.
+    """
+    n = len(buf)
+    if n < SUPERBLOCK_SIZE:
+        raise CramfsTruncatedError(
+            f"image is {n} bytes, shorter than a superblock ({SUPERBLOCK_SIZE})",
+            offset=0, field="magic", where="superblock")
+    base = 0
+    endian = detect_endian(bytes(buf[0:4]))
+    if endian is None and n >= CRAMFS_PAD_SIZE + SUPERBLOCK_SIZE:
+        endian = detect_endian(bytes(buf[CRAMFS_PAD_SIZE : CRAMFS_PAD_SIZE + 4]))
+        base = CRAMFS_PAD_SIZE if endian else 0
+    if endian is None:
+        got = int.from_bytes(bytes(buf[0:4]), "little")
+        raise CramfsMagicError(
+            f"0x{got:08x} is not the cramfs magic 0x{CRAMFS_MAGIC:08x} (nor at 0x200)",
+            offset=0, field="magic", where="superblock")
+    try:
+        c = superblock_struct(endian).parse(bytes(buf[base : base + SUPERBLOCK_SIZE]))
+    except ConstructError as exc:  # cannot happen for 76 bytes, but never leak it
+        raise CramfsTruncatedError(str(exc), offset=base, field="superblock",
+                                   where="superblock") from None
+    root = Inode(**{k: c.root[k] for k in Inode._fields})
+    sb = Superblock(
+        endian=endian, base=base, magic=c.magic, size=c.size, flags=c.flags,
+        future=c.future, signature=bytes(c.signature), crc=c.fsid.crc,
+        edition=c.fsid.edition, blocks=c.fsid.blocks, files=c.fsid.files,
+        name=bytes(c.name), root=root)
+    if sb.flags & ~CRAMFS_SUPPORTED_FLAGS:
+        raise CramfsUnsupportedError(
+            f"unsupported filesystem features 0x{sb.flags & ~CRAMFS_SUPPORTED_FLAGS:x}",
+            offset=base + 8, field="flags", where="superblock")
+    if not stat.S_ISDIR(root.mode):
+        raise CramfsFormatError(
+            f"root is not a directory (mode 0{root.mode:o})",
+            offset=base + SB_OFFSET_ROOT, field="root.mode", where="superblock")
+    root_off = root.offset << 2
+    if root_off and not sb.flags & CRAMFS_FLAG_SHIFTED_ROOT_OFFSET and root_off not in (
+        SUPERBLOCK_SIZE, CRAMFS_PAD_SIZE + SUPERBLOCK_SIZE):
+        raise CramfsFormatError(
+            f"bad root offset 0x{root_off:x}",
+            offset=base + SB_OFFSET_ROOT, field="root.offset", where="superblock")
+    return sb
+
+
+class CramfsImage:
+    """An open cramfs image (a file, via ``mmap``, or a bytes-like object).
+
+    Use :func:`open_image`.  Thread-safe for reading (no shared cursor).
+    """
+
+    def __init__(self, buf, *, blocksize: int | None = None, _closer=None) -> None:
+        self._buf = buf
+        self._closer = _closer
+        self.superblock = parse_superblock(buf)
+        sb = self.superblock
+        self.endian: Endian = sb.endian
+        self._codec = inode_codec(sb.endian)
+        self.ext_pointers = bool(sb.flags & CRAMFS_FLAG_EXT_BLOCK_POINTERS)
+        if sb.fsid_v2:
+            if sb.size > len(buf):
+                raise CramfsTruncatedError(
+                    f"superblock says 0x{sb.size:x} bytes but the image has 0x{len(buf):x}",
+                    offset=sb.base + 4, field="size", where="superblock")
+            self.size = sb.size
+        else:
+            self.size = min(len(buf), OLD_FORMAT_SIZE)
+        self.root = Entry("", b"", sb.root, sb.base + SB_OFFSET_ROOT, 0)
+        if blocksize is not None:
+            if blocksize not in BLOCKSIZE_CANDIDATES and (blocksize < 1024 or
+                                                          blocksize & (blocksize - 1)):
+                raise CramfsFormatError(f"block size {blocksize} is not a power of two "
+                                        ">= 1024", field="blocksize")
+            self.blocksize = blocksize
+        else:
+            self.blocksize = self._detect_blocksize()
+
+    # --- lifecycle -----------------------------------------------------------------------------
+    def close(self) -> None:
+        """Release the mapping (if the image was opened from a path)."""
+        if self._closer is not None:
+            closer, self._closer = self._closer, None
+            self._buf = b""
+            closer()
+
+    def __enter__(self) -> CramfsImage:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    @property
+    def data(self):
+        """The raw image (bytes or mmap)."""
+        return self._buf
+
+    # --- superblock-level ----------------------------------------------------------------------
+    def compute_crc(self) -> int:
+        """CRC32 over ``fsid.size`` bytes from the superblock, crc field zeroed."""
+        sb = self.superblock
+        return image_crc(self._buf, sb.base, self.size - sb.base)
+
+    def crc_ok(self) -> bool | None:
+        """True/False, or None for the old format without fsid (nothing to compare)."""
+        if not self.superblock.fsid_v2:
+            return None
+        return self.compute_crc() == self.superblock.crc
+
+    def info(self) -> dict:
+        """A JSON-able summary (what ``mmlab cramfs info`` prints)."""
+        from .layout import flag_names
+
+        sb = self.superblock
+        return {
+            "endian": sb.endian,
+            "superblock_offset": sb.base,
+            "size": sb.size,
+            "image_length": len(self._buf),
+            "flags": sb.flags,
+            "flag_names": flag_names(sb.flags),
+            "signature": sb.signature.decode("latin-1"),
+            "name": sb.name_str,
+            "crc": sb.crc,
+            "crc_computed": self.compute_crc(),
+            "crc_ok": self.crc_ok(),
+            "edition": sb.edition,
+            "blocks": sb.blocks,
+            "files": sb.files,
+            "blocksize": self.blocksize,
+            "root_offset": sb.root.offset << 2,
+        }
+
+    # --- low-level reads -----------------------------------------------------------------------
+    def _slice(self, start: int, end: int, *, where: str, field: str, at: int) -> bytes:
+        if start < 0 or end > len(self._buf) or end < start:
+            raise CramfsTruncatedError(
+                f"bytes 0x{start:x}..0x{end:x} lie outside the image (0x{len(self._buf):x})",
+                offset=at, field=field, where=where)
+        return self._buf[start:end]
+
+    def inode_at(self, pos: int) -> Inode:
+        """Decode the inode entry at byte ``pos``."""
+        if pos < 0 or pos + INODE_SIZE > len(self._buf):
+            raise CramfsTruncatedError("inode runs past the end of the image",
+                                       offset=pos, field="inode", where="inode")
+        return self._codec.unpack(self._buf, pos)
+
+    # --- directories ---------------------------------------------------------------------------
+    def listdir(self, entry: Entry) -> list[Entry]:
+        """Entries of a directory; mirrors ``cramfs_readdir`` (inode.c @ v4.15).
+
+        Names are the ``namelen*4`` bytes after each inode with trailing NULs
+        stripped; an all-NUL name is an error (the kernel returns ``-EIO``).
+        """
+        inode = entry.inode
+        if not stat.S_ISDIR(inode.mode):
+            raise CramfsFormatError("not a directory", offset=entry.inode_offset,
+                                    field="mode", where="inode")
+        start = inode.offset << 2
+        end = start + inode.size
+        if inode.size == 0:
+            return []
+        if start == 0:
+            raise CramfsFormatError(f"directory of {inode.size} bytes has offset 0",
+                                    offset=entry.inode_offset, field="offset", where="inode")
+        if end > self.size or end > len(self._buf):
+            raise CramfsTruncatedError(
+                f"directory data 0x{start:x}..0x{end:x} runs past the image end",
+                offset=entry.inode_offset, field="size", where="inode")
+        out = []
+        pos = start
+        buf = self._buf
+        prefix = entry.path + "/" if entry.path else ""
+        while pos < end:
+            if pos + INODE_SIZE > end:
+                raise CramfsFormatError(
+                    "directory entry runs past the end of its directory",
+                    offset=pos, field="size", where="inode")
+            child = self._codec.unpack(buf, pos)
+            namelen = child.namelen << 2
+            if namelen == 0:
+                raise CramfsFormatError("name length is 0", offset=pos, field="namelen",
+                                        where="inode")
+            name_end = pos + INODE_SIZE + namelen
+            if name_end > end:
+                raise CramfsFormatError(
+                    "name runs past the end of its directory",
+                    offset=pos, field="namelen", where="inode")
+            name = bytes(buf[pos + INODE_SIZE : name_end]).rstrip(b"\0")
+            if not name:
+                raise CramfsFormatError("name is all NUL bytes", offset=pos, field="name",
+                                        where="inode")
+            out.append(Entry(prefix + name.decode("utf-8", "surrogateescape"), name, child,
+                             pos, entry.depth + 1))
+            pos = name_end
+        return out
+
+    def walk(self, top: Entry | None = None) -> Iterator[Entry]:
+        """Every entry below ``top`` (default: the root, not yielded), width-first.
+
+        Raises :class:`CramfsFormatError` on a directory cycle (a directory's
+        entries reached twice) and :class:`CramfsLimitError` past
+        :data:`MAX_DEPTH` levels or more entries than the image can hold.
+        """
+        top = top or self.root
+        seen = {top.data_offset} if top.size else set()
+        limit = len(self._buf) // (INODE_SIZE + 4) + 1
+        count = 0
+        queue = [top]
+        while queue:
+            nxt = []
+            for d in queue:
+                for child in self.listdir(d):
+                    count += 1
+                    if count > limit:
+                        raise CramfsLimitError(f"more than {limit} entries",
+                                               offset=child.inode_offset, field="files",
+                                               where="inode")
+                    yield child
+                    if child.is_dir() and child.size:
+                        if child.data_offset in seen:
+                            raise CramfsFormatError(
+                                f"directory cycle: entries at 0x{child.data_offset:x} "
+                                "already visited",
+                                offset=child.inode_offset, field="offset", where="inode")
+                        if child.depth >= MAX_DEPTH:
+                            raise CramfsLimitError(f"directory deeper than {MAX_DEPTH}",
+                                                   offset=child.inode_offset, field="offset",
+                                                   where="inode")
+                        seen.add(child.data_offset)
+                        nxt.append(child)
+            queue = nxt
+
+    def lookup(self, path: str, *, follow: bool = False) -> Entry:
+        """Find ``path`` (relative to the image root); mirrors ``cramfs_lookup``.
+
+        With ``follow``, symlinks in any component are resolved inside the
+        image (absolute targets from the image root), at most 40 times.
+        """
+        hops = 0
+        parts = [p for p in PurePosixPath("/" + path).parts[1:] if p not in ("", ".")]
+        stack: list[Entry] = [self.root]
+        while parts:
+            part = parts.pop(0)
+            cur = stack[-1]
+            if part == "..":
+                if len(stack) > 1:
+                    stack.pop()
+                continue
+            if not cur.is_dir():
+                raise CramfsNotFoundError(f"{cur.path or '/'} is not a directory", field="path")
+            want = part.encode("utf-8", "surrogateescape")
+            found = next((e for e in self.listdir(cur) if e.name == want), None)
+            if found is None:
+                raise CramfsNotFoundError(f"no such file or directory: /{path.lstrip('/')}",
+                                          field="path")
+            if found.is_symlink() and follow:
+                hops += 1
+                if hops > MAX_SYMLINK_HOPS:
+                    raise CramfsLimitError("too many levels of symbolic links", field="path")
+                target = self.readlink(found)
+                tparts = [p for p in target.split("/") if p not in ("", ".")]
+                if target.startswith("/"):
+                    stack = [self.root]
+                parts = tparts + parts
+                continue
+            stack.append(found)
+        return stack[-1]
+
+    def readlink(self, entry: Entry) -> str:
+        """Target of a symlink (its data, read like a file)."""
+        return self.read_file(entry).decode("utf-8", "surrogateescape")
+
+    # --- file data -----------------------------------------------------------------------------
+    def blocks(self, entry: Entry) -> list[FileBlock]:
+        """Where each block of a file or symlink lives; mirrors ``cramfs_readpage``.
+
+        Classic pointers hold the END of block i (block 0 starts after the
+        pointer array).  With EXT_BLOCK_POINTERS, a DIRECT pointer holds the
+        START (>> 2); an uncompressed direct block is one block long, a
+        compressed one starts with a u16 length.  A classic pointer after a
+        direct one starts where that block ended.  Length 0 is a hole.
+        """
+        inode = entry.inode
+        size = inode.size
+        if size == 0:
+            return []
+        bs = self.blocksize
+        data = inode.offset << 2
+        if data == 0:
+            raise CramfsFormatError(f"file of {size} bytes has offset 0",
+                                    offset=entry.inode_offset, field="offset", where="inode")
+        n = (size - 1) // bs + 1
+        try:
+            ptrs = unpack_block_pointers(self.endian, self._buf, data, n)
+        except ValueError:
+            raise CramfsTruncatedError(
+                f"{n} block pointers at 0x{data:x} run past the image end",
+                offset=entry.inode_offset, field="offset", where="inode") from None
+        ext = self.ext_pointers
+        limit = len(self._buf)
+        out: list[FileBlock] = []
+        next_start = data + 4 * n
+        for i, p in enumerate(ptrs):
+            pos = data + 4 * i
+            want = bs if i < n - 1 else size - i * bs
+            if ext and p & CRAMFS_BLK_FLAG_DIRECT_PTR:
+                target = (p & ~CRAMFS_BLK_FLAGS & 0xFFFFFFFF) << CRAMFS_BLK_DIRECT_PTR_SHIFT
+                if p & CRAMFS_BLK_FLAG_UNCOMPRESSED:
+                    start, end, kind = target, target + want, BlockKind.DIRECT
+                    next_start = target + bs
+                else:
+                    if target + 2 > limit:
+                        raise CramfsTruncatedError(
+                            f"direct block at 0x{target:x} is outside the image",
+                            offset=pos, field="block pointer", where="block pointer")
+                    length = unpack_u16(self.endian, self._buf, target)
+                    start, end = target + 2, target + 2 + length
+                    kind = BlockKind.DIRECT_COMPRESSED if length else BlockKind.HOLE
+                    next_start = end
+            else:
+                target = None
+                end = p & ~CRAMFS_BLK_FLAGS & 0xFFFFFFFF if ext else p
+                start = next_start
+                if end < start:
+                    raise CramfsFormatError(
+                        f"block {i} ends at 0x{end:x}, before its start 0x{start:x}",
+                        offset=pos, field="block pointer", where="block pointer")
+                if end == start:
+                    kind = BlockKind.HOLE
+                elif ext and p & CRAMFS_BLK_FLAG_UNCOMPRESSED:
+                    kind = BlockKind.UNCOMPRESSED
+                else:
+                    kind = BlockKind.COMPRESSED
+                next_start = end
+            if end > limit:
+                raise CramfsTruncatedError(
+                    f"block {i} (0x{start:x}..0x{end:x}) runs past the image end 0x{limit:x}",
+                    offset=pos, field="block pointer", where="block pointer")
+            stored = end - start
+            if kind in (BlockKind.COMPRESSED, BlockKind.DIRECT_COMPRESSED) and stored > 2 * bs:
+                raise CramfsDataError(f"bad data blocksize {stored}", offset=pos,
+                                      field="block pointer", where="block pointer")
+            if kind is BlockKind.UNCOMPRESSED and stored > bs:
+                raise CramfsDataError(f"bad data blocksize {stored} (uncompressed)",
+                                      offset=pos, field="block pointer", where="block pointer")
+            out.append(FileBlock(i, kind, start, end, pos, p, want, target))
+        return out
+
+    def read_block(self, block: FileBlock) -> bytes:
+        """The ``block.out_size`` file bytes of one block (inflating if needed).
+
+        Mirrors ``cramfs_readpage`` + ``cramfs_uncompress_block``; unlike the
+        kernel, a block that inflates to the wrong size is an error, not
+        silently zero-filled (``fsck.cramfs`` reports it the same way).
+        """
+        kind = block.kind
+        if kind is BlockKind.HOLE:
+            return bytes(block.out_size)
+        raw = self._buf[block.start : block.end]
+        if kind is BlockKind.DIRECT:
+            return raw
+        if kind is BlockKind.UNCOMPRESSED:
+            if len(raw) != block.out_size:
+                raise CramfsDataError(
+                    f"uncompressed block {block.index} holds {len(raw)} bytes, "
+                    f"expected {block.out_size}",
+                    offset=block.pointer_offset, field="block pointer", where="block pointer")
+            return raw
+        try:
+            d = zlib.decompressobj()
+            out = d.decompress(raw, self.blocksize)
+            if d.unconsumed_tail:
+                raise CramfsDataError(
+                    f"block {block.index} inflates to more than {self.blocksize} bytes",
+                    offset=block.start, field="data", where="block")
+            if not d.eof:
+                out += d.flush()
+                if not d.eof:
+                    raise CramfsDataError(f"block {block.index}: truncated zlib stream",
+                                          offset=block.start, field="data", where="block")
+        except zlib.error as exc:
+            raise CramfsDataError(f"block {block.index}: decompression error: {exc}",
+                                  offset=block.start, field="data", where="block") from None
+        if len(out) != block.out_size:
+            raise CramfsDataError(
+                f"block {block.index} inflates to {len(out)} bytes, expected {block.out_size}",
+                offset=block.start, field="data", where="block")
+        return out
+
+    def read_file(self, entry: Entry) -> bytes:
+        """Whole contents of a regular file or symlink target."""
+        if not (entry.is_file() or entry.is_symlink()):
+            raise CramfsFormatError("not a regular file or symlink",
+                                    offset=entry.inode_offset, field="mode", where="inode")
+        return b"".join(self.read_block(b) for b in self.blocks(entry))
+
+    def iter_file_contents(self, entries=None, *, threads: int = 2) -> Iterator[tuple[Entry,
+                                                                                     bytes]]:
+        """(entry, contents) for every regular file, inflating on a thread pool.
+
+        zlib releases the GIL, so ``threads=2`` roughly halves the wall time
+        on two cores.  Order is the walk order.
+        """
+        if entries is None:
+            entries = [e for e in self.walk() if e.is_file()]
+        if threads <= 1:
+            for e in entries:
+                yield e, self.read_file(e)
+            return
+        with ThreadPoolExecutor(threads) as pool:
+            yield from zip(entries, pool.map(self.read_file, entries, chunksize=1))
+
+    # --- block size ----------------------------------------------------------------------------
+    def _detect_blocksize(self) -> int:
+        """Pick the block size under which the first big files decode consistently.
+
+        For each candidate (4 KiB .. 64 KiB) check up to 4 regular files larger
+        than 4 KiB: pointers in bounds and the first stored block inflating to
+        ``min(blocksize, size)`` bytes.  The first candidate that passes wins;
+        4096 when nothing discriminates (all files <= 4 KiB).
+        """
+        try:
+            files = []
+            for e in self.walk():
+                if e.is_file() and e.size > DEFAULT_BLKSIZE:
+                    files.append(e)
+                    if len(files) >= 4:
+                        break
+        except CramfsError:
+            return DEFAULT_BLKSIZE
+        if not files:
+            return DEFAULT_BLKSIZE
+        for bs in BLOCKSIZE_CANDIDATES:
+            self.blocksize = bs
+            if all(self._plausible(e) for e in files):
+                return bs
+        return DEFAULT_BLKSIZE
+
+    def _plausible(self, entry: Entry) -> bool:
+        try:
+            blocks = self.blocks(entry)
+            for b in blocks:
+                if b.kind is not BlockKind.HOLE:
+                    self.read_block(b)
+                    return True
+            return True
+        except CramfsError:
+            return False
+
+
+def open_image(source, *, blocksize: int | None = None) -> CramfsImage:
+    """Open an image from a path (mmap'ed read-only) or a bytes-like object.
+
+    The user-space counterpart of mounting (``cramfs_mount`` /
+    ``cramfs_read_super``, ``fs/cramfs/inode.c @ v4.15``).  ``blocksize``
+    overrides auto-detection.  Raises :class:`CramfsIOError` when the file
+    cannot be read and other :class:`CramfsError` for bad images.
+    """
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        return CramfsImage(source, blocksize=blocksize)
+    try:
+        fd = os.open(os.fspath(source), os.O_RDONLY)
+    except OSError as exc:
+        raise CramfsIOError(f"cannot open {os.fspath(source)}: {exc.strerror}") from None
+    try:
+        length = os.fstat(fd).st_size
+        if length == 0:
+            buf, closer = b"", None
+        else:
+            m = mmap.mmap(fd, length, access=mmap.ACCESS_READ)
+            buf, closer = m, m.close
+    except (OSError, ValueError) as exc:
+        raise CramfsIOError(f"cannot read {os.fspath(source)}: {exc}") from None
+    finally:
+        os.close(fd)
+    try:
+        return CramfsImage(buf, blocksize=blocksize, _closer=closer)
+    except BaseException:
+        if closer:
+            closer()
+        raise
