@@ -29,7 +29,7 @@ import zlib
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from enum import Enum
+from enum import StrEnum
 from pathlib import PurePosixPath
 
 from construct import ConstructError
@@ -90,7 +90,7 @@ MAX_DEPTH = 256  #: deeper trees are refused (paths would exceed PATH_MAX anyway
 MAX_SYMLINK_HOPS = 40  #: like the kernel's MAXSYMLINKS
 
 
-class BlockKind(str, Enum):
+class BlockKind(StrEnum):
     """How one block of a file is stored (see ``cramfs_readpage``)."""
 
     COMPRESSED = "compressed"  #: classic pointer, zlib stream
@@ -634,7 +634,7 @@ class CramfsImage:
                 yield e, self.read_file(e)
             return
         with ThreadPoolExecutor(threads) as pool:
-            yield from zip(entries, pool.map(self.read_file, entries, chunksize=1))
+            yield from zip(entries, pool.map(self.read_file, entries, chunksize=1), strict=True)
 
     # --- block size ----------------------------------------------------------------------------
     def _detect_blocksize(self) -> int:
