@@ -1,0 +1,153 @@
+"""Just enough ELF to decide which pages of a file can execute in place.
+
+Reads the ELF header and the program header table with :mod:`struct`, for
+32- and 64-bit files in either byte order (``EI_CLASS``/``EI_DATA``), as laid
+out in the System V gABI (``include/uapi/linux/elf.h @ v4.15``,
+https://elixir.bootlin.com/linux/v4.15/source/include/uapi/linux/elf.h).
+
+The XIP rule is the one of Nicolas Pitre's ``mkcramfs -X``
+(``is_elf_loadable()`` in github.com/npitre/cramfs-tools ``mkcramfs.c``): a
+block is stored uncompressed and page aligned when its file range overlaps the
+file range (``p_offset``, ``p_filesz``) of a ``PT_LOAD`` segment with ``PF_R``
+or ``PF_X`` set and ``PF_W`` clear.  mkcramfs only understands host-endian
+ELF32; this module generalises it to ELF64 and to the other byte order.
+"""
+
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass
+
+__all__ = [
+    "PT_LOAD",
+    "PF_X",
+    "PF_W",
+    "PF_R",
+    "Segment",
+    "ElfInfo",
+    "is_elf",
+    "parse_elf",
+    "readonly_load_segments",
+    "xip_blocks",
+]
+
+ELFMAG = b"\x7fELF"
+ELFCLASS32, ELFCLASS64 = 1, 2
+ELFDATA2LSB, ELFDATA2MSB = 1, 2
+EV_CURRENT = 1
+PT_LOAD = 1
+PF_X, PF_W, PF_R = 1, 2, 4
+
+# e_phoff and e_phnum positions/formats per class (after the 16-byte e_ident)
+_EHDR = {
+    ELFCLASS32: ("HHIIIIIHHHHHH", 52),  # type machine version entry phoff shoff flags ...
+    ELFCLASS64: ("HHIQQQIHHHHHH", 64),
+}
+_PHDR = {
+    # p_type, p_offset, p_filesz, p_flags extracted below
+    ELFCLASS32: ("IIIIIIII", 32),  # type offset vaddr paddr filesz memsz flags align
+    ELFCLASS64: ("IIQQQQQQ", 56),  # type flags offset vaddr paddr filesz memsz align
+}
+
+
+@dataclass(frozen=True)
+class Segment:
+    """One program header: type, flags and its file range."""
+
+    p_type: int
+    p_flags: int
+    p_offset: int
+    p_filesz: int
+
+    @property
+    def readonly_loadable(self) -> bool:
+        """``PT_LOAD`` with ``PF_R`` or ``PF_X`` and without ``PF_W`` (mkcramfs' XIP test)."""
+        return (
+            self.p_type == PT_LOAD
+            and bool(self.p_flags & (PF_R | PF_X))
+            and not self.p_flags & PF_W
+        )
+
+
+@dataclass(frozen=True)
+class ElfInfo:
+    """What :func:`parse_elf` found: class (32/64), byte order and the program headers."""
+
+    bits: int
+    endian: str
+    segments: tuple[Segment, ...]
+
+
+def is_elf(data: bytes | memoryview) -> bool:
+    """True when ``data`` starts with the ELF magic ``\\x7fELF``."""
+    return bytes(data[:4]) == ELFMAG
+
+
+def parse_elf(data: bytes | memoryview) -> ElfInfo | None:
+    """Parse the ELF and program headers; None if it is no (complete) ELF file.
+
+    Mirrors mkcramfs' sanity checks: the header fits in the file,
+    ``EI_VERSION == EV_CURRENT``, and the program header table
+    (``e_phoff + e_phnum * e_phentsize``) lies inside the file.  Unlike
+    mkcramfs the program header entry size is taken from ``e_phentsize``
+    (must be at least the standard size).
+    """
+    data = memoryview(data)
+    if len(data) < 16 or bytes(data[:4]) != ELFMAG:
+        return None
+    ei_class, ei_data, ei_version = data[4], data[5], data[6]
+    if ei_class not in _EHDR or ei_data not in (ELFDATA2LSB, ELFDATA2MSB):
+        return None
+    if ei_version != EV_CURRENT:
+        return None
+    bo = "<" if ei_data == ELFDATA2LSB else ">"
+    efmt, esize = _EHDR[ei_class]
+    if len(data) < esize:
+        return None
+    fields = struct.unpack_from(bo + efmt, data, 16)
+    e_phoff = fields[4]
+    e_phentsize, e_phnum = fields[8], fields[9]
+    pfmt, psize = _PHDR[ei_class]
+    if e_phnum and e_phentsize < psize:
+        return None
+    if e_phoff + e_phnum * e_phentsize > len(data):
+        return None
+    segs = []
+    for i in range(e_phnum):
+        v = struct.unpack_from(bo + pfmt, data, e_phoff + i * e_phentsize)
+        if ei_class == ELFCLASS32:
+            p_type, p_offset, p_filesz, p_flags = v[0], v[1], v[4], v[6]
+        else:
+            p_type, p_flags, p_offset, p_filesz = v[0], v[1], v[2], v[5]
+        segs.append(Segment(p_type, p_flags, p_offset, p_filesz))
+    return ElfInfo(32 if ei_class == ELFCLASS32 else 64,
+                   "little" if ei_data == ELFDATA2LSB else "big", tuple(segs))
+
+
+def readonly_load_segments(info: ElfInfo) -> list[Segment]:
+    """The segments whose pages are stored for XIP (see :attr:`Segment.readonly_loadable`)."""
+    return [s for s in info.segments if s.readonly_loadable]
+
+
+def xip_blocks(info: ElfInfo, size: int, blksize: int) -> list[bool]:
+    """Per block of a ``size``-byte file: does it overlap a read-only loadable segment?
+
+    Block ``i`` covers ``[i*blksize, (i+1)*blksize)``; it overlaps segment
+    ``s`` when ``s.p_offset < (i+1)*blksize`` and ``s.p_offset + s.p_filesz >
+    i*blksize`` -- exactly mkcramfs' ``is_elf_loadable()`` test (so a
+    zero-length segment still marks the block holding its start, unless it
+    starts on the block boundary).
+    """
+    nblocks = (size - 1) // blksize + 1 if size else 0
+    out = [False] * nblocks
+    for s in readonly_load_segments(info):
+        end = s.p_offset + s.p_filesz
+        first = s.p_offset // blksize
+        for i in range(first, nblocks):
+            lo = i * blksize
+            if s.p_offset >= lo + blksize:
+                continue
+            if end <= lo:
+                break
+            out[i] = True
+    return out
