@@ -127,6 +127,7 @@ def _check_tree(image: CramfsImage, report: CheckReport,
     nfiles = 1
     nblocks = 0
     seen_dirs = {image.root.data_offset} if image.root.size else set()
+    seen_data: set[tuple[int, int]] = set()
     dir_ranges: list[tuple[int, int]] = []
     if image.root.size:
         dir_ranges.append((image.root.data_offset, image.root.data_offset + image.root.size))
@@ -159,6 +160,10 @@ def _check_tree(image: CramfsImage, report: CheckReport,
                 dir_ranges.append((e.data_offset, e.data_offset + e.size))
                 queue.append(e)
             elif stat.S_ISREG(mode) or stat.S_ISLNK(mode):
+                key = (e.inode.offset, e.inode.size)
+                if e.inode.offset and key in seen_data:
+                    continue  # identical file stored once (mkfs.cramfs eliminate_doubles)
+                seen_data.add(key)
                 nblocks += _check_file(image, e, report)
                 if progress:
                     progress(e.size)
