@@ -1,0 +1,313 @@
+"""Run the same mmap/mprotect/munmap calls on this machine's kernel and on the model, and compare.
+
+This is how the course (chapter 1) and the tests hold the model against reality: the Python
+process calls the real system calls through ``ctypes``, reads its own ``/proc/self/maps``, replays
+the calls on a model :class:`~mmlab.mm.MM` whose version is the running kernel's, and compares
+the lines of the region it used.
+
+Everything happens inside a *reservation*: a ``PROT_NONE`` private mapping of a file made for the
+purpose. Since no other mapping can merge with it, what happens inside stays inside, and its
+remnants (with their file offsets) are part of what is compared. Operations use ``MAP_FIXED``
+addresses inside it, given in pages from its start.
+
+Operations are tuples, easy to write by hand and to generate with hypothesis:
+
+``("mmap", page, npages, prot, flags, src, file_page)``
+    ``src`` is ``"anon"`` or the name of one of the test files; ``flags`` gets ``MAP_FIXED``
+    added (and ``MAP_ANONYMOUS`` for ``"anon"``).
+``("munmap", page, npages)``, ``("mprotect", page, npages, prot)``
+``("touch", page, write)``
+    read or write one byte: the real access faults the page in, the model runs
+    :func:`mmlab.fault.do_page_fault`. Only done where the model says the access is allowed
+    (a bad access would kill the real process with SIGSEGV).
+
+``npages`` may be a float to ask for a length that is not a whole number of pages.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import errno
+import os
+import tempfile
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from mmlab import fs, procfs, version
+from mmlab.constants import (
+    MAP_ANONYMOUS,
+    MAP_FIXED,
+    MAP_PRIVATE,
+    MAP_SHARED,
+    PAGE_SIZE,
+    PROT_NONE,
+    PROT_READ,
+    PROT_WRITE,
+    VM_EXEC,
+    VM_READ,
+    VM_WRITE,
+)
+from mmlab.mm import MM
+
+_libc = ctypes.CDLL(None, use_errno=True)
+_libc.mmap.restype = ctypes.c_void_p
+_libc.mmap.argtypes = [
+    ctypes.c_void_p,
+    ctypes.c_size_t,
+    ctypes.c_int,
+    ctypes.c_int,
+    ctypes.c_int,
+    ctypes.c_long,
+]
+_libc.munmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t]
+_libc.mprotect.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int]
+MAP_FAILED = ctypes.c_void_p(-1).value
+
+Op = tuple[Any, ...]
+
+
+def real_mmap(addr: int, length: int, prot: int, flags: int, fd: int = -1, offset: int = 0) -> int:
+    """mmap(2) on this machine: the address, or ``-errno``."""
+    ctypes.set_errno(0)
+    ret = _libc.mmap(addr or None, length, prot, flags, fd, offset)
+    return -ctypes.get_errno() if ret == MAP_FAILED else ret
+
+
+def real_munmap(addr: int, length: int) -> int:
+    """munmap(2) on this machine: 0 or ``-errno``."""
+    ctypes.set_errno(0)
+    return -ctypes.get_errno() if _libc.munmap(addr, length) else 0
+
+
+def real_mprotect(addr: int, length: int, prot: int) -> int:
+    """mprotect(2) on this machine: 0 or ``-errno``."""
+    ctypes.set_errno(0)
+    return -ctypes.get_errno() if _libc.mprotect(addr, length, prot) else 0
+
+
+@dataclass
+class TestFile:
+    """A real file both sides map: its path, an fd on the real side, a File on the model side."""
+
+    name: str
+    path: str
+    fd: int
+    mode: int
+
+
+@dataclass
+class Mismatch:
+    """Where the model and the kernel disagreed."""
+
+    step: int
+    op: Op | None
+    real_ret: int | None
+    model_ret: int | None
+    real_lines: list[str]
+    model_lines: list[str]
+
+    def __str__(self) -> str:
+        head = f"after step {self.step} {self.op!r}: kernel returned {self.real_ret}, "
+        head += f"model {self.model_ret}"
+        return "\n".join([head, "kernel:", *self.real_lines, "model:", *self.model_lines])
+
+
+@dataclass
+class Replay:
+    """One reservation on the real side and the matching model, ready to run operations.
+
+    Use as a context manager: the reservation is unmapped and the files closed at the end.
+    """
+
+    pages: int = 64
+    files: dict[str, TestFile] = field(default_factory=dict)
+    mm: MM | None = None
+    base: int = 0
+    log: list[tuple[Op, int, int]] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self._dir = tempfile.TemporaryDirectory(prefix="mmlab-live-")
+        self._model_files: dict[str, fs.File] = {}
+        self.mm = MM(version=version.running_kernel())
+        reserve = self.add_file("reserve", 1, writable=False)
+        size = self.pages * PAGE_SIZE
+        base = real_mmap(0, size, PROT_NONE, MAP_PRIVATE, reserve.fd, 0)
+        if base < 0:
+            raise OSError(-base, "cannot reserve the region")
+        self.base = base
+        self.mm.mmap(base, size, PROT_NONE, MAP_PRIVATE | MAP_FIXED, self._model_files["reserve"])
+
+    def add_file(self, name: str, npages: int, *, writable: bool = True) -> TestFile:
+        """Make a real file of ``npages`` pages (distinct bytes per page) both sides can map."""
+        path = os.path.join(self._dir.name, name)
+        with open(path, "wb") as f:
+            for i in range(npages):
+                f.write(bytes([(i + 1) & 0xFF]) * PAGE_SIZE)
+        flags = os.O_RDWR if writable else os.O_RDONLY
+        mode = fs.FMODE_READ | (fs.FMODE_WRITE if writable else 0)
+        tf = TestFile(name, path, os.open(path, flags), mode)
+        self.files[name] = tf
+        self._model_files[name] = fs.file_from_path(path, mode=mode)
+        return tf
+
+    def close(self) -> None:
+        """Unmap the region and remove the files."""
+        real_munmap(self.base, self.pages * PAGE_SIZE)
+        for tf in self.files.values():
+            os.close(tf.fd)
+        self._dir.cleanup()
+
+    def __enter__(self) -> Replay:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # ---- running ----------------------------------------------------------------------------
+    def _addr(self, page: float) -> int:
+        return self.base + int(page * PAGE_SIZE)
+
+    def run_real(self, op: Op) -> int:
+        """Do ``op`` on this machine's kernel; 0, an address, or ``-errno``."""
+        kind = op[0]
+        if kind == "mmap":
+            _, page, npages, prot, flags, src, file_page = op
+            length = int(npages * PAGE_SIZE)
+            if src == "anon":
+                return real_mmap(self._addr(page), length, prot, flags | MAP_FIXED | MAP_ANONYMOUS)
+            tf = self.files[src]
+            offset = int(file_page * PAGE_SIZE)
+            return real_mmap(self._addr(page), length, prot, flags | MAP_FIXED, tf.fd, offset)
+        if kind == "munmap":
+            return real_munmap(self._addr(op[1]), int(op[2] * PAGE_SIZE))
+        if kind == "mprotect":
+            return real_mprotect(self._addr(op[1]), int(op[2] * PAGE_SIZE), op[3])
+        if kind == "touch":
+            addr = self._addr(op[1])
+            if op[2]:
+                ctypes.c_char.from_address(addr).value = ctypes.c_char.from_address(addr).value
+            else:
+                _ = ctypes.c_char.from_address(addr).value
+            return 0
+        raise ValueError(f"unknown operation {op!r}")
+
+    def run_model(self, op: Op) -> int:
+        """Do ``op`` on the model; 0, an address, or ``-errno`` (as the kernel would return)."""
+        mm = self.mm
+        kind = op[0]
+        try:
+            if kind == "mmap":
+                _, page, npages, prot, flags, src, file_page = op
+                length = int(npages * PAGE_SIZE)
+                if src == "anon":
+                    return mm.mmap(
+                        self._addr(page), length, prot, flags | MAP_FIXED | MAP_ANONYMOUS
+                    )
+                offset = int(file_page * PAGE_SIZE)
+                return mm.mmap(
+                    self._addr(page),
+                    length,
+                    prot,
+                    flags | MAP_FIXED,
+                    self._model_files[src],
+                    offset,
+                )
+            if kind == "munmap":
+                mm.munmap(self._addr(op[1]), int(op[2] * PAGE_SIZE))
+                return 0
+            if kind == "mprotect":
+                mm.mprotect(self._addr(op[1]), int(op[2] * PAGE_SIZE), op[3])
+                return 0
+            if kind == "touch":
+                from mmlab import fault
+
+                result = fault.do_page_fault(mm, self._addr(op[1]), write=bool(op[2]))
+                return 0 if result.signal is None else -errno.EFAULT
+        except OSError as exc:
+            return -exc.errno
+        raise ValueError(f"unknown operation {op!r}")
+
+    def touch_allowed(self, page: float, write: bool) -> bool:
+        """Would a touch of ``page`` be safe on the real side (no SIGSEGV/SIGBUS)?"""
+        addr = self._addr(page)
+        vma = self.mm.find_vma(addr)
+        if vma is None or vma.vm_start > addr:
+            return False
+        need = VM_WRITE if write else VM_READ
+        if not vma.vm_flags & need:
+            return False
+        if vma.vm_file is not None:
+            if vma.vm_file is self._model_files["reserve"]:
+                return False
+            index = ((addr - vma.vm_start) >> 12) + vma.vm_pgoff
+            if index * PAGE_SIZE >= vma.vm_file.f_inode.i_size:
+                return False  # beyond EOF: SIGBUS
+        return bool(vma.vm_flags & (VM_READ | VM_WRITE | VM_EXEC))
+
+    def real_lines(self) -> list[str]:
+        """This process's ``/proc/self/maps`` lines that touch the region, normalised."""
+        end = self.base + self.pages * PAGE_SIZE
+        return [
+            self._norm(line)
+            for line in procfs.read_maps()
+            if line.end > self.base and line.start < end
+        ]
+
+    def model_lines(self) -> list[str]:
+        """The model's maps lines, normalised the same way."""
+        return [self._norm(line) for line in procfs.parse_maps(procfs.format_maps(self.mm))]
+
+    def _norm(self, line: procfs.MapsLine) -> str:
+        # Shared anonymous memory lives in a tmpfs file whose inode number nobody can predict.
+        inode = "?" if line.path == "/dev/zero (deleted)" else str(line.inode)
+        return (
+            f"+{(line.start - self.base) // PAGE_SIZE:>3}"
+            f"..+{(line.end - self.base) // PAGE_SIZE:<3}"
+            f" {line.perms} {line.offset:08x} {line.major:02x}:{line.minor:02x} {inode} "
+            f"{os.path.basename(line.path)}"
+        )
+
+    def run(self, ops: Iterable[Op], *, check_each: bool = True) -> Mismatch | None:
+        """Run ``ops`` on both sides; the first disagreement, or None."""
+        for step, op in enumerate(ops):
+            if op[0] == "touch" and not self.touch_allowed(op[1], op[2]):
+                continue
+            real = self.run_real(op)
+            model = self.run_model(op)
+            self.log.append((op, real, model))
+            if real != model or check_each or step == len(ops) - 1:  # type: ignore[arg-type]
+                real_l, model_l = self.real_lines(), self.model_lines()
+                if real != model or real_l != model_l:
+                    return Mismatch(step, op, real, model, real_l, model_l)
+        real_l, model_l = self.real_lines(), self.model_lines()
+        if real_l != model_l:
+            return Mismatch(len(self.log), None, None, None, real_l, model_l)
+        return None
+
+
+def compare(
+    ops: Sequence[Op], *, files: dict[str, int] | None = None, pages: int = 64
+) -> Mismatch | None:
+    """Run ``ops`` in a fresh reservation; ``files`` maps a name to its size in pages.
+
+    A name ending in ``"-ro"`` is opened read-only, the others read-write.
+    """
+    with Replay(pages=pages) as replay:
+        for name, npages in (files or {"A": 16, "B-ro": 16}).items():
+            replay.add_file(name, npages, writable=not name.endswith("-ro"))
+        return replay.run(ops)
+
+
+__all__ = [
+    "MAP_PRIVATE",
+    "MAP_SHARED",
+    "PROT_READ",
+    "PROT_WRITE",
+    "Mismatch",
+    "Replay",
+    "compare",
+    "real_mmap",
+    "real_mprotect",
+    "real_munmap",
+]

@@ -1,0 +1,222 @@
+"""The ordered set of VMAs of one mm: the model's stand-in for the rbtree (v4.15) or maple tree.
+
+At v4.15 the kernel keeps VMAs twice: in a red-black tree (``mm->mm_rb``) for O(log n) lookups
+and in a sorted linked list (``vm_next``/``vm_prev``) for walks. Each rbtree node also caches
+``rb_subtree_gap``, the largest free gap in its subtree, so ``get_unmapped_area`` finds a hole
+without visiting every VMA. Since v6.1 a maple tree does both jobs (commit 763ecb035029 "mm:
+remove the vma linked list").
+
+This model uses a two-level sorted list (chunks of at most ``CHUNK`` VMAs): lookups are two
+binary searches, inserts move at most one chunk, and each chunk caches its largest inner gap so
+the top-down gap search skips whole chunks. It behaves like the kernel's structures (same order,
+same answers) with a simpler shape. The mm code changes a VMA's bounds only through
+:meth:`VmaTree.set_bounds`, which keeps the search keys right.
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_right
+from collections.abc import Iterator
+from typing import Any
+
+CHUNK = 256
+
+Vma = Any  # mmlab.mm.Vma; kept generic to avoid an import cycle
+
+
+class VmaTree:
+    """VMAs sorted by address, never overlapping."""
+
+    def __init__(self) -> None:
+        self._chunks: list[list[Vma]] = []
+        self._starts: list[list[int]] = []  # vm_start of each VMA, per chunk
+        self._firsts: list[int] = []  # vm_start of the first VMA of each chunk
+        self._gaps: list[int | None] = []  # largest gap between neighbours inside a chunk
+        self._len = 0
+
+    # ---- lookups --------------------------------------------------------------------------
+    def __len__(self) -> int:
+        return self._len
+
+    def __iter__(self) -> Iterator[Vma]:
+        for chunk in self._chunks:
+            yield from chunk
+
+    def __reversed__(self) -> Iterator[Vma]:
+        for chunk in reversed(self._chunks):
+            yield from reversed(chunk)
+
+    def _locate(self, addr: int) -> tuple[int, int] | None:
+        """(chunk, index) of the first VMA with ``vm_end > addr``, or None."""
+        if not self._chunks:
+            return None
+        ci = bisect_right(self._firsts, addr) - 1
+        if ci < 0:
+            return 0, 0
+        i = bisect_right(self._starts[ci], addr) - 1
+        chunk = self._chunks[ci]
+        if i >= 0 and chunk[i].vm_end > addr:
+            return ci, i
+        i += 1
+        if i < len(chunk):
+            return ci, i
+        if ci + 1 < len(self._chunks):
+            return ci + 1, 0
+        return None
+
+    def find(self, addr: int) -> Vma | None:
+        """The first VMA that ends above ``addr`` (``find_vma``'s contract)."""
+        pos = self._locate(addr)
+        return None if pos is None else self._chunks[pos[0]][pos[1]]
+
+    def _position(self, vma: Vma) -> tuple[int, int]:
+        pos = self._locate(vma.vm_start)
+        if pos is None or self._chunks[pos[0]][pos[1]] is not vma:
+            raise LookupError(f"VMA {vma!r} is not in this mm")
+        return pos
+
+    def next(self, vma: Vma) -> Vma | None:
+        """The VMA after ``vma`` (``vma->vm_next``)."""
+        ci, i = self._position(vma)
+        if i + 1 < len(self._chunks[ci]):
+            return self._chunks[ci][i + 1]
+        return self._chunks[ci + 1][0] if ci + 1 < len(self._chunks) else None
+
+    def prev(self, vma: Vma) -> Vma | None:
+        """The VMA before ``vma`` (``vma->vm_prev``)."""
+        ci, i = self._position(vma)
+        if i > 0:
+            return self._chunks[ci][i - 1]
+        return self._chunks[ci - 1][-1] if ci > 0 else None
+
+    def first(self) -> Vma | None:
+        """The lowest VMA (``mm->mmap``)."""
+        return self._chunks[0][0] if self._chunks else None
+
+    def last(self) -> Vma | None:
+        """The highest VMA."""
+        return self._chunks[-1][-1] if self._chunks else None
+
+    def find_prev(self, addr: int) -> Vma | None:
+        """The last VMA that starts below ``addr`` (the ``pprev`` of ``find_vma_prev``)."""
+        if not self._chunks:
+            return None
+        ci = bisect_right(self._firsts, addr - 1) - 1
+        if ci < 0:
+            return None
+        i = bisect_right(self._starts[ci], addr - 1) - 1
+        return self._chunks[ci][i]
+
+    # ---- changes --------------------------------------------------------------------------
+    def insert(self, vma: Vma) -> None:
+        """Link ``vma`` in address order (``__vma_link_list`` + ``__vma_link_rb``)."""
+        if not self._chunks:
+            self._chunks.append([vma])
+            self._starts.append([vma.vm_start])
+            self._firsts.append(vma.vm_start)
+            self._gaps.append(None)
+            self._len = 1
+            return
+        ci = max(bisect_right(self._firsts, vma.vm_start) - 1, 0)
+        starts = self._starts[ci]
+        i = bisect_right(starts, vma.vm_start)
+        self._chunks[ci].insert(i, vma)
+        starts.insert(i, vma.vm_start)
+        self._firsts[ci] = starts[0]
+        self._gaps[ci] = None
+        self._len += 1
+        if len(starts) > CHUNK:
+            self._split_chunk(ci)
+
+    def _split_chunk(self, ci: int) -> None:
+        half = len(self._chunks[ci]) // 2
+        chunk, starts = self._chunks[ci], self._starts[ci]
+        self._chunks[ci : ci + 1] = [chunk[:half], chunk[half:]]
+        self._starts[ci : ci + 1] = [starts[:half], starts[half:]]
+        self._firsts[ci : ci + 1] = [starts[0], starts[half]]
+        self._gaps[ci : ci + 1] = [None, None]
+
+    def remove(self, vma: Vma) -> None:
+        """Unlink ``vma`` (``__vma_unlink``)."""
+        ci, i = self._position(vma)
+        del self._chunks[ci][i]
+        del self._starts[ci][i]
+        self._len -= 1
+        if not self._chunks[ci]:
+            del self._chunks[ci], self._starts[ci], self._firsts[ci], self._gaps[ci]
+            return
+        self._firsts[ci] = self._starts[ci][0]
+        self._gaps[ci] = None
+
+    def set_bounds(self, vma: Vma, start: int, end: int) -> None:
+        """Move ``vma``'s bounds; the caller keeps the set non-overlapping."""
+        ci, i = self._position(vma)
+        vma.vm_start = start
+        vma.vm_end = end
+        self._starts[ci][i] = start
+        if i == 0:
+            self._firsts[ci] = start
+        self._gaps[ci] = None
+
+    # ---- gap search -----------------------------------------------------------------------
+    def _inner_gap(self, ci: int) -> int:
+        gap = self._gaps[ci]
+        if gap is None:
+            chunk = self._chunks[ci]
+            gap = max(
+                (chunk[k + 1].vm_start - chunk[k].vm_end for k in range(len(chunk) - 1)),
+                default=0,
+            )
+            self._gaps[ci] = gap
+        return gap
+
+    def gaps_topdown(self, low: int, high: int) -> Iterator[tuple[int, int]]:
+        """Free ranges ``(start, end)`` inside ``[low, high)``, highest first."""
+        upper = high
+        for ci in range(len(self._chunks) - 1, -1, -1):
+            chunk = self._chunks[ci]
+            if chunk[0].vm_start >= high:
+                continue
+            for k in range(len(chunk) - 1, -1, -1):
+                vma = chunk[k]
+                if vma.vm_start >= upper:
+                    continue
+                if vma.vm_end < upper:
+                    yield max(vma.vm_end, low), upper
+                upper = min(upper, vma.vm_start)
+                if upper <= low:
+                    return
+        if upper > low:
+            yield low, upper
+
+    def find_gap_topdown(self, length: int, low: int, high: int) -> int | None:
+        """The highest address ``a`` with ``[a, a+length)`` free inside ``[low, high)``.
+
+        Mirrors ``unmapped_area_topdown`` (mm/mmap.c @ v4.15) without the stack guard gap.
+        Chunks whose cached largest gap is too small are skipped whole.
+        """
+        upper = high
+        for ci in range(len(self._chunks) - 1, -1, -1):
+            chunk = self._chunks[ci]
+            if chunk[0].vm_start >= upper:
+                continue
+            last = chunk[-1]
+            if last.vm_end < upper and upper - max(last.vm_end, low) >= length:
+                return upper - length
+            if last.vm_end <= upper and self._inner_gap(ci) < length:
+                upper = min(upper, chunk[0].vm_start)
+                if upper <= low:
+                    return None
+                continue
+            for k in range(len(chunk) - 1, -1, -1):
+                vma = chunk[k]
+                if vma.vm_start >= upper:
+                    continue
+                if vma.vm_end < upper and upper - max(vma.vm_end, low) >= length:
+                    return upper - length
+                upper = min(upper, vma.vm_start)
+                if upper <= low:
+                    return None
+        if upper - low >= length:
+            return upper - length
+        return None

@@ -1,0 +1,215 @@
+"""The model against the real kernel: the same calls here and there, then /proc/self/maps.
+
+Each named sequence runs on this machine's kernel (inside a reserved region of this test
+process) and on a model MM of the running kernel's version; every step's return value and the
+maps lines of the region must be identical. Hypothesis then generates more sequences.
+"""
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from mmlab import live, version
+from mmlab.mm import (
+    MAP_ANONYMOUS,
+    MAP_PRIVATE,
+    MAP_SHARED,
+    MM,
+    PAGE_SIZE,
+    PROT_EXEC,
+    PROT_NONE,
+    PROT_READ,
+    PROT_WRITE,
+)
+
+pytestmark = pytest.mark.live
+
+RW = PROT_READ | PROT_WRITE
+P, S = MAP_PRIVATE, MAP_SHARED
+
+
+def anon(page, n, prot=RW, flags=P):
+    return ("mmap", page, n, prot, flags, "anon", 0)
+
+
+def filemap(page, n, src="A", file_page=0, prot=PROT_READ, flags=P):
+    return ("mmap", page, n, prot, flags, src, file_page)
+
+
+def munmap(page, n):
+    return ("munmap", page, n)
+
+
+def mprotect(page, n, prot):
+    return ("mprotect", page, n, prot)
+
+
+def touch(page, write=False):
+    return ("touch", page, write)
+
+
+SEQUENCES = {
+    "anon mapping": [anon(4, 4)],
+    "munmap in the middle splits": [anon(4, 8), munmap(6, 2)],
+    "mprotect of a middle page gives three VMAs": [anon(4, 8), mprotect(7, 1, PROT_READ)],
+    "mprotect back merges the three again": [
+        anon(4, 8),
+        mprotect(7, 1, PROT_READ),
+        mprotect(7, 1, RW),
+    ],
+    "adjacent anonymous mappings merge": [anon(4, 4), anon(8, 4)],
+    "adjacent anonymous mappings with other rights stay apart": [anon(4, 4), anon(8, 4, PROT_READ)],
+    "filling a hole merges three into one": [anon(4, 2), anon(8, 2), anon(6, 2)],
+    "file mapping at an offset": [filemap(10, 4, file_page=3)],
+    "MAP_FIXED over an existing mapping": [anon(4, 12), filemap(8, 2, file_page=1)],
+    "file pages in file order merge": [filemap(20, 4), filemap(24, 4, file_page=4)],
+    "file pages out of file order stay apart": [filemap(20, 4), filemap(24, 4, file_page=5)],
+    "two files never merge": [filemap(20, 4), filemap(24, 4, "B-ro", file_page=4)],
+    "shared writable file mapping": [filemap(4, 4, prot=RW, flags=S)],
+    "shared writable mapping of a read-only fd is refused": [
+        filemap(4, 4, "B-ro", prot=RW, flags=S)
+    ],
+    "a read-only shared mapping can never become writable": [
+        filemap(4, 4, "B-ro", flags=S),
+        mprotect(4, 4, RW),
+    ],
+    "a read-only private file mapping can (copy-on-write)": [
+        filemap(4, 4, "B-ro"),
+        mprotect(4, 2, RW),
+    ],
+    "munmap of zero bytes is EINVAL": [anon(4, 4), munmap(4, 0)],
+    "munmap at an unaligned address is EINVAL": [anon(4, 4), munmap(4.5, 1)],
+    "mmap at an unaligned file offset is EINVAL": [filemap(4, 2, file_page=0.5)],
+    "mmap of zero bytes is EINVAL": [anon(4, 0)],
+    "mprotect across a hole changes the part before it, then ENOMEM": [
+        anon(4, 2),
+        munmap(6, 2),
+        anon(8, 2, PROT_READ),
+        mprotect(4, 6, PROT_READ),
+    ],
+    "munmap across several VMAs": [anon(4, 4), filemap(8, 4), anon(12, 4, PROT_READ), munmap(6, 8)],
+    "a length that is not a whole number of pages is rounded up": [anon(4, 1.5)],
+    "PROT_NONE and back": [anon(4, 6), mprotect(5, 2, PROT_NONE), mprotect(5, 2, RW)],
+    "mprotect making three VMAs alike merges them": [
+        anon(4, 2, PROT_READ),
+        anon(6, 2, RW),
+        anon(8, 2, PROT_EXEC | PROT_READ),
+        mprotect(4, 6, PROT_READ),
+    ],
+    "shared anonymous memory is a deleted /dev/zero": [anon(4, 4, RW, S), anon(8, 4, RW, S)],
+    "mprotect of the tail moves the boundary to the next VMA": [
+        anon(4, 4, PROT_READ),
+        anon(8, 4, RW),
+        mprotect(6, 2, RW),
+    ],
+    "mprotect of the head joins the previous VMA": [
+        anon(4, 4, PROT_READ),
+        anon(8, 4, RW),
+        mprotect(8, 2, PROT_READ),
+    ],
+    "mprotect of a file mapping splits with the right offsets": [
+        filemap(4, 8, file_page=2),
+        mprotect(6, 2, PROT_READ | PROT_EXEC),
+    ],
+    "never-touched read-only anonymous memory merges again (6.x) or not (4.15)": [
+        anon(4, 2, PROT_READ),
+        anon(6, 2, RW),
+        anon(8, 2, PROT_READ),
+        mprotect(6, 2, PROT_READ),
+    ],
+    "a touched page keeps an anon_vma: mapping next to it still merges": [
+        anon(4, 4),
+        touch(4, True),
+        anon(8, 4),
+    ],
+    "two touched areas have different anon_vmas: filling the hole merges one side": [
+        anon(4, 2),
+        touch(4, True),
+        anon(8, 2),
+        touch(8, True),
+        anon(6, 2),
+    ],
+    "touched anonymous memory stays VM_ACCOUNTed when made read-only": [
+        anon(4, 2, PROT_READ),
+        anon(6, 2),
+        touch(6, True),
+        anon(8, 2, PROT_READ),
+        mprotect(6, 2, PROT_READ),
+    ],
+    "reading a private file mapping, then mprotect": [
+        filemap(4, 4, prot=RW),
+        touch(4),
+        touch(5, True),
+        mprotect(4, 4, PROT_READ),
+    ],
+    "MAP_FIXED replacing a VMA that has pages": [anon(4, 4), touch(5, True), anon(4, 4, PROT_READ)],
+}
+
+
+@pytest.mark.parametrize("name", list(SEQUENCES))
+def test_named_sequence(name):
+    mismatch = live.compare(SEQUENCES[name])
+    assert mismatch is None, f"{name}:\n{mismatch}"
+
+
+def test_there_are_at_least_twenty_named_sequences():
+    assert len(SEQUENCES) >= 20
+
+
+def _lines_after(ops, ver):
+    """The model's maps of the region after ``ops`` on a given kernel version."""
+    with live.Replay() as replay:
+        replay.add_file("A", 16)
+        replay.mm = MM(version=ver)
+        replay.mm.mmap(
+            replay.base,
+            replay.pages * PAGE_SIZE,
+            PROT_NONE,
+            MAP_PRIVATE | 0x10,
+            replay._model_files["reserve"],
+        )
+        for op in ops:
+            replay.run_model(op)
+        return replay.model_lines()
+
+
+def test_version_switch_for_unfaulted_readonly_merge():
+    ops = SEQUENCES["never-touched read-only anonymous memory merges again (6.x) or not (4.15)"]
+    anon_lines = lambda lines: [x for x in lines if " 00:00 0 " in x]  # noqa: E731
+    assert len(anon_lines(_lines_after(ops, version.V4_15))) == 3
+    assert len(anon_lines(_lines_after(ops, (6, 18)))) == 1
+
+
+# ---- generated sequences -------------------------------------------------------------------
+REGION = 32
+pages = st.integers(0, REGION - 1)
+lengths = st.integers(1, 8)
+prots = st.sampled_from([PROT_NONE, PROT_READ, RW, PROT_READ | PROT_EXEC, RW | PROT_EXEC])
+
+
+@st.composite
+def operations(draw):
+    kind = draw(st.sampled_from(["anon", "file", "munmap", "mprotect", "touch"]))
+    page = draw(pages)
+    n = min(draw(lengths), REGION - page)
+    if kind == "anon":
+        return anon(page, n, draw(prots), draw(st.sampled_from([P, P, S])))
+    if kind == "file":
+        src = draw(st.sampled_from(["A", "B-ro"]))
+        flags = draw(st.sampled_from([P, S]))
+        return filemap(page, n, src, draw(st.integers(0, 12)), draw(prots), flags)
+    if kind == "munmap":
+        return munmap(page, n)
+    if kind == "mprotect":
+        return mprotect(page, n, draw(prots))
+    return touch(page, draw(st.booleans()))
+
+
+@given(st.lists(operations(), min_size=1, max_size=12))
+def test_generated_sequences(ops):
+    mismatch = live.compare(ops, pages=REGION)
+    assert mismatch is None, str(mismatch)
+
+
+def test_flags_used_are_the_x86_64_values():
+    assert (MAP_SHARED, MAP_PRIVATE, MAP_ANONYMOUS) == (1, 2, 0x20)
