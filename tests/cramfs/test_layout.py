@@ -86,7 +86,7 @@ def test_block_pointer_and_u16_roundtrip(endian):
 def test_constants():
     assert L.CRAMFS_MAGIC == 0x28CD3D45 and L.CRAMFS_MAGIC_WEND == 0x453DCD28
     assert L.CRAMFS_SUPPORTED_FLAGS == 0xFFF
-    assert L.UTIL_LINUX_SUPPORTED_FLAGS == 0x7FF
+    assert L.UTIL_LINUX_SUPPORTED_FLAGS == 0xFF
     assert L.CRAMFS_BLK_FLAGS == 0xC0000000
     assert L.CRAMFS_MAXPATHLEN == 252
     assert sum(w for word in L.INODE_WORDS for _, w in word) == 96

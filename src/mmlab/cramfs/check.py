@@ -26,6 +26,7 @@ from .errors import (
     CramfsIOError,
     CramfsLimitError,
     CramfsTruncatedError,
+    CramfsUnsupportedError,
 )
 from .layout import CRAMFS_SIGNATURE, SB_OFFSET_CRC, SUPERBLOCK_SIZE
 from .reader import MAX_DEPTH, BlockKind, CramfsImage, Entry, open_image
@@ -58,7 +59,13 @@ class CheckReport:
 
     @property
     def exit_code(self) -> int:
-        return EXIT_OK if self.ok else EXIT_UNCORRECTED
+        """0, or 4 for errors; 8 when the image uses unknown features (cannot be checked),
+        as fsck.cramfs does for "unsupported filesystem features"."""
+        if self.ok:
+            return EXIT_OK
+        if any(isinstance(e, CramfsUnsupportedError) for e in self.errors):
+            return EXIT_ERROR
+        return EXIT_UNCORRECTED
 
     def add(self, err: CramfsError) -> None:
         if len(self.errors) < MAX_ERRORS:

@@ -145,8 +145,10 @@ CRAMFS_SUPPORTED_FLAGS = (
     | CRAMFS_FLAG_SHIFTED_ROOT_OFFSET
     | CRAMFS_FLAG_EXT_BLOCK_POINTERS
 )  #: 0xfff, what cramfs_read_super accepts at v4.15
-#: util-linux's include/cramfs.h lacks EXT_BLOCK_POINTERS: fsck.cramfs rejects XIP images.
-UTIL_LINUX_SUPPORTED_FLAGS = CRAMFS_SUPPORTED_FLAGS & ~CRAMFS_FLAG_EXT_BLOCK_POINTERS
+#: What util-linux 2.38 ``fsck.cramfs`` accepts: only the low 8 bits, so it refuses
+#: (exit 8, "unsupported filesystem features") images made with ``mkfs.cramfs -z`` (HOLES)
+#: or ``-i`` (SHIFTED_ROOT_OFFSET) and XIP images (EXT_BLOCK_POINTERS).
+UTIL_LINUX_SUPPORTED_FLAGS = 0x000000FF
 
 CRAMFS_BLK_FLAG_UNCOMPRESSED = 1 << 31
 CRAMFS_BLK_FLAG_DIRECT_PTR = 1 << 30
