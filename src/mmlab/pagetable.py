@@ -3,9 +3,9 @@
 Sources (all @ v4.15):
 
 - PTE bits: `arch/x86/include/asm/pgtable_types.h
-  <https://elixir.bootlin.com/linux/v4.15/source/arch/x86/include/asm/pgtable_types.h#L11>`_
-  (``_PAGE_BIT_*`` from L11, ``_PAGE_SPECIAL`` L68, ``_PAGE_CHG_MASK`` L124, the
-  ``PAGE_*`` protections from L131 and the ``__P000``.. ``__S111`` table L230).
+  <https://elixir.bootlin.com/linux/v4.15/source/arch/x86/include/asm/pgtable_types.h>`_
+  (the ``_PAGE_BIT_*`` numbers, ``_PAGE_SPECIAL`` at L68, ``_PAGE_CHG_MASK``, the ``PAGE_*``
+  protections and the ``__P000``.. ``__S111`` table).
 - Helpers: `arch/x86/include/asm/pgtable.h
   <https://elixir.bootlin.com/linux/v4.15/source/arch/x86/include/asm/pgtable.h>`_
   (``pte_none``, ``pte_present``, ``pte_write``, ``pte_mkspecial``, ``pte_modify``, ...).
@@ -58,7 +58,7 @@ VA_BITS = 48
 #: PTE pfn field itself spans bits 12..51: ``PTE_PFN_MASK``).
 PTE_PFN_MASK = ((1 << 52) - 1) & ~(PAGE_SIZE - 1)
 
-# --- PTE bits (pgtable_types.h @ v4.15 L11-L36) ------------------------------------------------
+# --- PTE bits (pgtable_types.h @ v4.15) -----------------------------------------------------
 _PAGE_BIT_PRESENT = 0
 _PAGE_BIT_RW = 1
 _PAGE_BIT_USER = 2
@@ -98,7 +98,7 @@ _PAGE_DEVMAP = 1 << _PAGE_BIT_DEVMAP
 _PAGE_PROTNONE = 1 << _PAGE_BIT_PROTNONE
 _PAGE_NX = 1 << _PAGE_BIT_NX
 
-#: Bits ``pte_modify`` keeps from the old PTE (L124): the frame, caching, special, A/D bits.
+#: Bits ``pte_modify`` keeps from the old PTE: the frame, caching, special, A/D bits.
 _PAGE_CHG_MASK = PTE_PFN_MASK | _PAGE_PCD | _PAGE_PWT | _PAGE_SPECIAL | _PAGE_ACCESSED | (
     _PAGE_DIRTY | _PAGE_SOFT_DIRTY
 )
@@ -123,7 +123,7 @@ PTE_BIT_NAMES: dict[int, str] = {
     _PAGE_NX: "NX",
 }
 
-# --- protections (pgtable_types.h @ v4.15 L131-L160) -----------------------------------------
+# --- protections (pgtable_types.h @ v4.15) --------------------------------------------------
 PAGE_NONE = _PAGE_PROTNONE | _PAGE_ACCESSED
 PAGE_SHARED = _PAGE_PRESENT | _PAGE_RW | _PAGE_USER | _PAGE_ACCESSED | _PAGE_NX
 PAGE_SHARED_EXEC = _PAGE_PRESENT | _PAGE_RW | _PAGE_USER | _PAGE_ACCESSED
@@ -133,7 +133,7 @@ PAGE_COPY = PAGE_COPY_NOEXEC
 PAGE_READONLY = _PAGE_PRESENT | _PAGE_USER | _PAGE_ACCESSED | _PAGE_NX
 PAGE_READONLY_EXEC = _PAGE_PRESENT | _PAGE_USER | _PAGE_ACCESSED
 
-#: ``protection_map[VM_READ|VM_WRITE|VM_EXEC|VM_SHARED]`` (mm/mmap.c L100 with x86's
+#: ``protection_map[VM_READ|VM_WRITE|VM_EXEC|VM_SHARED]`` (mm/mmap.c with x86's
 #: ``__P000``..``__S111``). Private writable combinations map to PAGE_COPY*: no ``_PAGE_RW``, so
 #: the first write faults and copies (COW). Without VM_EXEC the entry carries ``_PAGE_NX``.
 protection_map: tuple[int, ...] = (
@@ -580,7 +580,7 @@ class PageTable:
     def change_protection(self, start: int, end: int, newprot: int) -> int:
         """Apply ``pte_modify(pte, newprot)`` to every present PTE in ``[start, end)``.
 
-        The PTE loop of ``change_protection`` (mm/mprotect.c ``change_pte_range`` @ v4.15, L70).
+        The PTE loop of ``change_protection`` (mm/mprotect.c ``change_pte_range`` @ v4.15).
         Simplified: no NUMA hinting, no dirty-accountable write upgrade, no saved-write bit.
         Returns the number of entries changed ("pages" in the kernel).
         """
@@ -592,7 +592,7 @@ class PageTable:
     def free_pgtables(self, start: int, end: int) -> int:
         """Free the empty PTE/pmd/pud tables whose span overlaps ``[start, end)``.
 
-        Models ``free_pgtables``/``free_pgd_range`` (mm/memory.c @ v4.15, L611), which frees the
+        Models ``free_pgtables``/``free_pgd_range`` (mm/memory.c @ v4.15), which frees the
         tables under an unmapped range once its PTEs were zapped. Simplified: the kernel frees a
         table only if it lies entirely between the neighbouring VMAs (``floor``/``ceiling``);
         the model frees a table exactly when it holds no entry, which is never wrong for a

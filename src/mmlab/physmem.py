@@ -3,13 +3,13 @@
 Sources (all @ v4.15):
 
 - ``struct page``: `include/linux/mm_types.h
-  <https://elixir.bootlin.com/linux/v4.15/source/include/linux/mm_types.h#L42>`_
+  <https://elixir.bootlin.com/linux/v4.15/source/include/linux/mm_types.h>`_
   (``flags``, ``mapping``, ``index``, ``_mapcount``, ``_refcount``).
 - Reference counts: `include/linux/mm.h
-  <https://elixir.bootlin.com/linux/v4.15/source/include/linux/mm.h#L840>`_ (``get_page``,
+  <https://elixir.bootlin.com/linux/v4.15/source/include/linux/mm.h>`_ (``get_page``,
   ``put_page``, ``page_mapcount``) and `include/linux/page_ref.h`.
 - Page flags: `include/linux/page-flags.h
-  <https://elixir.bootlin.com/linux/v4.15/source/include/linux/page-flags.h#L72>`_.
+  <https://elixir.bootlin.com/linux/v4.15/source/include/linux/page-flags.h>`_.
 - ``pfn_valid``/``PHYS_PFN``: `include/linux/pfn.h`, `include/linux/mmzone.h`.
 
 The machine: RAM frames have a ``struct page`` (:class:`Page`), so ``pfn_valid`` is true for
@@ -197,6 +197,14 @@ def unlock_page(page: Page) -> None:
     if "PG_locked" not in page.flags:
         raise KernelBug(f"unlock_page: page {page.pfn:#x} is not locked (VM_BUG_ON_PAGE)")
     page.flags.discard("PG_locked")
+
+
+def _in_page_cache(page: Page) -> bool:
+    mapping = page.mapping
+    if mapping is None or isinstance(mapping, AnonVma):
+        return False
+    pages = getattr(mapping, "pages", None)
+    return pages is not None and pages.get(page.index) is page
 
 
 class PhysMem:
@@ -416,21 +424,20 @@ class PhysMem:
         """Compare every page's counts with what the page tables and page cache say.
 
         ``mapped``: pfn -> number of PTEs (over all mms) that map the frame as a *normal* page
-        (what ``vm_normal_page`` returns a page for). ``cached``: pages in some page cache (each
-        holds one reference). ``extra_refs``: pfn -> references known to be held elsewhere.
-        Returns a list of problems (empty when consistent):
+        (what ``vm_normal_page`` returns a page for). A page whose ``mapping`` is a page cache
+        that holds it at ``page.index`` counts one page-cache reference automatically;
+        ``cached`` names further pages to count that way. ``extra_refs``: pfn -> references
+        known to be held elsewhere. Returns a list of problems (empty when consistent):
 
         - ``page_mapcount(page)`` equals the number of PTEs mapping it;
         - ``_refcount`` equals mapcount + page-cache reference + extra references (the model
           holds no other long-lived references);
         - no PTE maps a free page; anonymous pages are mapped at least once (the model has no
-          swap cache, so an unmapped anonymous page is a leak).
+          swap cache, so an unmapped anonymous page is a leak); no page is left locked.
         """
         problems: list[str] = []
         extra = dict(extra_refs or {})
-        cache_refs: dict[int, int] = {}
-        for page in cached:
-            cache_refs[page.pfn] = cache_refs.get(page.pfn, 0) + 1
+        in_cache = {page.pfn for page in cached}
         for pfn, n in mapped.items():
             if not self.pfn_valid(pfn):
                 problems.append(f"pfn {pfn:#x} counted as a normal page but has no struct page")
@@ -444,7 +451,8 @@ class PhysMem:
             n = mapped.get(page.pfn, 0)
             if page_mapcount(page) != n:
                 problems.append(f"{page!r}: mapcount {page_mapcount(page)} but {n} PTE(s)")
-            want = n + cache_refs.get(page.pfn, 0) + extra.get(page.pfn, 0)
+            cache_ref = page.pfn in in_cache or _in_page_cache(page)
+            want = n + int(cache_ref) + extra.get(page.pfn, 0)
             if page._refcount != want:
                 problems.append(f"{page!r}: refcount {page._refcount}, expected {want}")
             if page._refcount > 0 and PageAnon(page) and n == 0:

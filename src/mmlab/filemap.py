@@ -1,0 +1,491 @@
+"""The page cache and the generic file fault handler (mm/filemap.c @ v4.15).
+
+Source: `mm/filemap.c @ v4.15 <https://elixir.bootlin.com/linux/v4.15/source/mm/filemap.c#L2495>`_
+(``__lock_page_or_retry`` L1296, ``page_cache_read`` L2381, ``filemap_fault`` L2495,
+``filemap_map_pages`` L2616, ``filemap_page_mkwrite`` L2700, ``generic_file_vm_ops`` L2727,
+``generic_file_mmap`` L2735, ``generic_file_readonly_mmap`` L2749).
+
+The page cache of a file is its ``AddressSpace`` (``file.f_mapping``, the inode's
+``i_mapping``): a dict from page index to :class:`~mmlab.physmem.Page` (a radix tree in the
+kernel). A cached page holds one reference for the cache; each PTE mapping it holds another
+and adds one to its mapcount. ``AddressSpace``, ``File`` and ``Inode`` are defined in
+:mod:`mmlab.fs` and re-exported here. A ``readpage(file, page) -> 0/-errno`` fills the locked
+page, marks it uptodate (or ``PG_error``) and unlocks it, as the kernel contract says.
+
+Simplifications:
+
+- **No readahead.** v4.15 reads around a cold miss (``ra_pages``, 32 pages by default, half
+  of it before the fault) and asynchronously ahead of ``PG_readahead`` pages; the model reads
+  only the faulting page, so every first touch of a page is a major fault. Fault-*around*
+  (mapping pages that are already cached, :func:`filemap_map_pages`) is modelled.
+- **Page locks** do not sleep: a page found locked belongs to an imagined I/O in flight. With
+  ``FAULT_FLAG_ALLOW_RETRY`` :func:`lock_page_or_retry` drops mmap_sem, "waits" (the I/O
+  completes and the page is unlocked) and makes the fault return ``VM_FAULT_RETRY``; without it
+  the lock is simply taken over.
+- No truncation races beyond the ``page.mapping`` re-check, no writeback, no ``file_accessed``
+  timestamps, no memcg, no ``-EIO`` shrinking of the readahead window.
+"""
+
+from __future__ import annotations
+
+import errno
+from typing import Any
+
+from mmlab.constants import PAGE_SHIFT, PAGE_SIZE, VM_MAYWRITE, VM_SHARED
+from mmlab.fault import (
+    FAULT_FLAG_ALLOW_RETRY,
+    FAULT_FLAG_RETRY_NOWAIT,
+    FAULT_FLAG_TRIED,
+    VM_FAULT_LOCKED,
+    VM_FAULT_MAJOR,
+    VM_FAULT_NOPAGE,
+    VM_FAULT_OOM,
+    VM_FAULT_RETRY,
+    VM_FAULT_SIGBUS,
+    VmFault,
+    alloc_set_pte,
+    vmstat,
+)
+from mmlab.fs import (
+    AddressSpace,
+    AddressSpaceOperations,
+    File,
+    FileOperations,
+    Inode,
+    SuperBlock,
+)
+from mmlab.mm import VmOperations
+from mmlab.pagetable import KernelBug, pte_none
+from mmlab.physmem import (
+    ClearPageError,
+    Page,
+    PageLocked,
+    PageUptodate,
+    SetPageError,
+    SetPageUptodate,
+    lock_page,
+    page_mapcount,
+    trylock_page,
+    unlock_page,
+)
+from mmlab.trace import traced
+
+__all__ = [
+    "AddressSpace",
+    "AddressSpaceOperations",
+    "File",
+    "FileOperations",
+    "Inode",
+    "SuperBlock",
+    "add_to_page_cache_lru",
+    "delete_from_page_cache",
+    "filemap_fault",
+    "filemap_map_pages",
+    "filemap_page_mkwrite",
+    "find_get_page",
+    "generic_file_mmap",
+    "generic_file_readonly_mmap",
+    "generic_file_vm_ops",
+    "invalidate_mapping_pages",
+    "lock_page_or_retry",
+    "page_cache_read",
+    "shmem_fault",
+    "shmem_vm_ops",
+    "shmem_zero_setup",
+    "simple_readpage",
+]
+
+#: ``AOP_TRUNCATED_PAGE`` (include/linux/fs.h): readpage found the page truncated, retry.
+AOP_TRUNCATED_PAGE = 0x80001
+
+
+def DIV_ROUND_UP(n: int, d: int) -> int:  # noqa: N802 - kernel name
+    """``(n + d - 1) / d``."""
+    return -(-n // d)
+
+
+def _mapping_of(file: Any) -> Any:
+    return file.f_mapping
+
+
+# --- the page cache ---------------------------------------------------------------------------
+@traced
+def find_get_page(mapping: Any, offset: int) -> Page | None:
+    """The cached page at ``offset`` with a new reference, or ``None`` (``find_get_page``).
+
+    `find_get_page @ v4.15 <https://elixir.bootlin.com/linux/v4.15/source/include/linux/pagemap.h>`_
+    (``pagecache_get_page`` with no flags). The caller must ``put_page`` it.
+    """
+    page = mapping.pages.get(offset)
+    if page is None:
+        return None
+    page.mem.get_page(page)
+    return page
+
+
+@traced
+def add_to_page_cache_lru(page: Page, mapping: Any, offset: int, gfp_mask: int = 0) -> int:
+    """Insert a new, locked page into the cache at ``offset`` (``add_to_page_cache_lru``).
+
+    `add_to_page_cache_lru @ v4.15 <https://elixir.bootlin.com/linux/v4.15/source/mm/filemap.c>`_.
+    The page is locked first (``__SetPageLocked``); the cache takes a reference and the page
+    gets ``mapping``/``index``. ``-EEXIST`` (page unlocked again) if the slot is taken.
+    """
+    page.flags.add("PG_locked")
+    if offset in mapping.pages:
+        page.flags.discard("PG_locked")
+        return -errno.EEXIST
+    page.mem.get_page(page)
+    page.mapping = mapping
+    page.index = offset
+    mapping.pages[offset] = page
+    page.flags.add("PG_lru")
+    return 0
+
+
+def delete_from_page_cache(page: Page) -> None:
+    """Remove ``page`` from its cache and drop the cache's reference (mm/filemap.c)."""
+    mapping = page.mapping
+    if mapping is None or mapping.pages.get(page.index) is not page:
+        raise KernelBug(f"delete_from_page_cache: {page!r} is not in a page cache")
+    del mapping.pages[page.index]
+    page.mapping = None
+    page.mem.put_page(page)
+
+
+def invalidate_mapping_pages(mapping: Any, start: int = 0, end: int | None = None) -> int:
+    """Drop the clean, unlocked, unmapped pages of ``mapping`` in ``[start, end]``.
+
+    ``invalidate_mapping_pages`` (mm/truncate.c @ v4.15), what ``echo 1 >
+    /proc/sys/vm/drop_caches`` does for each file. Returns how many pages were dropped; the next
+    fault on one of them is major again.
+    """
+    dropped = 0
+    for index, page in sorted(mapping.pages.items()):
+        if index < start or (end is not None and index > end):
+            continue
+        if PageLocked(page) or "PG_dirty" in page.flags or page_mapcount(page) > 0:
+            continue
+        if page._refcount != 1:  # someone else holds a reference
+            continue
+        delete_from_page_cache(page)
+        dropped += 1
+    return dropped
+
+
+def simple_readpage(file: Any, page: Page) -> int:
+    """A ``readpage`` for files of the model: copy the file's bytes into the page.
+
+    Follows the ``->readpage`` contract (Documentation/filesystems/vfs.txt): fill the locked
+    page, zero what lies beyond ``i_size``, set ``PG_uptodate``, unlock. A read error sets
+    ``PG_error`` and returns ``-EIO`` (the page stays not uptodate).
+    """
+    pos = page.index << PAGE_SHIFT
+    size = file.f_inode.i_size
+    want = max(0, min(PAGE_SIZE, size - pos))
+    try:
+        data = file.read(pos, want) if want else b""
+    except OSError:
+        SetPageError(page)
+        unlock_page(page)
+        return -errno.EIO
+    data = bytes(data[:want]).ljust(PAGE_SIZE, b"\0")
+    page.write(0, data)
+    SetPageUptodate(page)
+    unlock_page(page)
+    return 0
+
+
+@traced
+def page_cache_read(file: Any, offset: int, gfp_mask: int = 0, *, physmem: Any) -> int:
+    """Allocate a page, add it to the cache and start ``->readpage`` on it.
+
+    `page_cache_read @ v4.15 <https://elixir.bootlin.com/linux/v4.15/source/mm/filemap.c#L2381>`_.
+    ``-ENOMEM`` if no page; losing the race to add (``-EEXIST``) is fine (0); otherwise
+    ``readpage``'s result. The allocation reference is dropped at the end: the cache keeps its
+    own. ``physmem`` is the machine to allocate from (the kernel has only one).
+    """
+    mapping = _mapping_of(file)
+    while True:
+        page = physmem.alloc_page()  # __page_cache_alloc
+        if page is None:
+            return -errno.ENOMEM
+        ret = add_to_page_cache_lru(page, mapping, offset, gfp_mask)
+        if ret == 0:
+            readpage = mapping.a_ops.readpage if mapping.a_ops else None
+            if readpage is None:
+                raise KernelBug("page_cache_read: address space without ->readpage")
+            ret = readpage(file, page)
+        elif ret == -errno.EEXIST:
+            ret = 0
+        physmem.put_page(page)
+        if ret != AOP_TRUNCATED_PAGE:
+            return ret
+
+
+def lock_page_or_retry(page: Page, mm: Any, flags: int) -> bool:
+    """Lock ``page``, or give up mmap_sem and ask for a retry (``lock_page_or_retry``).
+
+    `__lock_page_or_retry @ v4.15 <https://elixir.bootlin.com/linux/v4.15/source/mm/filemap.c#L1296>`_.
+    True: the page is locked. False: the caller must return ``VM_FAULT_RETRY``; unless
+    ``FAULT_FLAG_RETRY_NOWAIT`` was set, mmap_sem has been released (``up_read``) and the wait
+    for the page is over (in the model the imagined I/O completes and unlocks the page).
+    Without ``FAULT_FLAG_ALLOW_RETRY`` the caller sleeps for the lock with mmap_sem held (the
+    model takes it over at once).
+    """
+    if trylock_page(page):
+        return True
+    if flags & FAULT_FLAG_ALLOW_RETRY:
+        if flags & FAULT_FLAG_RETRY_NOWAIT:
+            return False
+        mm.mmap_sem.up_read()
+        page.flags.discard("PG_locked")  # wait_on_page_locked: the holder finishes
+        return False
+    lock_page(page)
+    return True
+
+
+@traced
+def filemap_fault(vmf: VmFault) -> int:
+    """The generic ``->fault`` for page-cache backed files.
+
+    `filemap_fault @ v4.15 <https://elixir.bootlin.com/linux/v4.15/source/mm/filemap.c#L2495>`_.
+
+    1. ``vmf.pgoff >= DIV_ROUND_UP(i_size, PAGE_SIZE)`` → ``VM_FAULT_SIGBUS`` (page granular:
+       the bytes after EOF in the last page are mapped and read as zero).
+    2. ``find_get_page``. A miss counts ``pgmajfault``, makes the result ``VM_FAULT_MAJOR``
+       and reads the page (:func:`page_cache_read`; ``-ENOMEM`` → ``VM_FAULT_OOM``, another
+       error → ``VM_FAULT_SIGBUS``), then looks again. (No readahead: see the module notes.)
+    3. :func:`lock_page_or_retry`; failure → drop the reference, ``ret | VM_FAULT_RETRY``.
+    4. Truncated meanwhile (``page.mapping`` changed) → unlock, release, look up again.
+    5. Not uptodate (a failed read): ``->readpage`` once more; still not uptodate →
+       ``VM_FAULT_SIGBUS``.
+    6. i_size re-checked under the page lock.
+    7. ``vmf.page = page``; return ``ret | VM_FAULT_LOCKED``: ``0x204`` for a cold miss,
+       ``0x200`` for a cache hit.
+    """
+    vma = vmf.vma
+    file = vma.vm_file
+    if file is None:
+        raise KernelBug("filemap_fault on a VMA without a file (NULL vm_file dereference)")
+    mapping = _mapping_of(file)
+    inode = mapping.host if mapping.host is not None else file.f_inode
+    mm = vma.vm_mm
+    physmem = mm.physmem
+    offset = vmf.pgoff
+    ret = 0
+    if offset >= DIV_ROUND_UP(inode.i_size, PAGE_SIZE):
+        return VM_FAULT_SIGBUS
+    page = find_get_page(mapping, offset)
+    if page is None:
+        # do_sync_mmap_readahead: read-around not modelled
+        vmstat["pgmajfault"] += 1
+        ret = VM_FAULT_MAJOR
+    elif not vmf.flags & FAULT_FLAG_TRIED:
+        pass  # do_async_mmap_readahead: no readahead in the model
+    while True:
+        if page is None:  # retry_find / no_cached_page
+            page = find_get_page(mapping, offset)
+            if page is None:
+                error = page_cache_read(file, offset, vmf.gfp_mask, physmem=physmem)
+                if error >= 0:
+                    continue
+                if error == -errno.ENOMEM:
+                    return VM_FAULT_OOM
+                return VM_FAULT_SIGBUS
+        if page.mem is not physmem:
+            raise KernelBug("page cache page from another PhysMem: mms sharing a file must "
+                            "share one PhysMem")
+        if not lock_page_or_retry(page, mm, vmf.flags):
+            physmem.put_page(page)
+            return ret | VM_FAULT_RETRY
+        if page.mapping is not mapping:  # truncated
+            unlock_page(page)
+            physmem.put_page(page)
+            page = None
+            continue
+        if page.index != offset:
+            raise KernelBug(f"filemap_fault: page index {page.index} != offset {offset}")
+        if not PageUptodate(page):
+            # page_not_uptodate: one synchronous re-read
+            ClearPageError(page)
+            error = mapping.a_ops.readpage(file, page)
+            if not error:
+                if PageLocked(page):
+                    unlock_page(page)  # wait_on_page_locked: the read completes
+                if not PageUptodate(page):
+                    error = -errno.EIO
+            physmem.put_page(page)
+            page = None
+            if not error or error == AOP_TRUNCATED_PAGE:
+                continue
+            return VM_FAULT_SIGBUS
+        if offset >= DIV_ROUND_UP(inode.i_size, PAGE_SIZE):
+            unlock_page(page)
+            physmem.put_page(page)
+            return VM_FAULT_SIGBUS
+        vmf.page = page
+        return ret | VM_FAULT_LOCKED
+
+
+@traced
+def filemap_map_pages(vmf: VmFault, start_pgoff: int, end_pgoff: int) -> None:
+    """Map pages of ``[start_pgoff, end_pgoff]`` that are already cached (fault-around).
+
+    `filemap_map_pages @ v4.15 <https://elixir.bootlin.com/linux/v4.15/source/mm/filemap.c#L2616>`_.
+    Only pages that are uptodate, not under readahead, lockable without waiting, still in this
+    mapping and below EOF are mapped (read-only for a private VMA, by ``vm_page_prot``), each
+    with a reference and a mapcount; entries already populated are left alone. Never reads.
+    """
+    vma = vmf.vma
+    mapping = _mapping_of(vma.vm_file)
+    inode = mapping.host if mapping.host is not None else vma.vm_file.f_inode
+    max_idx = DIV_ROUND_UP(inode.i_size, PAGE_SIZE)
+    pages = mapping.pages
+    if end_pgoff - start_pgoff + 1 <= len(pages):
+        indices = [i for i in range(start_pgoff, end_pgoff + 1) if i in pages]
+    else:
+        indices = sorted(i for i in pages if start_pgoff <= i <= end_pgoff)
+    pgd = vma.vm_mm.pgd
+    for index in indices:
+        page = pages[index]
+        if not PageUptodate(page) or "PG_readahead" in page.flags:
+            continue
+        page.mem.get_page(page)  # page_cache_get_speculative
+        if not trylock_page(page):
+            page.mem.put_page(page)
+            continue
+        if page.mapping is not mapping or not PageUptodate(page):
+            unlock_page(page)
+            page.mem.put_page(page)
+            continue
+        if index >= max_idx:
+            unlock_page(page)
+            page.mem.put_page(page)
+            break
+        addr = vma.vm_start + ((index - vma.vm_pgoff) << PAGE_SHIFT)
+        if not pte_none(pgd.walk(addr)) or alloc_set_pte(vmf, page, addr):
+            unlock_page(page)
+            page.mem.put_page(page)
+            continue
+        unlock_page(page)
+
+
+@traced
+def filemap_page_mkwrite(vmf: VmFault) -> int:
+    """A shared page is about to be written (``filemap_page_mkwrite``).
+
+    `filemap_page_mkwrite @ v4.15 <https://elixir.bootlin.com/linux/v4.15/source/mm/filemap.c#L2700>`_.
+    Locks the page; truncated meanwhile → ``VM_FAULT_NOPAGE``; else marks it dirty and returns
+    ``VM_FAULT_LOCKED``. (No ``sb_start_pagefault``/``file_update_time`` in the model.)
+    """
+    page = vmf.page
+    mapping = _mapping_of(vmf.vma.vm_file)
+    lock_page(page)
+    if page.mapping is not mapping:
+        unlock_page(page)
+        return VM_FAULT_NOPAGE
+    page.flags.add("PG_dirty")
+    return VM_FAULT_LOCKED
+
+
+#: ``generic_file_vm_ops`` (mm/filemap.c L2727): not exported to modules at v4.15.
+generic_file_vm_ops = VmOperations(
+    fault=filemap_fault,
+    map_pages=filemap_map_pages,
+    page_mkwrite=filemap_page_mkwrite,
+    label="generic_file_vm_ops",
+)
+
+
+@traced
+def generic_file_mmap(file: Any, vma: Any) -> int:
+    """The usual ``f_op->mmap``: page-cache backed mapping (``generic_file_mmap``).
+
+    `generic_file_mmap @ v4.15 <https://elixir.bootlin.com/linux/v4.15/source/mm/filemap.c#L2735>`_.
+    ``-ENOEXEC`` if the address space has no ``readpage``; else installs
+    :data:`generic_file_vm_ops` and returns 0 (``file_accessed`` is not modelled).
+    """
+    mapping = _mapping_of(file)
+    if mapping.a_ops is None or mapping.a_ops.readpage is None:
+        return -errno.ENOEXEC
+    vma.vm_ops = generic_file_vm_ops
+    return 0
+
+
+@traced
+def generic_file_readonly_mmap(file: Any, vma: Any) -> int:
+    """``generic_file_mmap`` for read-only filesystems (cramfs calls it first).
+
+    `generic_file_readonly_mmap @ v4.15 <https://elixir.bootlin.com/linux/v4.15/source/mm/filemap.c#L2749>`_.
+    ``-EINVAL`` for a mapping that is shared and may become writable (``VM_SHARED`` and
+    ``VM_MAYWRITE``: MAP_SHARED of a file opened for writing); else :func:`generic_file_mmap`.
+    """
+    if vma.vm_flags & VM_SHARED and vma.vm_flags & VM_MAYWRITE:
+        return -errno.EINVAL
+    return generic_file_mmap(file, vma)
+
+
+# --- shared anonymous memory (mm/shmem.c) ------------------------------------------------------
+@traced
+def shmem_fault(vmf: VmFault) -> int:
+    """``->fault`` of tmpfs/shared anonymous memory (``shmem_fault``, mm/shmem.c @ v4.15).
+
+    A missing page is allocated, zeroed and added to the cache: no I/O, so the fault is minor.
+    Beyond ``i_size`` → ``VM_FAULT_SIGBUS``; no memory → ``VM_FAULT_OOM``. Returns the page
+    locked (``VM_FAULT_LOCKED``). Simplified: no swap, no huge pages, no fallocate holes.
+    """
+    vma = vmf.vma
+    file = vma.vm_file
+    mapping = _mapping_of(file)
+    physmem = vma.vm_mm.physmem
+    if vmf.pgoff >= DIV_ROUND_UP(file.f_inode.i_size, PAGE_SIZE):
+        return VM_FAULT_SIGBUS
+    page = find_get_page(mapping, vmf.pgoff)
+    if page is None:
+        page = physmem.alloc_page()
+        if page is None:
+            return VM_FAULT_OOM
+        physmem.clear_frame(page.pfn)
+        SetPageUptodate(page)
+        page.flags.add("PG_swapbacked")
+        if add_to_page_cache_lru(page, mapping, vmf.pgoff):
+            physmem.put_page(page)
+            return VM_FAULT_NOPAGE  # raced: fault again
+    else:
+        lock_page(page)
+    vmf.page = page
+    return VM_FAULT_LOCKED
+
+
+#: ``shmem_vm_ops`` (mm/shmem.c): fault + fault-around.
+shmem_vm_ops = VmOperations(fault=shmem_fault, map_pages=filemap_map_pages, label="shmem_vm_ops")
+
+
+def shmem_zero_setup(vma: Any) -> int:
+    """Back a shared anonymous VMA by an unlinked tmpfs file (``shmem_zero_setup``).
+
+    That is why ``/proc/PID/maps`` names such memory ``/dev/zero (deleted)``. Sets ``vm_file``
+    (size = the VMA) and :data:`shmem_vm_ops`; returns 0.
+    """
+    from mmlab import fs
+
+    size = vma.vm_end - vma.vm_start
+    inode = Inode(
+        i_ino=_next_shmem_ino(),
+        i_size=size,
+        i_sb=SuperBlock(fs.MKDEV(0, 1)),
+        i_mapping=AddressSpace(a_ops=AddressSpaceOperations(readpage=None)),
+    )
+    vma.vm_file = File(inode, fs.FMODE_READ | fs.FMODE_WRITE, FileOperations(),
+                       "/dev/zero (deleted)")
+    vma.vm_ops = shmem_vm_ops
+    return 0
+
+
+_shmem_ino = [0]
+
+
+def _next_shmem_ino() -> int:
+    _shmem_ino[0] += 1
+    return _shmem_ino[0]

@@ -1,0 +1,525 @@
+"""Inserting and removing PTEs: ``remap_pfn_range``, ``vm_insert_mixed``, ``vm_normal_page``,
+``zap_page_range`` (mm/memory.c @ v4.15) and the reverse-map counters they update.
+
+Sources: `mm/memory.c @ v4.15 <https://elixir.bootlin.com/linux/v4.15/source/mm/memory.c>`_
+(``vm_normal_page`` L822, ``insert_page``, ``insert_pfn`` L1781, ``vm_insert_pfn`` L1850,
+``vm_insert_mixed`` L1933, ``remap_pfn_range`` L2045), `mm/rmap.c @ v4.15
+<https://elixir.bootlin.com/linux/v4.15/source/mm/rmap.c>`_ (``page_add_file_rmap``,
+``page_add_new_anon_rmap``, ``page_remove_rmap``, ``__anon_vma_prepare``) and
+`include/linux/pfn_t.h @ v4.15
+<https://elixir.bootlin.com/linux/v4.15/source/include/linux/pfn_t.h>`_.
+
+**The vm_pgoff story** (kernel-facts §4, "Consequence for XIP"). A PTE that maps a frame without
+a ``struct page`` (flash, device memory) must never have its refcount or mapcount touched. x86
+(and arm64, and ARM with LPAE) marks such PTEs with a spare software bit, ``_PAGE_SPECIAL``.
+A classic ARMv7 board, where cramfs XIP lives, has no spare bit, so ``vm_normal_page`` has to
+*infer* specialness from the VMA: in a ``VM_MIXEDMAP`` VMA a PTE is normal iff its pfn has a
+struct page; in a ``VM_PFNMAP`` VMA every PTE that follows the linear rule
+``pfn == vm_pgoff + (addr - vm_start) / PAGE_SIZE`` is raw, and any other PTE must be an
+anonymous copy made by a COW fault. For that rule to work, ``remap_pfn_range`` stores the first
+pfn in ``vm_pgoff`` — but only for COW (private, may-write) mappings, the only ones that can
+contain copies, and only if the whole VMA is mapped, because one ``vm_pgoff`` describes one run
+of frames starting at ``vm_start``. The price: ``vm_pgoff`` no longer is the file offset.
+``/proc/PID/maps`` shows the physical address, a later ``filemap_fault`` would look up page
+"pfn + n" of the file (beyond EOF: SIGBUS), and ``split_vma`` gives the upper half
+"pfn + pages".
+
+Each mm chooses a policy with ``mm.have_pte_special``: True is x86-64 (the bit exists, as in
+``__HAVE_ARCH_PTE_SPECIAL``), False is classic ARMv7 (``pte_mkspecial`` does nothing and the
+VMA rules above decide).
+
+Simplifications: no TLB gathering (pages are freed at once when zapped), no PAT tracking
+(``track_pfn_*`` are no-ops), no rss counters, no mmu notifiers, no ``VM_SOFTDIRTY`` handling;
+``print_bad_pte`` appends its message to :data:`bad_pte_log` instead of the kernel log.
+"""
+
+from __future__ import annotations
+
+import errno
+from collections.abc import Iterable
+from typing import Any
+
+from mmlab.constants import (
+    PAGE_ALIGN,
+    PAGE_SHIFT,
+    PAGE_SIZE,
+    VM_DONTDUMP,
+    VM_DONTEXPAND,
+    VM_IO,
+    VM_MIXEDMAP,
+    VM_PFNMAP,
+    VM_SEQ_READ,
+    VM_WRITE,
+    is_cow_mapping,
+)
+from mmlab.pagetable import (
+    KernelBug,
+    Pte,
+    pfn_pte,
+    pte_dirty,
+    pte_mkdevmap,
+    pte_mkspecial,
+    pte_mkwrite,
+    pte_none,
+    pte_present,
+    pte_special,
+    pte_young,
+)
+from mmlab.physmem import Page, PageAnon, page_mapcount
+from mmlab.trace import traced
+
+__all__ = [
+    "KernelBug",
+    "PFN_DEV",
+    "PFN_MAP",
+    "anon_vma_prepare",
+    "arch_pte_mkspecial",
+    "bad_pte_log",
+    "check_mm_invariants",
+    "insert_page",
+    "insert_pfn",
+    "mk_pte",
+    "phys_to_pfn_t",
+    "remap_pfn_range",
+    "vm_insert_mixed",
+    "vm_insert_page",
+    "vm_insert_pfn",
+    "vm_normal_page",
+    "zap_page_range",
+]
+
+# --- pfn_t (include/linux/pfn_t.h @ v4.15) ----------------------------------------------------
+PFN_FLAGS_MASK = 0xFFF << 52
+PFN_SG_CHAIN = 1 << 63
+PFN_SG_LAST = 1 << 62
+PFN_DEV = 1 << 61
+PFN_MAP = 1 << 60
+
+
+def phys_to_pfn_t(addr: int, flags: int) -> int:
+    """A ``pfn_t``: the frame of physical ``addr`` with ``PFN_*`` flags in the top bits."""
+    return (addr >> PAGE_SHIFT) | flags
+
+
+def pfn_t_to_pfn(pfn: int) -> int:
+    """The plain frame number of a ``pfn_t`` (a plain int pfn passes through)."""
+    return pfn & ~PFN_FLAGS_MASK
+
+
+def pfn_t_devmap(pfn: int) -> bool:
+    """``PFN_DEV`` and ``PFN_MAP`` both set (a ZONE_DEVICE page; never true for cramfs)."""
+    return (pfn & (PFN_DEV | PFN_MAP)) == (PFN_DEV | PFN_MAP)
+
+
+# --- small helpers --------------------------------------------------------------------------
+#: Messages ``print_bad_pte`` would have logged ("BUG: Bad page map in process ...").
+bad_pte_log: list[str] = []
+
+
+def print_bad_pte(vma: Any, addr: int, pte: Pte | None, page: Page | None) -> None:
+    """Log a PTE that makes no sense (``print_bad_pte``, mm/memory.c); does not oops."""
+    val = 0 if pte is None else pte.val
+    mapping = getattr(page, "mapping", None)
+    bad_pte_log.append(
+        f"BUG: Bad page map in process model  pte:{val:08x} addr:{addr:#x} "
+        f"vm_flags:{vma.vm_flags:08x} anon_vma:{vma.anon_vma!r} mapping:{mapping!r}"
+    )
+
+
+def arch_pte_mkspecial(mm: Any, pte: Pte) -> Pte:
+    """``pte_mkspecial`` as this mm's architecture does it.
+
+    x86 (``mm.have_pte_special``) sets bit 9; classic ARMv7 has no such bit and returns the
+    entry unchanged, leaving ``vm_normal_page`` to the VMA rules.
+    """
+    return pte_mkspecial(pte) if mm.have_pte_special else pte
+
+
+def mk_pte(page: Page, prot: int) -> Pte:
+    """A PTE mapping ``page`` with ``prot`` (``mk_pte``)."""
+    return pfn_pte(page.pfn, prot)
+
+
+def maybe_mkwrite(pte: Pte, vma: Any) -> Pte:
+    """Make the entry writable if the VMA allows writes (``maybe_mkwrite``, mm.h)."""
+    return pte_mkwrite(pte) if vma.vm_flags & VM_WRITE else pte
+
+
+def linear_page_index(vma: Any, address: int) -> int:
+    """The file page a user address maps (``linear_page_index``, include/linux/pagemap.h)."""
+    return ((address - vma.vm_start) >> PAGE_SHIFT) + vma.vm_pgoff
+
+
+def page_add_file_rmap(page: Page) -> None:
+    """One more PTE maps this page-cache page (``page_add_file_rmap``, mm/rmap.c)."""
+    page._mapcount += 1
+
+
+def page_add_new_anon_rmap(page: Page, vma: Any, address: int) -> None:
+    """First mapping of a fresh anonymous page (``page_add_new_anon_rmap``, mm/rmap.c).
+
+    Sets ``_mapcount`` to 0 (one mapping), ``mapping`` to the VMA's anon_vma and ``index`` to
+    the page's linear index in the VMA.
+    """
+    if vma.anon_vma is None:
+        raise KernelBug("page_add_new_anon_rmap: VMA has no anon_vma (VM_BUG_ON_VMA)")
+    page._mapcount = 0
+    page.mapping = vma.anon_vma
+    page.index = linear_page_index(vma, address)
+    page.flags.add("PG_swapbacked")
+
+
+def page_remove_rmap(page: Page) -> None:
+    """One PTE less maps this page (``page_remove_rmap``, mm/rmap.c)."""
+    page._mapcount -= 1
+
+
+@traced
+def anon_vma_prepare(vma: Any) -> int:
+    """Give the VMA an ``anon_vma`` before its first anonymous page (``__anon_vma_prepare``,
+    `mm/rmap.c @ v4.15 <https://elixir.bootlin.com/linux/v4.15/source/mm/rmap.c>`_).
+
+    Returns 0 (the model's allocation cannot fail). The work, including the kernel's attempt
+    to share a compatible neighbour's anon_vma (``find_mergeable_anon_vma``), is done by
+    :func:`mmlab.mm.anon_vma_prepare`; no ``anon_vma_chain`` is kept.
+    """
+    if vma.anon_vma is not None:
+        return 0
+    from mmlab import mm as _mm  # late: mmlab.mm imports this module's callers
+
+    return _mm.anon_vma_prepare(vma)
+
+
+# --- vm_normal_page ------------------------------------------------------------------------
+def _vm_normal_page(vma: Any, addr: int, pte: Pte) -> Page | None:
+    mm = vma.vm_mm
+    mem = mm.physmem
+    pfn = pte.pfn
+    if mm.have_pte_special:
+        if not pte_special(pte):
+            return _check_pfn(vma, addr, pte)
+        find_special = getattr(vma.vm_ops, "find_special_page", None) if vma.vm_ops else None
+        if find_special is not None:
+            return find_special(vma, addr)
+        if vma.vm_flags & (VM_PFNMAP | VM_MIXEDMAP):
+            return None
+        if not mem.is_zero_pfn(pfn):
+            print_bad_pte(vma, addr, pte, None)
+        return None
+    # No special bit: infer from the VMA.
+    if vma.vm_flags & (VM_PFNMAP | VM_MIXEDMAP):
+        if vma.vm_flags & VM_MIXEDMAP:
+            if not mem.pfn_valid(pfn):
+                return None
+            return mem.pfn_to_page(pfn)
+        off = (addr - vma.vm_start) >> PAGE_SHIFT
+        if pfn == vma.vm_pgoff + off:
+            return None
+        if not is_cow_mapping(vma.vm_flags):
+            return None
+    if mem.is_zero_pfn(pfn):
+        return None
+    return _check_pfn(vma, addr, pte)
+
+
+def _check_pfn(vma: Any, addr: int, pte: Pte) -> Page | None:
+    mem = vma.vm_mm.physmem
+    if pte.pfn > mem.highest_memmap_pfn or not mem.pfn_valid(pte.pfn):
+        print_bad_pte(vma, addr, pte, None)
+        return None
+    return mem.pfn_to_page(pte.pfn)
+
+
+@traced
+def vm_normal_page(vma: Any, addr: int, pte: Pte) -> Page | None:
+    """The ``struct page`` behind a PTE, or ``None`` for a "special" mapping.
+
+    `vm_normal_page @ v4.15 <https://elixir.bootlin.com/linux/v4.15/source/mm/memory.c#L822>`_.
+    With ``mm.have_pte_special`` (x86): a PTE without the special bit is normal (a pfn beyond
+    the last struct page is reported with ``print_bad_pte`` and gives ``None``); a special PTE
+    gives ``None`` (``vm_ops.find_special_page`` is asked first if present; a special PTE in a
+    VMA that is neither PFNMAP nor MIXEDMAP is a bad PTE unless it maps the zero page).
+    Without it (classic ARMv7): ``VM_MIXEDMAP`` → normal iff ``pfn_valid``; ``VM_PFNMAP`` →
+    special if the linear rule holds (``pfn == vm_pgoff + page offset in the VMA``) or if the
+    VMA is not a COW mapping, otherwise a normal (COWed) page; the zero page is never normal.
+    """
+    return _vm_normal_page(vma, addr, pte)
+
+
+# --- inserting PTEs ---------------------------------------------------------------------------
+@traced
+def remap_pfn_range(vma: Any, addr: int, pfn: int, size: int, prot: int) -> int:
+    """Map ``size`` bytes of raw frames ``pfn``, ``pfn + 1``, ... at ``addr``.
+
+    `remap_pfn_range @ v4.15 <https://elixir.bootlin.com/linux/v4.15/source/mm/memory.c#L2045>`_.
+
+    1. In a COW mapping (``is_cow_mapping``: private, may become writable — every MAP_PRIVATE
+       file mapping) the range must be the whole VMA, else ``-EINVAL`` and nothing changes;
+       then ``vma.vm_pgoff = pfn`` so that ``vm_normal_page``'s linear rule can recognise the
+       raw frames (see the module docstring). A shared mapping may be remapped partially and
+       keeps its ``vm_pgoff``.
+    2. ``VM_IO | VM_PFNMAP | VM_DONTEXPAND | VM_DONTDUMP`` are set.
+    3. Every PTE in the range must be empty — the kernel ``BUG_ON``s otherwise (the model raises
+       :class:`KernelBug`, after having written the PTEs before it, as the kernel would) — and
+       becomes ``pte_mkspecial(pfn_pte(pfn + i, prot))`` (no special bit on classic ARM).
+    4. A page-table allocation failure returns ``-ENOMEM``; PTEs already written, the flags and
+       the new ``vm_pgoff`` stay (mmap's error path unmaps the VMA).
+
+    The model skips PAT tracking (``track_pfn_remap`` always succeeds) and cache flushing.
+    Must be called with the mm's mmap_sem held (the kernel-doc says so; not checked).
+    """
+    end = addr + PAGE_ALIGN(size)
+    if is_cow_mapping(vma.vm_flags):
+        if addr != vma.vm_start or end != vma.vm_end:
+            return -errno.EINVAL
+        vma.vm_pgoff = pfn
+    vma.vm_flags |= VM_IO | VM_PFNMAP | VM_DONTEXPAND | VM_DONTDUMP
+    if addr >= end:
+        raise KernelBug(f"remap_pfn_range: BUG_ON(addr >= end) with addr={addr:#x} size={size}")
+    mm = vma.vm_mm
+    pgd = mm.pgd
+    while addr != end:
+        old = pgd.walk(addr)
+        if not pte_none(old):
+            raise KernelBug(
+                f"remap_pfn_range: BUG_ON(!pte_none(*pte)) at {addr:#x}: {old!r} already there"
+            )
+        err = pgd.set_pte_at(addr, arch_pte_mkspecial(mm, pfn_pte(pfn, prot)))
+        if err:
+            return err
+        pfn += 1
+        addr += PAGE_SIZE
+    return 0
+
+
+def insert_page(vma: Any, addr: int, page: Page, prot: int) -> int:
+    """Map a refcounted page (``insert_page``, mm/memory.c): 0, ``-EINVAL`` (anonymous
+    page), ``-ENOMEM`` (no page table) or ``-EBUSY`` (PTE already populated)."""
+    if PageAnon(page):
+        return -errno.EINVAL
+    mm = vma.vm_mm
+    if mm.pgd.pte_alloc(addr):
+        return -errno.ENOMEM
+    if not pte_none(mm.pgd.walk(addr)):
+        return -errno.EBUSY
+    mm.physmem.get_page(page)
+    page_add_file_rmap(page)
+    mm.pgd.set_pte_at(addr, mk_pte(page, prot))
+    return 0
+
+
+def insert_pfn(vma: Any, addr: int, pfn: int, prot: int, mkwrite: bool = False) -> int:
+    """Map a raw frame with a special PTE (``insert_pfn``, mm/memory.c L1781): 0, ``-ENOMEM``
+    or ``-EBUSY``. ``pfn`` is a ``pfn_t``. The ``mkwrite`` upgrade of an existing entry (DAX)
+    is not modelled."""
+    mm = vma.vm_mm
+    if mm.pgd.pte_alloc(addr):
+        return -errno.ENOMEM
+    if not pte_none(mm.pgd.walk(addr)):
+        return -errno.EBUSY
+    entry = pfn_pte(pfn_t_to_pfn(pfn), prot)
+    if pfn_t_devmap(pfn):
+        entry = pte_mkdevmap(entry)
+    else:
+        entry = arch_pte_mkspecial(mm, entry)
+    if mkwrite:
+        entry = maybe_mkwrite(entry, vma)
+    mm.pgd.set_pte_at(addr, entry)
+    return 0
+
+
+@traced
+def vm_insert_mixed(vma: Any, addr: int, pfn: int) -> int:
+    """Insert one frame into a ``VM_MIXEDMAP`` VMA (what merged cramfs uses for partial XIP).
+
+    `vm_insert_mixed @ v4.15 <https://elixir.bootlin.com/linux/v4.15/source/mm/memory.c#L1933>`_
+    (``__vm_insert_mixed`` with ``mkwrite`` false). ``pfn`` is a ``pfn_t`` (see
+    :func:`phys_to_pfn_t`) or a plain frame number.
+
+    - The VMA must have ``VM_MIXEDMAP`` (``BUG_ON``: :class:`KernelBug`).
+    - ``addr`` outside ``[vm_start, vm_end)`` → ``-EFAULT``.
+    - Without a PTE special bit (classic ARM), a frame that has a struct page is inserted as a
+      refcounted normal page (``insert_page``), because ``vm_normal_page`` will treat it as one.
+    - Otherwise (x86 for every frame, ARM for frames without struct page, e.g. flash) a special
+      PTE is installed (``insert_pfn``).
+    - A populated PTE gives ``-EBUSY``; no page table → ``-ENOMEM``.
+
+    No COW restriction and no ``vm_pgoff`` change: this is why merged cramfs can map part of a
+    MAP_PRIVATE VMA directly and leave the rest to ``filemap_fault``.
+    """
+    if not vma.vm_flags & VM_MIXEDMAP:
+        raise KernelBug("vm_insert_mixed: BUG_ON(!(vma->vm_flags & VM_MIXEDMAP))")
+    if addr < vma.vm_start or addr >= vma.vm_end:
+        return -errno.EFAULT
+    mm = vma.vm_mm
+    prot = vma.vm_page_prot
+    plain = pfn_t_to_pfn(pfn)
+    if not mm.have_pte_special and not pfn_t_devmap(pfn) and mm.physmem.pfn_valid(plain):
+        return insert_page(vma, addr, mm.physmem.pfn_to_page(plain), prot)
+    return insert_pfn(vma, addr, pfn, prot)
+
+
+@traced
+def vm_insert_pfn(vma: Any, addr: int, pfn: int) -> int:
+    """Insert one raw frame (``vm_insert_pfn`` → ``vm_insert_pfn_prot``, mm/memory.c L1850).
+
+    `vm_insert_pfn @ v4.15 <https://elixir.bootlin.com/linux/v4.15/source/mm/memory.c#L1850>`_.
+    ``BUG``s (:class:`KernelBug`) unless exactly one of VM_PFNMAP/VM_MIXEDMAP is set, on a
+    VM_PFNMAP COW mapping, and on a frame with a struct page in a VM_MIXEDMAP VMA.
+    ``-EFAULT`` outside the VMA, ``-EBUSY`` if the PTE is populated.
+    """
+    flags = vma.vm_flags
+    if not flags & (VM_PFNMAP | VM_MIXEDMAP):
+        raise KernelBug("vm_insert_pfn: BUG_ON(!(vm_flags & (VM_PFNMAP|VM_MIXEDMAP)))")
+    if (flags & (VM_PFNMAP | VM_MIXEDMAP)) == (VM_PFNMAP | VM_MIXEDMAP):
+        raise KernelBug("vm_insert_pfn: BUG_ON(both VM_PFNMAP and VM_MIXEDMAP)")
+    if flags & VM_PFNMAP and is_cow_mapping(flags):
+        raise KernelBug("vm_insert_pfn: BUG_ON(VM_PFNMAP in a COW mapping)")
+    if flags & VM_MIXEDMAP and vma.vm_mm.physmem.pfn_valid(pfn):
+        raise KernelBug("vm_insert_pfn: BUG_ON(VM_MIXEDMAP && pfn_valid(pfn))")
+    if addr < vma.vm_start or addr >= vma.vm_end:
+        return -errno.EFAULT
+    return insert_pfn(vma, addr, pfn | PFN_DEV, vma.vm_page_prot)
+
+
+@traced
+def vm_insert_page(vma: Any, addr: int, page: Page) -> int:
+    """Insert a single page with a struct page (``vm_insert_page``, mm/memory.c).
+
+    ``-EFAULT`` outside the VMA, ``-EINVAL`` for a page with no references or an anonymous
+    page; sets ``VM_MIXEDMAP`` on the VMA (``BUG``s on ``VM_PFNMAP``, as the kernel does).
+    """
+    if addr < vma.vm_start or addr >= vma.vm_end:
+        return -errno.EFAULT
+    if page._refcount <= 0:
+        return -errno.EINVAL
+    if not vma.vm_flags & VM_MIXEDMAP:
+        if vma.vm_flags & VM_PFNMAP:
+            raise KernelBug("vm_insert_page: BUG_ON(vma->vm_flags & VM_PFNMAP)")
+        vma.vm_flags |= VM_MIXEDMAP
+    return insert_page(vma, addr, page, vma.vm_page_prot)
+
+
+# --- removing PTEs ----------------------------------------------------------------------------
+def _zap_pte_range(vma: Any, start: int, end: int) -> None:
+    mm = vma.vm_mm
+    pgd = mm.pgd
+    mem = mm.physmem
+    for addr, pte in list(pgd.range(start, end)):
+        if not pte_present(pte):
+            pgd.pte_clear(addr)  # swap/migration entries are not modelled
+            continue
+        page = _vm_normal_page(vma, addr, pte)
+        pgd.pte_clear(addr)
+        if page is None:
+            continue
+        if not PageAnon(page):
+            if pte_dirty(pte):
+                page.flags.add("PG_dirty")
+            if pte_young(pte) and not vma.vm_flags & VM_SEQ_READ:
+                page.flags.add("PG_referenced")
+        page_remove_rmap(page)
+        if page_mapcount(page) < 0:
+            print_bad_pte(vma, addr, pte, page)
+            page._mapcount = -1
+        mem.put_page(page)
+
+
+@traced
+def unmap_single_vma(vma: Any, start_addr: int, end_addr: int) -> None:
+    """Zap the part of ``[start_addr, end_addr)`` that lies in ``vma`` (mm/memory.c).
+
+    `unmap_single_vma @ v4.15 <https://elixir.bootlin.com/linux/v4.15/source/mm/memory.c>`_
+    → ``unmap_page_range`` → ``zap_pte_range``: each present PTE is cleared; if
+    ``vm_normal_page`` finds a struct page, its mapcount and refcount drop (the page is freed
+    when nothing else holds it; a dirty PTE marks a file page dirty, a young one referenced).
+    Special/raw PTEs are just cleared: their frames are not the VM's business.
+    """
+    start = max(vma.vm_start, start_addr)
+    if start >= vma.vm_end:
+        return
+    end = min(vma.vm_end, end_addr)
+    if end <= vma.vm_start:
+        return
+    if start != end:
+        _zap_pte_range(vma, start, end)
+
+
+@traced
+def zap_page_range(vma: Any, start: int, size: int) -> None:
+    """Remove the user pages in ``[start, start + size)`` (``zap_page_range``, mm/memory.c).
+
+    `zap_page_range @ v4.15 <https://elixir.bootlin.com/linux/v4.15/source/mm/memory.c>`_.
+    Like the kernel, it walks ``vma`` and the VMAs after it (found by address at or above
+    ``vma.vm_end``) while they start below the end of the range, and calls
+    :func:`unmap_single_vma` for each. A VMA already removed from ``mm.vmas`` is only zapped if
+    it is the one passed in: call this once per detached VMA. Page tables are not freed here
+    (``free_pgtables`` does that).
+    """
+    end = start + size
+    unmap_single_vma(vma, start, end)
+    mm_rb = getattr(vma.vm_mm, "mm_rb", None)
+    if mm_rb is None:
+        return
+    pos = vma.vm_end
+    while pos < end:
+        nxt = mm_rb.find(pos)  # the next VMA (vma->vm_next), found by address
+        if nxt is None or nxt.vm_start >= end:
+            break
+        if nxt is not vma:
+            unmap_single_vma(nxt, start, end)
+        pos = nxt.vm_end
+
+
+# --- invariants ------------------------------------------------------------------------------
+def check_mm_invariants(*mms: Any, extra_cached: Iterable[Page] = ()) -> list[str]:
+    """Check page counts against the page tables of ``mms`` (which share one PhysMem).
+
+    Collects, over all the given mms, how many PTEs map each *normal* page (by
+    :func:`vm_normal_page`'s rules for the VMA holding the PTE) and the page-cache pages of every
+    mapped file (plus ``extra_cached``), and hands them to
+    :meth:`mmlab.physmem.PhysMem.check_refcounts`. Also reports PTEs outside every VMA, special
+    PTEs (x86 policy) in VMAs that are neither PFNMAP nor MIXEDMAP (the zero page excepted),
+    and a held mmap_sem. Returns the list of problems; empty means consistent.
+    """
+    problems: list[str] = []
+    if not mms:
+        return problems
+    mem = mms[0].physmem
+    mapped: dict[int, int] = {}
+    caches: dict[int, Any] = {}
+    for mm in mms:
+        if mm.physmem is not mem:
+            problems.append("mms do not share one PhysMem")
+            continue
+        sem = mm.mmap_sem
+        if sem.readers or sem.writer:
+            problems.append(f"mmap_sem still held: readers={sem.readers} writer={sem.writer}")
+        covered = 0
+        for vma in mm.vmas:
+            if vma.vm_file is not None:
+                mapping = vma.vm_file.f_mapping
+                caches[id(mapping)] = mapping
+            for addr, pte in mm.pgd.range(vma.vm_start, vma.vm_end):
+                covered += 1
+                if (
+                    mm.have_pte_special
+                    and pte_special(pte)
+                    and not vma.vm_flags & (VM_PFNMAP | VM_MIXEDMAP)
+                    and not mem.is_zero_pfn(pte.pfn)
+                ):
+                    problems.append(f"special PTE {pte!r} at {addr:#x} in an ordinary VMA")
+                page = _vm_normal_page(vma, addr, pte)
+                if page is not None:
+                    mapped[page.pfn] = mapped.get(page.pfn, 0) + 1
+        if covered != mm.pgd.nr_ptes_mapped:
+            stray = mm.pgd.nr_ptes_mapped - covered
+            problems.append(f"{stray} PTE(s) outside every VMA")
+    cached: list[Page] = list(extra_cached)
+    for mapping in caches.values():
+        for index, page in mapping.pages.items():
+            cached.append(page)
+            if page.index != index or page.mapping is not mapping:
+                problems.append(f"{page!r} cached at index {index} of the wrong mapping/index")
+    problems += mem.check_refcounts(mapped, cached)
+    return problems
