@@ -29,6 +29,7 @@ __all__ = [
     "parse_elf",
     "readonly_load_segments",
     "xip_blocks",
+    "make_elf",
 ]
 
 ELFMAG = b"\x7fELF"
@@ -151,3 +152,52 @@ def xip_blocks(info: ElfInfo, size: int, blksize: int) -> list[bool]:
                 break
             out[i] = True
     return out
+
+
+def make_elf(
+    segments: list[tuple[int, int, int]],
+    size: int,
+    *,
+    bits: int = 32,
+    endian: str = "little",
+    machine: int = 0x28,
+    fill: bytes | None = None,
+) -> bytes:
+    """A synthetic ELF executable of ``size`` bytes for tests and the course samples.
+
+    ``segments`` are ``(p_flags, p_offset, p_filesz)`` triples, all emitted as
+    ``PT_LOAD`` (``p_vaddr = p_paddr = 0x10000 + p_offset``, ``p_align =
+    0x1000``).  The program header table follows the ELF header; the rest of
+    the file is ``fill`` repeated (default: a deterministic, partly
+    compressible pattern).  It is not a runnable program -- only its headers
+    matter to :func:`xip_blocks`.
+    """
+    if bits not in (32, 64) or endian not in ("little", "big"):
+        raise ValueError("bits must be 32 or 64 and endian 'little' or 'big'")
+    cls = ELFCLASS32 if bits == 32 else ELFCLASS64
+    bo = "<" if endian == "little" else ">"
+    efmt, esize = _EHDR[cls]
+    pfmt, psize = _PHDR[cls]
+    if size < esize + psize * len(segments):
+        raise ValueError(f"{size} bytes cannot hold the ELF and {len(segments)} program headers")
+    if fill is None:
+        fill = b"".join(b"mmlab cramfs xip %06d " % i + bytes(range(i % 7, 40, 3))
+                        for i in range(64))
+    body = (fill * (size // len(fill) + 1))[:size]
+    ident = ELFMAG + bytes([cls, ELFDATA2LSB if endian == "little" else ELFDATA2MSB,
+                            EV_CURRENT, 0]) + bytes(8)
+    # e_type=ET_EXEC, e_machine, e_version, e_entry, e_phoff, e_shoff, e_flags, e_ehsize,
+    # e_phentsize, e_phnum, e_shentsize, e_shnum, e_shstrndx
+    ehdr = ident + struct.pack(bo + efmt, 2, machine, EV_CURRENT, 0x10000, esize, 0, 0, esize,
+                               psize, len(segments), 0, 0, 0)
+    phdrs = b""
+    for flags, off, filesz in segments:
+        vaddr = 0x10000 + off
+        if cls == ELFCLASS32:
+            phdrs += struct.pack(bo + pfmt, PT_LOAD, off, vaddr, vaddr, filesz, filesz, flags,
+                                 0x1000)
+        else:
+            phdrs += struct.pack(bo + pfmt, PT_LOAD, flags, off, vaddr, vaddr, filesz, filesz,
+                                 0x1000)
+    head = ehdr + phdrs
+    return head + body[len(head):]

@@ -17,8 +17,8 @@ like a tree prepared for an embedded image.  Nothing is truncated here: the
 writer applies mkfs.cramfs's truncation rules (uid to 16 bits, gid to 8, size
 to 24) and warns like it does.
 
-:func:`materialize` writes such a tree to a real directory (ownership, devices
-and sockets need root), which is how the tests feed the same tree to
+:func:`materialize` writes such a tree to a real directory (ownership and devices
+need root), which is how the tests feed the same tree to
 ``mkfs.cramfs``.  :func:`scan_directory` is the reverse (what
 ``parse_directory()`` in util-linux ``disk-utils/mkfs.cramfs.c`` reads with
 ``lstat``).
@@ -27,7 +27,6 @@ and sockets need root), which is how the tests feed the same tree to
 from __future__ import annotations
 
 import os
-import socket
 import stat
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
@@ -217,8 +216,7 @@ def materialize(root: Dir, path: str | os.PathLike) -> None:
             elif isinstance(node, Fifo):
                 os.mkfifo(full)
             elif isinstance(node, Socket):
-                with socket.socket(socket.AF_UNIX) as s:
-                    s.bind(full)
+                os.mknod(full, stat.S_IFSOCK | 0o600)  # no bind(): no 108-byte path limit
             _apply_meta(full, node, chown=is_root)
         for full, node in reversed(dirs):
             _apply_meta(full, node, chown=is_root)

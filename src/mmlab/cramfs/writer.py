@@ -129,7 +129,8 @@ class _Warn:
                "(This may be a security concern.)",
         "gid": f"warning: gids truncated to {CRAMFS_GID_WIDTH} bits.  "
                "(This may be a security concern.)",
-        "dev": f"WARNING: device numbers truncated to {CRAMFS_SIZE_WIDTH} bits.  This almost "
+        # mkfs.cramfs says 26 (it prints CRAMFS_OFFSET_WIDTH); the size field holds 24 bits
+        "dev": f"WARNING: device numbers truncated to {CRAMFS_OFFSET_WIDTH} bits.  This almost "
                "certainly means that some device files will be wrong.",
         "elf": "warning: file has the ELF magic but unreadable program headers; "
                "stored compressed (not XIP).",
