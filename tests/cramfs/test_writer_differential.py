@@ -13,7 +13,6 @@
 from __future__ import annotations
 
 import os
-import stat
 import tempfile
 import warnings
 from pathlib import Path
@@ -24,7 +23,7 @@ from hypothesis import strategies as st
 
 from mmlab.cramfs.errors import CramfsBuildError, CramfsIOError
 from mmlab.cramfs.reader import open_image
-from mmlab.cramfs.tree import Device, Dir, Fifo, File, Socket, Symlink, walk
+from mmlab.cramfs.tree import Dir, File, walk
 from mmlab.cramfs.writer import CramfsWarning, build_image, write_image
 
 from . import trees as T
@@ -168,32 +167,6 @@ def test_fsck_accepts(fixed, tmp_path, name, opts):
 # --- big-endian round trip --------------------------------------------------------------------
 
 
-def tree_from_image(image: bytes) -> Dir:
-    """Rebuild an in-memory tree from an image with the reader (metadata as stored)."""
-    img = open_image(image)
-    root_inode = img.root.inode
-    root = Dir(mode=root_inode.mode, uid=root_inode.uid, gid=root_inode.gid)
-    dirs = {"": root}
-    for e in img.walk():
-        parent = dirs[e.path.rpartition("/")[0]]
-        m = {"mode": e.mode & 0o7777, "uid": e.uid, "gid": e.gid}
-        fmt = stat.S_IFMT(e.mode)
-        if fmt == stat.S_IFDIR:
-            node = dirs[e.path] = Dir(**m)
-        elif fmt == stat.S_IFREG:
-            node = File(img.read_file(e), **m)
-        elif fmt == stat.S_IFLNK:
-            node = Symlink(img.read_file(e), **m)
-        elif fmt in (stat.S_IFCHR, stat.S_IFBLK):
-            node = Device("c" if fmt == stat.S_IFCHR else "b", e.size, **m)
-        elif fmt == stat.S_IFIFO:
-            node = Fifo(**m)
-        else:
-            node = Socket(**m)
-        parent.add(e.name, node)
-    return root
-
-
 @pytest.mark.parametrize("blocksize", [4096, 16384])
 @pytest.mark.parametrize("name", [n for n in T.FIXED_TREES if n not in UNREADABLE])
 def test_big_endian_round_trip(fixed, name, blocksize):
@@ -202,9 +175,9 @@ def test_big_endian_round_trip(fixed, name, blocksize):
         warnings.simplefilter("ignore", CramfsWarning)
         be = build_image(tree, endian="big", blocksize=blocksize, holes=True)
         le = build_image(tree, endian="little", blocksize=blocksize, holes=True)
-    again = build_image(tree_from_image(be), endian="little", blocksize=blocksize, holes=True)
+    again = build_image(T.tree_from_image(be), endian="little", blocksize=blocksize, holes=True)
     assert again == le
-    assert build_image(tree_from_image(le), endian="big", blocksize=blocksize, holes=True) == be
+    assert build_image(T.tree_from_image(le), endian="big", blocksize=blocksize, holes=True) == be
 
 
 @given(tree=T.trees, blocksize=st.sampled_from([4096, 8192, 65536]))
@@ -215,7 +188,7 @@ def test_random_big_endian_round_trip(tree, blocksize):
         warnings.simplefilter("ignore", CramfsWarning)
         be = build_image(tree, endian="big", blocksize=blocksize)
         le = build_image(tree, endian="little", blocksize=blocksize)
-    assert build_image(tree_from_image(be), endian="little", blocksize=blocksize) == le
+    assert build_image(T.tree_from_image(be), endian="little", blocksize=blocksize) == le
 
 
 # --- errors and warnings ----------------------------------------------------------------------

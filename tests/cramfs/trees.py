@@ -12,6 +12,7 @@ import itertools
 import os
 import random
 import shutil
+import stat
 import subprocess
 import tempfile
 from collections.abc import Callable, Iterator
@@ -21,6 +22,7 @@ from pathlib import Path
 from hypothesis import strategies as st
 
 from mmlab.cramfs import elf
+from mmlab.cramfs.reader import open_image
 from mmlab.cramfs.tree import Device, Dir, Fifo, File, Node, Socket, Symlink, materialize
 
 IS_ROOT = os.geteuid() == 0
@@ -386,3 +388,29 @@ def with_duplicates(draw) -> Dir:
 
 option_sets = st.fixed_dictionaries({k: st.sampled_from(v) for k, v in OPTION_AXES.items()})
 """One random combination of :data:`OPTION_AXES`."""
+
+
+def tree_from_image(image: bytes) -> Dir:
+    """Rebuild an in-memory tree from an image with the reader (metadata as stored)."""
+    img = open_image(image)
+    root_inode = img.root.inode
+    root = Dir(mode=root_inode.mode, uid=root_inode.uid, gid=root_inode.gid)
+    dirs = {"": root}
+    for e in img.walk():
+        parent = dirs[e.path.rpartition("/")[0]]
+        m = {"mode": e.mode & 0o7777, "uid": e.uid, "gid": e.gid}
+        fmt = stat.S_IFMT(e.mode)
+        if fmt == stat.S_IFDIR:
+            node = dirs[e.path] = Dir(**m)
+        elif fmt == stat.S_IFREG:
+            node = File(img.read_file(e), **m)
+        elif fmt == stat.S_IFLNK:
+            node = Symlink(img.read_file(e), **m)
+        elif fmt in (stat.S_IFCHR, stat.S_IFBLK):
+            node = Device("c" if fmt == stat.S_IFCHR else "b", e.size, **m)
+        elif fmt == stat.S_IFIFO:
+            node = Fifo(**m)
+        else:
+            node = Socket(**m)
+        parent.add(e.name, node)
+    return root
