@@ -19,7 +19,7 @@ from bisect import bisect_right
 from collections.abc import Iterator
 from typing import Any
 
-CHUNK = 256
+CHUNK = 1024
 
 Vma = Any  # mmlab.mm.Vma; kept generic to avoid an import cycle
 
@@ -108,23 +108,53 @@ class VmaTree:
         return self._chunks[ci][i]
 
     # ---- changes --------------------------------------------------------------------------
+    # Each chunk caches the largest "gap before" of its VMAs: the free space between a VMA and
+    # the one below it (the first VMA of all has none). Like the kernel's rb_subtree_gap, the
+    # cache is kept up to date by every change, so the gap search can skip whole chunks.
+
+    def _gap_before(self, ci: int, i: int) -> int:
+        if i > 0:
+            return self._chunks[ci][i].vm_start - self._chunks[ci][i - 1].vm_end
+        if ci > 0:
+            return self._chunks[ci][0].vm_start - self._chunks[ci - 1][-1].vm_end
+        return 0
+
+    def _successor(self, ci: int, i: int) -> tuple[int, int] | None:
+        if i + 1 < len(self._chunks[ci]):
+            return ci, i + 1
+        return (ci + 1, 0) if ci + 1 < len(self._chunks) else None
+
+    def _gap_changed(self, ci: int, old: int, new: int) -> None:
+        cached = self._gaps[ci]
+        if cached is None:
+            return
+        if new >= cached:
+            self._gaps[ci] = new
+        elif old == cached and new < old:
+            self._gaps[ci] = None  # the largest gap shrank: recount lazily
+
     def insert(self, vma: Vma) -> None:
         """Link ``vma`` in address order (``__vma_link_list`` + ``__vma_link_rb``)."""
         if not self._chunks:
             self._chunks.append([vma])
             self._starts.append([vma.vm_start])
             self._firsts.append(vma.vm_start)
-            self._gaps.append(None)
+            self._gaps.append(0)
             self._len = 1
             return
         ci = max(bisect_right(self._firsts, vma.vm_start) - 1, 0)
         starts = self._starts[ci]
         i = bisect_right(starts, vma.vm_start)
+        after = self._successor(ci, i - 1) if i > 0 else (ci, 0)
+        old_after = self._gap_before(*after) if after is not None else 0
         self._chunks[ci].insert(i, vma)
         starts.insert(i, vma.vm_start)
         self._firsts[ci] = starts[0]
-        self._gaps[ci] = None
         self._len += 1
+        self._gap_changed(ci, 0, self._gap_before(ci, i))
+        succ = self._successor(ci, i)
+        if succ is not None:
+            self._gap_changed(succ[0], old_after, self._gap_before(*succ))
         if len(starts) > CHUNK:
             self._split_chunk(ci)
 
@@ -139,84 +169,108 @@ class VmaTree:
     def remove(self, vma: Vma) -> None:
         """Unlink ``vma`` (``__vma_unlink``)."""
         ci, i = self._position(vma)
+        own_gap = self._gap_before(ci, i)
+        succ = self._successor(ci, i)
+        old_succ = self._gap_before(*succ) if succ is not None else 0
         del self._chunks[ci][i]
         del self._starts[ci][i]
         self._len -= 1
         if not self._chunks[ci]:
             del self._chunks[ci], self._starts[ci], self._firsts[ci], self._gaps[ci]
+            if ci < len(self._chunks):
+                self._gaps[ci] = None
             return
         self._firsts[ci] = self._starts[ci][0]
-        self._gaps[ci] = None
+        self._gap_changed(ci, own_gap, 0)
+        if succ is not None:
+            sci = ci if succ[0] == ci else succ[0]
+            si = i if succ[0] == ci else 0
+            self._gap_changed(sci, old_succ, self._gap_before(sci, si))
 
     def set_bounds(self, vma: Vma, start: int, end: int) -> None:
         """Move ``vma``'s bounds; the caller keeps the set non-overlapping."""
         ci, i = self._position(vma)
+        old_own = self._gap_before(ci, i)
+        succ = self._successor(ci, i)
+        old_succ = self._gap_before(*succ) if succ is not None else 0
         vma.vm_start = start
         vma.vm_end = end
         self._starts[ci][i] = start
         if i == 0:
             self._firsts[ci] = start
-        self._gaps[ci] = None
+        self._gap_changed(ci, old_own, self._gap_before(ci, i))
+        if succ is not None:
+            self._gap_changed(succ[0], old_succ, self._gap_before(*succ))
 
     # ---- gap search -----------------------------------------------------------------------
-    def _inner_gap(self, ci: int) -> int:
+    def _chunk_gap(self, ci: int) -> int:
         gap = self._gaps[ci]
         if gap is None:
-            chunk = self._chunks[ci]
-            gap = max(
-                (chunk[k + 1].vm_start - chunk[k].vm_end for k in range(len(chunk) - 1)),
-                default=0,
-            )
+            gap = max(self._gap_before(ci, i) for i in range(len(self._chunks[ci])))
             self._gaps[ci] = gap
         return gap
 
-    def gaps_topdown(self, low: int, high: int) -> Iterator[tuple[int, int]]:
-        """Free ranges ``(start, end)`` inside ``[low, high)``, highest first."""
-        upper = high
-        for ci in range(len(self._chunks) - 1, -1, -1):
-            chunk = self._chunks[ci]
-            if chunk[0].vm_start >= high:
-                continue
-            for k in range(len(chunk) - 1, -1, -1):
-                vma = chunk[k]
-                if vma.vm_start >= upper:
-                    continue
-                if vma.vm_end < upper:
-                    yield max(vma.vm_end, low), upper
-                upper = min(upper, vma.vm_start)
-                if upper <= low:
-                    return
-        if upper > low:
-            yield low, upper
+    def check(self) -> None:
+        """Assert the structure's invariants (used by the tests)."""
+        vmas = list(self)
+        assert len(vmas) == self._len
+        for a, b in zip(vmas, vmas[1:], strict=False):
+            assert a.vm_start < a.vm_end <= b.vm_start, (a, b)
+        for ci, chunk in enumerate(self._chunks):
+            assert chunk and self._starts[ci] == [v.vm_start for v in chunk]
+            assert self._firsts[ci] == chunk[0].vm_start
+            if self._gaps[ci] is not None:
+                true = max(self._gap_before(ci, i) for i in range(len(chunk)))
+                assert self._gaps[ci] == true, (ci, self._gaps[ci], true)
 
     def find_gap_topdown(self, length: int, low: int, high: int) -> int | None:
         """The highest address ``a`` with ``[a, a+length)`` free inside ``[low, high)``.
 
         Mirrors ``unmapped_area_topdown`` (mm/mmap.c @ v4.15) without the stack guard gap.
-        Chunks whose cached largest gap is too small are skipped whole.
+        Chunks whose largest gap is too small are skipped whole, as the kernel skips subtrees
+        whose ``rb_subtree_gap`` is too small.
         """
-        upper = high
-        for ci in range(len(self._chunks) - 1, -1, -1):
-            chunk = self._chunks[ci]
-            if chunk[0].vm_start >= upper:
-                continue
-            last = chunk[-1]
-            if last.vm_end < upper and upper - max(last.vm_end, low) >= length:
-                return upper - length
-            if last.vm_end <= upper and self._inner_gap(ci) < length:
-                upper = min(upper, chunk[0].vm_start)
-                if upper <= low:
-                    return None
-                continue
-            for k in range(len(chunk) - 1, -1, -1):
-                vma = chunk[k]
-                if vma.vm_start >= upper:
-                    continue
-                if vma.vm_end < upper and upper - max(vma.vm_end, low) >= length:
-                    return upper - length
-                upper = min(upper, vma.vm_start)
-                if upper <= low:
-                    return None
-        if upper - low >= length:
-            return upper - length
+        if high - low < length:
+            return None
+        if not self._chunks:
+            return high - length
+        # the VMA with the highest start below `high`
+        ci = bisect_right(self._firsts, high - 1) - 1
+        if ci < 0:  # everything is above `high`
+            return high - length
+        i = bisect_right(self._starts[ci], high - 1) - 1
+        top = self._chunks[ci][i]
+        if top.vm_end < high and high - max(top.vm_end, low) >= length:
+            return high - length
+        # gaps below VMAs, from (ci, i) downwards; whole chunks skipped by their cached gap
+        if i < len(self._chunks[ci]) - 1:  # `high` falls inside this chunk: scan its lower part
+            found = self._scan_down(ci, i, length, low)
+            if found is not None:
+                return found if found >= 0 else None
+            ci -= 1
+        gaps = self._gaps
+        for cj in range(ci, -1, -1):
+            gap = gaps[cj]
+            if gap is None:
+                gap = self._chunk_gap(cj)
+            if gap >= length:
+                found = self._scan_down(cj, len(self._chunks[cj]) - 1, length, low)
+                if found is not None:
+                    return found if found >= 0 else None
+        first = self._chunks[0][0]
+        if first.vm_start - low >= length:
+            return first.vm_start - length
+        return None
+
+    def _scan_down(self, ci: int, i: int, length: int, low: int) -> int | None:
+        """Highest fit below VMA ``i`` of chunk ``ci`` and down to its first; -1 if below low."""
+        chunk = self._chunks[ci]
+        while i >= 0:
+            vma = chunk[i]
+            if vma.vm_start - low < length:
+                return -1
+            gap = self._gap_before(ci, i) if (ci or i) else 0
+            if gap and vma.vm_start - max(vma.vm_start - gap, low) >= length:
+                return vma.vm_start - length
+            i -= 1
         return None
