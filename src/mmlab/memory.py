@@ -472,13 +472,16 @@ def zap_page_range(vma: Any, start: int, size: int) -> None:
 
 
 # --- invariants ------------------------------------------------------------------------------
-def check_mm_invariants(*mms: Any, extra_cached: Iterable[Page] = ()) -> list[str]:
+def check_mm_invariants(
+    *mms: Any, extra_cached: Iterable[Page] = (), extra_refs: dict[int, int] | None = None
+) -> list[str]:
     """Check page counts against the page tables of ``mms`` (which share one PhysMem).
 
     Collects, over all the given mms, how many PTEs map each *normal* page (by
     :func:`vm_normal_page`'s rules for the VMA holding the PTE) and the page-cache pages of every
     mapped file (plus ``extra_cached``), and hands them to
-    :meth:`mmlab.physmem.PhysMem.check_refcounts`. Also reports PTEs outside every VMA, special
+    :meth:`mmlab.physmem.PhysMem.check_refcounts` (``extra_refs``: pfn -> references the caller
+    knows it holds). Also reports PTEs outside every VMA, special
     PTEs (x86 policy) in VMAs that are neither PFNMAP nor MIXEDMAP (the zero page excepted),
     and a held mmap_sem. Returns the list of problems; empty means consistent.
     """
@@ -521,5 +524,5 @@ def check_mm_invariants(*mms: Any, extra_cached: Iterable[Page] = ()) -> list[st
             cached.append(page)
             if page.index != index or page.mapping is not mapping:
                 problems.append(f"{page!r} cached at index {index} of the wrong mapping/index")
-    problems += mem.check_refcounts(mapped, cached)
+    problems += mem.check_refcounts(mapped, cached, extra_refs)
     return problems
