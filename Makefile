@@ -34,7 +34,7 @@ test: $(STAMP) apt-deps lint
 
 # The long profiles: 10,000 mm sequences, 100,000 fuzzed cramfs images.
 test-long: $(STAMP) apt-deps
-	MMLAB_PROFILE=long $(PY) -m pytest -q -m slow -p no:cacheprovider
+	MMLAB_PROFILE=long $(PY) -m pytest -q -m "slow or profile" -p no:cacheprovider
 
 bench: $(STAMP) apt-deps
 	$(PY) -m mmlab.bench
