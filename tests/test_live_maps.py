@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from mmlab import live, version
 from mmlab.mm import (
     MAP_ANONYMOUS,
+    MAP_POPULATE,
     MAP_PRIVATE,
     MAP_SHARED,
     MM,
@@ -142,6 +143,10 @@ SEQUENCES = {
         touch(5, True),
         mprotect(4, 4, PROT_READ),
     ],
+    "MAP_POPULATE faults pages in, so two populated areas keep apart": [
+        anon(4, 2, RW, P | MAP_POPULATE), anon(8, 2, RW, P | MAP_POPULATE), anon(6, 2)],
+    "populated file mapping then a private anonymous neighbour": [
+        filemap(4, 4, prot=RW, flags=P | MAP_POPULATE), anon(8, 2)],
     "MAP_FIXED replacing a VMA that has pages": [anon(4, 4), touch(5, True), anon(4, 4, PROT_READ)],
 }
 

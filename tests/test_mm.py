@@ -3,6 +3,8 @@
 import errno
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from mmlab import trace
 from mmlab.mm import (
@@ -301,3 +303,45 @@ def test_vma_tree_stays_consistent_through_many_operations():
     assert all(a.vm_end <= b.vm_start for a, b in zip(vmas, vmas[1:], strict=False))
     for v in vmas:
         assert find_vma(mm, v.vm_start) is v and find_vma(mm, v.vm_end - 1) is v
+
+
+anything = st.one_of(
+    st.integers(-(1 << 64), 1 << 65),
+    st.sampled_from([0, 1, PAGE_SIZE, BASE, (1 << 47) - PAGE_SIZE, 1 << 47, (1 << 64) - 1]),
+)
+
+
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(["mmap", "munmap", "mprotect"]),
+            anything,
+            anything,
+            anything,
+            anything,
+            anything,
+        ),
+        max_size=8,
+    )
+)
+def test_bad_calls_give_errno_never_a_traceback(calls):
+    mm = MM()
+    for name, a, b, c, d, e in calls:
+        try:
+            if name == "mmap":
+                mm.mmap(a, b, c, d | MAP_ANONYMOUS, None, e)
+            elif name == "munmap":
+                mm.munmap(a, b)
+            else:
+                mm.mprotect(a, b, c)
+        except OSError as exc:
+            assert exc.errno in (
+                errno.EINVAL,
+                errno.ENOMEM,
+                errno.EACCES,
+                errno.EOVERFLOW,
+                errno.EOPNOTSUPP,
+                errno.EBADF,
+            )
+    mm.mm_rb.check()
+    assert not mm.mmap_sem.is_locked

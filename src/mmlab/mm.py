@@ -321,6 +321,8 @@ class MM:
         ``mm_populate`` for ``MAP_POPULATE``/``MAP_LOCKED``. ``file`` stands for the fd: it is
         ignored with ``MAP_ANONYMOUS`` and required (``EBADF``) without.
         """
+        addr, length, offset = _ulong(addr), _ulong(length), _ulong(offset)
+        prot, flags = _uint(prot), _uint(flags)
         if offset & ~PAGE_MASK:
             _raise(-errno.EINVAL, "mmap")
         if not flags & MAP_ANONYMOUS:
@@ -345,6 +347,7 @@ class MM:
 
     def munmap(self, addr: int, length: int) -> None:
         """munmap(2): models ``vm_munmap`` → :func:`do_munmap` under ``mmap_sem`` for write."""
+        addr, length = _ulong(addr), _ulong(length)
         if self.mmap_sem.down_write_killable():
             _raise(-errno.EINTR, "munmap")
         try:
@@ -359,9 +362,21 @@ class MM:
 
         Like the kernel, a failure part-way leaves the VMAs already changed as they are.
         """
-        ret = do_mprotect(self, addr, length, prot)
+        ret = do_mprotect(self, _ulong(addr), _ulong(length), _uint(prot))
         if ret:
             _raise(ret, "mprotect")
+
+
+def _ulong(value: int) -> int:
+    """A system call argument as the kernel sees an ``unsigned long`` (x86-64: 64 bits)."""
+    if not isinstance(value, int):
+        raise TypeError(f"expected an integer, got {type(value).__name__}")
+    return value & ((1 << 64) - 1)
+
+
+def _uint(value: int) -> int:
+    """A system call argument as the kernel sees an ``int`` flag word (32 bits)."""
+    return _ulong(value) & 0xFFFFFFFF
 
 
 def _raise(ret: int, what: str) -> None:
@@ -850,13 +865,19 @@ def _shmem_zero_setup(vma: Vma) -> None:
 
 
 def _mm_populate(mm: MM, start: int, length: int) -> None:
-    """``mm_populate``: fault in every page now (MAP_POPULATE, MAP_LOCKED)."""
+    """``mm_populate``: fault in every page now (MAP_POPULATE, MAP_LOCKED).
+
+    Simplification: the model stops after as many pages as it has RAM frames (the kernel would
+    keep going, reclaiming or hitting the OOM killer).
+    """
     from mmlab import fault
 
+    ram = mm.physmem.ram_end_pfn - mm.physmem.ram_start_pfn
+    end = start + min(length, ram * PAGE_SIZE)
     mm.mmap_sem.down_read()
     try:
         addr = start
-        while addr < start + length:
+        while addr < end:
             vma = find_vma(mm, addr)
             if vma is None or vma.vm_start > addr:
                 break
