@@ -30,7 +30,10 @@ MINORMASK = (1 << MINORBITS) - 1
 
 
 def MKDEV(major: int, minor: int) -> int:  # noqa: N802 - kernel name
-    """Build a kernel ``dev_t`` (``MKDEV`` in include/linux/kdev_t.h @ v4.15)."""
+    """Build a kernel ``dev_t`` (``MKDEV`` in include/linux/kdev_t.h @ v4.15).
+
+    Source: `include/linux/kdev_t.h @ v4.15 <https://elixir.bootlin.com/linux/v4.15/source/include/linux/kdev_t.h>`_.
+    """
     return (major << MINORBITS) | minor
 
 
@@ -46,7 +49,10 @@ def MINOR(dev: int) -> int:  # noqa: N802 - kernel name
 
 @dataclass(eq=False)
 class SuperBlock:
-    """``struct super_block``: here only the device number ``/proc/PID/maps`` prints."""
+    """``struct super_block``: here only the device number ``/proc/PID/maps`` prints.
+
+    Source: `include/linux/fs.h @ v4.15 <https://elixir.bootlin.com/linux/v4.15/source/include/linux/fs.h>`_.
+    """
 
     s_dev: int = 0
     s_type: str = "model"
@@ -65,6 +71,8 @@ class AddressSpace:
 
     ``pages`` maps a page index (file offset / PAGE_SIZE) to the cached ``Page``; the kernel
     uses a radix tree (``page_tree``) at v4.15 and an xarray since v4.20.
+
+    Source: `include/linux/fs.h @ v4.15 <https://elixir.bootlin.com/linux/v4.15/source/include/linux/fs.h>`_.
     """
 
     host: Inode | None = None
@@ -83,6 +91,8 @@ class Inode:
 
     ``data`` is a callable ``(offset, length) -> bytes`` that a ``readpage`` uses to fetch the
     file's contents (from memory, a real file or a cramfs image).
+
+    Source: `include/linux/fs.h @ v4.15 <https://elixir.bootlin.com/linux/v4.15/source/include/linux/fs.h>`_.
     """
 
     i_ino: int
@@ -110,6 +120,8 @@ class File:
 
     ``f_path`` is the name ``/proc/PID/maps`` prints. ``f_op.mmap`` is called by ``mmap_region``
     (``call_mmap``); files without one cannot be mapped (``-ENODEV``).
+
+    Source: `include/linux/fs.h @ v4.15 <https://elixir.bootlin.com/linux/v4.15/source/include/linux/fs.h>`_.
     """
 
     f_inode: Inode

@@ -119,6 +119,8 @@ class VmOperations:
 
     Each member is optional. ``fault(vmf) -> int`` returns VM_FAULT_* bits; ``split(vma, addr)``
     may refuse a split with ``-errno``; a VMA with ``close`` is never merged.
+
+    Source: `include/linux/mm.h @ v4.15 <https://elixir.bootlin.com/linux/v4.15/source/include/linux/mm.h#L377>`_.
     """
 
     open: Callable[[Vma], None] | None = None
@@ -143,6 +145,8 @@ class Vma:
     for private anonymous VMAs it is ``vm_start >> PAGE_SHIFT``; after ``remap_pfn_range`` on a
     COW mapping it holds the first page frame number instead (the story of chapter 6).
     ``vm_ops is None`` means anonymous memory, exactly as ``vma_is_anonymous()`` tests.
+
+    Source: `include/linux/mm_types.h @ v4.15 <https://elixir.bootlin.com/linux/v4.15/source/include/linux/mm_types.h#L280>`_.
     """
 
     vm_start: int
@@ -182,7 +186,10 @@ class Vma:
 
 
 def vma_pages(vma: Vma) -> int:
-    """Number of pages in ``vma`` (``vma_pages``, include/linux/mm.h @ v4.15 L2360)."""
+    """Number of pages in ``vma`` (``vma_pages``, include/linux/mm.h @ v4.15 L2360).
+
+    Source: `include/linux/mm.h @ v4.15 <https://elixir.bootlin.com/linux/v4.15/source/include/linux/mm.h#L2360>`_.
+    """
     return (vma.vm_end - vma.vm_start) >> PAGE_SHIFT
 
 
@@ -192,12 +199,17 @@ def linear_page_index(vma: Vma, address: int) -> int:
     ``linear_page_index`` (include/linux/pagemap.h @ v4.15 L453). This is how a fault address
     becomes ``vmf->pgoff``: it trusts ``vm_pgoff`` to be a file offset, which is exactly what
     ``remap_pfn_range`` breaks.
+
+    Source: `include/linux/pagemap.h @ v4.15 <https://elixir.bootlin.com/linux/v4.15/source/include/linux/pagemap.h#L453>`_.
     """
     return ((address - vma.vm_start) >> PAGE_SHIFT) + vma.vm_pgoff
 
 
 def vma_is_anonymous(vma: Vma) -> bool:
-    """True when ``vma`` has no ``vm_ops`` (``vma_is_anonymous``, mm.h @ v4.15 L1471)."""
+    """True when ``vma`` has no ``vm_ops`` (``vma_is_anonymous``, mm.h @ v4.15 L1471).
+
+    Source: `include/linux/mm.h @ v4.15 <https://elixir.bootlin.com/linux/v4.15/source/include/linux/mm.h#L1471>`_.
+    """
     return vma.vm_ops is None
 
 
@@ -207,6 +219,8 @@ def vm_get_page_prot(vm_flags: int) -> int:
     Uses x86's ``protection_map`` (arch/x86/include/asm/pgtable_types.h): a private writable
     mapping gets read-only PTEs (the first write faults and copies: COW); no ``VM_EXEC`` sets NX;
     no access at all gives ``PAGE_NONE`` (not present to the MMU).
+
+    Source: `mm/mmap.c @ v4.15 <https://elixir.bootlin.com/linux/v4.15/source/mm/mmap.c>`_.
     """
     from mmlab import pagetable as pt
 
@@ -245,6 +259,8 @@ class MM:
     ``version`` selects behaviour where kernels differ (default v4.15). ``have_pte_special``
     chooses the architecture: True for x86-64 (a software "special" PTE bit), False for a classic
     ARMv7 board, where ``vm_normal_page`` must use the VMA-flag rules.
+
+    Source: `include/linux/mm_types.h @ v4.15 <https://elixir.bootlin.com/linux/v4.15/source/include/linux/mm_types.h#L356>`_.
     """
 
     def __init__(
@@ -396,12 +412,17 @@ def find_vma(mm: MM, addr: int) -> Vma | None:
     The result does not necessarily contain ``addr``: it may start above it (``addr`` is then
     in the gap below it); callers check ``vma.vm_start <= addr`` themselves. The kernel first
     tries a per-thread cache, then walks the rbtree; the model does two binary searches.
+
+    Source: `mm/mmap.c @ v4.15 <https://elixir.bootlin.com/linux/v4.15/source/mm/mmap.c#L2131>`_.
     """
     return mm.mm_rb.find(addr)
 
 
 def find_vma_prev(mm: MM, addr: int) -> tuple[Vma | None, Vma | None]:
-    """``find_vma`` plus the VMA before it (``find_vma_prev``, mm/mmap.c @ v4.15)."""
+    """``find_vma`` plus the VMA before it (``find_vma_prev``, mm/mmap.c @ v4.15).
+
+    Source: `mm/mmap.c @ v4.15 <https://elixir.bootlin.com/linux/v4.15/source/mm/mmap.c>`_.
+    """
     vma = mm.mm_rb.find(addr)
     prev = mm.mm_rb.prev(vma) if vma is not None else mm.mm_rb.last()
     return vma, prev
@@ -444,6 +465,8 @@ def __split_vma(mm: MM, vma: Vma, addr: int, new_below: int) -> int:  # noqa: N8
 
     v4.15 does not check that ``addr`` lies strictly inside ``vma`` (callers must); the model
     returns ``-EINVAL`` there as v6.x's ``WARN_ON`` checks do, instead of corrupting the mm.
+
+    Source: `mm/mmap.c @ v4.15 <https://elixir.bootlin.com/linux/v4.15/source/mm/mmap.c#L2552>`_.
     """
     if addr & ~PAGE_MASK or not vma.vm_start < addr < vma.vm_end:
         return -errno.EINVAL
@@ -477,6 +500,8 @@ def split_vma(mm: MM, vma: Vma, addr: int, new_below: int) -> int:
 
     See :func:`__split_vma` for who keeps which half. Not exported to modules at v4.15, which
     is why the seed mail's fault-time split only links with cramfs built in.
+
+    Source: `mm/mmap.c @ v4.15 <https://elixir.bootlin.com/linux/v4.15/source/mm/mmap.c#L2621>`_.
     """
     if mm.map_count >= mm.max_map_count:
         return -errno.ENOMEM
@@ -575,6 +600,8 @@ def vma_merge(
     The eight cases of the kernel's comment reduce to: join both (1, 6), join ``prev`` (2, 5,
     7), join ``next`` (3, 8), or move the boundary between ``prev`` and ``next`` (4). In case 8
     the kernel keeps the ``next`` struct and frees the middle one; the model does the same.
+
+    Source: `mm/mmap.c @ v4.15 <https://elixir.bootlin.com/linux/v4.15/source/mm/mmap.c#L1099>`_.
     """
     if vm_flags & VM_SPECIAL:
         return None
@@ -624,6 +651,8 @@ def anon_vma_prepare(vma: Vma) -> int:
     ``__anon_vma_prepare`` first tries to share a neighbour's (``find_mergeable_anon_vma``): a
     VMA right next to it, with the same file, flags equal except read/write/exec/soft-dirty,
     and contiguous ``vm_pgoff``; this keeps such neighbours mergeable later. Returns 0.
+
+    Source: `mm/rmap.c @ v4.15 <https://elixir.bootlin.com/linux/v4.15/source/mm/rmap.c>`_.
     """
     if vma.anon_vma is not None:
         return 0
@@ -663,6 +692,8 @@ def get_unmapped_area(mm: MM, file: Any, addr: int, length: int, pgoff: int, fla
     Otherwise a free hint is honoured, else the highest free gap below ``mmap_base`` is used:
     x86-64's ``arch_get_unmapped_area_topdown`` without randomisation or the stack guard gap.
     A file's own ``get_unmapped_area`` method, if any, decides instead.
+
+    Source: `mm/mmap.c @ v4.15 <https://elixir.bootlin.com/linux/v4.15/source/mm/mmap.c>`_.
     """
     if length > mm.task_size:
         return -errno.ENOMEM
@@ -717,6 +748,8 @@ def do_mmap(
     writable), while a ``MAP_PRIVATE`` one always keeps ``VM_MAYWRITE`` — which makes every
     private file mapping a COW mapping. Not modelled: ``READ_IMPLIES_EXEC``, mandatory locks,
     ``noexec`` mounts, mlock limits, pkeys.
+
+    Source: `mm/mmap.c @ v4.15 <https://elixir.bootlin.com/linux/v4.15/source/mm/mmap.c#L1321>`_.
     """
     if not length:
         return -errno.EINVAL, 0
@@ -810,6 +843,8 @@ def mmap_region(mm: MM, file: Any, addr: int, length: int, vm_flags: int, pgoff:
     ``file->f_op->mmap`` (or, for shared anonymous memory, ``shmem_zero_setup``), then link
     it and add ``VM_SOFTDIRTY``. If ``->mmap`` fails the new VMA's page tables are torn down
     and the error is returned.
+
+    Source: `mm/mmap.c @ v4.15 <https://elixir.bootlin.com/linux/v4.15/source/mm/mmap.c#L1618>`_.
     """
     while _overlaps(mm, addr, addr + length):
         if do_munmap(mm, addr, length):
@@ -905,6 +940,8 @@ def do_munmap(mm: MM, start: int, length: int) -> int:
     struct keeps the part below), one that straddles the end is split again (a new struct for
     the part below the end); the VMAs inside are detached, their PTEs zapped and page tables
     freed. Splitting in the middle of a VMA needs a free map-count slot (``-ENOMEM``).
+
+    Source: `mm/mmap.c @ v4.15 <https://elixir.bootlin.com/linux/v4.15/source/mm/mmap.c#L2635>`_.
     """
     if offset_in_page(start) or start > mm.task_size or length > mm.task_size - start:
         return -errno.EINVAL
@@ -960,6 +997,8 @@ def do_mprotect(mm: MM, start: int, length: int, prot: int) -> int:
     only be added if its ``VM_MAY*`` bit is set (``-EACCES``): each ``VM_MAYx`` bit sits 4 bits
     above its ``VM_x``. A hole in the range gives ``-ENOMEM`` — after the VMAs before the hole
     were already changed, as in the kernel. Takes ``mmap_sem`` for write.
+
+    Source: `mm/mprotect.c @ v4.15 <https://elixir.bootlin.com/linux/v4.15/source/mm/mprotect.c>`_.
     """
     if start & ~PAGE_MASK:
         return -errno.EINVAL
@@ -1031,6 +1070,8 @@ def mprotect_fixup(
     (so it can merge again with read-only neighbours; see :mod:`mmlab.version`). It tries
     :func:`vma_merge` first, otherwise splits off the parts outside the range
     (:func:`split_vma`, which can fail at the map-count limit). Then it rewrites the PTEs.
+
+    Source: `mm/mprotect.c @ v4.15 <https://elixir.bootlin.com/linux/v4.15/source/mm/mprotect.c#L296>`_.
     """
     oldflags = vma.vm_flags
     if newflags == oldflags:

@@ -23,7 +23,10 @@ from mmlab.fs import MAJOR, MINOR
 
 
 def pad_column(bits: int = 64) -> int:
-    """Where names start, minus one: ``25 + sizeof(void *) * 6 - 1`` (``seq_setwidth``)."""
+    """Where names start, minus one: ``25 + sizeof(void *) * 6 - 1`` (``seq_setwidth``).
+
+    Source: `include/linux/seq_file.h @ v4.15 <https://elixir.bootlin.com/linux/v4.15/source/include/linux/seq_file.h#L102>`_.
+    """
     return 25 + (bits // 8) * 6 - 1
 
 
@@ -33,6 +36,8 @@ def vma_name(vma: Any) -> str | None:
     File VMAs print their path. Otherwise ``vm_ops->name()`` ([vdso], [vvar]...), then
     ``[heap]`` if the VMA overlaps ``[start_brk, brk]``, ``[stack]`` if it contains
     ``start_stack``; anonymous memory has no name.
+
+    Source: `fs/proc/task_mmu.c @ v4.15 <https://elixir.bootlin.com/linux/v4.15/source/fs/proc/task_mmu.c#L297>`_.
     """
     if vma.vm_file is not None:
         return vma.vm_file.f_path
@@ -51,7 +56,10 @@ def vma_name(vma: Any) -> str | None:
 
 
 def format_vma(vma: Any, bits: int = 64) -> str:
-    """One line of ``/proc/PID/maps`` for ``vma``, without the newline."""
+    """One line of ``/proc/PID/maps`` for ``vma``, without the newline.
+
+    Source: `fs/proc/task_mmu.c @ v4.15 <https://elixir.bootlin.com/linux/v4.15/source/fs/proc/task_mmu.c#L279>`_.
+    """
     flags = vma.vm_flags
     perms = (
         ("r" if flags & VM_READ else "-")
@@ -77,7 +85,10 @@ def format_vma(vma: Any, bits: int = 64) -> str:
 
 
 def format_maps(mm: Any, bits: int = 64) -> str:
-    """The whole ``/proc/PID/maps`` text of a model ``mm`` (64-bit layout unless ``bits=32``)."""
+    """The whole ``/proc/PID/maps`` text of a model ``mm`` (64-bit layout unless ``bits=32``).
+
+    Source: `fs/proc/task_mmu.c @ v4.15 <https://elixir.bootlin.com/linux/v4.15/source/fs/proc/task_mmu.c#L297>`_.
+    """
     return "".join(format_vma(vma, bits) + "\n" for vma in mm.vmas)
 
 

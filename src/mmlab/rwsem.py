@@ -30,6 +30,8 @@ class RwSemaphore:
     """A reader/writer lock: many readers, or one writer.
 
     ``readers`` counts read holders; ``writer`` is True while held for write.
+
+    Source: `include/linux/rwsem.h @ v4.15 <https://elixir.bootlin.com/linux/v4.15/source/include/linux/rwsem.h>`_.
     """
 
     def __init__(self, owner: Any = None, name: str = "mmap_sem") -> None:

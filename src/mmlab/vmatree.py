@@ -229,6 +229,8 @@ class VmaTree:
         Mirrors ``unmapped_area_topdown`` (mm/mmap.c @ v4.15) without the stack guard gap.
         Chunks whose largest gap is too small are skipped whole, as the kernel skips subtrees
         whose ``rb_subtree_gap`` is too small.
+
+        Source: `mm/mmap.c @ v4.15 <https://elixir.bootlin.com/linux/v4.15/source/mm/mmap.c>`_.
         """
         if high - low < length:
             return None
