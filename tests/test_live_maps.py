@@ -167,8 +167,8 @@ def _lines_after(ops, ver):
         replay.add_file("A", 16)
         replay.mm = MM(version=ver)
         replay.mm.mmap(
-            replay.base,
-            replay.pages * PAGE_SIZE,
+            replay.base - PAGE_SIZE,
+            (replay.pages + 2) * PAGE_SIZE,
             PROT_NONE,
             MAP_PRIVATE | 0x10,
             replay._model_files["reserve"],

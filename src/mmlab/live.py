@@ -6,9 +6,10 @@ the calls on a model :class:`~mmlab.mm.MM` whose version is the running kernel's
 the lines of the region it used.
 
 Everything happens inside a *reservation*: a ``PROT_NONE`` private mapping of a file made for the
-purpose. Since no other mapping can merge with it, what happens inside stays inside, and its
-remnants (with their file offsets) are part of what is compared. Operations use ``MAP_FIXED``
-addresses inside it, given in pages from its start.
+purpose, with a guard page at each end that operations never touch. Since no other mapping can
+merge with it, what happens inside stays inside, and its remnants (with their file offsets) are
+part of what is compared. Operations use ``MAP_FIXED`` addresses inside it, given in pages from
+the first page after the guard.
 
 Operations are tuples, easy to write by hand and to generate with hypothesis:
 
@@ -131,12 +132,14 @@ class Replay:
         self._model_files: dict[str, fs.File] = {}
         self.mm = MM(version=version.running_kernel())
         reserve = self.add_file("reserve", 1, writable=False)
-        size = self.pages * PAGE_SIZE
-        base = real_mmap(0, size, PROT_NONE, MAP_PRIVATE, reserve.fd, 0)
-        if base < 0:
-            raise OSError(-base, "cannot reserve the region")
-        self.base = base
-        self.mm.mmap(base, size, PROT_NONE, MAP_PRIVATE | MAP_FIXED, self._model_files["reserve"])
+        # One guard page of reservation on each side, which operations never touch: the region's
+        # first and last VMAs can then never merge with whatever lies outside it.
+        size = (self.pages + 2) * PAGE_SIZE
+        start = real_mmap(0, size, PROT_NONE, MAP_PRIVATE, reserve.fd, 0)
+        if start < 0:
+            raise OSError(-start, "cannot reserve the region")
+        self.base = start + PAGE_SIZE
+        self.mm.mmap(start, size, PROT_NONE, MAP_PRIVATE | MAP_FIXED, self._model_files["reserve"])
 
     def add_file(self, name: str, npages: int, *, writable: bool = True) -> TestFile:
         """Make a real file of ``npages`` pages (distinct bytes per page) both sides can map."""
@@ -153,7 +156,7 @@ class Replay:
 
     def close(self) -> None:
         """Unmap the region and remove the files."""
-        real_munmap(self.base, self.pages * PAGE_SIZE)
+        real_munmap(self.base - PAGE_SIZE, (self.pages + 2) * PAGE_SIZE)
         for tf in self.files.values():
             os.close(tf.fd)
         self._dir.cleanup()
@@ -247,11 +250,9 @@ class Replay:
 
     def real_lines(self) -> list[str]:
         """This process's ``/proc/self/maps`` lines that touch the region, normalised."""
-        end = self.base + self.pages * PAGE_SIZE
+        start, end = self.base - PAGE_SIZE, self.base + (self.pages + 1) * PAGE_SIZE
         return [
-            self._norm(line)
-            for line in procfs.read_maps()
-            if line.end > self.base and line.start < end
+            self._norm(line) for line in procfs.read_maps() if line.end > start and line.start < end
         ]
 
     def model_lines(self) -> list[str]:
