@@ -226,3 +226,21 @@ def test_random_xip_images_read_back(tree, extra, globs, blocksize, endian):
 def _names(tree: Dir):
     for path, _ in walk(tree):
         yield from path.split(b"/")
+
+
+# --- the committed course samples (make data) -------------------------------------------------
+
+
+def test_committed_samples_are_reproducible(tmp_path):
+    from mmlab.cramfs.samples import SAMPLES, build_samples
+
+    made = build_samples(tmp_path)
+    assert (tmp_path / "SAMPLES.md").read_text() == (DATA / "SAMPLES.md").read_text()
+    for sample, _, size in made:
+        assert (DATA / sample.filename).read_bytes() == (tmp_path / sample.filename).read_bytes()
+        assert size < 200 * 1024
+        assert check_image(tmp_path / sample.filename).ok
+    img = open_image(DATA / "xip.cramfs")
+    assert [b.kind for b in img.blocks(img.lookup("bin/hello"))] == [
+        BlockKind.DIRECT, BlockKind.DIRECT, BlockKind.COMPRESSED]
+    assert len(SAMPLES) == len(made)
