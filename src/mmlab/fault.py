@@ -118,7 +118,11 @@ VM_FAULT_NAMES: dict[int, str] = {
 
 
 def vm_fault_names(ret: int) -> list[str]:
-    """``0x204`` -> ``['MAJOR', 'LOCKED']``."""
+    """``0x204`` -> ``['MAJOR', 'LOCKED']``.
+
+    Kernel: ``VM_FAULT_RESULT_TRACE`` in `include/linux/mm.h @ v4.15
+    <https://elixir.bootlin.com/linux/v4.15/source/include/linux/mm.h>`_.
+    """
     return [name for bit, name in VM_FAULT_NAMES.items() if ret & bit]
 
 
@@ -147,7 +151,11 @@ FAULT_FLAG_NAMES: dict[int, str] = {
 
 
 def fault_flag_names(flags: int) -> list[str]:
-    """``0x55`` -> ``['WRITE', 'ALLOW_RETRY', 'KILLABLE', 'USER']``."""
+    """``0x55`` -> ``['WRITE', 'ALLOW_RETRY', 'KILLABLE', 'USER']``.
+
+    Kernel: ``FAULT_FLAG_*`` in `include/linux/mm.h @ v4.15
+    <https://elixir.bootlin.com/linux/v4.15/source/include/linux/mm.h>`_.
+    """
     return [name for bit, name in FAULT_FLAG_NAMES.items() if flags & bit]
 
 
@@ -176,6 +184,9 @@ class VmFault:
     ``->fault`` returns (locked if it says ``VM_FAULT_LOCKED``); ``cow_page`` the new anonymous
     page of a COW fault. As at v4.15 every field is writable (the seed's handler rewrites
     ``vma`` and ``pgoff``). ``pmd``/``pte`` pointers and ``ptl`` are not modelled.
+
+    Kernel: ``struct vm_fault`` in `include/linux/mm.h @ v4.15
+    <https://elixir.bootlin.com/linux/v4.15/source/include/linux/mm.h#L327>`_.
     """
 
     vma: Any
@@ -199,6 +210,8 @@ class FaultResult:
     error code; ``oom``: user-mode ``VM_FAULT_OOM`` (``pagefault_out_of_memory``);
     ``kernel_fixup``: a kernel-mode fault that would be fixed up (``-EFAULT``);
     ``no_fault``: the PTE already allowed the access, so the CPU would not have faulted.
+
+    Model helper: no kernel function of this name.
     """
 
     address: int
@@ -241,6 +254,9 @@ def alloc_set_pte(vmf: VmFault, page: Page, address: int | None = None) -> int:
     meanwhile). A write fault in a private VMA maps ``page`` (the COW copy) as a new anonymous
     page; otherwise it is a file page whose mapcount grows by one. The caller's page reference
     becomes the mapping's reference.
+
+    Kernel: ``alloc_set_pte`` in `mm/memory.c @ v4.15
+    <https://elixir.bootlin.com/linux/v4.15/source/mm/memory.c>`_.
     """
     vma = vmf.vma
     mm = vma.vm_mm
@@ -608,6 +624,9 @@ def wp_pfn_shared(vmf: VmFault) -> int:
     """Write to a raw frame in a shared writable VMA (``wp_pfn_shared``, mm/memory.c).
 
     Calls ``vm_ops.pfn_mkwrite`` if present, then makes the PTE writable; no copy is made.
+
+    Kernel: ``wp_pfn_shared`` in `mm/memory.c @ v4.15
+    <https://elixir.bootlin.com/linux/v4.15/source/mm/memory.c>`_.
     """
     vma = vmf.vma
     pfn_mkwrite = getattr(vma.vm_ops, "pfn_mkwrite", None) if vma.vm_ops else None
@@ -626,6 +645,9 @@ def wp_page_shared(vmf: VmFault) -> int:
     """Write to a page-cache page in a shared writable VMA (``wp_page_shared``).
 
     ``page_mkwrite`` if the VMA has one, then the PTE is made writable and the page dirtied.
+
+    Kernel: ``wp_page_shared`` in `mm/memory.c @ v4.15
+    <https://elixir.bootlin.com/linux/v4.15/source/mm/memory.c>`_.
     """
     vma = vmf.vma
     mem = _mem(vma)
@@ -740,6 +762,9 @@ def access_error(error_code: int, vma: Any) -> bool:
     (an instruction fetch from an NX page, say) is an error. A read of a not-present page needs
     one of ``VM_READ|VM_EXEC|VM_WRITE``. Note that v4.15 does not compare an instruction fetch
     with ``VM_EXEC`` here: the page is mapped NX and the *next* fault (present, PROT|INSTR) fails.
+
+    Kernel: ``access_error`` in `arch/x86/mm/fault.c @ v4.15
+    <https://elixir.bootlin.com/linux/v4.15/source/arch/x86/mm/fault.c>`_.
     """
     if error_code & X86_PF_PK:
         return True
@@ -751,7 +776,11 @@ def access_error(error_code: int, vma: Any) -> bool:
 
 
 def x86_error_code(mm: Any, address: int, write: bool, exec_: bool, user: bool) -> int:
-    """The error code the CPU pushes for this access: PROT if the PTE was present."""
+    """The error code the CPU pushes for this access: PROT if the PTE was present.
+
+    Kernel: ``enum x86_pf_error_code`` in `arch/x86/mm/fault.c @ v4.15
+    <https://elixir.bootlin.com/linux/v4.15/source/arch/x86/mm/fault.c>`_.
+    """
     code = 0
     pte = mm.pgd.walk(address & PAGE_MASK) if 0 <= address < (1 << 48) else None
     if pte is not None and pte.bits & _PAGE_PRESENT:
@@ -880,7 +909,10 @@ def do_page_fault(
 
 # --- user accesses ----------------------------------------------------------------------------
 class SignalDelivered(Exception):  # noqa: N818 - it is a signal, not an error
-    """A user access ended in a signal (or an OOM kill); ``result`` is the last fault."""
+    """A user access ended in a signal (or an OOM kill); ``result`` is the last fault.
+
+    Model helper: no kernel function of this name.
+    """
 
     def __init__(self, result: FaultResult) -> None:
         super().__init__(f"{result.signal or 'OOM'} at {result.address:#x} ({result!r})")
@@ -906,6 +938,8 @@ def user_read(mm: Any, addr: int, length: int, *, exec_: bool = False) -> bytes:
     Each page is accessed through the page tables; a missing or insufficient PTE raises a page
     fault (:func:`do_page_fault`); a signal ends the access with :class:`SignalDelivered`.
     ``exec_`` models an instruction fetch. Sets the accessed bit like the MMU does.
+
+    Model helper: no kernel function of this name.
     """
     out = bytearray()
     mem = mm.physmem
@@ -926,6 +960,8 @@ def user_write(mm: Any, addr: int, data: bytes) -> None:
     """Store ``data`` at user address ``addr`` the way a program would (faulting as needed).
 
     Sets the accessed and dirty bits like the MMU. Raises :class:`SignalDelivered` on a signal.
+
+    Model helper: no kernel function of this name.
     """
     mv = memoryview(bytes(data))
     mem = mm.physmem

@@ -100,7 +100,11 @@ AOP_TRUNCATED_PAGE = 0x80001
 
 
 def DIV_ROUND_UP(n: int, d: int) -> int:  # noqa: N802 - kernel name
-    """``(n + d - 1) / d``."""
+    """``(n + d - 1) / d``.
+
+    Kernel: ``DIV_ROUND_UP`` in `include/linux/kernel.h @ v4.15
+    <https://elixir.bootlin.com/linux/v4.15/source/include/linux/kernel.h>`_.
+    """
     return -(-n // d)
 
 
@@ -144,7 +148,11 @@ def add_to_page_cache_lru(page: Page, mapping: Any, offset: int, gfp_mask: int =
 
 
 def delete_from_page_cache(page: Page) -> None:
-    """Remove ``page`` from its cache and drop the cache's reference (mm/filemap.c)."""
+    """Remove ``page`` from its cache and drop the cache's reference (mm/filemap.c).
+
+    Kernel: ``delete_from_page_cache`` in `mm/filemap.c @ v4.15
+    <https://elixir.bootlin.com/linux/v4.15/source/mm/filemap.c>`_.
+    """
     mapping = page.mapping
     if mapping is None or mapping.pages.get(page.index) is not page:
         raise KernelBug(f"delete_from_page_cache: {page!r} is not in a page cache")
@@ -159,6 +167,9 @@ def invalidate_mapping_pages(mapping: Any, start: int = 0, end: int | None = Non
     ``invalidate_mapping_pages`` (mm/truncate.c @ v4.15), what ``echo 1 >
     /proc/sys/vm/drop_caches`` does for each file. Returns how many pages were dropped; the next
     fault on one of them is major again.
+
+    Kernel: ``invalidate_mapping_pages`` in `mm/truncate.c @ v4.15
+    <https://elixir.bootlin.com/linux/v4.15/source/mm/truncate.c>`_.
     """
     dropped = 0
     for index, page in sorted(mapping.pages.items()):
@@ -179,6 +190,9 @@ def simple_readpage(file: Any, page: Page) -> int:
     Follows the ``->readpage`` contract (Documentation/filesystems/vfs.txt): fill the locked
     page, zero what lies beyond ``i_size``, set ``PG_uptodate``, unlock. A read error sets
     ``PG_error`` and returns ``-EIO`` (the page stays not uptodate).
+
+    Kernel: ``simple_readpage`` in `fs/libfs.c @ v4.15
+    <https://elixir.bootlin.com/linux/v4.15/source/fs/libfs.c>`_.
     """
     pos = page.index << PAGE_SHIFT
     size = file.f_inode.i_size
@@ -434,6 +448,9 @@ def shmem_fault(vmf: VmFault) -> int:
     A missing page is allocated, zeroed and added to the cache: no I/O, so the fault is minor.
     Beyond ``i_size`` → ``VM_FAULT_SIGBUS``; no memory → ``VM_FAULT_OOM``. Returns the page
     locked (``VM_FAULT_LOCKED``). Simplified: no swap, no huge pages, no fallocate holes.
+
+    Kernel: ``shmem_fault`` in `mm/shmem.c @ v4.15
+    <https://elixir.bootlin.com/linux/v4.15/source/mm/shmem.c>`_.
     """
     vma = vmf.vma
     file = vma.vm_file
@@ -467,6 +484,9 @@ def shmem_zero_setup(vma: Any) -> int:
 
     That is why ``/proc/PID/maps`` names such memory ``/dev/zero (deleted)``. Sets ``vm_file``
     (size = the VMA) and :data:`shmem_vm_ops`; returns 0.
+
+    Kernel: ``shmem_zero_setup`` in `mm/shmem.c @ v4.15
+    <https://elixir.bootlin.com/linux/v4.15/source/mm/shmem.c>`_.
     """
     from mmlab import fs
 

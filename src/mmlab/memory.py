@@ -97,17 +97,29 @@ PFN_MAP = 1 << 60
 
 
 def phys_to_pfn_t(addr: int, flags: int) -> int:
-    """A ``pfn_t``: the frame of physical ``addr`` with ``PFN_*`` flags in the top bits."""
+    """A ``pfn_t``: the frame of physical ``addr`` with ``PFN_*`` flags in the top bits.
+
+    Kernel: ``phys_to_pfn_t`` in `include/linux/pfn_t.h @ v4.15
+    <https://elixir.bootlin.com/linux/v4.15/source/include/linux/pfn_t.h>`_.
+    """
     return (addr >> PAGE_SHIFT) | flags
 
 
 def pfn_t_to_pfn(pfn: int) -> int:
-    """The plain frame number of a ``pfn_t`` (a plain int pfn passes through)."""
+    """The plain frame number of a ``pfn_t`` (a plain int pfn passes through).
+
+    Kernel: ``pfn_t_to_pfn`` in `include/linux/pfn_t.h @ v4.15
+    <https://elixir.bootlin.com/linux/v4.15/source/include/linux/pfn_t.h>`_.
+    """
     return pfn & ~PFN_FLAGS_MASK
 
 
 def pfn_t_devmap(pfn: int) -> bool:
-    """``PFN_DEV`` and ``PFN_MAP`` both set (a ZONE_DEVICE page; never true for cramfs)."""
+    """``PFN_DEV`` and ``PFN_MAP`` both set (a ZONE_DEVICE page; never true for cramfs).
+
+    Kernel: ``pfn_t_devmap`` in `include/linux/pfn_t.h @ v4.15
+    <https://elixir.bootlin.com/linux/v4.15/source/include/linux/pfn_t.h>`_.
+    """
     return (pfn & (PFN_DEV | PFN_MAP)) == (PFN_DEV | PFN_MAP)
 
 
@@ -117,7 +129,11 @@ bad_pte_log: list[str] = []
 
 
 def print_bad_pte(vma: Any, addr: int, pte: Pte | None, page: Page | None) -> None:
-    """Log a PTE that makes no sense (``print_bad_pte``, mm/memory.c); does not oops."""
+    """Log a PTE that makes no sense (``print_bad_pte``, mm/memory.c); does not oops.
+
+    Kernel: ``print_bad_pte`` in `mm/memory.c @ v4.15
+    <https://elixir.bootlin.com/linux/v4.15/source/mm/memory.c>`_.
+    """
     val = 0 if pte is None else pte.val
     mapping = getattr(page, "mapping", None)
     bad_pte_log.append(
@@ -131,27 +147,46 @@ def arch_pte_mkspecial(mm: Any, pte: Pte) -> Pte:
 
     x86 (``mm.have_pte_special``) sets bit 9; classic ARMv7 has no such bit and returns the
     entry unchanged, leaving ``vm_normal_page`` to the VMA rules.
+
+    Kernel: ``pte_mkspecial`` in `arch/arm/include/asm/pgtable.h @ v4.15
+    <https://elixir.bootlin.com/linux/v4.15/source/arch/arm/include/asm/pgtable.h>`_.
     """
     return pte_mkspecial(pte) if mm.have_pte_special else pte
 
 
 def mk_pte(page: Page, prot: int) -> Pte:
-    """A PTE mapping ``page`` with ``prot`` (``mk_pte``)."""
+    """A PTE mapping ``page`` with ``prot`` (``mk_pte``).
+
+    Kernel: ``mk_pte`` in `arch/x86/include/asm/pgtable.h @ v4.15
+    <https://elixir.bootlin.com/linux/v4.15/source/arch/x86/include/asm/pgtable.h>`_.
+    """
     return pfn_pte(page.pfn, prot)
 
 
 def maybe_mkwrite(pte: Pte, vma: Any) -> Pte:
-    """Make the entry writable if the VMA allows writes (``maybe_mkwrite``, mm.h)."""
+    """Make the entry writable if the VMA allows writes (``maybe_mkwrite``, mm.h).
+
+    Kernel: ``maybe_mkwrite`` in `include/linux/mm.h @ v4.15
+    <https://elixir.bootlin.com/linux/v4.15/source/include/linux/mm.h>`_.
+    """
     return pte_mkwrite(pte) if vma.vm_flags & VM_WRITE else pte
 
 
 def linear_page_index(vma: Any, address: int) -> int:
-    """The file page a user address maps (``linear_page_index``, include/linux/pagemap.h)."""
+    """The file page a user address maps (``linear_page_index``, include/linux/pagemap.h).
+
+    Kernel: ``linear_page_index`` in `include/linux/pagemap.h @ v4.15
+    <https://elixir.bootlin.com/linux/v4.15/source/include/linux/pagemap.h>`_.
+    """
     return ((address - vma.vm_start) >> PAGE_SHIFT) + vma.vm_pgoff
 
 
 def page_add_file_rmap(page: Page) -> None:
-    """One more PTE maps this page-cache page (``page_add_file_rmap``, mm/rmap.c)."""
+    """One more PTE maps this page-cache page (``page_add_file_rmap``, mm/rmap.c).
+
+    Kernel: ``page_add_file_rmap`` in `mm/rmap.c @ v4.15
+    <https://elixir.bootlin.com/linux/v4.15/source/mm/rmap.c>`_.
+    """
     page._mapcount += 1
 
 
@@ -160,6 +195,9 @@ def page_add_new_anon_rmap(page: Page, vma: Any, address: int) -> None:
 
     Sets ``_mapcount`` to 0 (one mapping), ``mapping`` to the VMA's anon_vma and ``index`` to
     the page's linear index in the VMA.
+
+    Kernel: ``page_add_new_anon_rmap`` in `mm/rmap.c @ v4.15
+    <https://elixir.bootlin.com/linux/v4.15/source/mm/rmap.c>`_.
     """
     if vma.anon_vma is None:
         raise KernelBug("page_add_new_anon_rmap: VMA has no anon_vma (VM_BUG_ON_VMA)")
@@ -170,7 +208,11 @@ def page_add_new_anon_rmap(page: Page, vma: Any, address: int) -> None:
 
 
 def page_remove_rmap(page: Page) -> None:
-    """One PTE less maps this page (``page_remove_rmap``, mm/rmap.c)."""
+    """One PTE less maps this page (``page_remove_rmap``, mm/rmap.c).
+
+    Kernel: ``page_remove_rmap`` in `mm/rmap.c @ v4.15
+    <https://elixir.bootlin.com/linux/v4.15/source/mm/rmap.c>`_.
+    """
     page._mapcount -= 1
 
 
@@ -294,7 +336,11 @@ def remap_pfn_range(vma: Any, addr: int, pfn: int, size: int, prot: int) -> int:
 
 def insert_page(vma: Any, addr: int, page: Page, prot: int) -> int:
     """Map a refcounted page (``insert_page``, mm/memory.c): 0, ``-EINVAL`` (anonymous
-    page), ``-ENOMEM`` (no page table) or ``-EBUSY`` (PTE already populated)."""
+    page), ``-ENOMEM`` (no page table) or ``-EBUSY`` (PTE already populated).
+
+    Kernel: ``insert_page`` in `mm/memory.c @ v4.15
+    <https://elixir.bootlin.com/linux/v4.15/source/mm/memory.c>`_.
+    """
     if PageAnon(page):
         return -errno.EINVAL
     mm = vma.vm_mm
@@ -311,7 +357,11 @@ def insert_page(vma: Any, addr: int, page: Page, prot: int) -> int:
 def insert_pfn(vma: Any, addr: int, pfn: int, prot: int, mkwrite: bool = False) -> int:
     """Map a raw frame with a special PTE (``insert_pfn``, mm/memory.c L1781): 0, ``-ENOMEM``
     or ``-EBUSY``. ``pfn`` is a ``pfn_t``. The ``mkwrite`` upgrade of an existing entry (DAX)
-    is not modelled."""
+    is not modelled.
+
+    Kernel: ``insert_pfn`` in `mm/memory.c @ v4.15
+    <https://elixir.bootlin.com/linux/v4.15/source/mm/memory.c>`_.
+    """
     mm = vma.vm_mm
     if mm.pgd.pte_alloc(addr):
         return -errno.ENOMEM
@@ -388,6 +438,9 @@ def vm_insert_page(vma: Any, addr: int, page: Page) -> int:
 
     ``-EFAULT`` outside the VMA, ``-EINVAL`` for a page with no references or an anonymous
     page; sets ``VM_MIXEDMAP`` on the VMA (``BUG``s on ``VM_PFNMAP``, as the kernel does).
+
+    Kernel: ``vm_insert_page`` in `mm/memory.c @ v4.15
+    <https://elixir.bootlin.com/linux/v4.15/source/mm/memory.c>`_.
     """
     if addr < vma.vm_start or addr >= vma.vm_end:
         return -errno.EFAULT
@@ -484,6 +537,8 @@ def check_mm_invariants(
     knows it holds). Also reports PTEs outside every VMA, special
     PTEs (x86 policy) in VMAs that are neither PFNMAP nor MIXEDMAP (the zero page excepted),
     and a held mmap_sem. Returns the list of problems; empty means consistent.
+
+    Model helper: no kernel function of this name.
     """
     problems: list[str] = []
     if not mms:

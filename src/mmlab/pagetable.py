@@ -36,6 +36,9 @@ class KernelBug(Exception):
     """The model hit a ``BUG()``/``BUG_ON()``/``VM_BUG_ON()``: the real kernel would oops here.
 
     Raised instead of corrupting the model, with the kernel's condition in the message.
+
+    Kernel: ``BUG_ON`` in `include/asm-generic/bug.h @ v4.15
+    <https://elixir.bootlin.com/linux/v4.15/source/include/asm-generic/bug.h>`_.
     """
 
 
@@ -157,50 +160,85 @@ protection_map: tuple[int, ...] = (
 
 
 def pte_bits_names(bits: int) -> list[str]:
-    """``0x8000000000000025`` -> ``['PRESENT', 'USER', 'ACCESSED', 'NX']``."""
+    """``0x8000000000000025`` -> ``['PRESENT', 'USER', 'ACCESSED', 'NX']``.
+
+    Model helper: no kernel function of this name.
+    """
     return [name for bit, name in PTE_BIT_NAMES.items() if bits & bit]
 
 
 # --- index helpers ---------------------------------------------------------------------------
 def pgd_index(address: int) -> int:
-    """Index into the top table (bits 47..39), ``pgd_index`` in asm-generic/pgtable.h."""
+    """Index into the top table (bits 47..39).
+
+    Kernel: ``pgd_index`` in `arch/x86/include/asm/pgtable.h @ v4.15
+    <https://elixir.bootlin.com/linux/v4.15/source/arch/x86/include/asm/pgtable.h>`_.
+    """
     return (address >> PGDIR_SHIFT) & (PTRS_PER_PGD - 1)
 
 
 def p4d_index(address: int) -> int:
-    """Always 0: the p4d level is folded into the pgd with 4-level paging at v4.15."""
+    """Always 0: the p4d level is folded into the pgd with 4-level paging at v4.15.
+
+    Kernel: ``p4d_index`` in `include/asm-generic/pgtable-nop4d.h @ v4.15
+    <https://elixir.bootlin.com/linux/v4.15/source/include/asm-generic/pgtable-nop4d.h>`_.
+    """
     return 0
 
 
 def pud_index(address: int) -> int:
-    """Index into a pud table (bits 38..30)."""
+    """Index into a pud table (bits 38..30).
+
+    Kernel: ``pud_index`` in `arch/x86/include/asm/pgtable.h @ v4.15
+    <https://elixir.bootlin.com/linux/v4.15/source/arch/x86/include/asm/pgtable.h>`_.
+    """
     return (address >> PUD_SHIFT) & (PTRS_PER_PUD - 1)
 
 
 def pmd_index(address: int) -> int:
-    """Index into a pmd table (bits 29..21)."""
+    """Index into a pmd table (bits 29..21).
+
+    Kernel: ``pmd_index`` in `arch/x86/include/asm/pgtable.h @ v4.15
+    <https://elixir.bootlin.com/linux/v4.15/source/arch/x86/include/asm/pgtable.h>`_.
+    """
     return (address >> PMD_SHIFT) & (PTRS_PER_PMD - 1)
 
 
 def pte_index(address: int) -> int:
-    """Index into a PTE table (bits 20..12)."""
+    """Index into a PTE table (bits 20..12).
+
+    Kernel: ``pte_index`` in `arch/x86/include/asm/pgtable.h @ v4.15
+    <https://elixir.bootlin.com/linux/v4.15/source/arch/x86/include/asm/pgtable.h>`_.
+    """
     return (address >> PAGE_SHIFT) & (PTRS_PER_PTE - 1)
 
 
 def pgd_addr_end(addr: int, end: int) -> int:
-    """The end of the pgd entry's span containing ``addr``, capped at ``end``."""
+    """The end of the pgd entry's span containing ``addr``, capped at ``end``.
+
+    Kernel: ``pgd_addr_end`` in `include/asm-generic/pgtable.h @ v4.15
+    <https://elixir.bootlin.com/linux/v4.15/source/include/asm-generic/pgtable.h>`_.
+    """
     boundary = (addr + PGDIR_SIZE) & ~(PGDIR_SIZE - 1)
     return boundary if boundary - 1 < end - 1 else end
 
 
 def pud_addr_end(addr: int, end: int) -> int:
-    """The end of the pud entry's span containing ``addr``, capped at ``end``."""
+    """The end of the pud entry's span containing ``addr``, capped at ``end``.
+
+    Kernel: ``pud_addr_end`` in `include/asm-generic/pgtable.h @ v4.15
+    <https://elixir.bootlin.com/linux/v4.15/source/include/asm-generic/pgtable.h>`_.
+    """
     boundary = (addr + PUD_SIZE) & ~(PUD_SIZE - 1)
     return boundary if boundary - 1 < end - 1 else end
 
 
 def pmd_addr_end(addr: int, end: int) -> int:
-    """The end of the pmd entry's span (one PTE table) containing ``addr``, capped at ``end``."""
+    """The end of the pmd entry's span (one PTE table) containing ``addr``, capped at ``end``.
+
+    Kernel: ``pmd_addr_end`` in `include/asm-generic/pgtable.h @ v4.15
+    <https://elixir.bootlin.com/linux/v4.15/source/include/asm-generic/pgtable.h>`_.
+    """
     boundary = (addr + PMD_SIZE) & ~(PMD_SIZE - 1)
     return boundary if boundary - 1 < end - 1 else end
 
@@ -212,6 +250,9 @@ class Pte:
 
     Immutable, like the kernel's ``pte_t`` value: helpers return a new ``Pte``. ``val`` is the
     64-bit word the MMU would read (``pte_val``).
+
+    Kernel: ``pte_t`` in `arch/x86/include/asm/pgtable_64_types.h @ v4.15
+    <https://elixir.bootlin.com/linux/v4.15/source/arch/x86/include/asm/pgtable_64_types.h>`_.
     """
 
     pfn: int
@@ -233,7 +274,11 @@ def __pte(val: int) -> Pte:  # noqa: N802 - kernel name
 
 
 def pte_val(pte: Pte | None) -> int:
-    """The raw value of ``pte`` (0 for an empty entry)."""
+    """The raw value of ``pte`` (0 for an empty entry).
+
+    Kernel: ``pte_val`` in `arch/x86/include/asm/pgtable_types.h @ v4.15
+    <https://elixir.bootlin.com/linux/v4.15/source/arch/x86/include/asm/pgtable_types.h>`_.
+    """
     return 0 if pte is None else pte.val
 
 
@@ -241,6 +286,9 @@ def pfn_pte(pfn: int, prot: int) -> Pte:
     """A PTE for frame ``pfn`` with protection bits ``prot`` (``pfn_pte``, pgtable.h).
 
     The model does not apply ``__supported_pte_mask`` (NX is always supported).
+
+    Kernel: ``pfn_pte`` in `arch/x86/include/asm/pgtable.h @ v4.15
+    <https://elixir.bootlin.com/linux/v4.15/source/arch/x86/include/asm/pgtable.h>`_.
     """
     if pfn < 0 or (pfn << PAGE_SHIFT) & ~PTE_PFN_MASK:
         raise KernelBug(f"pfn_pte: pfn {pfn:#x} does not fit in a PTE")
@@ -248,17 +296,29 @@ def pfn_pte(pfn: int, prot: int) -> Pte:
 
 
 def pte_pfn(pte: Pte) -> int:
-    """The frame number in ``pte`` (``pte_pfn``)."""
+    """The frame number in ``pte`` (``pte_pfn``).
+
+    Kernel: ``pte_pfn`` in `arch/x86/include/asm/pgtable.h @ v4.15
+    <https://elixir.bootlin.com/linux/v4.15/source/arch/x86/include/asm/pgtable.h>`_.
+    """
     return pte.pfn
 
 
 def pte_flags(pte: Pte) -> int:
-    """The flag bits of ``pte`` (``pte_flags``)."""
+    """The flag bits of ``pte`` (``pte_flags``).
+
+    Kernel: ``pte_flags`` in `arch/x86/include/asm/pgtable_types.h @ v4.15
+    <https://elixir.bootlin.com/linux/v4.15/source/arch/x86/include/asm/pgtable_types.h>`_.
+    """
     return pte.bits
 
 
 def pte_none(pte: Pte | None) -> bool:
-    """True for an empty entry (``pte_none``); ``None`` (no entry at all) counts as empty."""
+    """True for an empty entry (``pte_none``); ``None`` (no entry at all) counts as empty.
+
+    Kernel: ``pte_none`` in `arch/x86/include/asm/pgtable.h @ v4.15
+    <https://elixir.bootlin.com/linux/v4.15/source/arch/x86/include/asm/pgtable.h>`_.
+    """
     return pte is None or (pte.pfn == 0 and pte.bits == 0)
 
 
@@ -266,42 +326,73 @@ def pte_present(pte: Pte | None) -> bool:
     """Present for the kernel: ``_PAGE_PRESENT`` or ``_PAGE_PROTNONE`` set (``pte_present``).
 
     A PROT_NONE page is present to the kernel (it owns a frame) but absent to the hardware.
+
+    Kernel: ``pte_present`` in `arch/x86/include/asm/pgtable.h @ v4.15
+    <https://elixir.bootlin.com/linux/v4.15/source/arch/x86/include/asm/pgtable.h>`_.
     """
     return pte is not None and bool(pte.bits & (_PAGE_PRESENT | _PAGE_PROTNONE))
 
 
 def pte_protnone(pte: Pte) -> bool:
-    """PROT_NONE entry: PROTNONE set, PRESENT clear (``pte_protnone``)."""
+    """PROT_NONE entry: PROTNONE set, PRESENT clear (``pte_protnone``).
+
+    Kernel: ``pte_protnone`` in `arch/x86/include/asm/pgtable.h @ v4.15
+    <https://elixir.bootlin.com/linux/v4.15/source/arch/x86/include/asm/pgtable.h>`_.
+    """
     return (pte.bits & (_PAGE_PROTNONE | _PAGE_PRESENT)) == _PAGE_PROTNONE
 
 
 def pte_write(pte: Pte) -> bool:
-    """Writable by the hardware (``_PAGE_RW``)."""
+    """Writable by the hardware (``_PAGE_RW``).
+
+    Kernel: ``pte_write`` in `arch/x86/include/asm/pgtable.h @ v4.15
+    <https://elixir.bootlin.com/linux/v4.15/source/arch/x86/include/asm/pgtable.h>`_.
+    """
     return bool(pte.bits & _PAGE_RW)
 
 
 def pte_young(pte: Pte) -> bool:
-    """Accessed bit set (``pte_young``)."""
+    """Accessed bit set (``pte_young``).
+
+    Kernel: ``pte_young`` in `arch/x86/include/asm/pgtable.h @ v4.15
+    <https://elixir.bootlin.com/linux/v4.15/source/arch/x86/include/asm/pgtable.h>`_.
+    """
     return bool(pte.bits & _PAGE_ACCESSED)
 
 
 def pte_dirty(pte: Pte) -> bool:
-    """Dirty bit set (``pte_dirty``)."""
+    """Dirty bit set (``pte_dirty``).
+
+    Kernel: ``pte_dirty`` in `arch/x86/include/asm/pgtable.h @ v4.15
+    <https://elixir.bootlin.com/linux/v4.15/source/arch/x86/include/asm/pgtable.h>`_.
+    """
     return bool(pte.bits & _PAGE_DIRTY)
 
 
 def pte_exec(pte: Pte) -> bool:
-    """Executable: NX clear (``pte_exec``)."""
+    """Executable: NX clear (``pte_exec``).
+
+    Kernel: ``pte_exec`` in `arch/x86/include/asm/pgtable.h @ v4.15
+    <https://elixir.bootlin.com/linux/v4.15/source/arch/x86/include/asm/pgtable.h>`_.
+    """
     return not pte.bits & _PAGE_NX
 
 
 def pte_special(pte: Pte) -> bool:
-    """The software "special" bit (bit 9, ``_PAGE_SPECIAL``): no ``struct page`` to touch."""
+    """The software "special" bit (bit 9, ``_PAGE_SPECIAL``): no ``struct page`` to touch.
+
+    Kernel: ``pte_special`` in `arch/x86/include/asm/pgtable.h @ v4.15
+    <https://elixir.bootlin.com/linux/v4.15/source/arch/x86/include/asm/pgtable.h>`_.
+    """
     return bool(pte.bits & _PAGE_SPECIAL)
 
 
 def pte_devmap(pte: Pte) -> bool:
-    """The software devmap bit (bit 58)."""
+    """The software devmap bit (bit 58).
+
+    Kernel: ``pte_devmap`` in `arch/x86/include/asm/pgtable.h @ v4.15
+    <https://elixir.bootlin.com/linux/v4.15/source/arch/x86/include/asm/pgtable.h>`_.
+    """
     return bool(pte.bits & _PAGE_DEVMAP)
 
 
@@ -314,32 +405,56 @@ def _clear(pte: Pte, bits: int) -> Pte:
 
 
 def pte_mkwrite(pte: Pte) -> Pte:
-    """Set ``_PAGE_RW``."""
+    """Set ``_PAGE_RW``.
+
+    Kernel: ``pte_mkwrite`` in `arch/x86/include/asm/pgtable.h @ v4.15
+    <https://elixir.bootlin.com/linux/v4.15/source/arch/x86/include/asm/pgtable.h>`_.
+    """
     return _set(pte, _PAGE_RW)
 
 
 def pte_wrprotect(pte: Pte) -> Pte:
-    """Clear ``_PAGE_RW``."""
+    """Clear ``_PAGE_RW``.
+
+    Kernel: ``pte_wrprotect`` in `arch/x86/include/asm/pgtable.h @ v4.15
+    <https://elixir.bootlin.com/linux/v4.15/source/arch/x86/include/asm/pgtable.h>`_.
+    """
     return _clear(pte, _PAGE_RW)
 
 
 def pte_mkyoung(pte: Pte) -> Pte:
-    """Set the accessed bit."""
+    """Set the accessed bit.
+
+    Kernel: ``pte_mkyoung`` in `arch/x86/include/asm/pgtable.h @ v4.15
+    <https://elixir.bootlin.com/linux/v4.15/source/arch/x86/include/asm/pgtable.h>`_.
+    """
     return _set(pte, _PAGE_ACCESSED)
 
 
 def pte_mkold(pte: Pte) -> Pte:
-    """Clear the accessed bit."""
+    """Clear the accessed bit.
+
+    Kernel: ``pte_mkold`` in `arch/x86/include/asm/pgtable.h @ v4.15
+    <https://elixir.bootlin.com/linux/v4.15/source/arch/x86/include/asm/pgtable.h>`_.
+    """
     return _clear(pte, _PAGE_ACCESSED)
 
 
 def pte_mkdirty(pte: Pte) -> Pte:
-    """Set the dirty bit (and soft-dirty, as x86 does)."""
+    """Set the dirty bit (and soft-dirty, as x86 does).
+
+    Kernel: ``pte_mkdirty`` in `arch/x86/include/asm/pgtable.h @ v4.15
+    <https://elixir.bootlin.com/linux/v4.15/source/arch/x86/include/asm/pgtable.h>`_.
+    """
     return _set(pte, _PAGE_DIRTY | _PAGE_SOFT_DIRTY)
 
 
 def pte_mkclean(pte: Pte) -> Pte:
-    """Clear the dirty bit."""
+    """Clear the dirty bit.
+
+    Kernel: ``pte_mkclean`` in `arch/x86/include/asm/pgtable.h @ v4.15
+    <https://elixir.bootlin.com/linux/v4.15/source/arch/x86/include/asm/pgtable.h>`_.
+    """
     return _clear(pte, _PAGE_DIRTY)
 
 
@@ -348,17 +463,28 @@ def pte_mkspecial(pte: Pte) -> Pte:
 
     On an architecture without the bit (classic ARMv7) the kernel's helper returns the entry
     unchanged; :func:`mmlab.memory.arch_pte_mkspecial` models that choice per mm.
+
+    Kernel: ``pte_mkspecial`` in `arch/x86/include/asm/pgtable.h @ v4.15
+    <https://elixir.bootlin.com/linux/v4.15/source/arch/x86/include/asm/pgtable.h>`_.
     """
     return _set(pte, _PAGE_SPECIAL)
 
 
 def pte_mkdevmap(pte: Pte) -> Pte:
-    """Set the special and devmap bits (``pte_mkdevmap``)."""
+    """Set the special and devmap bits (``pte_mkdevmap``).
+
+    Kernel: ``pte_mkdevmap`` in `arch/x86/include/asm/pgtable.h @ v4.15
+    <https://elixir.bootlin.com/linux/v4.15/source/arch/x86/include/asm/pgtable.h>`_.
+    """
     return _set(pte, _PAGE_SPECIAL | _PAGE_DEVMAP)
 
 
 def pte_mkexec(pte: Pte) -> Pte:
-    """Clear NX."""
+    """Clear NX.
+
+    Kernel: ``pte_mkexec`` in `arch/x86/include/asm/pgtable.h @ v4.15
+    <https://elixir.bootlin.com/linux/v4.15/source/arch/x86/include/asm/pgtable.h>`_.
+    """
     return _clear(pte, _PAGE_NX)
 
 
@@ -367,13 +493,20 @@ def pte_modify(pte: Pte, newprot: int) -> Pte:
 
     Keeps what belongs to the page (frame, caching, special, accessed, dirty: ``_PAGE_CHG_MASK``)
     and takes every other bit from ``newprot``. mprotect(2) uses it via ``change_pte_range``.
+
+    Kernel: ``pte_modify`` in `arch/x86/include/asm/pgtable.h @ v4.15
+    <https://elixir.bootlin.com/linux/v4.15/source/arch/x86/include/asm/pgtable.h>`_.
     """
     keep = pte.bits & _PAGE_CHG_MASK
     return Pte(pte.pfn, keep | (newprot & ~_PAGE_CHG_MASK & PTE_FLAGS_MASK))
 
 
 def pte_same(a: Pte | None, b: Pte | None) -> bool:
-    """Same raw value (``pte_same``)."""
+    """Same raw value (``pte_same``).
+
+    Kernel: ``pte_same`` in `arch/x86/include/asm/pgtable.h @ v4.15
+    <https://elixir.bootlin.com/linux/v4.15/source/arch/x86/include/asm/pgtable.h>`_.
+    """
     return pte_val(a) == pte_val(b)
 
 
@@ -384,6 +517,8 @@ def pte_access_permitted(pte: Pte | None, write: bool, user: bool = True, exec_:
     The hardware checks the real PRESENT bit (a PROT_NONE entry faults), RW for writes (CR0.WP is
     always set, so the kernel cannot write through a read-only user PTE either), USER for user
     accesses and NX for instruction fetches.
+
+    Model helper: no kernel function of this name.
     """
     if pte is None or not pte.bits & _PAGE_PRESENT:
         return False
@@ -421,6 +556,9 @@ class PageTable:
     ``table_limit``: if set, allocating a table beyond this many (pud + pmd + pte tables) fails
     with ``-ENOMEM`` (the way ``pte_alloc`` fails under memory pressure), so error paths can be
     tested. ``fail_next_alloc`` makes that many upcoming table allocations fail.
+
+    Kernel: ``mm->pgd and __pte_alloc`` in `mm/memory.c @ v4.15
+    <https://elixir.bootlin.com/linux/v4.15/source/mm/memory.c>`_.
     """
 
     def __init__(self, table_limit: int | None = None) -> None:
@@ -477,27 +615,47 @@ class PageTable:
         return tbl
 
     def pud_alloc(self, addr: int) -> int:
-        """Make sure the pud table for ``addr`` exists: 0 or ``-ENOMEM`` (``pud_alloc``)."""
+        """Make sure the pud table for ``addr`` exists: 0 or ``-ENOMEM`` (``pud_alloc``).
+
+        Kernel: ``pud_alloc`` in `include/linux/mm.h @ v4.15
+        <https://elixir.bootlin.com/linux/v4.15/source/include/linux/mm.h>`_.
+        """
         _check_addr(addr)
         return 0 if self._pud(addr, True) is not None else -errno.ENOMEM
 
     def pmd_alloc(self, addr: int) -> int:
-        """Make sure the pud and pmd tables for ``addr`` exist: 0 or ``-ENOMEM``."""
+        """Make sure the pud and pmd tables for ``addr`` exist: 0 or ``-ENOMEM``.
+
+        Kernel: ``pmd_alloc`` in `include/linux/mm.h @ v4.15
+        <https://elixir.bootlin.com/linux/v4.15/source/include/linux/mm.h>`_.
+        """
         _check_addr(addr)
         return 0 if self._pmd(addr, True) is not None else -errno.ENOMEM
 
     def pte_alloc(self, addr: int) -> int:
-        """Make sure every table down to the PTE table for ``addr`` exists: 0 or ``-ENOMEM``."""
+        """Make sure every table down to the PTE table for ``addr`` exists: 0 or ``-ENOMEM``.
+
+        Kernel: ``pte_alloc`` in `include/linux/mm.h @ v4.15
+        <https://elixir.bootlin.com/linux/v4.15/source/include/linux/mm.h>`_.
+        """
         _check_addr(addr)
         return 0 if self._pte_table(addr, True) is not None else -errno.ENOMEM
 
     def pmd_none(self, addr: int) -> bool:
-        """True if no PTE table covers ``addr`` yet (the pmd entry is empty)."""
+        """True if no PTE table covers ``addr`` yet (the pmd entry is empty).
+
+        Kernel: ``pmd_none`` in `arch/x86/include/asm/pgtable.h @ v4.15
+        <https://elixir.bootlin.com/linux/v4.15/source/arch/x86/include/asm/pgtable.h>`_.
+        """
         return self._pte_table(addr, False) is None
 
     # -- entries ------------------------------------------------------------------------------
     def walk(self, addr: int) -> Pte | None:
-        """The PTE mapping ``addr``, or ``None`` if the entry (or a table above it) is empty."""
+        """The PTE mapping ``addr``, or ``None`` if the entry (or a table above it) is empty.
+
+        Kernel: ``follow_pte`` in `mm/memory.c @ v4.15
+        <https://elixir.bootlin.com/linux/v4.15/source/mm/memory.c>`_.
+        """
         t = self._pgd.get((addr >> PGDIR_SHIFT) & 511)
         if t is None:
             return None
@@ -514,6 +672,9 @@ class PageTable:
 
         Returns 0, or ``-ENOMEM`` if a table could not be allocated (nothing written then).
         Writing an empty PTE is the same as :meth:`pte_clear`.
+
+        Kernel: ``set_pte_at`` in `arch/x86/include/asm/pgtable.h @ v4.15
+        <https://elixir.bootlin.com/linux/v4.15/source/arch/x86/include/asm/pgtable.h>`_.
         """
         _check_addr(addr)
         if pte_none(pte):
@@ -532,6 +693,9 @@ class PageTable:
         """Empty the entry for ``addr``; return the old value (``ptep_get_and_clear``).
 
         The tables themselves stay allocated until :meth:`free_pgtables`.
+
+        Kernel: ``ptep_get_and_clear`` in `arch/x86/include/asm/pgtable.h @ v4.15
+        <https://elixir.bootlin.com/linux/v4.15/source/arch/x86/include/asm/pgtable.h>`_.
         """
         tbl = self._pte_table(addr, False)
         if tbl is None:
@@ -546,6 +710,9 @@ class PageTable:
 
         Only populated tables are visited, so a sparse range is cheap. Do not add entries while
         iterating (clearing the entry just returned is fine: collect first if in doubt).
+
+        Kernel: ``walk_page_range`` in `mm/pagewalk.c @ v4.15
+        <https://elixir.bootlin.com/linux/v4.15/source/mm/pagewalk.c>`_.
         """
         start = max(start, 0) & ~(PAGE_SIZE - 1)
         end = min(end, _MAX_ADDR)
@@ -574,7 +741,10 @@ class PageTable:
                             yield mbase | (i << PAGE_SHIFT), pte
 
     def items(self) -> list[tuple[int, Pte]]:
-        """All non-empty entries, in address order."""
+        """All non-empty entries, in address order.
+
+        Model helper: no kernel function of this name.
+        """
         return list(self.range(0, _MAX_ADDR))
 
     def change_protection(self, start: int, end: int, newprot: int) -> int:
@@ -583,6 +753,9 @@ class PageTable:
         The PTE loop of ``change_protection`` (mm/mprotect.c ``change_pte_range`` @ v4.15).
         Simplified: no NUMA hinting, no dirty-accountable write upgrade, no saved-write bit.
         Returns the number of entries changed ("pages" in the kernel).
+
+        Kernel: ``change_protection`` in `mm/mprotect.c @ v4.15
+        <https://elixir.bootlin.com/linux/v4.15/source/mm/mprotect.c>`_.
         """
         changed = [(a, pte_modify(p, newprot)) for a, p in self.range(start, end) if pte_present(p)]
         for a, p in changed:
@@ -597,6 +770,9 @@ class PageTable:
         table only if it lies entirely between the neighbouring VMAs (``floor``/``ceiling``);
         the model frees a table exactly when it holds no entry, which is never wrong for a
         model without a TLB. Returns how many tables were freed.
+
+        Kernel: ``free_pgtables`` in `mm/memory.c @ v4.15
+        <https://elixir.bootlin.com/linux/v4.15/source/mm/memory.c>`_.
         """
         start = max(start, 0)
         end = min(end, _MAX_ADDR)
@@ -633,6 +809,8 @@ class PageTable:
         """Every allocated table as ``(level, first address it covers, entries used)``.
 
         In address order, parents before children: what a drawing of the radix tree needs.
+
+        Model helper: no kernel function of this name.
         """
         yield "pgd", 0, len(self._pgd)
         for g in sorted(self._pgd):

@@ -64,12 +64,20 @@ PAGE_FLAGS = (
 
 
 def PHYS_PFN(phys: int) -> int:  # noqa: N802 - kernel name
-    """The frame number of a physical address (``PHYS_PFN`` in include/linux/pfn.h)."""
+    """The frame number of a physical address (``PHYS_PFN`` in include/linux/pfn.h).
+
+    Kernel: ``PHYS_PFN`` in `include/linux/pfn.h @ v4.15
+    <https://elixir.bootlin.com/linux/v4.15/source/include/linux/pfn.h>`_.
+    """
     return phys >> PAGE_SHIFT
 
 
 def PFN_PHYS(pfn: int) -> int:  # noqa: N802 - kernel name
-    """The physical address of a frame number (``PFN_PHYS``)."""
+    """The physical address of a frame number (``PFN_PHYS``).
+
+    Kernel: ``PFN_PHYS`` in `include/linux/pfn.h @ v4.15
+    <https://elixir.bootlin.com/linux/v4.15/source/include/linux/pfn.h>`_.
+    """
     return pfn << PAGE_SHIFT
 
 
@@ -78,6 +86,9 @@ class AnonVma:
 
     The kernel stores ``anon_vma | PAGE_MAPPING_ANON`` in ``page->mapping``; the model stores
     this object there, and :func:`PageAnon` tests for it. No reverse-map tree is kept.
+
+    Kernel: ``struct anon_vma`` in `include/linux/rmap.h @ v4.15
+    <https://elixir.bootlin.com/linux/v4.15/source/include/linux/rmap.h>`_.
     """
 
     _next_id = 0
@@ -97,6 +108,9 @@ class Page:
     ``mapping``: an ``AddressSpace`` for page-cache pages, an :class:`AnonVma` for anonymous
     pages, ``None`` otherwise. ``index``: the page's offset in the file (page units) or its
     linear index in the anonymous VMA.
+
+    Kernel: ``struct page`` in `include/linux/mm_types.h @ v4.15
+    <https://elixir.bootlin.com/linux/v4.15/source/include/linux/mm_types.h>`_.
     """
 
     pfn: int
@@ -108,19 +122,29 @@ class Page:
     flags: set[str] = field(default_factory=set)
 
     def kmap(self) -> bytearray:
-        """The frame's bytes, writable (``kmap``/``page_address``)."""
+        """The frame's bytes, writable (``kmap``/``page_address``).
+
+        Kernel: ``kmap`` in `include/linux/highmem.h @ v4.15
+        <https://elixir.bootlin.com/linux/v4.15/source/include/linux/highmem.h>`_.
+        """
         if self.mem is None:
             raise KernelBug("kmap of a page that belongs to no PhysMem")
         return self.mem.frame(self.pfn)
 
     def read(self, offset: int = 0, length: int = PAGE_SIZE) -> bytes:
-        """``length`` bytes of the frame from ``offset``."""
+        """``length`` bytes of the frame from ``offset``.
+
+        Model helper: no kernel function of this name.
+        """
         if self.mem is None:
             raise KernelBug("read of a page that belongs to no PhysMem")
         return self.mem.read_phys((self.pfn << PAGE_SHIFT) + offset, length)
 
     def write(self, offset: int, data: bytes) -> None:
-        """Store ``data`` in the frame at ``offset``."""
+        """Store ``data`` in the frame at ``offset``.
+
+        Model helper: no kernel function of this name.
+        """
         if offset < 0 or offset + len(data) > PAGE_SIZE:
             raise KernelBug(f"write of {len(data)} bytes at {offset} overflows the page")
         self.kmap()[offset : offset + len(data)] = data
@@ -135,47 +159,83 @@ class Page:
 
 
 def page_count(page: Page) -> int:
-    """References held on ``page`` (``page_count``)."""
+    """References held on ``page`` (``page_count``).
+
+    Kernel: ``page_count`` in `include/linux/mm.h @ v4.15
+    <https://elixir.bootlin.com/linux/v4.15/source/include/linux/mm.h>`_.
+    """
     return page._refcount
 
 
 def page_mapcount(page: Page) -> int:
-    """How many PTEs map ``page`` (``page_mapcount`` = ``_mapcount + 1``)."""
+    """How many PTEs map ``page`` (``page_mapcount`` = ``_mapcount + 1``).
+
+    Kernel: ``page_mapcount`` in `include/linux/mm.h @ v4.15
+    <https://elixir.bootlin.com/linux/v4.15/source/include/linux/mm.h>`_.
+    """
     return page._mapcount + 1
 
 
 def PageAnon(page: Page) -> bool:  # noqa: N802 - kernel name
-    """True for an anonymous page (``mapping`` is an anon_vma)."""
+    """True for an anonymous page (``mapping`` is an anon_vma).
+
+    Kernel: ``PageAnon`` in `include/linux/page-flags.h @ v4.15
+    <https://elixir.bootlin.com/linux/v4.15/source/include/linux/page-flags.h>`_.
+    """
     return isinstance(page.mapping, AnonVma)
 
 
 def PageLocked(page: Page) -> bool:  # noqa: N802 - kernel name
-    """``PG_locked`` set."""
+    """``PG_locked`` set.
+
+    Kernel: ``PageLocked`` in `include/linux/page-flags.h @ v4.15
+    <https://elixir.bootlin.com/linux/v4.15/source/include/linux/page-flags.h>`_.
+    """
     return "PG_locked" in page.flags
 
 
 def PageUptodate(page: Page) -> bool:  # noqa: N802 - kernel name
-    """``PG_uptodate`` set: the page holds valid data."""
+    """``PG_uptodate`` set: the page holds valid data.
+
+    Kernel: ``PageUptodate`` in `include/linux/page-flags.h @ v4.15
+    <https://elixir.bootlin.com/linux/v4.15/source/include/linux/page-flags.h>`_.
+    """
     return "PG_uptodate" in page.flags
 
 
 def SetPageUptodate(page: Page) -> None:  # noqa: N802 - kernel name
-    """Mark the page's data valid."""
+    """Mark the page's data valid.
+
+    Kernel: ``SetPageUptodate`` in `include/linux/page-flags.h @ v4.15
+    <https://elixir.bootlin.com/linux/v4.15/source/include/linux/page-flags.h>`_.
+    """
     page.flags.add("PG_uptodate")
 
 
 def SetPageError(page: Page) -> None:  # noqa: N802 - kernel name
-    """Mark an I/O error on the page."""
+    """Mark an I/O error on the page.
+
+    Kernel: ``SetPageError`` in `include/linux/page-flags.h @ v4.15
+    <https://elixir.bootlin.com/linux/v4.15/source/include/linux/page-flags.h>`_.
+    """
     page.flags.add("PG_error")
 
 
 def ClearPageError(page: Page) -> None:  # noqa: N802 - kernel name
-    """Clear the I/O error mark."""
+    """Clear the I/O error mark.
+
+    Kernel: ``ClearPageError`` in `include/linux/page-flags.h @ v4.15
+    <https://elixir.bootlin.com/linux/v4.15/source/include/linux/page-flags.h>`_.
+    """
     page.flags.discard("PG_error")
 
 
 def trylock_page(page: Page) -> bool:
-    """Take the page lock if it is free (``trylock_page``); True on success."""
+    """Take the page lock if it is free (``trylock_page``); True on success.
+
+    Kernel: ``trylock_page`` in `include/linux/pagemap.h @ v4.15
+    <https://elixir.bootlin.com/linux/v4.15/source/include/linux/pagemap.h>`_.
+    """
     if "PG_locked" in page.flags:
         return False
     page.flags.add("PG_locked")
@@ -188,12 +248,19 @@ def lock_page(page: Page) -> None:
     The kernel sleeps until the holder unlocks. A single-threaded model cannot sleep: a page
     that is still locked here belongs to an imagined other task (an I/O in flight), which the
     model lets finish at once — the lock passes to us.
+
+    Kernel: ``lock_page`` in `include/linux/pagemap.h @ v4.15
+    <https://elixir.bootlin.com/linux/v4.15/source/include/linux/pagemap.h>`_.
     """
     page.flags.add("PG_locked")
 
 
 def unlock_page(page: Page) -> None:
-    """Release the page lock (``unlock_page``, mm/filemap.c); unlocking a free lock is a BUG."""
+    """Release the page lock (``unlock_page``, mm/filemap.c); unlocking a free lock is a BUG.
+
+    Kernel: ``unlock_page`` in `mm/filemap.c @ v4.15
+    <https://elixir.bootlin.com/linux/v4.15/source/mm/filemap.c>`_.
+    """
     if "PG_locked" not in page.flags:
         raise KernelBug(f"unlock_page: page {page.pfn:#x} is not locked (VM_BUG_ON_PAGE)")
     page.flags.discard("PG_locked")
@@ -216,6 +283,9 @@ class PhysMem:
 
     ``fail_next_allocs`` makes that many upcoming :meth:`alloc_page` calls return ``None`` (an
     allocation failure under memory pressure).
+
+    Kernel: ``the page allocator`` in `mm/page_alloc.c @ v4.15
+    <https://elixir.bootlin.com/linux/v4.15/source/mm/page_alloc.c>`_.
     """
 
     def __init__(
@@ -254,19 +324,34 @@ class PhysMem:
 
     # -- frames and struct pages ---------------------------------------------------------------
     def pfn_valid(self, pfn: int) -> bool:
-        """Does ``pfn`` have a ``struct page`` (``pfn_valid``)? True for RAM, false for flash."""
+        """Does ``pfn`` have a ``struct page`` (``pfn_valid``)? True for RAM, false for flash.
+
+        Kernel: ``pfn_valid`` in `include/linux/mmzone.h @ v4.15
+        <https://elixir.bootlin.com/linux/v4.15/source/include/linux/mmzone.h>`_.
+        """
         return self.ram_start_pfn <= pfn < self.ram_end_pfn
 
     def pfn_is_flash(self, pfn: int) -> bool:
-        """Is ``pfn`` inside the flash/device window?"""
+        """Is ``pfn`` inside the flash/device window?
+
+        Model helper: no kernel function of this name.
+        """
         return self.flash_start_pfn <= pfn < self.flash_end_pfn
 
     def is_zero_pfn(self, pfn: int) -> bool:
-        """The shared zero page's frame (``is_zero_pfn``)."""
+        """The shared zero page's frame (``is_zero_pfn``).
+
+        Kernel: ``is_zero_pfn`` in `include/asm-generic/pgtable.h @ v4.15
+        <https://elixir.bootlin.com/linux/v4.15/source/include/asm-generic/pgtable.h>`_.
+        """
         return pfn == self.zero_pfn
 
     def my_zero_pfn(self, addr: int = 0) -> int:
-        """The zero page for a user address (``my_zero_pfn``; one zero page on x86)."""
+        """The zero page for a user address (``my_zero_pfn``; one zero page on x86).
+
+        Kernel: ``my_zero_pfn`` in `include/asm-generic/pgtable.h @ v4.15
+        <https://elixir.bootlin.com/linux/v4.15/source/include/asm-generic/pgtable.h>`_.
+        """
         return self.zero_pfn
 
     def pfn_to_page(self, pfn: int) -> Page:
@@ -274,6 +359,9 @@ class PhysMem:
 
         Calling it for a pfn without a struct page is undefined in the kernel; the model raises
         :class:`KernelBug` so the mistake is visible.
+
+        Kernel: ``pfn_to_page`` in `include/asm-generic/memory_model.h @ v4.15
+        <https://elixir.bootlin.com/linux/v4.15/source/include/asm-generic/memory_model.h>`_.
         """
         page = self._pages.get(pfn)
         if page is None:
@@ -284,7 +372,11 @@ class PhysMem:
 
     @staticmethod
     def page_to_pfn(page: Page) -> int:
-        """The frame number of ``page`` (``page_to_pfn``)."""
+        """The frame number of ``page`` (``page_to_pfn``).
+
+        Kernel: ``page_to_pfn`` in `include/asm-generic/memory_model.h @ v4.15
+        <https://elixir.bootlin.com/linux/v4.15/source/include/asm-generic/memory_model.h>`_.
+        """
         return page.pfn
 
     phys_to_pfn = staticmethod(PHYS_PFN)
@@ -294,6 +386,9 @@ class PhysMem:
         """One free RAM frame with ``_refcount`` 1, or ``None`` when memory is exhausted.
 
         Callers turn ``None`` into ``VM_FAULT_OOM`` or ``-ENOMEM`` (``alloc_pages``).
+
+        Kernel: ``alloc_page`` in `include/linux/gfp.h @ v4.15
+        <https://elixir.bootlin.com/linux/v4.15/source/include/linux/gfp.h>`_.
         """
         if self.fail_next_allocs > 0:
             self.fail_next_allocs -= 1
@@ -315,13 +410,21 @@ class PhysMem:
         return page
 
     def get_page(self, page: Page) -> None:
-        """Take a reference (``get_page``); taking one on a free page is a BUG."""
+        """Take a reference (``get_page``); taking one on a free page is a BUG.
+
+        Kernel: ``get_page`` in `include/linux/mm.h @ v4.15
+        <https://elixir.bootlin.com/linux/v4.15/source/include/linux/mm.h>`_.
+        """
         if page._refcount <= 0:
             raise KernelBug(f"get_page on free page {page.pfn:#x} (VM_BUG_ON_PAGE)")
         page._refcount += 1
 
     def put_page(self, page: Page) -> None:
-        """Drop a reference (``put_page``); the frame is freed when the count reaches 0."""
+        """Drop a reference (``put_page``); the frame is freed when the count reaches 0.
+
+        Kernel: ``put_page`` in `include/linux/mm.h @ v4.15
+        <https://elixir.bootlin.com/linux/v4.15/source/include/linux/mm.h>`_.
+        """
         if page._refcount <= 0:
             raise KernelBug(f"put_page on free page {page.pfn:#x} (refcount underflow)")
         page._refcount -= 1
@@ -343,7 +446,10 @@ class PhysMem:
         self.nr_free += 1
 
     def allocated_pages(self) -> list[Page]:
-        """Every RAM page currently in use (refcount > 0), the zero page included."""
+        """Every RAM page currently in use (refcount > 0), the zero page included.
+
+        Model helper: no kernel function of this name.
+        """
         return [p for p in self._pages.values() if p._refcount > 0]
 
     # -- contents -------------------------------------------------------------------------------
@@ -352,7 +458,10 @@ class PhysMem:
             raise KernelBug(f"physical frame {pfn:#x} is neither RAM nor flash (bus error)")
 
     def frame(self, pfn: int) -> bytearray:
-        """The mutable bytes of frame ``pfn`` (allocated on first use, zero filled)."""
+        """The mutable bytes of frame ``pfn`` (allocated on first use, zero filled).
+
+        Model helper: no kernel function of this name.
+        """
         buf = self._frames.get(pfn)
         if buf is None:
             self._check_phys(pfn)
@@ -360,7 +469,10 @@ class PhysMem:
         return buf
 
     def read_phys(self, phys: int, length: int) -> bytes:
-        """``length`` bytes at physical address ``phys`` (may cross frames)."""
+        """``length`` bytes at physical address ``phys`` (may cross frames).
+
+        Model helper: no kernel function of this name.
+        """
         out = bytearray()
         while length > 0:
             pfn, off = phys >> PAGE_SHIFT, phys & (PAGE_SIZE - 1)
@@ -376,7 +488,10 @@ class PhysMem:
         return bytes(out)
 
     def write_phys(self, phys: int, data: bytes) -> None:
-        """Store ``data`` at physical address ``phys`` (may cross frames)."""
+        """Store ``data`` at physical address ``phys`` (may cross frames).
+
+        Model helper: no kernel function of this name.
+        """
         mv = memoryview(bytes(data))
         while len(mv):
             pfn, off = phys >> PAGE_SHIFT, phys & (PAGE_SIZE - 1)
@@ -386,7 +501,11 @@ class PhysMem:
             mv = mv[n:]
 
     def copy_frame(self, dst_pfn: int, src_pfn: int) -> None:
-        """Copy a whole frame (``copy_page``)."""
+        """Copy a whole frame (``copy_page``).
+
+        Kernel: ``copy_page`` in `arch/x86/include/asm/page_64.h @ v4.15
+        <https://elixir.bootlin.com/linux/v4.15/source/arch/x86/include/asm/page_64.h>`_.
+        """
         src = self._frames.get(src_pfn)
         if src is None:
             self._check_phys(src_pfn)
@@ -396,7 +515,11 @@ class PhysMem:
         self.frame(dst_pfn)[:] = src
 
     def clear_frame(self, pfn: int) -> None:
-        """Zero a whole frame (``clear_page``)."""
+        """Zero a whole frame (``clear_page``).
+
+        Kernel: ``clear_page`` in `arch/x86/include/asm/page_64.h @ v4.15
+        <https://elixir.bootlin.com/linux/v4.15/source/arch/x86/include/asm/page_64.h>`_.
+        """
         if pfn in self._frames:
             self._frames[pfn][:] = bytes(PAGE_SIZE)
 
@@ -404,6 +527,8 @@ class PhysMem:
         """Program ``data`` into the flash window at ``offset``; return its physical address.
 
         This is how a cramfs image gets "burnt" into the board's NOR flash.
+
+        Model helper: no kernel function of this name.
         """
         if offset < 0 or offset + len(data) > self.flash_size:
             raise ValueError(
@@ -434,6 +559,8 @@ class PhysMem:
           holds no other long-lived references);
         - no PTE maps a free page; anonymous pages are mapped at least once (the model has no
           swap cache, so an unmapped anonymous page is a leak); no page is left locked.
+
+        Model helper: no kernel function of this name.
         """
         problems: list[str] = []
         extra = dict(extra_refs or {})
