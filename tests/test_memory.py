@@ -35,7 +35,7 @@ from mmlab.memory import (
     vm_insert_pfn,
     vm_normal_page,
 )
-from mmlab.mm import MM, find_vma
+from mmlab.mm import MM, find_vma, is_cow_mapping
 from mmlab.pagetable import pte_special, pte_write
 from mmlab.physmem import PFN_PHYS, PHYS_PFN, page_count, page_mapcount
 
@@ -355,11 +355,33 @@ def test_munmap_zaps_normal_pages_and_drops_their_counts():
 
 
 # --- invariants under random operation sequences -------------------------------------------
+def mixed_driver_file(data: bytes, phys: int) -> fs.File:
+    """A file whose ->mmap maps its first page directly with vm_insert_mixed (partial XIP)."""
+    f = model_file(data, "/xip/lib")
+
+    def mmap(file, vma):
+        ret = filemap.generic_file_readonly_mmap(file, vma)
+        if ret or vma.vm_flags & VM_WRITE_FLAG:
+            return ret
+        vma.vm_flags |= VM_MIXEDMAP
+        return vm_insert_mixed(vma, vma.vm_start, PHYS_PFN(phys) + vma.vm_pgoff)
+
+    f.f_op = fs.FileOperations(mmap=mmap)
+    return f
+
+
+VM_WRITE_FLAG = 0x2
+
 ops = st.lists(
     st.tuples(
-        st.sampled_from(["anon", "file_priv", "file_shared", "read", "write", "unmap", "prot"]),
-        st.integers(0, 15),
+        st.sampled_from(
+            ["anon", "file_priv", "file_shared", "xip", "mixed", "unmap", "prot"]
+            + ["read"] * 4
+            + ["write"] * 2
+        ),
+        st.integers(0, 7),
         st.integers(1, 4),
+        st.booleans(),
         st.booleans(),
     ),
     max_size=25,
@@ -370,8 +392,12 @@ ops = st.lists(
 def test_refcounts_and_mapcounts_stay_consistent(seq, special):
     mm = MM(have_pte_special=special)
     base = 0x10000000
-    f = model_file(bytes(range(256)) * 80, mode=fs.FMODE_READ | fs.FMODE_WRITE)
-    for op, page, npages, flag in seq:
+    data = bytes(range(256)) * 80
+    f = model_file(data, mode=fs.FMODE_READ | fs.FMODE_WRITE)
+    mm.physmem.load_flash(data)
+    xip = xip_driver_file(data, FLASH)
+    mixed = mixed_driver_file(data, FLASH)
+    for op, page, npages, flag, touch in seq:
         addr = base + page * PAGE_SIZE
         length = npages * PAGE_SIZE
         if op == "anon":
@@ -381,17 +407,31 @@ def test_refcounts_and_mapcounts_stay_consistent(seq, special):
             kind = MAP_PRIVATE if op == "file_priv" else MAP_SHARED
             prot = PROT_READ | (PROT_WRITE if flag else 0)
             mm.mmap(addr, length, prot, kind | MAP_FIXED, f, (page % 4) * PAGE_SIZE)
-        elif op in ("read", "write"):
+        elif op in ("xip", "mixed"):
+            drv = xip if op == "xip" else mixed
+            prot = PROT_READ | (PROT_EXEC if flag else 0)
+            mm.mmap(addr, length, prot, MAP_PRIVATE | MAP_FIXED, drv, (page % 4) * PAGE_SIZE)
+        if op == "read" or (touch and op in ("anon", "file_priv", "file_shared", "xip", "mixed")):
             try:
-                if op == "read":
-                    fault.user_read(mm, addr, length)
-                else:
-                    fault.user_write(mm, addr, b"w" * length)
+                got = fault.user_read(mm, addr, length)
+            except fault.SignalDelivered:
+                got = None
+            vma = find_vma(mm, addr)
+            if got is not None and vma.vm_file in (xip, mixed) and vma.anon_vma is None:
+                pgoff = vma.vm_pgoff
+                if vma.vm_flags & VM_PFNMAP and is_cow_mapping(vma.vm_flags):
+                    pgoff -= FLASH_PFN  # remap_pfn_range stored the pfn there
+                off = (pgoff << PAGE_SHIFT) + addr - vma.vm_start
+                if vma.vm_end >= addr + length and off + length <= len(data):
+                    assert got == data[off : off + length]
+        elif op == "write":
+            try:
+                fault.user_write(mm, addr, b"w" * length)
             except fault.SignalDelivered:
                 pass
         elif op == "unmap":
             mm.munmap(addr, length)
-        else:
+        elif op == "prot":
             try:
                 mm.mprotect(addr, length, PROT_READ | (PROT_WRITE if flag else 0))
             except OSError as e:
