@@ -17,8 +17,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from mmlab.constants import PAGE_SIZE
-
 # f_mode bits (include/linux/fs.h @ v4.15): what the file was opened for.
 FMODE_READ = 0x1
 FMODE_WRITE = 0x2
@@ -151,18 +149,11 @@ def _generic_file_mmap(file: File, vma: Any) -> int:
     return filemap.generic_file_mmap(file, vma)
 
 
-def simple_readpage(file: File, page: Any) -> int:
-    """Fill ``page`` with the file's bytes at ``page.index`` (a filesystem's ``->readpage``).
+def _simple_readpage(file: File, page: Any) -> int:
+    # filemap.simple_readpage fills, zero-pads, marks uptodate and unlocks; looked up late.
+    from mmlab import filemap
 
-    Like ``simple_readpage``/``mpage_readpage``: bytes past end of file read as zero. Returns 0.
-    """
-    from mmlab import physmem
-
-    offset = page.index * PAGE_SIZE
-    data = file.read(offset, max(0, min(PAGE_SIZE, file.f_inode.i_size - offset)))
-    page.write(0, data.ljust(PAGE_SIZE, b"\0"))
-    physmem.SetPageUptodate(page)
-    return 0
+    return filemap.simple_readpage(file, page)
 
 
 def _default_file_ops() -> FileOperations:
@@ -170,7 +161,7 @@ def _default_file_ops() -> FileOperations:
 
 
 def _default_aops() -> AddressSpaceOperations:
-    return AddressSpaceOperations(readpage=simple_readpage)
+    return AddressSpaceOperations(readpage=_simple_readpage)
 
 
 def file_from_bytes(

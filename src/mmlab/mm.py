@@ -23,7 +23,6 @@ and the kernel the tests run on is switched on ``MM.version`` (see :mod:`mmlab.v
 from __future__ import annotations
 
 import errno
-import itertools
 import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -866,37 +865,14 @@ def mmap_region(mm: MM, file: Any, addr: int, length: int, vm_flags: int, pgoff:
             addr = vma.vm_start
             vm_flags = vma.vm_flags
         elif vm_flags & VM_SHARED:
-            _shmem_zero_setup(vma)
+            from mmlab import filemap
+
+            filemap.shmem_zero_setup(vma)  # shared anonymous memory is a tmpfs file
         mm.mm_rb.insert(vma)
     if mm.soft_dirty:
         vma.vm_flags |= VM_SOFTDIRTY
     _vma_set_page_prot(vma)
     return addr
-
-
-_shmem_ino = itertools.count(1)
-
-
-def _shmem_zero_setup(vma: Vma) -> None:
-    """``shmem_zero_setup`` (mm/shmem.c): shared anonymous memory is a file on an internal tmpfs.
-
-    That is why ``/proc/PID/maps`` names it ``/dev/zero (deleted)``. The model gives it an
-    in-memory file of zeros whose page cache the sharers use; it is never merged (each mapping
-    has its own file).
-    """
-    from mmlab import filemap, fs
-
-    size = vma.vm_end - vma.vm_start
-    file = fs.file_from_bytes(
-        bytes(0),
-        "/dev/zero (deleted)",
-        mode=fs.FMODE_READ | fs.FMODE_WRITE,
-        ino=next(_shmem_ino),
-        dev=fs.MKDEV(0, 1),
-    )
-    file.f_inode.i_size = size
-    vma.vm_file = file
-    vma.vm_ops = filemap.generic_file_vm_ops
 
 
 def _mm_populate(mm: MM, start: int, length: int) -> None:
