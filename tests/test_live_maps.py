@@ -210,6 +210,7 @@ def operations(draw):
     return touch(page, draw(st.booleans()))
 
 
+@pytest.mark.profile
 @given(st.lists(operations(), min_size=1, max_size=12))
 def test_generated_sequences(ops):
     mismatch = live.compare(ops, pages=REGION)
