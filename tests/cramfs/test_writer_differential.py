@@ -109,10 +109,16 @@ def test_fixed_tree_every_option(fixed, name, opts):
 # --- hypothesis -------------------------------------------------------------------------------
 
 
-@given(tree=T.trees, opts=T.option_sets)
-def test_random_tree_random_options(tree, opts):
+def _random_tree_random_options(tree, opts):
     with T.materialized(tree) as path, tempfile.TemporaryDirectory() as work:
         compare(tree, path, opts, work)
+
+
+test_random_tree_random_options = given(tree=T.trees, opts=T.option_sets)(
+    _random_tree_random_options)
+#: the same under ``make test-long`` (MMLAB_PROFILE=long: 10,000 trees)
+test_random_tree_random_options_long = pytest.mark.slow(
+    given(tree=T.trees, opts=T.option_sets)(_random_tree_random_options))
 
 
 @given(tree=T.with_duplicates(), opts=T.option_sets)

@@ -193,11 +193,7 @@ def elf_files(draw) -> bytes:
                         endian=draw(st.sampled_from(["little", "big"])))
 
 
-@pytest.mark.filterwarnings("ignore::mmlab.cramfs.writer.CramfsWarning")
-@given(tree=T.trees, extra=st.lists(elf_files(), max_size=3),
-       globs=st.lists(st.sampled_from(["*", "elf*", "*/*", "a*", "[ab]*", "*.so"]), max_size=2),
-       blocksize=st.sampled_from([4096, 16384]), endian=st.sampled_from(["little", "big"]))
-def test_random_xip_images_read_back(tree, extra, globs, blocksize, endian):
+def _random_xip_images_read_back(tree, extra, globs, blocksize, endian):
     if any(len(p) > 252 for p in _names(tree)):
         return
     for i, data in enumerate(extra):
@@ -221,6 +217,17 @@ def test_random_xip_images_read_back(tree, extra, globs, blocksize, endian):
         plan = elf.xip_blocks(info, len(data), blocksize) if matched else []
         direct = [b.kind is BlockKind.DIRECT for b in img.blocks(e)]
         assert direct == (plan if any(plan) else [False] * len(direct))
+
+
+_xip_given = given(
+    tree=T.trees, extra=st.lists(elf_files(), max_size=3),
+    globs=st.lists(st.sampled_from(["*", "elf*", "*/*", "a*", "[ab]*", "*.so"]), max_size=2),
+    blocksize=st.sampled_from([4096, 16384]), endian=st.sampled_from(["little", "big"]))
+_quiet = pytest.mark.filterwarnings("ignore::mmlab.cramfs.writer.CramfsWarning")
+test_random_xip_images_read_back = _quiet(_xip_given(_random_xip_images_read_back))
+#: the same under ``make test-long`` (MMLAB_PROFILE=long: 10,000 trees)
+test_random_xip_images_read_back_long = pytest.mark.slow(
+    _quiet(_xip_given(_random_xip_images_read_back)))
 
 
 def _names(tree: Dir):
