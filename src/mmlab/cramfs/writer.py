@@ -261,6 +261,23 @@ def _from_tree(d: Dir, rel: str, warn: _Warn) -> tuple[list[_Entry], int]:
     return out, total
 
 
+def _read_input(root: str | os.PathLike | Dir, warn: _Warn):
+    """parse_directory() on a path (stat on the root, lstat below) or an in-memory tree."""
+    if isinstance(root, Dir):
+        entries, root_size = _from_tree(root, "", warn)
+        return root.st_mode, root.uid, root.gid, entries, root_size
+    top = os.fsencode(os.fspath(root))
+    try:
+        st = os.stat(top)
+    except OSError as e:
+        raise CramfsIOError(f"stat of {os.fsdecode(top)} failed: {e.strerror}",
+                            where="writer") from e
+    if not stat.S_ISDIR(st.st_mode):
+        raise CramfsBuildError(f"{os.fsdecode(top)} is not a directory", where="writer")
+    entries, root_size = _from_directory(top, "", warn)
+    return st.st_mode, st.st_uid, st.st_gid, entries, root_size
+
+
 def _preorder(entries: list[_Entry] | None) -> Iterable[_Entry]:
     """Depth-first order of mkfs.cramfs (``eliminate_doubles``, ``write_data``)."""
     stack = [iter(entries or ())]
@@ -440,27 +457,15 @@ def build_image(
     fsck.cramfs rejects the 0x800 flag.
     """
     endian = _check_options(blocksize, endian, edition)
-    xip = tuple(xip)
+    xip = (xip,) if isinstance(xip, str) else tuple(xip)
     xip_mode = bool(xip)
     warn = _Warn()
     blksize = blocksize
 
-    # parse_directory()
-    if isinstance(root, Dir):
-        root_mode, root_uid, root_gid = root.st_mode, root.uid, root.gid
-        entries, root_size = _from_tree(root, "", warn)
-    else:
-        top = os.fsencode(os.fspath(root))
-        try:
-            st = os.stat(top)
-        except OSError as e:
-            raise CramfsIOError(f"stat of {os.fsdecode(top)} failed: {e.strerror}",
-                                where="writer") from e
-        if not stat.S_ISDIR(st.st_mode):
-            raise CramfsBuildError(f"{os.fsdecode(top)} is not a directory", where="writer")
-        root_mode, root_uid, root_gid = st.st_mode, st.st_uid, st.st_gid
-        entries, root_size = _from_directory(top, "", warn)
-
+    try:
+        root_mode, root_uid, root_gid, entries, root_size = _read_input(root, warn)
+    except RecursionError:
+        raise CramfsBuildError("directory tree too deep to walk", where="writer") from None
     all_entries = list(_preorder(entries))
 
     # XIP plans, then eliminate_doubles(): first earlier entry with the same bytes (and plan)
