@@ -146,7 +146,7 @@ class _Warn:
         for kind in self.TEXT:
             if kind in self.seen:
                 warnings.warn(f"{self.TEXT[kind]} (first: {self.seen[kind]!r})",
-                              CramfsWarning, stacklevel=4)
+                              CramfsWarning, stacklevel=3)
 
 
 # --- reading the input (parse_directory) ------------------------------------------------------
