@@ -37,6 +37,7 @@ test-long: $(STAMP) apt-deps
 	MMLAB_PROFILE=long $(PY) -m pytest -q -m "slow or profile" -p no:cacheprovider
 
 bench: $(STAMP) apt-deps
+	$(PY) -m pip install -q -e '.[dev,bench]'
 	$(PY) -m mmlab.bench
 
 data: $(STAMP) apt-deps
