@@ -29,7 +29,7 @@ import tracemalloc
 from pathlib import Path
 
 TARGET_IMAGE = 17 << 20  #: bytes
-REPEAT = 3
+REPEAT = 5
 READ_GOAL = 0.7
 BUILD_GOAL = 0.8
 SKIP_DIRS = {"site-packages", "__pycache__", "dist-packages"}
@@ -128,7 +128,13 @@ def read_dissect(img: Path) -> int | None:
         stack = [fs.get("/")]
         while stack:
             node = stack.pop()
-            for child in list(node.iterdir()):  # iterdir shares the file position
+            children = []
+            for child in node.iterdir():
+                # iterdir() yields lazy nodes and advances the shared file position only
+                # when a node's header is read: touch it now, read files afterwards.
+                child.mode  # noqa: B018
+                children.append(child)
+            for child in children:
                 if child.is_dir():
                     stack.append(child)
                 elif child.is_file():
@@ -166,11 +172,14 @@ def main() -> None:
         # --- read ------------------------------------------------------------------------------
         nbytes = read_mmlab(img)
         _log(f"read+inflate {nbytes / 2**20:.1f} MiB:")
-        t_mmlab = _best(lambda: read_mmlab(img))
-        t_mmlab1 = _best(lambda: read_mmlab(img, threads=1), 1)
+        # interleaved, best of REPEAT: a busy shared machine hurts both sides alike
+        t_mmlab = t_fsck = float("inf")
+        for _ in range(REPEAT):
+            t_mmlab = min(t_mmlab, _best(lambda: read_mmlab(img), 1))
+            t_fsck = min(t_fsck, _best(lambda: subprocess.run(
+                [fsck, "--extract", str(img)], check=True, capture_output=True), 1))
+        t_mmlab1 = _best(lambda: read_mmlab(img, threads=1), 2)
         _log(f"  mmlab (2 threads) {t_mmlab:7.3f} s   (1 thread {t_mmlab1:.3f} s)")
-        t_fsck = _best(lambda: subprocess.run([fsck, "--extract", str(img)], check=True,
-                                              capture_output=True))
         _log(f"  fsck.cramfs       {t_fsck:7.3f} s")
         have_dissect = read_dissect(img) is not None
         t_dissect = _best(lambda: read_dissect(img), 1) if have_dissect else None
@@ -190,9 +199,11 @@ def main() -> None:
             print("build: skipped (mmlab.cramfs.writer not available yet)")
         if write_image is not None:
             out = work / "mmlab.cramfs"
-            t_build = _best(lambda: write_image(tree, out))
-            t_mkfs = _best(lambda: subprocess.run([mkfs, str(tree), str(work / "m.img")],
-                                                  check=True, capture_output=True))
+            t_build = t_mkfs = float("inf")
+            for _ in range(REPEAT):
+                t_build = min(t_build, _best(lambda: write_image(tree, out), 1))
+                t_mkfs = min(t_mkfs, _best(lambda: subprocess.run(
+                    [mkfs, str(tree), str(work / "m.img")], check=True, capture_output=True), 1))
             same = out.read_bytes() == (work / "m.img").read_bytes()
             verdict = "OK" if t_build / t_mkfs <= BUILD_GOAL else "MISSED"
             print("build:")
