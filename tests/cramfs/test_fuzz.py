@@ -14,6 +14,7 @@ import shutil
 import signal
 import stat
 import struct
+import tempfile
 import time
 from contextlib import contextmanager
 from pathlib import Path
@@ -39,18 +40,30 @@ class Timeout(Exception):
 
 @contextmanager
 def time_limit(seconds: float):
-    """SIGALRM after ``seconds``: a hang fails the test instead of blocking it."""
+    """SIGPROF after ``seconds`` of CPU time: a hang fails the test instead of blocking it.
+
+    CPU time, not wall time (ITIMER_PROF), so a loaded shared machine does not make
+    the limit flaky; nothing under test sleeps or waits.
+    """
+
+    t0 = time.process_time()
+    w0 = time.perf_counter()
 
     def handler(signum, frame):
-        raise Timeout(f"input took more than {seconds} s")
+        used = time.process_time() - t0
+        if used < seconds:  # early/stray signal: re-arm for the rest instead of failing
+            signal.setitimer(signal.ITIMER_PROF, max(seconds - used, 0.01))
+            return
+        raise Timeout(f"input took more than {seconds} s of CPU time "
+                      f"(cpu {used:.3f} s, wall {time.perf_counter() - w0:.3f} s)")
 
-    old = signal.signal(signal.SIGALRM, handler)
-    signal.setitimer(signal.ITIMER_REAL, seconds)
+    old = signal.signal(signal.SIGPROF, handler)
+    signal.setitimer(signal.ITIMER_PROF, seconds)
     try:
         yield
     finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, old)
+        signal.setitimer(signal.ITIMER_PROF, 0)
+        signal.signal(signal.SIGPROF, old)
 
 
 def exercise(data: bytes, jail: Path) -> str:
@@ -203,8 +216,9 @@ def test_fuzz_long(seeds, tmp_path):
             with time_limit(TIME_LIMIT):
                 stats[exercise(data, jail)] += 1
         except Exception:
-            Path(tmp_path / "crash.img").write_bytes(data)
-            print(f"input {i} (seed {seed}) saved to {tmp_path / 'crash.img'}")
+            crash = Path(tempfile.gettempdir()) / f"mmlab-fuzz-{seed}-{i}.img"
+            crash.write_bytes(data)
+            print(f"input {i} (seed {seed}) saved to {crash}")
             raise
         slowest = max(slowest, time.perf_counter() - t0)
     print(f"\n{n} inputs, seed {seed}, slowest {slowest * 1000:.0f} ms: {dict(stats)}")
