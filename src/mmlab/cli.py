@@ -125,6 +125,7 @@ def register(sub) -> None:
                    help="list everything below PATH, one path per line")
     p.add_argument("image")
     p.add_argument("path", nargs="?", default="/")
+    p.add_argument("-b", "--blocksize", type=int, help="block size (default: detect)")
     p.set_defaults(func=_cmd_ls)
 
     p = csub.add_parser("cat", help="write a file's contents to stdout")
@@ -207,7 +208,7 @@ def _long_line(im, e) -> str:
 def _cmd_ls(args) -> int:
     from mmlab.cramfs.reader import open_image
 
-    with open_image(args.image) as im:
+    with open_image(args.image, blocksize=args.blocksize) as im:
         top = im.lookup(args.path)
         if args.recursive:
             entries = list(im.walk(top)) if top.is_dir() else [top]
@@ -337,8 +338,11 @@ def _cmd_check(args) -> int:
     finally:
         if bar:
             bar.close()
-    for err in report.errors:
-        print(f"mmlab cramfs check: {args.image}: {err}", file=sys.stderr)
+    shown = report.errors if args.verbose else report.errors[:1]
+    for err in shown:
+        more = len(report.errors) - len(shown)
+        tail = f" (+{more} more; -v lists all)" if more else ""
+        print(f"mmlab cramfs check: {args.image}: {err}{tail}", file=sys.stderr)
     if args.verbose:
         for w in report.warnings:
             print(f"warning: {w}", file=sys.stderr)

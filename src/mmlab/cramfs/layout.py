@@ -412,7 +412,12 @@ def pack_inode(
 
 
 def unpack_inode(endian: Endian, buf: bytes | bytearray | memoryview, pos: int = 0) -> Inode:
-    """Decode the inode at ``buf[pos:pos+12]`` (raises ``struct.error`` if short)."""
+    """Decode the inode at ``buf[pos:pos+12]`` (raises ``struct.error`` if short).
+
+    The kernel reads ``struct cramfs_inode`` by casting (``cramfs_readdir``,
+    ``cramfs_lookup`` in ``fs/cramfs/inode.c @ v4.15``); here the bitfields are
+    unpacked explicitly for the image's byte order.
+    """
     return inode_codec(endian).unpack(buf, pos)
 
 
@@ -452,6 +457,9 @@ def unpack_block_pointers(
     endian: Endian, buf: bytes | bytearray | memoryview, pos: int, n: int
 ) -> array:
     """``n`` u32 block pointers at ``buf[pos:]`` as an ``array('I')`` (raises ValueError if short).
+
+    The array ``cramfs_readpage`` (``fs/cramfs/inode.c @ v4.15``) indexes one
+    u32 at a time via ``cramfs_read(sb, OFFSET(inode) + index*4, 4)``.
 
     Uses ``array.frombytes`` + ``byteswap``: ~50x faster than construct's Array.
     """

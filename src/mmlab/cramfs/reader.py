@@ -619,8 +619,11 @@ class CramfsImage:
     def read_file(self, entry: Entry) -> bytes:
         """Whole contents of a regular file or symlink target.
 
-        Classic (non-EXT) pointers take a fast path without :class:`FileBlock`
-        objects; anything unusual falls back to :meth:`blocks` +
+        What ``cramfs_readpage`` (``fs/cramfs/inode.c @ v4.15``) produces page
+        by page, joined; a symlink's target is read the same way
+        (``page_symlink_inode_operations`` + ``cramfs_aops``).  Classic
+        (non-EXT) pointers take a fast path without :class:`FileBlock` objects;
+        anything unusual falls back to :meth:`blocks` +
         :meth:`read_block`, which raise the precise error.
         """
         if not (entry.is_file() or entry.is_symlink()):
