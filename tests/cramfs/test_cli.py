@@ -113,3 +113,19 @@ def test_installed_script(tmp_path):
     r = subprocess.run([str(exe), "cramfs", "check", str(tmp_path / "none.img")],
                        capture_output=True, text=True)
     assert r.returncode == 8 and len(r.stderr.splitlines()) == 1
+
+
+def test_progress_bars_on_a_terminal(capsys, monkeypatch, tmp_path, image_factory, src_tree):
+    """With stderr a terminal, extract/check/build show tqdm bars and still succeed."""
+    import mmlab.cli as cli
+
+    monkeypatch.setattr(cli, "PROGRESS_MIN_BYTES", 0)
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True, raising=False)
+    img = str(image_factory())
+    code, _, err = run(capsys, "cramfs", "extract", img, str(tmp_path / "out"))
+    assert code == 0, err
+    code, _, err = run(capsys, "cramfs", "check", img)
+    assert code == 0, err
+    pytest.importorskip("mmlab.cramfs.writer")
+    code, _, err = run(capsys, "cramfs", "build", str(src_tree), str(tmp_path / "b.img"))
+    assert code == 0, err
