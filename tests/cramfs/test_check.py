@@ -155,3 +155,27 @@ def test_non_4k_blocks_accepted_without_option(image_factory):
 def test_missing_image_is_operational_error(tmp_path):
     with pytest.raises(CramfsIOError):
         check_image(tmp_path / "missing.img")
+
+
+def test_old_format_agrees(image_factory, tmp_path):
+    data = bytearray(image_factory().read_bytes())
+    struct.pack_into("<I", data, 8, 0x2)  # SORTED_DIRS only: no fsid
+    old = tmp_path / "old.img"
+    old.write_bytes(data)
+    assert fsck(old) == 0
+    report = check_image(old)
+    assert report.ok and any("old cramfs format" in w for w in report.warnings)
+
+
+def test_directory_cycle_is_an_error(small_tree, tmp_path):
+    img = mkfs(small_tree, tmp_path / "c.img")
+    data = bytearray(img.read_bytes())
+    im = open_image(bytes(data))
+    sub = im.lookup("dir/sub")
+    w = struct.unpack_from("<I", data, sub.inode_offset + 8)[0]
+    struct.pack_into("<I", data, sub.inode_offset + 8, (w & 0x3F) | ((76 >> 2) << 6))
+    struct.pack_into("<I", data, sub.inode_offset + 4, im.root.size)
+    fix_crc(data)
+    report = check_image(bytes(data))
+    assert report.exit_code == EXIT_UNCORRECTED
+    assert any("cycle" in str(e) for e in report.errors)
