@@ -29,6 +29,8 @@ from .conftest import MKFS, XIP_SAMPLE, make_tree, mkfs
 
 TIME_LIMIT = 1.0  #: seconds per input
 FUZZ_MAX_BYTES = 8 << 20  #: extraction limit while fuzzing (a fuzzed size field can say 16 MiB)
+#: byte strings that make names and symlink targets hostile
+EVIL_BYTES = [b"..\0\0", b".\0\0\0", b"/", b"../", b"\0", b"/etc", b"../../"]
 INTERESTING_U32 = [0, 1, 2, 3, 4, 0x4C, 0x7F, 0x80, 0xFF, 0x100, 0x1000, 0xFFFF, 0x10000,
                    0xFFFFFF, 0x1000000, 0x3FFFFFFF, 0x40000000, 0x7FFFFFFF, 0x80000000,
                    0xC0000000, 0xFFFFFFFF]
@@ -66,8 +68,8 @@ def time_limit(seconds: float):
         signal.signal(signal.SIGPROF, old)
 
 
-def exercise(data: bytes, jail: Path) -> str:
-    """Read, check and extract ``data``; returns the outcome name (for statistics)."""
+def exercise(data: bytes, jail: Path) -> tuple[str, str, int]:
+    """Read, check and extract ``data``; returns (read outcome, extract outcome, check exit)."""
     outcome = "ok"
     try:
         with open_image(data) as im:
@@ -85,12 +87,13 @@ def exercise(data: bytes, jail: Path) -> str:
     report = check_image(data)
     assert report.exit_code in (0, 4, 8)
     target = jail / "target"
+    extracted = "extracted"
     try:
         extract(data, target, max_total_bytes=FUZZ_MAX_BYTES, max_entries=20_000)
-    except CramfsError:
-        pass
+    except CramfsError as exc:
+        extracted = type(exc).__name__
     assert_confined(jail, target)
-    return outcome
+    return outcome, extracted, report.exit_code
 
 
 def assert_confined(jail: Path, target: Path) -> None:
@@ -147,7 +150,10 @@ def mutate(data: bytes, rng: random.Random) -> bytes:
                 fmt = rng.choice("<>")
                 struct.pack_into(fmt + "I", b, pos, rng.choice(INTERESTING_U32)
                                  if rng.random() < 0.7 else rng.getrandbits(32))
-        elif op < 0.95:
+        elif op < 0.9:
+            evil = rng.choice(EVIL_BYTES)
+            b[pos : pos + len(evil)] = evil[: len(b) - pos]
+        elif op < 0.97:
             del b[rng.randrange(len(b) + 1) :]
         else:
             b[pos : pos + 4] = b""
@@ -158,12 +164,14 @@ def mutate(data: bytes, rng: random.Random) -> bytes:
 def mutations(draw):
     ops = []
     for _ in range(draw(st.integers(1, 4))):
-        kind = draw(st.sampled_from(["flip", "byte", "u32", "truncate"]))
+        kind = draw(st.sampled_from(["flip", "byte", "u32", "evil", "truncate"]))
         pos = draw(st.one_of(st.integers(0, 1023), st.integers(0, 1 << 18)))
         if kind == "flip":
             ops.append((kind, pos, draw(st.integers(0, 7))))
         elif kind == "byte":
             ops.append((kind, pos, draw(st.integers(0, 255))))
+        elif kind == "evil":
+            ops.append((kind, pos, draw(st.sampled_from(EVIL_BYTES))))
         elif kind == "u32":
             val = draw(st.one_of(st.sampled_from(INTERESTING_U32), st.integers(0, 2**32 - 1)))
             ops.append((kind, pos & ~3, (val, draw(st.sampled_from("<>")))))
@@ -182,6 +190,8 @@ def apply(data: bytes, ops) -> bytes:
             b[pos] ^= 1 << arg
         elif kind == "byte":
             b[pos] = arg
+        elif kind == "evil":
+            b[pos : pos + len(arg)] = arg[: len(b) - pos]
         elif kind == "u32" and pos + 4 <= len(b):
             struct.pack_into(arg[1] + "I", b, pos, arg[0])
         elif kind == "truncate":
@@ -208,18 +218,24 @@ def test_fuzz_long(seeds, tmp_path):
     jail = tmp_path / "jail"
     jail.mkdir()
     stats: collections.Counter[str] = collections.Counter()
+    extracts: collections.Counter[str] = collections.Counter()
+    verdicts: collections.Counter[int] = collections.Counter()
     slowest = 0.0
     for i in range(n):
         data = mutate(seeds[i % len(seeds)], rng)
         t0 = time.perf_counter()
         try:
             with time_limit(TIME_LIMIT):
-                stats[exercise(data, jail)] += 1
+                read, extracted, verdict = exercise(data, jail)
         except Exception:
             crash = Path(tempfile.gettempdir()) / f"mmlab-fuzz-{seed}-{i}.img"
             crash.write_bytes(data)
             print(f"input {i} (seed {seed}) saved to {crash}")
             raise
+        stats[read] += 1
+        extracts[extracted] += 1
+        verdicts[verdict] += 1
         slowest = max(slowest, time.perf_counter() - t0)
-    print(f"\n{n} inputs, seed {seed}, slowest {slowest * 1000:.0f} ms: {dict(stats)}")
+    print(f"\n{n} inputs, seed {seed}, slowest {slowest * 1000:.0f} ms wall\n"
+          f"  read: {dict(stats)}\n  extract: {dict(extracts)}\n  check exit: {dict(verdicts)}")
     assert sum(stats.values()) == n

@@ -38,6 +38,8 @@ __all__ = ["ExtractReport", "extract", "validate_tree", "MAX_ENTRIES", "MAX_TOTA
 MAX_ENTRIES = 1 << 20  #: default limit on the number of inodes
 MAX_TOTAL_BYTES = 2 << 30  #: default limit on the bytes written (dedup can multiply data)
 
+_KNOWN_TYPES = {stat.S_IFDIR, stat.S_IFREG, stat.S_IFLNK, stat.S_IFCHR, stat.S_IFBLK,
+                stat.S_IFIFO, stat.S_IFSOCK}
 _OPEN_DIR = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 _OPEN_NEW = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
 
@@ -98,6 +100,9 @@ def validate_tree(image: CramfsImage, *, max_entries: int = MAX_ENTRIES,
             if count > max_entries:
                 raise CramfsLimitError(f"more than {max_entries} entries",
                                        offset=e.inode_offset, field="files", where="inode")
+            if stat.S_IFMT(e.mode) not in _KNOWN_TYPES:
+                raise CramfsFormatError(f"bogus file type in mode 0{e.mode:o}",
+                                        offset=e.inode_offset, field="mode", where="inode")
             child = _Node(e, node.parts + (name,))
             node.children.append(child)
             by_parts[child.parts] = child
