@@ -15,6 +15,8 @@ from mmlab.mm import (
     MAP_POPULATE,
     MAP_PRIVATE,
     MAP_SHARED,
+    MAP_SHARED_VALIDATE,
+    MAP_SYNC,
     MM,
     PAGE_SIZE,
     PROT_EXEC,
@@ -147,6 +149,10 @@ SEQUENCES = {
         anon(4, 2, RW, P | MAP_POPULATE), anon(8, 2, RW, P | MAP_POPULATE), anon(6, 2)],
     "populated file mapping then a private anonymous neighbour": [
         filemap(4, 4, prot=RW, flags=P | MAP_POPULATE), anon(8, 2)],
+    "MAP_SHARED_VALIDATE maps like MAP_SHARED": [filemap(4, 2, prot=RW, flags=MAP_SHARED_VALIDATE)],
+    "MAP_SHARED_VALIDATE refuses MAP_SYNC on a file without DAX": [
+        filemap(4, 2, prot=RW, flags=MAP_SHARED_VALIDATE | MAP_SYNC)],
+    "MAP_SHARED ignores flags it does not know": [filemap(4, 2, prot=RW, flags=S | MAP_SYNC)],
     "MAP_FIXED replacing a VMA that has pages": [anon(4, 4), touch(5, True), anon(4, 4, PROT_READ)],
 }
 

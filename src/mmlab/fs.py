@@ -12,6 +12,7 @@ and inode numbers then match what the real kernel prints in ``/proc/self/maps``.
 
 from __future__ import annotations
 
+import errno
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -106,10 +107,12 @@ class Inode:
 
 @dataclass(eq=False)
 class FileOperations:
-    """``struct file_operations``: only ``mmap(file, vma) -> 0/-errno`` matters to the mm."""
+    """``struct file_operations``: what mmap(2) looks at (``->mmap`` above all)."""
 
     mmap: Callable[[Any, Any], int] | None = None
     get_unmapped_area: Callable[..., int] | None = None
+    #: mmap flags beyond the legacy ones that MAP_SHARED_VALIDATE accepts (e.g. MAP_SYNC on DAX).
+    mmap_supported_flags: int = 0
 
 
 @dataclass(eq=False)
@@ -156,6 +159,32 @@ def _simple_readpage(file: File, page: Any) -> int:
     return filemap.simple_readpage(file, page)
 
 
+def _dax_checking_mmap(file: File, vma: Any) -> int:
+    """``ext4_file_mmap``/``xfs_file_mmap`` @ v4.15: ``MAP_SYNC`` needs DAX, which the model lacks.
+
+    `fs/ext4/file.c @ v4.15 <https://elixir.bootlin.com/linux/v4.15/source/fs/ext4/file.c>`_.
+    """
+    from mmlab.constants import VM_SYNC
+
+    if vma.vm_flags & VM_SYNC:
+        return -errno.EOPNOTSUPP
+    return _generic_file_mmap(file, vma)
+
+
+def _filesystem_type(dev: int) -> str | None:
+    """The type of the mounted filesystem with device number ``dev`` (from mountinfo)."""
+    wanted = f"{MAJOR(dev)}:{MINOR(dev)}"
+    try:
+        with open("/proc/self/mountinfo") as f:
+            for line in f:
+                fields = line.split()
+                if fields[2] == wanted:
+                    return fields[fields.index("-") + 1]
+    except OSError:
+        return None
+    return None
+
+
 def _default_file_ops() -> FileOperations:
     return FileOperations(mmap=_generic_file_mmap)
 
@@ -191,9 +220,10 @@ def file_from_bytes(
 def file_from_path(path: str | os.PathLike[str], *, mode: int = FMODE_READ) -> File:
     """An open file for a real file of this machine, with its real device and inode numbers.
 
-    Reads go to the real file, so faults on its mapping see what is on disk. ``/proc/PID/maps``
-    prints the device of the real kernel's superblock; :func:`os.stat` gives the same numbers in
-    user-space encoding, converted here to the kernel's ``dev_t``.
+    Reads go to the real file, so faults on its mapping see what is on disk. On ext4 and xfs
+    the file's ``->mmap`` refuses ``MAP_SYNC`` (no DAX here), as those filesystems do.
+    ``/proc/PID/maps`` prints the device of the real kernel's superblock; :func:`os.stat` gives
+    the same numbers in user-space encoding, converted here to the kernel's ``dev_t``.
     """
     path = os.fspath(path)
     st = os.stat(path)
@@ -204,7 +234,17 @@ def file_from_path(path: str | os.PathLike[str], *, mode: int = FMODE_READ) -> F
             f.seek(offset)
             return f.read(length)
 
+    fstype = _filesystem_type(dev)
     inode = Inode(
-        st.st_ino, st.st_size, SuperBlock(dev), AddressSpace(a_ops=_default_aops()), data=data
+        st.st_ino,
+        st.st_size,
+        SuperBlock(dev, fstype or "model"),
+        AddressSpace(a_ops=_default_aops()),
+        data=data,
     )
-    return File(inode, mode, _default_file_ops(), os.path.realpath(path))
+    f_op = _default_file_ops()
+    if fstype in ("ext4", "xfs"):  # their ->mmap refuses MAP_SYNC without DAX
+        from mmlab.constants import MAP_SYNC
+
+        f_op = FileOperations(mmap=_dax_checking_mmap, mmap_supported_flags=MAP_SYNC)
+    return File(inode, mode, f_op, os.path.realpath(path))

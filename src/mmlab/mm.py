@@ -782,7 +782,7 @@ def do_mmap(
         if map_type in (MAP_SHARED, MAP_SHARED_VALIDATE):
             if map_type == MAP_SHARED:
                 flags &= LEGACY_MAP_MASK
-            elif flags & ~LEGACY_MAP_MASK & ~MAP_TYPE & ~_MAP_SYNC_OK:
+            elif flags & ~(LEGACY_MAP_MASK | file.f_op.mmap_supported_flags):
                 return -errno.EOPNOTSUPP, 0
             if prot & PROT_WRITE and not file.f_mode & FMODE_WRITE:
                 return -errno.EACCES, 0
@@ -819,9 +819,6 @@ def do_mmap(
     ):
         populate = length
     return addr, populate
-
-
-_MAP_SYNC_OK = 0x80000  # MAP_SYNC is the one flag MAP_SHARED_VALIDATE adds at v4.15
 
 
 def _round_hint_to_min(hint: int) -> int:
