@@ -151,8 +151,9 @@ def register(sub) -> None:
     p.add_argument("-n", dest="name", default="Compressed", help="filesystem name")
     p.add_argument("-p", dest="pad", action="store_true", help="pad by 512 bytes for boot code")
     p.add_argument("-z", dest="holes", action="store_true", help="make explicit holes")
-    p.add_argument("--xip", action="append", default=[], metavar="GLOB",
-                   help="store matching files for execute-in-place (repeatable)")
+    p.add_argument("--xip", action="extend", nargs="+", default=[], metavar="GLOB",
+                   help="store matching files for execute-in-place (fnmatch on the path "
+                        "relative to DIR; several globs, or --xip repeated)")
     p.set_defaults(func=_cmd_build)
 
     p = csub.add_parser("check", help="check an image (exit codes like fsck.cramfs)")

@@ -129,3 +129,27 @@ def test_progress_bars_on_a_terminal(capsys, monkeypatch, tmp_path, image_factor
     pytest.importorskip("mmlab.cramfs.writer")
     code, _, err = run(capsys, "cramfs", "build", str(src_tree), str(tmp_path / "b.img"))
     assert code == 0, err
+
+
+def test_build_xip(capsys, tmp_path):
+    pytest.importorskip("mmlab.cramfs.writer")
+    src = tmp_path / "src"
+    (src / "bin").mkdir(parents=True)
+    (src / "bin" / "tool").write_bytes(bytes(range(256)) * 40)
+    (src / "lib.so").write_bytes(b"x" * 9000)
+    (src / "notes.txt").write_bytes(b"text " * 2000)
+    img = tmp_path / "xip.img"
+    code, _, err = run(capsys, "cramfs", "build", str(src), str(img), "--xip", "bin/*", "*.so")
+    assert code == 0, err
+    code, out, _ = run(capsys, "cramfs", "info", "--json", str(img))
+    assert "EXT_BLOCK_POINTERS" in json.loads(out)["flag_names"]
+    from mmlab.cramfs import open_image
+    from mmlab.cramfs.reader import BlockKind
+
+    with open_image(img) as im:
+        kinds = {e.path: {b.kind for b in im.blocks(e)} for e in im.walk() if e.is_file()}
+        assert kinds["bin/tool"] == {BlockKind.DIRECT} and kinds["lib.so"] == {BlockKind.DIRECT}
+        assert BlockKind.DIRECT not in kinds["notes.txt"]
+        assert im.read_file(im.lookup("bin/tool")) == bytes(range(256)) * 40
+    code, _, err = run(capsys, "cramfs", "check", str(img))
+    assert code == 0, err

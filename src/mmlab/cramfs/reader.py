@@ -744,6 +744,14 @@ class CramfsImage:
             return False
 
 
+def _device_size(fd: int) -> int:
+    """Size of a block device (an image on /dev/loopN or an MTD block device)."""
+    try:
+        return os.lseek(fd, 0, os.SEEK_END)
+    finally:
+        os.lseek(fd, 0, os.SEEK_SET)
+
+
 def open_image(source, *, blocksize: int | None = None) -> CramfsImage:
     """Open an image from a path (mmap'ed read-only) or a bytes-like object.
 
@@ -759,14 +767,18 @@ def open_image(source, *, blocksize: int | None = None) -> CramfsImage:
     except OSError as exc:
         raise CramfsIOError(f"cannot open {os.fspath(source)}: {exc.strerror}") from None
     try:
-        length = os.fstat(fd).st_size
+        st = os.fstat(fd)
+        if stat.S_ISDIR(st.st_mode):
+            raise CramfsIOError(f"{os.fspath(source)} is a directory, not an image")
+        length = st.st_size if stat.S_ISREG(st.st_mode) else _device_size(fd)
         if length == 0:
             buf, closer = b"", None
         else:
             m = mmap.mmap(fd, length, access=mmap.ACCESS_READ)
             buf, closer = m, m.close
     except (OSError, ValueError) as exc:
-        raise CramfsIOError(f"cannot read {os.fspath(source)}: {exc}") from None
+        raise CramfsIOError(f"cannot read {os.fspath(source)}: "
+                            f"{getattr(exc, 'strerror', None) or exc}") from None
     finally:
         os.close(fd)
     try:
