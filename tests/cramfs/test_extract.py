@@ -214,3 +214,14 @@ def test_root_restores_owners_and_devices(tmp_path):
     assert stat.S_ISCHR(st.st_mode) and os.major(st.st_rdev) == 1 and os.minor(st.st_rdev) == 3
     assert stat.S_ISFIFO(os.lstat(out / "fifo").st_mode)
     assert (os.stat(out / "f").st_uid, os.stat(out / "f").st_gid) == (1234, 56)
+
+
+def test_refuses_overlong_symlink_target(tmp_path):
+    """Fuzz finding: a file turned into a symlink has a target longer than PATH_MAX."""
+    def patch(d: bytearray) -> None:
+        e = open_image(bytes(d)).lookup("big")
+        w = struct.unpack_from("<I", d, e.inode_offset)[0]
+        struct.pack_into("<I", d, e.inode_offset, (w & ~0xFFFF) | stat.S_IFLNK | 0o777)
+
+    data = _evil(tmp_path, {"big": b"a" * 5000}, patch=patch)
+    _refuse(tmp_path, data, CramfsLimitError)

@@ -37,6 +37,7 @@ __all__ = ["ExtractReport", "extract", "validate_tree", "MAX_ENTRIES", "MAX_TOTA
 
 MAX_ENTRIES = 1 << 20  #: default limit on the number of inodes
 MAX_TOTAL_BYTES = 2 << 30  #: default limit on the bytes written (dedup can multiply data)
+SYMLINK_MAX = 4096  #: PATH_MAX: longer targets cannot be created (ENAMETOOLONG)
 
 _KNOWN_TYPES = {stat.S_IFDIR, stat.S_IFREG, stat.S_IFLNK, stat.S_IFCHR, stat.S_IFBLK,
                 stat.S_IFIFO, stat.S_IFSOCK}
@@ -123,6 +124,10 @@ def validate_tree(image: CramfsImage, *, max_entries: int = MAX_ENTRIES,
                     raise CramfsLimitError(f"more than {max_total_bytes} bytes of file data",
                                            offset=e.inode_offset, field="size", where="inode")
             elif e.is_symlink():
+                if e.size >= SYMLINK_MAX:
+                    raise CramfsLimitError(f"symlink target of {e.size} bytes (limit "
+                                           f"{SYMLINK_MAX - 1})", offset=e.inode_offset,
+                                           field="size", where="inode")
                 target = image.read_file(e)
                 if not target or b"\0" in target:
                     raise CramfsUnsafePathError(f"symlink target {target!r} is empty or has NUL",
