@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from mmlab import live, version
 from mmlab.mm import (
     MAP_ANONYMOUS,
+    MAP_NORESERVE,
     MAP_POPULATE,
     MAP_PRIVATE,
     MAP_SHARED,
@@ -204,10 +205,11 @@ def operations(draw):
     page = draw(pages)
     n = min(draw(lengths), REGION - page)
     if kind == "anon":
-        return anon(page, n, draw(prots), draw(st.sampled_from([P, P, S])))
+        flags = draw(st.sampled_from([P, P, S, P | MAP_NORESERVE, P | MAP_POPULATE]))
+        return anon(page, n, draw(prots), flags)
     if kind == "file":
         src = draw(st.sampled_from(["A", "B-ro"]))
-        flags = draw(st.sampled_from([P, S]))
+        flags = draw(st.sampled_from([P, S, MAP_SHARED_VALIDATE, P | MAP_POPULATE]))
         return filemap(page, n, src, draw(st.integers(0, 12)), draw(prots), flags)
     if kind == "munmap":
         return munmap(page, n)
