@@ -23,7 +23,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from mmlab.cramfs import CramfsError, check_image, extract, open_image
+from mmlab.cramfs import CramfsError, CramfsIOError, check_image, extract, open_image
 
 from .conftest import MKFS, XIP_SAMPLE, make_tree, mkfs
 
@@ -92,6 +92,8 @@ def exercise(data: bytes, jail: Path) -> tuple[str, str, int]:
         extract(data, target, max_total_bytes=FUZZ_MAX_BYTES, max_entries=20_000)
     except CramfsError as exc:
         extracted = type(exc).__name__
+        # validation must catch every bad image before the OS has to refuse a write
+        assert not isinstance(exc, CramfsIOError), exc
     assert_confined(jail, target)
     return outcome, extracted, report.exit_code
 
