@@ -13,20 +13,8 @@ from __future__ import annotations
 
 import importlib
 
-from .errors import (
-    CramfsBuildError,
-    CramfsCRCError,
-    CramfsDataError,
-    CramfsError,
-    CramfsFormatError,
-    CramfsIOError,
-    CramfsLimitError,
-    CramfsMagicError,
-    CramfsNotFoundError,
-    CramfsTruncatedError,
-    CramfsUnsafePathError,
-    CramfsUnsupportedError,
-)
+from . import errors as _errors
+from .errors import *  # noqa: F403 - the error classes are part of the package API
 
 _LAZY = {
     "CramfsImage": "reader",
@@ -40,21 +28,7 @@ _LAZY = {
     "write_image": "writer",
 }
 
-__all__ = [
-    "CramfsError",
-    "CramfsFormatError",
-    "CramfsMagicError",
-    "CramfsTruncatedError",
-    "CramfsUnsupportedError",
-    "CramfsCRCError",
-    "CramfsDataError",
-    "CramfsLimitError",
-    "CramfsUnsafePathError",
-    "CramfsNotFoundError",
-    "CramfsIOError",
-    "CramfsBuildError",
-    *_LAZY,
-]
+__all__ = [*_errors.__all__, *_LAZY]
 
 
 def __getattr__(name: str):
