@@ -388,6 +388,7 @@ ops = st.lists(
 )
 
 
+@pytest.mark.profile
 @given(ops, st.booleans())
 def test_refcounts_and_mapcounts_stay_consistent(seq, special):
     mm = MM(have_pte_special=special)
