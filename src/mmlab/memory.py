@@ -52,6 +52,7 @@ from mmlab.constants import (
     VM_WRITE,
     is_cow_mapping,
 )
+from mmlab.mm import anon_vma_prepare, linear_page_index  # one definition, in mm
 from mmlab.pagetable import (
     KernelBug,
     Pte,
@@ -172,15 +173,6 @@ def maybe_mkwrite(pte: Pte, vma: Any) -> Pte:
     return pte_mkwrite(pte) if vma.vm_flags & VM_WRITE else pte
 
 
-def linear_page_index(vma: Any, address: int) -> int:
-    """The file page a user address maps (``linear_page_index``, include/linux/pagemap.h).
-
-    Kernel: ``linear_page_index`` in `include/linux/pagemap.h @ v4.15
-    <https://elixir.bootlin.com/linux/v4.15/source/include/linux/pagemap.h>`_.
-    """
-    return ((address - vma.vm_start) >> PAGE_SHIFT) + vma.vm_pgoff
-
-
 def page_add_file_rmap(page: Page) -> None:
     """One more PTE maps this page-cache page (``page_add_file_rmap``, mm/rmap.c).
 
@@ -214,22 +206,6 @@ def page_remove_rmap(page: Page) -> None:
     <https://elixir.bootlin.com/linux/v4.15/source/mm/rmap.c>`_.
     """
     page._mapcount -= 1
-
-
-@traced
-def anon_vma_prepare(vma: Any) -> int:
-    """Give the VMA an ``anon_vma`` before its first anonymous page (``__anon_vma_prepare``,
-    `mm/rmap.c @ v4.15 <https://elixir.bootlin.com/linux/v4.15/source/mm/rmap.c>`_).
-
-    Returns 0 (the model's allocation cannot fail). The work, including the kernel's attempt
-    to share a compatible neighbour's anon_vma (``find_mergeable_anon_vma``), is done by
-    :func:`mmlab.mm.anon_vma_prepare`; no ``anon_vma_chain`` is kept.
-    """
-    if vma.anon_vma is not None:
-        return 0
-    from mmlab import mm as _mm  # late: mmlab.mm imports this module's callers
-
-    return _mm.anon_vma_prepare(vma)
 
 
 # --- vm_normal_page ------------------------------------------------------------------------

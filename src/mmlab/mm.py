@@ -644,6 +644,7 @@ def vma_merge(
     return None
 
 
+@traced
 def anon_vma_prepare(vma: Vma) -> int:
     """Give ``vma`` an ``anon_vma`` before its first anonymous page (mm/rmap.c @ v4.15).
 
