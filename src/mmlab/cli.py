@@ -33,7 +33,8 @@ COMMAND_MODULES: list[str] = ["mmlab.cli"]
 EXIT_BAD_INPUT = 1
 EXIT_USAGE = 2
 EXIT_INTERNAL = 70
-FSCK_EX_OK, FSCK_EX_UNCORRECTED, FSCK_EX_ERROR, FSCK_EX_USAGE = 0, 4, 8, 16
+# ``cramfs check`` exits with fsck.cramfs's codes, defined once in mmlab.cramfs.errors
+# (EXIT_OK, EXIT_UNCORRECTED, EXIT_ERROR, EXIT_USAGE) and imported only when needed.
 PROGRESS_MIN_BYTES = 8 << 20  #: no progress bar for smaller jobs
 
 
@@ -66,7 +67,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         args = parser.parse_args(argv)
     except _UsageError as exc:
-        code = FSCK_EX_USAGE if exc.prog.endswith(" check") else EXIT_USAGE
+        if exc.prog.endswith(" check"):
+            from mmlab.cramfs.errors import EXIT_USAGE as FSCK_EX_USAGE
+
+            code = FSCK_EX_USAGE
+        else:
+            code = EXIT_USAGE
         print(f"{exc.prog}: {exc}", file=sys.stderr)
         return code
     except SystemExit as exc:  # --help / --version
@@ -77,7 +83,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(args.func(args))
     except CramfsError as exc:
         print(f"mmlab: {exc}", file=sys.stderr)
-        return getattr(args, "error_exit", EXIT_BAD_INPUT)
+        return _error_exit(args)
     except BrokenPipeError:
         _silence_stdout()
         return EXIT_BAD_INPUT
@@ -87,13 +93,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     except OSError as exc:
         print(f"mmlab: {exc.filename or ''}{': ' if exc.filename else ''}{exc.strerror or exc}",
               file=sys.stderr)
-        return getattr(args, "error_exit", EXIT_BAD_INPUT)
+        return _error_exit(args)
     except Exception as exc:  # a bug: still one line unless debugging
         if os.environ.get("MMLAB_DEBUG"):
             raise
         print(f"mmlab: internal error: {type(exc).__name__}: {exc} (MMLAB_DEBUG=1 for "
               "details)", file=sys.stderr)
         return EXIT_INTERNAL
+
+
+def _error_exit(args) -> int:
+    """Exit status of a command that failed on its input: 1, or 8 for ``cramfs check``."""
+    if getattr(args, "fsck_exit_codes", False):
+        from mmlab.cramfs.errors import EXIT_ERROR as FSCK_EX_ERROR
+
+        return FSCK_EX_ERROR
+    return EXIT_BAD_INPUT
 
 
 def _silence_stdout() -> None:
@@ -160,7 +175,7 @@ def register(sub) -> None:
     p.add_argument("image")
     p.add_argument("-v", "--verbose", action="store_true")
     p.add_argument("-b", "--blocksize", type=int, help="block size (default: detect)")
-    p.set_defaults(func=_cmd_check, error_exit=FSCK_EX_ERROR)
+    p.set_defaults(func=_cmd_check, fsck_exit_codes=True)
 
 
 def _progress(total: int, desc: str):

@@ -20,6 +20,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from .errors import (
+    EXIT_ERROR,
+    EXIT_OK,
+    EXIT_UNCORRECTED,
+    EXIT_USAGE,
     CramfsCRCError,
     CramfsError,
     CramfsFormatError,
@@ -31,13 +35,10 @@ from .errors import (
 from .layout import CRAMFS_SIGNATURE, SB_OFFSET_CRC, SUPERBLOCK_SIZE
 from .reader import MAX_DEPTH, BlockKind, CramfsImage, Entry, open_image
 
+# The fsck.cramfs exit codes are defined in .errors and re-exported here.
 __all__ = ["CheckReport", "check_image", "EXIT_OK", "EXIT_UNCORRECTED", "EXIT_ERROR",
            "EXIT_USAGE"]
 
-EXIT_OK = 0  #: FSCK_EX_OK
-EXIT_UNCORRECTED = 4  #: FSCK_EX_UNCORRECTED: errors left
-EXIT_ERROR = 8  #: FSCK_EX_ERROR: operational error
-EXIT_USAGE = 16  #: FSCK_EX_USAGE
 MAX_ERRORS = 100  #: stop collecting after this many
 
 

@@ -28,7 +28,18 @@ __all__ = [
     "CramfsNotFoundError",
     "CramfsIOError",
     "CramfsBuildError",
+    "EXIT_OK",
+    "EXIT_UNCORRECTED",
+    "EXIT_ERROR",
+    "EXIT_USAGE",
 ]
+
+# fsck.cramfs exit codes: the FSCK_EX_* values of util-linux include/exitcodes.h (v2.38).
+# Defined once here (no imports, cheap) for mmlab.cramfs.check and ``mmlab cramfs check``.
+EXIT_OK = 0  #: FSCK_EX_OK: no errors
+EXIT_UNCORRECTED = 4  #: FSCK_EX_UNCORRECTED: file system errors left uncorrected
+EXIT_ERROR = 8  #: FSCK_EX_ERROR: operational error
+EXIT_USAGE = 16  #: FSCK_EX_USAGE: usage or syntax error
 
 
 class CramfsError(Exception):
