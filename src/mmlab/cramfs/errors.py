@@ -28,6 +28,7 @@ __all__ = [
     "CramfsNotFoundError",
     "CramfsIOError",
     "CramfsBuildError",
+    "CramfsWarning",
     "EXIT_OK",
     "EXIT_UNCORRECTED",
     "EXIT_ERROR",
@@ -120,3 +121,11 @@ class CramfsIOError(CramfsError):
 
 class CramfsBuildError(CramfsError):
     """The writer cannot represent the input (value too wide for a field, file too big, ...)."""
+
+
+class CramfsWarning(UserWarning):
+    """What mkfs.cramfs prints as ``warning: ...`` (the image is still written).
+
+    Turn them into errors like ``mkfs.cramfs -E`` with
+    ``warnings.simplefilter("error", CramfsWarning)``.
+    """

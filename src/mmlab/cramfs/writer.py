@@ -44,7 +44,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from . import elf
-from .errors import CramfsBuildError, CramfsIOError
+from .errors import CramfsBuildError, CramfsIOError, CramfsWarning
 from .layout import (
     CRAMFS_BLK_DIRECT_PTR_SHIFT,
     CRAMFS_BLK_FLAG_DIRECT_PTR,
@@ -73,6 +73,8 @@ from .layout import (
 )
 from .tree import MAX_INPUT_NAMELEN, Device, Dir, File, Node, Symlink
 
+# CramfsWarning lives in .errors; it is re-exported here (``from mmlab.cramfs.writer import
+# CramfsWarning`` keeps working).
 __all__ = ["CramfsWarning", "build_image", "write_image", "MKFS_ZLIB_LEVEL", "XIP_ZLIB_LEVEL"]
 
 MKFS_ZLIB_LEVEL = 6  #: zlib compress() = Z_DEFAULT_COMPRESSION, what mkfs.cramfs uses
@@ -83,14 +85,6 @@ _SUPER = {e: struct.Struct(("<" if e == "little" else ">") + "4I16s4I16s")
 _U32 = {e: struct.Struct(("<" if e == "little" else ">") + "I") for e in ("little", "big")}
 _PARALLEL_MIN_BYTES = 256 * 1024  #: below this, compressing in a pool costs more than it saves
 _TASK_BLOCKS = 48  #: blocks per pool task (amortises the per-task overhead)
-
-
-class CramfsWarning(UserWarning):
-    """What mkfs.cramfs prints as ``warning: ...`` (the image is still written).
-
-    Turn them into errors like ``mkfs.cramfs -E`` with
-    ``warnings.simplefilter("error", CramfsWarning)``.
-    """
 
 
 @dataclass(eq=False)
