@@ -36,7 +36,6 @@ from __future__ import annotations
 import fnmatch
 import os
 import stat
-import struct
 import warnings
 import zlib
 from collections.abc import Iterable, Sequence
@@ -70,6 +69,8 @@ from .layout import (
     host_endian,
     inode_codec,
     pack_block_pointers,
+    pack_u32,
+    superblock_struct,
 )
 from .tree import MAX_INPUT_NAMELEN, Device, Dir, File, Node, Symlink
 
@@ -80,9 +81,6 @@ __all__ = ["CramfsWarning", "build_image", "write_image", "MKFS_ZLIB_LEVEL", "XI
 MKFS_ZLIB_LEVEL = 6  #: zlib compress() = Z_DEFAULT_COMPRESSION, what mkfs.cramfs uses
 XIP_ZLIB_LEVEL = 9  #: mkcramfs (npitre) compress2(..., Z_BEST_COMPRESSION)
 
-_SUPER = {e: struct.Struct(("<" if e == "little" else ">") + "4I16s4I16s")
-          for e in ("little", "big")}
-_U32 = {e: struct.Struct(("<" if e == "little" else ">") + "I") for e in ("little", "big")}
 _PARALLEL_MIN_BYTES = 256 * 1024  #: below this, compressing in a pool costs more than it saves
 _TASK_BLOCKS = 48  #: blocks per pool task (amortises the per-task overhead)
 
@@ -597,17 +595,20 @@ def build_image(
         })
         img[pos + INODE_SIZE:pos + INODE_SIZE + len(e.name)] = e.name
 
-    # write_superblock() and the CRC
-    root_inode = codec.pack({
-        "mode": root_mode & 0xFFFF, "uid": root_uid & 0xFFFF, "size": root_size & 0xFFFFFF,
-        "gid": root_gid & 0xFF, "namelen": 0, "offset": root_offset >> 2,
+    # write_superblock() and the CRC (crc field 0 while summing, as mkfs.cramfs does)
+    img[padsize:padsize + SUPERBLOCK_SIZE] = superblock_struct(endian).build({
+        "magic": CRAMFS_MAGIC, "size": len(img), "flags": flags, "future": 0,
+        "signature": CRAMFS_SIGNATURE,
+        "fsid": {"crc": 0, "edition": edition, "blocks": total_blocks, "files": files},
+        "name": _super_name(name),
+        "root": {
+            "mode": root_mode & 0xFFFF, "uid": root_uid & 0xFFFF,
+            "size": root_size & 0xFFFFFF, "gid": root_gid & 0xFF,
+            "namelen": 0, "offset": root_offset >> 2,
+        },
     })
-    img[padsize:padsize + SUPERBLOCK_SIZE] = _SUPER[endian].pack(
-        CRAMFS_MAGIC, len(img), flags, 0, CRAMFS_SIGNATURE,
-        0, edition, total_blocks, files, _super_name(name),
-    ) + root_inode
     crc = zlib.crc32(memoryview(img)[padsize:])
-    _U32[endian].pack_into(img, padsize + SB_OFFSET_CRC, crc)
+    img[padsize + SB_OFFSET_CRC:padsize + SB_OFFSET_CRC + 4] = pack_u32(endian, crc)
     warn.emit()
     return bytes(img)
 
