@@ -38,7 +38,7 @@ import os
 import stat
 import warnings
 import zlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
@@ -283,10 +283,10 @@ def _preorder(entries: list[_Entry] | None) -> Iterable[_Entry]:
             stack.append(iter(e.children))
 
 
-# --- XIP planning -----------------------------------------------------------------------------
+# --- XIP planning and eliminate_doubles -------------------------------------------------------
 
 
-def _xip_plan(e: _Entry, globs: Sequence[str], blksize: int, warn: _Warn):
+def _xip_blocks_of(e: _Entry, globs: Sequence[str], blksize: int, warn: _Warn):
     """Per-block XIP decision for a regular file matched by a glob (None: not XIP at all)."""
     if not (e.is_reg and e.size and any(fnmatch.fnmatchcase(e.relpath, g) for g in globs)):
         return None
@@ -302,7 +302,48 @@ def _xip_plan(e: _Entry, globs: Sequence[str], blksize: int, warn: _Warn):
     return (True,) * nblocks
 
 
+def _plan_xip(all_entries: list[_Entry], globs: Sequence[str], blksize: int,
+              warn: _Warn) -> None:
+    """mkcramfs -X's ``is_elf_loadable()`` per block: set ``e.xip`` of every file with data."""
+    for e in all_entries:
+        if e.is_data and e.size:
+            e.xip = _xip_blocks_of(e, globs, blksize, warn)
+
+
+def _eliminate_doubles(all_entries: list[_Entry]) -> list[_Entry]:
+    """eliminate_doubles(): share data with the first equal file; returns the files to store."""
+    first_of: dict[tuple, _Entry] = {}
+    for e in all_entries:
+        if not (e.is_data and e.size):
+            continue
+        key = (e.size, e.data, e.xip)
+        orig = first_of.get(key)
+        if orig is None:
+            first_of[key] = e
+        else:
+            e.same = orig
+    return list(first_of.values())
+
+
 # --- compression ------------------------------------------------------------------------------
+
+
+def _split_blocks(stored: list[_Entry], blksize: int, holes: bool) -> list[memoryview]:
+    """do_compress()'s per-block choice: hole (-z), XIP page or zlib block; returns the latter."""
+    zero = bytes(blksize)
+    jobs: list[memoryview] = []
+    for e in stored:
+        mv = memoryview(e.data)
+        for i, start in enumerate(range(0, e.size, blksize)):
+            blk = mv[start:start + blksize]
+            if e.xip and e.xip[i]:
+                e.blocks.append(None)
+            elif holes and blk.tobytes() == zero[: len(blk)]:
+                e.blocks.append(b"")
+            else:
+                e.blocks.append(None)
+                jobs.append(blk)
+    return jobs
 
 
 def _compress_task(args):
@@ -311,7 +352,7 @@ def _compress_task(args):
 
 
 def _compress_all(jobs: list[memoryview], level: int) -> list[bytes]:
-    """zlib-compress every block, on 2 threads when there is enough data (zlib drops the GIL)."""
+    """do_compress()'s ``compress()`` of every block, on 2 threads for big inputs (no GIL)."""
     total = sum(len(b) for b in jobs)
     if total < _PARALLEL_MIN_BYTES:
         return [zlib.compress(b, level) for b in jobs]
@@ -323,7 +364,7 @@ def _compress_all(jobs: list[memoryview], level: int) -> list[bytes]:
     return out
 
 
-# --- the image --------------------------------------------------------------------------------
+# --- helpers for the image --------------------------------------------------------------------
 
 
 def _check_options(blocksize: int, endian: str, edition: int) -> str:
@@ -394,6 +435,133 @@ def _check_offset(offset: int, e: _Entry) -> int:
     return offset >> 2
 
 
+# --- the image, phase by phase (mkfs.cramfs main()) -------------------------------------------
+
+
+def _lay_out_directories(entries: list[_Entry], insert: bytes,
+                         padsize: int) -> tuple[bytearray, int, int]:
+    """main() + write_file() + write_directory_structure() offsets: (img, root offset, inodes)."""
+    # layout: [pad] superblock [-i image] directory entries, then data
+    insert_len = (len(insert) + 3) & ~3
+    root_offset = padsize + SUPERBLOCK_SIZE + insert_len
+    offset = root_offset
+    files = 1
+    # write_directory_structure(): width-first per directory, subdirectories depth first
+    stack: list[_Entry] = []
+    current = entries
+    while True:
+        start = len(stack)
+        for e in current:
+            e.dir_offset = offset
+            offset += INODE_SIZE + ((len(e.name) + 3) & ~3)
+            files += 1
+            if e.children:
+                stack.append(e)
+        stack[start:] = stack[start:][::-1]
+        if not stack:
+            break
+        d = stack.pop()
+        d.offset = offset
+        current = d.children or []
+
+    img = bytearray(offset)
+    img[padsize + SUPERBLOCK_SIZE:padsize + SUPERBLOCK_SIZE + len(insert)] = insert
+    return img, root_offset, files
+
+
+def _write_data(img: bytearray, all_entries: list[_Entry], compressed: Iterator[bytes], *,
+                blksize: int, endian: str, xip_mode: bool, flags: int) -> tuple[int, int, int]:
+    """write_data() + do_compress() (mkcramfs' write_blocks() with XIP): (cursor, blocks, flags)."""
+    total_blocks = 0
+    # ``pos`` is the write cursor (mkfs' ``curr``).  Alignment gaps are skipped, not
+    # written: after a literal block mkcramfs leaves the tail of the discarded
+    # compressed attempt there, and so do we (see _put).
+    pos = len(img)
+    for e in all_entries:
+        if not (e.is_data and e.size):
+            continue
+        if e.same is not None:
+            e.offset = e.same.offset
+            continue
+        start = pos
+        e.offset = start
+        _check_offset(start, e)
+        nblocks = len(e.blocks)
+        total_blocks += nblocks
+        ptrs = []
+        pos = _put(img, pos, bytes(4 * nblocks))
+        mv = memoryview(e.data)
+        for i, kind in enumerate(e.blocks):
+            blk = mv[i * blksize:(i + 1) * blksize]
+            if kind == b"":  # hole: an empty block
+                ptr = pos
+                if xip_mode:
+                    flags |= CRAMFS_FLAG_HOLES
+            elif e.xip and e.xip[i]:
+                pos = _skip(img, pos, -pos % blksize)
+                ptr = ((pos >> CRAMFS_BLK_DIRECT_PTR_SHIFT) | CRAMFS_BLK_FLAG_DIRECT_PTR
+                       | CRAMFS_BLK_FLAG_UNCOMPRESSED)
+                pos = _put(img, pos, blk)
+            else:
+                z = next(compressed)
+                if xip_mode and len(z) >= len(blk):  # mkcramfs: "literal N vs compressed M"
+                    _put(img, pos, z)  # compressed first, then overwritten by the literal
+                    pos = _put(img, pos, blk)
+                    ptr = pos | CRAMFS_BLK_FLAG_UNCOMPRESSED
+                else:
+                    if len(z) > 2 * blksize:
+                        raise CramfsBuildError(
+                            f"AIEEE: block \"compressed\" to > 2*blocklength ({len(z)}) "
+                            f"in {e.relpath!r}", where="writer")
+                    pos = _put(img, pos, z)
+                    ptr = pos
+            if ptr & CRAMFS_BLK_FLAGS:
+                flags |= CRAMFS_FLAG_EXT_BLOCK_POINTERS
+            ptrs.append(ptr)
+        img[start:start + 4 * nblocks] = pack_block_pointers(endian, ptrs)
+        pos = _skip(img, pos, -pos % 4)
+    return pos, total_blocks, flags
+
+
+def _round_up_to_block(img: bytearray, pos: int, blksize: int) -> None:
+    """main()'s last step: pad to a whole block ("so that losetup works"), within maxfslen()."""
+    pos = _skip(img, pos, -pos % blksize)
+    del img[pos:]
+    if len(img) > _maxfslen(blksize):
+        raise CramfsBuildError(f"filesystem too big: {len(img)} bytes (limit "
+                               f"{_maxfslen(blksize)})", where="writer")
+
+
+def _write_directory_entries(img: bytearray, all_entries: list[_Entry], endian: str) -> None:
+    """write_directory_structure() + set_data_offset(): every inode and name, offsets known."""
+    codec = inode_codec(endian)
+    nl_mask = (1 << CRAMFS_NAMELEN_WIDTH) - 1
+    for e in all_entries:
+        off = _check_offset(e.offset, e) if (e.children or (e.is_data and e.size)) else 0
+        namelen = (len(e.name) + 3) >> 2
+        pos = e.dir_offset
+        img[pos:pos + INODE_SIZE] = codec.pack({
+            "mode": e.mode & 0xFFFF, "uid": e.uid & 0xFFFF,
+            "size": e.size & 0xFFFFFF, "gid": e.gid & 0xFF,
+            "namelen": namelen & nl_mask, "offset": off,
+        })
+        img[pos + INODE_SIZE:pos + INODE_SIZE + len(e.name)] = e.name
+
+
+def _write_superblock(img: bytearray, padsize: int, endian: str, *, flags: int, edition: int,
+                      blocks: int, files: int, name: str | bytes, root: dict[str, int]) -> None:
+    """write_superblock() + main()'s CRC32 from the superblock on (fsid.crc summed as 0)."""
+    img[padsize:padsize + SUPERBLOCK_SIZE] = superblock_struct(endian).build({
+        "magic": CRAMFS_MAGIC, "size": len(img), "flags": flags, "future": 0,
+        "signature": CRAMFS_SIGNATURE,
+        "fsid": {"crc": 0, "edition": edition, "blocks": blocks, "files": files},
+        "name": _super_name(name),
+        "root": root,
+    })
+    crc = zlib.crc32(memoryview(img)[padsize:])
+    img[padsize + SB_OFFSET_CRC:padsize + SB_OFFSET_CRC + 4] = pack_u32(endian, crc)
+
+
 def build_image(
     root: str | os.PathLike | Dir,
     *,
@@ -454,6 +622,7 @@ def build_image(
     warn = _Warn()
     blksize = blocksize
 
+    # reading the input: parse_directory()
     try:
         root_mode, root_uid, root_gid, entries, root_size = _read_input(root, warn)
     except RecursionError:
@@ -461,154 +630,38 @@ def build_image(
     all_entries = list(_preorder(entries))
 
     # XIP plans, then eliminate_doubles(): first earlier entry with the same bytes (and plan)
-    first_of: dict[tuple, _Entry] = {}
-    for e in all_entries:
-        if not (e.is_data and e.size):
-            continue
-        if xip_mode:
-            e.xip = _xip_plan(e, xip, blksize, warn)
-        key = (e.size, e.data, e.xip)
-        orig = first_of.get(key)
-        if orig is None:
-            first_of[key] = e
-        else:
-            e.same = orig
+    if xip_mode:
+        _plan_xip(all_entries, xip, blksize, warn)
+    stored = _eliminate_doubles(all_entries)
 
     # do_compress() inputs: every non-hole, non-XIP block of every stored file
-    level = XIP_ZLIB_LEVEL if xip_mode else MKFS_ZLIB_LEVEL
-    zero = bytes(blksize)
-    jobs: list[memoryview] = []
-    for e in first_of.values():
-        mv = memoryview(e.data)
-        for i, start in enumerate(range(0, e.size, blksize)):
-            blk = mv[start:start + blksize]
-            if e.xip and e.xip[i]:
-                e.blocks.append(None)
-            elif holes and blk.tobytes() == zero[: len(blk)]:
-                e.blocks.append(b"")
-            else:
-                e.blocks.append(None)
-                jobs.append(blk)
-    compressed = iter(_compress_all(jobs, level))
+    jobs = _split_blocks(stored, blksize, holes)
+    compressed = iter(_compress_all(jobs, XIP_ZLIB_LEVEL if xip_mode else MKFS_ZLIB_LEVEL))
 
     # layout: [pad] superblock [-i image] directory entries, then data
     insert = _insert_bytes(insert_file)
     padsize = CRAMFS_PAD_SIZE if pad else 0
-    insert_len = (len(insert) + 3) & ~3
-    root_offset = padsize + SUPERBLOCK_SIZE + insert_len
-    offset = root_offset
-    files = 1
-    # write_directory_structure(): width-first per directory, subdirectories depth first
-    stack: list[_Entry] = []
-    current = entries
-    while True:
-        start = len(stack)
-        for e in current:
-            e.dir_offset = offset
-            offset += INODE_SIZE + ((len(e.name) + 3) & ~3)
-            files += 1
-            if e.children:
-                stack.append(e)
-        stack[start:] = stack[start:][::-1]
-        if not stack:
-            break
-        d = stack.pop()
-        d.offset = offset
-        current = d.children or []
-
-    img = bytearray(offset)
-    img[padsize + SUPERBLOCK_SIZE:padsize + SUPERBLOCK_SIZE + len(insert)] = insert
+    img, root_offset, files = _lay_out_directories(entries, insert, padsize)
 
     # write_data() / do_compress() (mkfs.cramfs) or write_blocks() (mkcramfs -X)
-    total_blocks = 0
     flags = CRAMFS_FLAG_FSID_VERSION_2 | CRAMFS_FLAG_SORTED_DIRS
     if holes and not xip_mode:
         flags |= CRAMFS_FLAG_HOLES
     if insert:
         flags |= CRAMFS_FLAG_SHIFTED_ROOT_OFFSET
-    # ``pos`` is the write cursor (mkfs' ``curr``).  Alignment gaps are skipped, not
-    # written: after a literal block mkcramfs leaves the tail of the discarded
-    # compressed attempt there, and so do we (see _put).
-    pos = len(img)
-    for e in all_entries:
-        if not (e.is_data and e.size):
-            continue
-        if e.same is not None:
-            e.offset = e.same.offset
-            continue
-        start = pos
-        e.offset = start
-        _check_offset(start, e)
-        nblocks = len(e.blocks)
-        total_blocks += nblocks
-        ptrs = []
-        pos = _put(img, pos, bytes(4 * nblocks))
-        mv = memoryview(e.data)
-        for i, kind in enumerate(e.blocks):
-            blk = mv[i * blksize:(i + 1) * blksize]
-            if kind == b"":  # hole: an empty block
-                ptr = pos
-                if xip_mode:
-                    flags |= CRAMFS_FLAG_HOLES
-            elif e.xip and e.xip[i]:
-                pos = _skip(img, pos, -pos % blksize)
-                ptr = ((pos >> CRAMFS_BLK_DIRECT_PTR_SHIFT) | CRAMFS_BLK_FLAG_DIRECT_PTR
-                       | CRAMFS_BLK_FLAG_UNCOMPRESSED)
-                pos = _put(img, pos, blk)
-            else:
-                z = next(compressed)
-                if xip_mode and len(z) >= len(blk):  # mkcramfs: "literal N vs compressed M"
-                    _put(img, pos, z)  # compressed first, then overwritten by the literal
-                    pos = _put(img, pos, blk)
-                    ptr = pos | CRAMFS_BLK_FLAG_UNCOMPRESSED
-                else:
-                    if len(z) > 2 * blksize:
-                        raise CramfsBuildError(
-                            f"AIEEE: block \"compressed\" to > 2*blocklength ({len(z)}) "
-                            f"in {e.relpath!r}", where="writer")
-                    pos = _put(img, pos, z)
-                    ptr = pos
-            if ptr & CRAMFS_BLK_FLAGS:
-                flags |= CRAMFS_FLAG_EXT_BLOCK_POINTERS
-            ptrs.append(ptr)
-        img[start:start + 4 * nblocks] = pack_block_pointers(endian, ptrs)
-        pos = _skip(img, pos, -pos % 4)
-
+    pos, total_blocks, flags = _write_data(img, all_entries, compressed, blksize=blksize,
+                                           endian=endian, xip_mode=xip_mode, flags=flags)
     # "We always write a multiple of blksize bytes, so that losetup works."
-    pos = _skip(img, pos, -pos % blksize)
-    del img[pos:]
-    if len(img) > _maxfslen(blksize):
-        raise CramfsBuildError(f"filesystem too big: {len(img)} bytes (limit "
-                               f"{_maxfslen(blksize)})", where="writer")
+    _round_up_to_block(img, pos, blksize)
 
-    # directory entries, now that every offset is known
-    codec = inode_codec(endian)
-    nl_mask = (1 << CRAMFS_NAMELEN_WIDTH) - 1
-    for e in all_entries:
-        off = _check_offset(e.offset, e) if (e.children or (e.is_data and e.size)) else 0
-        namelen = (len(e.name) + 3) >> 2
-        pos = e.dir_offset
-        img[pos:pos + INODE_SIZE] = codec.pack({
-            "mode": e.mode & 0xFFFF, "uid": e.uid & 0xFFFF,
-            "size": e.size & 0xFFFFFF, "gid": e.gid & 0xFF,
-            "namelen": namelen & nl_mask, "offset": off,
-        })
-        img[pos + INODE_SIZE:pos + INODE_SIZE + len(e.name)] = e.name
-
-    # write_superblock() and the CRC (crc field 0 while summing, as mkfs.cramfs does)
-    img[padsize:padsize + SUPERBLOCK_SIZE] = superblock_struct(endian).build({
-        "magic": CRAMFS_MAGIC, "size": len(img), "flags": flags, "future": 0,
-        "signature": CRAMFS_SIGNATURE,
-        "fsid": {"crc": 0, "edition": edition, "blocks": total_blocks, "files": files},
-        "name": _super_name(name),
-        "root": {
-            "mode": root_mode & 0xFFFF, "uid": root_uid & 0xFFFF,
-            "size": root_size & 0xFFFFFF, "gid": root_gid & 0xFF,
-            "namelen": 0, "offset": root_offset >> 2,
-        },
-    })
-    crc = zlib.crc32(memoryview(img)[padsize:])
-    img[padsize + SB_OFFSET_CRC:padsize + SB_OFFSET_CRC + 4] = pack_u32(endian, crc)
+    # directory entries, now that every offset is known; then write_superblock() and the CRC
+    _write_directory_entries(img, all_entries, endian)
+    _write_superblock(img, padsize, endian, flags=flags, edition=edition, blocks=total_blocks,
+                      files=files, name=name, root={
+                          "mode": root_mode & 0xFFFF, "uid": root_uid & 0xFFFF,
+                          "size": root_size & 0xFFFFFF, "gid": root_gid & 0xFF,
+                          "namelen": 0, "offset": root_offset >> 2,
+                      })
     warn.emit()
     return bytes(img)
 
