@@ -4,7 +4,7 @@
 registered by modules listed in :data:`COMMAND_MODULES`; each has a
 ``register(subparsers)`` that adds its parser(s) and sets ``func`` (a
 callable ``args -> int``) with ``set_defaults``.  To add ``mmlab maps``, write
-``mmlab/maps_cli.py`` with such a ``register`` and append its name here.
+``mmlab/maps_cli.py`` with such a ``register`` and add its name to the tuple.
 
 Errors in the input end in one line on stderr (``mmlab: ...``) and a non-zero
 exit, never a traceback (set ``MMLAB_DEBUG=1`` to see one).  ``cramfs check``
@@ -27,8 +27,8 @@ from collections.abc import Sequence
 
 __all__ = ["main", "build_parser", "COMMAND_MODULES"]
 
-#: Modules whose ``register(subparsers)`` adds a command group.
-COMMAND_MODULES: list[str] = ["mmlab.cli"]
+#: Modules whose ``register(subparsers)`` adds a command group (immutable: edit it here).
+COMMAND_MODULES: tuple[str, ...] = ("mmlab.cli",)
 
 EXIT_BAD_INPUT = 1
 EXIT_USAGE = 2

@@ -39,8 +39,8 @@ MAX_ENTRIES = 1 << 20  #: default limit on the number of inodes
 MAX_TOTAL_BYTES = 2 << 30  #: default limit on the bytes written (dedup can multiply data)
 SYMLINK_MAX = 4096  #: PATH_MAX: longer targets cannot be created (ENAMETOOLONG)
 
-_KNOWN_TYPES = {stat.S_IFDIR, stat.S_IFREG, stat.S_IFLNK, stat.S_IFCHR, stat.S_IFBLK,
-                stat.S_IFIFO, stat.S_IFSOCK}
+_KNOWN_TYPES = frozenset({stat.S_IFDIR, stat.S_IFREG, stat.S_IFLNK, stat.S_IFCHR, stat.S_IFBLK,
+                          stat.S_IFIFO, stat.S_IFSOCK})
 _OPEN_DIR = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 _OPEN_NEW = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
 

@@ -47,8 +47,9 @@ from __future__ import annotations
 import struct
 import sys
 from array import array
+from collections.abc import Mapping
 from dataclasses import dataclass
-from functools import lru_cache
+from types import MappingProxyType
 from typing import Literal, NamedTuple
 
 from construct import Adapter, Array, Bytes, Int16ub, Int16ul, Int32ub, Int32ul, Struct
@@ -157,14 +158,14 @@ CRAMFS_BLK_DIRECT_PTR_SHIFT = 2
 
 DEFAULT_BLKSIZE = 4096  #: mkcramfs' historical block size (= PAGE_SIZE on most machines)
 
-FLAG_NAMES: dict[int, str] = {
+FLAG_NAMES: Mapping[int, str] = MappingProxyType({
     CRAMFS_FLAG_FSID_VERSION_2: "FSID_VERSION_2",
     CRAMFS_FLAG_SORTED_DIRS: "SORTED_DIRS",
     CRAMFS_FLAG_HOLES: "HOLES",
     CRAMFS_FLAG_WRONG_SIGNATURE: "WRONG_SIGNATURE",
     CRAMFS_FLAG_SHIFTED_ROOT_OFFSET: "SHIFTED_ROOT_OFFSET",
     CRAMFS_FLAG_EXT_BLOCK_POINTERS: "EXT_BLOCK_POINTERS",
-}
+})
 
 #: struct cramfs_inode: three u32 words of bitfields, in declaration order.
 #: Everything about inode encoding is derived from this table.
@@ -295,10 +296,17 @@ class InodeCodec:
         return self._struct.pack(*self.words_of(values))
 
 
-@lru_cache(maxsize=2)
+#: The two inode codecs, built once at import (no cache filled at run time).
+_CODECS: Mapping[str, InodeCodec] = MappingProxyType(
+    {e: InodeCodec(e) for e in ("little", "big")})
+
+
 def inode_codec(endian: Endian) -> InodeCodec:
-    """The cached :class:`InodeCodec` for ``endian``."""
-    return InodeCodec(endian)
+    """The :class:`InodeCodec` for ``endian`` (one per byte order, shared)."""
+    codec = _CODECS.get(endian)
+    if codec is None:
+        _check_endian(endian)  # raises ValueError naming the bad value
+    return codec
 
 
 class _InodeAdapter(Adapter):
@@ -334,15 +342,7 @@ class CramfsStructs:
         return Array(n, self.u32)
 
 
-@lru_cache(maxsize=2)
-def structs(endian: Endian) -> CramfsStructs:
-    """Declarations of ``cramfs_inode``, ``cramfs_info``, ``cramfs_super`` for ``endian``.
-
-    Mirrors ``include/uapi/linux/cramfs_fs.h @ v4.15``; the kernel itself has
-    only the host-endian C structs (it refuses the other byte order), the
-    foreign order is the util-linux ``mkfs.cramfs -N`` extension.
-    """
-    endian = _check_endian(endian)
+def _declare_structs(endian: Endian) -> CramfsStructs:
     u16 = Int16ul if endian == "little" else Int16ub
     u32 = Int32ul if endian == "little" else Int32ub
     inode = _InodeAdapter(endian)
@@ -363,6 +363,24 @@ def structs(endian: Endian) -> CramfsStructs:
         "root" / inode,
     )
     return CramfsStructs(endian, u16, u32, inode, info, superblock)
+
+
+#: The declarations for both byte orders, built once at import (~40 us).
+_STRUCTS: Mapping[str, CramfsStructs] = MappingProxyType(
+    {e: _declare_structs(e) for e in ("little", "big")})
+
+
+def structs(endian: Endian) -> CramfsStructs:
+    """Declarations of ``cramfs_inode``, ``cramfs_info``, ``cramfs_super`` for ``endian``.
+
+    Mirrors ``include/uapi/linux/cramfs_fs.h @ v4.15``; the kernel itself has
+    only the host-endian C structs (it refuses the other byte order), the
+    foreign order is the util-linux ``mkfs.cramfs -N`` extension.
+    """
+    decl = _STRUCTS.get(endian)
+    if decl is None:
+        _check_endian(endian)  # raises ValueError naming the bad value
+    return decl
 
 
 def superblock_struct(endian: Endian):
@@ -421,8 +439,8 @@ def unpack_inode(endian: Endian, buf: bytes | bytearray | memoryview, pos: int =
     return inode_codec(endian).unpack(buf, pos)
 
 
-_U32 = {"little": struct.Struct("<I"), "big": struct.Struct(">I")}
-_U16 = {"little": struct.Struct("<H"), "big": struct.Struct(">H")}
+_U32 = MappingProxyType({"little": struct.Struct("<I"), "big": struct.Struct(">I")})
+_U16 = MappingProxyType({"little": struct.Struct("<H"), "big": struct.Struct(">H")})
 
 
 def pack_u32(endian: Endian, value: int) -> bytes:

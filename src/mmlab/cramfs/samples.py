@@ -21,8 +21,10 @@ from __future__ import annotations
 import hashlib
 import os
 import sys
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import MappingProxyType
 
 from .elf import PF_R, PF_W, PF_X, make_elf
 from .tree import Device, Dir, File, Symlink
@@ -72,9 +74,13 @@ class Sample:
     """One image: file name, build_image keywords, and how to make it with the C tools."""
 
     filename: str
-    options: dict = field(default_factory=dict)
+    options: Mapping[str, object] = field(default_factory=dict)
     command: str = ""
     purpose: str = ""
+
+    def __post_init__(self) -> None:
+        # SAMPLES is a public table: keep its keyword sets read-only too.
+        object.__setattr__(self, "options", MappingProxyType(dict(self.options)))
 
 
 SAMPLES: tuple[Sample, ...] = (
