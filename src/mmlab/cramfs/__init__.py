@@ -1,22 +1,44 @@
-"""cramfs (Linux v4.15 on-disk format): layout, reader, checker, safe extractor, writer.
+"""cramfs package: the ``fs/cramfs`` @ v4.15 on-disk format read, checked, extracted and written.
 
-Public API (imported lazily so ``import mmlab.cramfs`` stays cheap):
+Public API (only the errors are imported eagerly, so ``import mmlab.cramfs`` stays cheap;
+the rest loads on first use):
 
-* errors: :class:`CramfsError` and subclasses (``mmlab.cramfs.errors``)
+* errors: :class:`CramfsError` and subclasses, :class:`CramfsWarning` and the
+  fsck.cramfs exit codes ``EXIT_*`` (``mmlab.cramfs.errors``)
 * :func:`open_image` / :class:`CramfsImage` (``mmlab.cramfs.reader``)
 * :func:`check_image` (``mmlab.cramfs.check``)
 * :func:`extract` (``mmlab.cramfs.extract``)
 * :func:`build_image` / :func:`write_image` (``mmlab.cramfs.writer``)
+
+The submodules (``mmlab.cramfs.layout``, ``.elf``, ``.tree``, ``.samples`` and the
+ones above) are importable as attributes too, loaded on first access.
 """
 
-from __future__ import annotations
+from importlib import import_module as _import_module
+from types import MappingProxyType as _MappingProxyType
 
-import importlib
+from .errors import (
+    EXIT_ERROR,
+    EXIT_OK,
+    EXIT_UNCORRECTED,
+    EXIT_USAGE,
+    CramfsBuildError,
+    CramfsCRCError,
+    CramfsDataError,
+    CramfsError,
+    CramfsFormatError,
+    CramfsIOError,
+    CramfsLimitError,
+    CramfsMagicError,
+    CramfsNotFoundError,
+    CramfsTruncatedError,
+    CramfsUnsafePathError,
+    CramfsUnsupportedError,
+    CramfsWarning,
+)
 
-from . import errors as _errors
-from .errors import *  # noqa: F403 - the error classes are part of the package API
-
-_LAZY = {
+#: Public name -> submodule that defines it (imported on first access).
+_LAZY = _MappingProxyType({
     "CramfsImage": "reader",
     "open_image": "reader",
     "FileBlock": "reader",
@@ -26,15 +48,59 @@ _LAZY = {
     "extract": "extract",
     "build_image": "writer",
     "write_image": "writer",
-}
+})
 
-__all__ = [*_errors.__all__, *_LAZY]
+#: The package's submodules; ``mmlab.cramfs.<name>`` imports one on first access.
+_SUBMODULES = ("check", "elf", "errors", "extract", "layout", "reader", "samples", "tree",
+               "writer")
+
+__all__ = [
+    # from mmlab.cramfs.errors (imported above; the same list as errors.__all__)
+    "CramfsError",
+    "CramfsFormatError",
+    "CramfsMagicError",
+    "CramfsTruncatedError",
+    "CramfsUnsupportedError",
+    "CramfsCRCError",
+    "CramfsDataError",
+    "CramfsLimitError",
+    "CramfsUnsafePathError",
+    "CramfsNotFoundError",
+    "CramfsIOError",
+    "CramfsBuildError",
+    "CramfsWarning",
+    "EXIT_OK",
+    "EXIT_UNCORRECTED",
+    "EXIT_ERROR",
+    "EXIT_USAGE",
+    # loaded on first use (the keys of _LAZY)
+    "CramfsImage",
+    "open_image",
+    "FileBlock",
+    "Entry",
+    "check_image",
+    "CheckReport",
+    "extract",
+    "build_image",
+    "write_image",
+]
+
 
 
 def __getattr__(name: str):
+    """Import the submodule behind a lazy public name (or a submodule itself) on first use."""
     module = _LAZY.get(name)
     if module is None:
-        raise AttributeError(f"module 'mmlab.cramfs' has no attribute {name!r}")
-    value = getattr(importlib.import_module(f".{module}", __name__), name)
+        if name in _SUBMODULES:
+            return _import_module(f".{name}", __name__)
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(_import_module(f".{module}", __name__), name)
+    # Bind the name in the package: not just a cache, importing a submodule binds its name
+    # here, and the function ``extract`` shares its name with the submodule ``extract``.
     globals()[name] = value
     return value
+
+
+def __dir__() -> list[str]:
+    """The public names (:data:`__all__`) and the submodules, without private helpers."""
+    return sorted({*__all__, *_SUBMODULES})

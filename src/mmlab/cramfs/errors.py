@@ -13,8 +13,6 @@ The kernel has no such hierarchy (``cramfs_read_super`` just logs
 below follows the verdicts ``fsck.cramfs`` (util-linux) distinguishes.
 """
 
-from __future__ import annotations
-
 __all__ = [
     "CramfsError",
     "CramfsFormatError",
