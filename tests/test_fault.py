@@ -18,6 +18,7 @@ from mmlab.constants import (
     PROT_WRITE,
     TASK_SIZE,
 )
+from mmlab.errors import WouldSleep
 from mmlab.fault import (
     FAULT_FLAG_ALLOW_RETRY,
     FAULT_FLAG_INSTRUCTION,
@@ -35,20 +36,12 @@ from mmlab.fault import (
     VM_FAULT_WRITE,
     SignalDelivered,
     do_page_fault,
-    user_read,
-    user_write,
 )
 from mmlab.mm import MM, VmOperations, find_vma
 from mmlab.pagetable import pte_special, pte_write
 from mmlab.physmem import page_count, page_mapcount
-from mmlab.rwsem import WouldSleep
-
-
-def model_file(data: bytes, path: str = "/model/f", mode: int = fs.FMODE_READ) -> fs.File:
-    """A file of the model whose readpage follows the kernel contract (unlocks the page)."""
-    f = fs.file_from_bytes(data, path, mode=mode)
-    f.f_mapping.a_ops = fs.AddressSpaceOperations(readpage=filemap.simple_readpage)
-    return f
+from mmlab.uaccess import user_read, user_write
+from tests.helpers import model_file
 
 
 def lock_free(mm: MM) -> bool:

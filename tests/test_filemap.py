@@ -6,7 +6,7 @@ import errno
 
 import pytest
 
-from mmlab import fault, filemap, fs, memory, procfs, trace
+from mmlab import fault, filemap, fs, memory, procfs, shmem, system, trace, truncate
 from mmlab.constants import (
     MAP_ANONYMOUS,
     MAP_PRIVATE,
@@ -25,26 +25,20 @@ from mmlab.fault import (
     SignalDelivered,
     VmFault,
     do_page_fault,
-    user_read,
 )
 from mmlab.memory import remap_pfn_range, zap_page_range
 from mmlab.mm import MM, find_vma
 from mmlab.physmem import PHYS_PFN, SetPageError, page_count, page_mapcount, unlock_page
+from mmlab.uaccess import user_read, user_write
+from tests.helpers import model_file
 
 FLASH = 0x08000000
 
 
-def model_file(data: bytes, path: str = "/model/f", mode: int = fs.FMODE_READ) -> fs.File:
-    """A file of the model whose readpage follows the kernel contract (unlocks the page)."""
-    f = fs.file_from_bytes(data, path, mode=mode)
-    f.f_mapping.a_ops = fs.AddressSpaceOperations(readpage=filemap.simple_readpage)
-    return f
-
-
 @pytest.fixture
-def no_fault_around(monkeypatch):
+def no_fault_around():
     """``echo 4096 > /sys/kernel/debug/fault_around_bytes``: fault-around off."""
-    monkeypatch.setattr(fault, "fault_around_bytes", PAGE_SIZE)
+    system.default_system().fault_around_bytes = PAGE_SIZE
 
 
 def filemap_results(rec) -> list[int]:
@@ -66,7 +60,7 @@ def test_first_touch_is_major_second_mapping_minor(no_fault_around):
     assert filemap_results(rec) == [VM_FAULT_MAJOR | VM_FAULT_LOCKED] == [0x204]
     assert first.ret == 0x204 and first.major and first.ok
     assert (mm.maj_flt, mm.min_flt) == (1, 0)
-    assert fault.vmstat["pgmajfault"] >= 1
+    assert mm.system.vmstat["pgmajfault"] == 1
     names = [n for n in rec.names if n not in ("find_get_page", "add_to_page_cache_lru")]
     assert names == [
         "do_page_fault",
@@ -96,7 +90,7 @@ def test_first_touch_is_major_second_mapping_minor(no_fault_around):
 
 
 def test_fault_around_maps_cached_neighbours_without_filemap_fault():
-    assert fault.fault_around_bytes == 65536  # the v4.15 default: 16 pages
+    assert system.default_system().fault_around_bytes == 65536  # the v4.15 default: 16 pages
     mm = MM()
     f = model_file(bytes(range(256)) * 16 * 6)  # 6 pages
     a = mm.mmap(0, 6 * PAGE_SIZE, PROT_READ, MAP_PRIVATE, f, 0)
@@ -249,10 +243,10 @@ def test_drop_caches_makes_the_next_fault_major_again(no_fault_around):
     f = model_file(b"c" * PAGE_SIZE)
     a = mm.mmap(0, PAGE_SIZE, PROT_READ, MAP_PRIVATE, f, 0)
     user_read(mm, a, 1)
-    assert filemap.invalidate_mapping_pages(f.f_mapping) == 0  # mapped pages stay
+    assert truncate.invalidate_mapping_pages(f.f_mapping) == 0  # mapped pages stay
     mm.munmap(a, PAGE_SIZE)
     free = mm.physmem.nr_free
-    assert filemap.invalidate_mapping_pages(f.f_mapping) == 1
+    assert truncate.invalidate_mapping_pages(f.f_mapping) == 1
     assert mm.physmem.nr_free == free + 1 and f.f_mapping.nrpages == 0
     b = mm.mmap(0, PAGE_SIZE, PROT_READ, MAP_PRIVATE, f, 0)
     assert do_page_fault(mm, b).major and mm.maj_flt == 2
@@ -285,9 +279,9 @@ def test_shmem_zero_setup_faults_are_minor_and_shared():
     mm = MM()
     addr = mm.mmap(0, 2 * PAGE_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS)
     vma = find_vma(mm, addr)
-    assert filemap.shmem_zero_setup(vma) == 0
-    assert vma.vm_ops is filemap.shmem_vm_ops
-    fault.user_write(mm, addr + PAGE_SIZE, b"shared")
+    assert shmem.shmem_zero_setup(vma) == 0
+    assert vma.vm_ops is shmem.shmem_vm_ops
+    user_write(mm, addr + PAGE_SIZE, b"shared")
     assert mm.maj_flt == 0 and mm.min_flt >= 1
     page = vma.vm_file.f_mapping.pages[1]
     assert page.read(0, 6) == b"shared"

@@ -27,8 +27,8 @@ from mmlab.constants import (
     VM_MIXEDMAP,
     VM_PFNMAP,
 )
+from mmlab.errors import KernelBug, SignalDelivered
 from mmlab.memory import (
-    KernelBug,
     phys_to_pfn_t,
     remap_pfn_range,
     vm_insert_mixed,
@@ -38,17 +38,12 @@ from mmlab.memory import (
 from mmlab.mm import MM, find_vma, is_cow_mapping
 from mmlab.pagetable import pte_special, pte_write
 from mmlab.physmem import PFN_PHYS, PHYS_PFN, page_count, page_mapcount
+from mmlab.uaccess import user_read, user_write
+from tests.helpers import model_file
 
 FLASH = 0x08000000
 FLASH_PFN = PHYS_PFN(FLASH)
 REMAP_FLAGS = VM_IO | VM_PFNMAP | VM_DONTEXPAND | VM_DONTDUMP
-
-
-def model_file(data: bytes, path: str = "/model/f", mode: int = fs.FMODE_READ) -> fs.File:
-    """A file of the model whose readpage follows the kernel contract (unlocks the page)."""
-    f = fs.file_from_bytes(data, path, mode=mode)
-    f.f_mapping.a_ops = fs.AddressSpaceOperations(readpage=filemap.simple_readpage)
-    return f
 
 
 def mapped_vma(mm: MM, npages: int, flags: int = MAP_PRIVATE, prot: int = PROT_READ,
@@ -164,7 +159,7 @@ def test_direct_map_reads_flash_and_munmap_leaves_the_frames_alone():
     mm.physmem.load_flash(data)
     f = xip_driver_file(data, FLASH)
     addr = mm.mmap(0, 2 * PAGE_SIZE, PROT_READ | PROT_EXEC, MAP_PRIVATE, f, 0)
-    assert fault.user_read(mm, addr + 4090, 10) == data[4090:4100]
+    assert user_read(mm, addr + 4090, 10) == data[4090:4100]
     assert mm.maj_flt == mm.min_flt == 0  # no fault at all: the PTEs were there
     free = mm.physmem.nr_free
     mm.munmap(addr, 2 * PAGE_SIZE)
@@ -180,11 +175,11 @@ def test_write_fault_on_remapped_private_vma_copies_the_flash_page():
     f = xip_driver_file(data, FLASH)
     addr = mm.mmap(0, 2 * PAGE_SIZE, PROT_READ, MAP_PRIVATE, f, 0)
     mm.mprotect(addr, 2 * PAGE_SIZE, PROT_READ | PROT_WRITE)  # allowed: VM_MAYWRITE is set
-    fault.user_write(mm, addr + PAGE_SIZE, b"xy")
+    user_write(mm, addr + PAGE_SIZE, b"xy")
     vma = find_vma(mm, addr)
     pte = mm.pgd.walk(addr + PAGE_SIZE)
     assert mm.physmem.pfn_valid(pte.pfn) and pte_write(pte) and not pte_special(pte)
-    assert fault.user_read(mm, addr + PAGE_SIZE, 4) == b"xyBB"
+    assert user_read(mm, addr + PAGE_SIZE, 4) == b"xyBB"
     assert mm.physmem.read_phys(FLASH + PAGE_SIZE, 2) == b"BB"  # flash untouched
     assert vm_normal_page(vma, addr + PAGE_SIZE, pte) is not None
     assert vm_normal_page(vma, addr, mm.pgd.walk(addr)) is None
@@ -207,7 +202,7 @@ def test_vm_normal_page_linear_rule_and_cow(special):
     assert pte_special(raw) is special  # classic ARM has no special bit
     assert vm_normal_page(vma, addr + PAGE_SIZE, raw) is None
     # COW one page: the anonymous copy breaks the linear rule and is "normal".
-    fault.user_write(mm, addr + PAGE_SIZE, b"w")
+    user_write(mm, addr + PAGE_SIZE, b"w")
     cow = mm.pgd.walk(addr + PAGE_SIZE)
     assert cow.pfn != FLASH_PFN + 1
     page = vm_normal_page(vma, addr + PAGE_SIZE, cow)
@@ -245,11 +240,10 @@ def test_zero_page_is_never_normal_and_bad_ptes_are_reported():
     # x86: a non-special PTE to a frame without struct page is a bad PTE.
     mm = MM()
     addr = mm.mmap(0, PAGE_SIZE, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS)
-    memory.bad_pte_log.clear()
     from mmlab.pagetable import pfn_pte
 
     assert vm_normal_page(find_vma(mm, addr), addr, pfn_pte(FLASH_PFN, 0x25)) is None
-    assert memory.bad_pte_log and "Bad page map" in memory.bad_pte_log[0]
+    assert mm.system.dmesg and "Bad page map" in mm.system.dmesg[0]
 
 
 # --- vm_insert_mixed / vm_insert_pfn -----------------------------------------------------------
@@ -314,7 +308,7 @@ def test_partial_mixed_map_rest_faults_through_filemap():
     vma = find_vma(mm, addr)
     vma.vm_flags |= VM_MIXEDMAP
     assert vm_insert_mixed(vma, addr, phys_to_pfn_t(FLASH, memory.PFN_DEV)) == 0
-    assert fault.user_read(mm, addr + PAGE_SIZE, 2) == b"PP"
+    assert user_read(mm, addr + PAGE_SIZE, 2) == b"PP"
     assert mm.maj_flt == 1
     assert procfs.format_vma(vma).split()[2] == "00000000"  # no sign of XIP in maps
     assert memory.check_mm_invariants(mm) == []
@@ -341,7 +335,7 @@ def test_munmap_zaps_normal_pages_and_drops_their_counts():
     a = mm.mmap(0, 3 * PAGE_SIZE, PROT_READ, MAP_PRIVATE, f, 0)
     b = mm.mmap(0, 3 * PAGE_SIZE, PROT_READ, MAP_SHARED, f, 0)
     for base in (a, b):
-        fault.user_read(mm, base, 3 * PAGE_SIZE)
+        user_read(mm, base, 3 * PAGE_SIZE)
     page = f.f_mapping.pages[1]
     assert page_mapcount(page) == 2 and page_count(page) == 3  # cache + 2 PTEs
     assert memory.check_mm_invariants(mm) == []
@@ -414,8 +408,8 @@ def test_refcounts_and_mapcounts_stay_consistent(seq, special):
             mm.mmap(addr, length, prot, MAP_PRIVATE | MAP_FIXED, drv, (page % 4) * PAGE_SIZE)
         if op == "read" or (touch and op in ("anon", "file_priv", "file_shared", "xip", "mixed")):
             try:
-                got = fault.user_read(mm, addr, length)
-            except fault.SignalDelivered:
+                got = user_read(mm, addr, length)
+            except SignalDelivered:
                 got = None
             vma = find_vma(mm, addr)
             if got is not None and vma.vm_file in (xip, mixed) and vma.anon_vma is None:
@@ -427,8 +421,8 @@ def test_refcounts_and_mapcounts_stay_consistent(seq, special):
                     assert got == data[off : off + length]
         elif op == "write":
             try:
-                fault.user_write(mm, addr, b"w" * length)
-            except fault.SignalDelivered:
+                user_write(mm, addr, b"w" * length)
+            except SignalDelivered:
                 pass
         elif op == "unmap":
             mm.munmap(addr, length)

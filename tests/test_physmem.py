@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 
 from mmlab.constants import PAGE_SIZE
+from mmlab.errors import KernelBug
+from mmlab.mm_types import AnonVma
 from mmlab.physmem import (
     PHYS_PFN,
-    AnonVma,
-    KernelBug,
     PageAnon,
     PhysMem,
     page_count,

@@ -1,34 +1,116 @@
-"""mmlab: a model of Linux memory management (v4.15) for the cramfs XIP course.
+"""mmlab: Linux memory management (v4.15) as a Python model you can run, break and draw.
+
+Quick start::
+
+    from mmlab.mm import MM, PROT_READ, PROT_WRITE, MAP_PRIVATE, MAP_ANONYMOUS
+    from mmlab import fault, procfs, trace
+
+    mm = MM()                                                    # an address space
+    addr = mm.mmap(0, 4 * 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS)
+    mm.mprotect(addr + 4096, 4096, PROT_READ)                    # splits the VMA in three
+    with trace.record() as t:                                    # watch the kernel work
+        print(fault.do_page_fault(mm, addr, write=True))         # a write fault
+    print(t.names)       # ['do_page_fault', 'find_vma', 'handle_mm_fault', ...]
+    print(procfs.format_maps(mm))                                # /proc/PID/maps, exactly
+
+Where each part of the kernel lives (Linux v4.15 source file -> mmlab module):
+
+=========================================  =====================  ====================================
+kernel file @ v4.15                        mmlab module           what it holds
+=========================================  =====================  ====================================
+include/linux/mm.h (flags), mman.h, uapi   ``constants``          PAGE_*, VM_*, PROT_*, MAP_*,
+                                                                  VM_FAULT_*, FAULT_FLAG_*
+include/asm-generic/bug.h                  ``errors``             KernelBug, WouldSleep,
+                                                                  SignalDelivered
+(kernel releases)                          ``version``            version switches with commits
+kernel/trace/ (ftrace)                     ``trace``              record every modelled call
+arch/x86/include/asm/pgtable*.h            ``pagetable``          Pte, pte_* helpers, PageTable
+include/linux/pfn_t.h                      ``pfn_t``              pfn_t and PFN_DEV/PFN_MAP
+mm/page_alloc.c, page-flags.h, pagemap.h   ``physmem``            struct page, RAM and flash
+kernel/locking/rwsem.c                     ``rwsem``              the mmap_sem
+mm/mmap.c (mm_rb), lib/rbtree.c            ``vmatree``            the VMAs in address order
+(globals of many files)                    ``system``             System: memory, sysctls,
+                                                                  vmstat, dmesg, inode numbers
+include/linux/mm_types.h, mm.h structs     ``mm_types``           Vma, MmStruct, VmOperations,
+                                                                  VmFault, AnonVma
+include/linux/fs.h                         ``fs_types``           File, Inode, AddressSpace
+mm/rmap.c                                  ``rmap``               anon_vma_prepare, mapcounts
+mm/memory.c (PTEs in and out)              ``memory``             remap_pfn_range, vm_insert_mixed,
+                                                                  vm_normal_page, zap_page_range
+mm/memory.c (the fault handlers)           ``memory_fault``       handle_mm_fault, do_*_fault,
+                                                                  do_wp_page
+fs/libfs.c                                 ``libfs``              simple_readpage
+mm/filemap.c                               ``filemap``            page cache, filemap_fault,
+                                                                  generic_file_mmap
+mm/truncate.c                              ``truncate``           invalidate_mapping_pages
+mm/shmem.c                                 ``shmem``              shared anonymous memory
+mm/mmap.c                                  ``mmap``               find_vma, split_vma, vma_merge,
+                                                                  do_mmap, do_munmap
+mm/mprotect.c                              ``mprotect``           do_mprotect_pkey, mprotect_fixup
+mm/gup.c                                   ``gup``                mm_populate (MAP_POPULATE)
+arch/x86/mm/fault.c                        ``fault``              do_page_fault, access_error
+arch/x86/include/asm/uaccess.h (the MMU)   ``uaccess``            user_read, user_write
+fs/proc/task_mmu.c                         ``procfs``             /proc/PID/maps
+fs/ramfs/, fs/ext4/file.c (mmap)           ``fs``                 file_from_bytes, file_from_path
+mm/util.c, the mmap/mprotect syscalls      ``mm``                 MM: the address space to use
+(the real kernel, through ctypes)          ``live``               compare with /proc/self/maps
+include/uapi/linux/cramfs_fs.h, fs/cramfs  ``cramfs``             the cramfs format (stands alone)
+=========================================  =====================  ====================================
+
+Each module imports only the modules above it in this table (``make lint`` checks it), so a
+reader can start at the top and a contributor knows what a new module may use.
 
 Submodules load on first use, so ``import mmlab`` stays cheap and ``mmlab.trace``,
 ``mmlab.mm`` and the others work without importing each one first.
 """
 
 import importlib
-from typing import Any
+from types import ModuleType
 
 __version__ = "0.1.0"
 
-_SUBMODULES = {
+#: The submodules, in the order of the map above (lowest first).
+SUBMODULES = (
     "constants",
-    "cramfs",
-    "fault",
-    "filemap",
-    "fs",
-    "live",
-    "memory",
-    "mm",
-    "pagetable",
-    "physmem",
-    "procfs",
-    "rwsem",
-    "trace",
+    "errors",
     "version",
+    "trace",
+    "pagetable",
+    "pfn_t",
+    "physmem",
+    "rwsem",
     "vmatree",
-}
+    "system",
+    "mm_types",
+    "fs_types",
+    "rmap",
+    "memory",
+    "memory_fault",
+    "libfs",
+    "filemap",
+    "truncate",
+    "shmem",
+    "mmap",
+    "mprotect",
+    "gup",
+    "fault",
+    "uaccess",
+    "procfs",
+    "fs",
+    "mm",
+    "live",
+    "cramfs",
+    "cli",
+)
+
+__all__ = ["SUBMODULES", "__version__"]
 
 
-def __getattr__(name: str) -> Any:
-    if name in _SUBMODULES:
+def __getattr__(name: str) -> ModuleType:
+    if name in SUBMODULES:
         return importlib.import_module(f"mmlab.{name}")
     raise AttributeError(f"module 'mmlab' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *SUBMODULES})

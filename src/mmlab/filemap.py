@@ -1,18 +1,19 @@
-"""The page cache and the generic file fault handler (mm/filemap.c @ v4.15).
+"""The page cache and the generic file fault handler: ``mm/filemap.c`` @ v4.15.
 
-Source: `mm/filemap.c @ v4.15 <https://elixir.bootlin.com/linux/v4.15/source/mm/filemap.c#L2495>`_
-(``__lock_page_or_retry`` L1296, ``page_cache_read`` L2381, ``filemap_fault`` L2495,
+Models, in `mm/filemap.c <https://elixir.bootlin.com/linux/v4.15/source/mm/filemap.c#L2495>`_:
+``__lock_page_or_retry`` L1296, ``page_cache_read`` L2381, ``filemap_fault`` L2495,
 ``filemap_map_pages`` L2616, ``filemap_page_mkwrite`` L2700, ``generic_file_vm_ops`` L2727,
-``generic_file_mmap`` L2735, ``generic_file_readonly_mmap`` L2749).
+``generic_file_mmap`` L2735, ``generic_file_readonly_mmap`` L2749.
 
 The page cache of a file is its ``AddressSpace`` (``file.f_mapping``, the inode's
 ``i_mapping``): a dict from page index to :class:`~mmlab.physmem.Page` (a radix tree in the
 kernel). A cached page holds one reference for the cache; each PTE mapping it holds another
 and adds one to its mapcount. ``AddressSpace``, ``File`` and ``Inode`` are defined in
-:mod:`mmlab.fs` and re-exported here. A ``readpage(file, page) -> 0/-errno`` fills the locked
-page, marks it uptodate (or ``PG_error``) and unlocks it, as the kernel contract says.
+:mod:`mmlab.fs_types` and re-exported here. A ``readpage(file, page) -> 0/-errno`` fills the
+locked page, marks it uptodate (or ``PG_error``) and unlocks it, as the kernel contract says
+(:func:`~mmlab.libfs.simple_readpage` is one).
 
-Simplifications:
+Where the model simplifies:
 
 - **No readahead.** v4.15 reads around a cold miss (``ra_pages``, 32 pages by default, half
   of it before the fault) and asynchronously ahead of ``PG_readahead`` pages; the model reads
@@ -29,24 +30,25 @@ Simplifications:
 from __future__ import annotations
 
 import errno
-from typing import Any
 
-from mmlab.constants import PAGE_SHIFT, PAGE_SIZE, VM_MAYWRITE, VM_SHARED
-from mmlab.fault import (
+from mmlab.constants import (
     FAULT_FLAG_ALLOW_RETRY,
     FAULT_FLAG_RETRY_NOWAIT,
     FAULT_FLAG_TRIED,
+    PAGE_SHIFT,
+    PAGE_SIZE,
     VM_FAULT_LOCKED,
     VM_FAULT_MAJOR,
     VM_FAULT_NOPAGE,
     VM_FAULT_OOM,
     VM_FAULT_RETRY,
     VM_FAULT_SIGBUS,
-    VmFault,
-    alloc_set_pte,
-    vmstat,
+    VM_MAYWRITE,
+    VM_SHARED,
 )
-from mmlab.fs import (
+from mmlab.errors import KernelBug
+from mmlab.fs_types import (
+    AOP_TRUNCATED_PAGE,
     AddressSpace,
     AddressSpaceOperations,
     File,
@@ -54,25 +56,27 @@ from mmlab.fs import (
     Inode,
     SuperBlock,
 )
-from mmlab.mm import VmOperations
-from mmlab.pagetable import KernelBug, pte_none
+from mmlab.libfs import simple_readpage
+from mmlab.memory_fault import alloc_set_pte
+from mmlab.mm_types import MmStruct, Vma, VmFault, VmOperations
+from mmlab.pagetable import pte_none
 from mmlab.physmem import (
     ClearPageError,
     Page,
     PageLocked,
     PageUptodate,
-    SetPageError,
-    SetPageUptodate,
+    PhysMem,
     lock_page,
-    page_mapcount,
     trylock_page,
     unlock_page,
 )
 from mmlab.trace import traced
 
 __all__ = [
+    "AOP_TRUNCATED_PAGE",
     "AddressSpace",
     "AddressSpaceOperations",
+    "DIV_ROUND_UP",
     "File",
     "FileOperations",
     "Inode",
@@ -86,17 +90,10 @@ __all__ = [
     "generic_file_mmap",
     "generic_file_readonly_mmap",
     "generic_file_vm_ops",
-    "invalidate_mapping_pages",
     "lock_page_or_retry",
     "page_cache_read",
-    "shmem_fault",
-    "shmem_vm_ops",
-    "shmem_zero_setup",
     "simple_readpage",
 ]
-
-#: ``AOP_TRUNCATED_PAGE`` (include/linux/fs.h): readpage found the page truncated, retry.
-AOP_TRUNCATED_PAGE = 0x80001
 
 
 def DIV_ROUND_UP(n: int, d: int) -> int:  # noqa: N802 - kernel name
@@ -108,13 +105,13 @@ def DIV_ROUND_UP(n: int, d: int) -> int:  # noqa: N802 - kernel name
     return -(-n // d)
 
 
-def _mapping_of(file: Any) -> Any:
+def _mapping_of(file: File) -> AddressSpace:
     return file.f_mapping
 
 
 # --- the page cache ---------------------------------------------------------------------------
 @traced
-def find_get_page(mapping: Any, offset: int) -> Page | None:
+def find_get_page(mapping: AddressSpace, offset: int) -> Page | None:
     """The cached page at ``offset`` with a new reference, or ``None`` (``find_get_page``).
 
     `find_get_page @ v4.15 <https://elixir.bootlin.com/linux/v4.15/source/include/linux/pagemap.h>`_
@@ -128,7 +125,7 @@ def find_get_page(mapping: Any, offset: int) -> Page | None:
 
 
 @traced
-def add_to_page_cache_lru(page: Page, mapping: Any, offset: int, gfp_mask: int = 0) -> int:
+def add_to_page_cache_lru(page: Page, mapping: AddressSpace, offset: int, gfp_mask: int = 0) -> int:
     """Insert a new, locked page into the cache at ``offset`` (``add_to_page_cache_lru``).
 
     `add_to_page_cache_lru @ v4.15 <https://elixir.bootlin.com/linux/v4.15/source/mm/filemap.c>`_.
@@ -161,57 +158,8 @@ def delete_from_page_cache(page: Page) -> None:
     page.mem.put_page(page)
 
 
-def invalidate_mapping_pages(mapping: Any, start: int = 0, end: int | None = None) -> int:
-    """Drop the clean, unlocked, unmapped pages of ``mapping`` in ``[start, end]``.
-
-    ``invalidate_mapping_pages`` (mm/truncate.c @ v4.15), what ``echo 1 >
-    /proc/sys/vm/drop_caches`` does for each file. Returns how many pages were dropped; the next
-    fault on one of them is major again.
-
-    Kernel: ``invalidate_mapping_pages`` in `mm/truncate.c @ v4.15
-    <https://elixir.bootlin.com/linux/v4.15/source/mm/truncate.c>`_.
-    """
-    dropped = 0
-    for index, page in sorted(mapping.pages.items()):
-        if index < start or (end is not None and index > end):
-            continue
-        if PageLocked(page) or "PG_dirty" in page.flags or page_mapcount(page) > 0:
-            continue
-        if page._refcount != 1:  # someone else holds a reference
-            continue
-        delete_from_page_cache(page)
-        dropped += 1
-    return dropped
-
-
-def simple_readpage(file: Any, page: Page) -> int:
-    """A ``readpage`` for files of the model: copy the file's bytes into the page.
-
-    Follows the ``->readpage`` contract (Documentation/filesystems/vfs.txt): fill the locked
-    page, zero what lies beyond ``i_size``, set ``PG_uptodate``, unlock. A read error sets
-    ``PG_error`` and returns ``-EIO`` (the page stays not uptodate).
-
-    Kernel: ``simple_readpage`` in `fs/libfs.c @ v4.15
-    <https://elixir.bootlin.com/linux/v4.15/source/fs/libfs.c>`_.
-    """
-    pos = page.index << PAGE_SHIFT
-    size = file.f_inode.i_size
-    want = max(0, min(PAGE_SIZE, size - pos))
-    try:
-        data = file.read(pos, want) if want else b""
-    except OSError:
-        SetPageError(page)
-        unlock_page(page)
-        return -errno.EIO
-    data = bytes(data[:want]).ljust(PAGE_SIZE, b"\0")
-    page.write(0, data)
-    SetPageUptodate(page)
-    unlock_page(page)
-    return 0
-
-
 @traced
-def page_cache_read(file: Any, offset: int, gfp_mask: int = 0, *, physmem: Any) -> int:
+def page_cache_read(file: File, offset: int, gfp_mask: int = 0, *, physmem: PhysMem) -> int:
     """Allocate a page, add it to the cache and start ``->readpage`` on it.
 
     `page_cache_read @ v4.15 <https://elixir.bootlin.com/linux/v4.15/source/mm/filemap.c#L2381>`_.
@@ -237,7 +185,7 @@ def page_cache_read(file: Any, offset: int, gfp_mask: int = 0, *, physmem: Any) 
             return ret
 
 
-def lock_page_or_retry(page: Page, mm: Any, flags: int) -> bool:
+def lock_page_or_retry(page: Page, mm: MmStruct, flags: int) -> bool:
     """Lock ``page``, or give up mmap_sem and ask for a retry (``lock_page_or_retry``).
 
     `__lock_page_or_retry @ v4.15 <https://elixir.bootlin.com/linux/v4.15/source/mm/filemap.c#L1296>`_.
@@ -293,7 +241,7 @@ def filemap_fault(vmf: VmFault) -> int:
     page = find_get_page(mapping, offset)
     if page is None:
         # do_sync_mmap_readahead: read-around not modelled
-        vmstat["pgmajfault"] += 1
+        mm.system.vmstat["pgmajfault"] += 1
         ret = VM_FAULT_MAJOR
     elif not vmf.flags & FAULT_FLAG_TRIED:
         pass  # do_async_mmap_readahead: no readahead in the model
@@ -308,8 +256,9 @@ def filemap_fault(vmf: VmFault) -> int:
                     return VM_FAULT_OOM
                 return VM_FAULT_SIGBUS
         if page.mem is not physmem:
-            raise KernelBug("page cache page from another PhysMem: mms sharing a file must "
-                            "share one PhysMem")
+            raise KernelBug(
+                "page cache page from another machine: mms sharing a file must run on one System"
+            )
         if not lock_page_or_retry(page, mm, vmf.flags):
             physmem.put_page(page)
             return ret | VM_FAULT_RETRY
@@ -413,7 +362,7 @@ generic_file_vm_ops = VmOperations(
 
 
 @traced
-def generic_file_mmap(file: Any, vma: Any) -> int:
+def generic_file_mmap(file: File, vma: Vma) -> int:
     """The usual ``f_op->mmap``: page-cache backed mapping (``generic_file_mmap``).
 
     `generic_file_mmap @ v4.15 <https://elixir.bootlin.com/linux/v4.15/source/mm/filemap.c#L2735>`_.
@@ -428,7 +377,7 @@ def generic_file_mmap(file: Any, vma: Any) -> int:
 
 
 @traced
-def generic_file_readonly_mmap(file: Any, vma: Any) -> int:
+def generic_file_readonly_mmap(file: File, vma: Vma) -> int:
     """``generic_file_mmap`` for read-only filesystems (cramfs calls it first).
 
     `generic_file_readonly_mmap @ v4.15 <https://elixir.bootlin.com/linux/v4.15/source/mm/filemap.c#L2749>`_.
@@ -438,74 +387,3 @@ def generic_file_readonly_mmap(file: Any, vma: Any) -> int:
     if vma.vm_flags & VM_SHARED and vma.vm_flags & VM_MAYWRITE:
         return -errno.EINVAL
     return generic_file_mmap(file, vma)
-
-
-# --- shared anonymous memory (mm/shmem.c) ------------------------------------------------------
-@traced
-def shmem_fault(vmf: VmFault) -> int:
-    """``->fault`` of tmpfs/shared anonymous memory (``shmem_fault``, mm/shmem.c @ v4.15).
-
-    A missing page is allocated, zeroed and added to the cache: no I/O, so the fault is minor.
-    Beyond ``i_size`` → ``VM_FAULT_SIGBUS``; no memory → ``VM_FAULT_OOM``. Returns the page
-    locked (``VM_FAULT_LOCKED``). Simplified: no swap, no huge pages, no fallocate holes.
-
-    Kernel: ``shmem_fault`` in `mm/shmem.c @ v4.15
-    <https://elixir.bootlin.com/linux/v4.15/source/mm/shmem.c>`_.
-    """
-    vma = vmf.vma
-    file = vma.vm_file
-    mapping = _mapping_of(file)
-    physmem = vma.vm_mm.physmem
-    if vmf.pgoff >= DIV_ROUND_UP(file.f_inode.i_size, PAGE_SIZE):
-        return VM_FAULT_SIGBUS
-    page = find_get_page(mapping, vmf.pgoff)
-    if page is None:
-        page = physmem.alloc_page()
-        if page is None:
-            return VM_FAULT_OOM
-        physmem.clear_frame(page.pfn)
-        SetPageUptodate(page)
-        page.flags.add("PG_swapbacked")
-        if add_to_page_cache_lru(page, mapping, vmf.pgoff):
-            physmem.put_page(page)
-            return VM_FAULT_NOPAGE  # raced: fault again
-    else:
-        lock_page(page)
-    vmf.page = page
-    return VM_FAULT_LOCKED
-
-
-#: ``shmem_vm_ops`` (mm/shmem.c): fault + fault-around.
-shmem_vm_ops = VmOperations(fault=shmem_fault, map_pages=filemap_map_pages, label="shmem_vm_ops")
-
-
-def shmem_zero_setup(vma: Any) -> int:
-    """Back a shared anonymous VMA by an unlinked tmpfs file (``shmem_zero_setup``).
-
-    That is why ``/proc/PID/maps`` names such memory ``/dev/zero (deleted)``. Sets ``vm_file``
-    (size = the VMA) and :data:`shmem_vm_ops`; returns 0.
-
-    Kernel: ``shmem_zero_setup`` in `mm/shmem.c @ v4.15
-    <https://elixir.bootlin.com/linux/v4.15/source/mm/shmem.c>`_.
-    """
-    from mmlab import fs
-
-    size = vma.vm_end - vma.vm_start
-    inode = Inode(
-        i_ino=_next_shmem_ino(),
-        i_size=size,
-        i_sb=SuperBlock(fs.MKDEV(0, 1)),
-        i_mapping=AddressSpace(a_ops=AddressSpaceOperations(readpage=None)),
-    )
-    vma.vm_file = File(inode, fs.FMODE_READ | fs.FMODE_WRITE, FileOperations(),
-                       "/dev/zero (deleted)")
-    vma.vm_ops = shmem_vm_ops
-    return 0
-
-
-_shmem_ino = [0]
-
-
-def _next_shmem_ino() -> int:
-    _shmem_ino[0] += 1
-    return _shmem_ino[0]

@@ -1,9 +1,10 @@
 """Run the same mmap/mprotect/munmap calls on this machine's kernel and on the model, and compare.
 
-This is how the course (chapter 1) and the tests hold the model against reality: the Python
-process calls the real system calls through ``ctypes``, reads its own ``/proc/self/maps``, replays
-the calls on a model :class:`~mmlab.mm.MM` whose version is the running kernel's, and compares
-the lines of the region it used.
+This is how the model is held against reality: the Python process calls the real system calls
+through ``ctypes``, reads its own ``/proc/self/maps``, replays the calls on a model
+:class:`~mmlab.mm.MM` on a :class:`~mmlab.system.System` set up like this machine (the running
+kernel's version, its ``mmap_min_addr``, this process's ``CAP_SYS_RAWIO``), and compares the
+lines of the region it used.
 
 Everything happens inside a *reservation*: a ``PROT_NONE`` private mapping of a file made for the
 purpose, with a guard page at each end that operations never touch. Since no other mapping can
@@ -33,7 +34,6 @@ import os
 import tempfile
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
 from mmlab import fs, procfs, version
 from mmlab.constants import (
@@ -49,7 +49,9 @@ from mmlab.constants import (
     VM_READ,
     VM_WRITE,
 )
+from mmlab.fault import do_page_fault
 from mmlab.mm import MM
+from mmlab.system import System
 
 _libc = ctypes.CDLL(None, use_errno=True)
 _libc.mmap.restype = ctypes.c_void_p
@@ -65,7 +67,34 @@ _libc.munmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t]
 _libc.mprotect.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int]
 MAP_FAILED = ctypes.c_void_p(-1).value
 
-Op = tuple[Any, ...]
+#: An operation: a name, then its arguments (see the module docstring).
+Op = tuple[object, ...]
+
+
+#: ``CAP_SYS_RAWIO`` (include/uapi/linux/capability.h): the capability to map below mmap_min_addr.
+CAP_SYS_RAWIO = 17
+
+
+def this_machine() -> System:
+    """A model machine set up like this one: kernel version and ``vm.mmap_min_addr``."""
+    try:
+        with open("/proc/sys/vm/mmap_min_addr") as f:
+            min_addr = int(f.read())
+    except (OSError, ValueError):
+        min_addr = System().mmap_min_addr
+    return System(version=version.running_kernel(), mmap_min_addr=min_addr)
+
+
+def has_cap_sys_rawio() -> bool:
+    """Does this process have ``CAP_SYS_RAWIO`` in its effective set (``/proc/self/status``)?"""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("CapEff:"):
+                    return bool(int(line.split()[1], 16) >> CAP_SYS_RAWIO & 1)
+    except (OSError, ValueError):
+        pass
+    return False
 
 
 def real_mmap(addr: int, length: int, prot: int, flags: int, fd: int = -1, offset: int = 0) -> int:
@@ -130,7 +159,7 @@ class Replay:
     def __post_init__(self) -> None:
         self._dir = tempfile.TemporaryDirectory(prefix="mmlab-live-")
         self._model_files: dict[str, fs.File] = {}
-        self.mm = MM(version=version.running_kernel())
+        self.mm = MM(this_machine(), cap_sys_rawio=has_cap_sys_rawio())
         reserve = self.add_file("reserve", 1, writable=False)
         # One guard page of reservation on each side, which operations never touch: the region's
         # first and last VMAs can then never merge with whatever lies outside it.
@@ -223,9 +252,7 @@ class Replay:
                 mm.mprotect(self._addr(op[1]), int(op[2] * PAGE_SIZE), op[3])
                 return 0
             if kind == "touch":
-                from mmlab import fault
-
-                result = fault.do_page_fault(mm, self._addr(op[1]), write=bool(op[2]))
+                result = do_page_fault(mm, self._addr(op[1]), write=bool(op[2]))
                 return 0 if result.signal is None else -errno.EFAULT
         except OSError as exc:
             return -exc.errno

@@ -1,43 +1,38 @@
-"""Inserting and removing PTEs: ``remap_pfn_range``, ``vm_insert_mixed``, ``vm_normal_page``,
-``zap_page_range`` (mm/memory.c @ v4.15) and the reverse-map counters they update.
+"""Putting PTEs in and taking them out: ``mm/memory.c`` @ v4.15, the half that is not faults.
 
-Sources: `mm/memory.c @ v4.15 <https://elixir.bootlin.com/linux/v4.15/source/mm/memory.c>`_
-(``vm_normal_page`` L822, ``insert_page``, ``insert_pfn`` L1781, ``vm_insert_pfn`` L1850,
-``vm_insert_mixed`` L1933, ``remap_pfn_range`` L2045), `mm/rmap.c @ v4.15
-<https://elixir.bootlin.com/linux/v4.15/source/mm/rmap.c>`_ (``page_add_file_rmap``,
-``page_add_new_anon_rmap``, ``page_remove_rmap``, ``__anon_vma_prepare``) and
-`include/linux/pfn_t.h @ v4.15
-<https://elixir.bootlin.com/linux/v4.15/source/include/linux/pfn_t.h>`_.
+Models ``vm_normal_page``, ``remap_pfn_range``, ``vm_insert_mixed``, ``vm_insert_pfn``,
+``vm_insert_page`` (with ``insert_page``/``insert_pfn``), ``zap_page_range`` and
+``print_bad_pte`` from `mm/memory.c <https://elixir.bootlin.com/linux/v4.15/source/mm/memory.c>`_;
+the fault handlers of the same file are :mod:`mmlab.memory_fault`.
 
-**The vm_pgoff story** (kernel-facts §4, "Consequence for XIP"). A PTE that maps a frame without
-a ``struct page`` (flash, device memory) must never have its refcount or mapcount touched. x86
-(and arm64, and ARM with LPAE) marks such PTEs with a spare software bit, ``_PAGE_SPECIAL``.
-A classic ARMv7 board, where cramfs XIP lives, has no spare bit, so ``vm_normal_page`` has to
-*infer* specialness from the VMA: in a ``VM_MIXEDMAP`` VMA a PTE is normal iff its pfn has a
-struct page; in a ``VM_PFNMAP`` VMA every PTE that follows the linear rule
-``pfn == vm_pgoff + (addr - vm_start) / PAGE_SIZE`` is raw, and any other PTE must be an
-anonymous copy made by a COW fault. For that rule to work, ``remap_pfn_range`` stores the first
-pfn in ``vm_pgoff`` — but only for COW (private, may-write) mappings, the only ones that can
-contain copies, and only if the whole VMA is mapped, because one ``vm_pgoff`` describes one run
-of frames starting at ``vm_start``. The price: ``vm_pgoff`` no longer is the file offset.
-``/proc/PID/maps`` shows the physical address, a later ``filemap_fault`` would look up page
-"pfn + n" of the file (beyond EOF: SIGBUS), and ``split_vma`` gives the upper half
-"pfn + pages".
+**The vm_pgoff story.** A PTE that maps a frame without a ``struct page`` (flash, device
+memory) must never have its refcount or mapcount touched. x86 (and arm64, and ARM with LPAE)
+marks such PTEs with a spare software bit, ``_PAGE_SPECIAL``. A classic ARMv7 board, where
+cramfs XIP lives, has no spare bit, so ``vm_normal_page`` has to *infer* specialness from the
+VMA: in a ``VM_MIXEDMAP`` VMA a PTE is normal iff its pfn has a struct page; in a ``VM_PFNMAP``
+VMA every PTE that follows the linear rule ``pfn == vm_pgoff + (addr - vm_start) / PAGE_SIZE``
+is raw, and any other PTE must be an anonymous copy made by a COW fault. For that rule to work,
+``remap_pfn_range`` stores the first pfn in ``vm_pgoff`` -- but only for COW (private,
+may-write) mappings, the only ones that can contain copies, and only if the whole VMA is mapped,
+because one ``vm_pgoff`` describes one run of frames starting at ``vm_start``. The price:
+``vm_pgoff`` no longer is the file offset. ``/proc/PID/maps`` shows the physical address, a later
+``filemap_fault`` would look up page "pfn + n" of the file (beyond EOF: SIGBUS), and
+``split_vma`` gives the upper half "pfn + pages". (The comment above ``vm_normal_page`` in
+mm/memory.c explains the same scheme.)
 
-Each mm chooses a policy with ``mm.have_pte_special``: True is x86-64 (the bit exists, as in
-``__HAVE_ARCH_PTE_SPECIAL``), False is classic ARMv7 (``pte_mkspecial`` does nothing and the
-VMA rules above decide).
+The machine's :attr:`~mmlab.system.System.have_pte_special` chooses the policy: True is x86-64
+(the bit exists, as with ``__HAVE_ARCH_PTE_SPECIAL``), False is classic ARMv7 (``pte_mkspecial``
+does nothing and the VMA rules above decide).
 
-Simplifications: no TLB gathering (pages are freed at once when zapped), no PAT tracking
-(``track_pfn_*`` are no-ops), no rss counters, no mmu notifiers, no ``VM_SOFTDIRTY`` handling;
-``print_bad_pte`` appends its message to :data:`bad_pte_log` instead of the kernel log.
+Where the model simplifies: no TLB gathering (pages are freed at once when zapped), no PAT
+tracking (``track_pfn_*`` are no-ops), no rss counters, no mmu notifiers, no ``VM_SOFTDIRTY``
+handling, no device-public pages; ``print_bad_pte`` writes to the system's ``dmesg``.
 """
 
 from __future__ import annotations
 
 import errno
 from collections.abc import Iterable
-from typing import Any
 
 from mmlab.constants import (
     PAGE_ALIGN,
@@ -52,9 +47,10 @@ from mmlab.constants import (
     VM_WRITE,
     is_cow_mapping,
 )
-from mmlab.mm import anon_vma_prepare, linear_page_index  # one definition, in mm
+from mmlab.errors import KernelBug
+from mmlab.fs_types import AddressSpace
+from mmlab.mm_types import MmStruct, Vma
 from mmlab.pagetable import (
-    KernelBug,
     Pte,
     pfn_pte,
     pte_dirty,
@@ -66,22 +62,24 @@ from mmlab.pagetable import (
     pte_special,
     pte_young,
 )
+from mmlab.pfn_t import PFN_DEV, PFN_MAP, pfn_t_devmap, pfn_t_to_pfn, phys_to_pfn_t
 from mmlab.physmem import Page, PageAnon, page_mapcount
+from mmlab.rmap import page_add_file_rmap, page_remove_rmap
 from mmlab.trace import traced
 
 __all__ = [
-    "KernelBug",
     "PFN_DEV",
     "PFN_MAP",
-    "anon_vma_prepare",
     "arch_pte_mkspecial",
-    "bad_pte_log",
     "check_mm_invariants",
     "insert_page",
     "insert_pfn",
+    "maybe_mkwrite",
     "mk_pte",
     "phys_to_pfn_t",
+    "print_bad_pte",
     "remap_pfn_range",
+    "unmap_single_vma",
     "vm_insert_mixed",
     "vm_insert_page",
     "vm_insert_pfn",
@@ -89,184 +87,112 @@ __all__ = [
     "zap_page_range",
 ]
 
-# --- pfn_t (include/linux/pfn_t.h @ v4.15) ----------------------------------------------------
-PFN_FLAGS_MASK = 0xFFF << 52
-PFN_SG_CHAIN = 1 << 63
-PFN_SG_LAST = 1 << 62
-PFN_DEV = 1 << 61
-PFN_MAP = 1 << 60
-
-
-def phys_to_pfn_t(addr: int, flags: int) -> int:
-    """A ``pfn_t``: the frame of physical ``addr`` with ``PFN_*`` flags in the top bits.
-
-    Kernel: ``phys_to_pfn_t`` in `include/linux/pfn_t.h @ v4.15
-    <https://elixir.bootlin.com/linux/v4.15/source/include/linux/pfn_t.h>`_.
-    """
-    return (addr >> PAGE_SHIFT) | flags
-
-
-def pfn_t_to_pfn(pfn: int) -> int:
-    """The plain frame number of a ``pfn_t`` (a plain int pfn passes through).
-
-    Kernel: ``pfn_t_to_pfn`` in `include/linux/pfn_t.h @ v4.15
-    <https://elixir.bootlin.com/linux/v4.15/source/include/linux/pfn_t.h>`_.
-    """
-    return pfn & ~PFN_FLAGS_MASK
-
-
-def pfn_t_devmap(pfn: int) -> bool:
-    """``PFN_DEV`` and ``PFN_MAP`` both set (a ZONE_DEVICE page; never true for cramfs).
-
-    Kernel: ``pfn_t_devmap`` in `include/linux/pfn_t.h @ v4.15
-    <https://elixir.bootlin.com/linux/v4.15/source/include/linux/pfn_t.h>`_.
-    """
-    return (pfn & (PFN_DEV | PFN_MAP)) == (PFN_DEV | PFN_MAP)
-
 
 # --- small helpers --------------------------------------------------------------------------
-#: Messages ``print_bad_pte`` would have logged ("BUG: Bad page map in process ...").
-bad_pte_log: list[str] = []
+def _vma_mm(vma: Vma) -> MmStruct:
+    mm = vma.vm_mm
+    if mm is None:
+        raise KernelBug(f"{vma!r} belongs to no mm")
+    return mm
 
 
-def print_bad_pte(vma: Any, addr: int, pte: Pte | None, page: Page | None) -> None:
-    """Log a PTE that makes no sense (``print_bad_pte``, mm/memory.c); does not oops.
+def print_bad_pte(vma: Vma, addr: int, pte: Pte | None, page: Page | None) -> None:
+    """Log a PTE that makes no sense ("BUG: Bad page map in process ..."); does not oops.
 
-    Kernel: ``print_bad_pte`` in `mm/memory.c @ v4.15
-    <https://elixir.bootlin.com/linux/v4.15/source/mm/memory.c>`_.
+    The line goes to the machine's kernel log, :attr:`mmlab.system.System.dmesg`.
+
+    Kernel: ``print_bad_pte`` in `mm/memory.c @ v4.15 <https://elixir.bootlin.com/linux/v4.15/source/mm/memory.c#L722>`_.
     """
     val = 0 if pte is None else pte.val
-    mapping = getattr(page, "mapping", None)
-    bad_pte_log.append(
+    mapping = None if page is None else page.mapping
+    _vma_mm(vma).system.printk(
         f"BUG: Bad page map in process model  pte:{val:08x} addr:{addr:#x} "
         f"vm_flags:{vma.vm_flags:08x} anon_vma:{vma.anon_vma!r} mapping:{mapping!r}"
     )
 
 
-def arch_pte_mkspecial(mm: Any, pte: Pte) -> Pte:
-    """``pte_mkspecial`` as this mm's architecture does it.
+def arch_pte_mkspecial(mm: MmStruct, pte: Pte) -> Pte:
+    """``pte_mkspecial`` as this machine's architecture does it.
 
-    x86 (``mm.have_pte_special``) sets bit 9; classic ARMv7 has no such bit and returns the
+    x86 (``have_pte_special``) sets bit 9; classic ARMv7 has no such bit and returns the
     entry unchanged, leaving ``vm_normal_page`` to the VMA rules.
 
-    Kernel: ``pte_mkspecial`` in `arch/arm/include/asm/pgtable.h @ v4.15
-    <https://elixir.bootlin.com/linux/v4.15/source/arch/arm/include/asm/pgtable.h>`_.
+    Kernel: ``pte_mkspecial`` in `arch/arm/include/asm/pgtable.h @ v4.15 <https://elixir.bootlin.com/linux/v4.15/source/arch/arm/include/asm/pgtable.h#L337>`_.
     """
-    return pte_mkspecial(pte) if mm.have_pte_special else pte
+    return pte_mkspecial(pte) if mm.system.have_pte_special else pte
 
 
 def mk_pte(page: Page, prot: int) -> Pte:
-    """A PTE mapping ``page`` with ``prot`` (``mk_pte``).
+    """A PTE mapping ``page`` with ``prot``.
 
-    Kernel: ``mk_pte`` in `arch/x86/include/asm/pgtable.h @ v4.15
-    <https://elixir.bootlin.com/linux/v4.15/source/arch/x86/include/asm/pgtable.h>`_.
+    Kernel: ``mk_pte`` in `arch/x86/include/asm/pgtable.h @ v4.15 <https://elixir.bootlin.com/linux/v4.15/source/arch/x86/include/asm/pgtable.h#L744>`_.
     """
     return pfn_pte(page.pfn, prot)
 
 
-def maybe_mkwrite(pte: Pte, vma: Any) -> Pte:
-    """Make the entry writable if the VMA allows writes (``maybe_mkwrite``, mm.h).
+def maybe_mkwrite(pte: Pte, vma: Vma) -> Pte:
+    """Make the entry writable if the VMA allows writes.
 
-    Kernel: ``maybe_mkwrite`` in `include/linux/mm.h @ v4.15
-    <https://elixir.bootlin.com/linux/v4.15/source/include/linux/mm.h>`_.
+    Kernel: ``maybe_mkwrite`` in `include/linux/mm.h @ v4.15 <https://elixir.bootlin.com/linux/v4.15/source/include/linux/mm.h#L697>`_.
     """
     return pte_mkwrite(pte) if vma.vm_flags & VM_WRITE else pte
 
 
-def page_add_file_rmap(page: Page) -> None:
-    """One more PTE maps this page-cache page (``page_add_file_rmap``, mm/rmap.c).
-
-    Kernel: ``page_add_file_rmap`` in `mm/rmap.c @ v4.15
-    <https://elixir.bootlin.com/linux/v4.15/source/mm/rmap.c>`_.
-    """
-    page._mapcount += 1
-
-
-def page_add_new_anon_rmap(page: Page, vma: Any, address: int) -> None:
-    """First mapping of a fresh anonymous page (``page_add_new_anon_rmap``, mm/rmap.c).
-
-    Sets ``_mapcount`` to 0 (one mapping), ``mapping`` to the VMA's anon_vma and ``index`` to
-    the page's linear index in the VMA.
-
-    Kernel: ``page_add_new_anon_rmap`` in `mm/rmap.c @ v4.15
-    <https://elixir.bootlin.com/linux/v4.15/source/mm/rmap.c>`_.
-    """
-    if vma.anon_vma is None:
-        raise KernelBug("page_add_new_anon_rmap: VMA has no anon_vma (VM_BUG_ON_VMA)")
-    page._mapcount = 0
-    page.mapping = vma.anon_vma
-    page.index = linear_page_index(vma, address)
-    page.flags.add("PG_swapbacked")
-
-
-def page_remove_rmap(page: Page) -> None:
-    """One PTE less maps this page (``page_remove_rmap``, mm/rmap.c).
-
-    Kernel: ``page_remove_rmap`` in `mm/rmap.c @ v4.15
-    <https://elixir.bootlin.com/linux/v4.15/source/mm/rmap.c>`_.
-    """
-    page._mapcount -= 1
-
-
 # --- vm_normal_page ------------------------------------------------------------------------
-def _vm_normal_page(vma: Any, addr: int, pte: Pte) -> Page | None:
-    mm = vma.vm_mm
-    mem = mm.physmem
-    pfn = pte.pfn
-    if mm.have_pte_special:
-        if not pte_special(pte):
-            return _check_pfn(vma, addr, pte)
-        find_special = getattr(vma.vm_ops, "find_special_page", None) if vma.vm_ops else None
-        if find_special is not None:
-            return find_special(vma, addr)
-        if vma.vm_flags & (VM_PFNMAP | VM_MIXEDMAP):
-            return None
-        if not mem.is_zero_pfn(pfn):
-            print_bad_pte(vma, addr, pte, None)
-        return None
-    # No special bit: infer from the VMA.
-    if vma.vm_flags & (VM_PFNMAP | VM_MIXEDMAP):
-        if vma.vm_flags & VM_MIXEDMAP:
-            if not mem.pfn_valid(pfn):
-                return None
-            return mem.pfn_to_page(pfn)
-        off = (addr - vma.vm_start) >> PAGE_SHIFT
-        if pfn == vma.vm_pgoff + off:
-            return None
-        if not is_cow_mapping(vma.vm_flags):
-            return None
-    if mem.is_zero_pfn(pfn):
-        return None
-    return _check_pfn(vma, addr, pte)
-
-
-def _check_pfn(vma: Any, addr: int, pte: Pte) -> Page | None:
-    mem = vma.vm_mm.physmem
-    if pte.pfn > mem.highest_memmap_pfn or not mem.pfn_valid(pte.pfn):
-        print_bad_pte(vma, addr, pte, None)
-        return None
-    return mem.pfn_to_page(pte.pfn)
-
-
 @traced
-def vm_normal_page(vma: Any, addr: int, pte: Pte) -> Page | None:
+def vm_normal_page(vma: Vma, addr: int, pte: Pte) -> Page | None:
     """The ``struct page`` behind a PTE, or ``None`` for a "special" mapping.
 
-    `vm_normal_page @ v4.15 <https://elixir.bootlin.com/linux/v4.15/source/mm/memory.c#L822>`_.
-    With ``mm.have_pte_special`` (x86): a PTE without the special bit is normal (a pfn beyond
-    the last struct page is reported with ``print_bad_pte`` and gives ``None``); a special PTE
-    gives ``None`` (``vm_ops.find_special_page`` is asked first if present; a special PTE in a
-    VMA that is neither PFNMAP nor MIXEDMAP is a bad PTE unless it maps the zero page).
-    Without it (classic ARMv7): ``VM_MIXEDMAP`` → normal iff ``pfn_valid``; ``VM_PFNMAP`` →
-    special if the linear rule holds (``pfn == vm_pgoff + page offset in the VMA``) or if the
-    VMA is not a COW mapping, otherwise a normal (COWed) page; the zero page is never normal.
+    With the special bit (x86): a PTE without it is normal; a special PTE gives ``None``
+    (``vm_ops.find_special_page`` is asked first if present), and one in a VMA that is neither
+    PFNMAP nor MIXEDMAP is a bad PTE unless it maps the zero page. Without it (classic ARMv7):
+    ``VM_MIXEDMAP`` -> normal iff ``pfn_valid``; ``VM_PFNMAP`` -> special if the linear rule holds
+    (``pfn == vm_pgoff + page offset in the VMA``) or if the VMA is not a COW mapping, otherwise
+    a normal (COWed) page; the zero page is never normal.
+
+    A PTE that is normal by these rules is checked only against ``highest_memmap_pfn``: above
+    it, a bad PTE is logged and ``None`` returned; at or below it, its struct page is returned.
+    (For a frame below that limit which has no struct page, the kernel would hand out a bogus
+    pointer; the model's ``pfn_to_page`` raises :class:`~mmlab.errors.KernelBug` instead.)
+
+    Kernel: ``_vm_normal_page`` in `mm/memory.c @ v4.15 <https://elixir.bootlin.com/linux/v4.15/source/mm/memory.c#L822>`_.
     """
     return _vm_normal_page(vma, addr, pte)
 
 
+def _vm_normal_page(vma: Vma, addr: int, pte: Pte) -> Page | None:
+    """:func:`vm_normal_page` without the trace, for the zap and invariant loops."""
+    mm = _vma_mm(vma)
+    mem = mm.physmem
+    pfn = pte.pfn
+    if mm.system.have_pte_special:
+        if pte_special(pte):
+            if vma.vm_ops is not None and vma.vm_ops.find_special_page is not None:
+                return vma.vm_ops.find_special_page(vma, addr)
+            if vma.vm_flags & (VM_PFNMAP | VM_MIXEDMAP):
+                return None
+            if not mem.is_zero_pfn(pfn):
+                print_bad_pte(vma, addr, pte, None)
+            return None
+    else:
+        if vma.vm_flags & VM_MIXEDMAP:
+            return mem.pfn_to_page(pfn) if mem.pfn_valid(pfn) else None
+        if vma.vm_flags & VM_PFNMAP:
+            if pfn == vma.vm_pgoff + ((addr - vma.vm_start) >> PAGE_SHIFT):
+                return None
+            if not is_cow_mapping(vma.vm_flags):
+                return None
+        if mem.is_zero_pfn(pfn):
+            return None
+    if pfn > mem.highest_memmap_pfn:  # check_pfn
+        print_bad_pte(vma, addr, pte, None)
+        return None
+    return mem.pfn_to_page(pfn)
+
+
 # --- inserting PTEs ---------------------------------------------------------------------------
 @traced
-def remap_pfn_range(vma: Any, addr: int, pfn: int, size: int, prot: int) -> int:
+def remap_pfn_range(vma: Vma, addr: int, pfn: int, size: int, prot: int) -> int:
     """Map ``size`` bytes of raw frames ``pfn``, ``pfn + 1``, ... at ``addr``.
 
     `remap_pfn_range @ v4.15 <https://elixir.bootlin.com/linux/v4.15/source/mm/memory.c#L2045>`_.
@@ -294,7 +220,7 @@ def remap_pfn_range(vma: Any, addr: int, pfn: int, size: int, prot: int) -> int:
     vma.vm_flags |= VM_IO | VM_PFNMAP | VM_DONTEXPAND | VM_DONTDUMP
     if addr >= end:
         raise KernelBug(f"remap_pfn_range: BUG_ON(addr >= end) with addr={addr:#x} size={size}")
-    mm = vma.vm_mm
+    mm = _vma_mm(vma)
     pgd = mm.pgd
     while addr != end:
         old = pgd.walk(addr)
@@ -310,7 +236,7 @@ def remap_pfn_range(vma: Any, addr: int, pfn: int, size: int, prot: int) -> int:
     return 0
 
 
-def insert_page(vma: Any, addr: int, page: Page, prot: int) -> int:
+def insert_page(vma: Vma, addr: int, page: Page, prot: int) -> int:
     """Map a refcounted page (``insert_page``, mm/memory.c): 0, ``-EINVAL`` (anonymous
     page), ``-ENOMEM`` (no page table) or ``-EBUSY`` (PTE already populated).
 
@@ -319,7 +245,7 @@ def insert_page(vma: Any, addr: int, page: Page, prot: int) -> int:
     """
     if PageAnon(page):
         return -errno.EINVAL
-    mm = vma.vm_mm
+    mm = _vma_mm(vma)
     if mm.pgd.pte_alloc(addr):
         return -errno.ENOMEM
     if not pte_none(mm.pgd.walk(addr)):
@@ -330,7 +256,7 @@ def insert_page(vma: Any, addr: int, page: Page, prot: int) -> int:
     return 0
 
 
-def insert_pfn(vma: Any, addr: int, pfn: int, prot: int, mkwrite: bool = False) -> int:
+def insert_pfn(vma: Vma, addr: int, pfn: int, prot: int, mkwrite: bool = False) -> int:
     """Map a raw frame with a special PTE (``insert_pfn``, mm/memory.c L1781): 0, ``-ENOMEM``
     or ``-EBUSY``. ``pfn`` is a ``pfn_t``. The ``mkwrite`` upgrade of an existing entry (DAX)
     is not modelled.
@@ -338,7 +264,7 @@ def insert_pfn(vma: Any, addr: int, pfn: int, prot: int, mkwrite: bool = False) 
     Kernel: ``insert_pfn`` in `mm/memory.c @ v4.15
     <https://elixir.bootlin.com/linux/v4.15/source/mm/memory.c>`_.
     """
-    mm = vma.vm_mm
+    mm = _vma_mm(vma)
     if mm.pgd.pte_alloc(addr):
         return -errno.ENOMEM
     if not pte_none(mm.pgd.walk(addr)):
@@ -355,7 +281,7 @@ def insert_pfn(vma: Any, addr: int, pfn: int, prot: int, mkwrite: bool = False) 
 
 
 @traced
-def vm_insert_mixed(vma: Any, addr: int, pfn: int) -> int:
+def vm_insert_mixed(vma: Vma, addr: int, pfn: int) -> int:
     """Insert one frame into a ``VM_MIXEDMAP`` VMA (what merged cramfs uses for partial XIP).
 
     `vm_insert_mixed @ v4.15 <https://elixir.bootlin.com/linux/v4.15/source/mm/memory.c#L1933>`_
@@ -377,16 +303,16 @@ def vm_insert_mixed(vma: Any, addr: int, pfn: int) -> int:
         raise KernelBug("vm_insert_mixed: BUG_ON(!(vma->vm_flags & VM_MIXEDMAP))")
     if addr < vma.vm_start or addr >= vma.vm_end:
         return -errno.EFAULT
-    mm = vma.vm_mm
+    mm = _vma_mm(vma)
     prot = vma.vm_page_prot
     plain = pfn_t_to_pfn(pfn)
-    if not mm.have_pte_special and not pfn_t_devmap(pfn) and mm.physmem.pfn_valid(plain):
+    if not mm.system.have_pte_special and not pfn_t_devmap(pfn) and mm.physmem.pfn_valid(plain):
         return insert_page(vma, addr, mm.physmem.pfn_to_page(plain), prot)
     return insert_pfn(vma, addr, pfn, prot)
 
 
 @traced
-def vm_insert_pfn(vma: Any, addr: int, pfn: int) -> int:
+def vm_insert_pfn(vma: Vma, addr: int, pfn: int) -> int:
     """Insert one raw frame (``vm_insert_pfn`` → ``vm_insert_pfn_prot``, mm/memory.c L1850).
 
     `vm_insert_pfn @ v4.15 <https://elixir.bootlin.com/linux/v4.15/source/mm/memory.c#L1850>`_.
@@ -401,7 +327,7 @@ def vm_insert_pfn(vma: Any, addr: int, pfn: int) -> int:
         raise KernelBug("vm_insert_pfn: BUG_ON(both VM_PFNMAP and VM_MIXEDMAP)")
     if flags & VM_PFNMAP and is_cow_mapping(flags):
         raise KernelBug("vm_insert_pfn: BUG_ON(VM_PFNMAP in a COW mapping)")
-    if flags & VM_MIXEDMAP and vma.vm_mm.physmem.pfn_valid(pfn):
+    if flags & VM_MIXEDMAP and _vma_mm(vma).physmem.pfn_valid(pfn):
         raise KernelBug("vm_insert_pfn: BUG_ON(VM_MIXEDMAP && pfn_valid(pfn))")
     if addr < vma.vm_start or addr >= vma.vm_end:
         return -errno.EFAULT
@@ -409,7 +335,7 @@ def vm_insert_pfn(vma: Any, addr: int, pfn: int) -> int:
 
 
 @traced
-def vm_insert_page(vma: Any, addr: int, page: Page) -> int:
+def vm_insert_page(vma: Vma, addr: int, page: Page) -> int:
     """Insert a single page with a struct page (``vm_insert_page``, mm/memory.c).
 
     ``-EFAULT`` outside the VMA, ``-EINVAL`` for a page with no references or an anonymous
@@ -430,8 +356,8 @@ def vm_insert_page(vma: Any, addr: int, page: Page) -> int:
 
 
 # --- removing PTEs ----------------------------------------------------------------------------
-def _zap_pte_range(vma: Any, start: int, end: int) -> None:
-    mm = vma.vm_mm
+def _zap_pte_range(vma: Vma, start: int, end: int) -> None:
+    mm = _vma_mm(vma)
     pgd = mm.pgd
     mem = mm.physmem
     for addr, pte in list(pgd.range(start, end)):
@@ -455,7 +381,7 @@ def _zap_pte_range(vma: Any, start: int, end: int) -> None:
 
 
 @traced
-def unmap_single_vma(vma: Any, start_addr: int, end_addr: int) -> None:
+def unmap_single_vma(vma: Vma, start_addr: int, end_addr: int) -> None:
     """Zap the part of ``[start_addr, end_addr)`` that lies in ``vma`` (mm/memory.c).
 
     `unmap_single_vma @ v4.15 <https://elixir.bootlin.com/linux/v4.15/source/mm/memory.c>`_
@@ -475,7 +401,7 @@ def unmap_single_vma(vma: Any, start_addr: int, end_addr: int) -> None:
 
 
 @traced
-def zap_page_range(vma: Any, start: int, size: int) -> None:
+def zap_page_range(vma: Vma, start: int, size: int) -> None:
     """Remove the user pages in ``[start, start + size)`` (``zap_page_range``, mm/memory.c).
 
     `zap_page_range @ v4.15 <https://elixir.bootlin.com/linux/v4.15/source/mm/memory.c>`_.
@@ -487,9 +413,7 @@ def zap_page_range(vma: Any, start: int, size: int) -> None:
     """
     end = start + size
     unmap_single_vma(vma, start, end)
-    mm_rb = getattr(vma.vm_mm, "mm_rb", None)
-    if mm_rb is None:
-        return
+    mm_rb = _vma_mm(vma).mm_rb
     pos = vma.vm_end
     while pos < end:
         nxt = mm_rb.find(pos)  # the next VMA (vma->vm_next), found by address
@@ -502,29 +426,30 @@ def zap_page_range(vma: Any, start: int, size: int) -> None:
 
 # --- invariants ------------------------------------------------------------------------------
 def check_mm_invariants(
-    *mms: Any, extra_cached: Iterable[Page] = (), extra_refs: dict[int, int] | None = None
+    *mms: MmStruct, extra_cached: Iterable[Page] = (), extra_refs: dict[int, int] | None = None
 ) -> list[str]:
-    """Check page counts against the page tables of ``mms`` (which share one PhysMem).
+    """Check page counts against the page tables of ``mms`` (which share one System).
 
     Collects, over all the given mms, how many PTEs map each *normal* page (by
-    :func:`vm_normal_page`'s rules for the VMA holding the PTE) and the page-cache pages of every
-    mapped file (plus ``extra_cached``), and hands them to
+    :func:`vm_normal_page`'s rules for the VMA holding the PTE) and every page a page cache
+    holds (plus ``extra_cached``), and hands them to
     :meth:`mmlab.physmem.PhysMem.check_refcounts` (``extra_refs``: pfn -> references the caller
-    knows it holds). Also reports PTEs outside every VMA, special
-    PTEs (x86 policy) in VMAs that are neither PFNMAP nor MIXEDMAP (the zero page excepted),
-    and a held mmap_sem. Returns the list of problems; empty means consistent.
+    knows it holds). Also reports PTEs outside every VMA, special PTEs (x86 policy) in VMAs that
+    are neither PFNMAP nor MIXEDMAP (the zero page excepted), page-cache entries whose page says
+    otherwise, and a held mmap_sem. Returns the list of problems; empty means consistent.
 
-    Model helper: no kernel function of this name.
+    Model helper: no kernel counterpart (``CONFIG_DEBUG_VM`` checks some of this piecemeal).
     """
     problems: list[str] = []
     if not mms:
         return problems
-    mem = mms[0].physmem
+    system = mms[0].system
+    mem = system.physmem
     mapped: dict[int, int] = {}
-    caches: dict[int, Any] = {}
+    mapped_files: dict[int, AddressSpace] = {}
     for mm in mms:
-        if mm.physmem is not mem:
-            problems.append("mms do not share one PhysMem")
+        if mm.system is not system:
+            problems.append("mms do not share one System")
             continue
         sem = mm.mmap_sem
         if sem.readers or sem.writer:
@@ -533,11 +458,11 @@ def check_mm_invariants(
         for vma in mm.vmas:
             if vma.vm_file is not None:
                 mapping = vma.vm_file.f_mapping
-                caches[id(mapping)] = mapping
+                mapped_files[id(mapping)] = mapping
             for addr, pte in mm.pgd.range(vma.vm_start, vma.vm_end):
                 covered += 1
                 if (
-                    mm.have_pte_special
+                    system.have_pte_special
                     and pte_special(pte)
                     and not vma.vm_flags & (VM_PFNMAP | VM_MIXEDMAP)
                     and not mem.is_zero_pfn(pte.pfn)
@@ -549,11 +474,15 @@ def check_mm_invariants(
         if covered != mm.pgd.nr_ptes_mapped:
             stray = mm.pgd.nr_ptes_mapped - covered
             problems.append(f"{stray} PTE(s) outside every VMA")
-    cached: list[Page] = list(extra_cached)
-    for mapping in caches.values():
+    for mapping in mapped_files.values():
         for index, page in mapping.pages.items():
-            cached.append(page)
             if page.index != index or page.mapping is not mapping:
                 problems.append(f"{page!r} cached at index {index} of the wrong mapping/index")
+    cached = [*extra_cached, *(p for p in mem.allocated_pages() if _in_page_cache(p))]
     problems += mem.check_refcounts(mapped, cached, extra_refs)
     return problems
+
+
+def _in_page_cache(page: Page) -> bool:
+    mapping = page.mapping
+    return isinstance(mapping, AddressSpace) and mapping.pages.get(page.index) is page

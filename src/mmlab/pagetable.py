@@ -1,15 +1,15 @@
-"""x86-64 page tables: PTE bits, the ``pte_*`` helpers and a 4-level radix tree.
+"""x86-64 page tables (``arch/x86/include/asm/pgtable*.h`` @ v4.15): PTE bits, ``pte_*`` helpers.
 
-Sources (all @ v4.15):
+Models, at v4.15:
 
 - PTE bits: `arch/x86/include/asm/pgtable_types.h
   <https://elixir.bootlin.com/linux/v4.15/source/arch/x86/include/asm/pgtable_types.h>`_
-  (the ``_PAGE_BIT_*`` numbers, ``_PAGE_SPECIAL`` at L68, ``_PAGE_CHG_MASK``, the ``PAGE_*``
-  protections and the ``__P000``.. ``__S111`` table).
-- Helpers: `arch/x86/include/asm/pgtable.h
+  (the ``_PAGE_BIT_*`` numbers, ``_PAGE_CHG_MASK``, the ``PAGE_*`` protections and the
+  ``__P000``.. ``__S111`` table that ``protection_map`` is built from);
+- helpers: `arch/x86/include/asm/pgtable.h
   <https://elixir.bootlin.com/linux/v4.15/source/arch/x86/include/asm/pgtable.h>`_
-  (``pte_none``, ``pte_present``, ``pte_write``, ``pte_mkspecial``, ``pte_modify``, ...).
-- Levels: `arch/x86/include/asm/pgtable_64_types.h
+  (``pte_none``, ``pte_present``, ``pte_write``, ``pte_mkspecial``, ``pte_modify``, ...);
+- levels: `arch/x86/include/asm/pgtable_64_types.h
   <https://elixir.bootlin.com/linux/v4.15/source/arch/x86/include/asm/pgtable_64_types.h>`_.
 
 The tree: a 48-bit virtual address is cut into four 9-bit indices (pgd, pud, pmd, pte) above
@@ -17,10 +17,10 @@ the 12-bit page offset. v4.15 has a fifth level (p4d) in the generic code, but w
 paging (no ``CONFIG_X86_5LEVEL``) it is *folded*: a p4d "table" is the pgd entry itself, so
 ``p4d_index`` is always 0 and this model keeps no p4d tables.
 
-Simplifications (kernel-facts §11): one page size (no PSE/huge entries at pud or pmd level), no
-TLB and no cache flushing, no page-table locks, no PAT/PCD/PWT effects, tables are Python dicts
-indexed by the 9-bit index (only populated slots exist), and an empty entry is the *absence* of a
-key. A table can be "freed" only when it is empty (see :meth:`PageTable.free_pgtables`).
+Where the model simplifies: one page size (no PSE/huge entries at pud or pmd level), no TLB and
+no cache flushing, no page-table locks, no PAT/PCD/PWT effects; tables are Python dicts indexed
+by the 9-bit index (only populated slots exist), and an empty entry is the *absence* of a key.
+A table can be "freed" only when it is empty (see :meth:`PageTable.free_pgtables`).
 """
 
 from __future__ import annotations
@@ -29,18 +29,8 @@ import errno
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from mmlab.constants import PAGE_SHIFT, PAGE_SIZE
-
-
-class KernelBug(Exception):
-    """The model hit a ``BUG()``/``BUG_ON()``/``VM_BUG_ON()``: the real kernel would oops here.
-
-    Raised instead of corrupting the model, with the kernel's condition in the message.
-
-    Kernel: ``BUG_ON`` in `include/asm-generic/bug.h @ v4.15
-    <https://elixir.bootlin.com/linux/v4.15/source/include/asm-generic/bug.h>`_.
-    """
-
+from mmlab.constants import PAGE_MASK, PAGE_SHIFT, PAGE_SIZE
+from mmlab.errors import KernelBug
 
 # --- levels (pgtable_64_types.h @ v4.15, 4-level paging) --------------------------------------
 PGDIR_SHIFT = 39
@@ -57,9 +47,12 @@ PUD_SIZE = 1 << PUD_SHIFT
 PMD_SIZE = 1 << PMD_SHIFT
 #: The width of a virtual address the tables translate (4-level paging).
 VA_BITS = 48
-#: The physical address bits a PTE can hold (``__PHYSICAL_MASK_SHIFT`` = 46 at v4.15, but the
-#: PTE pfn field itself spans bits 12..51: ``PTE_PFN_MASK``).
-PTE_PFN_MASK = ((1 << 52) - 1) & ~(PAGE_SIZE - 1)
+#: Physical address bits with 4-level paging (``__PHYSICAL_MASK_SHIFT``, page_64_types.h L59;
+#: 52 only with ``CONFIG_X86_5LEVEL``).
+PHYSICAL_MASK_SHIFT = 46
+#: The frame-number field of a PTE: bits 12..45 (``PTE_PFN_MASK`` = ``PHYSICAL_PAGE_MASK`` =
+#: ``PAGE_MASK & __PHYSICAL_MASK``, pgtable_types.h L258): 0x3ffffffff000.
+PTE_PFN_MASK = ((1 << PHYSICAL_MASK_SHIFT) - 1) & PAGE_MASK
 
 # --- PTE bits (pgtable_types.h @ v4.15) -----------------------------------------------------
 _PAGE_BIT_PRESENT = 0
@@ -102,8 +95,13 @@ _PAGE_PROTNONE = 1 << _PAGE_BIT_PROTNONE
 _PAGE_NX = 1 << _PAGE_BIT_NX
 
 #: Bits ``pte_modify`` keeps from the old PTE: the frame, caching, special, A/D bits.
-_PAGE_CHG_MASK = PTE_PFN_MASK | _PAGE_PCD | _PAGE_PWT | _PAGE_SPECIAL | _PAGE_ACCESSED | (
-    _PAGE_DIRTY | _PAGE_SOFT_DIRTY
+_PAGE_CHG_MASK = (
+    PTE_PFN_MASK
+    | _PAGE_PCD
+    | _PAGE_PWT
+    | _PAGE_SPECIAL
+    | _PAGE_ACCESSED
+    | (_PAGE_DIRTY | _PAGE_SOFT_DIRTY)
 )
 #: Every bit that is not part of the frame number.
 PTE_FLAGS_MASK = ~PTE_PFN_MASK & ((1 << 64) - 1)
@@ -510,8 +508,9 @@ def pte_same(a: Pte | None, b: Pte | None) -> bool:
     return pte_val(a) == pte_val(b)
 
 
-def pte_access_permitted(pte: Pte | None, write: bool, user: bool = True, exec_: bool = False
-                         ) -> bool:
+def pte_access_permitted(
+    pte: Pte | None, write: bool, user: bool = True, exec_: bool = False
+) -> bool:
     """Would the MMU let this access through without a page fault?
 
     The hardware checks the real PRESENT bit (a PROT_NONE entry faults), RW for writes (CR0.WP is
@@ -557,8 +556,7 @@ class PageTable:
     with ``-ENOMEM`` (the way ``pte_alloc`` fails under memory pressure), so error paths can be
     tested. ``fail_next_alloc`` makes that many upcoming table allocations fail.
 
-    Kernel: ``mm->pgd and __pte_alloc`` in `mm/memory.c @ v4.15
-    <https://elixir.bootlin.com/linux/v4.15/source/mm/memory.c>`_.
+    Kernel: ``__pte_alloc`` in `mm/memory.c @ v4.15 <https://elixir.bootlin.com/linux/v4.15/source/mm/memory.c>`_.
     """
 
     def __init__(self, table_limit: int | None = None) -> None:

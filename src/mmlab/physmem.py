@@ -1,15 +1,17 @@
 """Physical memory: page frames, ``struct page``, and a flash window without struct pages.
 
-Sources (all @ v4.15):
+Models, at v4.15:
 
 - ``struct page``: `include/linux/mm_types.h
-  <https://elixir.bootlin.com/linux/v4.15/source/include/linux/mm_types.h>`_
-  (``flags``, ``mapping``, ``index``, ``_mapcount``, ``_refcount``).
-- Reference counts: `include/linux/mm.h
+  <https://elixir.bootlin.com/linux/v4.15/source/include/linux/mm_types.h#L42>`_
+  (``flags``, ``mapping``, ``index``, ``_mapcount``, ``_refcount``);
+- reference counts: `include/linux/mm.h
   <https://elixir.bootlin.com/linux/v4.15/source/include/linux/mm.h>`_ (``get_page``,
-  ``put_page``, ``page_mapcount``) and `include/linux/page_ref.h`.
-- Page flags: `include/linux/page-flags.h
-  <https://elixir.bootlin.com/linux/v4.15/source/include/linux/page-flags.h>`_.
+  ``put_page``, ``page_mapcount``) and `include/linux/page_ref.h`;
+- page flags and the page lock: `include/linux/page-flags.h
+  <https://elixir.bootlin.com/linux/v4.15/source/include/linux/page-flags.h>`_,
+  `include/linux/pagemap.h` (``lock_page``, ``trylock_page``);
+- the page allocator (one zone, single frames): `mm/page_alloc.c`;
 - ``pfn_valid``/``PHYS_PFN``: `include/linux/pfn.h`, `include/linux/mmzone.h`.
 
 The machine: RAM frames have a ``struct page`` (:class:`Page`), so ``pfn_valid`` is true for
@@ -20,25 +22,25 @@ Like the kernel, ``_mapcount`` starts at -1 ("no PTE maps this page"); ``page_ma
 is ``_mapcount + 1``. ``_refcount`` counts every reference (page cache, each PTE of a mapped
 page, transient ``get_page`` holders); the frame returns to the free list when it drops to 0.
 
-Simplifications: one zone, no buddy allocator (a free list of single frames), no LRU lists, no
-memcg, no compound pages; a freed frame's contents are discarded (a new frame reads as zeros,
-whereas the kernel hands out stale data unless ``__GFP_ZERO`` is asked for). The zero page is one
-reserved RAM frame (``ZERO_PAGE``), never freed.
+Where the model simplifies: one zone, no buddy allocator (a free list of single frames), no LRU
+lists, no memcg, no compound pages; a freed frame's contents are discarded (a new frame reads as
+zeros, whereas the kernel hands out stale data unless ``__GFP_ZERO`` is asked for). The zero
+page is one reserved RAM frame (``ZERO_PAGE``), never freed.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Protocol
 
 from mmlab.constants import PAGE_SHIFT, PAGE_SIZE
-from mmlab.pagetable import KernelBug
+from mmlab.errors import KernelBug
 
 __all__ = [
-    "AnonVma",
-    "KernelBug",
     "PAGE_FLAGS",
+    "PAGE_MAPPING_ANON",
+    "PageMapping",
     "Page",
     "PhysMem",
     "PHYS_PFN",
@@ -81,33 +83,31 @@ def PFN_PHYS(pfn: int) -> int:  # noqa: N802 - kernel name
     return pfn << PAGE_SHIFT
 
 
-class AnonVma:
-    """``struct anon_vma`` (mm/rmap.c @ v4.15): what an anonymous page's ``mapping`` points at.
+#: The low bit of ``page->mapping`` that says "this points at an anon_vma, not a page cache".
+PAGE_MAPPING_ANON = 0x1
 
-    The kernel stores ``anon_vma | PAGE_MAPPING_ANON`` in ``page->mapping``; the model stores
-    this object there, and :func:`PageAnon` tests for it. No reverse-map tree is kept.
 
-    Kernel: ``struct anon_vma`` in `include/linux/rmap.h @ v4.15
-    <https://elixir.bootlin.com/linux/v4.15/source/include/linux/rmap.h>`_.
+class PageMapping(Protocol):
+    """What ``page->mapping`` points at: a page cache (``struct address_space``), or an
+    ``anon_vma`` tagged with ``PAGE_MAPPING_ANON``.
+
+    The kernel keeps the tag in the low bits of the pointer; the model keeps it on the object
+    pointed at, as ``mapping_flags`` (0 for an address space).
+
+    Kernel: ``PAGE_MAPPING_ANON`` in `include/linux/page-flags.h @ v4.15 <https://elixir.bootlin.com/linux/v4.15/source/include/linux/page-flags.h>`_.
     """
 
-    _next_id = 0
-
-    def __init__(self) -> None:
-        AnonVma._next_id += 1
-        self.id = AnonVma._next_id
-
-    def __repr__(self) -> str:
-        return f"AnonVma#{self.id}"
+    @property
+    def mapping_flags(self) -> int: ...
 
 
 @dataclass(eq=False)
 class Page:
     """``struct page`` of one RAM frame.
 
-    ``mapping``: an ``AddressSpace`` for page-cache pages, an :class:`AnonVma` for anonymous
-    pages, ``None`` otherwise. ``index``: the page's offset in the file (page units) or its
-    linear index in the anonymous VMA.
+    ``mapping``: an ``AddressSpace`` for page-cache pages, an ``AnonVma`` for anonymous
+    pages, ``None`` otherwise (see :class:`PageMapping`). ``index``: the page's offset in the
+    file (page units) or its linear index in the anonymous VMA.
 
     Kernel: ``struct page`` in `include/linux/mm_types.h @ v4.15
     <https://elixir.bootlin.com/linux/v4.15/source/include/linux/mm_types.h>`_.
@@ -117,7 +117,7 @@ class Page:
     mem: PhysMem | None = field(default=None, repr=False)
     _refcount: int = 0
     _mapcount: int = -1
-    mapping: Any = field(default=None, repr=False)
+    mapping: PageMapping | None = field(default=None, repr=False)
     index: int = 0
     flags: set[str] = field(default_factory=set)
 
@@ -134,7 +134,7 @@ class Page:
     def read(self, offset: int = 0, length: int = PAGE_SIZE) -> bytes:
         """``length`` bytes of the frame from ``offset``.
 
-        Model helper: no kernel function of this name.
+        Model helper: no kernel counterpart.
         """
         if self.mem is None:
             raise KernelBug("read of a page that belongs to no PhysMem")
@@ -143,7 +143,7 @@ class Page:
     def write(self, offset: int, data: bytes) -> None:
         """Store ``data`` in the frame at ``offset``.
 
-        Model helper: no kernel function of this name.
+        Model helper: no kernel counterpart.
         """
         if offset < 0 or offset + len(data) > PAGE_SIZE:
             raise KernelBug(f"write of {len(data)} bytes at {offset} overflows the page")
@@ -177,12 +177,13 @@ def page_mapcount(page: Page) -> int:
 
 
 def PageAnon(page: Page) -> bool:  # noqa: N802 - kernel name
-    """True for an anonymous page (``mapping`` is an anon_vma).
+    """True for an anonymous page: ``mapping`` is an anon_vma (``PAGE_MAPPING_ANON``).
 
     Kernel: ``PageAnon`` in `include/linux/page-flags.h @ v4.15
     <https://elixir.bootlin.com/linux/v4.15/source/include/linux/page-flags.h>`_.
     """
-    return isinstance(page.mapping, AnonVma)
+    mapping = page.mapping
+    return mapping is not None and bool(mapping.mapping_flags & PAGE_MAPPING_ANON)
 
 
 def PageLocked(page: Page) -> bool:  # noqa: N802 - kernel name
@@ -266,14 +267,6 @@ def unlock_page(page: Page) -> None:
     page.flags.discard("PG_locked")
 
 
-def _in_page_cache(page: Page) -> bool:
-    mapping = page.mapping
-    if mapping is None or isinstance(mapping, AnonVma):
-        return False
-    pages = getattr(mapping, "pages", None)
-    return pages is not None and pages.get(page.index) is page
-
-
 class PhysMem:
     """The machine's physical memory.
 
@@ -334,7 +327,7 @@ class PhysMem:
     def pfn_is_flash(self, pfn: int) -> bool:
         """Is ``pfn`` inside the flash/device window?
 
-        Model helper: no kernel function of this name.
+        Model helper: no kernel counterpart.
         """
         return self.flash_start_pfn <= pfn < self.flash_end_pfn
 
@@ -448,7 +441,7 @@ class PhysMem:
     def allocated_pages(self) -> list[Page]:
         """Every RAM page currently in use (refcount > 0), the zero page included.
 
-        Model helper: no kernel function of this name.
+        Model helper: no kernel counterpart.
         """
         return [p for p in self._pages.values() if p._refcount > 0]
 
@@ -460,7 +453,7 @@ class PhysMem:
     def frame(self, pfn: int) -> bytearray:
         """The mutable bytes of frame ``pfn`` (allocated on first use, zero filled).
 
-        Model helper: no kernel function of this name.
+        Model helper: no kernel counterpart.
         """
         buf = self._frames.get(pfn)
         if buf is None:
@@ -471,7 +464,7 @@ class PhysMem:
     def read_phys(self, phys: int, length: int) -> bytes:
         """``length`` bytes at physical address ``phys`` (may cross frames).
 
-        Model helper: no kernel function of this name.
+        Model helper: no kernel counterpart.
         """
         out = bytearray()
         while length > 0:
@@ -490,7 +483,7 @@ class PhysMem:
     def write_phys(self, phys: int, data: bytes) -> None:
         """Store ``data`` at physical address ``phys`` (may cross frames).
 
-        Model helper: no kernel function of this name.
+        Model helper: no kernel counterpart.
         """
         mv = memoryview(bytes(data))
         while len(mv):
@@ -528,7 +521,7 @@ class PhysMem:
 
         This is how a cramfs image gets "burnt" into the board's NOR flash.
 
-        Model helper: no kernel function of this name.
+        Model helper: no kernel counterpart.
         """
         if offset < 0 or offset + len(data) > self.flash_size:
             raise ValueError(
@@ -549,10 +542,9 @@ class PhysMem:
         """Compare every page's counts with what the page tables and page cache say.
 
         ``mapped``: pfn -> number of PTEs (over all mms) that map the frame as a *normal* page
-        (what ``vm_normal_page`` returns a page for). A page whose ``mapping`` is a page cache
-        that holds it at ``page.index`` counts one page-cache reference automatically;
-        ``cached`` names further pages to count that way. ``extra_refs``: pfn -> references
-        known to be held elsewhere. Returns a list of problems (empty when consistent):
+        (what ``vm_normal_page`` returns a page for). ``cached``: the pages a page cache holds,
+        each owning one reference. ``extra_refs``: pfn -> references known to be held elsewhere.
+        Returns a list of problems (empty when consistent):
 
         - ``page_mapcount(page)`` equals the number of PTEs mapping it;
         - ``_refcount`` equals mapcount + page-cache reference + extra references (the model
@@ -560,7 +552,7 @@ class PhysMem:
         - no PTE maps a free page; anonymous pages are mapped at least once (the model has no
           swap cache, so an unmapped anonymous page is a leak); no page is left locked.
 
-        Model helper: no kernel function of this name.
+        Model helper: no kernel counterpart.
         """
         problems: list[str] = []
         extra = dict(extra_refs or {})
@@ -578,7 +570,7 @@ class PhysMem:
             n = mapped.get(page.pfn, 0)
             if page_mapcount(page) != n:
                 problems.append(f"{page!r}: mapcount {page_mapcount(page)} but {n} PTE(s)")
-            cache_ref = page.pfn in in_cache or _in_page_cache(page)
+            cache_ref = page.pfn in in_cache
             want = n + int(cache_ref) + extra.get(page.pfn, 0)
             if page._refcount != want:
                 problems.append(f"{page!r}: refcount {page._refcount}, expected {want}")

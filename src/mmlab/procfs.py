@@ -1,4 +1,6 @@
-"""``/proc/PID/maps``: print a model mm exactly as the kernel does, and read real ones.
+"""``/proc/PID/maps`` (``fs/proc/task_mmu.c`` @ v4.15): print a model mm as the kernel does.
+
+Also reads real ones (:func:`read_maps`, :func:`parse_maps`).
 
 Models ``show_map_vma`` and ``show_vma_header_prefix`` in `fs/proc/task_mmu.c @ v4.15
 <https://elixir.bootlin.com/linux/v4.15/source/fs/proc/task_mmu.c#L279>`_. Each line is
@@ -16,10 +18,20 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Any
 
 from mmlab.constants import PAGE_SHIFT, VM_EXEC, VM_MAYSHARE, VM_READ, VM_WRITE
-from mmlab.fs import MAJOR, MINOR
+from mmlab.fs_types import MAJOR, MINOR
+from mmlab.mm_types import MmStruct, Vma
+
+__all__ = [
+    "MapsLine",
+    "format_maps",
+    "format_vma",
+    "pad_column",
+    "parse_maps",
+    "read_maps",
+    "vma_name",
+]
 
 
 def pad_column(bits: int = 64) -> int:
@@ -30,7 +42,7 @@ def pad_column(bits: int = 64) -> int:
     return 25 + (bits // 8) * 6 - 1
 
 
-def vma_name(vma: Any) -> str | None:
+def vma_name(vma: Vma) -> str | None:
     """The name column of a VMA (``show_map_vma``'s choice, task_mmu.c @ v4.15 L297).
 
     File VMAs print their path. Otherwise ``vm_ops->name()`` ([vdso], [vvar]...), then
@@ -55,7 +67,7 @@ def vma_name(vma: Any) -> str | None:
     return None
 
 
-def format_vma(vma: Any, bits: int = 64) -> str:
+def format_vma(vma: Vma, bits: int = 64) -> str:
     """One line of ``/proc/PID/maps`` for ``vma``, without the newline.
 
     Source: `fs/proc/task_mmu.c @ v4.15 <https://elixir.bootlin.com/linux/v4.15/source/fs/proc/task_mmu.c#L279>`_.
@@ -84,7 +96,7 @@ def format_vma(vma: Any, bits: int = 64) -> str:
     return line.ljust(pad_column(bits)) + " " + name
 
 
-def format_maps(mm: Any, bits: int = 64) -> str:
+def format_maps(mm: MmStruct, bits: int = 64) -> str:
     """The whole ``/proc/PID/maps`` text of a model ``mm`` (64-bit layout unless ``bits=32``).
 
     Source: `fs/proc/task_mmu.c @ v4.15 <https://elixir.bootlin.com/linux/v4.15/source/fs/proc/task_mmu.c#L297>`_.

@@ -1,7 +1,9 @@
-"""The mmap lock: a reader/writer semaphore (``struct rw_semaphore``).
+"""The mmap lock: a reader/writer semaphore (``kernel/locking/rwsem.c`` @ v4.15).
 
-Models ``include/linux/rwsem.h`` and ``kernel/locking/rwsem.c @ v4.15``
-(https://elixir.bootlin.com/linux/v4.15/source/include/linux/rwsem.h). At v4.15 the mm's lock is
+Models `include/linux/rwsem.h
+<https://elixir.bootlin.com/linux/v4.15/source/include/linux/rwsem.h>`_ and
+`kernel/locking/rwsem.c <https://elixir.bootlin.com/linux/v4.15/source/kernel/locking/rwsem.c>`_.
+At v4.15 the mm's lock is
 the field ``mm->mmap_sem``; v5.8 renamed it ``mmap_lock`` and wrapped it in
 ``mmap_read_lock()``/``mmap_write_lock()``.
 
@@ -14,16 +16,11 @@ operation is recorded by :mod:`mmlab.trace`, so a step-through shows the lock da
 from __future__ import annotations
 
 import errno
-from typing import Any
 
 from mmlab import trace
-from mmlab.pagetable import KernelBug
+from mmlab.errors import KernelBug, WouldSleep
 
-__all__ = ["KernelBug", "RwSemaphore", "WouldSleep"]
-
-
-class WouldSleep(RuntimeError):
-    """The operation would block; the single-threaded model cannot wait for another thread."""
+__all__ = ["RwSemaphore"]
 
 
 class RwSemaphore:
@@ -34,7 +31,7 @@ class RwSemaphore:
     Source: `include/linux/rwsem.h @ v4.15 <https://elixir.bootlin.com/linux/v4.15/source/include/linux/rwsem.h>`_.
     """
 
-    def __init__(self, owner: Any = None, name: str = "mmap_sem") -> None:
+    def __init__(self, owner: trace.TracedMm | None = None, name: str = "mmap_sem") -> None:
         self.readers = 0
         self.writer = False
         self.name = name

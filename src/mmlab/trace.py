@@ -1,29 +1,95 @@
 """Record each modelled kernel call, so tests can assert sequences and widgets replay them.
 
-The kernel has ftrace for this; the model has :func:`traced`. A function decorated with
-``@traced`` adds a :class:`Step` to every active recorder when it is called: its name, its
-arguments, the state of the mmap lock, and a snapshot of the VMAs and PTEs of the mm it works on,
-taken before and after the call. Without an active recorder the decorator costs one list check.
+The kernel has ftrace for this (``kernel/trace/``); the model has :func:`traced`. A function
+decorated with ``@traced`` adds a :class:`Step` to every active recorder when it is called: its
+name, its arguments, the state of the mmap lock, and a snapshot of the VMAs and PTEs of the mm it
+works on, taken before and after the call. Without an active recorder the decorator costs one
+context-variable lookup.
 
     >>> from mmlab import trace
     >>> with trace.record() as t:          # doctest: +SKIP
     ...     mm.mmap(0, 4096, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS)
     >>> [s.name for s in t.steps]          # doctest: +SKIP
     ['do_mmap', 'get_unmapped_area', 'mmap_region', 'vma_merge']
+
+This module sits below everything it traces, so it knows the mm only by shape (the protocols
+below): whatever has an ``mmap_sem``, a ``pgd`` and iterates over VMAs.
 """
 
 from __future__ import annotations
 
 import functools
 import inspect
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import ParamSpec, Protocol, TypeVar, runtime_checkable
 
-F = TypeVar("F", bound=Callable[..., Any])
+__all__ = [
+    "MmSnapshot",
+    "PteSnapshot",
+    "Recorder",
+    "Step",
+    "VmaSnapshot",
+    "find_mm",
+    "lock_state",
+    "note",
+    "record",
+    "recording",
+    "snapshot",
+    "traced",
+]
+
+P = ParamSpec("P")
+R = TypeVar("R")
 
 
+# --- what the trace needs to know of the model, by shape -----------------------------------
+class _Lock(Protocol):
+    readers: int
+    writer: bool
+
+
+class _Vma(Protocol):
+    vm_start: int
+    vm_end: int
+    vm_flags: int
+    vm_pgoff: int
+
+    @property
+    def vm_file(self) -> object | None: ...
+
+    @property
+    def vm_ops(self) -> object | None: ...
+
+
+class _Pte(Protocol):
+    @property
+    def pfn(self) -> int: ...
+
+    @property
+    def bits(self) -> int: ...
+
+
+class _PageTable(Protocol):
+    def range(self, start: int, end: int) -> Iterable[tuple[int, _Pte]]: ...
+
+
+@runtime_checkable
+class TracedMm(Protocol):
+    """An address space as the trace sees it (``MmStruct`` has this shape)."""
+
+    @property
+    def mmap_sem(self) -> _Lock: ...
+
+    @property
+    def pgd(self) -> _PageTable: ...
+
+    def __iter__(self) -> Iterator[_Vma]: ...
+
+
+# --- what a step records --------------------------------------------------------------------
 @dataclass(frozen=True)
 class VmaSnapshot:
     """What a drawing needs of one VMA at one moment."""
@@ -64,12 +130,12 @@ class Step:
     """
 
     name: str
-    args: dict[str, Any]
+    args: dict[str, object]
     depth: int
     lock: str
     before: MmSnapshot | None
     after: MmSnapshot | None = None
-    result: Any = None
+    result: object = None
     error: BaseException | None = None
 
     def __repr__(self) -> str:
@@ -95,7 +161,7 @@ class Recorder:
         """Only the outermost calls."""
         return [s for s in self.steps if s.depth == 0]
 
-    def note(self, name: str, mm: Any = None, **args: Any) -> Step:
+    def note(self, name: str, mm: TracedMm | None = None, **args: object) -> Step:
         """Record an event that is not a function call (a lock taken, a race window)."""
         step = Step(
             name, args, self._depth, lock_state(mm), snapshot(mm) if self.snapshots else None
@@ -105,7 +171,10 @@ class Recorder:
         return step
 
 
-_active: list[Recorder] = []
+#: The recorders active in this context (a tuple: each ``record()`` block adds one and puts the
+#: previous tuple back when it ends). A context variable rather than a global list, so that
+#: threads and asyncio tasks each see only their own recorders.
+_active: ContextVar[tuple[Recorder, ...]] = ContextVar("mmlab_trace_recorders", default=())
 
 
 @contextmanager
@@ -115,40 +184,39 @@ def record(snapshots: bool = True) -> Iterator[Recorder]:
     ``snapshots=False`` skips the VMA/PTE snapshots (cheaper for long runs).
     """
     rec = Recorder(snapshots=snapshots)
-    _active.append(rec)
+    token = _active.set((*_active.get(), rec))
     try:
         yield rec
     finally:
-        _active.remove(rec)
+        _active.reset(token)
 
 
-def note(name: str, mm: Any = None, **args: Any) -> None:
+def note(name: str, mm: TracedMm | None = None, **args: object) -> None:
     """Record an event (e.g. ``"down_read"``) in every active recorder."""
-    for rec in _active:
+    for rec in _active.get():
         rec.note(name, mm, **args)
 
 
 def recording() -> bool:
     """True while at least one recorder is active."""
-    return bool(_active)
+    return bool(_active.get())
 
 
-def find_mm(value: Any) -> Any:
-    """The mm a call works on, found from one of its arguments (an MM, a Vma or a VmFault)."""
+def find_mm(value: object) -> TracedMm | None:
+    """The mm a call works on, found from one of its arguments (an mm, a VMA or a vm_fault)."""
     if value is None:
         return None
-    if hasattr(value, "mmap_sem") and hasattr(value, "vmas"):
+    if isinstance(value, TracedMm):
         return value
     mm = getattr(value, "vm_mm", None)
-    if mm is not None:
+    if isinstance(mm, TracedMm):
         return mm
     vma = getattr(value, "vma", None)
-    if vma is not None:
-        return getattr(vma, "vm_mm", None)
-    return None
+    mm = getattr(vma, "vm_mm", None)
+    return mm if isinstance(mm, TracedMm) else None
 
 
-def lock_state(mm: Any) -> str:
+def lock_state(mm: TracedMm | None) -> str:
     """A short text for the mmap lock: ``"free"``, ``"read x2"`` or ``"write"``."""
     if mm is None:
         return "?"
@@ -160,7 +228,7 @@ def lock_state(mm: Any) -> str:
     return "free"
 
 
-def snapshot(mm: Any) -> MmSnapshot | None:
+def snapshot(mm: TracedMm | None) -> MmSnapshot | None:
     """Copy what a drawing needs of ``mm`` (VMAs and present PTEs)."""
     if mm is None:
         return None
@@ -173,30 +241,24 @@ def snapshot(mm: Any) -> MmSnapshot | None:
             getattr(v.vm_file, "f_path", None) if v.vm_file is not None else None,
             v.vm_ops is None,
         )
-        for v in mm.vmas
+        for v in mm
     )
-    ptes: tuple[PteSnapshot, ...] = ()
-    pgd = getattr(mm, "pgd", None)
-    if pgd is not None and hasattr(pgd, "range"):
-        ptes = tuple(
-            PteSnapshot(addr, pte.pfn, getattr(pte, "bits", 0))
-            for addr, pte in pgd.range(0, 1 << 48)
-        )
+    ptes = tuple(PteSnapshot(addr, pte.pfn, pte.bits) for addr, pte in mm.pgd.range(0, 1 << 48))
     return MmSnapshot(vmas, ptes, lock_state(mm))
 
 
-def traced(fn: F) -> F:
+def traced(fn: Callable[P, R]) -> Callable[P, R]:
     """Decorate a modelled kernel function so that active recorders see each call."""
     signature = inspect.signature(fn)
     name = fn.__name__
 
     @functools.wraps(fn)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        if not _active:
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        recorders = _active.get()
+        if not recorders:
             return fn(*args, **kwargs)
         try:
-            bound = signature.bind(*args, **kwargs)
-            arguments = dict(bound.arguments)
+            arguments: dict[str, object] = dict(signature.bind(*args, **kwargs).arguments)
         except TypeError:
             arguments = {"args": args, **kwargs}
         mm = None
@@ -205,7 +267,7 @@ def traced(fn: F) -> F:
             if mm is not None:
                 break
         steps = []
-        for rec in _active:
+        for rec in recorders:
             step = Step(
                 name,
                 arguments,
@@ -230,4 +292,4 @@ def traced(fn: F) -> F:
             step.after = snapshot(mm) if rec.snapshots else None
         return result
 
-    return wrapper  # type: ignore[return-value]
+    return wrapper

@@ -1,4 +1,4 @@
-"""The ordered set of VMAs of one mm: the model's stand-in for the rbtree (v4.15) or maple tree.
+"""The VMAs of one mm in address order: the model's ``mm->mm_rb`` (``mm/mmap.c`` @ v4.15).
 
 At v4.15 the kernel keeps VMAs twice: in a red-black tree (``mm->mm_rb``) for O(log n) lookups
 and in a sorted linked list (``vm_next``/``vm_prev``) for walks. Each rbtree node also caches
@@ -17,15 +17,28 @@ from __future__ import annotations
 
 from bisect import bisect_right
 from collections.abc import Iterator
-from typing import Any
+from typing import Generic, Protocol, TypeVar
+
+__all__ = ["CHUNK", "Ranged", "VmaTree"]
 
 CHUNK = 1024
 
-Vma = Any  # mmlab.mm.Vma; kept generic to avoid an import cycle
+
+class Ranged(Protocol):
+    """What the tree needs of a VMA: its bounds (``vm_end`` exclusive)."""
+
+    vm_start: int
+    vm_end: int
 
 
-class VmaTree:
-    """VMAs sorted by address, never overlapping."""
+Vma = TypeVar("Vma", bound=Ranged)
+
+
+class VmaTree(Generic[Vma]):
+    """VMAs sorted by address, never overlapping (``mm_rb`` and the ``vm_next`` list in one).
+
+    Kernel: ``struct mm_struct`` in `include/linux/mm_types.h @ v4.15 <https://elixir.bootlin.com/linux/v4.15/source/include/linux/mm_types.h#L356>`_.
+    """
 
     def __init__(self) -> None:
         self._chunks: list[list[Vma]] = []

@@ -1,0 +1,260 @@
+"""The mm's structures: ``include/linux/mm_types.h`` @ v4.15, with the struct parts of ``mm.h``.
+
+- :class:`Vma` is ``struct vm_area_struct`` and :class:`MmStruct` is ``struct mm_struct``
+  (`include/linux/mm_types.h
+  <https://elixir.bootlin.com/linux/v4.15/source/include/linux/mm_types.h#L280>`_);
+- :class:`VmOperations` (``struct vm_operations_struct``) and :class:`VmFault`
+  (``struct vm_fault``) are declared in `include/linux/mm.h
+  <https://elixir.bootlin.com/linux/v4.15/source/include/linux/mm.h#L327>`_;
+- :class:`AnonVma` is ``struct anon_vma`` (`include/linux/rmap.h`);
+- the small inline helpers that only read these structures: :func:`vma_pages`,
+  :func:`vma_is_anonymous` (``mm.h``), :func:`linear_page_index` (``pagemap.h``).
+
+The functions that change them live with the kernel file that changes them: :mod:`mmlab.mmap`
+(``mm/mmap.c``), :mod:`mmlab.mprotect`, :mod:`mmlab.rmap`, :mod:`mmlab.memory`... The address
+space a notebook uses, :class:`mmlab.mm.MM`, is an :class:`MmStruct` with the system calls.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+from mmlab.constants import PAGE_SHIFT, TASK_SIZE, VM_EXEC, VM_MAYSHARE, VM_READ, VM_WRITE
+from mmlab.fs_types import File
+from mmlab.pagetable import PageTable, Pte
+from mmlab.physmem import PAGE_MAPPING_ANON, Page, PhysMem
+from mmlab.rwsem import RwSemaphore
+from mmlab.system import System, default_system
+from mmlab.version import Version
+from mmlab.vmatree import VmaTree
+
+__all__ = [
+    "DEFAULT_MMAP_BASE",
+    "AnonVma",
+    "MmStruct",
+    "Vma",
+    "VmFault",
+    "VmOperations",
+    "linear_page_index",
+    "vma_is_anonymous",
+    "vma_pages",
+]
+
+#: Where top-down allocation starts (``mm->mmap_base``); fixed here: the model has no ASLR.
+DEFAULT_MMAP_BASE = 0x7F0000000000
+
+
+class AnonVma:
+    """``struct anon_vma``: what an anonymous page's ``mapping`` points at.
+
+    The kernel stores ``anon_vma | PAGE_MAPPING_ANON`` in ``page->mapping``; the model stores
+    this object there, and its ``mapping_flags`` carry the tag that ``PageAnon`` tests. No
+    reverse-map interval tree is kept: without fork, one anon_vma serves one VMA (or the
+    neighbours that may merge with it). ``serial`` only tells them apart in printouts.
+
+    Kernel: ``struct anon_vma`` in `include/linux/rmap.h @ v4.15 <https://elixir.bootlin.com/linux/v4.15/source/include/linux/rmap.h#L29>`_.
+    """
+
+    mapping_flags = PAGE_MAPPING_ANON
+
+    def __init__(self, serial: int = 0) -> None:
+        self.serial = serial
+
+    def __repr__(self) -> str:
+        return f"AnonVma#{self.serial}"
+
+
+@dataclass(frozen=True, eq=False)
+class VmOperations:
+    """``struct vm_operations_struct``: what a driver or filesystem does for its VMAs.
+
+    Each member is optional. ``fault(vmf) -> VM_FAULT_* bits``; ``map_pages(vmf, start_pgoff,
+    end_pgoff)`` maps cached pages around a fault; ``split(vma, addr)`` may refuse a split with
+    ``-errno``; a VMA whose ops have ``close`` is never merged; ``find_special_page(vma, addr)``
+    names the page behind a special PTE; ``name(vma)`` is its ``/proc/PID/maps`` name.
+    Frozen, like the kernel's ``const`` tables: give a VMA another ops object to change them.
+    ``label`` is what the model prints for it.
+
+    Kernel: ``struct vm_operations_struct`` in `include/linux/mm.h @ v4.15 <https://elixir.bootlin.com/linux/v4.15/source/include/linux/mm.h#L377>`_.
+    """
+
+    open: Callable[[Vma], None] | None = None
+    close: Callable[[Vma], None] | None = None
+    split: Callable[[Vma, int], int] | None = None
+    fault: Callable[[VmFault], int] | None = None
+    map_pages: Callable[[VmFault, int, int], None] | None = None
+    page_mkwrite: Callable[[VmFault], int] | None = None
+    pfn_mkwrite: Callable[[VmFault], int] | None = None
+    name: Callable[[Vma], str | None] | None = None
+    find_special_page: Callable[[Vma, int], Page | None] | None = None
+    label: str = "vm_ops"
+
+    def __repr__(self) -> str:
+        return f"<{self.label}>"
+
+
+@dataclass(eq=False)
+class Vma:
+    """``struct vm_area_struct``: one contiguous range of an address space with one set of rules.
+
+    ``vm_end`` is exclusive. ``vm_pgoff`` is the offset of ``vm_start`` in the file, in pages;
+    for private anonymous VMAs it is ``vm_start >> PAGE_SHIFT``; after ``remap_pfn_range`` on a
+    COW mapping it holds the first page frame number instead. ``vm_ops is None`` means anonymous
+    memory, exactly as ``vma_is_anonymous()`` tests.
+
+    Kernel: ``struct vm_area_struct`` in `include/linux/mm_types.h @ v4.15 <https://elixir.bootlin.com/linux/v4.15/source/include/linux/mm_types.h#L280>`_.
+    """
+
+    vm_start: int
+    vm_end: int
+    vm_flags: int = 0
+    vm_pgoff: int = 0
+    vm_file: File | None = None
+    vm_ops: VmOperations | None = None
+    vm_private_data: object | None = None
+    vm_page_prot: int = 0
+    vm_mm: MmStruct | None = None
+    anon_vma: AnonVma | None = None
+
+    def __repr__(self) -> str:
+        perms = "".join(
+            c if self.vm_flags & bit else "-"
+            for c, bit in (("r", VM_READ), ("w", VM_WRITE), ("x", VM_EXEC))
+        ) + ("s" if self.vm_flags & VM_MAYSHARE else "p")
+        name = f" {self.vm_file.f_path}" if self.vm_file is not None else ""
+        return (
+            f"Vma({self.vm_start:#x}-{self.vm_end:#x} {perms} pgoff={self.vm_pgoff:#x} "
+            f"flags={self.vm_flags:#x}{name})"
+        )
+
+    @property
+    def vm_next(self) -> Vma | None:
+        """The next VMA in address order (a list pointer at v4.15, gone since v6.1)."""
+        return self.vm_mm.mm_rb.next(self) if self.vm_mm is not None else None
+
+    @property
+    def vm_prev(self) -> Vma | None:
+        """The previous VMA in address order."""
+        return self.vm_mm.mm_rb.prev(self) if self.vm_mm is not None else None
+
+    def __contains__(self, addr: int) -> bool:
+        return self.vm_start <= addr < self.vm_end
+
+
+@dataclass(eq=False)
+class VmFault:
+    """``struct vm_fault``: one fault in progress.
+
+    ``address`` is page aligned; ``pgoff`` is ``linear_page_index(vma, address)``;
+    ``orig_pte`` the PTE seen when the fault started (``None`` if empty); ``page`` is what
+    ``->fault`` returns (locked if it says ``VM_FAULT_LOCKED``); ``cow_page`` the new anonymous
+    page of a COW fault. As at v4.15 every field is writable (a handler may rewrite ``vma`` and
+    ``pgoff``). ``pmd``/``pte`` pointers and ``ptl`` are not modelled.
+
+    Kernel: ``struct vm_fault`` in `include/linux/mm.h @ v4.15 <https://elixir.bootlin.com/linux/v4.15/source/include/linux/mm.h#L327>`_.
+    """
+
+    vma: Vma
+    flags: int
+    pgoff: int
+    address: int
+    gfp_mask: int = 0
+    orig_pte: Pte | None = None
+    cow_page: Page | None = None
+    page: Page | None = None
+
+
+class MmStruct:
+    """``struct mm_struct``: one process's address space.
+
+    Holds the VMAs (``mm_rb``, see :class:`~mmlab.vmatree.VmaTree`), the mmap lock
+    ``mmap_sem`` (``mmap_lock`` is its post-v5.8 name), the page table ``pgd``, and the
+    :class:`~mmlab.system.System` it runs on (its memory, sysctls, kernel version and
+    architecture). Also the per-process fault counters ``maj_flt``/``min_flt`` (``task_struct``
+    fields in the kernel) and ``cap_sys_rawio``: whether the process may map below
+    ``mmap_min_addr`` (``CAP_SYS_RAWIO``, root's by default).
+
+    Kernel: ``struct mm_struct`` in `include/linux/mm_types.h @ v4.15 <https://elixir.bootlin.com/linux/v4.15/source/include/linux/mm_types.h#L356>`_.
+    """
+
+    def __init__(
+        self,
+        system: System | None = None,
+        *,
+        mmap_base: int = DEFAULT_MMAP_BASE,
+        task_size: int = TASK_SIZE,
+        cap_sys_rawio: bool = False,
+    ) -> None:
+        self.system = system if system is not None else default_system()
+        self.mm_rb: VmaTree[Vma] = VmaTree()
+        self.mmap_sem = RwSemaphore(self)
+        self.pgd = PageTable()
+        self.mmap_base = mmap_base
+        self.task_size = task_size
+        self.cap_sys_rawio = cap_sys_rawio
+        self.def_flags = 0
+        self.start_brk = self.brk = self.start_stack = 0
+        self.maj_flt = 0
+        self.min_flt = 0
+
+    def __repr__(self) -> str:
+        return (
+            f"<{type(self).__name__} v{self.version[0]}.{self.version[1]}: {self.map_count} VMAs, "
+            f"{self.mmap_sem!r}>"
+        )
+
+    @property
+    def vmas(self) -> list[Vma]:
+        """The VMAs in address order (a copy: the kernel's ``mm->mmap`` list walked)."""
+        return list(self.mm_rb)
+
+    @property
+    def map_count(self) -> int:
+        """Number of VMAs (``mm->map_count``)."""
+        return len(self.mm_rb)
+
+    @property
+    def mmap_lock(self) -> RwSemaphore:
+        """The lock under its v5.8+ name."""
+        return self.mmap_sem
+
+    @property
+    def physmem(self) -> PhysMem:
+        """The machine's physical memory (``self.system.physmem``)."""
+        return self.system.physmem
+
+    @property
+    def version(self) -> Version:
+        """The kernel version of the machine (``self.system.version``)."""
+        return self.system.version
+
+    def __iter__(self) -> Iterator[Vma]:
+        return iter(self.mm_rb)
+
+
+def vma_pages(vma: Vma) -> int:
+    """Number of pages in ``vma``.
+
+    Kernel: ``vma_pages`` in `include/linux/mm.h @ v4.15 <https://elixir.bootlin.com/linux/v4.15/source/include/linux/mm.h#L2360>`_.
+    """
+    return (vma.vm_end - vma.vm_start) >> PAGE_SHIFT
+
+
+def linear_page_index(vma: Vma, address: int) -> int:
+    """The file page index that ``address`` maps, computed from ``vm_pgoff``.
+
+    This is how a fault address becomes ``vmf->pgoff``: it trusts ``vm_pgoff`` to be a file
+    offset, which is exactly what ``remap_pfn_range`` breaks.
+
+    Kernel: ``linear_page_index`` in `include/linux/pagemap.h @ v4.15 <https://elixir.bootlin.com/linux/v4.15/source/include/linux/pagemap.h#L453>`_.
+    """
+    return ((address - vma.vm_start) >> PAGE_SHIFT) + vma.vm_pgoff
+
+
+def vma_is_anonymous(vma: Vma) -> bool:
+    """True when ``vma`` has no ``vm_ops``.
+
+    Kernel: ``vma_is_anonymous`` in `include/linux/mm.h @ v4.15 <https://elixir.bootlin.com/linux/v4.15/source/include/linux/mm.h#L1471>`_.
+    """
+    return vma.vm_ops is None
