@@ -1,6 +1,9 @@
-"""The ``mmlab`` command line.
+"""The ``mmlab`` command line: ``mmlab cramfs`` mirrors util-linux ``mkfs.cramfs``/``fsck.cramfs``.
 
-``mmlab cramfs info|ls|cat|extract|build|check ...``.  Command groups are
+``mmlab cramfs info|ls|cat|extract|build|check ...``; ``build`` takes the
+image options of ``disk-utils/mkfs.cramfs.c`` (``-b -e -N -i -n -p -z``) and
+``check`` exits with the codes of ``disk-utils/fsck.cramfs.c`` (util-linux
+2.38).  Command groups are
 registered by modules listed in :data:`COMMAND_MODULES`; each has a
 ``register(subparsers)`` that adds its parser(s) and sets ``func`` (a
 callable ``args -> int``) with ``set_defaults``.  To add ``mmlab maps``, write
@@ -52,7 +55,10 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The full ``mmlab`` parser, with every registered command group."""
+    """The full ``mmlab`` parser, with every registered command group.
+
+    Model helper: no kernel counterpart.
+    """
     parser = _Parser(prog="mmlab", description="Linux memory management lab tools.")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     sub.required = True
@@ -62,7 +68,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the ``mmlab`` console script; returns the exit status."""
+    """Entry point of the ``mmlab`` console script; returns the exit status.
+
+    Model helper: no kernel counterpart.
+    """
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
@@ -122,7 +131,10 @@ def _silence_stdout() -> None:
 # --- the cramfs command group ------------------------------------------------------------------
 
 def register(sub) -> None:
-    """Add ``mmlab cramfs ...`` to the top-level subparsers."""
+    """Add ``mmlab cramfs ...`` to the top-level subparsers.
+
+    Model helper: no kernel counterpart.
+    """
     cramfs = sub.add_parser("cramfs", help="read, check, extract and build cramfs images")
     csub = cramfs.add_subparsers(dest="cramfs_command", metavar="SUBCOMMAND",
                                  parser_class=_Parser)

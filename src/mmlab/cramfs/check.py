@@ -1,4 +1,4 @@
-"""Check a cramfs image the way ``fsck.cramfs --extract`` does, minus its blind spots.
+"""cramfs checker: util-linux ``disk-utils/fsck.cramfs.c`` (``--extract``) minus its blind spots.
 
 ``fsck.cramfs`` (util-linux ``disk-utils/fsck.cramfs.c``) checks the
 superblock, the CRC and, with ``--extract``, inflates every block and walks the
@@ -10,7 +10,8 @@ checker's page size (auto-detected).  The kernel itself checks much less
 (``cramfs_read_super`` and ``cramfs_readpage``, ``fs/cramfs/inode.c @ v4.15``,
 https://elixir.bootlin.com/linux/v4.15/source/fs/cramfs/inode.c).
 
-Exit codes follow fsck: 0 clean, 4 errors left, 8 operational error.
+Exit codes follow fsck: 0 clean, 4 errors left, 8 operational error (defined
+once in :mod:`mmlab.cramfs.errors`, re-exported here).
 """
 
 from __future__ import annotations
@@ -44,7 +45,10 @@ MAX_ERRORS = 100  #: stop collecting after this many
 
 @dataclass
 class CheckReport:
-    """Outcome of :func:`check_image`: errors (CramfsError objects), warnings, counts."""
+    """Outcome of :func:`check_image`: errors (CramfsError objects), warnings, counts.
+
+    Model helper: no kernel counterpart.
+    """
 
     endian: str | None = None
     blocksize: int | None = None
@@ -60,8 +64,14 @@ class CheckReport:
 
     @property
     def exit_code(self) -> int:
-        """0, or 4 for errors; 8 when the image uses unknown features (cannot be checked),
-        as fsck.cramfs does for "unsupported filesystem features"."""
+        """0, or 4 for errors; 8 when the image uses unknown features (cannot be checked).
+
+        fsck.cramfs exits with 8 (``FSCK_EX_ERROR``) on "unsupported filesystem
+        features" and with 4 (``FSCK_EX_UNCORRECTED``) on damage.
+
+        util-linux: ``test_super`` in `disk-utils/fsck.cramfs.c @ v2.38
+        <https://github.com/util-linux/util-linux/blob/v2.38/disk-utils/fsck.cramfs.c>`_.
+        """
         if self.ok:
             return EXIT_OK
         if any(isinstance(e, CramfsUnsupportedError) for e in self.errors):
@@ -81,11 +91,14 @@ def check_image(
 ) -> CheckReport:
     """Check an image (path or bytes); never raises for a bad image, only for I/O.
 
-    Mirrors ``fsck.cramfs``'s ``test_super``, ``test_crc`` and ``test_fs``
-    (util-linux), and where they exist the kernel's own checks
-    (``cramfs_read_super``, ``cramfs_readpage``).  ``progress(nbytes)`` is
-    called after each file (for a progress bar).  Raises
-    :class:`CramfsIOError` when the image cannot be read at all.
+    Runs ``fsck.cramfs``'s checks and, where they exist, the kernel's own
+    (``cramfs_read_super``, ``cramfs_readpage`` in `fs/cramfs/inode.c @ v4.15
+    <https://elixir.bootlin.com/linux/v4.15/source/fs/cramfs/inode.c>`_).
+    ``progress(nbytes)`` is called after each file (for a progress bar).
+    Raises :class:`CramfsIOError` when the image cannot be read at all.
+
+    util-linux: ``test_super``, ``test_crc`` and ``test_fs`` in `disk-utils/fsck.cramfs.c @ v2.38
+    <https://github.com/util-linux/util-linux/blob/v2.38/disk-utils/fsck.cramfs.c>`_.
     """
     report = CheckReport()
     try:

@@ -1,8 +1,9 @@
-"""Just enough ELF to decide which pages of a file can execute in place.
+"""ELF for XIP: ``include/uapi/linux/elf.h`` @ v4.15 headers, read as mkcramfs ``is_elf_loadable``.
 
-Reads the ELF header and the program header table with :mod:`struct`, for
-32- and 64-bit files in either byte order (``EI_CLASS``/``EI_DATA``), as laid
-out in the System V gABI (``include/uapi/linux/elf.h @ v4.15``,
+Just enough ELF to decide which pages of a file can execute in place.  Reads
+the ELF header and the program header table with :mod:`struct`, for 32- and
+64-bit files in either byte order (``EI_CLASS``/``EI_DATA``), as laid out in
+the System V gABI (``include/uapi/linux/elf.h @ v4.15``,
 https://elixir.bootlin.com/linux/v4.15/source/include/uapi/linux/elf.h).
 
 The XIP rule is the one of Nicolas Pitre's ``mkcramfs -X``
@@ -53,7 +54,11 @@ _PHDR = {
 
 @dataclass(frozen=True)
 class Segment:
-    """One program header: type, flags and its file range."""
+    """One program header: type, flags and its file range.
+
+    Kernel: ``struct elf32_phdr`` in `include/uapi/linux/elf.h @ v4.15
+    <https://elixir.bootlin.com/linux/v4.15/source/include/uapi/linux/elf.h#L244>`_.
+    """
 
     p_type: int
     p_flags: int
@@ -62,7 +67,11 @@ class Segment:
 
     @property
     def readonly_loadable(self) -> bool:
-        """``PT_LOAD`` with ``PF_R`` or ``PF_X`` and without ``PF_W`` (mkcramfs' XIP test)."""
+        """``PT_LOAD`` with ``PF_R`` or ``PF_X`` and without ``PF_W`` (mkcramfs' XIP test).
+
+        cramfs-tools: ``is_elf_loadable`` in `mkcramfs.c
+        <https://github.com/npitre/cramfs-tools/blob/master/mkcramfs.c>`_.
+        """
         return (
             self.p_type == PT_LOAD
             and bool(self.p_flags & (PF_R | PF_X))
@@ -72,7 +81,10 @@ class Segment:
 
 @dataclass(frozen=True)
 class ElfInfo:
-    """What :func:`parse_elf` found: class (32/64), byte order and the program headers."""
+    """What :func:`parse_elf` found: class (32/64), byte order and the program headers.
+
+    Model helper: no kernel counterpart.
+    """
 
     bits: int
     endian: str
@@ -80,7 +92,10 @@ class ElfInfo:
 
 
 def is_elf(data: bytes | memoryview) -> bool:
-    """True when ``data`` starts with the ELF magic ``\\x7fELF``."""
+    """True when ``data`` starts with the ELF magic ``\\x7fELF``.
+
+    Model helper: no kernel counterpart.
+    """
     return bytes(data[:4]) == ELFMAG
 
 
@@ -92,6 +107,9 @@ def parse_elf(data: bytes | memoryview) -> ElfInfo | None:
     (``e_phoff + e_phnum * e_phentsize``) lies inside the file.  Unlike
     mkcramfs the program header entry size is taken from ``e_phentsize``
     (must be at least the standard size).
+
+    cramfs-tools: ``is_elf_loadable`` in `mkcramfs.c
+    <https://github.com/npitre/cramfs-tools/blob/master/mkcramfs.c>`_.
     """
     data = memoryview(data)
     if len(data) < 16 or bytes(data[:4]) != ELFMAG:
@@ -126,7 +144,10 @@ def parse_elf(data: bytes | memoryview) -> ElfInfo | None:
 
 
 def readonly_load_segments(info: ElfInfo) -> list[Segment]:
-    """The segments whose pages are stored for XIP (see :attr:`Segment.readonly_loadable`)."""
+    """The segments whose pages are stored for XIP (see :attr:`Segment.readonly_loadable`).
+
+    Model helper: no kernel counterpart.
+    """
     return [s for s in info.segments if s.readonly_loadable]
 
 
@@ -138,6 +159,9 @@ def xip_blocks(info: ElfInfo, size: int, blksize: int) -> list[bool]:
     i*blksize`` -- exactly mkcramfs' ``is_elf_loadable()`` test (so a
     zero-length segment still marks the block holding its start, unless it
     starts on the block boundary).
+
+    cramfs-tools: ``is_elf_loadable`` in `mkcramfs.c
+    <https://github.com/npitre/cramfs-tools/blob/master/mkcramfs.c>`_.
     """
     nblocks = (size - 1) // blksize + 1 if size else 0
     out = [False] * nblocks
@@ -171,6 +195,8 @@ def make_elf(
     the file is ``fill`` repeated (default: a deterministic, partly
     compressible pattern).  It is not a runnable program -- only its headers
     matter to :func:`xip_blocks`.
+
+    Model helper: no kernel counterpart.
     """
     if bits not in (32, 64) or endian not in ("little", "big"):
         raise ValueError("bits must be 32 or 64 and endian 'little' or 'big'")

@@ -1,16 +1,20 @@
-"""Exceptions for everything cramfs: one root, :class:`CramfsError`.
+"""cramfs errors, warnings and exit codes: the verdicts of util-linux ``disk-utils/fsck.cramfs.c``.
 
-Every error that comes from the image carries the byte offset (``.offset``,
-absolute in the image file) and the on-disk field (``.field``) it is about, and
-its message names both, e.g. ``inode at 0x1c4: namelen: name length is 0``.
+One root, :class:`CramfsError`, for everything cramfs.  Every error that
+comes from the image carries the byte offset (``.offset``, absolute in the
+image file) and the on-disk field (``.field``) it is about, and its message
+names both, e.g. ``inode at 0x1c4: namelen: name length is 0``.
 Operational errors (a file that cannot be opened) have ``offset = None``.
 
 Raw ``construct``/``zlib``/``struct`` exceptions never leave this package:
 readers catch them and re-raise one of these with the offset and field.
 
 The kernel has no such hierarchy (``cramfs_read_super`` just logs
-``pr_err`` and returns ``-EINVAL``; ``fs/cramfs/inode.c @ v4.15``); the split
-below follows the verdicts ``fsck.cramfs`` (util-linux) distinguishes.
+``pr_err`` and returns ``-EINVAL``, `fs/cramfs/inode.c @ v4.15
+<https://elixir.bootlin.com/linux/v4.15/source/fs/cramfs/inode.c#L512>`_); the
+split below follows the verdicts ``fsck.cramfs`` (util-linux
+``disk-utils/fsck.cramfs.c``) distinguishes, and the exit codes are its
+``FSCK_EX_*`` values from util-linux ``include/exitcodes.h``.
 """
 
 __all__ = [
@@ -49,6 +53,8 @@ class CramfsError(Exception):
     are left out.  ``where`` names the structure (``"superblock"``,
     ``"inode"``, ``"block pointer"``, ...), ``field`` the on-disk field
     (``"namelen"``, ``"fsid.crc"``, ...).
+
+    Model helper: no kernel counterpart.
     """
 
     def __init__(
@@ -78,47 +84,86 @@ class CramfsError(Exception):
 
 
 class CramfsFormatError(CramfsError):
-    """A field holds a value the format does not allow (bad offset, bad length, ...)."""
+    """A field holds a value the format does not allow (bad offset, bad length, ...).
+
+    Model helper: no kernel counterpart.
+    """
 
 
 class CramfsMagicError(CramfsFormatError):
-    """No cramfs magic at offset 0 or 512 (``"wrong magic"`` in ``cramfs_read_super``)."""
+    """No cramfs magic at offset 0 or 512 (the kernel logs ``"wrong magic"``).
+
+    Kernel: ``cramfs_read_super`` in `fs/cramfs/inode.c @ v4.15
+    <https://elixir.bootlin.com/linux/v4.15/source/fs/cramfs/inode.c#L512>`_.
+    """
 
 
 class CramfsTruncatedError(CramfsFormatError):
-    """A structure or data block runs past the end of the image."""
+    """A structure or data block runs past the end of the image.
+
+    Model helper: no kernel counterpart.
+    """
 
 
 class CramfsUnsupportedError(CramfsFormatError):
-    """Feature flags outside ``CRAMFS_SUPPORTED_FLAGS`` (``"unsupported filesystem features"``)."""
+    """Feature flags outside ``CRAMFS_SUPPORTED_FLAGS`` (``"unsupported filesystem features"``).
+
+    Kernel: ``cramfs_read_super`` in `fs/cramfs/inode.c @ v4.15
+    <https://elixir.bootlin.com/linux/v4.15/source/fs/cramfs/inode.c#L512>`_.
+    """
 
 
 class CramfsCRCError(CramfsError):
-    """``fsid.crc`` does not match the CRC32 of the image (crc field zeroed)."""
+    """``fsid.crc`` does not match the CRC32 of the image (crc field zeroed).
+
+    The kernel never checks the CRC; fsck.cramfs says ``"crc error"``.
+
+    util-linux: ``test_crc`` in `disk-utils/fsck.cramfs.c @ v2.38
+    <https://github.com/util-linux/util-linux/blob/v2.38/disk-utils/fsck.cramfs.c>`_.
+    """
 
 
 class CramfsDataError(CramfsError):
-    """A data block does not inflate, or inflates to the wrong size."""
+    """A data block does not inflate, or inflates to the wrong size.
+
+    Model helper: no kernel counterpart.
+    """
 
 
 class CramfsLimitError(CramfsError):
-    """An absurd size or count (more inodes than the image can hold, deep trees, ...)."""
+    """An absurd size or count (more inodes than the image can hold, deep trees, ...).
+
+    Model helper: no kernel counterpart.
+    """
 
 
 class CramfsUnsafePathError(CramfsError):
-    """A name or symlink that would escape (or clobber) the extraction directory."""
+    """A name or symlink that would escape (or clobber) the extraction directory.
+
+    Model helper: no kernel counterpart.
+    """
 
 
 class CramfsNotFoundError(CramfsError):
-    """A path looked up in the image does not exist (``-ENOENT`` from ``cramfs_lookup``)."""
+    """A path looked up in the image does not exist (a negative dentry in the kernel).
+
+    Kernel: ``cramfs_lookup`` in `fs/cramfs/inode.c @ v4.15
+    <https://elixir.bootlin.com/linux/v4.15/source/fs/cramfs/inode.c#L759>`_.
+    """
 
 
 class CramfsIOError(CramfsError):
-    """The image or the target directory cannot be read or written (operational error)."""
+    """The image or the target directory cannot be read or written (operational error).
+
+    Model helper: no kernel counterpart.
+    """
 
 
 class CramfsBuildError(CramfsError):
-    """The writer cannot represent the input (value too wide for a field, file too big, ...)."""
+    """The writer cannot represent the input (value too wide for a field, file too big, ...).
+
+    Model helper: no kernel counterpart.
+    """
 
 
 class CramfsWarning(UserWarning):
@@ -126,4 +171,7 @@ class CramfsWarning(UserWarning):
 
     Turn them into errors like ``mkfs.cramfs -E`` with
     ``warnings.simplefilter("error", CramfsWarning)``.
+
+    util-linux: ``main`` in `disk-utils/mkfs.cramfs.c @ v2.38
+    <https://github.com/util-linux/util-linux/blob/v2.38/disk-utils/mkfs.cramfs.c>`_.
     """

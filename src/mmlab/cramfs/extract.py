@@ -1,7 +1,8 @@
-"""Extract a cramfs image into a directory, safely.
+"""Safe cramfs extractor: ``fsck.cramfs --extract`` of util-linux ``disk-utils/fsck.cramfs.c``.
 
-The kernel never "extracts"; the closest relatives are ``cramfs_lookup`` /
-``cramfs_readdir`` (``fs/cramfs/inode.c @ v4.15``), which trust the image, and
+Extracts an image into a directory.  The kernel never "extracts"; the closest
+relatives are ``cramfs_lookup`` / ``cramfs_readdir``
+(``fs/cramfs/inode.c @ v4.15``), which trust the image, and
 ``fsck.cramfs --extract=DIR`` (util-linux), which writes with plain paths.
 This extractor assumes the image is hostile:
 
@@ -47,7 +48,10 @@ _OPEN_NEW = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
 
 @dataclass
 class ExtractReport:
-    """What :func:`extract` wrote and what it skipped."""
+    """What :func:`extract` wrote and what it skipped.
+
+    Model helper: no kernel counterpart.
+    """
 
     files: int = 0
     dirs: int = 0
@@ -80,6 +84,8 @@ def validate_tree(image: CramfsImage, *, max_entries: int = MAX_ENTRIES,
     Raises :class:`CramfsUnsafePathError` for bad names, duplicates and
     escaping symlinks, :class:`CramfsFormatError` for cycles and
     :class:`CramfsLimitError` for too many entries/bytes or too deep trees.
+
+    Model helper: no kernel counterpart.
     """
     root = _Node(image.root, ())
     seen = {image.root.data_offset} if image.root.size else set()
@@ -186,6 +192,9 @@ def extract(
     overwritten (``O_EXCL``).  Nothing is written unless the whole tree passes
     :func:`validate_tree`.  ``progress(nbytes)`` is called per file.
     Raises :class:`CramfsError` subclasses (``CramfsIOError`` for OS errors).
+
+    util-linux: ``expand_fs`` in `disk-utils/fsck.cramfs.c @ v2.38
+    <https://github.com/util-linux/util-linux/blob/v2.38/disk-utils/fsck.cramfs.c>`_.
     """
     own = not isinstance(source, CramfsImage)
     image = open_image(source, blocksize=blocksize) if own else source

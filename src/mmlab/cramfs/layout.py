@@ -1,5 +1,6 @@
-"""The cramfs on-disk format, declared once, for both byte orders.
+"""cramfs on-disk layout: ``include/uapi/linux/cramfs_fs.h`` @ v4.15 as construct structures.
 
+The format is declared once, for both byte orders.
 Source of truth: ``include/uapi/linux/cramfs_fs.h @ v4.15``
 (https://elixir.bootlin.com/linux/v4.15/source/include/uapi/linux/cramfs_fs.h)
 and ``include/uapi/linux/magic.h @ v4.15`` for the magic numbers.  The layout
@@ -186,7 +187,10 @@ SB_OFFSET_ROOT = 0x40  #: offset of cramfs_super.root
 
 
 def host_endian() -> Endian:
-    """The running machine's byte order (what ``mkfs.cramfs -N host`` writes)."""
+    """The running machine's byte order (what ``mkfs.cramfs -N host`` writes).
+
+    Model helper: no kernel counterpart.
+    """
     return "little" if sys.byteorder == "little" else "big"
 
 
@@ -195,6 +199,9 @@ class Inode(NamedTuple):
 
     ``offset`` is in 4-byte units as on disk (byte offset = ``offset << 2``);
     ``namelen`` is in 4-byte units too (name bytes = ``namelen << 2``).
+
+    Kernel: ``struct cramfs_inode`` in `include/uapi/linux/cramfs_fs.h @ v4.15
+    <https://elixir.bootlin.com/linux/v4.15/source/include/uapi/linux/cramfs_fs.h#L30>`_.
     """
 
     mode: int
@@ -206,7 +213,14 @@ class Inode(NamedTuple):
 
     @property
     def byte_offset(self) -> int:
-        """``offset << 2``: the data (or first child) offset in bytes (``OFFSET()`` macro)."""
+        """``offset << 2``: the data (or first child) offset in bytes.
+
+        The kernel makes it the inode number of a file, directory or symlink with
+        data (``cramino``) and reads it back with ``OFFSET()``.
+
+        Kernel: ``OFFSET`` in `fs/cramfs/inode.c @ v4.15
+        <https://elixir.bootlin.com/linux/v4.15/source/fs/cramfs/inode.c#L64>`_.
+        """
         return self.offset << 2
 
 
@@ -236,6 +250,8 @@ class InodeCodec:
 
     Built from :data:`INODE_WORDS`, so it cannot disagree with the ``construct``
     declaration (the tests check both against each other and mkfs.cramfs).
+
+    Model helper: no kernel counterpart (the kernel reads the C bitfields directly).
     """
 
     def __init__(self, endian: Endian) -> None:
@@ -302,7 +318,10 @@ _CODECS: Mapping[str, InodeCodec] = MappingProxyType(
 
 
 def inode_codec(endian: Endian) -> InodeCodec:
-    """The :class:`InodeCodec` for ``endian`` (one per byte order, shared)."""
+    """The :class:`InodeCodec` for ``endian`` (one per byte order, shared).
+
+    Model helper: no kernel counterpart.
+    """
     codec = _CODECS.get(endian)
     if codec is None:
         _check_endian(endian)  # raises ValueError naming the bad value
@@ -328,7 +347,11 @@ class _InodeAdapter(Adapter):
 
 @dataclass(frozen=True)
 class CramfsStructs:
-    """The ``construct`` declarations for one byte order (like pyelftools' ELFStructs)."""
+    """The ``construct`` declarations for one byte order (like pyelftools' ELFStructs).
+
+    Kernel: ``struct cramfs_super`` in `include/uapi/linux/cramfs_fs.h @ v4.15
+    <https://elixir.bootlin.com/linux/v4.15/source/include/uapi/linux/cramfs_fs.h#L55>`_.
+    """
 
     endian: Endian
     u16: object
@@ -373,9 +396,11 @@ _STRUCTS: Mapping[str, CramfsStructs] = MappingProxyType(
 def structs(endian: Endian) -> CramfsStructs:
     """Declarations of ``cramfs_inode``, ``cramfs_info``, ``cramfs_super`` for ``endian``.
 
-    Mirrors ``include/uapi/linux/cramfs_fs.h @ v4.15``; the kernel itself has
-    only the host-endian C structs (it refuses the other byte order), the
-    foreign order is the util-linux ``mkfs.cramfs -N`` extension.
+    The kernel itself has only the host-endian C structs (it refuses the other
+    byte order), the foreign order is the util-linux ``mkfs.cramfs -N`` extension.
+
+    Kernel: ``struct cramfs_super`` in `include/uapi/linux/cramfs_fs.h @ v4.15
+    <https://elixir.bootlin.com/linux/v4.15/source/include/uapi/linux/cramfs_fs.h#L55>`_.
     """
     decl = _STRUCTS.get(endian)
     if decl is None:
@@ -384,22 +409,41 @@ def structs(endian: Endian) -> CramfsStructs:
 
 
 def superblock_struct(endian: Endian):
-    """``struct cramfs_super`` (76 bytes) as a construct ``Struct``."""
+    """``struct cramfs_super`` (76 bytes) as a construct ``Struct``.
+
+    Kernel: ``struct cramfs_super`` in `include/uapi/linux/cramfs_fs.h @ v4.15
+    <https://elixir.bootlin.com/linux/v4.15/source/include/uapi/linux/cramfs_fs.h#L55>`_.
+    """
     return structs(endian).superblock
 
 
 def info_struct(endian: Endian):
-    """``struct cramfs_info`` (16 bytes: crc, edition, blocks, files)."""
+    """``struct cramfs_info`` (16 bytes: crc, edition, blocks, files).
+
+    Kernel: ``struct cramfs_info`` in `include/uapi/linux/cramfs_fs.h @ v4.15
+    <https://elixir.bootlin.com/linux/v4.15/source/include/uapi/linux/cramfs_fs.h#L45>`_.
+    """
     return structs(endian).info
 
 
 def inode_struct(endian: Endian):
-    """``struct cramfs_inode`` (12 bytes) as a construct object with flat fields."""
+    """``struct cramfs_inode`` (12 bytes) as a construct object with flat fields.
+
+    Kernel: ``struct cramfs_inode`` in `include/uapi/linux/cramfs_fs.h @ v4.15
+    <https://elixir.bootlin.com/linux/v4.15/source/include/uapi/linux/cramfs_fs.h#L30>`_.
+    """
     return structs(endian).inode
 
 
 def detect_endian(magic_bytes: bytes) -> Endian | None:
-    """Byte order of an image from its 4 magic bytes, or None if it is no cramfs magic."""
+    """Byte order of an image from its 4 magic bytes, or None if it is no cramfs magic.
+
+    The kernel compares the magic in its own byte order only and reports a
+    byte-swapped one as ``"wrong endianness"``.
+
+    Kernel: ``cramfs_read_super`` in `fs/cramfs/inode.c @ v4.15
+    <https://elixir.bootlin.com/linux/v4.15/source/fs/cramfs/inode.c#L512>`_.
+    """
     if len(magic_bytes) < 4:
         return None
     if int.from_bytes(magic_bytes[:4], "little") == CRAMFS_MAGIC:
@@ -423,6 +467,9 @@ def pack_inode(
 
     Raises :class:`CramfsBuildError` when a value does not fit its bitfield
     (the writer truncates uid/gid/size *before* calling this, like mkfs.cramfs).
+
+    util-linux: ``inode_from_host`` in `disk-utils/cramfs_common.c @ v2.38
+    <https://github.com/util-linux/util-linux/blob/v2.38/disk-utils/cramfs_common.c>`_.
     """
     return inode_codec(endian).pack(
         {"mode": mode, "uid": uid, "size": size, "gid": gid, "namelen": namelen, "offset": offset}
@@ -433,8 +480,13 @@ def unpack_inode(endian: Endian, buf: bytes | bytearray | memoryview, pos: int =
     """Decode the inode at ``buf[pos:pos+12]`` (raises ``struct.error`` if short).
 
     The kernel reads ``struct cramfs_inode`` by casting (``cramfs_readdir``,
-    ``cramfs_lookup`` in ``fs/cramfs/inode.c @ v4.15``); here the bitfields are
-    unpacked explicitly for the image's byte order.
+    ``cramfs_lookup`` in `fs/cramfs/inode.c @ v4.15
+    <https://elixir.bootlin.com/linux/v4.15/source/fs/cramfs/inode.c>`_);
+    here the bitfields are unpacked explicitly for the image's byte order, as
+    util-linux does for foreign images.
+
+    util-linux: ``inode_to_host`` in `disk-utils/cramfs_common.c @ v2.38
+    <https://github.com/util-linux/util-linux/blob/v2.38/disk-utils/cramfs_common.c>`_.
     """
     return inode_codec(endian).unpack(buf, pos)
 
@@ -444,27 +496,42 @@ _U16 = MappingProxyType({"little": struct.Struct("<H"), "big": struct.Struct(">H
 
 
 def pack_u32(endian: Endian, value: int) -> bytes:
-    """One u32 (superblock words, block pointers) in the image byte order."""
+    """One u32 (superblock words, block pointers) in the image byte order.
+
+    Model helper: no kernel counterpart.
+    """
     return _U32[endian].pack(value)
 
 
 def unpack_u32(endian: Endian, buf: bytes | bytearray | memoryview, pos: int = 0) -> int:
-    """One u32 at ``pos``."""
+    """One u32 at ``pos``.
+
+    Model helper: no kernel counterpart.
+    """
     return _U32[endian].unpack_from(buf, pos)[0]
 
 
 def pack_u16(endian: Endian, value: int) -> bytes:
-    """The u16 length in front of a direct-pointer compressed block."""
+    """The u16 length in front of a direct-pointer compressed block.
+
+    Model helper: no kernel counterpart.
+    """
     return _U16[endian].pack(value)
 
 
 def unpack_u16(endian: Endian, buf: bytes | bytearray | memoryview, pos: int = 0) -> int:
-    """One u16 at ``pos``."""
+    """One u16 at ``pos``.
+
+    Model helper: no kernel counterpart.
+    """
     return _U16[endian].unpack_from(buf, pos)[0]
 
 
 def pack_block_pointers(endian: Endian, ptrs) -> bytes:
-    """A file's block-pointer array (``nblocks`` u32) as bytes."""
+    """A file's block-pointer array (``nblocks`` u32) as bytes.
+
+    Model helper: no kernel counterpart.
+    """
     arr = array("I", ptrs)
     if endian != sys.byteorder:
         arr.byteswap()
@@ -476,10 +543,12 @@ def unpack_block_pointers(
 ) -> array:
     """``n`` u32 block pointers at ``buf[pos:]`` as an ``array('I')`` (raises ValueError if short).
 
-    The array ``cramfs_readpage`` (``fs/cramfs/inode.c @ v4.15``) indexes one
-    u32 at a time via ``cramfs_read(sb, OFFSET(inode) + index*4, 4)``.
+    The kernel reads this array one u32 at a time, at ``OFFSET(inode) +
+    index * 4``.  Uses ``array.frombytes`` + ``byteswap``: ~50x faster than
+    construct's Array.
 
-    Uses ``array.frombytes`` + ``byteswap``: ~50x faster than construct's Array.
+    Kernel: ``cramfs_readpage`` in `fs/cramfs/inode.c @ v4.15
+    <https://elixir.bootlin.com/linux/v4.15/source/fs/cramfs/inode.c#L817>`_.
     """
     end = pos + 4 * n
     if pos < 0 or n < 0 or end > len(buf):
@@ -496,6 +565,9 @@ def pad_name(name: bytes) -> tuple[bytes, int]:
 
     Raises :class:`CramfsBuildError` for an empty name or one longer than
     ``CRAMFS_MAXPATHLEN`` (252) bytes.
+
+    util-linux: ``write_directory_structure`` in `disk-utils/mkfs.cramfs.c @ v2.38
+    <https://github.com/util-linux/util-linux/blob/v2.38/disk-utils/mkfs.cramfs.c>`_.
     """
     if not name:
         raise CramfsBuildError("empty file name", field="namelen", where="inode")
@@ -514,6 +586,8 @@ def make_block_pointer(value: int, *, uncompressed: bool = False, direct: bool =
 
     Direct pointers store ``start >> CRAMFS_BLK_DIRECT_PTR_SHIFT``; ``start``
     must then be 4-byte aligned.
+
+    Model helper: no kernel counterpart.
     """
     if direct:
         if value & ((1 << CRAMFS_BLK_DIRECT_PTR_SHIFT) - 1):
@@ -531,9 +605,14 @@ def make_block_pointer(value: int, *, uncompressed: bool = False, direct: bool =
 
 
 def split_block_pointer(ptr: int) -> tuple[bool, bool, int]:
-    """``(uncompressed, direct, byte_offset)``: for direct pointers the START offset
-    (``(ptr & ~flags) << 2``), otherwise the END offset.  Only meaningful with
-    ``CRAMFS_FLAG_EXT_BLOCK_POINTERS``; without it the whole value is the end offset.
+    """``(uncompressed, direct, byte_offset)`` of a block pointer.
+
+    For direct pointers the START offset (``(ptr & ~flags) << 2``), otherwise
+    the END offset.  Only meaningful with ``CRAMFS_FLAG_EXT_BLOCK_POINTERS``;
+    without it the whole value is the end offset.
+
+    Kernel: ``cramfs_readpage`` in `fs/cramfs/inode.c @ v4.15
+    <https://elixir.bootlin.com/linux/v4.15/source/fs/cramfs/inode.c#L817>`_.
     """
     uncompressed = bool(ptr & CRAMFS_BLK_FLAG_UNCOMPRESSED)
     direct = bool(ptr & CRAMFS_BLK_FLAG_DIRECT_PTR)
@@ -544,7 +623,10 @@ def split_block_pointer(ptr: int) -> tuple[bool, bool, int]:
 
 
 def flag_names(flags: int) -> list[str]:
-    """Names of the set superblock flags; unknown bits as hex."""
+    """Names of the set superblock flags; unknown bits as hex.
+
+    Model helper: no kernel counterpart.
+    """
     out = [name for bit, name in FLAG_NAMES.items() if flags & bit]
     rest = flags & ~sum(FLAG_NAMES)
     if rest:

@@ -1,6 +1,7 @@
-"""Read cramfs images: superblock, directory tree, block lists, file contents.
+"""cramfs reader: the read side of ``fs/cramfs/inode.c`` and ``fs/cramfs/uncompress.c`` @ v4.15.
 
-Mirrors the read side of ``fs/cramfs/inode.c @ v4.15``
+Superblock, directory tree, block lists and file contents.  Mirrors the read
+side of ``fs/cramfs/inode.c @ v4.15``
 (https://elixir.bootlin.com/linux/v4.15/source/fs/cramfs/inode.c):
 ``cramfs_read_super`` (:func:`parse_superblock`), ``cramfs_readdir`` /
 ``cramfs_lookup`` (:meth:`CramfsImage.listdir`, :meth:`CramfsImage.lookup`),
@@ -13,8 +14,11 @@ Differences from the kernel, on purpose:
 * the block size is auto-detected (4 KiB .. 64 KiB) instead of assuming the
   reader's ``PAGE_SIZE``; XIP pages are one block long;
 * a direct uncompressed last block whose file size is an exact multiple of the
-  block size is read as data, not as the hole the v4.15 kernel's
-  ``offset_in_page(i_size)`` cap makes of it (see kernel-facts 8);
+  block size is read as data.  The v4.15 kernel caps the length of the last
+  uncompressed direct block at ``offset_in_page(i_size)``, which is 0 for
+  such a file, so ``cramfs_readpage`` takes the block for a hole and returns
+  a page of zeros (`fs/cramfs/inode.c @ v4.15
+  <https://elixir.bootlin.com/linux/v4.15/source/fs/cramfs/inode.c#L851>`_);
 * damaged images raise :class:`~mmlab.cramfs.errors.CramfsError` (with offset
   and field) where the kernel would return ``-EIO`` or zero-fill;
 * directory cycles are detected (a directory's entries visited twice).
@@ -91,7 +95,11 @@ MAX_SYMLINK_HOPS = 40  #: like the kernel's MAXSYMLINKS
 
 
 class BlockKind(StrEnum):
-    """How one block of a file is stored (see ``cramfs_readpage``)."""
+    """How one block of a file is stored.
+
+    Kernel: ``cramfs_readpage`` in `fs/cramfs/inode.c @ v4.15
+    <https://elixir.bootlin.com/linux/v4.15/source/fs/cramfs/inode.c#L817>`_.
+    """
 
     COMPRESSED = "compressed"  #: classic pointer, zlib stream
     UNCOMPRESSED = "uncompressed"  #: classic pointer with CRAMFS_BLK_FLAG_UNCOMPRESSED
@@ -110,6 +118,8 @@ class FileBlock:
     lives, ``pointer`` its raw value, ``target`` the image offset a direct
     pointer names (``(ptr & ~flags) << 2``; else ``None``), ``out_size`` the
     number of file bytes this block yields.
+
+    Model helper: no kernel counterpart.
     """
 
     index: int
@@ -128,7 +138,11 @@ class FileBlock:
 
 @dataclass(frozen=True, slots=True)
 class Superblock:
-    """``struct cramfs_super`` plus where it was found and in which byte order."""
+    """``struct cramfs_super`` plus where it was found and in which byte order.
+
+    Kernel: ``struct cramfs_super`` in `include/uapi/linux/cramfs_fs.h @ v4.15
+    <https://elixir.bootlin.com/linux/v4.15/source/include/uapi/linux/cramfs_fs.h#L55>`_.
+    """
 
     endian: Endian
     base: int  #: 0, or 512 for images with a boot pad (mkfs.cramfs -p)
@@ -158,6 +172,8 @@ class Entry:
     """A directory entry: inode plus name, path and where its inode lives.
 
     ``path`` is POSIX, relative to the image root ("" for the root itself).
+
+    Model helper: no kernel counterpart.
     """
 
     path: str
@@ -197,7 +213,11 @@ class Entry:
 
     @property
     def ino(self) -> int:
-        """Inode number as ``cramino()`` computes it (``fs/cramfs/inode.c @ v4.15``)."""
+        """Inode number as the kernel computes it (data offset, or inode offset + 1).
+
+        Kernel: ``cramino`` in `fs/cramfs/inode.c @ v4.15
+        <https://elixir.bootlin.com/linux/v4.15/source/fs/cramfs/inode.c#L66>`_.
+        """
         i = self.inode
         if i.offset and i.size and stat.S_IFMT(i.mode) in (stat.S_IFREG, stat.S_IFDIR,
                                                            stat.S_IFLNK):
@@ -208,8 +228,11 @@ class Entry:
 def image_crc(buf, base: int, length: int) -> int:
     """CRC32 of ``buf[base:base+length]`` with ``fsid.crc`` read as zero.
 
-    Mirrors the util-linux convention (``mkfs.cramfs``, ``fsck.cramfs``
-    ``test_crc``); the v4.15 kernel never checks the CRC.
+    The util-linux convention (``mkfs.cramfs`` writes it, ``fsck.cramfs``
+    checks it); the v4.15 kernel never checks the CRC.
+
+    util-linux: ``test_crc`` in `disk-utils/fsck.cramfs.c @ v2.38
+    <https://github.com/util-linux/util-linux/blob/v2.38/disk-utils/fsck.cramfs.c>`_.
     """
     view = memoryview(buf)
     crc = zlib.crc32(view[base : base + SB_OFFSET_CRC])
@@ -218,12 +241,15 @@ def image_crc(buf, base: int, length: int) -> int:
 
 
 def parse_superblock(buf) -> Superblock:
-    """Find and decode the superblock; mirrors ``cramfs_read_super`` (inode.c @ v4.15).
+    """Find and decode the superblock, as the kernel does when mounting.
 
     Looks for the magic at offset 0, then at 512 (boot pad), in either byte
     order; refuses unknown feature flags and a root that is no directory.
     Unlike the kernel, accepts the foreign byte order; like it, does not look
     at the signature.
+
+    Kernel: ``cramfs_read_super`` in `fs/cramfs/inode.c @ v4.15
+    <https://elixir.bootlin.com/linux/v4.15/source/fs/cramfs/inode.c#L512>`_.
     """
     n = len(buf)
     if n < SUPERBLOCK_SIZE:
@@ -272,6 +298,8 @@ class CramfsImage:
     """An open cramfs image (a file, via ``mmap``, or a bytes-like object).
 
     Use :func:`open_image`.  Thread-safe for reading (no shared cursor).
+
+    Model helper: no kernel counterpart.
     """
 
     def __init__(self, buf, *, blocksize: int | None = None, _closer=None) -> None:
@@ -375,10 +403,13 @@ class CramfsImage:
 
     # --- directories ---------------------------------------------------------------------------
     def listdir(self, entry: Entry) -> list[Entry]:
-        """Entries of a directory; mirrors ``cramfs_readdir`` (inode.c @ v4.15).
+        """Entries of a directory, in on-disk order.
 
         Names are the ``namelen*4`` bytes after each inode with trailing NULs
         stripped; an all-NUL name is an error (the kernel returns ``-EIO``).
+
+        Kernel: ``cramfs_readdir`` in `fs/cramfs/inode.c @ v4.15
+        <https://elixir.bootlin.com/linux/v4.15/source/fs/cramfs/inode.c#L696>`_.
         """
         inode = entry.inode
         if not stat.S_ISDIR(inode.mode):
@@ -460,10 +491,13 @@ class CramfsImage:
             queue = nxt
 
     def lookup(self, path: str, *, follow: bool = False) -> Entry:
-        """Find ``path`` (relative to the image root); mirrors ``cramfs_lookup``.
+        """Find ``path`` (relative to the image root), one component at a time.
 
         With ``follow``, symlinks in any component are resolved inside the
         image (absolute targets from the image root), at most 40 times.
+
+        Kernel: ``cramfs_lookup`` in `fs/cramfs/inode.c @ v4.15
+        <https://elixir.bootlin.com/linux/v4.15/source/fs/cramfs/inode.c#L759>`_.
         """
         hops = 0
         parts = [p for p in PurePosixPath("/" + path).parts[1:] if p not in ("", ".")]
@@ -501,13 +535,16 @@ class CramfsImage:
 
     # --- file data -----------------------------------------------------------------------------
     def blocks(self, entry: Entry) -> list[FileBlock]:
-        """Where each block of a file or symlink lives; mirrors ``cramfs_readpage``.
+        """Where each block of a file or symlink lives (the pointer decoding of the kernel).
 
         Classic pointers hold the END of block i (block 0 starts after the
         pointer array).  With EXT_BLOCK_POINTERS, a DIRECT pointer holds the
         START (>> 2); an uncompressed direct block is one block long, a
         compressed one starts with a u16 length.  A classic pointer after a
         direct one starts where that block ended.  Length 0 is a hole.
+
+        Kernel: ``cramfs_readpage`` in `fs/cramfs/inode.c @ v4.15
+        <https://elixir.bootlin.com/linux/v4.15/source/fs/cramfs/inode.c#L817>`_.
         """
         inode = entry.inode
         size = inode.size
@@ -578,9 +615,12 @@ class CramfsImage:
     def read_block(self, block: FileBlock) -> bytes:
         """The ``block.out_size`` file bytes of one block (inflating if needed).
 
-        Mirrors ``cramfs_readpage`` + ``cramfs_uncompress_block``; unlike the
-        kernel, a block that inflates to the wrong size is an error, not
-        silently zero-filled (``fsck.cramfs`` reports it the same way).
+        The copy or inflate step of ``cramfs_readpage``; unlike the kernel, a
+        block that inflates to the wrong size is an error, not silently
+        zero-filled (``fsck.cramfs`` reports it the same way).
+
+        Kernel: ``cramfs_uncompress_block`` in `fs/cramfs/uncompress.c @ v4.15
+        <https://elixir.bootlin.com/linux/v4.15/source/fs/cramfs/uncompress.c#L31>`_.
         """
         kind = block.kind
         if kind is BlockKind.HOLE:
@@ -619,12 +659,14 @@ class CramfsImage:
     def read_file(self, entry: Entry) -> bytes:
         """Whole contents of a regular file or symlink target.
 
-        What ``cramfs_readpage`` (``fs/cramfs/inode.c @ v4.15``) produces page
-        by page, joined; a symlink's target is read the same way
-        (``page_symlink_inode_operations`` + ``cramfs_aops``).  Classic
-        (non-EXT) pointers take a fast path without :class:`FileBlock` objects;
-        anything unusual falls back to :meth:`blocks` +
+        What the kernel produces page by page, joined; a symlink's target is
+        read the same way (``page_symlink_inode_operations`` + ``cramfs_aops``).
+        Classic (non-EXT) pointers take a fast path without :class:`FileBlock`
+        objects; anything unusual falls back to :meth:`blocks` +
         :meth:`read_block`, which raise the precise error.
+
+        Kernel: ``cramfs_readpage`` in `fs/cramfs/inode.c @ v4.15
+        <https://elixir.bootlin.com/linux/v4.15/source/fs/cramfs/inode.c#L817>`_.
         """
         if not (entry.is_file() or entry.is_symlink()):
             raise CramfsFormatError("not a regular file or symlink",
@@ -755,10 +797,13 @@ def _device_size(fd: int) -> int:
 def open_image(source, *, blocksize: int | None = None) -> CramfsImage:
     """Open an image from a path (mmap'ed read-only) or a bytes-like object.
 
-    The user-space counterpart of mounting (``cramfs_mount`` /
-    ``cramfs_read_super``, ``fs/cramfs/inode.c @ v4.15``).  ``blocksize``
-    overrides auto-detection.  Raises :class:`CramfsIOError` when the file
-    cannot be read and other :class:`CramfsError` for bad images.
+    The user-space counterpart of mounting (``cramfs_mount``, whose
+    ``fill_super`` callbacks read the superblock with ``cramfs_read_super``).
+    ``blocksize`` overrides auto-detection.  Raises :class:`CramfsIOError` when the file cannot be
+    read and other :class:`CramfsError` for bad images.
+
+    Kernel: ``cramfs_mount`` in `fs/cramfs/inode.c @ v4.15
+    <https://elixir.bootlin.com/linux/v4.15/source/fs/cramfs/inode.c#L953>`_.
     """
     if isinstance(source, (bytes, bytearray, memoryview)):
         return CramfsImage(source, blocksize=blocksize)

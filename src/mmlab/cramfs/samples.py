@@ -1,4 +1,6 @@
-"""The course's sample cramfs images, rebuilt reproducibly: ``python -m mmlab.cramfs.samples DIR``.
+"""Sample cramfs images as ``mkfs.cramfs`` and ``mkcramfs -X`` make them, rebuilt reproducibly.
+
+The course's samples: ``python -m mmlab.cramfs.samples DIR``.
 
 cramfs stores no timestamps and the tree below is generated in code, so the
 bytes (and the sha256 sums written to ``DIR/SAMPLES.md``) are the same on
@@ -50,7 +52,10 @@ README = b"""mmlab sample image
 
 
 def sample_tree() -> Dir:
-    """The tree every sample image is built from (root owned by 0:0, mode 0755)."""
+    """The tree every sample image is built from (root owned by 0:0, mode 0755).
+
+    Model helper: no kernel counterpart.
+    """
     hello = make_elf([(PF_R | PF_X, 0, 0x1400), (PF_R | PF_W, 0x2000, 0x300)], 0x2300,
                      bits=32, endian="little", machine=0x28)
     libmm = make_elf([(PF_R, 0, 0x0C00), (PF_R | PF_X, 0x1000, 0x2200),
@@ -71,7 +76,10 @@ def sample_tree() -> Dir:
 
 @dataclass(frozen=True)
 class Sample:
-    """One image: file name, build_image keywords, and how to make it with the C tools."""
+    """One image: file name, build_image keywords, and how to make it with the C tools.
+
+    Model helper: no kernel counterpart.
+    """
 
     filename: str
     options: Mapping[str, object] = field(default_factory=dict)
@@ -104,7 +112,10 @@ SAMPLES: tuple[Sample, ...] = (
 
 
 def build_samples(directory: str | os.PathLike) -> list[tuple[Sample, str, int]]:
-    """Write every sample image and ``SAMPLES.md`` into ``directory``; (sample, sha256, size)."""
+    """Write every sample image and ``SAMPLES.md`` into ``directory``; (sample, sha256, size).
+
+    Model helper: no kernel counterpart.
+    """
     out = Path(directory)
     out.mkdir(parents=True, exist_ok=True)
     tree = sample_tree()
@@ -130,7 +141,10 @@ def build_samples(directory: str | os.PathLike) -> list[tuple[Sample, str, int]]
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Command line: ``python -m mmlab.cramfs.samples DIR``."""
+    """Command line: ``python -m mmlab.cramfs.samples DIR``.
+
+    Model helper: no kernel counterpart.
+    """
     args = sys.argv[1:] if argv is None else argv
     if len(args) != 1:
         print("usage: python -m mmlab.cramfs.samples DIR", file=sys.stderr)

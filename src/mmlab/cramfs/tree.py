@@ -1,4 +1,6 @@
-"""An in-memory file tree for the cramfs writer, and a loader for real directories.
+"""In-memory input tree of the cramfs writer: what ``parse_directory`` of ``mkfs.cramfs.c`` reads.
+
+The node classes, and a loader for (and writer to) real directories.
 
 :func:`mmlab.cramfs.writer.build_image` takes either a directory path or a
 :class:`Dir` built from these node classes::
@@ -51,7 +53,10 @@ MAX_INPUT_NAMELEN = 255  #: longest name component mkfs.cramfs reads (MAX_INPUT_
 
 
 def as_name(name: str | bytes) -> bytes:
-    """A directory-entry name as bytes; raises CramfsBuildError for '', '.', '..', '/' or NUL."""
+    """A directory-entry name as bytes; raises CramfsBuildError for '', '.', '..', '/' or NUL.
+
+    Model helper: no kernel counterpart.
+    """
     raw = os.fsencode(name) if isinstance(name, str) else bytes(name)
     if raw in (b"", b".", b".."):
         raise CramfsBuildError(f"invalid file name {raw!r}", where="tree")
@@ -68,7 +73,10 @@ def as_name(name: str | bytes) -> bytes:
 
 @dataclass
 class Node:
-    """Common metadata: permission bits, owner and group (full width, not truncated)."""
+    """Common metadata: permission bits, owner and group (full width, not truncated).
+
+    Model helper: no kernel counterpart.
+    """
 
     mode: int = 0o644
     uid: int = 0
@@ -85,7 +93,10 @@ class Node:
 
 @dataclass
 class File(Node):
-    """A regular file with its content."""
+    """A regular file with its content.
+
+    Model helper: no kernel counterpart.
+    """
 
     data: bytes = b""
     IFMT = stat.S_IFREG
@@ -98,7 +109,10 @@ class File(Node):
 
 @dataclass
 class Symlink(Node):
-    """A symbolic link; its "size" is the length of the target (Linux gives links mode 0777)."""
+    """A symbolic link; its "size" is the length of the target (Linux gives links mode 0777).
+
+    Model helper: no kernel counterpart.
+    """
 
     target: bytes = b""
     IFMT = stat.S_IFLNK
@@ -112,7 +126,10 @@ class Symlink(Node):
 
 @dataclass
 class Dir(Node):
-    """A directory: ``entries`` maps names (str or bytes) to nodes."""
+    """A directory: ``entries`` maps names (str or bytes) to nodes.
+
+    Model helper: no kernel counterpart.
+    """
 
     entries: dict[bytes, Node] = field(default_factory=dict)
     IFMT = stat.S_IFDIR
@@ -132,13 +149,20 @@ class Dir(Node):
         return node
 
     def sorted_entries(self) -> list[tuple[bytes, Node]]:
-        """Entries in mkfs.cramfs order: ``strcmp`` on the raw bytes (its ``cramsort``)."""
+        """Entries in mkfs.cramfs order: ``strcmp`` on the raw bytes.
+
+        util-linux: ``cramsort`` in `disk-utils/mkfs.cramfs.c @ v2.38
+        <https://github.com/util-linux/util-linux/blob/v2.38/disk-utils/mkfs.cramfs.c>`_.
+        """
         return sorted(self.entries.items())
 
 
 @dataclass
 class Device(Node):
-    """A character (``kind="c"``) or block (``kind="b"``) device; ``rdev`` as ``os.makedev``."""
+    """A character (``kind="c"``) or block (``kind="b"``) device; ``rdev`` as ``os.makedev``.
+
+    Model helper: no kernel counterpart.
+    """
 
     kind: str = "c"
     rdev: int = 0
@@ -157,20 +181,29 @@ class Device(Node):
 
 @dataclass
 class Fifo(Node):
-    """A named pipe (stored with size 0, like sockets)."""
+    """A named pipe (stored with size 0, like sockets).
+
+    Model helper: no kernel counterpart.
+    """
 
     IFMT = stat.S_IFIFO
 
 
 @dataclass
 class Socket(Node):
-    """A Unix socket (stored with size 0)."""
+    """A Unix socket (stored with size 0).
+
+    Model helper: no kernel counterpart.
+    """
 
     IFMT = stat.S_IFSOCK
 
 
 def walk(root: Dir, prefix: bytes = b"") -> Iterator[tuple[bytes, Node]]:
-    """Every (relative path, node) below ``root`` in mkfs.cramfs preorder (sorted, depth first)."""
+    """Every (relative path, node) below ``root`` in mkfs.cramfs preorder (sorted, depth first).
+
+    Model helper: no kernel counterpart.
+    """
     stack: list[tuple[bytes, Node]] = [(prefix + n, c) for n, c in reversed(root.sorted_entries())]
     while stack:
         path, node = stack.pop()
@@ -192,6 +225,8 @@ def materialize(root: Dir, path: str | os.PathLike) -> None:
     Owners are set only when running as root (``os.geteuid() == 0``); devices
     need root too (CramfsIOError otherwise).  Directory modes are applied last,
     so a ``0o000`` directory can still be filled.
+
+    Model helper: no kernel counterpart.
     """
     top = os.fsencode(os.fspath(path))
     is_root = os.geteuid() == 0
@@ -229,6 +264,9 @@ def scan_directory(path: str | os.PathLike) -> Dir:
 
     The root's own metadata comes from ``stat`` (mkfs.cramfs stats the root
     argument, following a symlink).  Unreadable entries raise CramfsIOError.
+
+    util-linux: ``parse_directory`` in `disk-utils/mkfs.cramfs.c @ v2.38
+    <https://github.com/util-linux/util-linux/blob/v2.38/disk-utils/mkfs.cramfs.c>`_.
     """
     top = os.fsencode(os.fspath(path))
     try:

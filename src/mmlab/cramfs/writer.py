@@ -1,34 +1,44 @@
-"""The cramfs writer: byte-identical to util-linux ``mkfs.cramfs``, plus an XIP layout.
+"""cramfs writer: util-linux ``disk-utils/mkfs.cramfs.c`` @ v2.38 byte for byte, plus an XIP layout.
 
 Classic images (``xip=()``) mirror ``disk-utils/mkfs.cramfs.c`` of util-linux
-2.38 (Debian 12) step by step, so that ``build_image(tree, **opts)`` equals
+2.38 step by step (the file is the same in 2.38.1, which Debian 12 ships and
+the tests run), so that ``build_image(tree, **opts)`` equals
 ``mkfs.cramfs [opts] tree out`` byte for byte
-(https://github.com/util-linux/util-linux/blob/v2.38.1/disk-utils/mkfs.cramfs.c):
+(https://github.com/util-linux/util-linux/blob/v2.38/disk-utils/mkfs.cramfs.c).
+:func:`build_image` runs its phases one private function each:
 
-* ``parse_directory``: entries sorted with ``strcmp`` (its ``cramsort``), ``lstat``
-  metadata; regular files >= 16 MiB truncated to 16 MiB - 1, uid to 16 bits,
-  gid to 8 bits, device numbers to 24 bits, fifos/sockets get size 0 (each
-  with mkfs.cramfs's warning, as a :class:`CramfsWarning`);
-* ``eliminate_doubles``: a regular file or symlink whose bytes equal an earlier
-  one (depth-first order) shares its data offset -- symlink targets and file
-  contents are compared alike, as mkfs.cramfs does;
-* ``write_directory_structure``: entries written directory by directory,
-  root first, then each subdirectory depth first (``ls -UR`` order);
-* ``write_data``/``do_compress``: data depth first, per file the block pointer
-  array (END offsets) then one zlib ``compress()`` stream (level 6) per block,
-  padded to 4 bytes; with ``holes`` an all-zero block is stored as an empty
-  block (hole);
-* ``write_superblock``: ``FSID_VERSION_2 | SORTED_DIRS`` (+ ``HOLES`` with
-  ``-z``, + ``SHIFTED_ROOT_OFFSET`` with ``-i``), size rounded up to the block
-  size, CRC32 over the image from the superblock on (``-p`` pad excluded).
+* ``parse_directory`` (``_read_input``): entries sorted with ``strcmp`` (its
+  ``cramsort``), ``lstat`` metadata; regular files >= 16 MiB truncated to
+  16 MiB - 1, uid to 16 bits, gid to 8 bits, device numbers to 24 bits,
+  fifos/sockets get size 0 (each with mkfs.cramfs's warning, as a
+  :class:`CramfsWarning`);
+* ``eliminate_doubles`` (``_eliminate_doubles``): a regular file or symlink
+  whose bytes equal an earlier one (depth-first order) shares its data offset
+  -- symlink targets and file contents are compared alike, as mkfs.cramfs
+  does;
+* ``write_directory_structure`` (``_lay_out_directories`` for the offsets,
+  ``_write_directory_entries`` once the data offsets are known): entries
+  written directory by directory, root first, then each subdirectory depth
+  first (``ls -UR`` order);
+* ``write_data``/``do_compress`` (``_split_blocks``, ``_compress_all``,
+  ``_write_data``): data depth first, per file the block pointer array (END
+  offsets) then one zlib ``compress()`` stream (level 6) per block, padded to
+  4 bytes; with ``holes`` an all-zero block is stored as an empty block
+  (hole);
+* ``main``'s rounding up to the block size (``_round_up_to_block``), then
+  ``write_superblock`` and the CRC (``_write_superblock``):
+  ``FSID_VERSION_2 | SORTED_DIRS`` (plus ``HOLES`` with ``-z`` and
+  ``SHIFTED_ROOT_OFFSET`` with ``-i``), CRC32 over the image from the
+  superblock on (``-p`` pad excluded).
 
 The kernel side of every field is ``fs/cramfs/inode.c @ v4.15``
 (https://elixir.bootlin.com/linux/v4.15/source/fs/cramfs/inode.c) and
 ``include/uapi/linux/cramfs_fs.h @ v4.15``.
 
 XIP images (``xip`` globs given) follow Nicolas Pitre's ``mkcramfs -X -X``
-(github.com/npitre/cramfs-tools ``mkcramfs.c``, ``write_blocks()``), the only
-tool that makes them; see :func:`build_image`.
+(github.com/npitre/cramfs-tools ``mkcramfs.c``: ``is_elf_loadable()`` in
+``_plan_xip``, ``write_blocks()`` in ``_write_data``), the only tool that
+makes them; see :func:`build_image`.
 """
 
 from __future__ import annotations
@@ -615,6 +625,9 @@ def build_image(
     (0x800) whenever a pointer carries a flag.  Identical files share data only
     when their XIP plans are equal.  These images need a v4.15+ kernel; util-linux's
     fsck.cramfs rejects the 0x800 flag.
+
+    util-linux: ``main`` in `disk-utils/mkfs.cramfs.c @ v2.38
+    <https://github.com/util-linux/util-linux/blob/v2.38/disk-utils/mkfs.cramfs.c>`_.
     """
     endian = _check_options(blocksize, endian, edition)
     xip = (xip,) if isinstance(xip, str) else tuple(xip)
@@ -676,6 +689,9 @@ def write_image(
     Takes the same keywords as :func:`build_image`.  The file is written
     whole (mkfs.cramfs also writes the finished image in one ``write``);
     an unwritable path raises :class:`~mmlab.cramfs.errors.CramfsIOError`.
+
+    util-linux: ``main`` in `disk-utils/mkfs.cramfs.c @ v2.38
+    <https://github.com/util-linux/util-linux/blob/v2.38/disk-utils/mkfs.cramfs.c>`_.
     """
     data = build_image(root, **options)
     try:
