@@ -3,11 +3,13 @@
 ``mmlab cramfs info|ls|cat|extract|build|check ...``; ``build`` takes the
 image options of ``disk-utils/mkfs.cramfs.c`` (``-b -e -N -i -n -p -z``) and
 ``check`` exits with the codes of ``disk-utils/fsck.cramfs.c`` (util-linux
-2.38).  Command groups are
-registered by modules listed in :data:`COMMAND_MODULES`; each has a
-``register(subparsers)`` that adds its parser(s) and sets ``func`` (a
-callable ``args -> int``) with ``set_defaults``.  To add ``mmlab maps``, write
-``mmlab/maps_cli.py`` with such a ``register`` and add its name to the tuple.
+2.38).
+
+Command groups are registered by modules listed in :data:`COMMAND_MODULES`;
+each has a ``register(subparsers)`` that adds its parser(s) and sets ``func``
+(a callable ``args -> int``) with ``set_defaults``.  To add ``mmlab maps``,
+write ``mmlab/maps_cli.py`` with such a ``register`` and add its name to the
+tuple.
 
 Errors in the input end in one line on stderr (``mmlab: ...``) and a non-zero
 exit, never a traceback (set ``MMLAB_DEBUG=1`` to see one).  ``cramfs check``
