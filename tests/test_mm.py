@@ -7,6 +7,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from mmlab import trace
+from mmlab.errors import KernelBug, WouldSleep
 from mmlab.mm import (
     MAP_ANONYMOUS,
     MAP_FIXED,
@@ -34,7 +35,6 @@ from mmlab.mm import (
     is_cow_mapping,
     split_vma,
 )
-from mmlab.errors import KernelBug, WouldSleep
 
 ANON = MAP_PRIVATE | MAP_ANONYMOUS
 RW = PROT_READ | PROT_WRITE

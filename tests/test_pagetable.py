@@ -20,8 +20,8 @@ from mmlab.pagetable import (
     KernelBug,
     PageTable,
     Pte,
+    mmu_permits,
     pfn_pte,
-    pte_access_permitted,
     pte_mkdirty,
     pte_mkspecial,
     pte_mkwrite,
@@ -85,7 +85,7 @@ def test_protnone_is_present_for_the_kernel_but_not_the_mmu():
     pte = pfn_pte(0x42, PAGE_NONE)
     assert pte_present(pte)
     assert pt.pte_protnone(pte)
-    assert not pte_access_permitted(pte, write=False)
+    assert not mmu_permits(pte, write=False)
 
 
 def test_protection_map_private_writable_is_cow():
@@ -99,13 +99,13 @@ def test_protection_map_private_writable_is_cow():
 
 def test_access_permitted_checks_rw_user_nx():
     ro = pfn_pte(1, PAGE_READONLY)
-    assert pte_access_permitted(ro, write=False)
-    assert not pte_access_permitted(ro, write=True)
-    assert not pte_access_permitted(ro, write=False, exec_=True)
-    assert pte_access_permitted(pfn_pte(1, PAGE_SHARED_EXEC), write=True, exec_=True)
+    assert mmu_permits(ro, write=False)
+    assert not mmu_permits(ro, write=True)
+    assert not mmu_permits(ro, write=False, exec_=True)
+    assert mmu_permits(pfn_pte(1, PAGE_SHARED_EXEC), write=True, exec_=True)
     kernel_only = Pte(1, pt._PAGE_PRESENT)
-    assert not pte_access_permitted(kernel_only, write=False, user=True)
-    assert pte_access_permitted(kernel_only, write=False, user=False)
+    assert not mmu_permits(kernel_only, write=False, user=True)
+    assert mmu_permits(kernel_only, write=False, user=False)
 
 
 def test_set_walk_clear_and_table_counters():

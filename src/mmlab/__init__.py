@@ -15,47 +15,38 @@ Quick start::
 
 Where each part of the kernel lives (Linux v4.15 source file -> mmlab module):
 
-=========================================  =====================  ====================================
-kernel file @ v4.15                        mmlab module           what it holds
-=========================================  =====================  ====================================
-include/linux/mm.h (flags), mman.h, uapi   ``constants``          PAGE_*, VM_*, PROT_*, MAP_*,
-                                                                  VM_FAULT_*, FAULT_FLAG_*
-include/asm-generic/bug.h                  ``errors``             KernelBug, WouldSleep,
-                                                                  SignalDelivered
-(kernel releases)                          ``version``            version switches with commits
-kernel/trace/ (ftrace)                     ``trace``              record every modelled call
-arch/x86/include/asm/pgtable*.h            ``pagetable``          Pte, pte_* helpers, PageTable
-include/linux/pfn_t.h                      ``pfn_t``              pfn_t and PFN_DEV/PFN_MAP
-mm/page_alloc.c, page-flags.h, pagemap.h   ``physmem``            struct page, RAM and flash
-kernel/locking/rwsem.c                     ``rwsem``              the mmap_sem
-mm/mmap.c (mm_rb), lib/rbtree.c            ``vmatree``            the VMAs in address order
-(globals of many files)                    ``system``             System: memory, sysctls,
-                                                                  vmstat, dmesg, inode numbers
-include/linux/mm_types.h, mm.h structs     ``mm_types``           Vma, MmStruct, VmOperations,
-                                                                  VmFault, AnonVma
-include/linux/fs.h                         ``fs_types``           File, Inode, AddressSpace
-mm/rmap.c                                  ``rmap``               anon_vma_prepare, mapcounts
-mm/memory.c (PTEs in and out)              ``memory``             remap_pfn_range, vm_insert_mixed,
-                                                                  vm_normal_page, zap_page_range
-mm/memory.c (the fault handlers)           ``memory_fault``       handle_mm_fault, do_*_fault,
-                                                                  do_wp_page
-fs/libfs.c                                 ``libfs``              simple_readpage
-mm/filemap.c                               ``filemap``            page cache, filemap_fault,
-                                                                  generic_file_mmap
-mm/truncate.c                              ``truncate``           invalidate_mapping_pages
-mm/shmem.c                                 ``shmem``              shared anonymous memory
-mm/mmap.c                                  ``mmap``               find_vma, split_vma, vma_merge,
-                                                                  do_mmap, do_munmap
-mm/mprotect.c                              ``mprotect``           do_mprotect_pkey, mprotect_fixup
-mm/gup.c                                   ``gup``                mm_populate (MAP_POPULATE)
-arch/x86/mm/fault.c                        ``fault``              do_page_fault, access_error
-arch/x86/include/asm/uaccess.h (the MMU)   ``uaccess``            user_read, user_write
-fs/proc/task_mmu.c                         ``procfs``             /proc/PID/maps
-fs/ramfs/, fs/ext4/file.c (mmap)           ``fs``                 file_from_bytes, file_from_path
-mm/util.c, the mmap/mprotect syscalls      ``mm``                 MM: the address space to use
-(the real kernel, through ctypes)          ``live``               compare with /proc/self/maps
-include/uapi/linux/cramfs_fs.h, fs/cramfs  ``cramfs``             the cramfs format (stands alone)
-=========================================  =====================  ====================================
+========================================  ================  =======================================
+kernel file @ v4.15                       module            what it holds
+========================================  ================  =======================================
+include/linux/mm.h (flags), mman.h, uapi  ``constants``     PAGE_*, VM_*, PROT_*, MAP_*, VM_FAULT_*
+include/asm-generic/bug.h                 ``errors``        KernelBug, WouldSleep, SignalDelivered
+(releases after v4.15)                    ``version``       behaviour switches, with their commits
+kernel/trace/ (ftrace)                    ``trace``         record every modelled call
+arch/x86/include/asm/pgtable*.h           ``pagetable``     Pte, pte_* helpers, PageTable
+include/linux/pfn_t.h                     ``pfn_t``         pfn_t, PFN_DEV, PFN_MAP
+mm/page_alloc.c, page-flags.h             ``physmem``       struct page, RAM and flash
+kernel/locking/rwsem.c                    ``rwsem``         the mmap_sem
+mm/mmap.c (mm_rb), lib/rbtree.c           ``vmatree``       the VMAs in address order
+(globals of many files)                   ``system``        System: RAM, sysctls, vmstat, dmesg
+include/linux/mm_types.h, mm.h            ``mm_types``      Vma, MmStruct, VmOperations, VmFault
+include/linux/fs.h                        ``fs_types``      File, Inode, AddressSpace
+mm/rmap.c                                 ``rmap``          anon_vma_prepare, mapcounts
+mm/memory.c (PTEs in and out)             ``memory``        remap_pfn_range, vm_insert_mixed, zap
+mm/memory.c (the fault handlers)          ``memory_fault``  handle_mm_fault, do_*_fault, do_wp_page
+mm/filemap.c                              ``filemap``       page cache, filemap_fault
+mm/truncate.c                             ``truncate``      invalidate_mapping_pages
+mm/shmem.c                                ``shmem``         shared anonymous memory
+mm/mmap.c                                 ``mmap``          find_vma, split_vma, vma_merge, do_mmap
+mm/mprotect.c                             ``mprotect``      do_mprotect_pkey, mprotect_fixup
+mm/gup.c                                  ``gup``           mm_populate (MAP_POPULATE)
+arch/x86/mm/fault.c                       ``fault``         do_page_fault, access_error
+asm/uaccess.h (and the MMU)               ``uaccess``       user_read, user_write
+fs/proc/task_mmu.c                        ``procfs``        /proc/PID/maps
+fs/ramfs/, fs/ext4/file.c (mmap)          ``fs``            file_from_bytes, file_from_path
+mm/util.c, the mmap/mprotect syscalls     ``mm``            MM: the address space to use
+(the running kernel, via ctypes)          ``live``          compare with /proc/self/maps
+include/uapi/linux/cramfs_fs.h            ``cramfs``        the cramfs format (stands alone)
+========================================  ================  =======================================
 
 Each module imports only the modules above it in this table (``make lint`` checks it), so a
 reader can start at the top and a contributor knows what a new module may use.
@@ -86,7 +77,6 @@ SUBMODULES = (
     "rmap",
     "memory",
     "memory_fault",
-    "libfs",
     "filemap",
     "truncate",
     "shmem",

@@ -32,7 +32,7 @@ __all__ = [
     "MAP_NORESERVE", "MAP_POPULATE", "MAP_NONBLOCK", "MAP_STACK", "MAP_HUGETLB", "MAP_SYNC",
     "MAP_UNINITIALIZED", "MAP_HUGE_SHIFT", "MAP_HUGE_MASK", "MAP_HUGE_2MB", "MAP_HUGE_1GB",
     "LEGACY_MAP_MASK",
-    "DEFAULT_MAX_MAP_COUNT", "DEFAULT_MMAP_MIN_ADDR", "TASK_SIZE",
+    "DEFAULT_MAX_MAP_COUNT", "DEFAULT_MMAP_MIN_ADDR", "TASK_SIZE", "ULONG_MASK",
     "calc_vm_prot_bits", "calc_vm_flag_bits",
     "FAULT_FLAG_WRITE", "FAULT_FLAG_MKWRITE", "FAULT_FLAG_ALLOW_RETRY", "FAULT_FLAG_RETRY_NOWAIT",
     "FAULT_FLAG_KILLABLE", "FAULT_FLAG_TRIED", "FAULT_FLAG_USER", "FAULT_FLAG_REMOTE",
@@ -213,6 +213,9 @@ DEFAULT_MMAP_MIN_ADDR = 4096
 #: x86-64 user address space with 4-level paging: ``TASK_SIZE_MAX = (1 << 47) - PAGE_SIZE``
 #: (arch/x86/include/asm/processor.h L872, ``__VIRTUAL_MASK_SHIFT`` = 47).
 TASK_SIZE = (1 << 47) - PAGE_SIZE
+
+#: All 64 bits of an ``unsigned long``: the kernel's address arithmetic wraps around at 2**64.
+ULONG_MASK = (1 << 64) - 1
 
 
 def calc_vm_prot_bits(prot: int) -> int:

@@ -77,7 +77,7 @@ from mmlab.memory_fault import (
 )
 from mmlab.mm_types import MmStruct, Vma, VmFault
 from mmlab.mmap import find_vma
-from mmlab.pagetable import _PAGE_PRESENT, pte_access_permitted
+from mmlab.pagetable import _PAGE_PRESENT, mmu_permits
 from mmlab.trace import traced
 
 __all__ = [
@@ -270,14 +270,15 @@ def do_page_fault(
     address = int(address)
     res = FaultResult(address=address)
     if address >= TASK_SIZE or address < 0:
-        # fault_in_kernel_space: a user access to a kernel address (bad_area_nosemaphore)
-        res.error_code = (X86_PF_WRITE if write else 0) | (X86_PF_USER if user else 0)
+        # fault_in_kernel_space: a user access to a kernel address (bad_area_nosemaphore),
+        # reported as a protection fault so as not to leak the kernel's page-table layout
+        res.error_code = (X86_PF_WRITE if write else 0) | (X86_PF_USER | X86_PF_PROT if user else 0)
         if not user:
             raise KernelBug(f"unable to handle kernel paging request at {address:#x}")
         return _signal(res, user, "SIGSEGV", "SEGV_MAPERR")
     error_code = x86_error_code(mm, address, write, exec_, user)
     res.error_code = error_code
-    if pte_access_permitted(mm.pgd.walk(address & PAGE_MASK), write, user, exec_):
+    if mmu_permits(mm.pgd.walk(address & PAGE_MASK), write, user, exec_):
         res.no_fault = True
         return res
     flags = FAULT_FLAG_ALLOW_RETRY | FAULT_FLAG_KILLABLE

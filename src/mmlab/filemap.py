@@ -11,7 +11,7 @@ kernel). A cached page holds one reference for the cache; each PTE mapping it ho
 and adds one to its mapcount. ``AddressSpace``, ``File`` and ``Inode`` are defined in
 :mod:`mmlab.fs_types` and re-exported here. A ``readpage(file, page) -> 0/-errno`` fills the
 locked page, marks it uptodate (or ``PG_error``) and unlocks it, as the kernel contract says
-(:func:`~mmlab.libfs.simple_readpage` is one).
+(:func:`mmlab.fs.model_readpage` is one).
 
 Where the model simplifies:
 
@@ -56,7 +56,6 @@ from mmlab.fs_types import (
     Inode,
     SuperBlock,
 )
-from mmlab.libfs import simple_readpage
 from mmlab.memory_fault import alloc_set_pte
 from mmlab.mm_types import MmStruct, Vma, VmFault, VmOperations
 from mmlab.pagetable import pte_none
@@ -92,7 +91,6 @@ __all__ = [
     "generic_file_vm_ops",
     "lock_page_or_retry",
     "page_cache_read",
-    "simple_readpage",
 ]
 
 

@@ -2,9 +2,10 @@
 
 Two ways to get an open :class:`~mmlab.fs_types.File` to map:
 
-- :func:`file_from_bytes`: a regular file whose contents live in memory, on a model filesystem
-  that behaves like ramfs (``fs/ramfs/file-mmu.c``): ``->mmap`` is ``generic_file_mmap`` and
-  ``->readpage`` is ``simple_readpage``, and its inode number comes from ``get_next_ino``;
+- :func:`file_from_bytes`: a regular file whose contents live in memory, on a model filesystem:
+  ``->mmap`` is ``generic_file_mmap`` (as for ramfs, ``fs/ramfs/file-mmu.c``), its inode number
+  comes from ``get_next_ino``, and its ``->readpage`` (:func:`model_readpage`) copies the
+  file's bytes into the page, as a disk filesystem's reads its blocks;
 - :func:`file_from_path`: a real file of this machine, read through the model's page cache, with
   the device and inode numbers the real kernel prints in ``/proc/self/maps``; on ext4 and xfs its
   ``->mmap`` refuses ``MAP_SYNC`` as those filesystems do without DAX (``ext4_file_mmap``,
@@ -22,7 +23,7 @@ from __future__ import annotations
 import errno
 import os
 
-from mmlab.constants import MAP_SYNC, VM_SYNC
+from mmlab.constants import MAP_SYNC, PAGE_SHIFT, PAGE_SIZE, VM_SYNC
 from mmlab.filemap import generic_file_mmap
 from mmlab.fs_types import (
     FMODE_EXEC,
@@ -40,8 +41,8 @@ from mmlab.fs_types import (
     Inode,
     SuperBlock,
 )
-from mmlab.libfs import simple_readpage
 from mmlab.mm_types import Vma
+from mmlab.physmem import Page, SetPageError, SetPageUptodate, unlock_page
 from mmlab.system import System, default_system
 
 __all__ = [
@@ -62,12 +63,40 @@ __all__ = [
     "dax_checking_mmap",
     "file_from_bytes",
     "file_from_path",
+    "model_readpage",
 ]
 
 #: The operations of the model's in-memory files (ramfs: ``generic_file_mmap``).
 MODEL_FILE_OPERATIONS = FileOperations(mmap=generic_file_mmap)
-#: The address-space operations of the model's files (``simple_readpage``).
-MODEL_AOPS = AddressSpaceOperations(readpage=simple_readpage)
+
+
+def model_readpage(file: File, page: Page) -> int:
+    """The model files' ``->readpage``: copy the file's bytes (``Inode.data``) into the page.
+
+    Follows the ``->readpage`` contract (Documentation/filesystems/vfs.txt): fill the locked
+    page, zero what lies beyond ``i_size``, set ``PG_uptodate``, unlock. A read error sets
+    ``PG_error`` and returns ``-EIO`` (the page stays not uptodate). A disk filesystem does the
+    same through its block device (``mpage_readpage``); ramfs has nothing to read and only
+    zeroes the page (``simple_readpage`` in fs/libfs.c).
+
+    Model helper: no kernel counterpart (the model's files have no block device).
+    """
+    pos = page.index << PAGE_SHIFT
+    want = max(0, min(PAGE_SIZE, file.f_inode.i_size - pos))
+    try:
+        data = file.read(pos, want) if want else b""
+    except OSError:
+        SetPageError(page)
+        unlock_page(page)
+        return -errno.EIO
+    page.write(0, bytes(data[:want]).ljust(PAGE_SIZE, b"\0"))
+    SetPageUptodate(page)
+    unlock_page(page)
+    return 0
+
+
+#: The address-space operations of the model's files.
+MODEL_AOPS = AddressSpaceOperations(readpage=model_readpage)
 
 
 def dax_checking_mmap(file: File, vma: Vma) -> int:
@@ -81,6 +110,10 @@ def dax_checking_mmap(file: File, vma: Vma) -> int:
     if vma.vm_flags & VM_SYNC:
         return -errno.EOPNOTSUPP
     return generic_file_mmap(file, vma)
+
+
+#: Filesystems whose backing device does not account dirty pages (no writeback to a disk).
+_NO_DIRTY_ACCOUNTING = frozenset({None, "tmpfs", "ramfs", "proc", "sysfs", "devtmpfs"})
 
 
 def _filesystem_type(dev: int) -> str | None:
@@ -151,7 +184,9 @@ def file_from_path(path: str | os.PathLike[str], *, mode: int = FMODE_READ) -> F
     inode = Inode(
         st.st_ino,
         st.st_size,
-        SuperBlock(dev, fstype or "model"),
+        SuperBlock(
+            dev, fstype or "model", bdi_cap_account_dirty=fstype not in _NO_DIRTY_ACCOUNTING
+        ),
         AddressSpace(a_ops=MODEL_AOPS),
         data=data,
     )

@@ -73,13 +73,16 @@ def MINOR(dev: int) -> int:  # noqa: N802 - kernel name
 
 @dataclass(eq=False)
 class SuperBlock:
-    """``struct super_block``: here only the device number ``/proc/PID/maps`` prints.
+    """``struct super_block``: the device number ``/proc/PID/maps`` prints, and whether the
+    backing device accounts dirty pages (``mapping_cap_account_dirty``: disk filesystems do,
+    ramfs and tmpfs do not), which decides if shared writable mappings need write notification.
 
     Kernel: ``struct super_block`` in `include/linux/fs.h @ v4.15 <https://elixir.bootlin.com/linux/v4.15/source/include/linux/fs.h#L1325>`_.
     """
 
     s_dev: int = 0
     s_type: str = "model"
+    bdi_cap_account_dirty: bool = False
 
 
 @dataclass(frozen=True, eq=False)

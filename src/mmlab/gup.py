@@ -232,7 +232,7 @@ def get_user_pages_populate(
 
 
 @traced
-def populate_vma_page_range(vma: Vma, start: int, end: int, nonblocking: list[int]) -> int:
+def populate_vma_page_range(vma: Vma, start: int, end: int, nonblocking: list[int] | None) -> int:
     """Fault in ``[start, end)`` of ``vma``: how many pages, or ``-errno``.
 
     Private writable VMAs are populated with write faults (COW broken now); shared ones with

@@ -55,15 +55,17 @@ from mmlab.pagetable import (
     pfn_pte,
     pte_dirty,
     pte_mkdevmap,
+    pte_mkdirty,
     pte_mkspecial,
     pte_mkwrite,
+    pte_mkyoung,
     pte_none,
     pte_present,
     pte_special,
     pte_young,
 )
 from mmlab.pfn_t import PFN_DEV, PFN_MAP, pfn_t_devmap, pfn_t_to_pfn, phys_to_pfn_t
-from mmlab.physmem import Page, PageAnon, page_mapcount
+from mmlab.physmem import Page, PageAnon, mark_page_accessed, page_mapcount
 from mmlab.rmap import page_add_file_rmap, page_remove_rmap
 from mmlab.trace import traced
 
@@ -257,27 +259,37 @@ def insert_page(vma: Vma, addr: int, page: Page, prot: int) -> int:
 
 
 def insert_pfn(vma: Vma, addr: int, pfn: int, prot: int, mkwrite: bool = False) -> int:
-    """Map a raw frame with a special PTE (``insert_pfn``, mm/memory.c L1781): 0, ``-ENOMEM``
-    or ``-EBUSY``. ``pfn`` is a ``pfn_t``. The ``mkwrite`` upgrade of an existing entry (DAX)
-    is not modelled.
+    """Map a raw frame with a special PTE: 0, ``-ENOMEM`` or ``-EBUSY``.
 
-    Kernel: ``insert_pfn`` in `mm/memory.c @ v4.15
-    <https://elixir.bootlin.com/linux/v4.15/source/mm/memory.c>`_.
+    ``pfn`` is a ``pfn_t``. A ``PFN_DEV|PFN_MAP`` frame gets a devmap PTE (only where the
+    architecture has the bit: x86-64, not classic ARM). With ``mkwrite`` (DAX write faults) the
+    entry is made young, dirty and writable (if the VMA allows), and an existing entry for the
+    same frame is upgraded that way instead of refused; another frame there is refused.
+
+    Kernel: ``insert_pfn`` in `mm/memory.c @ v4.15 <https://elixir.bootlin.com/linux/v4.15/source/mm/memory.c#L1781>`_.
     """
     mm = _vma_mm(vma)
     if mm.pgd.pte_alloc(addr):
         return -errno.ENOMEM
-    if not pte_none(mm.pgd.walk(addr)):
-        return -errno.EBUSY
-    entry = pfn_pte(pfn_t_to_pfn(pfn), prot)
-    if pfn_t_devmap(pfn):
-        entry = pte_mkdevmap(entry)
+    old = mm.pgd.walk(addr)
+    if not pte_none(old):
+        if not mkwrite or old is None or old.pfn != pfn_t_to_pfn(pfn):
+            return -errno.EBUSY
+        entry = old
+    elif _pte_devmap_supported(mm) and pfn_t_devmap(pfn):
+        entry = pte_mkdevmap(pfn_pte(pfn_t_to_pfn(pfn), prot))
     else:
-        entry = arch_pte_mkspecial(mm, entry)
+        entry = arch_pte_mkspecial(mm, pfn_pte(pfn_t_to_pfn(pfn), prot))
     if mkwrite:
-        entry = maybe_mkwrite(entry, vma)
+        entry = maybe_mkwrite(pte_mkdirty(pte_mkyoung(entry)), vma)
     mm.pgd.set_pte_at(addr, entry)
     return 0
+
+
+def _pte_devmap_supported(mm: MmStruct) -> bool:
+    """``__HAVE_ARCH_PTE_DEVMAP``: x86-64 has the bit; classic ARM (no special bit) has not,
+    so there ``pfn_t_devmap`` is always false."""
+    return mm.system.have_pte_special
 
 
 @traced
@@ -306,7 +318,8 @@ def vm_insert_mixed(vma: Vma, addr: int, pfn: int) -> int:
     mm = _vma_mm(vma)
     prot = vma.vm_page_prot
     plain = pfn_t_to_pfn(pfn)
-    if not mm.system.have_pte_special and not pfn_t_devmap(pfn) and mm.physmem.pfn_valid(plain):
+    devmap = _pte_devmap_supported(mm) and pfn_t_devmap(pfn)
+    if not mm.system.have_pte_special and not devmap and mm.physmem.pfn_valid(plain):
         return insert_page(vma, addr, mm.physmem.pfn_to_page(plain), prot)
     return insert_pfn(vma, addr, pfn, prot)
 
@@ -339,7 +352,8 @@ def vm_insert_page(vma: Vma, addr: int, page: Page) -> int:
     """Insert a single page with a struct page (``vm_insert_page``, mm/memory.c).
 
     ``-EFAULT`` outside the VMA, ``-EINVAL`` for a page with no references or an anonymous
-    page; sets ``VM_MIXEDMAP`` on the VMA (``BUG``s on ``VM_PFNMAP``, as the kernel does).
+    page. The first call on a VMA sets ``VM_MIXEDMAP``, which needs ``mmap_sem`` held for write
+    (the kernel ``BUG``s if a read trylock succeeds) and no ``VM_PFNMAP``.
 
     Kernel: ``vm_insert_page`` in `mm/memory.c @ v4.15
     <https://elixir.bootlin.com/linux/v4.15/source/mm/memory.c>`_.
@@ -349,6 +363,8 @@ def vm_insert_page(vma: Vma, addr: int, page: Page) -> int:
     if page._refcount <= 0:
         return -errno.EINVAL
     if not vma.vm_flags & VM_MIXEDMAP:
+        if _vma_mm(vma).mmap_sem.down_read_trylock():
+            raise KernelBug("vm_insert_page: BUG_ON(down_read_trylock(&mm->mmap_sem))")
         if vma.vm_flags & VM_PFNMAP:
             raise KernelBug("vm_insert_page: BUG_ON(vma->vm_flags & VM_PFNMAP)")
         vma.vm_flags |= VM_MIXEDMAP
@@ -372,7 +388,7 @@ def _zap_pte_range(vma: Vma, start: int, end: int) -> None:
             if pte_dirty(pte):
                 page.flags.add("PG_dirty")
             if pte_young(pte) and not vma.vm_flags & VM_SEQ_READ:
-                page.flags.add("PG_referenced")
+                mark_page_accessed(page)
         page_remove_rmap(page)
         if page_mapcount(page) < 0:
             print_bad_pte(vma, addr, pte, page)

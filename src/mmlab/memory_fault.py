@@ -363,8 +363,8 @@ def do_page_mkwrite(vmf: VmFault) -> int:
 
     `do_page_mkwrite @ v4.15 <https://elixir.bootlin.com/linux/v4.15/source/mm/memory.c>`_.
     Calls ``vm_ops.page_mkwrite`` with ``FAULT_FLAG_WRITE | FAULT_FLAG_MKWRITE``; on success
-    the page is returned locked (``VM_FAULT_LOCKED``); a page truncated meanwhile gives
-    ``VM_FAULT_NOPAGE``.
+    the page is returned locked (``VM_FAULT_LOCKED``); a page truncated meanwhile gives 0,
+    which the callers read as "retry the fault".
     """
     page = vmf.page
     old_flags = vmf.flags
@@ -379,7 +379,7 @@ def do_page_mkwrite(vmf: VmFault) -> int:
         lock_page(page)
         if page.mapping is None:
             unlock_page(page)
-            return VM_FAULT_NOPAGE
+            return 0  # retry
         ret |= VM_FAULT_LOCKED
     elif not PageLocked(page):
         raise KernelBug("page_mkwrite returned VM_FAULT_LOCKED with an unlocked page")
@@ -492,7 +492,7 @@ def wp_pfn_shared(vmf: VmFault) -> int:
     if pfn_mkwrite:
         vmf.flags |= FAULT_FLAG_MKWRITE
         ret = pfn_mkwrite(vmf)
-        if ret & VM_FAULT_ERROR:
+        if ret & (VM_FAULT_ERROR | VM_FAULT_NOPAGE):
             return ret
         return _finish_mkwrite_fault(vmf)
     _wp_page_reuse(vmf)
@@ -587,7 +587,8 @@ def do_wp_page(vmf: VmFault) -> int:
     - ``vm_normal_page`` gives ``None`` (raw frame, zero page): in a shared writable VMA
       :func:`wp_pfn_shared` makes the PTE writable, else :func:`wp_page_copy` copies.
     - An anonymous page mapped only here is reused: the PTE just becomes writable
-      (``reuse_swap_page`` without swap: ``page_mapcount == 1``).
+      (``reuse_swap_page`` without swap: ``page_mapcount <= 1``). Its page lock is taken for
+      the test; if someone holds it, the fault waits and gives up (0) if the PTE changed.
     - A page in a shared writable VMA: :func:`wp_page_shared`.
     - Anything else (a page-cache page in a private VMA, a shared anonymous page): copy.
     """
@@ -601,12 +602,21 @@ def do_wp_page(vmf: VmFault) -> int:
         return wp_page_copy(vmf)
     page = vmf.page
     if PageAnon(page):
-        if trylock_page(page):
-            if page_mapcount(page) == 1:  # reuse_swap_page
+        if not trylock_page(page):
+            # Someone holds the page lock: wait for it (the model's holder finishes at once),
+            # then make sure the PTE did not change meanwhile.
+            mem.get_page(page)
+            lock_page(page)
+            if not pte_same(_mm(vma).pgd.walk(vmf.address), vmf.orig_pte):
                 unlock_page(page)
-                _wp_page_reuse(vmf)
-                return VM_FAULT_WRITE
+                mem.put_page(page)
+                return 0
+            mem.put_page(page)
+        if page_mapcount(page) <= 1:  # reuse_swap_page: no swap, so the mapcount decides
             unlock_page(page)
+            _wp_page_reuse(vmf)
+            return VM_FAULT_WRITE
+        unlock_page(page)
     elif shared_writable:
         return wp_page_shared(vmf)
     mem.get_page(page)

@@ -149,7 +149,7 @@ class MM(MmStruct):
         Kernel: ``vm_mmap_pgoff`` in `mm/util.c @ v4.15 <https://elixir.bootlin.com/linux/v4.15/source/mm/util.c#L333>`_.
         """
         addr, length, offset = _ulong(addr), _ulong(length), _ulong(offset)
-        prot, flags = _uint(prot), _uint(flags)
+        prot, flags = _ulong(prot), _ulong(flags)
         if offset & ~constants.PAGE_MASK:
             _raise(-errno.EINVAL, "mmap")
         if not flags & constants.MAP_ANONYMOUS:
@@ -198,7 +198,7 @@ class MM(MmStruct):
 
         Kernel: ``SYSCALL_DEFINE3(mprotect)`` in `mm/mprotect.c @ v4.15 <https://elixir.bootlin.com/linux/v4.15/source/mm/mprotect.c#L508>`_.
         """
-        ret = do_mprotect_pkey(self, _ulong(addr), _ulong(length), _uint(prot), -1)
+        ret = do_mprotect_pkey(self, _ulong(addr), _ulong(length), _ulong(prot), -1)
         if ret:
             _raise(ret, "mprotect")
 
@@ -218,15 +218,15 @@ class MM(MmStruct):
 
 
 def _ulong(value: int) -> int:
-    """A system call argument as the kernel sees an ``unsigned long`` (x86-64: 64 bits)."""
+    """A system call argument as the kernel sees an ``unsigned long`` (x86-64: 64 bits).
+
+    mmap(2)'s and mprotect(2)'s ``prot`` and ``flags`` are ``unsigned long`` too
+    (``SYSCALL_DEFINE6(mmap, ...)`` in arch/x86/kernel/sys_x86_64.c): a bit above 31 is kept,
+    and refused where the kernel refuses unknown bits.
+    """
     if not isinstance(value, int):
         raise TypeError(f"expected an integer, got {type(value).__name__}")
-    return value & ((1 << 64) - 1)
-
-
-def _uint(value: int) -> int:
-    """A system call argument as the kernel sees an ``int`` flag word (32 bits)."""
-    return _ulong(value) & 0xFFFFFFFF
+    return value & constants.ULONG_MASK
 
 
 def _raise(ret: int, what: str) -> None:

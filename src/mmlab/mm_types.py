@@ -41,8 +41,11 @@ __all__ = [
     "vma_pages",
 ]
 
-#: Where top-down allocation starts (``mm->mmap_base``); fixed here: the model has no ASLR.
-DEFAULT_MMAP_BASE = 0x7F0000000000
+#: Where top-down allocation starts (``mm->mmap_base``) for a 64-bit process without address
+#: randomisation (``setarch -R``, as under gdb): ``mmap_base()`` in arch/x86/mm/mmap.c leaves a
+#: gap below the top of the 47-bit space for the stack, the 8 MiB stack rlimit plus the 1 MiB
+#: guard gap, raised to its 128 MiB minimum: 0x7ffffffff000 - 0x8000000.
+DEFAULT_MMAP_BASE = 0x7FFFF7FFF000
 
 
 class AnonVma:

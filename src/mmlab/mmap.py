@@ -40,11 +40,13 @@ from mmlab.constants import (
     VM_GROWSDOWN,
     VM_GROWSUP,
     VM_LOCKED,
+    VM_LOCKONFAULT,
     VM_MAYEXEC,
     VM_MAYREAD,
     VM_MAYSHARE,
     VM_MAYWRITE,
     VM_NORESERVE,
+    VM_PFNMAP,
     VM_READ,
     VM_SHARED,
     VM_SOFTDIRTY,
@@ -57,7 +59,7 @@ from mmlab.constants import (
 from mmlab.fs_types import FMODE_READ, FMODE_WRITE, File
 from mmlab.memory import zap_page_range
 from mmlab.mm_types import AnonVma, MmStruct, Vma, vma_pages
-from mmlab.pagetable import protection_map
+from mmlab.pagetable import pgprot_modify, protection_map
 from mmlab.shmem import shmem_zero_setup
 from mmlab.trace import traced
 
@@ -72,8 +74,10 @@ __all__ = [
     "split_vma_nocheck",
     "unmap_region",
     "vm_get_page_prot",
+    "vm_pgprot_modify",
     "vma_merge",
     "vma_set_page_prot",
+    "vma_wants_writenotify",
 ]
 
 
@@ -91,15 +95,57 @@ def vm_get_page_prot(vm_flags: int) -> int:
     return protection_map[vm_flags & (VM_READ | VM_WRITE | VM_EXEC | VM_SHARED)]
 
 
+def vm_pgprot_modify(oldprot: int, vm_flags: int) -> int:
+    """The protection for ``vm_flags``, keeping the caching bits a driver set in ``oldprot``.
+
+    Kernel: ``vm_pgprot_modify`` in `mm/mmap.c @ v4.15 <https://elixir.bootlin.com/linux/v4.15/source/mm/mmap.c#L111>`_.
+    """
+    return pgprot_modify(oldprot, vm_get_page_prot(vm_flags))
+
+
+def vma_wants_writenotify(vma: Vma, vm_page_prot: int) -> bool:
+    """Must the first write to each page of this VMA fault, so someone can be told?
+
+    Only for shared writable VMAs; then yes if the VMA's ops want to hear of it
+    (``page_mkwrite`` or ``pfn_mkwrite``: every page-cache backed file with
+    ``generic_file_vm_ops``), no if a driver put protection bits in ``vm_page_prot`` that would
+    be lost, yes if soft-dirty tracking was reset (``CONFIG_MEM_SOFT_DIRTY`` and no
+    ``VM_SOFTDIRTY``), no for ``VM_PFNMAP``, else yes if the file's backing device accounts
+    dirty pages.
+
+    Kernel: ``vma_wants_writenotify`` in `mm/mmap.c @ v4.15 <https://elixir.bootlin.com/linux/v4.15/source/mm/mmap.c#L1570>`_.
+    """
+    vm_flags = vma.vm_flags
+    if (vm_flags & (VM_WRITE | VM_SHARED)) != (VM_WRITE | VM_SHARED):
+        return False
+    ops = vma.vm_ops
+    if ops is not None and (ops.page_mkwrite is not None or ops.pfn_mkwrite is not None):
+        return True
+    if vm_page_prot != vm_pgprot_modify(vm_page_prot, vm_flags):
+        return False
+    mm = vma.vm_mm
+    if mm is not None and mm.system.soft_dirty and not vm_flags & VM_SOFTDIRTY:
+        return True
+    if vm_flags & VM_PFNMAP:
+        return False
+    return vma.vm_file is not None and vma.vm_file.f_inode.i_sb.bdi_cap_account_dirty
+
+
 def vma_set_page_prot(vma: Vma) -> None:
     """Recompute ``vm_page_prot`` after a flags change.
 
-    The write-notify refinement (clearing write for shared mappings whose pages need dirty
-    tracking) is not modelled.
+    A VMA that wants write notification (:func:`vma_wants_writenotify`) gets the protection of
+    a *private* mapping: its PTEs start read-only, so the first write to a page faults
+    (``do_wp_page`` -> ``wp_page_shared``), and the filesystem's ``page_mkwrite`` is called and
+    the page marked dirty before the PTE becomes writable.
 
-    Kernel: ``vma_set_page_prot`` in `mm/mmap.c @ v4.15 <https://elixir.bootlin.com/linux/v4.15/source/mm/mmap.c#L128>`_.
+    Kernel: ``vma_set_page_prot`` in `mm/mmap.c @ v4.15 <https://elixir.bootlin.com/linux/v4.15/source/mm/mmap.c#L117>`_.
     """
-    vma.vm_page_prot = vm_get_page_prot(vma.vm_flags)
+    vm_flags = vma.vm_flags
+    prot = vm_pgprot_modify(vma.vm_page_prot, vm_flags)
+    if vma_wants_writenotify(vma, prot):
+        prot = vm_pgprot_modify(prot, vm_flags & ~VM_SHARED)
+    vma.vm_page_prot = prot
 
 
 # ---------------------------------------------------------------------------------------------
@@ -178,18 +224,20 @@ def __split_vma(mm: MmStruct, vma: Vma, addr: int, new_below: int) -> int:  # no
             return err
     new = _copy_vma(vma)
     pages_below = (addr - vma.vm_start) >> PAGE_SHIFT
-    tree = mm.mm_rb
     if new_below:
         new.vm_end = addr
-        tree.set_bounds(vma, addr, vma.vm_end)
-        vma.vm_pgoff += pages_below
     else:
         new.vm_start = addr
         new.vm_pgoff += pages_below
+    if new.vm_ops is not None and new.vm_ops.open is not None:
+        new.vm_ops.open(new)  # before vma_adjust makes the new VMA visible, as in the kernel
+    tree = mm.mm_rb
+    if new_below:
+        tree.set_bounds(vma, addr, vma.vm_end)
+        vma.vm_pgoff += pages_below
+    else:
         tree.set_bounds(vma, vma.vm_start, addr)
     tree.insert(new)
-    if new.vm_ops is not None and new.vm_ops.open is not None:
-        new.vm_ops.open(new)
     return 0
 
 
@@ -516,8 +564,10 @@ def mmap_region(
     private writable mappings, try :func:`vma_merge` *before* the file's ``->mmap`` runs (so a
     driver's later flag changes cannot affect that attempt), else make a VMA and call
     ``file->f_op->mmap`` (or, for shared anonymous memory, ``shmem_zero_setup``), then link
-    it and add ``VM_SOFTDIRTY``. If ``->mmap`` fails the new VMA's page tables are torn down
-    and the error is returned.
+    it; a ``VM_LOCKED`` mapping that the driver made ``VM_SPECIAL`` loses ``VM_LOCKED`` (there
+    are no pages to lock), and the VMA gets ``VM_SOFTDIRTY``. If ``->mmap`` fails the new VMA's
+    page tables are torn down and the error is returned. Not modelled: ``may_expand_vm``
+    (``RLIMIT_AS``), the ``locked_vm`` count, uprobes.
 
     Source: `mm/mmap.c @ v4.15 <https://elixir.bootlin.com/linux/v4.15/source/mm/mmap.c#L1618>`_.
     """
@@ -543,6 +593,8 @@ def mmap_region(
         elif vm_flags & VM_SHARED:
             shmem_zero_setup(vma)  # shared anonymous memory is a tmpfs file
         mm.mm_rb.insert(vma)
+    if vm_flags & VM_LOCKED and vm_flags & VM_SPECIAL:
+        vma.vm_flags &= ~(VM_LOCKED | VM_LOCKONFAULT)  # VM_LOCKED_CLEAR_MASK: nothing to lock
     if mm.system.soft_dirty:
         vma.vm_flags |= VM_SOFTDIRTY
     vma_set_page_prot(vma)
@@ -596,10 +648,16 @@ def do_munmap(mm: MmStruct, start: int, length: int) -> int:
 
 
 def unmap_region(mm: MmStruct, vmas: list[Vma], start: int, end: int) -> None:
-    """Zap the PTEs of ``vmas`` and free the page tables no longer needed.
+    """Zap the PTEs of ``vmas`` (already unlinked) and free the page tables no longer needed.
+
+    Tables are freed between the end of the VMA below the range and the start of the VMA above
+    it (``free_pgtables``' floor and ceiling), so a neighbour keeps its tables.
 
     Kernel: ``unmap_region`` in `mm/mmap.c @ v4.15 <https://elixir.bootlin.com/linux/v4.15/source/mm/mmap.c#L2487>`_.
     """
     for v in vmas:
         zap_page_range(v, v.vm_start, v.vm_end - v.vm_start)
-    mm.pgd.free_pgtables(start, end)
+    prev, nxt = mm.mm_rb.find_prev(start), mm.mm_rb.find(end)
+    floor = prev.vm_end if prev is not None else 0  # FIRST_USER_ADDRESS
+    ceiling = nxt.vm_start if nxt is not None else 0  # USER_PGTABLES_CEILING: the top
+    mm.pgd.free_pgtables(start, end, floor, ceiling)

@@ -22,18 +22,22 @@ from mmlab.constants import (
     PROT_READ,
     PROT_SEM,
     PROT_WRITE,
+    ULONG_MASK,
     VM_ACCOUNT,
     VM_EXEC,
     VM_GROWSDOWN,
     VM_HUGETLB,
+    VM_LOCKED,
     VM_NORESERVE,
     VM_READ,
     VM_SHARED,
+    VM_SOFTDIRTY,
     VM_WRITE,
     calc_vm_prot_bits,
 )
+from mmlab.gup import populate_vma_page_range
 from mmlab.mm_types import MmStruct, Vma, vma_is_anonymous
-from mmlab.mmap import find_vma, split_vma, vma_merge, vma_set_page_prot
+from mmlab.mmap import find_vma, split_vma, vma_merge, vma_set_page_prot, vma_wants_writenotify
 from mmlab.trace import traced
 
 __all__ = ["change_protection", "do_mprotect_pkey", "mprotect_fixup"]
@@ -63,8 +67,8 @@ def do_mprotect_pkey(mm: MmStruct, start: int, length: int, prot: int, pkey: int
         return -errno.EINVAL
     if not length:
         return 0
-    length = PAGE_ALIGN(length)
-    end = start + length
+    length = PAGE_ALIGN(length) & ULONG_MASK  # unsigned long: wraps to 0 near 2**64
+    end = (start + length) & ULONG_MASK
     if end <= start:
         return -errno.ENOMEM
     if prot & ~(PROT_READ | PROT_WRITE | PROT_EXEC | PROT_SEM):  # arch_validate_prot
@@ -158,19 +162,32 @@ def mprotect_fixup(
             if err:
                 return err, vma
     vma.vm_flags = newflags
+    dirty_accountable = vma_wants_writenotify(vma, vma.vm_page_prot)
     vma_set_page_prot(vma)
-    change_protection(vma, start, end, vma.vm_page_prot)
+    change_protection(vma, start, end, vma.vm_page_prot, dirty_accountable)
+    if (oldflags & (VM_WRITE | VM_SHARED | VM_LOCKED)) == VM_LOCKED and newflags & VM_WRITE:
+        populate_vma_page_range(vma, start, end, None)  # break COW now, not at the first write
     return 0, vma
 
 
-def change_protection(vma: Vma, start: int, end: int, newprot: int) -> int:
+def change_protection(
+    vma: Vma, start: int, end: int, newprot: int, dirty_accountable: bool = False
+) -> int:
     """Rewrite the present PTEs of ``[start, end)`` with the new protection; how many changed.
 
-    Each entry keeps its frame, caching, special, accessed and dirty bits (``pte_modify``).
-    Not modelled: NUMA hinting, the dirty-accountable write upgrade, the saved-write bit.
+    Each entry keeps its frame, caching, special, accessed and dirty bits (``pte_modify``); with
+    ``dirty_accountable`` a dirty entry is made writable at once (see
+    :meth:`mmlab.pagetable.PageTable.change_protection`). Not modelled: NUMA hinting, the
+    saved-write bit.
 
     Kernel: ``change_protection`` in `mm/mprotect.c @ v4.15 <https://elixir.bootlin.com/linux/v4.15/source/mm/mprotect.c#L269>`_.
     """
     if vma.vm_mm is None:
         return 0
-    return vma.vm_mm.pgd.change_protection(start, end, newprot)
+    return vma.vm_mm.pgd.change_protection(
+        start,
+        end,
+        newprot,
+        dirty_accountable=dirty_accountable,
+        vma_softdirty=bool(vma.vm_flags & VM_SOFTDIRTY),
+    )

@@ -94,6 +94,9 @@ _PAGE_DEVMAP = 1 << _PAGE_BIT_DEVMAP
 _PAGE_PROTNONE = 1 << _PAGE_BIT_PROTNONE
 _PAGE_NX = 1 << _PAGE_BIT_NX
 
+#: Bits ``pte_none`` ignores: a KNL erratum may set them in an empty entry (pgtable_types.h L76).
+_PAGE_KNL_ERRATUM_MASK = _PAGE_DIRTY | _PAGE_ACCESSED
+
 #: Bits ``pte_modify`` keeps from the old PTE: the frame, caching, special, A/D bits.
 _PAGE_CHG_MASK = (
     PTE_PFN_MASK
@@ -312,12 +315,14 @@ def pte_flags(pte: Pte) -> int:
 
 
 def pte_none(pte: Pte | None) -> bool:
-    """True for an empty entry (``pte_none``); ``None`` (no entry at all) counts as empty.
+    """True for an empty entry; ``None`` (no entry at all) counts as empty.
 
-    Kernel: ``pte_none`` in `arch/x86/include/asm/pgtable.h @ v4.15
-    <https://elixir.bootlin.com/linux/v4.15/source/arch/x86/include/asm/pgtable.h>`_.
+    An entry holding nothing but the accessed and dirty bits is empty too: some Xeon Phi (KNL)
+    CPUs may set them in a not-present entry (``_PAGE_KNL_ERRATUM_MASK``).
+
+    Kernel: ``pte_none`` in `arch/x86/include/asm/pgtable.h @ v4.15 <https://elixir.bootlin.com/linux/v4.15/source/arch/x86/include/asm/pgtable.h#L635>`_.
     """
-    return pte is None or (pte.pfn == 0 and pte.bits == 0)
+    return pte is None or (pte.pfn == 0 and not pte.bits & ~_PAGE_KNL_ERRATUM_MASK)
 
 
 def pte_present(pte: Pte | None) -> bool:
@@ -499,6 +504,15 @@ def pte_modify(pte: Pte, newprot: int) -> Pte:
     return Pte(pte.pfn, keep | (newprot & ~_PAGE_CHG_MASK & PTE_FLAGS_MASK))
 
 
+def pgprot_modify(oldprot: int, newprot: int) -> int:
+    """``newprot``, keeping what a driver put in ``oldprot`` that belongs to the page rather
+    than to the access rights (caching, special, accessed, dirty: ``_PAGE_CHG_MASK``).
+
+    Kernel: ``pgprot_modify`` in `arch/x86/include/asm/pgtable.h @ v4.15 <https://elixir.bootlin.com/linux/v4.15/source/arch/x86/include/asm/pgtable.h#L573>`_.
+    """
+    return (oldprot & _PAGE_CHG_MASK & PTE_FLAGS_MASK) | newprot
+
+
 def pte_same(a: Pte | None, b: Pte | None) -> bool:
     """Same raw value (``pte_same``).
 
@@ -508,16 +522,15 @@ def pte_same(a: Pte | None, b: Pte | None) -> bool:
     return pte_val(a) == pte_val(b)
 
 
-def pte_access_permitted(
-    pte: Pte | None, write: bool, user: bool = True, exec_: bool = False
-) -> bool:
+def mmu_permits(pte: Pte | None, write: bool, user: bool = True, exec_: bool = False) -> bool:
     """Would the MMU let this access through without a page fault?
 
     The hardware checks the real PRESENT bit (a PROT_NONE entry faults), RW for writes (CR0.WP is
     always set, so the kernel cannot write through a read-only user PTE either), USER for user
     accesses and NX for instruction fetches.
 
-    Model helper: no kernel function of this name.
+    Model helper: no kernel counterpart (this is the CPU's page walk; the kernel's own test is
+    :func:`pte_access_permitted`).
     """
     if pte is None or not pte.bits & _PAGE_PRESENT:
         return False
@@ -526,6 +539,21 @@ def pte_access_permitted(
     if user and not pte.bits & _PAGE_USER:
         return False
     return not (exec_ and pte.bits & _PAGE_NX)
+
+
+def pte_access_permitted(pte: Pte | None, write: bool) -> bool:
+    """May get_user_pages-style code use this entry for a user access? PRESENT and USER, RW too
+    for a write (and the protection key, always allowed here: the model has no pkeys).
+
+    Unlike :func:`mmu_permits` it ignores NX: the kernel reads and writes user memory, it does
+    not execute it.
+
+    Kernel: ``pte_access_permitted`` in `arch/x86/include/asm/pgtable.h @ v4.15 <https://elixir.bootlin.com/linux/v4.15/source/arch/x86/include/asm/pgtable.h#L1260>`_.
+    """
+    if pte is None:
+        return False
+    need = _PAGE_PRESENT | _PAGE_USER | (_PAGE_RW if write else 0)
+    return pte.bits & need == need
 
 
 # --- the tree --------------------------------------------------------------------------------
@@ -745,37 +773,62 @@ class PageTable:
         """
         return list(self.range(0, _MAX_ADDR))
 
-    def change_protection(self, start: int, end: int, newprot: int) -> int:
+    def change_protection(
+        self,
+        start: int,
+        end: int,
+        newprot: int,
+        *,
+        dirty_accountable: bool = False,
+        vma_softdirty: bool = False,
+    ) -> int:
         """Apply ``pte_modify(pte, newprot)`` to every present PTE in ``[start, end)``.
 
-        The PTE loop of ``change_protection`` (mm/mprotect.c ``change_pte_range`` @ v4.15).
-        Simplified: no NUMA hinting, no dirty-accountable write upgrade, no saved-write bit.
-        Returns the number of entries changed ("pages" in the kernel).
+        The PTE loop of ``change_protection``. With ``dirty_accountable`` (the VMA wants write
+        notification, see ``vma_wants_writenotify``) an entry that is already dirty is made
+        writable at once, to spare a write fault that would only mark it dirty again -- unless
+        soft-dirty tracking still has to see that write (``vma_softdirty``: the VMA has
+        ``VM_SOFTDIRTY``, and the entry has no soft-dirty bit). Not modelled: NUMA hinting, the
+        saved-write bit. Returns the number of entries changed ("pages" in the kernel).
 
-        Kernel: ``change_protection`` in `mm/mprotect.c @ v4.15
-        <https://elixir.bootlin.com/linux/v4.15/source/mm/mprotect.c>`_.
+        Kernel: ``change_pte_range`` in `mm/mprotect.c @ v4.15 <https://elixir.bootlin.com/linux/v4.15/source/mm/mprotect.c#L38>`_.
         """
-        changed = [(a, pte_modify(p, newprot)) for a, p in self.range(start, end) if pte_present(p)]
+        changed = []
+        for a, p in self.range(start, end):
+            if not pte_present(p):
+                continue
+            new = pte_modify(p, newprot)
+            if (
+                dirty_accountable
+                and pte_dirty(new)
+                and (new.bits & _PAGE_SOFT_DIRTY or not vma_softdirty)
+            ):
+                new = pte_mkwrite(new)
+            changed.append((a, new))
         for a, p in changed:
             self.set_pte_at(a, p)
         return len(changed)
 
-    def free_pgtables(self, start: int, end: int) -> int:
-        """Free the empty PTE/pmd/pud tables whose span overlaps ``[start, end)``.
+    def free_pgtables(self, start: int, end: int, floor: int = 0, ceiling: int = 0) -> int:
+        """Free the page tables under ``[start, end)`` that lie wholly in ``[floor, ceiling)``.
 
-        Models ``free_pgtables``/``free_pgd_range`` (mm/memory.c @ v4.15), which frees the
-        tables under an unmapped range once its PTEs were zapped. Simplified: the kernel frees a
-        table only if it lies entirely between the neighbouring VMAs (``floor``/``ceiling``);
-        the model frees a table exactly when it holds no entry, which is never wrong for a
-        model without a TLB. Returns how many tables were freed.
+        After munmap zapped the PTEs of a range, ``free_pgtables``/``free_pgd_range`` free the
+        tables that only that range used: a table is freed when its whole span lies between
+        ``floor`` (the end of the VMA below, 0 if none) and ``ceiling`` (the start of the VMA
+        above; 0 means the top of the address space), so a table that a neighbour could still
+        use stays. The model also keeps a table that still holds an entry (the kernel would
+        free it, but then the caller broke the rules). Returns how many tables were freed.
 
-        Kernel: ``free_pgtables`` in `mm/memory.c @ v4.15
-        <https://elixir.bootlin.com/linux/v4.15/source/mm/memory.c>`_.
+        Kernel: ``free_pgd_range`` in `mm/memory.c @ v4.15 <https://elixir.bootlin.com/linux/v4.15/source/mm/memory.c#L530>`_.
         """
         start = max(start, 0)
         end = min(end, _MAX_ADDR)
         if start >= end:
             return 0
+
+        def inside(base: int, size: int) -> bool:
+            return base >= floor and (ceiling == 0 or base + size <= ceiling)
+
         freed = 0
         last = end - 1
         for g in _indices(start >> PGDIR_SHIFT & 511, last >> PGDIR_SHIFT & 511, self._pgd):
@@ -789,15 +842,15 @@ class PageTable:
                 lo2 = (start >> PMD_SHIFT & 511) if start > ubase else 0
                 hi2 = (last >> PMD_SHIFT & 511) if last < ubase + PUD_SIZE else 511
                 for m in _indices(lo2, hi2, pmd):
-                    if not pmd[m]:
+                    if not pmd[m] and inside(ubase | (m << PMD_SHIFT), PMD_SIZE):
                         del pmd[m]
                         self.nr_tables["pte"] -= 1
                         freed += 1
-                if not pmd:
+                if not pmd and inside(ubase, PUD_SIZE):
                     del pud[u]
                     self.nr_tables["pmd"] -= 1
                     freed += 1
-            if not pud:
+            if not pud and inside(gbase, PGDIR_SIZE):
                 del self._pgd[g]
                 self.nr_tables["pud"] -= 1
                 freed += 1

@@ -231,6 +231,21 @@ def ClearPageError(page: Page) -> None:  # noqa: N802 - kernel name
     page.flags.discard("PG_error")
 
 
+def mark_page_accessed(page: Page) -> None:
+    """Note a use of the page for reclaim: the second use of a referenced page activates it.
+
+    Inactive and referenced -> active (and no longer referenced); not referenced ->
+    referenced. (The model has no LRU lists: only the two flags change.)
+
+    Kernel: ``mark_page_accessed`` in `mm/swap.c @ v4.15 <https://elixir.bootlin.com/linux/v4.15/source/mm/swap.c#L376>`_.
+    """
+    if "PG_active" not in page.flags and "PG_referenced" in page.flags:
+        page.flags.add("PG_active")
+        page.flags.discard("PG_referenced")
+    elif "PG_referenced" not in page.flags:
+        page.flags.add("PG_referenced")
+
+
 def trylock_page(page: Page) -> bool:
     """Take the page lock if it is free (``trylock_page``); True on success.
 

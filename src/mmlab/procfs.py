@@ -60,9 +60,9 @@ def vma_name(vma: Vma) -> str | None:
     mm = vma.vm_mm
     if mm is None:
         return "[vdso]"
-    if mm.start_brk and vma.vm_start <= mm.brk and vma.vm_end >= mm.start_brk:
+    if vma.vm_start <= mm.brk and vma.vm_end >= mm.start_brk:
         return "[heap]"
-    if mm.start_stack and vma.vm_start <= mm.start_stack <= vma.vm_end:
+    if vma.vm_start <= mm.start_stack <= vma.vm_end:  # is_stack
         return "[stack]"
     return None
 
@@ -92,7 +92,8 @@ def format_vma(vma: Vma, bits: int = 64) -> str:
     name = vma_name(vma)
     if name is None:
         return line
-    name = name.replace("\n", "\\012")
+    if vma.vm_file is not None:  # seq_file_path escapes a newline in a path, nothing else does
+        name = name.replace("\n", "\\012")
     return line.ljust(pad_column(bits)) + " " + name
 
 

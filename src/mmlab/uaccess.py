@@ -17,7 +17,7 @@ from mmlab.constants import PAGE_MASK, PAGE_SHIFT, PAGE_SIZE, TASK_SIZE
 from mmlab.errors import KernelBug, SignalDelivered
 from mmlab.fault import do_page_fault
 from mmlab.mm_types import MmStruct
-from mmlab.pagetable import Pte, pte_access_permitted, pte_mkdirty, pte_mkyoung
+from mmlab.pagetable import Pte, mmu_permits, pte_mkdirty, pte_mkyoung
 
 __all__ = ["user_read", "user_write"]
 
@@ -26,7 +26,7 @@ def _touch(mm: MmStruct, addr: int, write: bool, exec_: bool) -> Pte:
     """Make one page accessible as the CPU would: fault until the PTE allows the access."""
     for _ in range(4):
         pte = mm.pgd.walk(addr & PAGE_MASK) if 0 <= addr < TASK_SIZE else None
-        if pte_access_permitted(pte, write, True, exec_):
+        if mmu_permits(pte, write, True, exec_):
             return pte
         res = do_page_fault(mm, addr, write=write, exec_=exec_)
         if not res.ok:

@@ -1,14 +1,25 @@
-"""Kernel versions the model can imitate, and what changed between them.
+"""Kernel versions the model can imitate, and the later commits that changed its behaviour.
 
 The model defaults to v4.15, the release that merged cramfs XIP. Where a later kernel behaves
 differently in a way the tests can observe on the machine running them, the behaviour is switched
-here, in one place, with the commit that changed it (the drgn helpers handle versions the same way).
+here, in one place, with the commit that changed it and its first release (as drgn's Linux
+helpers do). A machine's version is :attr:`mmlab.system.System.version`.
 """
 
 from __future__ import annotations
 
 import os
 import re
+
+__all__ = [
+    "DEFAULT_VERSION",
+    "MPROTECT_UNACCOUNTS_UNFAULTED",
+    "V4_15",
+    "Version",
+    "has",
+    "parse_version",
+    "running_kernel",
+]
 
 Version = tuple[int, int]
 
@@ -29,12 +40,13 @@ def running_kernel() -> Version:
     return parse_version(os.uname().release)
 
 
-# mprotect(PROT_READ) of a private anonymous VMA that never had a page faulted in (no anon_vma)
-# drops VM_ACCOUNT, so the VMA can merge again with read-only neighbours. v4.15 keeps VM_ACCOUNT
-# forever once a VMA was writable. Added by "mm/mprotect: allow unfaulted VMAs to be unaccounted
-# on mprotect()" (Lorenzo Stoakes, 2023). The release is from memory (v6.6) and not yet checked
-# against the tag: the live differential on this machine (6.18) only shows it is there by 6.18.
-MPROTECT_UNACCOUNTS_UNFAULTED: Version = (6, 6)
+#: mprotect(PROT_READ) of a private anonymous VMA that never had a page faulted in (no anon_vma)
+#: drops VM_ACCOUNT, so the VMA can merge again with read-only neighbours; v4.15 keeps VM_ACCOUNT
+#: forever once a VMA was writable. Commit 9b9143298585 "mm/mprotect: allow unfaulted VMAs to be
+#: unaccounted on mprotect()" (Lorenzo Stoakes), first released in v6.7 (merged for v6.7-rc1 in
+#: the "MM updates for 6.7-rc1" pull of 2023-11-01). The live differential sees it on the 6.18
+#: kernel of the test machine.
+MPROTECT_UNACCOUNTS_UNFAULTED: Version = (6, 7)
 
 
 def has(version: Version, change: Version) -> bool:
