@@ -26,8 +26,10 @@ apt-deps:
 lab: $(STAMP)
 	$(VENV)/bin/jupyter lab $(if $(filter 0,$(shell id -u)),--allow-root) notebooks/00-welcome.ipynb
 
+# ruff, then the import contracts of pyproject.toml (the model's layers, no cycles).
 lint: $(STAMP)
 	$(VENV)/bin/ruff check src tests
+	$(VENV)/bin/lint-imports
 
 test: $(STAMP) apt-deps lint
 	$(PY) -m pytest -q -m "not slow"
@@ -44,4 +46,4 @@ data: $(STAMP) apt-deps
 	$(PY) -m mmlab.cramfs.samples data
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis .import_linter_cache .grimp_cache
