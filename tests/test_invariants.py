@@ -23,6 +23,7 @@ from mmlab.mm import (
     PROT_NONE,
     PROT_READ,
     PROT_WRITE,
+    System,
 )
 
 pytestmark = pytest.mark.profile
@@ -59,7 +60,7 @@ def check(mm, files):
 
 @given(st.lists(op, max_size=25))
 def test_random_sequences_keep_the_model_consistent(ops):
-    mm = MM()
+    mm = MM(System())  # its own machine: the pages of earlier examples' mms are not its own
     files = [
         file_from_bytes(bytes(range(256)) * 16 * 5, "/data/a", mode=FMODE_READ | FMODE_WRITE),
         file_from_bytes(b"ro" * 2048 * 3 + b"tail", "/data/b", mode=FMODE_READ),

@@ -1,4 +1,4 @@
-"""The model's exceptions: a kernel ``BUG()``, a wait the model cannot do, a signal to the process.
+"""Exceptions: a kernel ``BUG()`` (``include/asm-generic/bug.h`` @ v4.15), a wait, a signal.
 
 Kernel functions of the model return what the kernel returns (0 or ``-errno``, ``VM_FAULT_*``
 bits); they raise only where the real kernel would stop being a function call:
@@ -31,7 +31,10 @@ class WouldSleep(RuntimeError):
 
 
 class FaultOutcome(Protocol):
-    """What :class:`SignalDelivered` needs of a page-fault result (see :mod:`mmlab.fault`)."""
+    """What :class:`SignalDelivered` needs of a page-fault result (see :mod:`mmlab.fault`).
+
+    Model helper: no kernel counterpart.
+    """
 
     @property
     def address(self) -> int: ...

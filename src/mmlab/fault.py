@@ -193,8 +193,7 @@ def access_error(error_code: int, vma: Vma) -> bool:
     one of ``VM_READ|VM_EXEC|VM_WRITE``. Note that v4.15 does not compare an instruction fetch
     with ``VM_EXEC`` here: the page is mapped NX and the *next* fault (present, PROT|INSTR) fails.
 
-    Kernel: ``access_error`` in `arch/x86/mm/fault.c @ v4.15
-    <https://elixir.bootlin.com/linux/v4.15/source/arch/x86/mm/fault.c>`_.
+    Kernel: ``access_error`` in `arch/x86/mm/fault.c @ v4.15 <https://elixir.bootlin.com/linux/v4.15/source/arch/x86/mm/fault.c#L1170>`_.
     """
     if error_code & X86_PF_PK:
         return True
@@ -208,8 +207,7 @@ def access_error(error_code: int, vma: Vma) -> bool:
 def x86_error_code(mm: MmStruct, address: int, write: bool, exec_: bool, user: bool) -> int:
     """The error code the CPU pushes for this access: PROT if the PTE was present.
 
-    Kernel: ``enum x86_pf_error_code`` in `arch/x86/mm/fault.c @ v4.15
-    <https://elixir.bootlin.com/linux/v4.15/source/arch/x86/mm/fault.c>`_.
+    Kernel: ``enum x86_pf_error_code`` in `arch/x86/include/asm/traps.h @ v4.15 <https://elixir.bootlin.com/linux/v4.15/source/arch/x86/include/asm/traps.h#L158>`_.
     """
     code = 0
     pte = mm.pgd.walk(address & PAGE_MASK) if 0 <= address < (1 << 48) else None
@@ -242,9 +240,7 @@ def do_page_fault(
     *,
     fatal_signal_pending: bool = False,
 ) -> FaultResult:
-    """The x86 page-fault handler for a user address (``__do_page_fault``).
-
-    `__do_page_fault @ v4.15 <https://elixir.bootlin.com/linux/v4.15/source/arch/x86/mm/fault.c#L1238>`_.
+    """The x86 page-fault handler for a user address.
 
     1. If the PTE already allows the access the CPU would not fault: ``no_fault`` result,
        nothing else happens. An address at or above ``TASK_SIZE`` from user mode → SIGSEGV.
@@ -266,6 +262,8 @@ def do_page_fault(
 
     After it returns, the mmap_sem is as it was before — unless a ``->fault`` handler broke the
     locking rules, which the model then shows rather than hides.
+
+    Kernel: ``__do_page_fault`` in `arch/x86/mm/fault.c @ v4.15 <https://elixir.bootlin.com/linux/v4.15/source/arch/x86/mm/fault.c#L1238>`_.
     """
     address = int(address)
     res = FaultResult(address=address)

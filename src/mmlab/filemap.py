@@ -97,8 +97,7 @@ __all__ = [
 def DIV_ROUND_UP(n: int, d: int) -> int:  # noqa: N802 - kernel name
     """``(n + d - 1) / d``.
 
-    Kernel: ``DIV_ROUND_UP`` in `include/linux/kernel.h @ v4.15
-    <https://elixir.bootlin.com/linux/v4.15/source/include/linux/kernel.h>`_.
+    Kernel: ``DIV_ROUND_UP`` in `include/linux/kernel.h @ v4.15 <https://elixir.bootlin.com/linux/v4.15/source/include/linux/kernel.h#L99>`_.
     """
     return -(-n // d)
 
@@ -110,10 +109,11 @@ def _mapping_of(file: File) -> AddressSpace:
 # --- the page cache ---------------------------------------------------------------------------
 @traced
 def find_get_page(mapping: AddressSpace, offset: int) -> Page | None:
-    """The cached page at ``offset`` with a new reference, or ``None`` (``find_get_page``).
+    """The cached page at ``offset`` with a new reference, or ``None``.
 
-    `find_get_page @ v4.15 <https://elixir.bootlin.com/linux/v4.15/source/include/linux/pagemap.h>`_
-    (``pagecache_get_page`` with no flags). The caller must ``put_page`` it.
+    ``pagecache_get_page`` with no flags. The caller must ``put_page`` it.
+
+    Kernel: ``find_get_page`` in `include/linux/pagemap.h @ v4.15 <https://elixir.bootlin.com/linux/v4.15/source/include/linux/pagemap.h#L269>`_.
     """
     page = mapping.pages.get(offset)
     if page is None:
@@ -124,11 +124,12 @@ def find_get_page(mapping: AddressSpace, offset: int) -> Page | None:
 
 @traced
 def add_to_page_cache_lru(page: Page, mapping: AddressSpace, offset: int, gfp_mask: int = 0) -> int:
-    """Insert a new, locked page into the cache at ``offset`` (``add_to_page_cache_lru``).
+    """Insert a new, locked page into the cache at ``offset``.
 
-    `add_to_page_cache_lru @ v4.15 <https://elixir.bootlin.com/linux/v4.15/source/mm/filemap.c>`_.
     The page is locked first (``__SetPageLocked``); the cache takes a reference and the page
     gets ``mapping``/``index``. ``-EEXIST`` (page unlocked again) if the slot is taken.
+
+    Kernel: ``add_to_page_cache_lru`` in `mm/filemap.c @ v4.15 <https://elixir.bootlin.com/linux/v4.15/source/mm/filemap.c#L898>`_.
     """
     page.flags.add("PG_locked")
     if offset in mapping.pages:
@@ -145,8 +146,7 @@ def add_to_page_cache_lru(page: Page, mapping: AddressSpace, offset: int, gfp_ma
 def delete_from_page_cache(page: Page) -> None:
     """Remove ``page`` from its cache and drop the cache's reference (mm/filemap.c).
 
-    Kernel: ``delete_from_page_cache`` in `mm/filemap.c @ v4.15
-    <https://elixir.bootlin.com/linux/v4.15/source/mm/filemap.c>`_.
+    Kernel: ``delete_from_page_cache`` in `mm/filemap.c @ v4.15 <https://elixir.bootlin.com/linux/v4.15/source/mm/filemap.c#L294>`_.
     """
     mapping = page.mapping
     if mapping is None or mapping.pages.get(page.index) is not page:
@@ -160,10 +160,11 @@ def delete_from_page_cache(page: Page) -> None:
 def page_cache_read(file: File, offset: int, gfp_mask: int = 0, *, physmem: PhysMem) -> int:
     """Allocate a page, add it to the cache and start ``->readpage`` on it.
 
-    `page_cache_read @ v4.15 <https://elixir.bootlin.com/linux/v4.15/source/mm/filemap.c#L2381>`_.
     ``-ENOMEM`` if no page; losing the race to add (``-EEXIST``) is fine (0); otherwise
     ``readpage``'s result. The allocation reference is dropped at the end: the cache keeps its
     own. ``physmem`` is the machine to allocate from (the kernel has only one).
+
+    Kernel: ``page_cache_read`` in `mm/filemap.c @ v4.15 <https://elixir.bootlin.com/linux/v4.15/source/mm/filemap.c#L2381>`_.
     """
     mapping = _mapping_of(file)
     while True:
@@ -186,12 +187,13 @@ def page_cache_read(file: File, offset: int, gfp_mask: int = 0, *, physmem: Phys
 def lock_page_or_retry(page: Page, mm: MmStruct, flags: int) -> bool:
     """Lock ``page``, or give up mmap_sem and ask for a retry (``lock_page_or_retry``).
 
-    `__lock_page_or_retry @ v4.15 <https://elixir.bootlin.com/linux/v4.15/source/mm/filemap.c#L1296>`_.
     True: the page is locked. False: the caller must return ``VM_FAULT_RETRY``; unless
     ``FAULT_FLAG_RETRY_NOWAIT`` was set, mmap_sem has been released (``up_read``) and the wait
     for the page is over (in the model the imagined I/O completes and unlocks the page).
     Without ``FAULT_FLAG_ALLOW_RETRY`` the caller sleeps for the lock with mmap_sem held (the
     model takes it over at once).
+
+    Kernel: ``__lock_page_or_retry`` in `mm/filemap.c @ v4.15 <https://elixir.bootlin.com/linux/v4.15/source/mm/filemap.c#L1296>`_.
     """
     if trylock_page(page):
         return True
@@ -209,8 +211,6 @@ def lock_page_or_retry(page: Page, mm: MmStruct, flags: int) -> bool:
 def filemap_fault(vmf: VmFault) -> int:
     """The generic ``->fault`` for page-cache backed files.
 
-    `filemap_fault @ v4.15 <https://elixir.bootlin.com/linux/v4.15/source/mm/filemap.c#L2495>`_.
-
     1. ``vmf.pgoff >= DIV_ROUND_UP(i_size, PAGE_SIZE)`` → ``VM_FAULT_SIGBUS`` (page granular:
        the bytes after EOF in the last page are mapped and read as zero).
     2. ``find_get_page``. A miss counts ``pgmajfault``, makes the result ``VM_FAULT_MAJOR``
@@ -223,6 +223,8 @@ def filemap_fault(vmf: VmFault) -> int:
     6. i_size re-checked under the page lock.
     7. ``vmf.page = page``; return ``ret | VM_FAULT_LOCKED``: ``0x204`` for a cold miss,
        ``0x200`` for a cache hit.
+
+    Kernel: ``filemap_fault`` in `mm/filemap.c @ v4.15 <https://elixir.bootlin.com/linux/v4.15/source/mm/filemap.c#L2495>`_.
     """
     vma = vmf.vma
     file = vma.vm_file
@@ -293,10 +295,11 @@ def filemap_fault(vmf: VmFault) -> int:
 def filemap_map_pages(vmf: VmFault, start_pgoff: int, end_pgoff: int) -> None:
     """Map pages of ``[start_pgoff, end_pgoff]`` that are already cached (fault-around).
 
-    `filemap_map_pages @ v4.15 <https://elixir.bootlin.com/linux/v4.15/source/mm/filemap.c#L2616>`_.
     Only pages that are uptodate, not under readahead, lockable without waiting, still in this
     mapping and below EOF are mapped (read-only for a private VMA, by ``vm_page_prot``), each
     with a reference and a mapcount; entries already populated are left alone. Never reads.
+
+    Kernel: ``filemap_map_pages`` in `mm/filemap.c @ v4.15 <https://elixir.bootlin.com/linux/v4.15/source/mm/filemap.c#L2616>`_.
     """
     vma = vmf.vma
     mapping = _mapping_of(vma.vm_file)
@@ -334,11 +337,12 @@ def filemap_map_pages(vmf: VmFault, start_pgoff: int, end_pgoff: int) -> None:
 
 @traced
 def filemap_page_mkwrite(vmf: VmFault) -> int:
-    """A shared page is about to be written (``filemap_page_mkwrite``).
+    """A shared page is about to be written.
 
-    `filemap_page_mkwrite @ v4.15 <https://elixir.bootlin.com/linux/v4.15/source/mm/filemap.c#L2700>`_.
     Locks the page; truncated meanwhile → ``VM_FAULT_NOPAGE``; else marks it dirty and returns
     ``VM_FAULT_LOCKED``. (No ``sb_start_pagefault``/``file_update_time`` in the model.)
+
+    Kernel: ``filemap_page_mkwrite`` in `mm/filemap.c @ v4.15 <https://elixir.bootlin.com/linux/v4.15/source/mm/filemap.c#L2700>`_.
     """
     page = vmf.page
     mapping = _mapping_of(vmf.vma.vm_file)
@@ -361,11 +365,12 @@ generic_file_vm_ops = VmOperations(
 
 @traced
 def generic_file_mmap(file: File, vma: Vma) -> int:
-    """The usual ``f_op->mmap``: page-cache backed mapping (``generic_file_mmap``).
+    """The usual ``f_op->mmap``: page-cache backed mapping.
 
-    `generic_file_mmap @ v4.15 <https://elixir.bootlin.com/linux/v4.15/source/mm/filemap.c#L2735>`_.
     ``-ENOEXEC`` if the address space has no ``readpage``; else installs
     :data:`generic_file_vm_ops` and returns 0 (``file_accessed`` is not modelled).
+
+    Kernel: ``generic_file_mmap`` in `mm/filemap.c @ v4.15 <https://elixir.bootlin.com/linux/v4.15/source/mm/filemap.c#L2735>`_.
     """
     mapping = _mapping_of(file)
     if mapping.a_ops is None or mapping.a_ops.readpage is None:
@@ -378,9 +383,10 @@ def generic_file_mmap(file: File, vma: Vma) -> int:
 def generic_file_readonly_mmap(file: File, vma: Vma) -> int:
     """``generic_file_mmap`` for read-only filesystems (cramfs calls it first).
 
-    `generic_file_readonly_mmap @ v4.15 <https://elixir.bootlin.com/linux/v4.15/source/mm/filemap.c#L2749>`_.
     ``-EINVAL`` for a mapping that is shared and may become writable (``VM_SHARED`` and
     ``VM_MAYWRITE``: MAP_SHARED of a file opened for writing); else :func:`generic_file_mmap`.
+
+    Kernel: ``generic_file_readonly_mmap`` in `mm/filemap.c @ v4.15 <https://elixir.bootlin.com/linux/v4.15/source/mm/filemap.c#L2749>`_.
     """
     if vma.vm_flags & VM_SHARED and vma.vm_flags & VM_MAYWRITE:
         return -errno.EINVAL

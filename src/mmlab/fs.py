@@ -1,4 +1,4 @@
-"""A filesystem for the model's files: in memory (like ramfs), or mirrored from this machine.
+"""A filesystem for the model's files (``fs/ramfs/``, ``fs/ext4/file.c``): in memory, or real.
 
 Two ways to get an open :class:`~mmlab.fs_types.File` to map:
 
@@ -13,7 +13,7 @@ Two ways to get an open :class:`~mmlab.fs_types.File` to map:
 
 The ``fs.h`` types themselves are :mod:`mmlab.fs_types`, re-exported here.
 
-Source: `fs/ramfs/file-mmu.c @ v4.15
+Kernel: `fs/ramfs/file-mmu.c @ v4.15
 <https://elixir.bootlin.com/linux/v4.15/source/fs/ramfs/file-mmu.c>`_ and `fs/ext4/file.c @ v4.15
 <https://elixir.bootlin.com/linux/v4.15/source/fs/ext4/file.c#L358>`_.
 """
@@ -105,7 +105,7 @@ def dax_checking_mmap(file: File, vma: Vma) -> int:
     A VMA with ``VM_SYNC`` is refused with ``-EOPNOTSUPP``; anything else is mapped through the
     page cache (``generic_file_mmap``).
 
-    Kernel: ``ext4_file_mmap`` in `fs/ext4/file.c @ v4.15 <https://elixir.bootlin.com/linux/v4.15/source/fs/ext4/file.c#L358>`_.
+    Kernel: ``ext4_file_mmap`` in `fs/ext4/file.c @ v4.15 <https://elixir.bootlin.com/linux/v4.15/source/fs/ext4/file.c#L353>`_.
     """
     if vma.vm_flags & VM_SYNC:
         return -errno.EOPNOTSUPP
@@ -145,7 +145,7 @@ def file_from_bytes(
     ``ino`` defaults to the next number of the machine's ``get_next_ino`` counter (``system``,
     or the default system), as ramfs numbers its inodes.
 
-    Kernel: ``ramfs_get_inode`` in `fs/ramfs/inode.c @ v4.15 <https://elixir.bootlin.com/linux/v4.15/source/fs/ramfs/inode.c#L54>`_.
+    Kernel: ``ramfs_get_inode`` in `fs/ramfs/inode.c @ v4.15 <https://elixir.bootlin.com/linux/v4.15/source/fs/ramfs/inode.c#L61>`_.
     """
     if ino is None:
         ino = (system if system is not None else default_system()).get_next_ino()

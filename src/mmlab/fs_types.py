@@ -5,7 +5,7 @@ of a file (``f_mode``), its ``->mmap`` method, its inode (number, size, device o
 superblock) and the inode's page cache (``i_mapping``). Filesystems that make such files are
 :mod:`mmlab.fs` (files in memory or mirrored from this machine) and the cramfs driver.
 
-Source: `include/linux/fs.h @ v4.15
+Kernel: `include/linux/fs.h @ v4.15
 <https://elixir.bootlin.com/linux/v4.15/source/include/linux/fs.h>`_ and `include/linux/kdev_t.h`.
 """
 
@@ -77,7 +77,7 @@ class SuperBlock:
     backing device accounts dirty pages (``mapping_cap_account_dirty``: disk filesystems do,
     ramfs and tmpfs do not), which decides if shared writable mappings need write notification.
 
-    Kernel: ``struct super_block`` in `include/linux/fs.h @ v4.15 <https://elixir.bootlin.com/linux/v4.15/source/include/linux/fs.h#L1325>`_.
+    Kernel: ``struct super_block`` in `include/linux/fs.h @ v4.15 <https://elixir.bootlin.com/linux/v4.15/source/include/linux/fs.h#L1337>`_.
     """
 
     s_dev: int = 0
@@ -93,7 +93,7 @@ class AddressSpaceOperations:
     and unlocks it, the contract of Documentation/filesystems/vfs.txt. ``None``: the file
     cannot be read through the page cache (``generic_file_mmap`` refuses it).
 
-    Kernel: ``struct address_space_operations`` in `include/linux/fs.h @ v4.15 <https://elixir.bootlin.com/linux/v4.15/source/include/linux/fs.h#L347>`_.
+    Kernel: ``struct address_space_operations`` in `include/linux/fs.h @ v4.15 <https://elixir.bootlin.com/linux/v4.15/source/include/linux/fs.h#L331>`_.
     """
 
     readpage: Callable[[File, Page], int] | None = None
@@ -108,7 +108,7 @@ class AddressSpace:
     ``mapping_flags`` is 0: a page whose ``mapping`` is an address space is a page-cache page
     (see :class:`mmlab.physmem.PageMapping`).
 
-    Kernel: ``struct address_space`` in `include/linux/fs.h @ v4.15 <https://elixir.bootlin.com/linux/v4.15/source/include/linux/fs.h#L398>`_.
+    Kernel: ``struct address_space`` in `include/linux/fs.h @ v4.15 <https://elixir.bootlin.com/linux/v4.15/source/include/linux/fs.h#L391>`_.
     """
 
     host: Inode | None = None
@@ -130,7 +130,7 @@ class Inode:
     file's contents (from memory, a real file or a cramfs image): the model's stand-in for the
     block device under the filesystem.
 
-    Kernel: ``struct inode`` in `include/linux/fs.h @ v4.15 <https://elixir.bootlin.com/linux/v4.15/source/include/linux/fs.h#L565>`_.
+    Kernel: ``struct inode`` in `include/linux/fs.h @ v4.15 <https://elixir.bootlin.com/linux/v4.15/source/include/linux/fs.h#L570>`_.
     """
 
     i_ino: int
@@ -182,7 +182,10 @@ class File:
         return self.f_inode.i_mapping
 
     def read(self, offset: int, length: int) -> bytes:
-        """Bytes of the file, without the page cache (what a ``readpage`` uses)."""
+        """Bytes of the file, without the page cache (what a ``readpage`` uses).
+
+        Model helper: no kernel counterpart.
+        """
         if self.f_inode.data is None:
             return bytes(length)
         return self.f_inode.data(offset, length)

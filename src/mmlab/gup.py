@@ -11,7 +11,7 @@ mlock (``FOLL_MLOCK`` marks nothing), no ``mark_page_accessed``, no huge pages, 
 expansion (``find_extend_vma`` is ``find_vma``); and populating stops after as many pages as the
 machine has RAM frames (the kernel would go on, reclaiming or calling the OOM killer).
 
-Source: `mm/gup.c @ v4.15 <https://elixir.bootlin.com/linux/v4.15/source/mm/gup.c>`_.
+Kernel: `mm/gup.c @ v4.15 <https://elixir.bootlin.com/linux/v4.15/source/mm/gup.c>`_.
 """
 
 from __future__ import annotations

@@ -55,16 +55,16 @@ from mmlab.system import System
 
 _libc = ctypes.CDLL(None, use_errno=True)
 _libc.mmap.restype = ctypes.c_void_p
-_libc.mmap.argtypes = [
+_libc.mmap.argtypes = (
     ctypes.c_void_p,
     ctypes.c_size_t,
     ctypes.c_int,
     ctypes.c_int,
     ctypes.c_int,
     ctypes.c_long,
-]
-_libc.munmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t]
-_libc.mprotect.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int]
+)
+_libc.munmap.argtypes = (ctypes.c_void_p, ctypes.c_size_t)
+_libc.mprotect.argtypes = (ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int)
 MAP_FAILED = ctypes.c_void_p(-1).value
 
 #: An operation: a name, then its arguments (see the module docstring).
@@ -76,7 +76,10 @@ CAP_SYS_RAWIO = 17
 
 
 def this_machine() -> System:
-    """A model machine set up like this one: kernel version and ``vm.mmap_min_addr``."""
+    """A model machine set up like this one: kernel version and ``vm.mmap_min_addr``.
+
+    Model helper: no kernel counterpart.
+    """
     try:
         with open("/proc/sys/vm/mmap_min_addr") as f:
             min_addr = int(f.read())
@@ -86,7 +89,10 @@ def this_machine() -> System:
 
 
 def has_cap_sys_rawio() -> bool:
-    """Does this process have ``CAP_SYS_RAWIO`` in its effective set (``/proc/self/status``)?"""
+    """Does this process have ``CAP_SYS_RAWIO`` in its effective set (``/proc/self/status``)?
+
+    Model helper: no kernel counterpart.
+    """
     try:
         with open("/proc/self/status") as f:
             for line in f:
@@ -98,27 +104,39 @@ def has_cap_sys_rawio() -> bool:
 
 
 def real_mmap(addr: int, length: int, prot: int, flags: int, fd: int = -1, offset: int = 0) -> int:
-    """mmap(2) on this machine: the address, or ``-errno``."""
+    """mmap(2) on this machine: the address, or ``-errno``.
+
+    Model helper: no kernel counterpart.
+    """
     ctypes.set_errno(0)
     ret = _libc.mmap(addr or None, length, prot, flags, fd, offset)
     return -ctypes.get_errno() if ret == MAP_FAILED else ret
 
 
 def real_munmap(addr: int, length: int) -> int:
-    """munmap(2) on this machine: 0 or ``-errno``."""
+    """munmap(2) on this machine: 0 or ``-errno``.
+
+    Model helper: no kernel counterpart.
+    """
     ctypes.set_errno(0)
     return -ctypes.get_errno() if _libc.munmap(addr, length) else 0
 
 
 def real_mprotect(addr: int, length: int, prot: int) -> int:
-    """mprotect(2) on this machine: 0 or ``-errno``."""
+    """mprotect(2) on this machine: 0 or ``-errno``.
+
+    Model helper: no kernel counterpart.
+    """
     ctypes.set_errno(0)
     return -ctypes.get_errno() if _libc.mprotect(addr, length, prot) else 0
 
 
 @dataclass
 class TestFile:
-    """A real file both sides map: its path, an fd on the real side, a File on the model side."""
+    """A real file both sides map: its path, an fd on the real side, a File on the model side.
+
+    Model helper: no kernel counterpart.
+    """
 
     name: str
     path: str
@@ -128,7 +146,10 @@ class TestFile:
 
 @dataclass
 class Mismatch:
-    """Where the model and the kernel disagreed."""
+    """Where the model and the kernel disagreed.
+
+    Model helper: no kernel counterpart.
+    """
 
     step: int
     op: Op | None
@@ -148,6 +169,8 @@ class Replay:
     """One reservation on the real side and the matching model, ready to run operations.
 
     Use as a context manager: the reservation is unmapped and the files closed at the end.
+
+    Model helper: no kernel counterpart.
     """
 
     pages: int = 64
@@ -171,7 +194,10 @@ class Replay:
         self.mm.mmap(start, size, PROT_NONE, MAP_PRIVATE | MAP_FIXED, self._model_files["reserve"])
 
     def add_file(self, name: str, npages: int, *, writable: bool = True) -> TestFile:
-        """Make a real file of ``npages`` pages (distinct bytes per page) both sides can map."""
+        """Make a real file of ``npages`` pages (distinct bytes per page) both sides can map.
+
+        Model helper: no kernel counterpart.
+        """
         path = os.path.join(self._dir.name, name)
         with open(path, "wb") as f:
             for i in range(npages):
@@ -184,7 +210,10 @@ class Replay:
         return tf
 
     def close(self) -> None:
-        """Unmap the region and remove the files."""
+        """Unmap the region and remove the files.
+
+        Model helper: no kernel counterpart.
+        """
         real_munmap(self.base - PAGE_SIZE, (self.pages + 2) * PAGE_SIZE)
         for tf in self.files.values():
             os.close(tf.fd)
@@ -201,7 +230,10 @@ class Replay:
         return self.base + int(page * PAGE_SIZE)
 
     def run_real(self, op: Op) -> int:
-        """Do ``op`` on this machine's kernel; 0, an address, or ``-errno``."""
+        """Do ``op`` on this machine's kernel; 0, an address, or ``-errno``.
+
+        Model helper: no kernel counterpart.
+        """
         kind = op[0]
         if kind == "mmap":
             _, page, npages, prot, flags, src, file_page = op
@@ -225,7 +257,10 @@ class Replay:
         raise ValueError(f"unknown operation {op!r}")
 
     def run_model(self, op: Op) -> int:
-        """Do ``op`` on the model; 0, an address, or ``-errno`` (as the kernel would return)."""
+        """Do ``op`` on the model; 0, an address, or ``-errno`` (as the kernel would return).
+
+        Model helper: no kernel counterpart.
+        """
         mm = self.mm
         kind = op[0]
         try:
@@ -259,7 +294,10 @@ class Replay:
         raise ValueError(f"unknown operation {op!r}")
 
     def touch_allowed(self, page: float, write: bool) -> bool:
-        """Would a touch of ``page`` be safe on the real side (no SIGSEGV/SIGBUS)?"""
+        """Would a touch of ``page`` be safe on the real side (no SIGSEGV/SIGBUS)?
+
+        Model helper: no kernel counterpart.
+        """
         addr = self._addr(page)
         vma = self.mm.find_vma(addr)
         if vma is None or vma.vm_start > addr:
@@ -276,14 +314,20 @@ class Replay:
         return bool(vma.vm_flags & (VM_READ | VM_WRITE | VM_EXEC))
 
     def real_lines(self) -> list[str]:
-        """This process's ``/proc/self/maps`` lines that touch the region, normalised."""
+        """This process's ``/proc/self/maps`` lines that touch the region, normalised.
+
+        Model helper: no kernel counterpart.
+        """
         start, end = self.base - PAGE_SIZE, self.base + (self.pages + 1) * PAGE_SIZE
         return [
             self._norm(line) for line in procfs.read_maps() if line.end > start and line.start < end
         ]
 
     def model_lines(self) -> list[str]:
-        """The model's maps lines, normalised the same way."""
+        """The model's maps lines, normalised the same way.
+
+        Model helper: no kernel counterpart.
+        """
         return [self._norm(line) for line in procfs.parse_maps(procfs.format_maps(self.mm))]
 
     def _norm(self, line: procfs.MapsLine) -> str:
@@ -297,7 +341,10 @@ class Replay:
         )
 
     def run(self, ops: Iterable[Op], *, check_each: bool = True) -> Mismatch | None:
-        """Run ``ops`` on both sides; the first disagreement, or None."""
+        """Run ``ops`` on both sides; the first disagreement, or None.
+
+        Model helper: no kernel counterpart.
+        """
         for step, op in enumerate(ops):
             if op[0] == "touch" and not self.touch_allowed(op[1], op[2]):
                 continue
@@ -320,6 +367,8 @@ def compare(
     """Run ``ops`` in a fresh reservation; ``files`` maps a name to its size in pages.
 
     A name ending in ``"-ro"`` is opened read-only, the others read-write.
+
+    Model helper: no kernel counterpart.
     """
     with Replay(pages=pages) as replay:
         for name, npages in (files or {"A": 16, "B-ro": 16}).items():

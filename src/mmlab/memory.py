@@ -103,7 +103,7 @@ def print_bad_pte(vma: Vma, addr: int, pte: Pte | None, page: Page | None) -> No
 
     The line goes to the machine's kernel log, :attr:`mmlab.system.System.dmesg`.
 
-    Kernel: ``print_bad_pte`` in `mm/memory.c @ v4.15 <https://elixir.bootlin.com/linux/v4.15/source/mm/memory.c#L722>`_.
+    Kernel: ``print_bad_pte`` in `mm/memory.c @ v4.15 <https://elixir.bootlin.com/linux/v4.15/source/mm/memory.c#L721>`_.
     """
     val = 0 if pte is None else pte.val
     mapping = None if page is None else page.mapping
@@ -119,7 +119,7 @@ def arch_pte_mkspecial(mm: MmStruct, pte: Pte) -> Pte:
     x86 (``have_pte_special``) sets bit 9; classic ARMv7 has no such bit and returns the
     entry unchanged, leaving ``vm_normal_page`` to the VMA rules.
 
-    Kernel: ``pte_mkspecial`` in `arch/arm/include/asm/pgtable.h @ v4.15 <https://elixir.bootlin.com/linux/v4.15/source/arch/arm/include/asm/pgtable.h#L337>`_.
+    Kernel: ``pte_mkspecial`` in `arch/arm/include/asm/pgtable-2level.h @ v4.15 <https://elixir.bootlin.com/linux/v4.15/source/arch/arm/include/asm/pgtable-2level.h#L217>`_.
     """
     return pte_mkspecial(pte) if mm.system.have_pte_special else pte
 
@@ -127,7 +127,7 @@ def arch_pte_mkspecial(mm: MmStruct, pte: Pte) -> Pte:
 def mk_pte(page: Page, prot: int) -> Pte:
     """A PTE mapping ``page`` with ``prot``.
 
-    Kernel: ``mk_pte`` in `arch/x86/include/asm/pgtable.h @ v4.15 <https://elixir.bootlin.com/linux/v4.15/source/arch/x86/include/asm/pgtable.h#L744>`_.
+    Kernel: ``mk_pte`` in `arch/x86/include/asm/pgtable.h @ v4.15 <https://elixir.bootlin.com/linux/v4.15/source/arch/x86/include/asm/pgtable.h#L737>`_.
     """
     return pfn_pte(page.pfn, prot)
 
@@ -135,7 +135,7 @@ def mk_pte(page: Page, prot: int) -> Pte:
 def maybe_mkwrite(pte: Pte, vma: Vma) -> Pte:
     """Make the entry writable if the VMA allows writes.
 
-    Kernel: ``maybe_mkwrite`` in `include/linux/mm.h @ v4.15 <https://elixir.bootlin.com/linux/v4.15/source/include/linux/mm.h#L697>`_.
+    Kernel: ``maybe_mkwrite`` in `include/linux/mm.h @ v4.15 <https://elixir.bootlin.com/linux/v4.15/source/include/linux/mm.h#L681>`_.
     """
     return pte_mkwrite(pte) if vma.vm_flags & VM_WRITE else pte
 
@@ -197,8 +197,6 @@ def _vm_normal_page(vma: Vma, addr: int, pte: Pte) -> Page | None:
 def remap_pfn_range(vma: Vma, addr: int, pfn: int, size: int, prot: int) -> int:
     """Map ``size`` bytes of raw frames ``pfn``, ``pfn + 1``, ... at ``addr``.
 
-    `remap_pfn_range @ v4.15 <https://elixir.bootlin.com/linux/v4.15/source/mm/memory.c#L2045>`_.
-
     1. In a COW mapping (``is_cow_mapping``: private, may become writable — every MAP_PRIVATE
        file mapping) the range must be the whole VMA, else ``-EINVAL`` and nothing changes;
        then ``vma.vm_pgoff = pfn`` so that ``vm_normal_page``'s linear rule can recognise the
@@ -213,6 +211,8 @@ def remap_pfn_range(vma: Vma, addr: int, pfn: int, size: int, prot: int) -> int:
 
     The model skips PAT tracking (``track_pfn_remap`` always succeeds) and cache flushing.
     Must be called with the mm's mmap_sem held (the kernel-doc says so; not checked).
+
+    Kernel: ``remap_pfn_range`` in `mm/memory.c @ v4.15 <https://elixir.bootlin.com/linux/v4.15/source/mm/memory.c#L2045>`_.
     """
     end = addr + PAGE_ALIGN(size)
     if is_cow_mapping(vma.vm_flags):
@@ -239,11 +239,10 @@ def remap_pfn_range(vma: Vma, addr: int, pfn: int, size: int, prot: int) -> int:
 
 
 def insert_page(vma: Vma, addr: int, page: Page, prot: int) -> int:
-    """Map a refcounted page (``insert_page``, mm/memory.c): 0, ``-EINVAL`` (anonymous
+    """Map a refcounted page: 0, ``-EINVAL`` (anonymous
     page), ``-ENOMEM`` (no page table) or ``-EBUSY`` (PTE already populated).
 
-    Kernel: ``insert_page`` in `mm/memory.c @ v4.15
-    <https://elixir.bootlin.com/linux/v4.15/source/mm/memory.c>`_.
+    Kernel: ``insert_page`` in `mm/memory.c @ v4.15 <https://elixir.bootlin.com/linux/v4.15/source/mm/memory.c#L1703>`_.
     """
     if PageAnon(page):
         return -errno.EINVAL
@@ -296,8 +295,7 @@ def _pte_devmap_supported(mm: MmStruct) -> bool:
 def vm_insert_mixed(vma: Vma, addr: int, pfn: int) -> int:
     """Insert one frame into a ``VM_MIXEDMAP`` VMA (what merged cramfs uses for partial XIP).
 
-    `vm_insert_mixed @ v4.15 <https://elixir.bootlin.com/linux/v4.15/source/mm/memory.c#L1933>`_
-    (``__vm_insert_mixed`` with ``mkwrite`` false). ``pfn`` is a ``pfn_t`` (see
+    ``__vm_insert_mixed`` with ``mkwrite`` false. ``pfn`` is a ``pfn_t`` (see
     :func:`phys_to_pfn_t`) or a plain frame number.
 
     - The VMA must have ``VM_MIXEDMAP`` (``BUG_ON``: :class:`KernelBug`).
@@ -310,6 +308,8 @@ def vm_insert_mixed(vma: Vma, addr: int, pfn: int) -> int:
 
     No COW restriction and no ``vm_pgoff`` change: this is why merged cramfs can map part of a
     MAP_PRIVATE VMA directly and leave the rest to ``filemap_fault``.
+
+    Kernel: ``vm_insert_mixed`` in `mm/memory.c @ v4.15 <https://elixir.bootlin.com/linux/v4.15/source/mm/memory.c#L1933>`_.
     """
     if not vma.vm_flags & VM_MIXEDMAP:
         raise KernelBug("vm_insert_mixed: BUG_ON(!(vma->vm_flags & VM_MIXEDMAP))")
@@ -328,10 +328,11 @@ def vm_insert_mixed(vma: Vma, addr: int, pfn: int) -> int:
 def vm_insert_pfn(vma: Vma, addr: int, pfn: int) -> int:
     """Insert one raw frame (``vm_insert_pfn`` → ``vm_insert_pfn_prot``, mm/memory.c L1850).
 
-    `vm_insert_pfn @ v4.15 <https://elixir.bootlin.com/linux/v4.15/source/mm/memory.c#L1850>`_.
     ``BUG``s (:class:`KernelBug`) unless exactly one of VM_PFNMAP/VM_MIXEDMAP is set, on a
     VM_PFNMAP COW mapping, and on a frame with a struct page in a VM_MIXEDMAP VMA.
     ``-EFAULT`` outside the VMA, ``-EBUSY`` if the PTE is populated.
+
+    Kernel: ``vm_insert_pfn`` in `mm/memory.c @ v4.15 <https://elixir.bootlin.com/linux/v4.15/source/mm/memory.c#L1850>`_.
     """
     flags = vma.vm_flags
     if not flags & (VM_PFNMAP | VM_MIXEDMAP):
@@ -349,14 +350,13 @@ def vm_insert_pfn(vma: Vma, addr: int, pfn: int) -> int:
 
 @traced
 def vm_insert_page(vma: Vma, addr: int, page: Page) -> int:
-    """Insert a single page with a struct page (``vm_insert_page``, mm/memory.c).
+    """Insert a single page with a struct page.
 
     ``-EFAULT`` outside the VMA, ``-EINVAL`` for a page with no references or an anonymous
     page. The first call on a VMA sets ``VM_MIXEDMAP``, which needs ``mmap_sem`` held for write
     (the kernel ``BUG``s if a read trylock succeeds) and no ``VM_PFNMAP``.
 
-    Kernel: ``vm_insert_page`` in `mm/memory.c @ v4.15
-    <https://elixir.bootlin.com/linux/v4.15/source/mm/memory.c>`_.
+    Kernel: ``vm_insert_page`` in `mm/memory.c @ v4.15 <https://elixir.bootlin.com/linux/v4.15/source/mm/memory.c#L1765>`_.
     """
     if addr < vma.vm_start or addr >= vma.vm_end:
         return -errno.EFAULT
@@ -400,11 +400,12 @@ def _zap_pte_range(vma: Vma, start: int, end: int) -> None:
 def unmap_single_vma(vma: Vma, start_addr: int, end_addr: int) -> None:
     """Zap the part of ``[start_addr, end_addr)`` that lies in ``vma`` (mm/memory.c).
 
-    `unmap_single_vma @ v4.15 <https://elixir.bootlin.com/linux/v4.15/source/mm/memory.c>`_
-    → ``unmap_page_range`` → ``zap_pte_range``: each present PTE is cleared; if
+    ``unmap_single_vma`` → ``unmap_page_range`` → ``zap_pte_range``: each present PTE is cleared; if
     ``vm_normal_page`` finds a struct page, its mapcount and refcount drop (the page is freed
     when nothing else holds it; a dirty PTE marks a file page dirty, a young one referenced).
     Special/raw PTEs are just cleared: their frames are not the VM's business.
+
+    Kernel: ``unmap_single_vma`` in `mm/memory.c @ v4.15 <https://elixir.bootlin.com/linux/v4.15/source/mm/memory.c#L1515>`_.
     """
     start = max(vma.vm_start, start_addr)
     if start >= vma.vm_end:
@@ -418,14 +419,15 @@ def unmap_single_vma(vma: Vma, start_addr: int, end_addr: int) -> None:
 
 @traced
 def zap_page_range(vma: Vma, start: int, size: int) -> None:
-    """Remove the user pages in ``[start, start + size)`` (``zap_page_range``, mm/memory.c).
+    """Remove the user pages in ``[start, start + size)``.
 
-    `zap_page_range @ v4.15 <https://elixir.bootlin.com/linux/v4.15/source/mm/memory.c>`_.
     Like the kernel, it walks ``vma`` and the VMAs after it (found by address at or above
     ``vma.vm_end``) while they start below the end of the range, and calls
     :func:`unmap_single_vma` for each. A VMA already removed from ``mm.vmas`` is only zapped if
     it is the one passed in: call this once per detached VMA. Page tables are not freed here
     (``free_pgtables`` does that).
+
+    Kernel: ``zap_page_range`` in `mm/memory.c @ v4.15 <https://elixir.bootlin.com/linux/v4.15/source/mm/memory.c#L1596>`_.
     """
     end = start + size
     unmap_single_vma(vma, start, end)

@@ -102,15 +102,14 @@ def _mem(vma: Vma) -> PhysMem:
 
 
 def alloc_set_pte(vmf: VmFault, page: Page, address: int | None = None) -> int:
-    """Map ``page`` at the fault address (``alloc_set_pte``, mm/memory.c).
+    """Map ``page`` at the fault address.
 
     0, ``VM_FAULT_OOM`` (no page table) or ``VM_FAULT_NOPAGE`` (someone filled the PTE
     meanwhile). A write fault in a private VMA maps ``page`` (the COW copy) as a new anonymous
     page; otherwise it is a file page whose mapcount grows by one. The caller's page reference
     becomes the mapping's reference.
 
-    Kernel: ``alloc_set_pte`` in `mm/memory.c @ v4.15
-    <https://elixir.bootlin.com/linux/v4.15/source/mm/memory.c>`_.
+    Kernel: ``alloc_set_pte`` in `mm/memory.c @ v4.15 <https://elixir.bootlin.com/linux/v4.15/source/mm/memory.c#L3387>`_.
     """
     vma = vmf.vma
     mm = _mm(vma)
@@ -136,10 +135,11 @@ def alloc_set_pte(vmf: VmFault, page: Page, address: int | None = None) -> int:
 def handle_mm_fault(vma: Vma, address: int, flags: int) -> int:
     """Resolve a fault at ``address`` in ``vma`` with the mm's mmap_sem held for read.
 
-    `handle_mm_fault @ v4.15 <https://elixir.bootlin.com/linux/v4.15/source/mm/memory.c#L4076>`_:
-    counts ``pgfault``, asks ``arch_vma_access_permitted`` (always true: no pkeys), then
+    Counts ``pgfault``, asks ``arch_vma_access_permitted`` (always true: no pkeys), then
     ``__handle_mm_fault`` (no hugetlb). Returns ``VM_FAULT_*`` bits. If the result has
     ``VM_FAULT_RETRY``, the mmap_sem has been released.
+
+    Kernel: ``handle_mm_fault`` in `mm/memory.c @ v4.15 <https://elixir.bootlin.com/linux/v4.15/source/mm/memory.c#L4076>`_.
     """
     _mm(vma).system.vmstat["pgfault"] += 1
     return __handle_mm_fault(vma, address, flags)
@@ -149,10 +149,11 @@ def handle_mm_fault(vma: Vma, address: int, flags: int) -> int:
 def __handle_mm_fault(vma: Vma, address: int, flags: int) -> int:
     """Build the ``struct vm_fault`` and make sure the upper page tables exist.
 
-    `__handle_mm_fault @ v4.15 <https://elixir.bootlin.com/linux/v4.15/source/mm/memory.c#L3987>`_:
     ``vmf.address = address & PAGE_MASK``, ``vmf.pgoff = linear_page_index(vma, address)``;
     allocating the pud/pmd tables may fail → ``VM_FAULT_OOM``. No transparent huge pages: goes
     straight to :func:`handle_pte_fault`.
+
+    Kernel: ``__handle_mm_fault`` in `mm/memory.c @ v4.15 <https://elixir.bootlin.com/linux/v4.15/source/mm/memory.c#L3987>`_.
     """
     vmf = VmFault(
         vma=vma,
@@ -167,14 +168,15 @@ def __handle_mm_fault(vma: Vma, address: int, flags: int) -> int:
 
 @traced
 def handle_pte_fault(vmf: VmFault) -> int:
-    """Dispatch on the PTE (``handle_pte_fault``, mm/memory.c L3899).
+    """Dispatch on the PTE.
 
-    `handle_pte_fault @ v4.15 <https://elixir.bootlin.com/linux/v4.15/source/mm/memory.c#L3899>`_.
     Empty PTE: anonymous VMA (``vm_ops is None``) → :func:`do_anonymous_page`, else
     :func:`do_fault`. Present PTE and a write to a read-only entry → :func:`do_wp_page`.
     Otherwise the fault was spurious (another thread fixed it, or only the accessed/dirty bits
     needed setting): mark the entry young (and dirty for a write) and return 0. Swap entries and
     NUMA hinting are not modelled.
+
+    Kernel: ``handle_pte_fault`` in `mm/memory.c @ v4.15 <https://elixir.bootlin.com/linux/v4.15/source/mm/memory.c#L3899>`_.
     """
     vma = vmf.vma
     mm = _mm(vma)
@@ -200,9 +202,7 @@ def handle_pte_fault(vmf: VmFault) -> int:
 
 @traced
 def do_anonymous_page(vmf: VmFault) -> int:
-    """First touch of a page in an anonymous VMA (``do_anonymous_page``, mm/memory.c L3083).
-
-    `do_anonymous_page @ v4.15 <https://elixir.bootlin.com/linux/v4.15/source/mm/memory.c#L3083>`_.
+    """First touch of a page in an anonymous VMA.
 
     - A ``VM_SHARED`` VMA without ``vm_ops`` is a bug in the mapping → ``VM_FAULT_SIGBUS``
       (real shared anonymous memory has shmem ops: see :func:`mmlab.filemap.shmem_zero_setup`).
@@ -211,6 +211,8 @@ def do_anonymous_page(vmf: VmFault) -> int:
     - Write fault: ``anon_vma_prepare``, allocate a zeroed page (``None`` → ``VM_FAULT_OOM``),
       map it writable and dirty if the VMA has ``VM_WRITE``, as a new anonymous page.
     Returns 0 on success (also when the PTE was meanwhile filled: nothing to do).
+
+    Kernel: ``do_anonymous_page`` in `mm/memory.c @ v4.15 <https://elixir.bootlin.com/linux/v4.15/source/mm/memory.c#L3083>`_.
     """
     vma = vmf.vma
     mm = _mm(vma)
@@ -245,12 +247,13 @@ def do_anonymous_page(vmf: VmFault) -> int:
 
 @traced
 def do_fault(vmf: VmFault) -> int:
-    """First touch of a page in a VMA with ``vm_ops`` (``do_fault``, mm/memory.c L3703).
+    """First touch of a page in a VMA with ``vm_ops``.
 
-    `do_fault @ v4.15 <https://elixir.bootlin.com/linux/v4.15/source/mm/memory.c#L3703>`_.
     No ``->fault`` → ``VM_FAULT_SIGBUS`` ("the VMA was not fully populated on mmap() or is
     missing VM_DONTEXPAND"); read → :func:`do_read_fault`; write in a private VMA →
     :func:`do_cow_fault`; write in a shared VMA → :func:`do_shared_fault`.
+
+    Kernel: ``do_fault`` in `mm/memory.c @ v4.15 <https://elixir.bootlin.com/linux/v4.15/source/mm/memory.c#L3703>`_.
     """
     vma = vmf.vma
     if vma.vm_ops is None or vma.vm_ops.fault is None:
@@ -264,13 +267,14 @@ def do_fault(vmf: VmFault) -> int:
 
 @traced
 def do_fault_around(vmf: VmFault) -> int:
-    """Map already-cached pages around the fault (``do_fault_around``, mm/memory.c L3541).
+    """Map already-cached pages around the fault.
 
-    `do_fault_around @ v4.15 <https://elixir.bootlin.com/linux/v4.15/source/mm/memory.c#L3541>`_.
     The window is ``fault_around_bytes`` (16 pages) aligned down, clipped to the VMA and to the
     PTE table; ``vm_ops.map_pages(vmf, start_pgoff, end_pgoff)`` maps what it can without
     sleeping or reading. If the faulting address got a PTE, returns ``VM_FAULT_NOPAGE``
     (fault solved), else 0 (go on with ``->fault``).
+
+    Kernel: ``do_fault_around`` in `mm/memory.c @ v4.15 <https://elixir.bootlin.com/linux/v4.15/source/mm/memory.c#L3541>`_.
     """
     vma = vmf.vma
     address = vmf.address
@@ -297,12 +301,13 @@ def do_fault_around(vmf: VmFault) -> int:
 
 @traced
 def do_read_fault(vmf: VmFault) -> int:
-    """Read fault on a file page (``do_read_fault``, mm/memory.c L3596).
+    """Read fault on a file page.
 
-    `do_read_fault @ v4.15 <https://elixir.bootlin.com/linux/v4.15/source/mm/memory.c#L3596>`_.
     Fault-around first if the VMA has ``map_pages`` and ``fault_around_bytes`` covers more than
     a page; then ``__do_fault`` (ERROR/NOPAGE/RETRY are returned as they are), ``finish_fault``
     maps the page, the page is unlocked, and on a failure to map its reference is dropped.
+
+    Kernel: ``do_read_fault`` in `mm/memory.c @ v4.15 <https://elixir.bootlin.com/linux/v4.15/source/mm/memory.c#L3596>`_.
     """
     vma = vmf.vma
     ops = vma.vm_ops
@@ -326,13 +331,14 @@ def do_read_fault(vmf: VmFault) -> int:
 
 @traced
 def do_cow_fault(vmf: VmFault) -> int:
-    """Write fault on a private file mapping: copy the file page (``do_cow_fault``, L3623).
+    """Write fault on a private file mapping: copy the file page.
 
-    `do_cow_fault @ v4.15 <https://elixir.bootlin.com/linux/v4.15/source/mm/memory.c#L3623>`_.
     ``anon_vma_prepare``; allocate ``cow_page`` (``None`` → ``VM_FAULT_OOM``); ``__do_fault``
     gets the file page; its contents are copied into ``cow_page``, which ``finish_fault`` maps
     as a new anonymous page; the file page is unlocked and released — it stays in the page
     cache, unchanged. ``VM_FAULT_DONE_COW`` from the handler means it did the copy itself.
+
+    Kernel: ``do_cow_fault`` in `mm/memory.c @ v4.15 <https://elixir.bootlin.com/linux/v4.15/source/mm/memory.c#L3623>`_.
     """
     vma = vmf.vma
     mem = _mem(vma)
@@ -359,12 +365,13 @@ def do_cow_fault(vmf: VmFault) -> int:
 
 @traced
 def do_page_mkwrite(vmf: VmFault) -> int:
-    """Tell the filesystem a page is about to become writable (``do_page_mkwrite``).
+    """Tell the filesystem a page is about to become writable.
 
-    `do_page_mkwrite @ v4.15 <https://elixir.bootlin.com/linux/v4.15/source/mm/memory.c>`_.
     Calls ``vm_ops.page_mkwrite`` with ``FAULT_FLAG_WRITE | FAULT_FLAG_MKWRITE``; on success
     the page is returned locked (``VM_FAULT_LOCKED``); a page truncated meanwhile gives 0,
     which the callers read as "retry the fault".
+
+    Kernel: ``do_page_mkwrite`` in `mm/memory.c @ v4.15 <https://elixir.bootlin.com/linux/v4.15/source/mm/memory.c#L2346>`_.
     """
     page = vmf.page
     old_flags = vmf.flags
@@ -394,13 +401,14 @@ def _fault_dirty_shared_page(vma: Vma, page: Page) -> None:
 
 @traced
 def do_shared_fault(vmf: VmFault) -> int:
-    """Write fault on a shared file mapping (``do_shared_fault``, mm/memory.c L3662).
+    """Write fault on a shared file mapping.
 
-    `do_shared_fault @ v4.15 <https://elixir.bootlin.com/linux/v4.15/source/mm/memory.c#L3662>`_.
     ``__do_fault``; if the VMA has ``page_mkwrite`` the page is unlocked and the filesystem
     asked (a failure releases the page and returns its code); ``finish_fault`` maps the page
     writable; the page is marked dirty and unlocked (``fault_dirty_shared_page``; no writeback
     in the model).
+
+    Kernel: ``do_shared_fault`` in `mm/memory.c @ v4.15 <https://elixir.bootlin.com/linux/v4.15/source/mm/memory.c#L3662>`_.
     """
     vma = vmf.vma
     mem = _mem(vma)
@@ -424,12 +432,13 @@ def do_shared_fault(vmf: VmFault) -> int:
 
 @traced
 def __do_fault(vmf: VmFault) -> int:
-    """Call the VMA's ``->fault`` (``__do_fault``, mm/memory.c L3197).
+    """Call the VMA's ``->fault``.
 
-    `__do_fault @ v4.15 <https://elixir.bootlin.com/linux/v4.15/source/mm/memory.c#L3197>`_.
     ERROR, NOPAGE, RETRY or DONE_COW results are returned unchanged (with RETRY the handler
     has released mmap_sem). Otherwise ``vmf.page`` must be set; it is locked here unless the
     handler returned it locked (``VM_FAULT_LOCKED``). Hardware poisoning is not modelled.
+
+    Kernel: ``__do_fault`` in `mm/memory.c @ v4.15 <https://elixir.bootlin.com/linux/v4.15/source/mm/memory.c#L3197>`_.
     """
     ret = vmf.vma.vm_ops.fault(vmf)
     if not isinstance(ret, int):
@@ -447,11 +456,12 @@ def __do_fault(vmf: VmFault) -> int:
 
 @traced
 def finish_fault(vmf: VmFault) -> int:
-    """Install the PTE for the page the fault produced (``finish_fault``, mm/memory.c L3452).
+    """Install the PTE for the page the fault produced.
 
-    `finish_fault @ v4.15 <https://elixir.bootlin.com/linux/v4.15/source/mm/memory.c#L3452>`_.
     Maps ``cow_page`` for a write fault in a private VMA, else ``page``, via
     :func:`alloc_set_pte`. Returns 0, ``VM_FAULT_OOM`` or ``VM_FAULT_NOPAGE``.
+
+    Kernel: ``finish_fault`` in `mm/memory.c @ v4.15 <https://elixir.bootlin.com/linux/v4.15/source/mm/memory.c#L3452>`_.
     """
     if vmf.flags & FAULT_FLAG_WRITE and not vmf.vma.vm_flags & VM_SHARED:
         page = vmf.cow_page
@@ -480,12 +490,11 @@ def _finish_mkwrite_fault(vmf: VmFault) -> int:
 
 @traced
 def wp_pfn_shared(vmf: VmFault) -> int:
-    """Write to a raw frame in a shared writable VMA (``wp_pfn_shared``, mm/memory.c).
+    """Write to a raw frame in a shared writable VMA.
 
     Calls ``vm_ops.pfn_mkwrite`` if present, then makes the PTE writable; no copy is made.
 
-    Kernel: ``wp_pfn_shared`` in `mm/memory.c @ v4.15
-    <https://elixir.bootlin.com/linux/v4.15/source/mm/memory.c>`_.
+    Kernel: ``wp_pfn_shared`` in `mm/memory.c @ v4.15 <https://elixir.bootlin.com/linux/v4.15/source/mm/memory.c#L2621>`_.
     """
     vma = vmf.vma
     pfn_mkwrite = vma.vm_ops.pfn_mkwrite if vma.vm_ops is not None else None
@@ -501,12 +510,11 @@ def wp_pfn_shared(vmf: VmFault) -> int:
 
 @traced
 def wp_page_shared(vmf: VmFault) -> int:
-    """Write to a page-cache page in a shared writable VMA (``wp_page_shared``).
+    """Write to a page-cache page in a shared writable VMA.
 
     ``page_mkwrite`` if the VMA has one, then the PTE is made writable and the page dirtied.
 
-    Kernel: ``wp_page_shared`` in `mm/memory.c @ v4.15
-    <https://elixir.bootlin.com/linux/v4.15/source/mm/memory.c>`_.
+    Kernel: ``wp_page_shared`` in `mm/memory.c @ v4.15 <https://elixir.bootlin.com/linux/v4.15/source/mm/memory.c#L2639>`_.
     """
     vma = vmf.vma
     mem = _mem(vma)
@@ -532,14 +540,15 @@ def wp_page_shared(vmf: VmFault) -> int:
 
 @traced
 def wp_page_copy(vmf: VmFault) -> int:
-    """Break COW: copy the old frame into a new anonymous page (``wp_page_copy``, L2450).
+    """Break COW: copy the old frame into a new anonymous page.
 
-    `wp_page_copy @ v4.15 <https://elixir.bootlin.com/linux/v4.15/source/mm/memory.c#L2450>`_.
     ``vmf.page`` is the old page (holding a reference taken by the caller) or ``None`` for a raw
     frame (PFNMAP/MIXEDMAP without struct page: the data is copied from the frame itself, as
     ``cow_user_page`` copies from the user address). The zero page is replaced by a zeroed page.
     The new page is mapped writable and dirty as a new anonymous page; the old page loses this
     mapping and the reference. Returns ``VM_FAULT_WRITE``, or ``VM_FAULT_OOM``.
+
+    Kernel: ``wp_page_copy`` in `mm/memory.c @ v4.15 <https://elixir.bootlin.com/linux/v4.15/source/mm/memory.c#L2452>`_.
     """
     vma = vmf.vma
     mm = _mm(vma)
@@ -580,9 +589,7 @@ def wp_page_copy(vmf: VmFault) -> int:
 
 @traced
 def do_wp_page(vmf: VmFault) -> int:
-    """Write to a present read-only PTE (``do_wp_page``, mm/memory.c L2690).
-
-    `do_wp_page @ v4.15 <https://elixir.bootlin.com/linux/v4.15/source/mm/memory.c#L2690>`_.
+    """Write to a present read-only PTE.
 
     - ``vm_normal_page`` gives ``None`` (raw frame, zero page): in a shared writable VMA
       :func:`wp_pfn_shared` makes the PTE writable, else :func:`wp_page_copy` copies.
@@ -591,6 +598,8 @@ def do_wp_page(vmf: VmFault) -> int:
       the test; if someone holds it, the fault waits and gives up (0) if the PTE changed.
     - A page in a shared writable VMA: :func:`wp_page_shared`.
     - Anything else (a page-cache page in a private VMA, a shared anonymous page): copy.
+
+    Kernel: ``do_wp_page`` in `mm/memory.c @ v4.15 <https://elixir.bootlin.com/linux/v4.15/source/mm/memory.c#L2690>`_.
     """
     vma = vmf.vma
     mem = _mem(vma)

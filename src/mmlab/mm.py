@@ -1,4 +1,4 @@
-"""An address space to play with: :class:`MM`, with mmap(2), munmap(2), mprotect(2) and loads.
+"""The address space to use: :class:`MM`, the system calls of ``mm/mmap.c``, ``mm/util.c``.
 
 This is the module a notebook imports. :class:`MM` is an ``mm_struct``
 (:class:`~mmlab.mm_types.MmStruct`) with the system calls as methods: they take ``mmap_sem``
@@ -125,7 +125,10 @@ class MM(MmStruct):
         )
 
     def find_vma(self, addr: int) -> Vma | None:
-        """Shorthand for :func:`mmlab.mmap.find_vma`."""
+        """Shorthand for :func:`mmlab.mmap.find_vma`.
+
+        Kernel: ``find_vma`` in `mm/mmap.c @ v4.15 <https://elixir.bootlin.com/linux/v4.15/source/mm/mmap.c#L2131>`_.
+        """
         return find_vma(self, addr)
 
     # --- system calls ------------------------------------------------------------------------
@@ -146,7 +149,7 @@ class MM(MmStruct):
         ``vm_mmap_pgoff`` (mm/util.c) calls :func:`do_mmap` with ``mmap_sem`` held for write,
         then :func:`mmlab.gup.mm_populate` for ``MAP_POPULATE``/``MAP_LOCKED``.
 
-        Kernel: ``vm_mmap_pgoff`` in `mm/util.c @ v4.15 <https://elixir.bootlin.com/linux/v4.15/source/mm/util.c#L333>`_.
+        Kernel: ``vm_mmap_pgoff`` in `mm/util.c @ v4.15 <https://elixir.bootlin.com/linux/v4.15/source/mm/util.c#L320>`_.
         """
         addr, length, offset = _ulong(addr), _ulong(length), _ulong(offset)
         prot, flags = _ulong(prot), _ulong(flags)
@@ -179,7 +182,7 @@ class MM(MmStruct):
     def munmap(self, addr: int, length: int) -> None:
         """munmap(2): :func:`do_munmap` under ``mmap_sem`` held for write.
 
-        Kernel: ``vm_munmap`` in `mm/mmap.c @ v4.15 <https://elixir.bootlin.com/linux/v4.15/source/mm/mmap.c#L2750>`_.
+        Kernel: ``vm_munmap`` in `mm/mmap.c @ v4.15 <https://elixir.bootlin.com/linux/v4.15/source/mm/mmap.c#L2736>`_.
         """
         addr, length = _ulong(addr), _ulong(length)
         if self.mmap_sem.down_write_killable():
@@ -196,7 +199,7 @@ class MM(MmStruct):
 
         Like the kernel, a failure part-way leaves the VMAs already changed as they are.
 
-        Kernel: ``SYSCALL_DEFINE3(mprotect)`` in `mm/mprotect.c @ v4.15 <https://elixir.bootlin.com/linux/v4.15/source/mm/mprotect.c#L508>`_.
+        Kernel: ``SYSCALL_DEFINE3(mprotect)`` in `mm/mprotect.c @ v4.15 <https://elixir.bootlin.com/linux/v4.15/source/mm/mprotect.c#L514>`_.
         """
         ret = do_mprotect_pkey(self, _ulong(addr), _ulong(length), _ulong(prot), -1)
         if ret:

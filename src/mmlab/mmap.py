@@ -90,7 +90,7 @@ def vm_get_page_prot(vm_flags: int) -> int:
     present to the MMU) to a mapping without access. No protection keys, so
     ``arch_vm_get_page_prot`` adds nothing.
 
-    Kernel: ``vm_get_page_prot`` in `mm/mmap.c @ v4.15 <https://elixir.bootlin.com/linux/v4.15/source/mm/mmap.c#L108>`_.
+    Kernel: ``vm_get_page_prot`` in `mm/mmap.c @ v4.15 <https://elixir.bootlin.com/linux/v4.15/source/mm/mmap.c#L103>`_.
     """
     return protection_map[vm_flags & (VM_READ | VM_WRITE | VM_EXEC | VM_SHARED)]
 
@@ -155,21 +155,21 @@ def vma_set_page_prot(vma: Vma) -> None:
 
 @traced
 def find_vma(mm: MmStruct, addr: int) -> Vma | None:
-    """The first VMA with ``vm_end > addr``, or None (``find_vma``, mm/mmap.c @ v4.15 L2131).
+    """The first VMA with ``vm_end > addr``, or None.
 
     The result does not necessarily contain ``addr``: it may start above it (``addr`` is then
     in the gap below it); callers check ``vma.vm_start <= addr`` themselves. The kernel first
     tries a per-thread cache, then walks the rbtree; the model does two binary searches.
 
-    Source: `mm/mmap.c @ v4.15 <https://elixir.bootlin.com/linux/v4.15/source/mm/mmap.c#L2131>`_.
+    Kernel: ``find_vma`` in `mm/mmap.c @ v4.15 <https://elixir.bootlin.com/linux/v4.15/source/mm/mmap.c#L2131>`_.
     """
     return mm.mm_rb.find(addr)
 
 
 def find_vma_prev(mm: MmStruct, addr: int) -> tuple[Vma | None, Vma | None]:
-    """``find_vma`` plus the VMA before it (``find_vma_prev``, mm/mmap.c @ v4.15).
+    """``find_vma`` plus the VMA before it.
 
-    Source: `mm/mmap.c @ v4.15 <https://elixir.bootlin.com/linux/v4.15/source/mm/mmap.c>`_.
+    Kernel: ``find_vma_prev`` in `mm/mmap.c @ v4.15 <https://elixir.bootlin.com/linux/v4.15/source/mm/mmap.c#L2168>`_.
     """
     vma = mm.mm_rb.find(addr)
     prev = mm.mm_rb.prev(vma) if vma is not None else mm.mm_rb.last()
@@ -214,7 +214,7 @@ def __split_vma(mm: MmStruct, vma: Vma, addr: int, new_below: int) -> int:  # no
     v4.15 does not check that ``addr`` lies strictly inside ``vma`` (callers must); the model
     returns ``-EINVAL`` there as v6.x's ``WARN_ON`` checks do, instead of corrupting the mm.
 
-    Source: `mm/mmap.c @ v4.15 <https://elixir.bootlin.com/linux/v4.15/source/mm/mmap.c#L2552>`_.
+    Kernel: ``__split_vma`` in `mm/mmap.c @ v4.15 <https://elixir.bootlin.com/linux/v4.15/source/mm/mmap.c#L2552>`_.
     """
     if addr & ~PAGE_MASK or not vma.vm_start < addr < vma.vm_end:
         return -errno.EINVAL
@@ -246,12 +246,13 @@ split_vma_nocheck = __split_vma
 
 @traced
 def split_vma(mm: MmStruct, vma: Vma, addr: int, new_below: int) -> int:
-    """Split ``vma`` at ``addr``; ``-ENOMEM`` at the map-count limit (mm/mmap.c @ v4.15 L2621).
+    """Split ``vma`` at ``addr``; ``-ENOMEM`` at the map-count limit.
 
-    See :func:`__split_vma` for who keeps which half. Not exported to modules at v4.15, which
-    is why the seed mail's fault-time split only links with cramfs built in.
+    See :func:`__split_vma` for who keeps which half. Not exported to modules at v4.15
+    (no ``EXPORT_SYMBOL``): a filesystem that splits VMAs from its fault handler links only
+    when built into the kernel.
 
-    Source: `mm/mmap.c @ v4.15 <https://elixir.bootlin.com/linux/v4.15/source/mm/mmap.c#L2621>`_.
+    Kernel: ``split_vma`` in `mm/mmap.c @ v4.15 <https://elixir.bootlin.com/linux/v4.15/source/mm/mmap.c#L2621>`_.
     """
     if mm.map_count >= mm.system.max_map_count:
         return -errno.ENOMEM
@@ -355,7 +356,7 @@ def vma_merge(
     7), join ``next`` (3, 8), or move the boundary between ``prev`` and ``next`` (4). In case 8
     the kernel keeps the ``next`` struct and frees the middle one; the model does the same.
 
-    Source: `mm/mmap.c @ v4.15 <https://elixir.bootlin.com/linux/v4.15/source/mm/mmap.c#L1099>`_.
+    Kernel: ``vma_merge`` in `mm/mmap.c @ v4.15 <https://elixir.bootlin.com/linux/v4.15/source/mm/mmap.c#L1099>`_.
     """
     if vm_flags & VM_SPECIAL:
         return None
@@ -475,7 +476,7 @@ def do_mmap(
     private file mapping a COW mapping. Not modelled: ``READ_IMPLIES_EXEC``, mandatory locks,
     ``noexec`` mounts, mlock limits, pkeys.
 
-    Source: `mm/mmap.c @ v4.15 <https://elixir.bootlin.com/linux/v4.15/source/mm/mmap.c#L1321>`_.
+    Kernel: ``do_mmap`` in `mm/mmap.c @ v4.15 <https://elixir.bootlin.com/linux/v4.15/source/mm/mmap.c#L1321>`_.
     """
     if not length:
         return -errno.EINVAL, 0
@@ -558,7 +559,7 @@ def _round_hint_to_min(mm: MmStruct, hint: int) -> int:
 def mmap_region(
     mm: MmStruct, file: File | None, addr: int, length: int, vm_flags: int, pgoff: int
 ) -> int:
-    """Make the VMA for a new mapping (``mmap_region``, mm/mmap.c @ v4.15 L1618).
+    """Make the VMA for a new mapping.
 
     Order matters and is kept: unmap whatever was there (``MAP_FIXED``), add ``VM_ACCOUNT`` to
     private writable mappings, try :func:`vma_merge` *before* the file's ``->mmap`` runs (so a
@@ -569,7 +570,7 @@ def mmap_region(
     page tables are torn down and the error is returned. Not modelled: ``may_expand_vm``
     (``RLIMIT_AS``), the ``locked_vm`` count, uprobes.
 
-    Source: `mm/mmap.c @ v4.15 <https://elixir.bootlin.com/linux/v4.15/source/mm/mmap.c#L1618>`_.
+    Kernel: ``mmap_region`` in `mm/mmap.c @ v4.15 <https://elixir.bootlin.com/linux/v4.15/source/mm/mmap.c#L1618>`_.
     """
     while _overlaps(mm, addr, addr + length):
         if do_munmap(mm, addr, length):
@@ -608,14 +609,14 @@ def mmap_region(
 
 @traced
 def do_munmap(mm: MmStruct, start: int, length: int) -> int:
-    """Remove the mappings in ``[start, start+length)`` (``do_munmap``, mm/mmap.c @ v4.15 L2635).
+    """Remove the mappings in ``[start, start+length)``.
 
     Nothing mapped there is not an error. A VMA that straddles ``start`` is split (the original
     struct keeps the part below), one that straddles the end is split again (a new struct for
     the part below the end); the VMAs inside are detached, their PTEs zapped and page tables
     freed. Splitting in the middle of a VMA needs a free map-count slot (``-ENOMEM``).
 
-    Source: `mm/mmap.c @ v4.15 <https://elixir.bootlin.com/linux/v4.15/source/mm/mmap.c#L2635>`_.
+    Kernel: ``do_munmap`` in `mm/mmap.c @ v4.15 <https://elixir.bootlin.com/linux/v4.15/source/mm/mmap.c#L2635>`_.
     """
     if offset_in_page(start) or start > mm.task_size or length > mm.task_size - start:
         return -errno.EINVAL
@@ -653,7 +654,7 @@ def unmap_region(mm: MmStruct, vmas: list[Vma], start: int, end: int) -> None:
     Tables are freed between the end of the VMA below the range and the start of the VMA above
     it (``free_pgtables``' floor and ceiling), so a neighbour keeps its tables.
 
-    Kernel: ``unmap_region`` in `mm/mmap.c @ v4.15 <https://elixir.bootlin.com/linux/v4.15/source/mm/mmap.c#L2487>`_.
+    Kernel: ``unmap_region`` in `mm/mmap.c @ v4.15 <https://elixir.bootlin.com/linux/v4.15/source/mm/mmap.c#L2501>`_.
     """
     for v in vmas:
         zap_page_range(v, v.vm_start, v.vm_end - v.vm_start)

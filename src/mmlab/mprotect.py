@@ -4,7 +4,7 @@
 ``mprotect_fixup``, which merges or splits VMAs (:mod:`mmlab.mmap`) and rewrites the present PTEs
 (``change_protection``). The system call on top is :meth:`mmlab.mm.MM.mprotect`.
 
-Source: `mm/mprotect.c @ v4.15 <https://elixir.bootlin.com/linux/v4.15/source/mm/mprotect.c>`_.
+Kernel: `mm/mprotect.c @ v4.15 <https://elixir.bootlin.com/linux/v4.15/source/mm/mprotect.c>`_.
 """
 
 from __future__ import annotations
@@ -123,7 +123,7 @@ def _mprotect_locked(mm: MmStruct, start: int, end: int, prot: int, grows: int) 
 def mprotect_fixup(
     mm: MmStruct, vma: Vma, prev: Vma | None, start: int, end: int, newflags: int
 ) -> tuple[int, Vma]:
-    """Give ``[start, end)`` of ``vma`` new flags (``mprotect_fixup``, mm/mprotect.c L296).
+    """Give ``[start, end)`` of ``vma`` new flags.
 
     Returns ``(0 or -errno, the VMA now covering the range)`` (the kernel returns the latter
     through ``pprev``). Making a private mapping writable adds ``VM_ACCOUNT``; v4.15 never takes
@@ -180,7 +180,7 @@ def change_protection(
     :meth:`mmlab.pagetable.PageTable.change_protection`). Not modelled: NUMA hinting, the
     saved-write bit.
 
-    Kernel: ``change_protection`` in `mm/mprotect.c @ v4.15 <https://elixir.bootlin.com/linux/v4.15/source/mm/mprotect.c#L269>`_.
+    Kernel: ``change_protection`` in `mm/mprotect.c @ v4.15 <https://elixir.bootlin.com/linux/v4.15/source/mm/mprotect.c#L281>`_.
     """
     if vma.vm_mm is None:
         return 0

@@ -28,9 +28,116 @@ from __future__ import annotations
 import errno
 from collections.abc import Iterator
 from dataclasses import dataclass
+from types import MappingProxyType
 
 from mmlab.constants import PAGE_MASK, PAGE_SHIFT, PAGE_SIZE
 from mmlab.errors import KernelBug
+
+__all__ = [
+    "LEVELS",
+    "P4D_SHIFT",
+    "PAGE_COPY",
+    "PAGE_COPY_EXEC",
+    "PAGE_COPY_NOEXEC",
+    "PAGE_NONE",
+    "PAGE_READONLY",
+    "PAGE_READONLY_EXEC",
+    "PAGE_SHARED",
+    "PAGE_SHARED_EXEC",
+    "PGDIR_SHIFT",
+    "PGDIR_SIZE",
+    "PHYSICAL_MASK_SHIFT",
+    "PMD_SHIFT",
+    "PMD_SIZE",
+    "PTE_BIT_NAMES",
+    "PTE_FLAGS_MASK",
+    "PTE_PFN_MASK",
+    "PTRS_PER_P4D",
+    "PTRS_PER_PGD",
+    "PTRS_PER_PMD",
+    "PTRS_PER_PTE",
+    "PTRS_PER_PUD",
+    "PUD_SHIFT",
+    "PUD_SIZE",
+    "PageTable",
+    "Pte",
+    "VA_BITS",
+    "mmu_permits",
+    "p4d_index",
+    "pfn_pte",
+    "pgd_addr_end",
+    "pgd_index",
+    "pgprot_modify",
+    "pmd_addr_end",
+    "pmd_index",
+    "protection_map",
+    "pte_access_permitted",
+    "pte_bits_names",
+    "pte_devmap",
+    "pte_dirty",
+    "pte_exec",
+    "pte_flags",
+    "pte_index",
+    "pte_mkclean",
+    "pte_mkdevmap",
+    "pte_mkdirty",
+    "pte_mkexec",
+    "pte_mkold",
+    "pte_mkspecial",
+    "pte_mkwrite",
+    "pte_mkyoung",
+    "pte_modify",
+    "pte_none",
+    "pte_pfn",
+    "pte_present",
+    "pte_protnone",
+    "pte_same",
+    "pte_special",
+    "pte_val",
+    "pte_write",
+    "pte_wrprotect",
+    "pte_young",
+    "pud_addr_end",
+    "pud_index",
+    "_PAGE_ACCESSED",
+    "_PAGE_BIT_ACCESSED",
+    "_PAGE_BIT_DEVMAP",
+    "_PAGE_BIT_DIRTY",
+    "_PAGE_BIT_GLOBAL",
+    "_PAGE_BIT_NX",
+    "_PAGE_BIT_PAT",
+    "_PAGE_BIT_PCD",
+    "_PAGE_BIT_PRESENT",
+    "_PAGE_BIT_PROTNONE",
+    "_PAGE_BIT_PSE",
+    "_PAGE_BIT_PWT",
+    "_PAGE_BIT_RW",
+    "_PAGE_BIT_SOFTW1",
+    "_PAGE_BIT_SOFTW2",
+    "_PAGE_BIT_SOFTW3",
+    "_PAGE_BIT_SOFTW4",
+    "_PAGE_BIT_SOFT_DIRTY",
+    "_PAGE_BIT_SPECIAL",
+    "_PAGE_BIT_USER",
+    "_PAGE_CHG_MASK",
+    "_PAGE_DEVMAP",
+    "_PAGE_DIRTY",
+    "_PAGE_GLOBAL",
+    "_PAGE_KNL_ERRATUM_MASK",
+    "_PAGE_NX",
+    "_PAGE_PCD",
+    "_PAGE_PRESENT",
+    "_PAGE_PROTNONE",
+    "_PAGE_PSE",
+    "_PAGE_PWT",
+    "_PAGE_RW",
+    "_PAGE_SOFTW1",
+    "_PAGE_SOFTW2",
+    "_PAGE_SOFT_DIRTY",
+    "_PAGE_SPECIAL",
+    "_PAGE_USER",
+    "__pte",
+]
 
 # --- levels (pgtable_64_types.h @ v4.15, 4-level paging) --------------------------------------
 PGDIR_SHIFT = 39
@@ -110,22 +217,24 @@ _PAGE_CHG_MASK = (
 PTE_FLAGS_MASK = ~PTE_PFN_MASK & ((1 << 64) - 1)
 
 #: Names for printing, low bit first.
-PTE_BIT_NAMES: dict[int, str] = {
-    _PAGE_PRESENT: "PRESENT",
-    _PAGE_RW: "RW",
-    _PAGE_USER: "USER",
-    _PAGE_PWT: "PWT",
-    _PAGE_PCD: "PCD",
-    _PAGE_ACCESSED: "ACCESSED",
-    _PAGE_DIRTY: "DIRTY",
-    _PAGE_PSE: "PSE",
-    _PAGE_GLOBAL: "GLOBAL/PROTNONE",
-    _PAGE_SPECIAL: "SPECIAL",
-    _PAGE_SOFTW2: "SOFTW2",
-    _PAGE_SOFT_DIRTY: "SOFT_DIRTY",
-    _PAGE_DEVMAP: "DEVMAP",
-    _PAGE_NX: "NX",
-}
+PTE_BIT_NAMES = MappingProxyType(
+    {
+        _PAGE_PRESENT: "PRESENT",
+        _PAGE_RW: "RW",
+        _PAGE_USER: "USER",
+        _PAGE_PWT: "PWT",
+        _PAGE_PCD: "PCD",
+        _PAGE_ACCESSED: "ACCESSED",
+        _PAGE_DIRTY: "DIRTY",
+        _PAGE_PSE: "PSE",
+        _PAGE_GLOBAL: "GLOBAL/PROTNONE",
+        _PAGE_SPECIAL: "SPECIAL",
+        _PAGE_SOFTW2: "SOFTW2",
+        _PAGE_SOFT_DIRTY: "SOFT_DIRTY",
+        _PAGE_DEVMAP: "DEVMAP",
+        _PAGE_NX: "NX",
+    }
+)
 
 # --- protections (pgtable_types.h @ v4.15) --------------------------------------------------
 PAGE_NONE = _PAGE_PROTNONE | _PAGE_ACCESSED
@@ -163,7 +272,7 @@ protection_map: tuple[int, ...] = (
 def pte_bits_names(bits: int) -> list[str]:
     """``0x8000000000000025`` -> ``['PRESENT', 'USER', 'ACCESSED', 'NX']``.
 
-    Model helper: no kernel function of this name.
+    Model helper: no kernel counterpart.
     """
     return [name for bit, name in PTE_BIT_NAMES.items() if bits & bit]
 
@@ -172,8 +281,7 @@ def pte_bits_names(bits: int) -> list[str]:
 def pgd_index(address: int) -> int:
     """Index into the top table (bits 47..39).
 
-    Kernel: ``pgd_index`` in `arch/x86/include/asm/pgtable.h @ v4.15
-    <https://elixir.bootlin.com/linux/v4.15/source/arch/x86/include/asm/pgtable.h>`_.
+    Kernel: ``pgd_index`` in `arch/x86/include/asm/pgtable.h @ v4.15 <https://elixir.bootlin.com/linux/v4.15/source/arch/x86/include/asm/pgtable.h#L912>`_.
     """
     return (address >> PGDIR_SHIFT) & (PTRS_PER_PGD - 1)
 
@@ -181,8 +289,7 @@ def pgd_index(address: int) -> int:
 def p4d_index(address: int) -> int:
     """Always 0: the p4d level is folded into the pgd with 4-level paging at v4.15.
 
-    Kernel: ``p4d_index`` in `include/asm-generic/pgtable-nop4d.h @ v4.15
-    <https://elixir.bootlin.com/linux/v4.15/source/include/asm-generic/pgtable-nop4d.h>`_.
+    Kernel: ``p4d_index`` in `arch/x86/include/asm/pgtable.h @ v4.15 <https://elixir.bootlin.com/linux/v4.15/source/arch/x86/include/asm/pgtable.h#L854>`_.
     """
     return 0
 
@@ -190,8 +297,7 @@ def p4d_index(address: int) -> int:
 def pud_index(address: int) -> int:
     """Index into a pud table (bits 38..30).
 
-    Kernel: ``pud_index`` in `arch/x86/include/asm/pgtable.h @ v4.15
-    <https://elixir.bootlin.com/linux/v4.15/source/arch/x86/include/asm/pgtable.h>`_.
+    Kernel: ``pud_index`` in `arch/x86/include/asm/pgtable.h @ v4.15 <https://elixir.bootlin.com/linux/v4.15/source/arch/x86/include/asm/pgtable.h#L810>`_.
     """
     return (address >> PUD_SHIFT) & (PTRS_PER_PUD - 1)
 
@@ -199,8 +305,7 @@ def pud_index(address: int) -> int:
 def pmd_index(address: int) -> int:
     """Index into a pmd table (bits 29..21).
 
-    Kernel: ``pmd_index`` in `arch/x86/include/asm/pgtable.h @ v4.15
-    <https://elixir.bootlin.com/linux/v4.15/source/arch/x86/include/asm/pgtable.h>`_.
+    Kernel: ``pmd_index`` in `arch/x86/include/asm/pgtable.h @ v4.15 <https://elixir.bootlin.com/linux/v4.15/source/arch/x86/include/asm/pgtable.h#L725>`_.
     """
     return (address >> PMD_SHIFT) & (PTRS_PER_PMD - 1)
 
@@ -208,8 +313,7 @@ def pmd_index(address: int) -> int:
 def pte_index(address: int) -> int:
     """Index into a PTE table (bits 20..12).
 
-    Kernel: ``pte_index`` in `arch/x86/include/asm/pgtable.h @ v4.15
-    <https://elixir.bootlin.com/linux/v4.15/source/arch/x86/include/asm/pgtable.h>`_.
+    Kernel: ``pte_index`` in `arch/x86/include/asm/pgtable.h @ v4.15 <https://elixir.bootlin.com/linux/v4.15/source/arch/x86/include/asm/pgtable.h#L745>`_.
     """
     return (address >> PAGE_SHIFT) & (PTRS_PER_PTE - 1)
 
@@ -217,8 +321,7 @@ def pte_index(address: int) -> int:
 def pgd_addr_end(addr: int, end: int) -> int:
     """The end of the pgd entry's span containing ``addr``, capped at ``end``.
 
-    Kernel: ``pgd_addr_end`` in `include/asm-generic/pgtable.h @ v4.15
-    <https://elixir.bootlin.com/linux/v4.15/source/include/asm-generic/pgtable.h>`_.
+    Kernel: ``pgd_addr_end`` in `include/asm-generic/pgtable.h @ v4.15 <https://elixir.bootlin.com/linux/v4.15/source/include/asm-generic/pgtable.h#L448>`_.
     """
     boundary = (addr + PGDIR_SIZE) & ~(PGDIR_SIZE - 1)
     return boundary if boundary - 1 < end - 1 else end
@@ -227,8 +330,7 @@ def pgd_addr_end(addr: int, end: int) -> int:
 def pud_addr_end(addr: int, end: int) -> int:
     """The end of the pud entry's span containing ``addr``, capped at ``end``.
 
-    Kernel: ``pud_addr_end`` in `include/asm-generic/pgtable.h @ v4.15
-    <https://elixir.bootlin.com/linux/v4.15/source/include/asm-generic/pgtable.h>`_.
+    Kernel: ``pud_addr_end`` in `include/asm-generic/pgtable.h @ v4.15 <https://elixir.bootlin.com/linux/v4.15/source/include/asm-generic/pgtable.h#L461>`_.
     """
     boundary = (addr + PUD_SIZE) & ~(PUD_SIZE - 1)
     return boundary if boundary - 1 < end - 1 else end
@@ -237,8 +339,7 @@ def pud_addr_end(addr: int, end: int) -> int:
 def pmd_addr_end(addr: int, end: int) -> int:
     """The end of the pmd entry's span (one PTE table) containing ``addr``, capped at ``end``.
 
-    Kernel: ``pmd_addr_end`` in `include/asm-generic/pgtable.h @ v4.15
-    <https://elixir.bootlin.com/linux/v4.15/source/include/asm-generic/pgtable.h>`_.
+    Kernel: ``pmd_addr_end`` in `include/asm-generic/pgtable.h @ v4.15 <https://elixir.bootlin.com/linux/v4.15/source/include/asm-generic/pgtable.h#L468>`_.
     """
     boundary = (addr + PMD_SIZE) & ~(PMD_SIZE - 1)
     return boundary if boundary - 1 < end - 1 else end
@@ -247,13 +348,12 @@ def pmd_addr_end(addr: int, end: int) -> int:
 # --- the PTE value ---------------------------------------------------------------------------
 @dataclass(frozen=True, slots=True)
 class Pte:
-    """One page-table entry (``pte_t``): a page frame number and the flag bits around it.
+    """One page-table entry: a page frame number and the flag bits around it.
 
     Immutable, like the kernel's ``pte_t`` value: helpers return a new ``Pte``. ``val`` is the
     64-bit word the MMU would read (``pte_val``).
 
-    Kernel: ``pte_t`` in `arch/x86/include/asm/pgtable_64_types.h @ v4.15
-    <https://elixir.bootlin.com/linux/v4.15/source/arch/x86/include/asm/pgtable_64_types.h>`_.
+    Kernel: ``pte_t`` in `arch/x86/include/asm/pgtable_64_types.h @ v4.15 <https://elixir.bootlin.com/linux/v4.15/source/arch/x86/include/asm/pgtable_64_types.h#L21>`_.
     """
 
     pfn: int
@@ -277,19 +377,17 @@ def __pte(val: int) -> Pte:  # noqa: N802 - kernel name
 def pte_val(pte: Pte | None) -> int:
     """The raw value of ``pte`` (0 for an empty entry).
 
-    Kernel: ``pte_val`` in `arch/x86/include/asm/pgtable_types.h @ v4.15
-    <https://elixir.bootlin.com/linux/v4.15/source/arch/x86/include/asm/pgtable_types.h>`_.
+    Kernel: ``pte_val`` in `arch/x86/include/asm/pgtable.h @ v4.15 <https://elixir.bootlin.com/linux/v4.15/source/arch/x86/include/asm/pgtable.h#L108>`_.
     """
     return 0 if pte is None else pte.val
 
 
 def pfn_pte(pfn: int, prot: int) -> Pte:
-    """A PTE for frame ``pfn`` with protection bits ``prot`` (``pfn_pte``, pgtable.h).
+    """A PTE for frame ``pfn`` with protection bits ``prot``.
 
     The model does not apply ``__supported_pte_mask`` (NX is always supported).
 
-    Kernel: ``pfn_pte`` in `arch/x86/include/asm/pgtable.h @ v4.15
-    <https://elixir.bootlin.com/linux/v4.15/source/arch/x86/include/asm/pgtable.h>`_.
+    Kernel: ``pfn_pte`` in `arch/x86/include/asm/pgtable.h @ v4.15 <https://elixir.bootlin.com/linux/v4.15/source/arch/x86/include/asm/pgtable.h#L529>`_.
     """
     if pfn < 0 or (pfn << PAGE_SHIFT) & ~PTE_PFN_MASK:
         raise KernelBug(f"pfn_pte: pfn {pfn:#x} does not fit in a PTE")
@@ -297,19 +395,17 @@ def pfn_pte(pfn: int, prot: int) -> Pte:
 
 
 def pte_pfn(pte: Pte) -> int:
-    """The frame number in ``pte`` (``pte_pfn``).
+    """The frame number in ``pte``.
 
-    Kernel: ``pte_pfn`` in `arch/x86/include/asm/pgtable.h @ v4.15
-    <https://elixir.bootlin.com/linux/v4.15/source/arch/x86/include/asm/pgtable.h>`_.
+    Kernel: ``pte_pfn`` in `arch/x86/include/asm/pgtable.h @ v4.15 <https://elixir.bootlin.com/linux/v4.15/source/arch/x86/include/asm/pgtable.h#L188>`_.
     """
     return pte.pfn
 
 
 def pte_flags(pte: Pte) -> int:
-    """The flag bits of ``pte`` (``pte_flags``).
+    """The flag bits of ``pte``.
 
-    Kernel: ``pte_flags`` in `arch/x86/include/asm/pgtable_types.h @ v4.15
-    <https://elixir.bootlin.com/linux/v4.15/source/arch/x86/include/asm/pgtable_types.h>`_.
+    Kernel: ``pte_flags`` in `arch/x86/include/asm/pgtable_types.h @ v4.15 <https://elixir.bootlin.com/linux/v4.15/source/arch/x86/include/asm/pgtable_types.h#L415>`_.
     """
     return pte.bits
 
@@ -326,21 +422,19 @@ def pte_none(pte: Pte | None) -> bool:
 
 
 def pte_present(pte: Pte | None) -> bool:
-    """Present for the kernel: ``_PAGE_PRESENT`` or ``_PAGE_PROTNONE`` set (``pte_present``).
+    """Present for the kernel: ``_PAGE_PRESENT`` or ``_PAGE_PROTNONE`` set.
 
     A PROT_NONE page is present to the kernel (it owns a frame) but absent to the hardware.
 
-    Kernel: ``pte_present`` in `arch/x86/include/asm/pgtable.h @ v4.15
-    <https://elixir.bootlin.com/linux/v4.15/source/arch/x86/include/asm/pgtable.h>`_.
+    Kernel: ``pte_present`` in `arch/x86/include/asm/pgtable.h @ v4.15 <https://elixir.bootlin.com/linux/v4.15/source/arch/x86/include/asm/pgtable.h#L646>`_.
     """
     return pte is not None and bool(pte.bits & (_PAGE_PRESENT | _PAGE_PROTNONE))
 
 
 def pte_protnone(pte: Pte) -> bool:
-    """PROT_NONE entry: PROTNONE set, PRESENT clear (``pte_protnone``).
+    """PROT_NONE entry: PROTNONE set, PRESENT clear.
 
-    Kernel: ``pte_protnone`` in `arch/x86/include/asm/pgtable.h @ v4.15
-    <https://elixir.bootlin.com/linux/v4.15/source/arch/x86/include/asm/pgtable.h>`_.
+    Kernel: ``pte_protnone`` in `arch/x86/include/asm/pgtable.h @ v4.15 <https://elixir.bootlin.com/linux/v4.15/source/arch/x86/include/asm/pgtable.h#L687>`_.
     """
     return (pte.bits & (_PAGE_PROTNONE | _PAGE_PRESENT)) == _PAGE_PROTNONE
 
@@ -348,35 +442,31 @@ def pte_protnone(pte: Pte) -> bool:
 def pte_write(pte: Pte) -> bool:
     """Writable by the hardware (``_PAGE_RW``).
 
-    Kernel: ``pte_write`` in `arch/x86/include/asm/pgtable.h @ v4.15
-    <https://elixir.bootlin.com/linux/v4.15/source/arch/x86/include/asm/pgtable.h>`_.
+    Kernel: ``pte_write`` in `arch/x86/include/asm/pgtable.h @ v4.15 <https://elixir.bootlin.com/linux/v4.15/source/arch/x86/include/asm/pgtable.h#L163>`_.
     """
     return bool(pte.bits & _PAGE_RW)
 
 
 def pte_young(pte: Pte) -> bool:
-    """Accessed bit set (``pte_young``).
+    """Accessed bit set.
 
-    Kernel: ``pte_young`` in `arch/x86/include/asm/pgtable.h @ v4.15
-    <https://elixir.bootlin.com/linux/v4.15/source/arch/x86/include/asm/pgtable.h>`_.
+    Kernel: ``pte_young`` in `arch/x86/include/asm/pgtable.h @ v4.15 <https://elixir.bootlin.com/linux/v4.15/source/arch/x86/include/asm/pgtable.h#L138>`_.
     """
     return bool(pte.bits & _PAGE_ACCESSED)
 
 
 def pte_dirty(pte: Pte) -> bool:
-    """Dirty bit set (``pte_dirty``).
+    """Dirty bit set.
 
-    Kernel: ``pte_dirty`` in `arch/x86/include/asm/pgtable.h @ v4.15
-    <https://elixir.bootlin.com/linux/v4.15/source/arch/x86/include/asm/pgtable.h>`_.
+    Kernel: ``pte_dirty`` in `arch/x86/include/asm/pgtable.h @ v4.15 <https://elixir.bootlin.com/linux/v4.15/source/arch/x86/include/asm/pgtable.h#L119>`_.
     """
     return bool(pte.bits & _PAGE_DIRTY)
 
 
 def pte_exec(pte: Pte) -> bool:
-    """Executable: NX clear (``pte_exec``).
+    """Executable: NX clear.
 
-    Kernel: ``pte_exec`` in `arch/x86/include/asm/pgtable.h @ v4.15
-    <https://elixir.bootlin.com/linux/v4.15/source/arch/x86/include/asm/pgtable.h>`_.
+    Kernel: ``pte_exec`` in `arch/x86/include/asm/pgtable.h @ v4.15 <https://elixir.bootlin.com/linux/v4.15/source/arch/x86/include/asm/pgtable.h#L178>`_.
     """
     return not pte.bits & _PAGE_NX
 
@@ -384,8 +474,7 @@ def pte_exec(pte: Pte) -> bool:
 def pte_special(pte: Pte) -> bool:
     """The software "special" bit (bit 9, ``_PAGE_SPECIAL``): no ``struct page`` to touch.
 
-    Kernel: ``pte_special`` in `arch/x86/include/asm/pgtable.h @ v4.15
-    <https://elixir.bootlin.com/linux/v4.15/source/arch/x86/include/asm/pgtable.h>`_.
+    Kernel: ``pte_special`` in `arch/x86/include/asm/pgtable.h @ v4.15 <https://elixir.bootlin.com/linux/v4.15/source/arch/x86/include/asm/pgtable.h#L183>`_.
     """
     return bool(pte.bits & _PAGE_SPECIAL)
 
@@ -393,8 +482,7 @@ def pte_special(pte: Pte) -> bool:
 def pte_devmap(pte: Pte) -> bool:
     """The software devmap bit (bit 58).
 
-    Kernel: ``pte_devmap`` in `arch/x86/include/asm/pgtable.h @ v4.15
-    <https://elixir.bootlin.com/linux/v4.15/source/arch/x86/include/asm/pgtable.h>`_.
+    Kernel: ``pte_devmap`` in `arch/x86/include/asm/pgtable.h @ v4.15 <https://elixir.bootlin.com/linux/v4.15/source/arch/x86/include/asm/pgtable.h#L652>`_.
     """
     return bool(pte.bits & _PAGE_DEVMAP)
 
@@ -410,8 +498,7 @@ def _clear(pte: Pte, bits: int) -> Pte:
 def pte_mkwrite(pte: Pte) -> Pte:
     """Set ``_PAGE_RW``.
 
-    Kernel: ``pte_mkwrite`` in `arch/x86/include/asm/pgtable.h @ v4.15
-    <https://elixir.bootlin.com/linux/v4.15/source/arch/x86/include/asm/pgtable.h>`_.
+    Kernel: ``pte_mkwrite`` in `arch/x86/include/asm/pgtable.h @ v4.15 <https://elixir.bootlin.com/linux/v4.15/source/arch/x86/include/asm/pgtable.h#L314>`_.
     """
     return _set(pte, _PAGE_RW)
 
@@ -419,8 +506,7 @@ def pte_mkwrite(pte: Pte) -> Pte:
 def pte_wrprotect(pte: Pte) -> Pte:
     """Clear ``_PAGE_RW``.
 
-    Kernel: ``pte_wrprotect`` in `arch/x86/include/asm/pgtable.h @ v4.15
-    <https://elixir.bootlin.com/linux/v4.15/source/arch/x86/include/asm/pgtable.h>`_.
+    Kernel: ``pte_wrprotect`` in `arch/x86/include/asm/pgtable.h @ v4.15 <https://elixir.bootlin.com/linux/v4.15/source/arch/x86/include/asm/pgtable.h#L294>`_.
     """
     return _clear(pte, _PAGE_RW)
 
@@ -428,8 +514,7 @@ def pte_wrprotect(pte: Pte) -> Pte:
 def pte_mkyoung(pte: Pte) -> Pte:
     """Set the accessed bit.
 
-    Kernel: ``pte_mkyoung`` in `arch/x86/include/asm/pgtable.h @ v4.15
-    <https://elixir.bootlin.com/linux/v4.15/source/arch/x86/include/asm/pgtable.h>`_.
+    Kernel: ``pte_mkyoung`` in `arch/x86/include/asm/pgtable.h @ v4.15 <https://elixir.bootlin.com/linux/v4.15/source/arch/x86/include/asm/pgtable.h#L309>`_.
     """
     return _set(pte, _PAGE_ACCESSED)
 
@@ -437,8 +522,7 @@ def pte_mkyoung(pte: Pte) -> Pte:
 def pte_mkold(pte: Pte) -> Pte:
     """Clear the accessed bit.
 
-    Kernel: ``pte_mkold`` in `arch/x86/include/asm/pgtable.h @ v4.15
-    <https://elixir.bootlin.com/linux/v4.15/source/arch/x86/include/asm/pgtable.h>`_.
+    Kernel: ``pte_mkold`` in `arch/x86/include/asm/pgtable.h @ v4.15 <https://elixir.bootlin.com/linux/v4.15/source/arch/x86/include/asm/pgtable.h#L289>`_.
     """
     return _clear(pte, _PAGE_ACCESSED)
 
@@ -446,8 +530,7 @@ def pte_mkold(pte: Pte) -> Pte:
 def pte_mkdirty(pte: Pte) -> Pte:
     """Set the dirty bit (and soft-dirty, as x86 does).
 
-    Kernel: ``pte_mkdirty`` in `arch/x86/include/asm/pgtable.h @ v4.15
-    <https://elixir.bootlin.com/linux/v4.15/source/arch/x86/include/asm/pgtable.h>`_.
+    Kernel: ``pte_mkdirty`` in `arch/x86/include/asm/pgtable.h @ v4.15 <https://elixir.bootlin.com/linux/v4.15/source/arch/x86/include/asm/pgtable.h#L304>`_.
     """
     return _set(pte, _PAGE_DIRTY | _PAGE_SOFT_DIRTY)
 
@@ -455,8 +538,7 @@ def pte_mkdirty(pte: Pte) -> Pte:
 def pte_mkclean(pte: Pte) -> Pte:
     """Clear the dirty bit.
 
-    Kernel: ``pte_mkclean`` in `arch/x86/include/asm/pgtable.h @ v4.15
-    <https://elixir.bootlin.com/linux/v4.15/source/arch/x86/include/asm/pgtable.h>`_.
+    Kernel: ``pte_mkclean`` in `arch/x86/include/asm/pgtable.h @ v4.15 <https://elixir.bootlin.com/linux/v4.15/source/arch/x86/include/asm/pgtable.h#L284>`_.
     """
     return _clear(pte, _PAGE_DIRTY)
 
@@ -467,17 +549,15 @@ def pte_mkspecial(pte: Pte) -> Pte:
     On an architecture without the bit (classic ARMv7) the kernel's helper returns the entry
     unchanged; :func:`mmlab.memory.arch_pte_mkspecial` models that choice per mm.
 
-    Kernel: ``pte_mkspecial`` in `arch/x86/include/asm/pgtable.h @ v4.15
-    <https://elixir.bootlin.com/linux/v4.15/source/arch/x86/include/asm/pgtable.h>`_.
+    Kernel: ``pte_mkspecial`` in `arch/x86/include/asm/pgtable.h @ v4.15 <https://elixir.bootlin.com/linux/v4.15/source/arch/x86/include/asm/pgtable.h#L339>`_.
     """
     return _set(pte, _PAGE_SPECIAL)
 
 
 def pte_mkdevmap(pte: Pte) -> Pte:
-    """Set the special and devmap bits (``pte_mkdevmap``).
+    """Set the special and devmap bits.
 
-    Kernel: ``pte_mkdevmap`` in `arch/x86/include/asm/pgtable.h @ v4.15
-    <https://elixir.bootlin.com/linux/v4.15/source/arch/x86/include/asm/pgtable.h>`_.
+    Kernel: ``pte_mkdevmap`` in `arch/x86/include/asm/pgtable.h @ v4.15 <https://elixir.bootlin.com/linux/v4.15/source/arch/x86/include/asm/pgtable.h#L344>`_.
     """
     return _set(pte, _PAGE_SPECIAL | _PAGE_DEVMAP)
 
@@ -485,8 +565,7 @@ def pte_mkdevmap(pte: Pte) -> Pte:
 def pte_mkexec(pte: Pte) -> Pte:
     """Clear NX.
 
-    Kernel: ``pte_mkexec`` in `arch/x86/include/asm/pgtable.h @ v4.15
-    <https://elixir.bootlin.com/linux/v4.15/source/arch/x86/include/asm/pgtable.h>`_.
+    Kernel: ``pte_mkexec`` in `arch/x86/include/asm/pgtable.h @ v4.15 <https://elixir.bootlin.com/linux/v4.15/source/arch/x86/include/asm/pgtable.h#L299>`_.
     """
     return _clear(pte, _PAGE_NX)
 
@@ -497,8 +576,7 @@ def pte_modify(pte: Pte, newprot: int) -> Pte:
     Keeps what belongs to the page (frame, caching, special, accessed, dirty: ``_PAGE_CHG_MASK``)
     and takes every other bit from ``newprot``. mprotect(2) uses it via ``change_pte_range``.
 
-    Kernel: ``pte_modify`` in `arch/x86/include/asm/pgtable.h @ v4.15
-    <https://elixir.bootlin.com/linux/v4.15/source/arch/x86/include/asm/pgtable.h>`_.
+    Kernel: ``pte_modify`` in `arch/x86/include/asm/pgtable.h @ v4.15 <https://elixir.bootlin.com/linux/v4.15/source/arch/x86/include/asm/pgtable.h#L547>`_.
     """
     keep = pte.bits & _PAGE_CHG_MASK
     return Pte(pte.pfn, keep | (newprot & ~_PAGE_CHG_MASK & PTE_FLAGS_MASK))
@@ -508,16 +586,15 @@ def pgprot_modify(oldprot: int, newprot: int) -> int:
     """``newprot``, keeping what a driver put in ``oldprot`` that belongs to the page rather
     than to the access rights (caching, special, accessed, dirty: ``_PAGE_CHG_MASK``).
 
-    Kernel: ``pgprot_modify`` in `arch/x86/include/asm/pgtable.h @ v4.15 <https://elixir.bootlin.com/linux/v4.15/source/arch/x86/include/asm/pgtable.h#L573>`_.
+    Kernel: ``pgprot_modify`` in `arch/x86/include/asm/pgtable.h @ v4.15 <https://elixir.bootlin.com/linux/v4.15/source/arch/x86/include/asm/pgtable.h#L572>`_.
     """
     return (oldprot & _PAGE_CHG_MASK & PTE_FLAGS_MASK) | newprot
 
 
 def pte_same(a: Pte | None, b: Pte | None) -> bool:
-    """Same raw value (``pte_same``).
+    """Same raw value.
 
-    Kernel: ``pte_same`` in `arch/x86/include/asm/pgtable.h @ v4.15
-    <https://elixir.bootlin.com/linux/v4.15/source/arch/x86/include/asm/pgtable.h>`_.
+    Kernel: ``pte_same`` in `arch/x86/include/asm/pgtable.h @ v4.15 <https://elixir.bootlin.com/linux/v4.15/source/arch/x86/include/asm/pgtable.h#L641>`_.
     """
     return pte_val(a) == pte_val(b)
 
@@ -548,7 +625,7 @@ def pte_access_permitted(pte: Pte | None, write: bool) -> bool:
     Unlike :func:`mmu_permits` it ignores NX: the kernel reads and writes user memory, it does
     not execute it.
 
-    Kernel: ``pte_access_permitted`` in `arch/x86/include/asm/pgtable.h @ v4.15 <https://elixir.bootlin.com/linux/v4.15/source/arch/x86/include/asm/pgtable.h#L1260>`_.
+    Kernel: ``pte_access_permitted`` in `arch/x86/include/asm/pgtable.h @ v4.15 <https://elixir.bootlin.com/linux/v4.15/source/arch/x86/include/asm/pgtable.h#L1259>`_.
     """
     if pte is None:
         return False
@@ -584,7 +661,7 @@ class PageTable:
     with ``-ENOMEM`` (the way ``pte_alloc`` fails under memory pressure), so error paths can be
     tested. ``fail_next_alloc`` makes that many upcoming table allocations fail.
 
-    Kernel: ``__pte_alloc`` in `mm/memory.c @ v4.15 <https://elixir.bootlin.com/linux/v4.15/source/mm/memory.c>`_.
+    Kernel: ``__pte_alloc`` in `mm/memory.c @ v4.15 <https://elixir.bootlin.com/linux/v4.15/source/mm/memory.c#L645>`_.
     """
 
     def __init__(self, table_limit: int | None = None) -> None:
@@ -641,10 +718,9 @@ class PageTable:
         return tbl
 
     def pud_alloc(self, addr: int) -> int:
-        """Make sure the pud table for ``addr`` exists: 0 or ``-ENOMEM`` (``pud_alloc``).
+        """Make sure the pud table for ``addr`` exists: 0 or ``-ENOMEM``.
 
-        Kernel: ``pud_alloc`` in `include/linux/mm.h @ v4.15
-        <https://elixir.bootlin.com/linux/v4.15/source/include/linux/mm.h>`_.
+        Kernel: ``pud_alloc`` in `include/linux/mm.h @ v4.15 <https://elixir.bootlin.com/linux/v4.15/source/include/linux/mm.h#L1730>`_.
         """
         _check_addr(addr)
         return 0 if self._pud(addr, True) is not None else -errno.ENOMEM
@@ -652,8 +728,7 @@ class PageTable:
     def pmd_alloc(self, addr: int) -> int:
         """Make sure the pud and pmd tables for ``addr`` exist: 0 or ``-ENOMEM``.
 
-        Kernel: ``pmd_alloc`` in `include/linux/mm.h @ v4.15
-        <https://elixir.bootlin.com/linux/v4.15/source/include/linux/mm.h>`_.
+        Kernel: ``pmd_alloc`` in `include/linux/mm.h @ v4.15 <https://elixir.bootlin.com/linux/v4.15/source/include/linux/mm.h#L1738>`_.
         """
         _check_addr(addr)
         return 0 if self._pmd(addr, True) is not None else -errno.ENOMEM
@@ -661,8 +736,7 @@ class PageTable:
     def pte_alloc(self, addr: int) -> int:
         """Make sure every table down to the PTE table for ``addr`` exists: 0 or ``-ENOMEM``.
 
-        Kernel: ``pte_alloc`` in `include/linux/mm.h @ v4.15
-        <https://elixir.bootlin.com/linux/v4.15/source/include/linux/mm.h>`_.
+        Kernel: ``pte_alloc`` in `include/linux/mm.h @ v4.15 <https://elixir.bootlin.com/linux/v4.15/source/include/linux/mm.h#L1850>`_.
         """
         _check_addr(addr)
         return 0 if self._pte_table(addr, True) is not None else -errno.ENOMEM
@@ -670,8 +744,7 @@ class PageTable:
     def pmd_none(self, addr: int) -> bool:
         """True if no PTE table covers ``addr`` yet (the pmd entry is empty).
 
-        Kernel: ``pmd_none`` in `arch/x86/include/asm/pgtable.h @ v4.15
-        <https://elixir.bootlin.com/linux/v4.15/source/arch/x86/include/asm/pgtable.h>`_.
+        Kernel: ``pmd_none`` in `arch/x86/include/asm/pgtable.h @ v4.15 <https://elixir.bootlin.com/linux/v4.15/source/arch/x86/include/asm/pgtable.h#L700>`_.
         """
         return self._pte_table(addr, False) is None
 
@@ -679,8 +752,7 @@ class PageTable:
     def walk(self, addr: int) -> Pte | None:
         """The PTE mapping ``addr``, or ``None`` if the entry (or a table above it) is empty.
 
-        Kernel: ``follow_pte`` in `mm/memory.c @ v4.15
-        <https://elixir.bootlin.com/linux/v4.15/source/mm/memory.c>`_.
+        Kernel: ``follow_pte`` in `mm/memory.c @ v4.15 <https://elixir.bootlin.com/linux/v4.15/source/mm/memory.c#L4275>`_.
         """
         t = self._pgd.get((addr >> PGDIR_SHIFT) & 511)
         if t is None:
@@ -694,13 +766,12 @@ class PageTable:
         return t.get((addr >> PAGE_SHIFT) & 511)
 
     def set_pte_at(self, addr: int, pte: Pte) -> int:
-        """Write ``pte`` into the entry for ``addr``, allocating missing tables (``set_pte_at``).
+        """Write ``pte`` into the entry for ``addr``, allocating missing tables.
 
         Returns 0, or ``-ENOMEM`` if a table could not be allocated (nothing written then).
         Writing an empty PTE is the same as :meth:`pte_clear`.
 
-        Kernel: ``set_pte_at`` in `arch/x86/include/asm/pgtable.h @ v4.15
-        <https://elixir.bootlin.com/linux/v4.15/source/arch/x86/include/asm/pgtable.h>`_.
+        Kernel: ``set_pte_at`` in `arch/x86/include/asm/pgtable.h @ v4.15 <https://elixir.bootlin.com/linux/v4.15/source/arch/x86/include/asm/pgtable.h#L59>`_.
         """
         _check_addr(addr)
         if pte_none(pte):
@@ -716,12 +787,11 @@ class PageTable:
         return 0
 
     def pte_clear(self, addr: int) -> Pte | None:
-        """Empty the entry for ``addr``; return the old value (``ptep_get_and_clear``).
+        """Empty the entry for ``addr``; return the old value.
 
         The tables themselves stay allocated until :meth:`free_pgtables`.
 
-        Kernel: ``ptep_get_and_clear`` in `arch/x86/include/asm/pgtable.h @ v4.15
-        <https://elixir.bootlin.com/linux/v4.15/source/arch/x86/include/asm/pgtable.h>`_.
+        Kernel: ``ptep_get_and_clear`` in `arch/x86/include/asm/pgtable.h @ v4.15 <https://elixir.bootlin.com/linux/v4.15/source/arch/x86/include/asm/pgtable.h#L1024>`_.
         """
         tbl = self._pte_table(addr, False)
         if tbl is None:
@@ -737,8 +807,7 @@ class PageTable:
         Only populated tables are visited, so a sparse range is cheap. Do not add entries while
         iterating (clearing the entry just returned is fine: collect first if in doubt).
 
-        Kernel: ``walk_page_range`` in `mm/pagewalk.c @ v4.15
-        <https://elixir.bootlin.com/linux/v4.15/source/mm/pagewalk.c>`_.
+        Kernel: ``walk_page_range`` in `mm/pagewalk.c @ v4.15 <https://elixir.bootlin.com/linux/v4.15/source/mm/pagewalk.c#L289>`_.
         """
         start = max(start, 0) & ~(PAGE_SIZE - 1)
         end = min(end, _MAX_ADDR)
@@ -769,7 +838,7 @@ class PageTable:
     def items(self) -> list[tuple[int, Pte]]:
         """All non-empty entries, in address order.
 
-        Model helper: no kernel function of this name.
+        Model helper: no kernel counterpart.
         """
         return list(self.range(0, _MAX_ADDR))
 
@@ -791,7 +860,7 @@ class PageTable:
         ``VM_SOFTDIRTY``, and the entry has no soft-dirty bit). Not modelled: NUMA hinting, the
         saved-write bit. Returns the number of entries changed ("pages" in the kernel).
 
-        Kernel: ``change_pte_range`` in `mm/mprotect.c @ v4.15 <https://elixir.bootlin.com/linux/v4.15/source/mm/mprotect.c#L38>`_.
+        Kernel: ``change_pte_range`` in `mm/mprotect.c @ v4.15 <https://elixir.bootlin.com/linux/v4.15/source/mm/mprotect.c#L37>`_.
         """
         changed = []
         for a, p in self.range(start, end):
@@ -819,7 +888,7 @@ class PageTable:
         use stays. The model also keeps a table that still holds an entry (the kernel would
         free it, but then the caller broke the rules). Returns how many tables were freed.
 
-        Kernel: ``free_pgd_range`` in `mm/memory.c @ v4.15 <https://elixir.bootlin.com/linux/v4.15/source/mm/memory.c#L530>`_.
+        Kernel: ``free_pgd_range`` in `mm/memory.c @ v4.15 <https://elixir.bootlin.com/linux/v4.15/source/mm/memory.c#L548>`_.
         """
         start = max(start, 0)
         end = min(end, _MAX_ADDR)
@@ -861,7 +930,7 @@ class PageTable:
 
         In address order, parents before children: what a drawing of the radix tree needs.
 
-        Model helper: no kernel function of this name.
+        Model helper: no kernel counterpart.
         """
         yield "pgd", 0, len(self._pgd)
         for g in sorted(self._pgd):

@@ -4,7 +4,7 @@
 that may be used (``PFN_MAP``) and whether it is device memory (``PFN_DEV``). cramfs passes
 ``phys_to_pfn_t(address, PFN_DEV)`` for flash: device memory, no struct page.
 
-Source: `include/linux/pfn_t.h @ v4.15
+Kernel: `include/linux/pfn_t.h @ v4.15
 <https://elixir.bootlin.com/linux/v4.15/source/include/linux/pfn_t.h>`_.
 """
 
@@ -31,7 +31,7 @@ PFN_MAP = 1 << 60
 def phys_to_pfn_t(addr: int, flags: int) -> int:
     """A ``pfn_t``: the frame of physical ``addr`` with ``PFN_*`` flags in the top bits.
 
-    Kernel: ``phys_to_pfn_t`` in `include/linux/pfn_t.h @ v4.15 <https://elixir.bootlin.com/linux/v4.15/source/include/linux/pfn_t.h>`_.
+    Kernel: ``phys_to_pfn_t`` in `include/linux/pfn_t.h @ v4.15 <https://elixir.bootlin.com/linux/v4.15/source/include/linux/pfn_t.h#L38>`_.
     """
     return (addr >> PAGE_SHIFT) | flags
 
@@ -39,7 +39,7 @@ def phys_to_pfn_t(addr: int, flags: int) -> int:
 def pfn_t_to_pfn(pfn: int) -> int:
     """The plain frame number of a ``pfn_t`` (a plain int pfn passes through).
 
-    Kernel: ``pfn_t_to_pfn`` in `include/linux/pfn_t.h @ v4.15 <https://elixir.bootlin.com/linux/v4.15/source/include/linux/pfn_t.h>`_.
+    Kernel: ``pfn_t_to_pfn`` in `include/linux/pfn_t.h @ v4.15 <https://elixir.bootlin.com/linux/v4.15/source/include/linux/pfn_t.h#L48>`_.
     """
     return pfn & ~PFN_FLAGS_MASK
 
@@ -47,6 +47,6 @@ def pfn_t_to_pfn(pfn: int) -> int:
 def pfn_t_devmap(pfn: int) -> bool:
     """``PFN_DEV`` and ``PFN_MAP`` both set (a ZONE_DEVICE page; never true for cramfs).
 
-    Kernel: ``pfn_t_devmap`` in `include/linux/pfn_t.h @ v4.15 <https://elixir.bootlin.com/linux/v4.15/source/include/linux/pfn_t.h>`_.
+    Kernel: ``pfn_t_devmap`` in `include/linux/pfn_t.h @ v4.15 <https://elixir.bootlin.com/linux/v4.15/source/include/linux/pfn_t.h#L104>`_.
     """
     return (pfn & (PFN_DEV | PFN_MAP)) == (PFN_DEV | PFN_MAP)

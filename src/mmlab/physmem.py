@@ -1,4 +1,4 @@
-"""Physical memory: page frames, ``struct page``, and a flash window without struct pages.
+"""Physical memory (``mm/page_alloc.c``, ``struct page``): RAM frames, and flash without.
 
 Models, at v4.15:
 
@@ -68,17 +68,15 @@ PAGE_FLAGS = (
 def PHYS_PFN(phys: int) -> int:  # noqa: N802 - kernel name
     """The frame number of a physical address (``PHYS_PFN`` in include/linux/pfn.h).
 
-    Kernel: ``PHYS_PFN`` in `include/linux/pfn.h @ v4.15
-    <https://elixir.bootlin.com/linux/v4.15/source/include/linux/pfn.h>`_.
+    Kernel: ``PHYS_PFN`` in `include/linux/pfn.h @ v4.15 <https://elixir.bootlin.com/linux/v4.15/source/include/linux/pfn.h#L22>`_.
     """
     return phys >> PAGE_SHIFT
 
 
 def PFN_PHYS(pfn: int) -> int:  # noqa: N802 - kernel name
-    """The physical address of a frame number (``PFN_PHYS``).
+    """The physical address of a frame number.
 
-    Kernel: ``PFN_PHYS`` in `include/linux/pfn.h @ v4.15
-    <https://elixir.bootlin.com/linux/v4.15/source/include/linux/pfn.h>`_.
+    Kernel: ``PFN_PHYS`` in `include/linux/pfn.h @ v4.15 <https://elixir.bootlin.com/linux/v4.15/source/include/linux/pfn.h#L21>`_.
     """
     return pfn << PAGE_SHIFT
 
@@ -94,7 +92,7 @@ class PageMapping(Protocol):
     The kernel keeps the tag in the low bits of the pointer; the model keeps it on the object
     pointed at, as ``mapping_flags`` (0 for an address space).
 
-    Kernel: ``PAGE_MAPPING_ANON`` in `include/linux/page-flags.h @ v4.15 <https://elixir.bootlin.com/linux/v4.15/source/include/linux/page-flags.h>`_.
+    Kernel: ``PAGE_MAPPING_ANON`` in `include/linux/page-flags.h @ v4.15 <https://elixir.bootlin.com/linux/v4.15/source/include/linux/page-flags.h#L394>`_.
     """
 
     @property
@@ -109,8 +107,7 @@ class Page:
     pages, ``None`` otherwise (see :class:`PageMapping`). ``index``: the page's offset in the
     file (page units) or its linear index in the anonymous VMA.
 
-    Kernel: ``struct page`` in `include/linux/mm_types.h @ v4.15
-    <https://elixir.bootlin.com/linux/v4.15/source/include/linux/mm_types.h>`_.
+    Kernel: ``struct page`` in `include/linux/mm_types.h @ v4.15 <https://elixir.bootlin.com/linux/v4.15/source/include/linux/mm_types.h#L42>`_.
     """
 
     pfn: int
@@ -124,8 +121,7 @@ class Page:
     def kmap(self) -> bytearray:
         """The frame's bytes, writable (``kmap``/``page_address``).
 
-        Kernel: ``kmap`` in `include/linux/highmem.h @ v4.15
-        <https://elixir.bootlin.com/linux/v4.15/source/include/linux/highmem.h>`_.
+        Kernel: ``kmap`` in `include/linux/highmem.h @ v4.15 <https://elixir.bootlin.com/linux/v4.15/source/include/linux/highmem.h#L57>`_.
         """
         if self.mem is None:
             raise KernelBug("kmap of a page that belongs to no PhysMem")
@@ -159,10 +155,9 @@ class Page:
 
 
 def page_count(page: Page) -> int:
-    """References held on ``page`` (``page_count``).
+    """References held on ``page``.
 
-    Kernel: ``page_count`` in `include/linux/mm.h @ v4.15
-    <https://elixir.bootlin.com/linux/v4.15/source/include/linux/mm.h>`_.
+    Kernel: ``page_count`` in `include/linux/page_ref.h @ v4.15 <https://elixir.bootlin.com/linux/v4.15/source/include/linux/page_ref.h#L70>`_.
     """
     return page._refcount
 
@@ -170,8 +165,7 @@ def page_count(page: Page) -> int:
 def page_mapcount(page: Page) -> int:
     """How many PTEs map ``page`` (``page_mapcount`` = ``_mapcount + 1``).
 
-    Kernel: ``page_mapcount`` in `include/linux/mm.h @ v4.15
-    <https://elixir.bootlin.com/linux/v4.15/source/include/linux/mm.h>`_.
+    Kernel: ``page_mapcount`` in `include/linux/mm.h @ v4.15 <https://elixir.bootlin.com/linux/v4.15/source/include/linux/mm.h#L586>`_.
     """
     return page._mapcount + 1
 
@@ -179,8 +173,7 @@ def page_mapcount(page: Page) -> int:
 def PageAnon(page: Page) -> bool:  # noqa: N802 - kernel name
     """True for an anonymous page: ``mapping`` is an anon_vma (``PAGE_MAPPING_ANON``).
 
-    Kernel: ``PageAnon`` in `include/linux/page-flags.h @ v4.15
-    <https://elixir.bootlin.com/linux/v4.15/source/include/linux/page-flags.h>`_.
+    Kernel: ``PageAnon`` in `include/linux/page-flags.h @ v4.15 <https://elixir.bootlin.com/linux/v4.15/source/include/linux/page-flags.h#L404>`_.
     """
     mapping = page.mapping
     return mapping is not None and bool(mapping.mapping_flags & PAGE_MAPPING_ANON)
@@ -189,8 +182,7 @@ def PageAnon(page: Page) -> bool:  # noqa: N802 - kernel name
 def PageLocked(page: Page) -> bool:  # noqa: N802 - kernel name
     """``PG_locked`` set.
 
-    Kernel: ``PageLocked`` in `include/linux/page-flags.h @ v4.15
-    <https://elixir.bootlin.com/linux/v4.15/source/include/linux/page-flags.h>`_.
+    Kernel: ``PageLocked`` in `include/linux/page-flags.h @ v4.15 <https://elixir.bootlin.com/linux/v4.15/source/include/linux/page-flags.h#L265>`_.
     """
     return "PG_locked" in page.flags
 
@@ -198,8 +190,7 @@ def PageLocked(page: Page) -> bool:  # noqa: N802 - kernel name
 def PageUptodate(page: Page) -> bool:  # noqa: N802 - kernel name
     """``PG_uptodate`` set: the page holds valid data.
 
-    Kernel: ``PageUptodate`` in `include/linux/page-flags.h @ v4.15
-    <https://elixir.bootlin.com/linux/v4.15/source/include/linux/page-flags.h>`_.
+    Kernel: ``PageUptodate`` in `include/linux/page-flags.h @ v4.15 <https://elixir.bootlin.com/linux/v4.15/source/include/linux/page-flags.h#L435>`_.
     """
     return "PG_uptodate" in page.flags
 
@@ -207,8 +198,7 @@ def PageUptodate(page: Page) -> bool:  # noqa: N802 - kernel name
 def SetPageUptodate(page: Page) -> None:  # noqa: N802 - kernel name
     """Mark the page's data valid.
 
-    Kernel: ``SetPageUptodate`` in `include/linux/page-flags.h @ v4.15
-    <https://elixir.bootlin.com/linux/v4.15/source/include/linux/page-flags.h>`_.
+    Kernel: ``SetPageUptodate`` in `include/linux/page-flags.h @ v4.15 <https://elixir.bootlin.com/linux/v4.15/source/include/linux/page-flags.h#L461>`_.
     """
     page.flags.add("PG_uptodate")
 
@@ -216,8 +206,7 @@ def SetPageUptodate(page: Page) -> None:  # noqa: N802 - kernel name
 def SetPageError(page: Page) -> None:  # noqa: N802 - kernel name
     """Mark an I/O error on the page.
 
-    Kernel: ``SetPageError`` in `include/linux/page-flags.h @ v4.15
-    <https://elixir.bootlin.com/linux/v4.15/source/include/linux/page-flags.h>`_.
+    Kernel: ``SetPageError`` in `include/linux/page-flags.h @ v4.15 <https://elixir.bootlin.com/linux/v4.15/source/include/linux/page-flags.h#L267>`_.
     """
     page.flags.add("PG_error")
 
@@ -225,8 +214,7 @@ def SetPageError(page: Page) -> None:  # noqa: N802 - kernel name
 def ClearPageError(page: Page) -> None:  # noqa: N802 - kernel name
     """Clear the I/O error mark.
 
-    Kernel: ``ClearPageError`` in `include/linux/page-flags.h @ v4.15
-    <https://elixir.bootlin.com/linux/v4.15/source/include/linux/page-flags.h>`_.
+    Kernel: ``ClearPageError`` in `include/linux/page-flags.h @ v4.15 <https://elixir.bootlin.com/linux/v4.15/source/include/linux/page-flags.h#L267>`_.
     """
     page.flags.discard("PG_error")
 
@@ -247,10 +235,9 @@ def mark_page_accessed(page: Page) -> None:
 
 
 def trylock_page(page: Page) -> bool:
-    """Take the page lock if it is free (``trylock_page``); True on success.
+    """Take the page lock if it is free; True on success.
 
-    Kernel: ``trylock_page`` in `include/linux/pagemap.h @ v4.15
-    <https://elixir.bootlin.com/linux/v4.15/source/include/linux/pagemap.h>`_.
+    Kernel: ``trylock_page`` in `include/linux/pagemap.h @ v4.15 <https://elixir.bootlin.com/linux/v4.15/source/include/linux/pagemap.h#L470>`_.
     """
     if "PG_locked" in page.flags:
         return False
@@ -259,23 +246,21 @@ def trylock_page(page: Page) -> bool:
 
 
 def lock_page(page: Page) -> None:
-    """Take the page lock (``lock_page``, include/linux/pagemap.h).
+    """Take the page lock.
 
     The kernel sleeps until the holder unlocks. A single-threaded model cannot sleep: a page
     that is still locked here belongs to an imagined other task (an I/O in flight), which the
     model lets finish at once — the lock passes to us.
 
-    Kernel: ``lock_page`` in `include/linux/pagemap.h @ v4.15
-    <https://elixir.bootlin.com/linux/v4.15/source/include/linux/pagemap.h>`_.
+    Kernel: ``lock_page`` in `include/linux/pagemap.h @ v4.15 <https://elixir.bootlin.com/linux/v4.15/source/include/linux/pagemap.h#L479>`_.
     """
     page.flags.add("PG_locked")
 
 
 def unlock_page(page: Page) -> None:
-    """Release the page lock (``unlock_page``, mm/filemap.c); unlocking a free lock is a BUG.
+    """Release the page lock; unlocking a free lock is a BUG.
 
-    Kernel: ``unlock_page`` in `mm/filemap.c @ v4.15
-    <https://elixir.bootlin.com/linux/v4.15/source/mm/filemap.c>`_.
+    Kernel: ``unlock_page`` in `mm/filemap.c @ v4.15 <https://elixir.bootlin.com/linux/v4.15/source/mm/filemap.c#L1201>`_.
     """
     if "PG_locked" not in page.flags:
         raise KernelBug(f"unlock_page: page {page.pfn:#x} is not locked (VM_BUG_ON_PAGE)")
@@ -292,8 +277,7 @@ class PhysMem:
     ``fail_next_allocs`` makes that many upcoming :meth:`alloc_page` calls return ``None`` (an
     allocation failure under memory pressure).
 
-    Kernel: ``the page allocator`` in `mm/page_alloc.c @ v4.15
-    <https://elixir.bootlin.com/linux/v4.15/source/mm/page_alloc.c>`_.
+    Kernel: ``__alloc_pages_nodemask`` in `mm/page_alloc.c @ v4.15 <https://elixir.bootlin.com/linux/v4.15/source/mm/page_alloc.c#L4216>`_.
     """
 
     def __init__(
@@ -332,10 +316,9 @@ class PhysMem:
 
     # -- frames and struct pages ---------------------------------------------------------------
     def pfn_valid(self, pfn: int) -> bool:
-        """Does ``pfn`` have a ``struct page`` (``pfn_valid``)? True for RAM, false for flash.
+        """Does ``pfn`` have a ``struct page``? True for RAM, false for flash.
 
-        Kernel: ``pfn_valid`` in `include/linux/mmzone.h @ v4.15
-        <https://elixir.bootlin.com/linux/v4.15/source/include/linux/mmzone.h>`_.
+        Kernel: ``pfn_valid`` in `include/linux/mmzone.h @ v4.15 <https://elixir.bootlin.com/linux/v4.15/source/include/linux/mmzone.h#L1231>`_.
         """
         return self.ram_start_pfn <= pfn < self.ram_end_pfn
 
@@ -347,29 +330,26 @@ class PhysMem:
         return self.flash_start_pfn <= pfn < self.flash_end_pfn
 
     def is_zero_pfn(self, pfn: int) -> bool:
-        """The shared zero page's frame (``is_zero_pfn``).
+        """The shared zero page's frame.
 
-        Kernel: ``is_zero_pfn`` in `include/asm-generic/pgtable.h @ v4.15
-        <https://elixir.bootlin.com/linux/v4.15/source/include/asm-generic/pgtable.h>`_.
+        Kernel: ``is_zero_pfn`` in `include/asm-generic/pgtable.h @ v4.15 <https://elixir.bootlin.com/linux/v4.15/source/include/asm-generic/pgtable.h#L778>`_.
         """
         return pfn == self.zero_pfn
 
     def my_zero_pfn(self, addr: int = 0) -> int:
         """The zero page for a user address (``my_zero_pfn``; one zero page on x86).
 
-        Kernel: ``my_zero_pfn`` in `include/asm-generic/pgtable.h @ v4.15
-        <https://elixir.bootlin.com/linux/v4.15/source/include/asm-generic/pgtable.h>`_.
+        Kernel: ``my_zero_pfn`` in `include/asm-generic/pgtable.h @ v4.15 <https://elixir.bootlin.com/linux/v4.15/source/include/asm-generic/pgtable.h#L785>`_.
         """
         return self.zero_pfn
 
     def pfn_to_page(self, pfn: int) -> Page:
-        """The ``struct page`` of a RAM frame (``pfn_to_page``).
+        """The ``struct page`` of a RAM frame.
 
         Calling it for a pfn without a struct page is undefined in the kernel; the model raises
         :class:`KernelBug` so the mistake is visible.
 
-        Kernel: ``pfn_to_page`` in `include/asm-generic/memory_model.h @ v4.15
-        <https://elixir.bootlin.com/linux/v4.15/source/include/asm-generic/memory_model.h>`_.
+        Kernel: ``pfn_to_page`` in `include/asm-generic/memory_model.h @ v4.15 <https://elixir.bootlin.com/linux/v4.15/source/include/asm-generic/memory_model.h#L82>`_.
         """
         page = self._pages.get(pfn)
         if page is None:
@@ -380,10 +360,9 @@ class PhysMem:
 
     @staticmethod
     def page_to_pfn(page: Page) -> int:
-        """The frame number of ``page`` (``page_to_pfn``).
+        """The frame number of ``page``.
 
-        Kernel: ``page_to_pfn`` in `include/asm-generic/memory_model.h @ v4.15
-        <https://elixir.bootlin.com/linux/v4.15/source/include/asm-generic/memory_model.h>`_.
+        Kernel: ``page_to_pfn`` in `include/asm-generic/memory_model.h @ v4.15 <https://elixir.bootlin.com/linux/v4.15/source/include/asm-generic/memory_model.h#L81>`_.
         """
         return page.pfn
 
@@ -395,8 +374,7 @@ class PhysMem:
 
         Callers turn ``None`` into ``VM_FAULT_OOM`` or ``-ENOMEM`` (``alloc_pages``).
 
-        Kernel: ``alloc_page`` in `include/linux/gfp.h @ v4.15
-        <https://elixir.bootlin.com/linux/v4.15/source/include/linux/gfp.h>`_.
+        Kernel: ``alloc_page`` in `include/linux/gfp.h @ v4.15 <https://elixir.bootlin.com/linux/v4.15/source/include/linux/gfp.h#L507>`_.
         """
         if self.fail_next_allocs > 0:
             self.fail_next_allocs -= 1
@@ -418,20 +396,18 @@ class PhysMem:
         return page
 
     def get_page(self, page: Page) -> None:
-        """Take a reference (``get_page``); taking one on a free page is a BUG.
+        """Take a reference; taking one on a free page is a BUG.
 
-        Kernel: ``get_page`` in `include/linux/mm.h @ v4.15
-        <https://elixir.bootlin.com/linux/v4.15/source/include/linux/mm.h>`_.
+        Kernel: ``get_page`` in `include/linux/mm.h @ v4.15 <https://elixir.bootlin.com/linux/v4.15/source/include/linux/mm.h#L837>`_.
         """
         if page._refcount <= 0:
             raise KernelBug(f"get_page on free page {page.pfn:#x} (VM_BUG_ON_PAGE)")
         page._refcount += 1
 
     def put_page(self, page: Page) -> None:
-        """Drop a reference (``put_page``); the frame is freed when the count reaches 0.
+        """Drop a reference; the frame is freed when the count reaches 0.
 
-        Kernel: ``put_page`` in `include/linux/mm.h @ v4.15
-        <https://elixir.bootlin.com/linux/v4.15/source/include/linux/mm.h>`_.
+        Kernel: ``put_page`` in `include/linux/mm.h @ v4.15 <https://elixir.bootlin.com/linux/v4.15/source/include/linux/mm.h#L848>`_.
         """
         if page._refcount <= 0:
             raise KernelBug(f"put_page on free page {page.pfn:#x} (refcount underflow)")
@@ -509,10 +485,9 @@ class PhysMem:
             mv = mv[n:]
 
     def copy_frame(self, dst_pfn: int, src_pfn: int) -> None:
-        """Copy a whole frame (``copy_page``).
+        """Copy a whole frame.
 
-        Kernel: ``copy_page`` in `arch/x86/include/asm/page_64.h @ v4.15
-        <https://elixir.bootlin.com/linux/v4.15/source/arch/x86/include/asm/page_64.h>`_.
+        Kernel: ``copy_page`` in `arch/x86/include/asm/page_64.h @ v4.15 <https://elixir.bootlin.com/linux/v4.15/source/arch/x86/include/asm/page_64.h#L53>`_.
         """
         src = self._frames.get(src_pfn)
         if src is None:
@@ -523,10 +498,9 @@ class PhysMem:
         self.frame(dst_pfn)[:] = src
 
     def clear_frame(self, pfn: int) -> None:
-        """Zero a whole frame (``clear_page``).
+        """Zero a whole frame.
 
-        Kernel: ``clear_page`` in `arch/x86/include/asm/page_64.h @ v4.15
-        <https://elixir.bootlin.com/linux/v4.15/source/arch/x86/include/asm/page_64.h>`_.
+        Kernel: ``clear_page`` in `arch/x86/include/asm/page_64.h @ v4.15 <https://elixir.bootlin.com/linux/v4.15/source/arch/x86/include/asm/page_64.h#L43>`_.
         """
         if pfn in self._frames:
             self._frames[pfn][:] = bytes(PAGE_SIZE)

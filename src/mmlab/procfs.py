@@ -35,9 +35,9 @@ __all__ = [
 
 
 def pad_column(bits: int = 64) -> int:
-    """Where names start, minus one: ``25 + sizeof(void *) * 6 - 1`` (``seq_setwidth``).
+    """Where names start, minus one: ``25 + sizeof(void *) * 6 - 1``.
 
-    Source: `include/linux/seq_file.h @ v4.15 <https://elixir.bootlin.com/linux/v4.15/source/include/linux/seq_file.h#L102>`_.
+    Kernel: ``seq_setwidth`` in `include/linux/seq_file.h @ v4.15 <https://elixir.bootlin.com/linux/v4.15/source/include/linux/seq_file.h#L102>`_.
     """
     return 25 + (bits // 8) * 6 - 1
 
@@ -49,7 +49,7 @@ def vma_name(vma: Vma) -> str | None:
     ``[heap]`` if the VMA overlaps ``[start_brk, brk]``, ``[stack]`` if it contains
     ``start_stack``; anonymous memory has no name.
 
-    Source: `fs/proc/task_mmu.c @ v4.15 <https://elixir.bootlin.com/linux/v4.15/source/fs/proc/task_mmu.c#L297>`_.
+    Kernel: ``show_map_vma`` in `fs/proc/task_mmu.c @ v4.15 <https://elixir.bootlin.com/linux/v4.15/source/fs/proc/task_mmu.c#L297>`_.
     """
     if vma.vm_file is not None:
         return vma.vm_file.f_path
@@ -70,7 +70,7 @@ def vma_name(vma: Vma) -> str | None:
 def format_vma(vma: Vma, bits: int = 64) -> str:
     """One line of ``/proc/PID/maps`` for ``vma``, without the newline.
 
-    Source: `fs/proc/task_mmu.c @ v4.15 <https://elixir.bootlin.com/linux/v4.15/source/fs/proc/task_mmu.c#L279>`_.
+    Kernel: ``show_map_vma`` in `fs/proc/task_mmu.c @ v4.15 <https://elixir.bootlin.com/linux/v4.15/source/fs/proc/task_mmu.c#L297>`_.
     """
     flags = vma.vm_flags
     perms = (
@@ -100,14 +100,17 @@ def format_vma(vma: Vma, bits: int = 64) -> str:
 def format_maps(mm: MmStruct, bits: int = 64) -> str:
     """The whole ``/proc/PID/maps`` text of a model ``mm`` (64-bit layout unless ``bits=32``).
 
-    Source: `fs/proc/task_mmu.c @ v4.15 <https://elixir.bootlin.com/linux/v4.15/source/fs/proc/task_mmu.c#L297>`_.
+    Kernel: ``show_map`` in `fs/proc/task_mmu.c @ v4.15 <https://elixir.bootlin.com/linux/v4.15/source/fs/proc/task_mmu.c#L360>`_.
     """
     return "".join(format_vma(vma, bits) + "\n" for vma in mm.vmas)
 
 
 @dataclass(frozen=True)
 class MapsLine:
-    """One parsed line of a real or model ``/proc/PID/maps``."""
+    """One parsed line of a real or model ``/proc/PID/maps``.
+
+    Model helper: no kernel counterpart.
+    """
 
     start: int
     end: int
@@ -135,6 +138,8 @@ def parse_maps(text: str) -> list[MapsLine]:
     """Parse ``/proc/PID/maps`` text (real or from :func:`format_maps`).
 
     Raises ``ValueError`` naming the line number for a line that is not in the format.
+
+    Model helper: no kernel counterpart.
     """
     lines = []
     for number, raw in enumerate(text.splitlines(), 1):
@@ -159,6 +164,9 @@ def parse_maps(text: str) -> list[MapsLine]:
 
 
 def read_maps(pid: int | str = "self") -> list[MapsLine]:
-    """Parse the live ``/proc/<pid>/maps`` of this machine."""
+    """Parse the live ``/proc/<pid>/maps`` of this machine.
+
+    Model helper: no kernel counterpart.
+    """
     with open(f"/proc/{pid}/maps") as f:
         return parse_maps(f.read())

@@ -6,7 +6,7 @@ For every page the kernel keeps how many PTEs map it (``_mapcount``) and, throug
 the interval trees that let the kernel find every mapping of a page (no reclaim or migration
 walks them here).
 
-Source: `mm/rmap.c @ v4.15 <https://elixir.bootlin.com/linux/v4.15/source/mm/rmap.c>`_.
+Kernel: `mm/rmap.c @ v4.15 <https://elixir.bootlin.com/linux/v4.15/source/mm/rmap.c>`_.
 """
 
 from __future__ import annotations
@@ -47,7 +47,7 @@ def find_mergeable_anon_vma(vma: Vma) -> AnonVma | None:
     kernel keeps this helper in ``mm/mmap.c``; the model keeps it beside its only caller, below
     :mod:`mmlab.mmap`.
 
-    Kernel: ``find_mergeable_anon_vma`` in `mm/mmap.c @ v4.15 <https://elixir.bootlin.com/linux/v4.15/source/mm/mmap.c#L1216>`_.
+    Kernel: ``find_mergeable_anon_vma`` in `mm/mmap.c @ v4.15 <https://elixir.bootlin.com/linux/v4.15/source/mm/mmap.c#L1255>`_.
     """
     mm = vma.vm_mm
     if mm is None:
@@ -67,7 +67,7 @@ def anon_vma_prepare(vma: Vma) -> int:
     ``__anon_vma_prepare`` first tries to share a neighbour's (:func:`find_mergeable_anon_vma`),
     else allocates a new one (allocation never fails in the model).
 
-    Kernel: ``__anon_vma_prepare`` in `mm/rmap.c @ v4.15 <https://elixir.bootlin.com/linux/v4.15/source/mm/rmap.c#L169>`_.
+    Kernel: ``__anon_vma_prepare`` in `mm/rmap.c @ v4.15 <https://elixir.bootlin.com/linux/v4.15/source/mm/rmap.c#L174>`_.
     """
     if vma.anon_vma is not None:
         return 0
@@ -83,7 +83,7 @@ def anon_vma_prepare(vma: Vma) -> int:
 def page_add_file_rmap(page: Page) -> None:
     """One more PTE maps this page-cache page.
 
-    Kernel: ``page_add_file_rmap`` in `mm/rmap.c @ v4.15 <https://elixir.bootlin.com/linux/v4.15/source/mm/rmap.c#L1183>`_.
+    Kernel: ``page_add_file_rmap`` in `mm/rmap.c @ v4.15 <https://elixir.bootlin.com/linux/v4.15/source/mm/rmap.c#L1177>`_.
     """
     page._mapcount += 1
 
@@ -94,7 +94,7 @@ def page_add_new_anon_rmap(page: Page, vma: Vma, address: int) -> None:
     Sets ``_mapcount`` to 0 (one mapping), ``mapping`` to the VMA's anon_vma and ``index`` to
     the page's linear index in the VMA; the page becomes swap-backed.
 
-    Kernel: ``page_add_new_anon_rmap`` in `mm/rmap.c @ v4.15 <https://elixir.bootlin.com/linux/v4.15/source/mm/rmap.c#L1150>`_.
+    Kernel: ``page_add_new_anon_rmap`` in `mm/rmap.c @ v4.15 <https://elixir.bootlin.com/linux/v4.15/source/mm/rmap.c#L1149>`_.
     """
     if vma.anon_vma is None:
         raise KernelBug("page_add_new_anon_rmap: VMA has no anon_vma (VM_BUG_ON_VMA)")
@@ -107,6 +107,6 @@ def page_add_new_anon_rmap(page: Page, vma: Vma, address: int) -> None:
 def page_remove_rmap(page: Page) -> None:
     """One PTE less maps this page.
 
-    Kernel: ``page_remove_rmap`` in `mm/rmap.c @ v4.15 <https://elixir.bootlin.com/linux/v4.15/source/mm/rmap.c#L1286>`_.
+    Kernel: ``page_remove_rmap`` in `mm/rmap.c @ v4.15 <https://elixir.bootlin.com/linux/v4.15/source/mm/rmap.c#L1295>`_.
     """
     page._mapcount -= 1

@@ -8,8 +8,8 @@ the field ``mm->mmap_sem``; v5.8 renamed it ``mmap_lock`` and wrapped it in
 ``mmap_read_lock()``/``mmap_write_lock()``.
 
 The model has no scheduler: a call that would sleep (``down_read`` while a writer holds the lock)
-raises :class:`WouldSleep` instead of blocking. Chapters that race two threads interleave their
-steps explicitly and use the ``trylock`` variants or check :attr:`RwSemaphore.writer` first. Every
+raises :class:`WouldSleep` instead of blocking. Code that races two threads interleaves their
+steps explicitly and uses the ``trylock`` variants or check :attr:`RwSemaphore.writer` first. Every
 operation is recorded by :mod:`mmlab.trace`, so a step-through shows the lock dance.
 """
 
@@ -28,7 +28,7 @@ class RwSemaphore:
 
     ``readers`` counts read holders; ``writer`` is True while held for write.
 
-    Source: `include/linux/rwsem.h @ v4.15 <https://elixir.bootlin.com/linux/v4.15/source/include/linux/rwsem.h>`_.
+    Kernel: ``struct rw_semaphore`` in `include/linux/rwsem.h @ v4.15 <https://elixir.bootlin.com/linux/v4.15/source/include/linux/rwsem.h#L30>`_.
     """
 
     def __init__(self, owner: trace.TracedMm | None = None, name: str = "mmap_sem") -> None:
@@ -46,14 +46,20 @@ class RwSemaphore:
             trace.note(op, self._owner)
 
     def down_read(self) -> None:
-        """Take the lock for reading (``down_read``); sleeps while a writer holds it."""
+        """Take the lock for reading; sleeps while a writer holds it.
+
+        Kernel: ``down_read`` in `kernel/locking/rwsem.c @ v4.15 <https://elixir.bootlin.com/linux/v4.15/source/kernel/locking/rwsem.c#L21>`_.
+        """
         if self.writer:
             raise WouldSleep(f"down_read({self.name}) would sleep: held for write")
         self.readers += 1
         self._note("down_read")
 
     def down_read_trylock(self) -> int:
-        """Take it for reading if that needs no wait: 1 on success, 0 otherwise."""
+        """Take it for reading if that needs no wait: 1 on success, 0 otherwise.
+
+        Kernel: ``down_read_trylock`` in `kernel/locking/rwsem.c @ v4.15 <https://elixir.bootlin.com/linux/v4.15/source/kernel/locking/rwsem.c#L51>`_.
+        """
         if self.writer:
             self._note("down_read_trylock failed")
             return 0
@@ -62,21 +68,30 @@ class RwSemaphore:
         return 1
 
     def up_read(self) -> None:
-        """Release a read hold (``up_read``)."""
+        """Release a read hold.
+
+        Kernel: ``up_read`` in `kernel/locking/rwsem.c @ v4.15 <https://elixir.bootlin.com/linux/v4.15/source/kernel/locking/rwsem.c#L117>`_.
+        """
         if self.readers <= 0:
             raise KernelBug(f"up_read({self.name}) without a read hold")
         self.readers -= 1
         self._note("up_read")
 
     def down_write(self) -> None:
-        """Take the lock for writing (``down_write``); sleeps while anyone holds it."""
+        """Take the lock for writing; sleeps while anyone holds it.
+
+        Kernel: ``down_write`` in `kernel/locking/rwsem.c @ v4.15 <https://elixir.bootlin.com/linux/v4.15/source/kernel/locking/rwsem.c#L67>`_.
+        """
         if self.writer or self.readers:
             raise WouldSleep(f"down_write({self.name}) would sleep: {self!r}")
         self.writer = True
         self._note("down_write")
 
     def down_write_trylock(self) -> int:
-        """Take it for writing if free: 1 on success, 0 otherwise."""
+        """Take it for writing if free: 1 on success, 0 otherwise.
+
+        Kernel: ``down_write_trylock`` in `kernel/locking/rwsem.c @ v4.15 <https://elixir.bootlin.com/linux/v4.15/source/kernel/locking/rwsem.c#L100>`_.
+        """
         if self.writer or self.readers:
             self._note("down_write_trylock failed")
             return 0
@@ -90,6 +105,8 @@ class RwSemaphore:
         ``fatal_signal_pending=True`` stands for a SIGKILL arriving while waiting. If the lock is
         held by anyone (including the caller, as a reader) the real call would wait; the model
         raises :class:`WouldSleep` unless the wait is cut short by the signal.
+
+        Kernel: ``down_write_killable`` in `kernel/locking/rwsem.c @ v4.15 <https://elixir.bootlin.com/linux/v4.15/source/kernel/locking/rwsem.c#L81>`_.
         """
         if fatal_signal_pending:
             self._note("down_write_killable -EINTR")
@@ -98,7 +115,10 @@ class RwSemaphore:
         return 0
 
     def downgrade_write(self) -> None:
-        """Turn a write hold into a read hold with no moment where the lock is free."""
+        """Turn a write hold into a read hold with no moment where the lock is free.
+
+        Kernel: ``downgrade_write`` in `kernel/locking/rwsem.c @ v4.15 <https://elixir.bootlin.com/linux/v4.15/source/kernel/locking/rwsem.c#L142>`_.
+        """
         if not self.writer:
             raise KernelBug(f"downgrade_write({self.name}) without a write hold")
         self.writer = False
@@ -106,7 +126,10 @@ class RwSemaphore:
         self._note("downgrade_write")
 
     def up_write(self) -> None:
-        """Release the write hold (``up_write``)."""
+        """Release the write hold.
+
+        Kernel: ``up_write`` in `kernel/locking/rwsem.c @ v4.15 <https://elixir.bootlin.com/linux/v4.15/source/kernel/locking/rwsem.c#L129>`_.
+        """
         if not self.writer:
             raise KernelBug(f"up_write({self.name}) without a write hold")
         self.writer = False

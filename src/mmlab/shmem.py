@@ -5,7 +5,7 @@
 why ``/proc/PID/maps`` names it ``/dev/zero (deleted)``. Its ``->fault`` (``shmem_fault``)
 allocates zeroed pages instead of reading anything.
 
-Source: `mm/shmem.c @ v4.15 <https://elixir.bootlin.com/linux/v4.15/source/mm/shmem.c>`_.
+Kernel: `mm/shmem.c @ v4.15 <https://elixir.bootlin.com/linux/v4.15/source/mm/shmem.c>`_.
 """
 
 from __future__ import annotations
@@ -39,14 +39,13 @@ __all__ = ["shmem_fault", "shmem_vm_ops", "shmem_zero_setup"]
 
 @traced
 def shmem_fault(vmf: VmFault) -> int:
-    """``->fault`` of tmpfs/shared anonymous memory (``shmem_fault``, mm/shmem.c @ v4.15).
+    """``->fault`` of tmpfs/shared anonymous memory.
 
     A missing page is allocated, zeroed and added to the cache: no I/O, so the fault is minor.
     Beyond ``i_size`` → ``VM_FAULT_SIGBUS``; no memory → ``VM_FAULT_OOM``. Returns the page
     locked (``VM_FAULT_LOCKED``). Simplified: no swap, no huge pages, no fallocate holes.
 
-    Kernel: ``shmem_fault`` in `mm/shmem.c @ v4.15
-    <https://elixir.bootlin.com/linux/v4.15/source/mm/shmem.c>`_.
+    Kernel: ``shmem_fault`` in `mm/shmem.c @ v4.15 <https://elixir.bootlin.com/linux/v4.15/source/mm/shmem.c#L1922>`_.
     """
     vma = vmf.vma
     file = vma.vm_file
@@ -78,13 +77,12 @@ shmem_vm_ops = VmOperations(fault=shmem_fault, map_pages=filemap_map_pages, labe
 
 
 def shmem_zero_setup(vma: Vma) -> int:
-    """Back a shared anonymous VMA by an unlinked tmpfs file (``shmem_zero_setup``).
+    """Back a shared anonymous VMA by an unlinked tmpfs file.
 
     That is why ``/proc/PID/maps`` names such memory ``/dev/zero (deleted)``. Sets ``vm_file``
     (size = the VMA) and :data:`shmem_vm_ops`; returns 0.
 
-    Kernel: ``shmem_zero_setup`` in `mm/shmem.c @ v4.15
-    <https://elixir.bootlin.com/linux/v4.15/source/mm/shmem.c>`_.
+    Kernel: ``shmem_zero_setup`` in `mm/shmem.c @ v4.15 <https://elixir.bootlin.com/linux/v4.15/source/mm/shmem.c#L4282>`_.
     """
     if vma.vm_mm is None:
         raise KernelBug("shmem_zero_setup on a VMA that belongs to no mm")

@@ -1,4 +1,4 @@
-"""The machine and what its kernel keeps once for everybody: memory, counters, sysctls, the log.
+"""The machine and what its kernel keeps once: ``mm/page_alloc.c``, ``mm/vmstat.c``, sysctls.
 
 In the kernel these are globals spread over many files: the physical memory with its
 ``struct page`` array and allocator (``mm/page_alloc.c``), the event counters of ``/proc/vmstat``
@@ -50,7 +50,7 @@ class System:
     - ``dmesg``: kernel log lines (``print_bad_pte``'s "BUG: Bad page map" reports);
     - ``last_ino``: the counter behind :meth:`get_next_ino`.
 
-    Kernel: ``sysctl_max_map_count`` in `mm/mmap.c @ v4.15 <https://elixir.bootlin.com/linux/v4.15/source/mm/mmap.c>`_.
+    Kernel: ``sysctl_max_map_count`` in `mm/util.c @ v4.15 <https://elixir.bootlin.com/linux/v4.15/source/mm/util.c#L519>`_.
     """
 
     def __init__(
@@ -105,7 +105,7 @@ class System:
     def get_next_ino(self) -> int:
         """A new inode number for a filesystem without its own (tmpfs, pipes, sockets).
 
-        Kernel: ``get_next_ino`` in `fs/inode.c @ v4.15 <https://elixir.bootlin.com/linux/v4.15/source/fs/inode.c#L880>`_.
+        Kernel: ``get_next_ino`` in `fs/inode.c @ v4.15 <https://elixir.bootlin.com/linux/v4.15/source/fs/inode.c#L854>`_.
         """
         self.last_ino += 1
         return self.last_ino
@@ -113,7 +113,7 @@ class System:
     def printk(self, line: str) -> None:
         """Append a line to the kernel log (:attr:`dmesg`).
 
-        Kernel: ``printk`` in `kernel/printk/printk.c @ v4.15 <https://elixir.bootlin.com/linux/v4.15/source/kernel/printk/printk.c>`_.
+        Kernel: ``printk`` in `kernel/printk/printk.c @ v4.15 <https://elixir.bootlin.com/linux/v4.15/source/kernel/printk/printk.c#L1823>`_.
         """
         self.dmesg.append(line)
 

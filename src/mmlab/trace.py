@@ -1,4 +1,4 @@
-"""Record each modelled kernel call, so tests can assert sequences and widgets replay them.
+"""Record each modelled call, as ftrace (``kernel/trace/``) records kernel functions.
 
 The kernel has ftrace for this (``kernel/trace/``); the model has :func:`traced`. A function
 decorated with ``@traced`` adds a :class:`Step` to every active recorder when it is called: its
@@ -78,7 +78,10 @@ class _PageTable(Protocol):
 
 @runtime_checkable
 class TracedMm(Protocol):
-    """An address space as the trace sees it (``MmStruct`` has this shape)."""
+    """An address space as the trace sees it (``MmStruct`` has this shape).
+
+    Model helper: no kernel counterpart (ftrace's function tracer is the closest).
+    """
 
     @property
     def mmap_sem(self) -> _Lock: ...
@@ -92,7 +95,10 @@ class TracedMm(Protocol):
 # --- what a step records --------------------------------------------------------------------
 @dataclass(frozen=True)
 class VmaSnapshot:
-    """What a drawing needs of one VMA at one moment."""
+    """What a drawing needs of one VMA at one moment.
+
+    Model helper: no kernel counterpart (ftrace's function tracer is the closest).
+    """
 
     vm_start: int
     vm_end: int
@@ -104,7 +110,10 @@ class VmaSnapshot:
 
 @dataclass(frozen=True)
 class PteSnapshot:
-    """One present page-table entry: virtual address, page frame number and bit mask."""
+    """One present page-table entry: virtual address, page frame number and bit mask.
+
+    Model helper: no kernel counterpart (ftrace's function tracer is the closest).
+    """
 
     address: int
     pfn: int
@@ -113,7 +122,10 @@ class PteSnapshot:
 
 @dataclass(frozen=True)
 class MmSnapshot:
-    """The VMAs, PTEs and mmap lock state of one mm at one moment."""
+    """The VMAs, PTEs and mmap lock state of one mm at one moment.
+
+    Model helper: no kernel counterpart (ftrace's function tracer is the closest).
+    """
 
     vmas: tuple[VmaSnapshot, ...]
     ptes: tuple[PteSnapshot, ...]
@@ -127,6 +139,8 @@ class Step:
     ``depth`` is the nesting level (0 for the outermost traced call), so a widget can indent
     the calls like a call graph. ``result`` is what the function returned (or the exception it
     raised, as ``error``).
+
+    Model helper: no kernel counterpart (ftrace's function tracer is the closest).
     """
 
     name: str
@@ -146,7 +160,10 @@ class Step:
 
 @dataclass
 class Recorder:
-    """Collects the :class:`Step` objects of the traced calls made while it is active."""
+    """Collects the :class:`Step` objects of the traced calls made while it is active.
+
+    Model helper: no kernel counterpart (ftrace's function tracer is the closest).
+    """
 
     steps: list[Step] = field(default_factory=list)
     snapshots: bool = True
@@ -158,11 +175,17 @@ class Recorder:
         return [s.name for s in self.steps]
 
     def top_level(self) -> list[Step]:
-        """Only the outermost calls."""
+        """Only the outermost calls.
+
+        Model helper: no kernel counterpart (ftrace's function tracer is the closest).
+        """
         return [s for s in self.steps if s.depth == 0]
 
     def note(self, name: str, mm: TracedMm | None = None, **args: object) -> Step:
-        """Record an event that is not a function call (a lock taken, a race window)."""
+        """Record an event that is not a function call (a lock taken, a race window).
+
+        Model helper: no kernel counterpart (ftrace's function tracer is the closest).
+        """
         step = Step(
             name, args, self._depth, lock_state(mm), snapshot(mm) if self.snapshots else None
         )
@@ -182,6 +205,8 @@ def record(snapshots: bool = True) -> Iterator[Recorder]:
     """Record the traced calls made inside the ``with`` block.
 
     ``snapshots=False`` skips the VMA/PTE snapshots (cheaper for long runs).
+
+    Model helper: no kernel counterpart (ftrace's function tracer is the closest).
     """
     rec = Recorder(snapshots=snapshots)
     token = _active.set((*_active.get(), rec))
@@ -192,18 +217,27 @@ def record(snapshots: bool = True) -> Iterator[Recorder]:
 
 
 def note(name: str, mm: TracedMm | None = None, **args: object) -> None:
-    """Record an event (e.g. ``"down_read"``) in every active recorder."""
+    """Record an event (e.g. ``"down_read"``) in every active recorder.
+
+    Model helper: no kernel counterpart (ftrace's function tracer is the closest).
+    """
     for rec in _active.get():
         rec.note(name, mm, **args)
 
 
 def recording() -> bool:
-    """True while at least one recorder is active."""
+    """True while at least one recorder is active.
+
+    Model helper: no kernel counterpart (ftrace's function tracer is the closest).
+    """
     return bool(_active.get())
 
 
 def find_mm(value: object) -> TracedMm | None:
-    """The mm a call works on, found from one of its arguments (an mm, a VMA or a vm_fault)."""
+    """The mm a call works on, found from one of its arguments (an mm, a VMA or a vm_fault).
+
+    Model helper: no kernel counterpart (ftrace's function tracer is the closest).
+    """
     if value is None:
         return None
     if isinstance(value, TracedMm):
@@ -217,7 +251,10 @@ def find_mm(value: object) -> TracedMm | None:
 
 
 def lock_state(mm: TracedMm | None) -> str:
-    """A short text for the mmap lock: ``"free"``, ``"read x2"`` or ``"write"``."""
+    """A short text for the mmap lock: ``"free"``, ``"read x2"`` or ``"write"``.
+
+    Model helper: no kernel counterpart (ftrace's function tracer is the closest).
+    """
     if mm is None:
         return "?"
     sem = mm.mmap_sem
@@ -229,7 +266,10 @@ def lock_state(mm: TracedMm | None) -> str:
 
 
 def snapshot(mm: TracedMm | None) -> MmSnapshot | None:
-    """Copy what a drawing needs of ``mm`` (VMAs and present PTEs)."""
+    """Copy what a drawing needs of ``mm`` (VMAs and present PTEs).
+
+    Model helper: no kernel counterpart (ftrace's function tracer is the closest).
+    """
     if mm is None:
         return None
     vmas = tuple(
@@ -248,7 +288,10 @@ def snapshot(mm: TracedMm | None) -> MmSnapshot | None:
 
 
 def traced(fn: Callable[P, R]) -> Callable[P, R]:
-    """Decorate a modelled kernel function so that active recorders see each call."""
+    """Decorate a modelled kernel function so that active recorders see each call.
+
+    Model helper: no kernel counterpart (ftrace's function tracer is the closest).
+    """
     signature = inspect.signature(fn)
     name = fn.__name__
 

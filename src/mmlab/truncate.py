@@ -3,7 +3,7 @@
 What ``echo 1 > /proc/sys/vm/drop_caches`` does to each file: clean, unlocked pages that no PTE
 maps and nobody else holds leave the cache. The next fault on one of them is major again.
 
-Source: `mm/truncate.c @ v4.15 <https://elixir.bootlin.com/linux/v4.15/source/mm/truncate.c>`_.
+Kernel: `mm/truncate.c @ v4.15 <https://elixir.bootlin.com/linux/v4.15/source/mm/truncate.c>`_.
 """
 
 from __future__ import annotations
@@ -22,8 +22,7 @@ def invalidate_mapping_pages(mapping: AddressSpace, start: int = 0, end: int | N
     /proc/sys/vm/drop_caches`` does for each file. Returns how many pages were dropped; the next
     fault on one of them is major again.
 
-    Kernel: ``invalidate_mapping_pages`` in `mm/truncate.c @ v4.15
-    <https://elixir.bootlin.com/linux/v4.15/source/mm/truncate.c>`_.
+    Kernel: ``invalidate_mapping_pages`` in `mm/truncate.c @ v4.15 <https://elixir.bootlin.com/linux/v4.15/source/mm/truncate.c#L546>`_.
     """
     dropped = 0
     for index, page in sorted(mapping.pages.items()):

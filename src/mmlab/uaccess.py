@@ -1,4 +1,4 @@
-"""A program's loads and stores, through the MMU: what the CPU does before the kernel is called.
+"""A program's loads and stores through the MMU (``arch/x86/include/asm/uaccess.h`` @ v4.15).
 
 :func:`user_read` and :func:`user_write` access user memory page by page the way a program's
 instructions (or a system call's ``copy_from_user``/``copy_to_user``) would: through the page
@@ -41,7 +41,7 @@ def user_read(mm: MmStruct, addr: int, length: int, *, exec_: bool = False) -> b
     fault (:func:`do_page_fault`); a signal ends the access with :class:`SignalDelivered`.
     ``exec_`` models an instruction fetch. Sets the accessed bit like the MMU does.
 
-    Model helper: no kernel function of this name.
+    Model helper: no kernel counterpart.
     """
     out = bytearray()
     mem = mm.physmem
@@ -63,7 +63,7 @@ def user_write(mm: MmStruct, addr: int, data: bytes) -> None:
 
     Sets the accessed and dirty bits like the MMU. Raises :class:`SignalDelivered` on a signal.
 
-    Model helper: no kernel function of this name.
+    Model helper: no kernel counterpart.
     """
     mv = memoryview(bytes(data))
     mem = mm.physmem

@@ -28,7 +28,10 @@ DEFAULT_VERSION: Version = V4_15
 
 
 def parse_version(text: str) -> Version:
-    """``"6.18.3-foo"`` -> ``(6, 18)``."""
+    """``"6.18.3-foo"`` -> ``(6, 18)``.
+
+    Model helper: no kernel counterpart.
+    """
     match = re.match(r"(\d+)\.(\d+)", text)
     if not match:
         raise ValueError(f"not a kernel version: {text!r}")
@@ -36,7 +39,10 @@ def parse_version(text: str) -> Version:
 
 
 def running_kernel() -> Version:
-    """The version of the kernel this Python process runs on (``uname -r``)."""
+    """The version of the kernel this Python process runs on (``uname -r``).
+
+    Model helper: no kernel counterpart.
+    """
     return parse_version(os.uname().release)
 
 
@@ -50,5 +56,8 @@ MPROTECT_UNACCOUNTS_UNFAULTED: Version = (6, 7)
 
 
 def has(version: Version, change: Version) -> bool:
-    """True when ``version`` includes a change first released in ``change``."""
+    """True when ``version`` includes a change first released in ``change``.
+
+    Model helper: no kernel counterpart.
+    """
     return tuple(version) >= tuple(change)

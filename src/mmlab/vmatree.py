@@ -25,7 +25,10 @@ CHUNK = 1024
 
 
 class Ranged(Protocol):
-    """What the tree needs of a VMA: its bounds (``vm_end`` exclusive)."""
+    """What the tree needs of a VMA: its bounds (``vm_end`` exclusive).
+
+    Model helper: no kernel counterpart.
+    """
 
     vm_start: int
     vm_end: int
@@ -78,7 +81,10 @@ class VmaTree(Generic[Vma]):
         return None
 
     def find(self, addr: int) -> Vma | None:
-        """The first VMA that ends above ``addr`` (``find_vma``'s contract)."""
+        """The first VMA that ends above ``addr`` (``find_vma``'s contract).
+
+        Kernel: ``find_vma`` in `mm/mmap.c @ v4.15 <https://elixir.bootlin.com/linux/v4.15/source/mm/mmap.c#L2131>`_.
+        """
         pos = self._locate(addr)
         return None if pos is None else self._chunks[pos[0]][pos[1]]
 
@@ -89,29 +95,44 @@ class VmaTree(Generic[Vma]):
         return pos
 
     def next(self, vma: Vma) -> Vma | None:
-        """The VMA after ``vma`` (``vma->vm_next``)."""
+        """The VMA after ``vma`` (``vma->vm_next``).
+
+        Model helper: no kernel counterpart (the ``vm_next`` pointer at v4.15).
+        """
         ci, i = self._position(vma)
         if i + 1 < len(self._chunks[ci]):
             return self._chunks[ci][i + 1]
         return self._chunks[ci + 1][0] if ci + 1 < len(self._chunks) else None
 
     def prev(self, vma: Vma) -> Vma | None:
-        """The VMA before ``vma`` (``vma->vm_prev``)."""
+        """The VMA before ``vma`` (``vma->vm_prev``).
+
+        Model helper: no kernel counterpart (the ``vm_prev`` pointer at v4.15).
+        """
         ci, i = self._position(vma)
         if i > 0:
             return self._chunks[ci][i - 1]
         return self._chunks[ci - 1][-1] if ci > 0 else None
 
     def first(self) -> Vma | None:
-        """The lowest VMA (``mm->mmap``)."""
+        """The lowest VMA (``mm->mmap``).
+
+        Model helper: no kernel counterpart (``mm->mmap``, the head of the list).
+        """
         return self._chunks[0][0] if self._chunks else None
 
     def last(self) -> Vma | None:
-        """The highest VMA."""
+        """The highest VMA.
+
+        Model helper: no kernel counterpart.
+        """
         return self._chunks[-1][-1] if self._chunks else None
 
     def find_prev(self, addr: int) -> Vma | None:
-        """The last VMA that starts below ``addr`` (the ``pprev`` of ``find_vma_prev``)."""
+        """The last VMA that starts below ``addr`` (the ``pprev`` of ``find_vma_prev``).
+
+        Kernel: ``find_vma_prev`` in `mm/mmap.c @ v4.15 <https://elixir.bootlin.com/linux/v4.15/source/mm/mmap.c#L2168>`_.
+        """
         if not self._chunks:
             return None
         ci = bisect_right(self._firsts, addr - 1) - 1
@@ -147,7 +168,10 @@ class VmaTree(Generic[Vma]):
             self._gaps[ci] = None  # the largest gap shrank: recount lazily
 
     def insert(self, vma: Vma) -> None:
-        """Link ``vma`` in address order (``__vma_link_list`` + ``__vma_link_rb``)."""
+        """Link ``vma`` in address order (``__vma_link_list`` + ``__vma_link_rb``).
+
+        Kernel: ``__vma_link_rb`` in `mm/mmap.c @ v4.15 <https://elixir.bootlin.com/linux/v4.15/source/mm/mmap.c#L552>`_.
+        """
         if not self._chunks:
             self._chunks.append([vma])
             self._starts.append([vma.vm_start])
@@ -180,7 +204,10 @@ class VmaTree(Generic[Vma]):
         self._gaps[ci : ci + 1] = [None, None]
 
     def remove(self, vma: Vma) -> None:
-        """Unlink ``vma`` (``__vma_unlink``)."""
+        """Unlink ``vma`` (``__vma_unlink``).
+
+        Kernel: ``__vma_unlink_common`` in `mm/mmap.c @ v4.15 <https://elixir.bootlin.com/linux/v4.15/source/mm/mmap.c#L641>`_.
+        """
         ci, i = self._position(vma)
         own_gap = self._gap_before(ci, i)
         succ = self._successor(ci, i)
@@ -201,7 +228,10 @@ class VmaTree(Generic[Vma]):
             self._gap_changed(sci, old_succ, self._gap_before(sci, si))
 
     def set_bounds(self, vma: Vma, start: int, end: int) -> None:
-        """Move ``vma``'s bounds; the caller keeps the set non-overlapping."""
+        """Move ``vma``'s bounds; the caller keeps the set non-overlapping.
+
+        Kernel: ``vma_gap_update`` in `mm/mmap.c @ v4.15 <https://elixir.bootlin.com/linux/v4.15/source/mm/mmap.c#L404>`_.
+        """
         ci, i = self._position(vma)
         old_own = self._gap_before(ci, i)
         succ = self._successor(ci, i)
@@ -224,7 +254,10 @@ class VmaTree(Generic[Vma]):
         return gap
 
     def check(self) -> None:
-        """Assert the structure's invariants (used by the tests)."""
+        """Assert the structure's invariants (used by the tests).
+
+        Kernel: ``validate_mm`` in `mm/mmap.c @ v4.15 <https://elixir.bootlin.com/linux/v4.15/source/mm/mmap.c#L352>`_.
+        """
         vmas = list(self)
         assert len(vmas) == self._len
         for a, b in zip(vmas, vmas[1:], strict=False):
@@ -243,7 +276,7 @@ class VmaTree(Generic[Vma]):
         Chunks whose largest gap is too small are skipped whole, as the kernel skips subtrees
         whose ``rb_subtree_gap`` is too small.
 
-        Source: `mm/mmap.c @ v4.15 <https://elixir.bootlin.com/linux/v4.15/source/mm/mmap.c>`_.
+        Kernel: ``unmapped_area_topdown`` in `mm/mmap.c @ v4.15 <https://elixir.bootlin.com/linux/v4.15/source/mm/mmap.c#L1886>`_.
         """
         if high - low < length:
             return None

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import struct
 from dataclasses import dataclass
+from types import MappingProxyType
 
 __all__ = [
     "PT_LOAD",
@@ -41,15 +42,15 @@ PT_LOAD = 1
 PF_X, PF_W, PF_R = 1, 2, 4
 
 # e_phoff and e_phnum positions/formats per class (after the 16-byte e_ident)
-_EHDR = {
+_EHDR = MappingProxyType({
     ELFCLASS32: ("HHIIIIIHHHHHH", 52),  # type machine version entry phoff shoff flags ...
     ELFCLASS64: ("HHIQQQIHHHHHH", 64),
-}
-_PHDR = {
+})
+_PHDR = MappingProxyType({
     # p_type, p_offset, p_filesz, p_flags extracted below
     ELFCLASS32: ("IIIIIIII", 32),  # type offset vaddr paddr filesz memsz flags align
     ELFCLASS64: ("IIQQQQQQ", 56),  # type flags offset vaddr paddr filesz memsz align
-}
+})
 
 
 @dataclass(frozen=True)
