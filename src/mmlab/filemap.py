@@ -57,7 +57,7 @@ from mmlab.fs_types import (
     SuperBlock,
 )
 from mmlab.memory_fault import alloc_set_pte
-from mmlab.mm_types import MmStruct, Vma, VmFault, VmOperations
+from mmlab.mm_types import MmStruct, Vma, VmFault, VmOperations, vma_mm
 from mmlab.pagetable import pte_none
 from mmlab.physmem import (
     ClearPageError,
@@ -232,7 +232,7 @@ def filemap_fault(vmf: VmFault) -> int:
         raise KernelBug("filemap_fault on a VMA without a file (NULL vm_file dereference)")
     mapping = _mapping_of(file)
     inode = mapping.host if mapping.host is not None else file.f_inode
-    mm = vma.vm_mm
+    mm = vma_mm(vma)
     physmem = mm.physmem
     offset = vmf.pgoff
     ret = 0
@@ -310,7 +310,7 @@ def filemap_map_pages(vmf: VmFault, start_pgoff: int, end_pgoff: int) -> None:
         indices = [i for i in range(start_pgoff, end_pgoff + 1) if i in pages]
     else:
         indices = sorted(i for i in pages if start_pgoff <= i <= end_pgoff)
-    pgd = vma.vm_mm.pgd
+    pgd = vma_mm(vma).pgd
     for index in indices:
         page = pages[index]
         if not PageUptodate(page) or "PG_readahead" in page.flags:

@@ -46,7 +46,7 @@ from mmlab.constants import (
 from mmlab.errors import KernelBug
 from mmlab.memory import vm_normal_page
 from mmlab.memory_fault import handle_mm_fault
-from mmlab.mm_types import MmStruct, Vma
+from mmlab.mm_types import MmStruct, Vma, vma_mm
 from mmlab.mmap import find_vma
 from mmlab.pagetable import pte_dirty, pte_present, pte_write
 from mmlab.trace import traced
@@ -130,7 +130,7 @@ def _follow_page(vma: Vma, address: int, foll_flags: int) -> int:
     ``can_follow_write_pte``), needs a fault. A present PTE without a struct page that is not
     the zero page is a raw frame (``follow_pfn_pte``): nothing to fault in.
     """
-    mm = _mm(vma)
+    mm = vma_mm(vma)
     pte = mm.pgd.walk(address)
     if not pte_present(pte) or pte is None:
         return 0
@@ -142,12 +142,6 @@ def _follow_page(vma: Vma, address: int, foll_flags: int) -> int:
     if page is None and not mm.physmem.is_zero_pfn(pte.pfn):
         return -errno.EEXIST
     return 1
-
-
-def _mm(vma: Vma) -> MmStruct:
-    if vma.vm_mm is None:
-        raise KernelBug(f"get_user_pages on {vma!r}, which belongs to no mm")
-    return vma.vm_mm
 
 
 @traced
@@ -175,7 +169,7 @@ def faultin_page(vma: Vma, address: int, foll_flags: int, nonblocking: list[int]
         fault_flags |= FAULT_FLAG_ALLOW_RETRY | FAULT_FLAG_RETRY_NOWAIT
     if foll_flags & FOLL_TRIED:
         fault_flags |= FAULT_FLAG_TRIED
-    mm = _mm(vma)
+    mm = vma_mm(vma)
     ret = handle_mm_fault(vma, address, fault_flags)
     if ret & VM_FAULT_ERROR:
         err = vm_fault_to_errno(ret, foll_flags)
@@ -249,7 +243,7 @@ def populate_vma_page_range(vma: Vma, start: int, end: int, nonblocking: list[in
     if vma.vm_flags & (VM_READ | VM_WRITE | VM_EXEC):
         gup_flags |= FOLL_FORCE
     return get_user_pages_populate(
-        _mm(vma), start, (end - start) // PAGE_SIZE, gup_flags, nonblocking
+        vma_mm(vma), start, (end - start) // PAGE_SIZE, gup_flags, nonblocking
     )
 
 

@@ -49,7 +49,7 @@ from mmlab.constants import (
 )
 from mmlab.errors import KernelBug
 from mmlab.fs_types import AddressSpace
-from mmlab.mm_types import MmStruct, Vma
+from mmlab.mm_types import MmStruct, Vma, vma_mm
 from mmlab.pagetable import (
     Pte,
     pfn_pte,
@@ -91,13 +91,6 @@ __all__ = [
 
 
 # --- small helpers --------------------------------------------------------------------------
-def _vma_mm(vma: Vma) -> MmStruct:
-    mm = vma.vm_mm
-    if mm is None:
-        raise KernelBug(f"{vma!r} belongs to no mm")
-    return mm
-
-
 def print_bad_pte(vma: Vma, addr: int, pte: Pte | None, page: Page | None) -> None:
     """Log a PTE that makes no sense ("BUG: Bad page map in process ..."); does not oops.
 
@@ -107,7 +100,7 @@ def print_bad_pte(vma: Vma, addr: int, pte: Pte | None, page: Page | None) -> No
     """
     val = 0 if pte is None else pte.val
     mapping = None if page is None else page.mapping
-    _vma_mm(vma).system.printk(
+    vma_mm(vma).system.printk(
         f"BUG: Bad page map in process model  pte:{val:08x} addr:{addr:#x} "
         f"vm_flags:{vma.vm_flags:08x} anon_vma:{vma.anon_vma!r} mapping:{mapping!r}"
     )
@@ -164,7 +157,7 @@ def vm_normal_page(vma: Vma, addr: int, pte: Pte) -> Page | None:
 
 def _vm_normal_page(vma: Vma, addr: int, pte: Pte) -> Page | None:
     """:func:`vm_normal_page` without the trace, for the zap and invariant loops."""
-    mm = _vma_mm(vma)
+    mm = vma_mm(vma)
     mem = mm.physmem
     pfn = pte.pfn
     if mm.system.have_pte_special:
@@ -222,7 +215,7 @@ def remap_pfn_range(vma: Vma, addr: int, pfn: int, size: int, prot: int) -> int:
     vma.vm_flags |= VM_IO | VM_PFNMAP | VM_DONTEXPAND | VM_DONTDUMP
     if addr >= end:
         raise KernelBug(f"remap_pfn_range: BUG_ON(addr >= end) with addr={addr:#x} size={size}")
-    mm = _vma_mm(vma)
+    mm = vma_mm(vma)
     pgd = mm.pgd
     while addr != end:
         old = pgd.walk(addr)
@@ -246,7 +239,7 @@ def insert_page(vma: Vma, addr: int, page: Page, prot: int) -> int:
     """
     if PageAnon(page):
         return -errno.EINVAL
-    mm = _vma_mm(vma)
+    mm = vma_mm(vma)
     if mm.pgd.pte_alloc(addr):
         return -errno.ENOMEM
     if not pte_none(mm.pgd.walk(addr)):
@@ -267,7 +260,7 @@ def insert_pfn(vma: Vma, addr: int, pfn: int, prot: int, mkwrite: bool = False) 
 
     Kernel: ``insert_pfn`` in `mm/memory.c @ v4.15 <https://elixir.bootlin.com/linux/v4.15/source/mm/memory.c#L1781>`_.
     """
-    mm = _vma_mm(vma)
+    mm = vma_mm(vma)
     if mm.pgd.pte_alloc(addr):
         return -errno.ENOMEM
     old = mm.pgd.walk(addr)
@@ -315,7 +308,7 @@ def vm_insert_mixed(vma: Vma, addr: int, pfn: int) -> int:
         raise KernelBug("vm_insert_mixed: BUG_ON(!(vma->vm_flags & VM_MIXEDMAP))")
     if addr < vma.vm_start or addr >= vma.vm_end:
         return -errno.EFAULT
-    mm = _vma_mm(vma)
+    mm = vma_mm(vma)
     prot = vma.vm_page_prot
     plain = pfn_t_to_pfn(pfn)
     devmap = _pte_devmap_supported(mm) and pfn_t_devmap(pfn)
@@ -341,7 +334,7 @@ def vm_insert_pfn(vma: Vma, addr: int, pfn: int) -> int:
         raise KernelBug("vm_insert_pfn: BUG_ON(both VM_PFNMAP and VM_MIXEDMAP)")
     if flags & VM_PFNMAP and is_cow_mapping(flags):
         raise KernelBug("vm_insert_pfn: BUG_ON(VM_PFNMAP in a COW mapping)")
-    if flags & VM_MIXEDMAP and _vma_mm(vma).physmem.pfn_valid(pfn):
+    if flags & VM_MIXEDMAP and vma_mm(vma).physmem.pfn_valid(pfn):
         raise KernelBug("vm_insert_pfn: BUG_ON(VM_MIXEDMAP && pfn_valid(pfn))")
     if addr < vma.vm_start or addr >= vma.vm_end:
         return -errno.EFAULT
@@ -363,7 +356,7 @@ def vm_insert_page(vma: Vma, addr: int, page: Page) -> int:
     if page._refcount <= 0:
         return -errno.EINVAL
     if not vma.vm_flags & VM_MIXEDMAP:
-        if _vma_mm(vma).mmap_sem.down_read_trylock():
+        if vma_mm(vma).mmap_sem.down_read_trylock():
             raise KernelBug("vm_insert_page: BUG_ON(down_read_trylock(&mm->mmap_sem))")
         if vma.vm_flags & VM_PFNMAP:
             raise KernelBug("vm_insert_page: BUG_ON(vma->vm_flags & VM_PFNMAP)")
@@ -373,7 +366,7 @@ def vm_insert_page(vma: Vma, addr: int, page: Page) -> int:
 
 # --- removing PTEs ----------------------------------------------------------------------------
 def _zap_pte_range(vma: Vma, start: int, end: int) -> None:
-    mm = _vma_mm(vma)
+    mm = vma_mm(vma)
     pgd = mm.pgd
     mem = mm.physmem
     for addr, pte in list(pgd.range(start, end)):
@@ -431,7 +424,7 @@ def zap_page_range(vma: Vma, start: int, size: int) -> None:
     """
     end = start + size
     unmap_single_vma(vma, start, end)
-    mm_rb = _vma_mm(vma).mm_rb
+    mm_rb = vma_mm(vma).mm_rb
     pos = vma.vm_end
     while pos < end:
         nxt = mm_rb.find(pos)  # the next VMA (vma->vm_next), found by address

@@ -40,7 +40,7 @@ from mmlab.constants import (
 )
 from mmlab.errors import KernelBug
 from mmlab.memory import arch_pte_mkspecial, maybe_mkwrite, mk_pte, vm_normal_page
-from mmlab.mm_types import MmStruct, Vma, VmFault, linear_page_index
+from mmlab.mm_types import Vma, VmFault, linear_page_index, vma_mm
 from mmlab.pagetable import (
     pfn_pte,
     pte_mkdirty,
@@ -89,16 +89,8 @@ __all__ = [
 
 
 # --- helpers ---------------------------------------------------------------------------------
-def _mm(vma: Vma) -> MmStruct:
-    """The mm of a VMA that a fault is running in (always linked to one)."""
-    mm = vma.vm_mm
-    if mm is None:
-        raise KernelBug(f"fault in {vma!r}, which belongs to no mm")
-    return mm
-
-
 def _mem(vma: Vma) -> PhysMem:
-    return _mm(vma).physmem
+    return vma_mm(vma).physmem
 
 
 def alloc_set_pte(vmf: VmFault, page: Page, address: int | None = None) -> int:
@@ -112,7 +104,7 @@ def alloc_set_pte(vmf: VmFault, page: Page, address: int | None = None) -> int:
     Kernel: ``alloc_set_pte`` in `mm/memory.c @ v4.15 <https://elixir.bootlin.com/linux/v4.15/source/mm/memory.c#L3387>`_.
     """
     vma = vmf.vma
-    mm = _mm(vma)
+    mm = vma_mm(vma)
     addr = vmf.address if address is None else address
     if mm.pgd.pte_alloc(addr):
         return VM_FAULT_OOM
@@ -141,7 +133,7 @@ def handle_mm_fault(vma: Vma, address: int, flags: int) -> int:
 
     Kernel: ``handle_mm_fault`` in `mm/memory.c @ v4.15 <https://elixir.bootlin.com/linux/v4.15/source/mm/memory.c#L4076>`_.
     """
-    _mm(vma).system.vmstat["pgfault"] += 1
+    vma_mm(vma).system.vmstat["pgfault"] += 1
     return __handle_mm_fault(vma, address, flags)
 
 
@@ -161,7 +153,7 @@ def __handle_mm_fault(vma: Vma, address: int, flags: int) -> int:
         pgoff=linear_page_index(vma, address & PAGE_MASK),
         address=address & PAGE_MASK,
     )
-    if _mm(vma).pgd.pmd_alloc(vmf.address):
+    if vma_mm(vma).pgd.pmd_alloc(vmf.address):
         return VM_FAULT_OOM
     return handle_pte_fault(vmf)
 
@@ -179,7 +171,7 @@ def handle_pte_fault(vmf: VmFault) -> int:
     Kernel: ``handle_pte_fault`` in `mm/memory.c @ v4.15 <https://elixir.bootlin.com/linux/v4.15/source/mm/memory.c#L3899>`_.
     """
     vma = vmf.vma
-    mm = _mm(vma)
+    mm = vma_mm(vma)
     pte = mm.pgd.walk(vmf.address)
     if pte_none(pte):
         vmf.orig_pte = None
@@ -215,7 +207,7 @@ def do_anonymous_page(vmf: VmFault) -> int:
     Kernel: ``do_anonymous_page`` in `mm/memory.c @ v4.15 <https://elixir.bootlin.com/linux/v4.15/source/mm/memory.c#L3083>`_.
     """
     vma = vmf.vma
-    mm = _mm(vma)
+    mm = vma_mm(vma)
     mem = mm.physmem
     if vma.vm_flags & VM_SHARED:
         return VM_FAULT_SIGBUS
@@ -278,7 +270,7 @@ def do_fault_around(vmf: VmFault) -> int:
     """
     vma = vmf.vma
     address = vmf.address
-    nr_pages = _mm(vma).system.fault_around_bytes >> PAGE_SHIFT
+    nr_pages = vma_mm(vma).system.fault_around_bytes >> PAGE_SHIFT
     mask = ~(nr_pages * PAGE_SIZE - 1) & PAGE_MASK
     start_addr = max(address & mask, vma.vm_start)
     off = ((address - start_addr) >> PAGE_SHIFT) & 511
@@ -289,14 +281,14 @@ def do_fault_around(vmf: VmFault) -> int:
         ((vma.vm_end - vma.vm_start) >> PAGE_SHIFT) + vma.vm_pgoff - 1,
         start_pgoff + nr_pages - 1,
     )
-    if _mm(vma).pgd.pte_alloc(address):
+    if vma_mm(vma).pgd.pte_alloc(address):
         return 0
     vmf.address = start_addr
     try:
         vma.vm_ops.map_pages(vmf, start_pgoff, end_pgoff)
     finally:
         vmf.address = address
-    return 0 if pte_none(_mm(vma).pgd.walk(address)) else VM_FAULT_NOPAGE
+    return 0 if pte_none(vma_mm(vma).pgd.walk(address)) else VM_FAULT_NOPAGE
 
 
 @traced
@@ -314,7 +306,7 @@ def do_read_fault(vmf: VmFault) -> int:
     if (
         ops is not None
         and ops.map_pages is not None
-        and _mm(vma).system.fault_around_bytes >> PAGE_SHIFT > 1
+        and vma_mm(vma).system.fault_around_bytes >> PAGE_SHIFT > 1
     ):
         ret = do_fault_around(vmf)
         if ret:
@@ -477,12 +469,12 @@ def _wp_page_reuse(vmf: VmFault) -> None:
     # wp_page_reuse (mm/memory.c): make the existing PTE young, dirty and writable.
     vma = vmf.vma
     entry = maybe_mkwrite(pte_mkdirty(pte_mkyoung(vmf.orig_pte)), vma)
-    _mm(vma).pgd.set_pte_at(vmf.address, entry)
+    vma_mm(vma).pgd.set_pte_at(vmf.address, entry)
 
 
 def _finish_mkwrite_fault(vmf: VmFault) -> int:
     # finish_mkwrite_fault: re-check the PTE, then reuse it.
-    if not pte_same(_mm(vmf.vma).pgd.walk(vmf.address), vmf.orig_pte):
+    if not pte_same(vma_mm(vmf.vma).pgd.walk(vmf.address), vmf.orig_pte):
         return VM_FAULT_NOPAGE
     _wp_page_reuse(vmf)
     return 0
@@ -551,7 +543,7 @@ def wp_page_copy(vmf: VmFault) -> int:
     Kernel: ``wp_page_copy`` in `mm/memory.c @ v4.15 <https://elixir.bootlin.com/linux/v4.15/source/mm/memory.c#L2452>`_.
     """
     vma = vmf.vma
-    mm = _mm(vma)
+    mm = vma_mm(vma)
     mem = mm.physmem
     old_page = vmf.page
     if anon_vma_prepare(vma):
@@ -616,7 +608,7 @@ def do_wp_page(vmf: VmFault) -> int:
             # then make sure the PTE did not change meanwhile.
             mem.get_page(page)
             lock_page(page)
-            if not pte_same(_mm(vma).pgd.walk(vmf.address), vmf.orig_pte):
+            if not pte_same(vma_mm(vma).pgd.walk(vmf.address), vmf.orig_pte):
                 unlock_page(page)
                 mem.put_page(page)
                 return 0

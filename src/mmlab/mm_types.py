@@ -21,6 +21,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from mmlab.constants import PAGE_SHIFT, TASK_SIZE, VM_EXEC, VM_MAYSHARE, VM_READ, VM_WRITE
+from mmlab.errors import KernelBug
 from mmlab.fs_types import File
 from mmlab.pagetable import PageTable, Pte
 from mmlab.physmem import PAGE_MAPPING_ANON, Page, PhysMem
@@ -38,6 +39,7 @@ __all__ = [
     "VmOperations",
     "linear_page_index",
     "vma_is_anonymous",
+    "vma_mm",
     "vma_pages",
 ]
 
@@ -234,6 +236,19 @@ class MmStruct:
 
     def __iter__(self) -> Iterator[Vma]:
         return iter(self.mm_rb)
+
+
+def vma_mm(vma: Vma) -> MmStruct:
+    """The address space ``vma`` belongs to.
+
+    A kernel VMA always has its ``vm_mm``; a model VMA built by hand may have none, and code
+    that needs one raises :class:`~mmlab.errors.KernelBug` (a NULL dereference in the kernel).
+
+    Model helper: no kernel counterpart (``vma->vm_mm``).
+    """
+    if vma.vm_mm is None:
+        raise KernelBug(f"{vma!r} belongs to no mm")
+    return vma.vm_mm
 
 
 def vma_pages(vma: Vma) -> int:

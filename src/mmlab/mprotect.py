@@ -36,7 +36,7 @@ from mmlab.constants import (
     calc_vm_prot_bits,
 )
 from mmlab.gup import populate_vma_page_range
-from mmlab.mm_types import MmStruct, Vma, vma_is_anonymous
+from mmlab.mm_types import MmStruct, Vma, vma_is_anonymous, vma_mm
 from mmlab.mmap import find_vma, split_vma, vma_merge, vma_set_page_prot, vma_wants_writenotify
 from mmlab.trace import traced
 
@@ -182,9 +182,7 @@ def change_protection(
 
     Kernel: ``change_protection`` in `mm/mprotect.c @ v4.15 <https://elixir.bootlin.com/linux/v4.15/source/mm/mprotect.c#L281>`_.
     """
-    if vma.vm_mm is None:
-        return 0
-    return vma.vm_mm.pgd.change_protection(
+    return vma_mm(vma).pgd.change_protection(
         start,
         end,
         newprot,

@@ -30,7 +30,7 @@ from mmlab.fs_types import (
     Inode,
     SuperBlock,
 )
-from mmlab.mm_types import Vma, VmFault, VmOperations
+from mmlab.mm_types import Vma, VmFault, VmOperations, vma_mm
 from mmlab.physmem import SetPageUptodate, lock_page
 from mmlab.trace import traced
 
@@ -49,10 +49,10 @@ def shmem_fault(vmf: VmFault) -> int:
     """
     vma = vmf.vma
     file = vma.vm_file
-    if file is None or vma.vm_mm is None:
+    if file is None:
         raise KernelBug("shmem_fault on a VMA without its tmpfs file")
     mapping = file.f_mapping
-    physmem = vma.vm_mm.physmem
+    physmem = vma_mm(vma).physmem
     if vmf.pgoff >= DIV_ROUND_UP(file.f_inode.i_size, PAGE_SIZE):
         return VM_FAULT_SIGBUS
     page = find_get_page(mapping, vmf.pgoff)
@@ -84,11 +84,9 @@ def shmem_zero_setup(vma: Vma) -> int:
 
     Kernel: ``shmem_zero_setup`` in `mm/shmem.c @ v4.15 <https://elixir.bootlin.com/linux/v4.15/source/mm/shmem.c#L4282>`_.
     """
-    if vma.vm_mm is None:
-        raise KernelBug("shmem_zero_setup on a VMA that belongs to no mm")
     size = vma.vm_end - vma.vm_start
     inode = Inode(
-        i_ino=vma.vm_mm.system.get_next_ino(),
+        i_ino=vma_mm(vma).system.get_next_ino(),
         i_size=size,
         i_sb=SuperBlock(MKDEV(0, 1)),
         i_mapping=AddressSpace(a_ops=AddressSpaceOperations(readpage=None)),

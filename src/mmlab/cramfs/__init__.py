@@ -1,7 +1,7 @@
 """cramfs package: the ``fs/cramfs`` @ v4.15 on-disk format read, checked, extracted and written.
 
-Public API (only the errors are imported eagerly, so ``import mmlab.cramfs`` stays cheap;
-the rest loads on first use):
+Public API (only the errors module is imported with the package, so ``import mmlab.cramfs``
+stays cheap; the rest loads on first use):
 
 * errors: :class:`CramfsError` and subclasses, :class:`CramfsWarning` and the
   fsck.cramfs exit codes ``EXIT_*`` (``mmlab.cramfs.errors``)
@@ -17,25 +17,7 @@ ones above) are importable as attributes too, loaded on first access.
 from importlib import import_module as _import_module
 from types import MappingProxyType as _MappingProxyType
 
-from .errors import (
-    EXIT_ERROR,
-    EXIT_OK,
-    EXIT_UNCORRECTED,
-    EXIT_USAGE,
-    CramfsBuildError,
-    CramfsCRCError,
-    CramfsDataError,
-    CramfsError,
-    CramfsFormatError,
-    CramfsIOError,
-    CramfsLimitError,
-    CramfsMagicError,
-    CramfsNotFoundError,
-    CramfsTruncatedError,
-    CramfsUnsafePathError,
-    CramfsUnsupportedError,
-    CramfsWarning,
-)
+from . import errors as _errors
 
 #: Public name -> submodule that defines it (imported on first access).
 _LAZY = _MappingProxyType({
@@ -54,41 +36,13 @@ _LAZY = _MappingProxyType({
 _SUBMODULES = ("check", "elf", "errors", "extract", "layout", "reader", "samples", "tree",
                "writer")
 
-__all__ = [
-    # from mmlab.cramfs.errors (imported above; the same list as errors.__all__)
-    "CramfsError",
-    "CramfsFormatError",
-    "CramfsMagicError",
-    "CramfsTruncatedError",
-    "CramfsUnsupportedError",
-    "CramfsCRCError",
-    "CramfsDataError",
-    "CramfsLimitError",
-    "CramfsUnsafePathError",
-    "CramfsNotFoundError",
-    "CramfsIOError",
-    "CramfsBuildError",
-    "CramfsWarning",
-    "EXIT_OK",
-    "EXIT_UNCORRECTED",
-    "EXIT_ERROR",
-    "EXIT_USAGE",
-    # loaded on first use (the keys of _LAZY)
-    "CramfsImage",
-    "open_image",
-    "FileBlock",
-    "Entry",
-    "check_image",
-    "CheckReport",
-    "extract",
-    "build_image",
-    "write_image",
-]
-
+__all__ = [*_errors.__all__, *_LAZY]
 
 
 def __getattr__(name: str):
     """Import the submodule behind a lazy public name (or a submodule itself) on first use."""
+    if name in _errors.__all__:  # the errors module is loaded with the package: cheap
+        return getattr(_errors, name)
     module = _LAZY.get(name)
     if module is None:
         if name in _SUBMODULES:
