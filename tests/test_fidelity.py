@@ -445,3 +445,20 @@ def test_filemap_fault_beyond_eof_is_sigbus_for_pgoff_from_vm_pgoff():
     res = fault.do_page_fault(mm, addr)
     assert res.signal == "SIGBUS" and res.si_code == "BUS_ADRERR"
     assert not f.f_mapping.pages  # nothing was read: the page index was past the end
+
+
+def test_map_32bit_is_placed_bottom_up_in_the_second_gigabyte():
+    """find_start_end: MAP_32BIT searches [1 GiB, 2 GiB) bottom-up (sys_x86_64.c L104)."""
+    mm = MM()
+    a = mm.mmap(0, PAGE_SIZE, PROT_READ, ANON | MAP_32BIT)
+    b = mm.mmap(0, 2 * PAGE_SIZE, PROT_READ | PROT_WRITE, ANON | MAP_32BIT)
+    assert (a, b) == (0x40000000, 0x40001000)
+    assert errno_of(lambda: mm.mmap(0, 1 << 31, PROT_READ, ANON | MAP_32BIT)) == errno.ENOMEM
+
+
+def test_a_failed_top_down_search_falls_back_to_bottom_up():
+    """arch_get_unmapped_area_topdown ends in arch_get_unmapped_area (sys_x86_64.c L236)."""
+    mm = MM(mmap_base=0x10000)
+    mm.mmap(PAGE_SIZE, 0x10000 - PAGE_SIZE, PROT_READ, ANON | MAP_FIXED)  # no room below the base
+    addr = mm.mmap(0, PAGE_SIZE, PROT_READ, ANON)
+    assert addr == mm.mmap_legacy_base == 0x2AAAAAAAB000  # PAGE_ALIGN(TASK_SIZE / 3)

@@ -20,7 +20,15 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
-from mmlab.constants import PAGE_SHIFT, TASK_SIZE, VM_EXEC, VM_MAYSHARE, VM_READ, VM_WRITE
+from mmlab.constants import (
+    PAGE_ALIGN,
+    PAGE_SHIFT,
+    TASK_SIZE,
+    VM_EXEC,
+    VM_MAYSHARE,
+    VM_READ,
+    VM_WRITE,
+)
 from mmlab.errors import KernelBug
 from mmlab.fs_types import File
 from mmlab.pagetable import PageTable, Pte
@@ -196,6 +204,8 @@ class MmStruct:
         self.mmap_sem = RwSemaphore(self)
         self.pgd = PageTable()
         self.mmap_base = mmap_base
+        #: Where bottom-up allocation starts (``TASK_UNMAPPED_BASE``: a third of the way up).
+        self.mmap_legacy_base = PAGE_ALIGN(task_size // 3)
         self.task_size = task_size
         self.cap_sys_rawio = cap_sys_rawio
         self.def_flags = 0

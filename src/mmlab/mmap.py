@@ -12,7 +12,7 @@ built on them, which take the lock and raise :class:`OSError`, are the methods o
 Where the model simplifies: one page size, no NUMA policies, no userfaultfd, no mlock
 accounting or RLIMIT checks, no commit accounting (``VM_ACCOUNT`` is set and kept exactly as the
 kernel does, but memory is never refused for it), no fork (so every ``anon_vma`` chain is a
-single link), no stack guard gap, no address randomisation, no ``MAP_32BIT`` window.
+single link), no stack guard gap, no address randomisation.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from collections.abc import Iterator
 
 from mmlab.constants import (
     LEGACY_MAP_MASK,
+    MAP_32BIT,
     MAP_FIXED,
     MAP_NONBLOCK,
     MAP_NORESERVE,
@@ -419,8 +420,9 @@ def get_unmapped_area(
     ``security_mmap_addr`` refuses an address below ``mmap_min_addr`` with ``-EPERM`` unless
     the process has ``CAP_SYS_RAWIO`` (``cap_mmap_addr``, security/commoncap.c).
 
-    Not modelled: the stack guard gap, randomisation, the ``MAP_32BIT`` window and the
-    bottom-up fallback when the top-down search fails (``-ENOMEM`` here).
+    ``MAP_32BIT``, and a failed top-down search, use the bottom-up search of
+    ``arch_get_unmapped_area``. Not modelled: the stack guard gap, randomisation, the file
+    alignment of AMD family 15h CPUs (``get_align_mask``).
 
     Kernel: ``get_unmapped_area`` in `mm/mmap.c @ v4.15 <https://elixir.bootlin.com/linux/v4.15/source/mm/mmap.c#L2087>`_.
     """
@@ -429,7 +431,7 @@ def get_unmapped_area(
     if file is not None and file.f_op.get_unmapped_area is not None:
         addr = file.f_op.get_unmapped_area(file, addr, length, pgoff, flags)
     elif not flags & MAP_FIXED:
-        addr = _topdown_area(mm, addr, length)
+        addr = _topdown_area(mm, addr, length, flags)
     if addr < 0:
         return addr
     if addr > mm.task_size - length:
@@ -441,13 +443,39 @@ def get_unmapped_area(
     return addr
 
 
-def _topdown_area(mm: MmStruct, hint: int, length: int) -> int:
-    """``arch_get_unmapped_area_topdown`` (arch/x86/kernel/sys_x86_64.c) without MAP_FIXED."""
+def _topdown_area(mm: MmStruct, hint: int, length: int, flags: int) -> int:
+    """``arch_get_unmapped_area_topdown`` (arch/x86/kernel/sys_x86_64.c) without MAP_FIXED.
+
+    A free hint wins; else the highest gap below ``mmap_base``; ``MAP_32BIT``, or no gap found,
+    goes to the bottom-up search instead.
+    """
+    if flags & MAP_32BIT:
+        return _bottomup_area(mm, hint, length, flags)
     if hint:
         hint &= PAGE_MASK
         if mm.task_size - length >= hint and not _overlaps(mm, hint, hint + length):
             return hint
     addr = mm.mm_rb.find_gap_topdown(length, PAGE_SIZE, mm.mmap_base)
+    if addr is None:  # "a failed mmap() very likely causes application failure"
+        return _bottomup_area(mm, hint, length, flags)
+    return addr
+
+
+def _bottomup_area(mm: MmStruct, hint: int, length: int, flags: int) -> int:
+    """``arch_get_unmapped_area``: the lowest free gap from ``mmap_legacy_base`` up, or for
+    ``MAP_32BIT`` in the 1 GiB window at 1 GiB (``find_start_end``), where 64-bit programs
+    that need 32-bit addresses (JITs, the small code model) get them."""
+    if flags & MAP_32BIT:
+        begin, end = 0x40000000, 0x80000000
+    else:
+        begin, end = mm.mmap_legacy_base, mm.task_size
+    if length > end:
+        return -errno.ENOMEM
+    if hint:
+        hint = PAGE_ALIGN(hint)
+        if end - length >= hint and not _overlaps(mm, hint, hint + length):
+            return hint
+    addr = mm.mm_rb.find_gap_bottomup(length, begin, end)
     return -errno.ENOMEM if addr is None else addr
 
 

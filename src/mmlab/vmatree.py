@@ -269,6 +269,23 @@ class VmaTree(Generic[Vma]):
                 true = max(self._gap_before(ci, i) for i in range(len(chunk)))
                 assert self._gaps[ci] == true, (ci, self._gaps[ci], true)
 
+    def find_gap_bottomup(self, length: int, low: int, high: int) -> int | None:
+        """The lowest address ``a >= low`` with ``[a, a+length)`` free and ending by ``high``.
+
+        Walks the VMAs upwards from ``low`` (the bottom-up search is the rare one: ``MAP_32BIT``
+        and the fallback when the top-down search fails), so it costs O(VMAs above ``low``).
+
+        Kernel: ``unmapped_area`` in `mm/mmap.c @ v4.15 <https://elixir.bootlin.com/linux/v4.15/source/mm/mmap.c#L1783>`_.
+        """
+        addr = low
+        vma = self.find(low)
+        while addr + length <= high:
+            if vma is None or vma.vm_start >= addr + length:
+                return addr
+            addr = max(addr, vma.vm_end)
+            vma = self.next(vma)
+        return None
+
     def find_gap_topdown(self, length: int, low: int, high: int) -> int | None:
         """The highest address ``a`` with ``[a, a+length)`` free inside ``[low, high)``.
 
