@@ -103,7 +103,9 @@ def dax_checking_mmap(file: File, vma: Vma) -> int:
     """``->mmap`` of ext4 and xfs: ``MAP_SYNC`` needs DAX, which the model lacks.
 
     A VMA with ``VM_SYNC`` is refused with ``-EOPNOTSUPP``; anything else is mapped through the
-    page cache (``generic_file_mmap``).
+    page cache with ``generic_file_mmap``. Only that check is modelled: ext4 and xfs install
+    their own ``vm_ops`` (with their own ``page_mkwrite``), which the model approximates by
+    ``generic_file_vm_ops``, and ext4 first refuses a shut-down filesystem (``-EIO``).
 
     Kernel: ``ext4_file_mmap`` in `fs/ext4/file.c @ v4.15 <https://elixir.bootlin.com/linux/v4.15/source/fs/ext4/file.c#L353>`_.
     """

@@ -61,7 +61,7 @@ PAGE_FLAGS = (
     "PG_active",
     "PG_reserved",
     "PG_swapbacked",
-    "PG_readahead",
+    "PG_readahead",  # at v4.15 an alias of PG_reclaim (PageReadahead, page-flags.h)
 )
 
 

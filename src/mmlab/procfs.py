@@ -9,9 +9,10 @@ column (72 on 64-bit: ``25 + 6 * sizeof(void *) - 1``, 48 on 32-bit) plus one mo
 name. The offset is ``vm_pgoff << PAGE_SHIFT`` for file VMAs (0 for the others), so after
 ``remap_pfn_range`` on a private mapping it shows the *physical address* of the data.
 
-What 6.x prints differently: nothing in this format. Since v4.19 the header is printed with
-``seq_put_hex_ll`` instead of one ``seq_printf`` (same text); since v5.17 anonymous VMAs may be
-named by ``prctl(PR_SET_VMA)`` and show ``[anon:name]``; since v6.1 the walk uses the maple tree.
+The live differential (:mod:`mmlab.live`) holds this format against the kernel running the
+tests (6.18 here): every line of the test process's own ``/proc/self/maps`` is reprinted byte
+for byte. Later kernels add names this model never makes (``[anon:name]`` for VMAs named with
+``prctl(PR_SET_VMA)``).
 """
 
 from __future__ import annotations
