@@ -123,6 +123,7 @@ def test_mmlab_mm_keeps_its_import_paths():
     ):
         for attr in names:
             assert attr in module.__all__, f"{module.__name__}.{attr}"
+    assert "annotations" not in dir(mm)  # what a notebook's tab completion offers
 
 
 @pytest.mark.parametrize("path", source_files(), ids=lambda p: str(p.relative_to(SRC)))

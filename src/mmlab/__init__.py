@@ -10,7 +10,7 @@ Quick start::
     mm.mprotect(addr + 4096, 4096, PROT_READ)                    # splits the VMA in three
     with trace.record() as t:                                    # watch the kernel work
         print(fault.do_page_fault(mm, addr, write=True))         # a write fault
-    print(t.names)       # ['do_page_fault', 'find_vma', 'handle_mm_fault', ...]
+    print(t.names)       # ['do_page_fault', 'down_read_trylock', 'find_vma', ...]
     print(procfs.format_maps(mm))                                # /proc/PID/maps, exactly
 
 Where each part of the kernel lives (Linux v4.15 source file -> mmlab module):

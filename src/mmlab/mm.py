@@ -17,7 +17,6 @@ Kernel: the system calls ``mmap``, ``munmap`` and ``mprotect`` of `mm/mmap.c
 (``vm_mmap_pgoff``) and `mm/mprotect.c` @ v4.15.
 """
 
-from __future__ import annotations
 
 import errno
 import os
