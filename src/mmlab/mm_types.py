@@ -186,7 +186,8 @@ class MmStruct:
     :class:`~mmlab.system.System` it runs on (its memory, sysctls, kernel version and
     architecture). Also the per-process fault counters ``maj_flt``/``min_flt`` (``task_struct``
     fields in the kernel) and ``cap_sys_rawio``: whether the process may map below
-    ``mmap_min_addr`` (``CAP_SYS_RAWIO``, root's by default).
+    ``mmap_min_addr`` (``CAP_SYS_RAWIO``, a capability of root's; off by default, as for a
+    user's process).
 
     Kernel: ``struct mm_struct`` in `include/linux/mm_types.h @ v4.15 <https://elixir.bootlin.com/linux/v4.15/source/include/linux/mm_types.h#L356>`_.
     """
