@@ -462,3 +462,15 @@ def test_a_failed_top_down_search_falls_back_to_bottom_up():
     mm.mmap(PAGE_SIZE, 0x10000 - PAGE_SIZE, PROT_READ, ANON | MAP_FIXED)  # no room below the base
     addr = mm.mmap(0, PAGE_SIZE, PROT_READ, ANON)
     assert addr == mm.mmap_legacy_base == 0x2AAAAAAAB000  # PAGE_ALIGN(TASK_SIZE / 3)
+
+
+def test_fault_around_bytes_is_set_as_the_debugfs_knob_sets_it():
+    """fault_around_bytes_set: > one PTE table -EINVAL, else rounded down to a power of two."""
+    s = System()
+    s.fault_around_bytes = 3 * PAGE_SIZE + 5
+    assert s.fault_around_bytes == 2 * PAGE_SIZE
+    s.fault_around_bytes = 0
+    assert s.fault_around_bytes == PAGE_SIZE  # fault-around off
+    for bad in (513 * PAGE_SIZE, -1):
+        with pytest.raises(ValueError):
+            s.fault_around_bytes = bad

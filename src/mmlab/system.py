@@ -98,7 +98,7 @@ class System:
 
     @fault_around_bytes.setter
     def fault_around_bytes(self, value: int) -> None:
-        if value // PAGE_SIZE > PTRS_PER_PTE:
+        if value < 0 or value // PAGE_SIZE > PTRS_PER_PTE:  # a u64: negative is huge
             raise ValueError(f"fault_around_bytes {value} is more than one PTE table (-EINVAL)")
         self._fault_around_bytes = 1 << (value.bit_length() - 1) if value > PAGE_SIZE else PAGE_SIZE
 
