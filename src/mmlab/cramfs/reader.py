@@ -30,8 +30,9 @@ import mmap
 import os
 import stat
 import zlib
+from collections import deque
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import PurePosixPath
@@ -719,14 +720,20 @@ class CramfsImage:
             view = self.__dict__["_memview"] = memoryview(self._buf)
         return view
 
-    def iter_file_contents(self, entries=None, *, threads: int = 2) -> Iterator[tuple[Entry,
-                                                                                     bytes]]:
+    def iter_file_contents(self, entries=None, *, threads: int = 2,
+                           ahead: int | None = None) -> Iterator[tuple[Entry, bytes]]:
         """(entry, contents) for every regular file, inflating on a thread pool.
 
         zlib releases the GIL while inflating, so ``threads=2`` runs two
         inflates at once on two cores.  Files go to the pool in batches of
         about 1 MiB (one future per file costs more than inflating a small
-        one).  Order is the walk order.
+        one).  Order is the order of ``entries`` (default: the walk order).
+
+        At most ``ahead`` batches (default ``2 * threads``) are in flight or
+        waiting to be consumed, so a slow consumer holds a few MiB, never the
+        whole image.  Closing the iterator early (an exception in the
+        consumer) cancels the batches not yet started and waits only for the
+        ones running.
         """
         if entries is None:
             entries = [e for e in self.walk() if e.is_file()]
@@ -743,10 +750,21 @@ class CramfsImage:
                 batches.append([])
                 acc = 0
         read = self.read_file
+        limit = max(1, ahead if ahead is not None else 2 * threads)
+        pending: deque[tuple[list[Entry], Future[list[bytes]]]] = deque()
         with ThreadPoolExecutor(threads) as pool:
-            for batch, datas in zip(batches, pool.map(lambda b: [read(e) for e in b], batches),
-                                    strict=True):
-                yield from zip(batch, datas, strict=True)
+            try:
+                for batch in batches:
+                    pending.append((batch, pool.submit(lambda b: [read(e) for e in b], batch)))
+                    if len(pending) >= limit:
+                        done, future = pending.popleft()
+                        yield from zip(done, future.result(), strict=True)
+                while pending:
+                    done, future = pending.popleft()
+                    yield from zip(done, future.result(), strict=True)
+            finally:
+                for _, future in pending:
+                    future.cancel()
 
     # --- block size ----------------------------------------------------------------------------
     def _detect_blocksize(self) -> int:
