@@ -19,7 +19,7 @@ from mmlab.cramfs.errors import (
 )
 from mmlab.cramfs.layout import INODE_SIZE
 
-from .conftest import IS_ROOT, XIP_MD5, XIP_SAMPLE, mkfs, needs_mkfs, tree_snapshot
+from .conftest import IS_ROOT, XIP_MD5, XIP_SAMPLE, fix_crc, mkfs, needs_mkfs, tree_snapshot
 
 pytestmark = needs_mkfs
 
@@ -88,15 +88,16 @@ def _evil(tmp_path, files, dirs=(), patch=None) -> bytes:
     data = bytearray(img.read_bytes())
     if patch:
         patch(data)
+        fix_crc(data)  # a valid CRC, so the extractor gets past its CRC check to the tree
     return bytes(data)
 
 
-def _refuse(tmp_path, data: bytes, exc=CramfsUnsafePathError) -> CramfsError:
+def _refuse(tmp_path, data: bytes, exc=CramfsUnsafePathError, **options) -> CramfsError:
     jail = tmp_path / "jail"
     target = jail / "target"
     jail.mkdir()
     with pytest.raises(exc) as ei:
-        extract(data, target)
+        extract(data, target, **options)
     outside_untouched(jail, target)
     assert not target.exists() or os.listdir(target) == []  # validated before any write
     assert ei.value.field and f"0x{ei.value.offset:x}" in str(ei.value)
@@ -130,26 +131,66 @@ def test_refuses_duplicate_names(tmp_path):
     assert "duplicate" in str(err)
 
 
-@pytest.mark.parametrize("target", ["../../etc", "/etc/passwd", "a/../../x", "..",
-                                    "sub/../../../etc"])
+ESCAPING = ["../../etc", "/etc/passwd", "a/../../x", "..", "sub/../../../etc"]
+
+
+@pytest.mark.parametrize("target", ESCAPING)
 def test_refuses_escaping_symlinks(tmp_path, target):
+    """links="refuse-outside" keeps the old refusal: nothing written."""
     data = _evil(tmp_path, {"link": target, "f": b"x"}, dirs=("sub",))
-    err = _refuse(tmp_path, data)
+    err = _refuse(tmp_path, data, links="refuse-outside")
     assert err.field == "symlink target"
+    assert f"symlink /link -> {target} points outside the tree" in str(err)
+
+
+@pytest.mark.parametrize("target", ESCAPING)
+def test_keeps_escaping_symlinks_verbatim_by_default(tmp_path, target):
+    """Symlinks are data: the default creates them as they are (fsck.cramfs --extract does)."""
+    data = _evil(tmp_path, {"link": target, "f": b"x"}, dirs=("sub",))
+    jail = tmp_path / "jail"
+    jail.mkdir()
+    report = extract(data, jail / "out")
+    assert os.readlink(jail / "out" / "link") == target
+    assert (jail / "out" / "f").read_bytes() == b"x"
+    assert report.symlinks == 1 and report.skipped == []
+    assert os.listdir(jail) == ["out"]
+
+
+@pytest.mark.parametrize("target", ESCAPING)
+def test_skip_outside_leaves_escaping_symlinks_out(tmp_path, target):
+    data = _evil(tmp_path, {"link": target, "inner": "f", "f": b"x"}, dirs=("sub",))
+    out = tmp_path / "out"
+    report = extract(data, out, links="skip-outside")
+    assert not os.path.lexists(out / "link")
+    assert os.readlink(out / "inner") == "f" and (out / "f").read_bytes() == b"x"
+    assert report.symlinks == 1
+    assert report.skipped == [f"/link -> {target} (symlink points outside the tree)"]
 
 
 def test_refuses_symlink_chain_escape(tmp_path):
     # b -> "." makes "b/../etc" leave the tree although it looks harmless lexically
     data = _evil(tmp_path, {"b": ".", "a": "b/../etc"})
-    _refuse(tmp_path, data)
+    _refuse(tmp_path, data, links="refuse-outside")
+
+
+def test_symlink_chain_escape_kept_or_skipped(tmp_path):
+    data = _evil(tmp_path, {"b": ".", "a": "b/../etc"})
+    extract(data, tmp_path / "keep")
+    assert os.readlink(tmp_path / "keep" / "a") == "b/../etc"
+    report = extract(data, tmp_path / "skip", links="skip-outside")
+    assert not os.path.lexists(tmp_path / "skip" / "a")
+    assert os.readlink(tmp_path / "skip" / "b") == "."
+    assert len(report.skipped) == 1 and report.skipped[0].startswith("/a -> b/../etc")
 
 
 def test_allows_inner_symlinks(tmp_path):
     data = _evil(tmp_path, {"f": b"x", "l1": "f", "l2": "sub/../f", "l3": "sub/deep/../../f"},
                  dirs=("sub/deep",))
-    out = tmp_path / "out"
-    extract(data, out)
-    assert os.readlink(out / "l2") == "sub/../f"
+    for links in ("keep", "skip-outside", "refuse-outside"):
+        out = tmp_path / f"out-{links}"
+        report = extract(data, out, links=links)
+        assert os.readlink(out / "l2") == "sub/../f"
+        assert report.symlinks == 3 and report.skipped == []
 
 
 def test_refuses_directory_cycle(tmp_path):

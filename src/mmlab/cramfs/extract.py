@@ -6,44 +6,76 @@ relatives are ``cramfs_lookup`` / ``cramfs_readdir``
 ``fsck.cramfs --extract=DIR`` (util-linux), which writes with plain paths.
 This extractor assumes the image is hostile:
 
+* the superblock CRC is checked first (``fsck.cramfs`` does the same before
+  it extracts); a mismatch is refused unless ``verify_crc=False``;
 * the whole tree is validated BEFORE anything is written: names that are
   empty, contain ``/`` or NUL, are ``.``/``..`` or repeat in a directory;
-  directory cycles; more entries or bytes than the limits; symlinks whose
-  target (resolved through the image's own symlinks) leaves the tree;
-* writing uses directory file descriptors only (``openat``/``mkdirat``/
-  ``symlinkat`` via ``dir_fd``), ``O_NOFOLLOW`` and ``O_EXCL``, so a symlink
-  created during extraction (or already in the target) is never followed;
+  directory cycles; more entries or bytes than the limits;
+* symlinks are data: by default every symlink is created with its target
+  verbatim (absolute, ``..``, dangling), as ``fsck.cramfs`` does, so a real
+  root filesystem (``bin/sh -> /bin/busybox``) extracts.  ``links=`` can
+  instead skip or refuse the links whose target (resolved through the image's
+  own symlinks) leaves the tree (:data:`LINK_POLICIES`);
+* no link is ever followed while writing: every entry is created by name in
+  a directory the extractor itself made and holds open (``openat`` /
+  ``mkdirat`` / ``symlinkat`` / ``mknodat`` via ``dir_fd``), directories are
+  opened with ``O_NOFOLLOW`` and files created with ``O_CREAT | O_EXCL |
+  O_NOFOLLOW``.  A name cannot be both a link and a directory in one image
+  directory (duplicates are refused), so a kept link can never redirect a
+  later entry;
+* all or nothing: the tree is written into a fresh temporary directory beside
+  the target (same parent, mode 0700 while it is filled) and renamed into
+  place at the end; on any error the temporary tree is removed (through
+  directory fds, never following a link) and the error re-raised;
+* the target must not exist, like ``fsck.cramfs`` (its ``mkdir(DIR)`` fails
+  on an existing directory): it is claimed with ``mkdir`` before writing, so
+  nothing that was there is ever touched.  Missing parents are created;
 * modes are restored (setuid/setgid only for root), directories last so a
-  read-only directory can still be filled; owners and device nodes/fifos only
-  when running as root (others are skipped and reported).
+  read-only directory can still be filled, the root directory takes the
+  image root's mode; owners and device nodes/fifos only when running as root
+  (others are skipped and reported).
 """
 
 from __future__ import annotations
 
 import errno
 import os
+import secrets
 import stat
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import closing
 from dataclasses import dataclass, field
 
 from .errors import (
+    CramfsCRCError,
+    CramfsError,
     CramfsFormatError,
     CramfsIOError,
     CramfsLimitError,
     CramfsUnsafePathError,
 )
+from .layout import SB_OFFSET_CRC
 from .reader import MAX_DEPTH, MAX_SYMLINK_HOPS, CramfsImage, Entry, open_image
 
-__all__ = ["ExtractReport", "extract", "validate_tree", "MAX_ENTRIES", "MAX_TOTAL_BYTES"]
+__all__ = ["ExtractReport", "extract", "validate_tree", "MAX_ENTRIES", "MAX_TOTAL_BYTES",
+           "LINK_POLICIES"]
 
 MAX_ENTRIES = 1 << 20  #: default limit on the number of inodes
 MAX_TOTAL_BYTES = 2 << 30  #: default limit on the bytes written (dedup can multiply data)
 SYMLINK_MAX = 4096  #: PATH_MAX: longer targets cannot be created (ENAMETOOLONG)
+#: What :func:`extract` does with a symlink whose target leaves the tree: create it
+#: verbatim ("keep", the default), leave it out and report it ("skip-outside"), or refuse
+#: the image before writing anything ("refuse-outside").
+LINK_POLICIES = ("keep", "skip-outside", "refuse-outside")
 
 _KNOWN_TYPES = frozenset({stat.S_IFDIR, stat.S_IFREG, stat.S_IFLNK, stat.S_IFCHR, stat.S_IFBLK,
                           stat.S_IFIFO, stat.S_IFSOCK})
+_OPEN_PARENT = os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC
 _OPEN_DIR = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 _OPEN_NEW = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+_TEMP_TRIES = 16
+
+Source = str | os.PathLike[str] | bytes | bytearray | memoryview | CramfsImage
 
 
 @dataclass
@@ -67,6 +99,11 @@ class _Node:
     parts: tuple[str, ...]
     children: list[_Node] = field(default_factory=list)
     target: str | None = None  # symlink target
+    skip: str | None = None  # why this symlink is not created (links="skip-outside")
+
+    @property
+    def where(self) -> str:
+        return "/" + "/".join(self.parts)
 
 
 def _check_name(e: Entry) -> str:
@@ -77,22 +114,33 @@ def _check_name(e: Entry) -> str:
     return raw.decode("utf-8", "surrogateescape")
 
 
+def _check_links_policy(links: str) -> None:
+    if links not in LINK_POLICIES:
+        raise CramfsError(f"links must be one of {', '.join(LINK_POLICIES)}, not {links!r}",
+                          field="links")
+
+
 def validate_tree(image: CramfsImage, *, max_entries: int = MAX_ENTRIES,
-                  max_total_bytes: int = MAX_TOTAL_BYTES) -> _Node:
+                  max_total_bytes: int = MAX_TOTAL_BYTES, links: str = "keep") -> _Node:
     """Walk and vet the whole tree; returns it, or raises CramfsError before any write.
 
-    Raises :class:`CramfsUnsafePathError` for bad names, duplicates and
-    escaping symlinks, :class:`CramfsFormatError` for cycles and
-    :class:`CramfsLimitError` for too many entries/bytes or too deep trees.
+    Raises :class:`CramfsUnsafePathError` for bad names and duplicates,
+    :class:`CramfsFormatError` for cycles and :class:`CramfsLimitError` for
+    too many entries/bytes or too deep trees.  ``links`` is one of
+    :data:`LINK_POLICIES`: with ``"refuse-outside"`` a symlink whose target
+    leaves the tree (absolute, or too many ``..``, also through the image's
+    own symlinks) raises :class:`CramfsUnsafePathError`; with
+    ``"skip-outside"`` it is marked to be left out; ``"keep"`` accepts it.
 
     Model helper: no kernel counterpart.
     """
+    _check_links_policy(links)
     root = _Node(image.root, ())
     seen = {image.root.data_offset} if image.root.size else set()
     count = 1
     total = 0
     queue = [root]
-    links: list[_Node] = []
+    symlinks: list[_Node] = []
     by_parts: dict[tuple[str, ...], _Node] = {(): root}
     while queue:
         node = queue.pop(0)
@@ -140,12 +188,17 @@ def validate_tree(image: CramfsImage, *, max_entries: int = MAX_ENTRIES,
                                                 offset=e.inode_offset, field="size",
                                                 where="inode")
                 child.target = target.decode("utf-8", "surrogateescape")
-                links.append(child)
-    for link in links:
-        if _escapes(by_parts, link.parts[:-1], link.target or ""):
+                symlinks.append(child)
+    if links == "keep":
+        return root
+    for link in symlinks:
+        if not _escapes(by_parts, link.parts[:-1], link.target or ""):
+            continue
+        if links == "refuse-outside":
             raise CramfsUnsafePathError(
-                f"symlink /{'/'.join(link.parts)} -> {link.target} points outside the tree",
+                f"symlink {link.where} -> {link.target} points outside the tree",
                 offset=link.entry.inode_offset, field="symlink target", where="inode")
+        link.skip = f"{link.where} -> {link.target} (symlink points outside the tree)"
     return root
 
 
@@ -177,59 +230,244 @@ def _escapes(by_parts: dict[tuple[str, ...], _Node], parent: tuple[str, ...],
     return False
 
 
+def _threads(workers: int | None) -> int:
+    """Inflate threads: ``workers``, or 2 when this process may run on more than one CPU."""
+    if workers is None:
+        affinity = getattr(os, "sched_getaffinity", None)
+        cpus = len(affinity(0)) if affinity is not None else (os.cpu_count() or 1)
+        return 2 if cpus > 1 else 1
+    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+        raise CramfsError(f"workers must be None or an int >= 1, not {workers!r}",
+                          field="workers")
+    return workers
+
+
+def _verify_crc(image: CramfsImage) -> None:
+    """Refuse an FSID_VERSION_2 image whose ``fsid.crc`` does not match (``test_crc``)."""
+    sb = image.superblock
+    if not sb.fsid_v2:
+        return  # the old format has no CRC
+    crc = image.compute_crc()
+    if crc != sb.crc:
+        raise CramfsCRCError(
+            f"CRC mismatch: stored 0x{sb.crc:08x}, computed 0x{crc:08x}; the image is damaged "
+            "(verify_crc=False extracts it anyway)",
+            offset=sb.base + SB_OFFSET_CRC, field="fsid.crc", where="superblock")
+
+
+def _split_target(target_dir: str | os.PathLike[str]) -> tuple[str, str, str]:
+    """(shown path, parent, last component) of the target; the component must be a name."""
+    path = os.fspath(target_dir)
+    parent, name = os.path.split(path.rstrip("/") or "/")
+    if name in ("", ".", ".."):
+        raise CramfsIOError(f"cannot extract into {path!r}: the target must end in a new "
+                            "directory name")
+    return path, parent or ".", name
+
+
 def extract(
-    source,
-    target_dir: str | os.PathLike,
+    source: Source,
+    target_dir: str | os.PathLike[str],
     *,
     blocksize: int | None = None,
     max_entries: int = MAX_ENTRIES,
     max_total_bytes: int = MAX_TOTAL_BYTES,
     progress: Callable[[int], None] | None = None,
+    links: str = "keep",
+    verify_crc: bool = True,
+    workers: int | None = None,
 ) -> ExtractReport:
     """Extract image ``source`` (path, bytes or :class:`CramfsImage`) into ``target_dir``.
 
-    ``target_dir`` is created if missing; existing entries are never
-    overwritten (``O_EXCL``).  Nothing is written unless the whole tree passes
-    :func:`validate_tree`.  ``progress(nbytes)`` is called per file.
-    Raises :class:`CramfsError` subclasses (``CramfsIOError`` for OS errors).
+    ``target_dir`` must not exist (like ``fsck.cramfs --extract=DIR``); its
+    parents are created if missing.  Order: the superblock CRC (unless
+    ``verify_crc=False``: :class:`CramfsCRCError`), then the whole tree
+    (:func:`validate_tree`), then the writing, into a temporary directory
+    beside the target that is renamed to ``target_dir`` only when everything
+    is written; any error removes it again, so the target either holds the
+    whole tree or does not exist.
+
+    ``links`` (:data:`LINK_POLICIES`): ``"keep"`` creates every symlink with
+    its target verbatim; ``"skip-outside"`` leaves out the ones whose target
+    leaves the tree (listed in :attr:`ExtractReport.skipped`);
+    ``"refuse-outside"`` raises :class:`CramfsUnsafePathError` for them
+    before writing.  No link is followed while writing, whatever the policy.
+    ``workers``: inflate threads (``None``: 2 when more than one CPU is
+    usable, else 1).  ``progress(nbytes)`` is called after each file.
+    Raises :class:`CramfsError` subclasses only (``CramfsIOError`` for OS
+    errors, ``CramfsUnsafePathError`` when something appears in the tree
+    being written), besides whatever ``progress`` raises.
 
     util-linux: ``expand_fs`` in `disk-utils/fsck.cramfs.c @ v2.38
     <https://github.com/util-linux/util-linux/blob/v2.38/disk-utils/fsck.cramfs.c>`_.
     """
+    _check_links_policy(links)
+    threads = _threads(workers)
+    shown, parent, name = _split_target(target_dir)
+    if os.path.lexists(shown):
+        raise CramfsIOError(f"cannot extract into {shown}: it already exists "
+                            "(the target must be a new directory)")
     own = not isinstance(source, CramfsImage)
     image = open_image(source, blocksize=blocksize) if own else source
     try:
-        tree = validate_tree(image, max_entries=max_entries, max_total_bytes=max_total_bytes)
-        try:
-            os.makedirs(target_dir, exist_ok=True)
-            top = os.open(target_dir, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-        except OSError as exc:
-            raise CramfsIOError(f"cannot use {os.fspath(target_dir)}: {exc.strerror}") from None
+        if verify_crc:
+            _verify_crc(image)
+        tree = validate_tree(image, max_entries=max_entries, max_total_bytes=max_total_bytes,
+                             links=links)
         report = ExtractReport()
-        try:
-            _Writer(image, report, progress).fill(top, tree)
-        finally:
-            os.close(top)
+        _write_tree(image, tree, shown, parent, name, report, progress, threads)
         return report
     finally:
         if own:
             image.close()
 
 
+def _write_tree(image: CramfsImage, tree: _Node, shown: str, parent: str, name: str,
+                report: ExtractReport, progress: Callable[[int], None] | None,
+                threads: int) -> None:
+    """Claim ``name`` in ``parent``, fill a temporary sibling, rename it over the claim."""
+    try:
+        os.makedirs(parent, exist_ok=True)
+        pfd = os.open(parent, _OPEN_PARENT)
+    except OSError as exc:
+        raise CramfsIOError(f"cannot use {parent}: {exc.strerror}") from None
+    try:
+        try:
+            os.mkdir(name, 0o700, dir_fd=pfd)
+        except FileExistsError:
+            raise CramfsIOError(f"cannot extract into {shown}: it already exists "
+                                "(the target must be a new directory)") from None
+        except OSError as exc:
+            raise CramfsIOError(f"cannot create {shown}: {exc.strerror}") from None
+        try:
+            temp = _make_temp(pfd, name, shown)
+            try:
+                _fill_temp(image, tree, pfd, temp, report, progress, threads)
+                try:
+                    os.rename(temp, name, src_dir_fd=pfd, dst_dir_fd=pfd)
+                except OSError as exc:
+                    raise CramfsIOError(f"cannot move the extracted tree to {shown}: "
+                                        f"{exc.strerror} (was {shown} changed meanwhile?)"
+                                        ) from None
+            except BaseException as exc:
+                _cleanup(exc, lambda: _remove_tree(pfd, temp), os.path.join(parent, temp))
+                raise
+        except BaseException as exc:
+            _cleanup(exc, lambda: os.rmdir(name, dir_fd=pfd), shown)
+            raise
+    finally:
+        os.close(pfd)
+
+
+def _make_temp(pfd: int, name: str, shown: str) -> str:
+    """Create a fresh 0700 directory ``.<name>.mmlab-extract-<random>`` in ``pfd``."""
+    for _ in range(_TEMP_TRIES):
+        temp = f".{name[:64]}.mmlab-extract-{secrets.token_hex(4)}"
+        try:
+            os.mkdir(temp, 0o700, dir_fd=pfd)
+            return temp
+        except FileExistsError:
+            continue
+        except OSError as exc:
+            raise CramfsIOError(f"cannot create a temporary directory beside {shown}: "
+                                f"{exc.strerror}") from None
+    raise CramfsIOError(f"cannot create a temporary directory beside {shown}: "
+                        f"{_TEMP_TRIES} random names taken")
+
+
+def _fill_temp(image: CramfsImage, tree: _Node, pfd: int, temp: str, report: ExtractReport,
+               progress: Callable[[int], None] | None, threads: int) -> None:
+    """Write ``tree`` into the temporary directory, then give it the image root's mode."""
+    try:
+        top = os.open(temp, _OPEN_DIR, dir_fd=pfd)
+    except OSError as exc:
+        raise CramfsUnsafePathError(f"cannot open the temporary directory {temp}: "
+                                    f"{exc.strerror}") from None
+    try:
+        contents = image.iter_file_contents(_files_in_write_order(tree), threads=threads)
+        with closing(contents):
+            writer = _Writer(report, progress, contents)
+            writer.fill(top, tree)
+        try:
+            writer.status(top, tree)
+        except OSError as exc:
+            raise writer.oserror(tree, exc) from None
+    finally:
+        os.close(top)
+
+
+def _files_in_write_order(root: _Node) -> list[Entry]:
+    """The regular files in the order :meth:`_Writer.fill` meets them (depth first)."""
+    out: list[Entry] = []
+    stack = [iter(root.children)]
+    while stack:
+        for child in stack[-1]:
+            if child.entry.is_dir():
+                stack.append(iter(child.children))
+                break
+            if child.entry.is_file():
+                out.append(child.entry)
+        else:
+            stack.pop()
+    return out
+
+
+def _cleanup(exc: BaseException, undo: Callable[[], None], what: str) -> None:
+    """Run ``undo`` while ``exc`` propagates; if it fails, say so on ``exc``."""
+    try:
+        undo()
+    except (OSError, ValueError) as err:
+        exc.add_note(f"mmlab: could not remove {what}: {err}")
+
+
+def _remove_tree(dfd: int, name: str) -> None:
+    """Delete ``name`` in ``dfd`` and everything below it, never following a symlink.
+
+    Directories are entered through ``O_NOFOLLOW`` fds and made writable
+    first (a read-only directory of the image cannot be emptied otherwise);
+    everything else, symlinks included, is unlinked by name.
+    """
+    st = os.stat(name, dir_fd=dfd, follow_symlinks=False)
+    if not stat.S_ISDIR(st.st_mode):
+        os.unlink(name, dir_fd=dfd)
+        return
+    if stat.S_IMODE(st.st_mode) & 0o700 != 0o700:
+        # fchmodat(AT_SYMLINK_NOFOLLOW): fails (ValueError) on a symlink instead of following
+        os.chmod(name, 0o700, dir_fd=dfd, follow_symlinks=False)
+    fd = os.open(name, _OPEN_DIR, dir_fd=dfd)
+    try:
+        with os.scandir(fd) as it:
+            names = [e.name for e in it]
+        for child in names:
+            _remove_tree(fd, child)
+    finally:
+        os.close(fd)
+    os.rmdir(name, dir_fd=dfd)
+
+
 class _Writer:
-    def __init__(self, image: CramfsImage, report: ExtractReport,
-                 progress: Callable[[int], None] | None) -> None:
-        self.image = image
+    def __init__(self, report: ExtractReport, progress: Callable[[int], None] | None,
+                 contents: Iterator[tuple[Entry, bytes]]) -> None:
         self.report = report
         self.progress = progress
+        self.contents = contents
         self.root = os.geteuid() == 0
 
     def _mode(self, mode: int) -> int:
         perm = stat.S_IMODE(mode)
         return perm if self.root else perm & ~(stat.S_ISUID | stat.S_ISGID)
 
-    def _oserror(self, node: _Node, exc: OSError) -> CramfsIOError:
-        return CramfsIOError(f"cannot create /{'/'.join(node.parts)}: {exc.strerror}",
+    def oserror(self, node: _Node, exc: OSError) -> CramfsError:
+        where = node.where if node.parts else "the target directory"
+        if exc.errno == errno.ELOOP:
+            return CramfsUnsafePathError(f"{where} is a symlink in the target; not following",
+                                         offset=node.entry.inode_offset, field="name",
+                                         where="inode")
+        if exc.errno in (errno.EEXIST, errno.ENOTDIR):
+            return CramfsUnsafePathError(
+                f"{where} appeared in the target while extracting; not overwriting it",
+                offset=node.entry.inode_offset, field="name", where="inode")
+        return CramfsIOError(f"cannot create {where}: {exc.strerror}",
                              offset=node.entry.inode_offset, field="name", where="inode")
 
     def fill(self, dfd: int, node: _Node) -> None:
@@ -242,42 +480,37 @@ class _Writer:
                     cfd = os.open(name, _OPEN_DIR, dir_fd=dfd)
                     try:
                         self.fill(cfd, child)
-                        self._owner(cfd, e)
-                        os.fchmod(cfd, self._mode(e.mode))
+                        self.status(cfd, child)
                     finally:
                         os.close(cfd)
                     self.report.dirs += 1
                 elif e.is_file():
                     self._file(dfd, name, child)
                 elif e.is_symlink():
-                    os.symlink(child.target, name, dir_fd=dfd)
-                    if self.root:
-                        os.chown(name, e.uid, e.gid, dir_fd=dfd, follow_symlinks=False)
-                    self.report.symlinks += 1
+                    self._symlink(dfd, name, child)
                 else:
                     self._special(dfd, name, child)
             except OSError as exc:
-                if exc.errno == errno.ELOOP:
-                    raise CramfsUnsafePathError(
-                        f"/{'/'.join(child.parts)} is a symlink in the target; not following",
-                        offset=e.inode_offset, field="name", where="inode") from None
-                raise self._oserror(child, exc) from None
+                raise self.oserror(child, exc) from None
 
-    def _owner(self, fd: int, e: Entry) -> None:
+    def status(self, fd: int, node: _Node) -> None:
+        """Owner (root only), then mode: chown clears setuid/setgid, so chmod comes last."""
         if self.root:
-            os.fchown(fd, e.uid, e.gid)
+            os.fchown(fd, node.entry.uid, node.entry.gid)
+        os.fchmod(fd, self._mode(node.entry.mode))
 
     def _file(self, dfd: int, name: str, node: _Node) -> None:
-        e = node.entry
-        data = self.image.read_file(e)
+        entry, data = next(self.contents)
+        if entry is not node.entry:  # the order of _files_in_write_order and fill() differ
+            raise CramfsError(f"internal error: got the contents of /{entry.path} for "
+                              f"{node.where}")
         fd = os.open(name, _OPEN_NEW, 0o600, dir_fd=dfd)
         try:
             view = memoryview(data)
             while view:
                 n = os.write(fd, view)
                 view = view[n:]
-            self._owner(fd, e)
-            os.fchmod(fd, self._mode(e.mode))
+            self.status(fd, node)
         finally:
             os.close(fd)
         self.report.files += 1
@@ -285,16 +518,31 @@ class _Writer:
         if self.progress:
             self.progress(len(data))
 
+    def _symlink(self, dfd: int, name: str, node: _Node) -> None:
+        if node.skip is not None:
+            self.report.skipped.append(node.skip)
+            return
+        os.symlink(node.target or "", name, dir_fd=dfd)
+        if self.root:
+            os.chown(name, node.entry.uid, node.entry.gid, dir_fd=dfd, follow_symlinks=False)
+        self.report.symlinks += 1
+
     def _special(self, dfd: int, name: str, node: _Node) -> None:
         e = node.entry
         if not self.root:
-            self.report.skipped.append(f"/{'/'.join(node.parts)} (special file, not root)")
+            self.report.skipped.append(f"{node.where} (special file, not root)")
             return
         dev = 0
         if stat.S_ISCHR(e.mode) or stat.S_ISBLK(e.mode):
             # cramfs stores old_encode_dev(rdev) in the size field (inode.c: old_decode_dev)
             dev = os.makedev((e.size >> 8) & 0xFF, e.size & 0xFF)
-        os.mknod(name, stat.S_IFMT(e.mode) | self._mode(e.mode), dev, dir_fd=dfd)
+        os.mknod(name, stat.S_IFMT(e.mode) | 0o600, dev, dir_fd=dfd)
         os.chown(name, e.uid, e.gid, dir_fd=dfd, follow_symlinks=False)
-        os.chmod(name, self._mode(e.mode), dir_fd=dfd)
+        try:
+            # fchmodat(AT_SYMLINK_NOFOLLOW): refuses a symlink swapped in instead of following
+            os.chmod(name, self._mode(e.mode), dir_fd=dfd, follow_symlinks=False)
+        except (ValueError, NotImplementedError):
+            raise CramfsUnsafePathError(f"{node.where} is a symlink in the target; not "
+                                        "following", offset=e.inode_offset, field="name",
+                                        where="inode") from None
         self.report.specials += 1
