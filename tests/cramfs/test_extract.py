@@ -9,7 +9,6 @@ from pathlib import Path
 
 import pytest
 
-from mmlab.cramfs import extract, open_image
 from mmlab.cramfs.errors import (
     CramfsError,
     CramfsFormatError,
@@ -17,7 +16,9 @@ from mmlab.cramfs.errors import (
     CramfsLimitError,
     CramfsUnsafePathError,
 )
+from mmlab.cramfs.extract import extract  # the function: the package attribute can be the module
 from mmlab.cramfs.layout import INODE_SIZE
+from mmlab.cramfs.reader import open_image
 
 from .conftest import IS_ROOT, XIP_MD5, XIP_SAMPLE, fix_crc, mkfs, needs_mkfs, tree_snapshot
 

@@ -23,7 +23,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from mmlab.cramfs import CramfsError, CramfsIOError, check_image, extract, open_image
+from mmlab.cramfs import CramfsError, CramfsIOError, check_image, open_image
+from mmlab.cramfs.extract import extract
 
 from .conftest import MKFS, XIP_SAMPLE, make_tree, mkfs
 

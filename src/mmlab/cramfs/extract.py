@@ -463,7 +463,11 @@ class _Writer:
             return CramfsUnsafePathError(f"{where} is a symlink in the target; not following",
                                          offset=node.entry.inode_offset, field="name",
                                          where="inode")
-        if exc.errno in (errno.EEXIST, errno.ENOTDIR):
+        if exc.errno == errno.ENOTDIR:  # O_DIRECTORY | O_NOFOLLOW on a symlink
+            return CramfsUnsafePathError(
+                f"{where} was replaced in the target (by a symlink?); not following",
+                offset=node.entry.inode_offset, field="name", where="inode")
+        if exc.errno == errno.EEXIST:
             return CramfsUnsafePathError(
                 f"{where} appeared in the target while extracting; not overwriting it",
                 offset=node.entry.inode_offset, field="name", where="inode")
