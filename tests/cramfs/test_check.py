@@ -9,7 +9,12 @@ import pytest
 
 from mmlab.cramfs import check_image
 from mmlab.cramfs.check import EXIT_ERROR, EXIT_OK, EXIT_UNCORRECTED
-from mmlab.cramfs.errors import CramfsCRCError, CramfsIOError
+from mmlab.cramfs.errors import (
+    CramfsCRCError,
+    CramfsDataError,
+    CramfsIOError,
+    CramfsTruncatedError,
+)
 from mmlab.cramfs.reader import open_image
 
 from .conftest import XIP_SAMPLE, fix_crc, fsck, mkfs, needs_mkfs
@@ -179,3 +184,69 @@ def test_directory_cycle_is_an_error(small_tree, tmp_path):
     report = check_image(bytes(data))
     assert report.exit_code == EXIT_UNCORRECTED
     assert any("cycle" in str(e) for e in report.errors)
+
+
+# --- root cause first, truncated images, the inflate threads ---------------------------------
+
+def test_truncation_comes_before_the_crc_it_breaks(image_factory, tmp_path):
+    data = image_factory().read_bytes()
+    bad = tmp_path / "half.img"
+    bad.write_bytes(data[: len(data) // 2])
+    assert fsck(bad) == EXIT_UNCORRECTED  # "file length too short"
+    report = check_image(bad)
+    assert report.exit_code == EXIT_UNCORRECTED
+    first, last = report.errors[0], report.errors[-1]
+    assert isinstance(first, CramfsTruncatedError) and first.field == "size"
+    assert str(first).startswith(
+        f"superblock at 0x4: size: image truncated: fsid.size is 0x{len(data):x} bytes but "
+        f"the file has only 0x{len(data) // 2:x}; ")
+    assert report.missing > 0 and f"{report.missing} blocks or inodes" in str(first)
+    assert isinstance(last, CramfsCRCError) and "missing bytes read as zeros" in str(last)
+    assert report.truncated_at == len(data) // 2 and report.endian == "little"
+
+
+def test_truncated_padding_is_only_a_truncation(image_factory):
+    data = image_factory().read_bytes()
+    end = len(data.rstrip(b"\0"))
+    assert end < len(data)  # mkfs.cramfs pads the image with zeros
+    report = check_image(data[:end])
+    assert [type(e) for e in report.errors] == [CramfsTruncatedError]
+    assert report.missing == 0
+
+
+def test_a_bad_block_comes_before_the_crc(image_factory):
+    data = bytearray(image_factory().read_bytes())
+    _data_no_crc(data, None)
+    report = check_image(bytes(data))
+    assert [type(e) for e in report.errors] == [CramfsDataError, CramfsCRCError]
+    assert report.paths == ["text.txt", ""]
+    assert report.messages()[0].startswith("/text.txt: block at 0x")
+
+
+@pytest.mark.parametrize("damage", [None, _truncate, _data_no_crc, _short_pointer],
+                         ids=lambda f: f.__name__.strip("_") if f else "good")
+def test_one_thread_and_two_agree(image_factory, damage):
+    data = bytearray(image_factory("-z").read_bytes())
+    if damage:
+        damage(data, None)
+    seen: list[int] = []
+    one = check_image(bytes(data), threads=1)
+    two = check_image(bytes(data), threads=2, progress=seen.append)
+    assert one.messages() == two.messages()
+    assert (one.bytes_out, one.blocks, one.files, one.missing) == (
+        two.bytes_out, two.blocks, two.files, two.missing)
+    assert 0 < sum(seen) <= two.bytes_out  # symlink targets are read during the walk
+    if damage is None:
+        with open_image(bytes(data)) as im:
+            links = sum(e.size for e in im.walk() if e.is_symlink())
+        assert sum(seen) == two.bytes_out - links
+    assert all(type(k) is str for k in two.blocks)
+
+
+def test_default_threads_follows_the_cpus(monkeypatch):
+    from mmlab.cramfs import check
+
+    monkeypatch.setattr(check.os, "sched_getaffinity", lambda pid: {0}, raising=False)
+    assert check.default_threads() == 1
+    monkeypatch.setattr(check.os, "sched_getaffinity", lambda pid: {0, 1, 2, 3}, raising=False)
+    assert check.default_threads() == 2
