@@ -174,6 +174,13 @@ def test_refuses_symlink_chain_escape(tmp_path):
     _refuse(tmp_path, data, links="refuse-outside")
 
 
+def test_symlink_loops_are_not_outside(tmp_path):
+    """A loop resolves to nothing (ELOOP), so even refuse-outside creates it."""
+    data = _evil(tmp_path, {"self": "self", "ping": "pong", "pong": "ping/x", "f": b"x"})
+    report = extract(data, tmp_path / "out", links="refuse-outside")
+    assert report.symlinks == 3 and os.readlink(tmp_path / "out" / "pong") == "ping/x"
+
+
 def test_symlink_chain_escape_kept_or_skipped(tmp_path):
     data = _evil(tmp_path, {"b": ".", "a": "b/../etc"})
     extract(data, tmp_path / "keep")

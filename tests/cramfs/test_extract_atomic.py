@@ -277,3 +277,13 @@ def test_unwritable_parent_is_an_io_error(tmp_path):
     os.chmod(parent, 0o555)
     with pytest.raises(CramfsIOError, match="Permission denied"):
         extract(img, parent / "out")
+
+
+def test_times_are_the_epoch(tmp_path):
+    """cramfs stores no times; the kernel shows 0 for every inode, fsck.cramfs sets 0 too."""
+    img = build(tmp_path)
+    out = tmp_path / "out"
+    extract(img, out)
+    for p in (out, out / "a", out / "b_ro", out / "b_ro" / "inner" / "g", out / "link"):
+        st = os.lstat(p)
+        assert (st.st_mtime_ns, st.st_atime_ns) == (0, 0), p

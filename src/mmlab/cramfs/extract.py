@@ -33,7 +33,9 @@ This extractor assumes the image is hostile:
 * modes are restored (setuid/setgid only for root), directories last so a
   read-only directory can still be filled, the root directory takes the
   image root's mode; owners and device nodes/fifos only when running as root
-  (others are skipped and reported).
+  (others are skipped and reported); every time is set to 0, the epoch,
+  as the kernel shows cramfs inodes (``fsck.cramfs`` does the same, but for
+  symlinks).
 """
 
 from __future__ import annotations
@@ -223,7 +225,9 @@ def _escapes(by_parts: dict[tuple[str, ...], _Node], parent: tuple[str, ...],
         node = by_parts.get(tuple(stack))
         if node is not None and node.target is not None:
             hops += 1
-            if hops > MAX_SYMLINK_HOPS or node.target.startswith("/"):
+            if hops > MAX_SYMLINK_HOPS:  # a loop: resolves to nothing (ELOOP), not outside
+                return False
+            if node.target.startswith("/"):
                 return True
             stack.pop()
             parts = node.target.split("/") + parts
@@ -498,10 +502,11 @@ class _Writer:
                 raise self.oserror(child, exc) from None
 
     def status(self, fd: int, node: _Node) -> None:
-        """Owner (root only), then mode: chown clears setuid/setgid, so chmod comes last."""
+        """Owner (root only), then mode (chown clears setuid/setgid), then times of 0."""
         if self.root:
             os.fchown(fd, node.entry.uid, node.entry.gid)
         os.fchmod(fd, self._mode(node.entry.mode))
+        os.utime(fd, (0, 0))  # cramfs stores no times: the kernel shows the epoch
 
     def _file(self, dfd: int, name: str, node: _Node) -> None:
         entry, data = next(self.contents)
@@ -529,6 +534,7 @@ class _Writer:
         os.symlink(node.target or "", name, dir_fd=dfd)
         if self.root:
             os.chown(name, node.entry.uid, node.entry.gid, dir_fd=dfd, follow_symlinks=False)
+        os.utime(name, (0, 0), dir_fd=dfd, follow_symlinks=False)
         self.report.symlinks += 1
 
     def _special(self, dfd: int, name: str, node: _Node) -> None:
@@ -549,4 +555,5 @@ class _Writer:
             raise CramfsUnsafePathError(f"{node.where} is a symlink in the target; not "
                                         "following", offset=e.inode_offset, field="name",
                                         where="inode") from None
+        os.utime(name, (0, 0), dir_fd=dfd, follow_symlinks=False)
         self.report.specials += 1
