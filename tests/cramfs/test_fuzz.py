@@ -1,5 +1,9 @@
 """Fuzzing: mutated images (byte flips, field overwrites, truncation) only ever raise
-CramfsError, take under a second each, and extraction never writes outside its target.
+CramfsError, take under a second each, and extraction never writes outside its target:
+a refused image (by its CRC first, then with verify_crc=False by its tree or its data
+part-way through the writing) leaves neither the target nor a temporary directory, and
+an extracted one has every object it reports inside the target (links kept verbatim,
+never written through), with every link policy and one or two inflate threads.
 
 ``make test`` runs the hypothesis test with the fast profile (60 examples);
 ``make test-long`` (MMLAB_PROFILE=long) runs the seeded mutator on >= 100,000 inputs.
@@ -24,7 +28,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from mmlab.cramfs import CramfsError, CramfsIOError, check_image, open_image
-from mmlab.cramfs.extract import extract
+from mmlab.cramfs.extract import LINK_POLICIES, ExtractReport, extract
 
 from .conftest import MKFS, XIP_SAMPLE, make_tree, mkfs
 
@@ -69,12 +73,19 @@ def time_limit(seconds: float):
         signal.signal(signal.SIGPROF, old)
 
 
-def exercise(data: bytes, jail: Path) -> tuple[str, str, int]:
-    """Read, check and extract ``data``; returns (read outcome, extract outcome, check exit)."""
+def exercise(data: bytes, jail: Path, *, links: str = "keep",
+             workers: int | None = None) -> tuple[str, str, int]:
+    """Read, check and extract ``data``; returns (read outcome, extract outcome, check exit).
+
+    Extraction runs as users run it (CRC first); when the CRC refuses the image, again with
+    ``verify_crc=False`` so the tree checks and the temporary-directory writing see it too.
+    """
     outcome = "ok"
+    crc_ok = None
     try:
         with open_image(data) as im:
             im.info()
+            crc_ok = im.crc_ok()
             total = 0
             for e in im.walk():
                 if (e.is_file() or e.is_symlink()) and total < FUZZ_MAX_BYTES:
@@ -87,35 +98,56 @@ def exercise(data: bytes, jail: Path) -> tuple[str, str, int]:
         outcome = type(exc).__name__
     report = check_image(data)
     assert report.exit_code in (0, 4, 8)
-    target = jail / "target"
-    extracted = "extracted"
-    try:
-        extract(data, target, max_total_bytes=FUZZ_MAX_BYTES, max_entries=20_000)
-    except CramfsError as exc:
-        extracted = type(exc).__name__
-        # validation must catch every bad image before the OS has to refuse a write
-        assert not isinstance(exc, CramfsIOError), exc
-    assert_confined(jail, target)
+    extracted = extract_confined(data, jail, links=links, workers=workers)
+    if crc_ok is False:  # the image opens, so the CRC is what refuses it, before the tree
+        assert extracted == "CramfsCRCError", extracted
+    if extracted == "CramfsCRCError":
+        again = extract_confined(data, jail, links=links, workers=workers, verify_crc=False)
+        extracted = f"{extracted}, then {again}"
     return outcome, extracted, report.exit_code
 
 
-def assert_confined(jail: Path, target: Path) -> None:
-    """Only ``target`` in the jail, and no symlink under it resolves outside it."""
-    assert set(os.listdir(jail)) <= {"target"}
-    if not target.exists():
-        return
-    real_target = os.path.realpath(target)
-    for dirpath, dirs, files in os.walk(target):
+def extract_confined(data: bytes, jail: Path, **options) -> str:
+    """Extract into ``jail/target``: the outcome, after checking that nothing went elsewhere."""
+    target = jail / "target"
+    try:
+        done = extract(data, target, max_total_bytes=FUZZ_MAX_BYTES, max_entries=20_000,
+                       **options)
+    except CramfsError as exc:
+        # validation must catch every bad image before the OS has to refuse a write
+        assert not isinstance(exc, CramfsIOError), exc
+        # all or nothing: no target, no temporary directory beside it
+        assert os.listdir(jail) == [], os.listdir(jail)
+        return type(exc).__name__
+    assert_confined(jail, target, data, done)
+    return "extracted"
+
+
+def assert_confined(jail: Path, target: Path, data: bytes, done: ExtractReport) -> None:
+    """Only ``target`` in the jail, and every object the report counts is inside it, at the
+    path and with the type the image gives: none was created through a link elsewhere.
+
+    Symlinks are kept verbatim, so they may point anywhere; what must not happen is a write
+    through one.  Then the target is removed (never following a link).
+    """
+    assert os.listdir(jail) == ["target"]
+    with open_image(data) as im:
+        types = {e.path: stat.S_IFMT(e.mode) for e in im.walk()}
+    found = 0
+    for dirpath, dirs, files in os.walk(target):  # does not follow links to directories
         for name in dirs + files:
             p = os.path.join(dirpath, name)
-            if stat.S_ISLNK(os.lstat(p).st_mode):
-                resolved = os.path.realpath(p)
-                assert os.path.commonpath([resolved, real_target]) == real_target, (p, resolved)
+            rel = os.path.relpath(p, target)
+            assert stat.S_IFMT(os.lstat(p).st_mode) == types.get(rel), rel
+            found += 1
+    assert found == done.files + done.dirs + done.symlinks + done.specials
     shutil.rmtree(target, ignore_errors=True)
-    if target.exists():  # read-only dirs: make writable and retry
+    if target.exists():  # read-only dirs: make the real ones writable (never via a link)
         for dirpath, dirs, _ in os.walk(target):
             for d in dirs:
-                os.chmod(os.path.join(dirpath, d), 0o700)
+                p = os.path.join(dirpath, d)
+                if not os.path.islink(p):
+                    os.chmod(p, 0o700)
         shutil.rmtree(target)
 
 
@@ -203,13 +235,14 @@ def apply(data: bytes, ops) -> bytes:
 
 
 @settings(suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
-@given(which=st.integers(0, 4), ops=mutations())
-def test_fuzz_mutated_images(seeds, tmp_path, which, ops):
+@given(which=st.integers(0, 4), ops=mutations(), links=st.sampled_from(LINK_POLICIES),
+       workers=st.sampled_from([1, 2]))
+def test_fuzz_mutated_images(seeds, tmp_path, which, ops, links, workers):
     data = apply(seeds[which], ops)
     jail = tmp_path / f"jail{time.monotonic_ns()}"
     jail.mkdir()
     with time_limit(TIME_LIMIT):
-        exercise(data, jail)
+        exercise(data, jail, links=links, workers=workers)
 
 
 @pytest.mark.slow
@@ -226,10 +259,12 @@ def test_fuzz_long(seeds, tmp_path):
     slowest = 0.0
     for i in range(n):
         data = mutate(seeds[i % len(seeds)], rng)
+        links = LINK_POLICIES[i % len(LINK_POLICIES)]
         t0 = time.perf_counter()
         try:
             with time_limit(TIME_LIMIT):
-                read, extracted, verdict = exercise(data, jail)
+                read, extracted, verdict = exercise(data, jail, links=links,
+                                                    workers=1 + i % 2)
         except Exception:
             crash = Path(tempfile.gettempdir()) / f"mmlab-fuzz-{seed}-{i}.img"
             crash.write_bytes(data)
