@@ -297,10 +297,17 @@ def extract(
     ``"refuse-outside"`` raises :class:`CramfsUnsafePathError` for them
     before writing.  No link is followed while writing, whatever the policy.
     ``workers``: inflate threads (``None``: 2 when more than one CPU is
-    usable, else 1).  ``progress(nbytes)`` is called after each file.
-    Raises :class:`CramfsError` subclasses only (``CramfsIOError`` for OS
-    errors, ``CramfsUnsafePathError`` when something appears in the tree
-    being written), besides whatever ``progress`` raises.
+    usable, else 1); at most ``2 * workers`` batches of about 1 MiB are
+    inflated ahead of the writing.  ``progress(nbytes)`` is called after
+    each file.
+
+    Raises only :class:`CramfsError` (besides whatever ``progress`` raises):
+    the base class with ``field="links"``/``"workers"`` for a bad argument;
+    :class:`CramfsIOError` for an existing target and OS errors;
+    :class:`CramfsCRCError`; what :func:`validate_tree` raises;
+    :class:`CramfsDataError` and friends for data that does not inflate;
+    :class:`CramfsUnsafePathError` when something appears in the tree while
+    it is written.
 
     util-linux: ``expand_fs`` in `disk-utils/fsck.cramfs.c @ v2.38
     <https://github.com/util-linux/util-linux/blob/v2.38/disk-utils/fsck.cramfs.c>`_.
