@@ -100,3 +100,94 @@ def test_storage_needs_no_inflating(path, monkeypatch):
     monkeypatch.setattr(CramfsImage, "read_block", refuse)
     monkeypatch.setattr(CramfsImage, "read_file", refuse)
     assert storages(path, blocksize=4096)  # (detecting the block size inflates a block)
+
+
+# --- mmlab cramfs ls -l / info -----------------------------------------------------------------
+
+def cli(capsys, *argv: str) -> tuple[int, str, str]:
+    from mmlab.cli import main
+
+    code = main(["cramfs", *argv])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_ls_l_shows_the_storage_of_the_xip_sample(capsys):
+    code, out, err = cli(capsys, "ls", "-l", str(XIP_SAMPLE))
+    assert (code, err) == (0, "")
+    assert out == "".join(
+        f"-rw-r--r--     0   0 {size:>9} {XIP_SAMPLE_STORAGE[name]:<10} {name}\n"
+        for name, size in [("a_xip4", 16384), ("b_xip16", 65536), ("c_xiptail", 12388),
+                           ("d_partial", 16384), ("e_midxip", 16384), ("f_comp.txt", 12305),
+                           ("g_rand.bin", 8192), ("z_tail_last", 4106)])
+
+
+def test_ls_l_r_of_the_xip_image(capsys):
+    code, out, _ = cli(capsys, "ls", "-l", "-R", str(XIP))
+    rows = {line.split()[-1] if "->" not in line else line.split()[-3]: line.split()
+            for line in out.splitlines()}
+    assert rows["bin/hello"][4] == "xip+zlib" and rows["etc/hostname"][4] == "raw"
+    assert rows["etc/empty"][4] == "empty" and rows["var/sparse"][4] == "zlib+raw"
+    assert rows["bin"][4] == "-"
+    assert rows["lib/libmm.so"][4:] == ["-", "lib/libmm.so", "->", "libmm.so.1"]
+    assert rows["dev/null"][3:6] == ["1,", "3", "-"]  # major, minor; no storage for a device
+
+
+@needs_mkfs
+def test_ls_l_of_mkfs_images(capsys, image_factory):
+    code, out, _ = cli(capsys, "ls", "-l", str(image_factory("-z")))
+    storage = {line.split()[-1]: line.split()[4] for line in out.splitlines()
+               if line.startswith("-")}
+    assert storage["zeros.bin"] == "holes" and storage["holes.bin"] == "zlib+holes"
+    assert storage["hello.txt"] == "zlib" and storage["empty"] == "empty"
+    code, out, _ = cli(capsys, "ls", "-l", str(image_factory()), "/hello.txt")
+    assert out.split()[4:] == ["zlib", "/hello.txt"]
+
+
+def test_info_counts(capsys):
+    code, out, err = cli(capsys, "info", str(XIP))
+    assert (code, err) == (0, "")
+    assert out.splitlines()[-2:] == [
+        "inodes: 18 (7 directories, 8 regular files, 1 symlink, 2 device nodes, 0 fifos, "
+        "0 sockets)",
+        "storage: zlib 3, xip+zlib 2, zlib+raw 1, raw 1, empty 1"]
+    code, out, _ = cli(capsys, "info", "--json", str(XIP_SAMPLE))
+    tree = json.loads(out)["tree"]
+    assert tree["storage"] == {"xip": 4, "xip+zlib": 2, "zlib+raw": 1, "raw": 1}
+    assert tree["inodes"] == json.loads(out)["files"] == 9
+
+
+@needs_mkfs
+def test_damaged_pointers_show_as_unknown(capsys, image_factory, tmp_path):
+    data = bytearray(image_factory().read_bytes())
+    with open_image(bytes(data)) as im:
+        pointer = im.lookup("random.bin").data_offset
+    struct.pack_into("<I", data, pointer, 0xFFFFFF00)
+    fix_crc(data)
+    bad = tmp_path / "bad.img"
+    bad.write_bytes(data)
+    code, out, _ = cli(capsys, "ls", "-l", str(bad))
+    assert code == 0 and [line.split()[4] for line in out.splitlines()
+                          if line.endswith(" random.bin")] == ["?"]
+    code, out, _ = cli(capsys, "info", str(bad))
+    assert code == 0 and out.splitlines()[-1] == "storage: zlib 10, empty 1, bad 1"
+
+
+@needs_mkfs
+def test_info_on_a_damaged_tree_still_shows_the_superblock(capsys, image_factory, tmp_path):
+    from mmlab.cramfs.layout import inode_codec
+
+    data = bytearray(image_factory().read_bytes())
+    with open_image(bytes(data)) as im:
+        e = im.lookup("dir")
+    moved = e.inode._replace(offset=(len(data) + 4096) >> 2)  # its entries: past the end
+    data[e.inode_offset : e.inode_offset + 12] = inode_codec("little").pack(moved)
+    fix_crc(data)
+    bad = tmp_path / "bad.img"
+    bad.write_bytes(data)
+    code, out, err = cli(capsys, "info", str(bad))
+    assert code == 1 and "crc_ok: True" in out and "inodes:" not in out
+    assert err.startswith(f"mmlab cramfs info: {bad}: inode at 0x{e.inode_offset:x}: size: ")
+    assert len(err.splitlines()) == 1
+    code, out, _ = cli(capsys, "info", "--json", str(bad))
+    assert code == 1 and "tree" not in json.loads(out)
