@@ -250,3 +250,13 @@ def test_default_threads_follows_the_cpus(monkeypatch):
     assert check.default_threads() == 1
     monkeypatch.setattr(check.os, "sched_getaffinity", lambda pid: {0, 1, 2, 3}, raising=False)
     assert check.default_threads() == 2
+
+
+def test_a_truncation_too_big_to_fill_is_only_reported(image_factory, monkeypatch):
+    from mmlab.cramfs import check
+
+    data = image_factory().read_bytes()
+    monkeypatch.setattr(check, "MAX_PADDED_SIZE", len(data) - 1)  # fsid.size is above it
+    report = check_image(data[: len(data) // 2])
+    assert [type(e) for e in report.errors] == [CramfsTruncatedError]
+    assert report.truncated_at is None and "superblock says" in str(report.errors[0])

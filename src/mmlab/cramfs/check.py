@@ -59,7 +59,7 @@ __all__ = ["CheckReport", "check_image", "default_threads", "EXIT_OK", "EXIT_UNC
 
 MAX_ERRORS = 100  #: stop collecting after this many
 #: A truncated image is checked zero-filled up to ``fsid.size`` when that is at most this.
-MAX_PADDED_SIZE = 1 << 30
+MAX_PADDED_SIZE = 64 << 20
 BATCH_BYTES = 1 << 20  #: inflated bytes handed to an inflate thread at once
 MAX_IN_FLIGHT = 16  #: batches queued before the tree walk waits for the inflate threads
 
