@@ -7,29 +7,43 @@ the tests run), so that ``build_image(tree, **opts)`` equals
 (https://github.com/util-linux/util-linux/blob/v2.38/disk-utils/mkfs.cramfs.c).
 :func:`build_image` runs its phases one private function each:
 
-* ``parse_directory`` (``_read_input``): entries sorted with ``strcmp`` (its
-  ``cramsort``), ``lstat`` metadata; regular files >= 16 MiB truncated to
-  16 MiB - 1, uid to 16 bits, gid to 8 bits, device numbers to 24 bits,
+* ``parse_directory`` (``_scan_directory``): entries sorted with ``strcmp``
+  (its ``cramsort``), ``lstat`` metadata; regular files >= 16 MiB truncated
+  to 16 MiB - 1, uid to 16 bits, gid to 8 bits, device numbers to 24 bits,
   fifos/sockets get size 0 (each with mkfs.cramfs's warning, as a
-  :class:`CramfsWarning`);
-* ``eliminate_doubles`` (``_eliminate_doubles``): a regular file or symlink
-  whose bytes equal an earlier one (depth-first order) shares its data offset
-  -- symlink targets and file contents are compared alike, as mkfs.cramfs
-  does;
+  :class:`CramfsWarning`).  File contents are not read here: like
+  mkfs.cramfs, which maps a file only while it hashes, compares or
+  compresses it, each file is read when its data is written;
+* ``eliminate_doubles`` (``_Doubles``, ``_fingerprint``): a regular file or symlink whose bytes
+  equal an earlier one (depth-first order) shares its data offset -- symlink
+  targets and file contents are compared alike, as mkfs.cramfs does.
+  mkfs.cramfs compares MD5 sums, then the bytes; here a file whose size
+  occurs more than once gets a CRC32, and equal (size, CRC32) pairs are
+  compared byte for byte.  It is decided as the data is written (an
+  original always comes before its doubles);
 * ``write_directory_structure`` (``_lay_out_directories`` for the offsets,
   ``_write_directory_entries`` once the data offsets are known): entries
   written directory by directory, root first, then each subdirectory depth
   first (``ls -UR`` order);
-* ``write_data``/``do_compress`` (``_split_blocks``, ``_compress_all``,
-  ``_write_data``): data depth first, per file the block pointer array (END
+* ``write_data``/``do_compress`` (``_pieces``, ``_Compressor``,
+  ``_DataWriter``): data depth first, per file the block pointer array (END
   offsets) then one zlib ``compress()`` stream (level 6) per block, padded to
   4 bytes; with ``holes`` an all-zero block is stored as an empty block
-  (hole);
+  (hole).  Files are read in pieces of at most ``_CHUNK_BYTES``, their blocks
+  compressed in batches on 2 threads (zlib releases the GIL) while the
+  output is written, with at most ``_AHEAD_BYTES`` of input read ahead of it;
 * ``main``'s rounding up to the block size (``_round_up_to_block``), then
   ``write_superblock`` and the CRC (``_write_superblock``):
   ``FSID_VERSION_2 | SORTED_DIRS`` (plus ``HOLES`` with ``-z`` and
   ``SHIFTED_ROOT_OFFSET`` with ``-i``), CRC32 over the image from the
   superblock on (``-p`` pad excluded).
+
+The image goes to a sink as it is made: :func:`write_image` writes it to the
+output file (``_FileSink``: directory entries and superblock last, then the
+CRC read back from the file), :func:`build_image` into one ``io.BytesIO``
+(``_MemorySink``) whose buffer becomes the returned ``bytes``.  Either way
+the writer holds the metadata, one window of input and compressed blocks,
+and (for :func:`build_image`) the image once -- never every input file.
 
 The kernel side of every field is ``fs/cramfs/inode.c @ v4.15``
 (https://elixir.bootlin.com/linux/v4.15/source/fs/cramfs/inode.c) and
@@ -37,20 +51,22 @@ The kernel side of every field is ``fs/cramfs/inode.c @ v4.15``
 
 XIP images (``xip`` globs given) follow Nicolas Pitre's ``mkcramfs -X -X``
 (github.com/npitre/cramfs-tools ``mkcramfs.c``: ``is_elf_loadable()`` in
-``_plan_xip``, ``write_blocks()`` in ``_write_data``), the only tool that
+``_xip_blocks_of``, ``write_blocks()`` in ``_DataWriter``), the only tool that
 makes them; see :func:`build_image`.
 """
 
 from __future__ import annotations
 
 import fnmatch
+import io
 import os
 import stat
 import warnings
 import zlib
-from collections.abc import Iterable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from collections import Counter, deque
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, fields
 
 from . import elf
 from .errors import CramfsBuildError, CramfsIOError, CramfsWarning
@@ -92,10 +108,19 @@ MKFS_ZLIB_LEVEL = 6  #: zlib compress() = Z_DEFAULT_COMPRESSION, what mkfs.cramf
 XIP_ZLIB_LEVEL = 9  #: mkcramfs (npitre) compress2(..., Z_BEST_COMPRESSION)
 
 _PARALLEL_MIN_BYTES = 256 * 1024  #: below this, compressing in a pool costs more than it saves
-_TASK_BLOCKS = 48  #: blocks per pool task (amortises the per-task overhead)
+_WORKERS = 2  #: compression threads (zlib releases the GIL while it compresses)
+_CHUNK_BYTES = 256 * 1024  #: a file is read in pieces of this much (whole blocks, at least one)
+_TASK_BYTES = 192 * 1024  #: input per pool task (amortises the per-task overhead)
+_AHEAD_BYTES = 2 << 20  #: input read ahead of the output: keeps the pool busy, bounds memory
+_AHEAD_PIECES = 1024  #: the same in pieces (doubles and holes give the pool no work)
+_FLUSH_BYTES = 1 << 20  #: output gathered before one write to the file
+
+# Per block of a piece (_Piece.kinds): an index >= 0 is the block's place in its batch.
+_XIP = -1  #: stored uncompressed at a block-aligned offset (mkcramfs -X)
+_HOLE = -2  #: all zeros, stored as an empty block (-z)
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class _Entry:
     """mkfs.cramfs's ``struct entry``: one directory entry and its layout."""
 
@@ -107,13 +132,30 @@ class _Entry:
     relpath: str
     is_data: bool = False  # regular file or symlink (mkfs: entry->path != NULL)
     is_reg: bool = False
-    data: bytes | memoryview | None = None
+    path: bytes | None = None  # a regular file on disk: read when its data is written
+    data: bytes | memoryview | None = None  # a symlink's target, an in-memory file's bytes
     children: list[_Entry] | None = None  # non-empty directories only
     dir_offset: int = 0
     offset: int = 0  # data offset (files, symlinks) or first child (directories)
     same: _Entry | None = None
     xip: tuple[bool, ...] | None = None  # per block: store direct + uncompressed
-    blocks: list[bytes | None] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class _Options:
+    """The keywords of :func:`build_image` (mkfs.cramfs's options)."""
+
+    blocksize: int = 4096
+    endian: str = "host"
+    name: str | bytes = "Compressed"
+    edition: int = 0
+    pad: bool = False
+    insert_file: str | os.PathLike | bytes | None = None
+    holes: bool = False
+    xip: Sequence[str] | str = ()
+
+
+_OPTION_NAMES = frozenset(f.name for f in fields(_Options))
 
 
 class _Warn:
@@ -177,7 +219,7 @@ def _rdev_size(rdev: int, relpath: str, warn: _Warn) -> int:
     return rdev
 
 
-def _from_directory(path: bytes, rel: str, warn: _Warn) -> tuple[list[_Entry], int]:
+def _scan_directory(path: bytes, rel: str, warn: _Warn) -> tuple[list[_Entry], int]:
     """parse_directory(): entries of ``path`` sorted by strcmp, and their total size."""
     try:
         names = sorted(os.listdir(path))
@@ -201,23 +243,13 @@ def _from_directory(path: bytes, rel: str, warn: _Warn) -> tuple[list[_Entry], i
         e = _Entry(name, m, st.st_uid, st.st_gid, st.st_size, relpath)
         _meta_checks(e, warn)
         if stat.S_ISDIR(m):
-            kids, e.size = _from_directory(full, relpath + "/", warn)
+            kids, e.size = _scan_directory(full, relpath + "/", warn)
             e.children = kids or None
         elif stat.S_ISREG(m):
             e.is_data = e.is_reg = True
             e.size = _truncate_size(st.st_size, relpath, warn)
             if e.size:
-                try:
-                    with open(full, "rb") as f:
-                        e.data = f.read(e.size)
-                except OSError as err:
-                    # mkfs.cramfs warns "cannot open" and writes an inode that points at
-                    # the next file's data; refuse instead.
-                    raise CramfsIOError(f"cannot read {os.fsdecode(full)}: {err.strerror}",
-                                        where="writer") from err
-                if len(e.data) != e.size:
-                    raise CramfsIOError(f"{os.fsdecode(full)} changed size while reading",
-                                        where="writer")
+                e.path = full  # read when its data is written (_pieces)
         elif stat.S_ISLNK(m):
             e.is_data = True
             try:
@@ -235,8 +267,8 @@ def _from_directory(path: bytes, rel: str, warn: _Warn) -> tuple[list[_Entry], i
     return out, total
 
 
-def _from_tree(d: Dir, rel: str, warn: _Warn) -> tuple[list[_Entry], int]:
-    """The same as :func:`_from_directory` for an in-memory :class:`Dir`."""
+def _scan_tree(d: Dir, rel: str, warn: _Warn) -> tuple[list[_Entry], int]:
+    """The same as :func:`_scan_directory` for an in-memory :class:`Dir`."""
     out: list[_Entry] = []
     total = 0
     for name, node in d.sorted_entries():
@@ -244,12 +276,12 @@ def _from_tree(d: Dir, rel: str, warn: _Warn) -> tuple[list[_Entry], int]:
         e = _Entry(name, node.st_mode, node.uid, node.gid, 0, relpath)
         _meta_checks(e, warn)
         if isinstance(node, Dir):
-            kids, e.size = _from_tree(node, relpath + "/", warn)
+            kids, e.size = _scan_tree(node, relpath + "/", warn)
             e.children = kids or None
         elif isinstance(node, File):
             e.is_data = e.is_reg = True
             e.size = _truncate_size(len(node.data), relpath, warn)
-            e.data = node.data if len(node.data) == e.size else node.data[: e.size]
+            e.data = node.data if len(node.data) == e.size else memoryview(node.data)[:e.size]
         elif isinstance(node, Symlink):
             e.is_data = True
             e.data = node.target
@@ -263,11 +295,10 @@ def _from_tree(d: Dir, rel: str, warn: _Warn) -> tuple[list[_Entry], int]:
     return out, total
 
 
-def _read_input(root: str | os.PathLike | Dir, warn: _Warn):
-    """parse_directory() on a path (stat on the root, lstat below) or an in-memory tree."""
+def _root_meta(root: str | os.PathLike | Dir) -> tuple[int, int, int]:
+    """main()'s ``stat`` of the root (it must be a directory): mode, uid, gid."""
     if isinstance(root, Dir):
-        entries, root_size = _from_tree(root, "", warn)
-        return root.st_mode, root.uid, root.gid, entries, root_size
+        return root.st_mode, root.uid, root.gid
     top = os.fsencode(os.fspath(root))
     try:
         st = os.stat(top)
@@ -276,8 +307,17 @@ def _read_input(root: str | os.PathLike | Dir, warn: _Warn):
                             where="writer") from e
     if not stat.S_ISDIR(st.st_mode):
         raise CramfsBuildError(f"{os.fsdecode(top)} is not a directory", where="writer")
-    entries, root_size = _from_directory(top, "", warn)
-    return st.st_mode, st.st_uid, st.st_gid, entries, root_size
+    return st.st_mode, st.st_uid, st.st_gid
+
+
+def _scan(root: str | os.PathLike | Dir, warn: _Warn) -> tuple[list[_Entry], int]:
+    """parse_directory() on a path (``lstat`` below the root) or an in-memory tree."""
+    try:
+        if isinstance(root, Dir):
+            return _scan_tree(root, "", warn)
+        return _scan_directory(os.fsencode(os.fspath(root)), "", warn)
+    except RecursionError:
+        raise CramfsBuildError("directory tree too deep to walk", where="writer") from None
 
 
 def _preorder(entries: list[_Entry] | None) -> Iterable[_Entry]:
@@ -293,15 +333,79 @@ def _preorder(entries: list[_Entry] | None) -> Iterable[_Entry]:
             stack.append(iter(e.children))
 
 
+# --- the input files' bytes, read when they are written ---------------------------------------
+
+
+def _input_error(e: _Entry, err: OSError) -> CramfsIOError:
+    # mkfs.cramfs warns "cannot open" and writes an inode that points at the next
+    # file's data; refuse instead.
+    return CramfsIOError(f"cannot read {os.fsdecode(e.path or b'')}: {err.strerror}",
+                         where="writer")
+
+
+def _changed_size(e: _Entry) -> CramfsIOError:
+    return CramfsIOError(f"{os.fsdecode(e.path or b'')} changed size while reading",
+                         where="writer")
+
+
+def _read_exact(f: io.FileIO, n: int) -> bytes:
+    """Up to ``n`` bytes, fewer only at the end of the file."""
+    data = f.read(n) or b""
+    if len(data) == n:
+        return data
+    parts = [data]
+    got = len(data)
+    while got < n:
+        more = f.read(n - got)
+        if not more:
+            break
+        parts.append(more)
+        got += len(more)
+    return b"".join(parts)
+
+
+def _read_whole(e: _Entry) -> bytes:
+    """A regular file's first ``e.size`` bytes (the size ``lstat`` saw)."""
+    try:
+        with open(e.path, "rb", buffering=0) as f:
+            data = _read_exact(f, e.size)
+    except OSError as err:
+        raise _input_error(e, err) from err
+    if len(data) != e.size:
+        raise _changed_size(e)
+    return data
+
+
+def _chunks(e: _Entry, data: bytes | memoryview | None, chunk: int) -> Iterator[memoryview]:
+    """The entry's bytes in pieces of ``chunk`` bytes: slices of ``data``, else read now."""
+    if data is not None:
+        mv = memoryview(data)
+        for start in range(0, e.size, chunk):
+            yield mv[start:start + chunk]
+        return
+    try:
+        f = open(e.path, "rb", buffering=0)
+    except OSError as err:
+        raise _input_error(e, err) from err
+    with f:
+        for start in range(0, e.size, chunk):
+            want = min(chunk, e.size - start)
+            try:
+                part = _read_exact(f, want)
+            except OSError as err:
+                raise _input_error(e, err) from err
+            if len(part) != want:
+                raise _changed_size(e)
+            yield memoryview(part)
+
+
 # --- XIP planning and eliminate_doubles -------------------------------------------------------
 
 
-def _xip_blocks_of(e: _Entry, globs: Sequence[str], blksize: int, warn: _Warn):
-    """Per-block XIP decision for a regular file matched by a glob (None: not XIP at all)."""
-    if not (e.is_reg and e.size and any(fnmatch.fnmatchcase(e.relpath, g) for g in globs)):
-        return None
+def _xip_blocks_of(e: _Entry, data: bytes | memoryview, blksize: int,
+                   warn: _Warn) -> tuple[bool, ...] | None:
+    """mkcramfs -X's ``is_elf_loadable()`` per block of a file a glob matched (None: no XIP)."""
     nblocks = (e.size - 1) // blksize + 1
-    data = e.data
     if elf.is_elf(data):
         info = elf.parse_elf(data)
         if info is None:
@@ -312,66 +416,271 @@ def _xip_blocks_of(e: _Entry, globs: Sequence[str], blksize: int, warn: _Warn):
     return (True,) * nblocks
 
 
-def _plan_xip(all_entries: list[_Entry], globs: Sequence[str], blksize: int,
-              warn: _Warn) -> None:
-    """mkcramfs -X's ``is_elf_loadable()`` per block: set ``e.xip`` of every file with data."""
-    for e in all_entries:
-        if e.is_data and e.size:
-            e.xip = _xip_blocks_of(e, globs, blksize, warn)
+def _same_bytes(a: _Entry, b: _Entry, b_data: bytes | memoryview | None, chunk: int) -> bool:
+    """identical_file(): the two entries' bytes compared (both have ``size`` bytes)."""
+    return all(x.tobytes() == y.tobytes()
+               for x, y in zip(_chunks(a, a.data, chunk), _chunks(b, b_data, chunk), strict=True))
 
 
-def _eliminate_doubles(all_entries: list[_Entry]) -> list[_Entry]:
-    """eliminate_doubles(): share data with the first equal file; returns the files to store."""
-    first_of: dict[tuple, _Entry] = {}
+def _fingerprint(e: _Entry, data: bytes | memoryview | None, chunk: int) -> int:
+    """mdfile(): what picks the candidates among files of one size (a CRC32 of the bytes)."""
+    crc = 0
+    for part in _chunks(e, data, chunk):
+        crc = zlib.crc32(part, crc)
+    return crc
+
+
+class _Doubles:
+    """eliminate_doubles(): for each file, the first earlier one with the same bytes and plan.
+
+    Only sizes that occur more than once are looked at; a CRC32 of the bytes picks the
+    candidates (mkfs.cramfs: an MD5 sum), which are then compared byte for byte.
+    """
+
+    def __init__(self, all_entries: list[_Entry], chunk: int) -> None:
+        counts = Counter(e.size for e in all_entries if e.is_data and e.size)
+        self.shared_sizes = frozenset(size for size, n in counts.items() if n > 1)
+        self.chunk = chunk
+        self.originals: dict[tuple[int, int, tuple[bool, ...] | None], list[_Entry]] = {}
+
+    def original_of(self, e: _Entry, data: bytes | memoryview | None) -> _Entry | None:
+        """The earlier entry whose data ``e`` shares, or None (``e`` is stored)."""
+        if e.size not in self.shared_sizes:
+            return None
+        key = (e.size, _fingerprint(e, data, self.chunk), e.xip)
+        group = self.originals.setdefault(key, [])
+        for orig in group:
+            if _same_bytes(orig, e, data, self.chunk):
+                return orig
+        group.append(e)
+        return None
+
+
+# --- write_data() / do_compress(): pieces, compression, output -------------------------------
+
+
+@dataclass(eq=False, slots=True)
+class _Batch:
+    """Blocks compressed together by one pool task (or here, for small inputs)."""
+
+    blocks: list[memoryview]
+    nbytes: int = 0
+    future: Future[list[bytes]] | None = None
+    out: list[bytes] | None = None
+
+
+@dataclass(eq=False, slots=True)
+class _Piece:
+    """Whole blocks of one stored file (at most ``_CHUNK_BYTES``), or a file that is a double."""
+
+    entry: _Entry
+    first: int = 0  #: index in the file of the piece's first block
+    data: memoryview | None = None  #: None: the file shares ``entry.same``'s data
+    last: bool = True  #: the file's last piece
+    kinds: list[int] | None = None  #: per block: _XIP, _HOLE or its index in ``batch``
+    batch: _Batch | None = None
+
+
+def _pieces(all_entries: list[_Entry], globs: tuple[str, ...], blksize: int,
+            warn: _Warn) -> Iterator[_Piece]:
+    """eliminate_doubles() and write_data()'s walk: every file with data, depth first.
+
+    A file's XIP plan comes first (it needs the bytes: a matched file is read whole),
+    then whether it is a double, then its bytes, read piece by piece.
+    """
+    chunk = max(blksize, _CHUNK_BYTES // blksize * blksize)
+    doubles = _Doubles(all_entries, chunk)
     for e in all_entries:
         if not (e.is_data and e.size):
             continue
-        key = (e.size, e.data, e.xip)
-        orig = first_of.get(key)
-        if orig is None:
-            first_of[key] = e
-        else:
+        data = e.data
+        if globs and e.is_reg and any(fnmatch.fnmatchcase(e.relpath, g) for g in globs):
+            if data is None:
+                data = _read_whole(e)
+            e.xip = _xip_blocks_of(e, data, blksize, warn)
+        if data is None and e.size <= chunk:
+            data = _read_whole(e)  # small files: read once, for the CRC and the blocks
+        orig = doubles.original_of(e, data)
+        if orig is not None:
             e.same = orig
-    return list(first_of.values())
+            yield _Piece(e)
+            continue
+        start = 0
+        for part in _chunks(e, data, chunk):
+            end = start + len(part)
+            yield _Piece(e, start // blksize, part, end == e.size)
+            start = end
 
 
-# --- compression ------------------------------------------------------------------------------
-
-
-def _split_blocks(stored: list[_Entry], blksize: int, holes: bool) -> list[memoryview]:
-    """do_compress()'s per-block choice: hole (-z), XIP page or zlib block; returns the latter."""
-    zero = bytes(blksize)
-    jobs: list[memoryview] = []
-    for e in stored:
-        mv = memoryview(e.data)
-        for i, start in enumerate(range(0, e.size, blksize)):
-            blk = mv[start:start + blksize]
-            if e.xip and e.xip[i]:
-                e.blocks.append(None)
-            elif holes and blk.tobytes() == zero[: len(blk)]:
-                e.blocks.append(b"")
-            else:
-                e.blocks.append(None)
-                jobs.append(blk)
-    return jobs
-
-
-def _compress_task(args):
-    blocks, level = args
+def _compress_blocks(blocks: list[memoryview], level: int) -> list[bytes]:
     return [zlib.compress(b, level) for b in blocks]
 
 
-def _compress_all(jobs: list[memoryview], level: int) -> list[bytes]:
-    """do_compress()'s ``compress()`` of every block, on 2 threads for big inputs (no GIL)."""
-    total = sum(len(b) for b in jobs)
-    if total < _PARALLEL_MIN_BYTES:
-        return [zlib.compress(b, level) for b in jobs]
-    tasks = [(jobs[i:i + _TASK_BLOCKS], level) for i in range(0, len(jobs), _TASK_BLOCKS)]
-    out: list[bytes] = []
-    with ThreadPoolExecutor(max_workers=2, thread_name_prefix="cramfs-zlib") as pool:
-        for part in pool.map(_compress_task, tasks):
-            out.extend(part)
-    return out
+class _Compressor:
+    """do_compress()'s ``compress()`` of every block, in batches of about ``_TASK_BYTES``.
+
+    With a pool, a full batch is submitted at once and its result collected when the
+    writer reaches it; without one (small inputs), a batch is compressed when needed.
+    """
+
+    def __init__(self, level: int, pool: ThreadPoolExecutor | None, *, blksize: int,
+                 holes: bool) -> None:
+        self.level = level
+        self.pool = pool
+        self.blksize = blksize
+        self.holes = holes
+        self.zero = bytes(blksize)
+        self.open = _Batch([])
+
+    def add(self, p: _Piece) -> None:
+        """Sort ``p``'s blocks: XIP page, hole (``-z``) or a compress() job for the batch."""
+        e, mv, blksize = p.entry, p.data, self.blksize
+        batch = self.open
+        kinds = []
+        for j, start in enumerate(range(0, len(mv), blksize)):
+            blk = mv[start:start + blksize]
+            if e.xip and e.xip[p.first + j]:
+                kinds.append(_XIP)
+            elif self.holes and blk.tobytes() == self.zero[: len(blk)]:
+                kinds.append(_HOLE)
+            else:
+                kinds.append(len(batch.blocks))
+                batch.blocks.append(blk)
+                batch.nbytes += len(blk)
+        p.kinds, p.batch = kinds, batch
+        if batch.nbytes >= _TASK_BYTES:
+            self.start(batch)
+
+    def start(self, batch: _Batch) -> None:
+        """Submit ``batch`` (the open one by default; a new one opens)."""
+        if batch is self.open:
+            self.open = _Batch([])
+        if batch.future is not None or batch.out is not None:
+            return
+        if self.pool is None:
+            batch.out = _compress_blocks(batch.blocks, self.level)
+        else:
+            batch.future = self.pool.submit(_compress_blocks, batch.blocks, self.level)
+        batch.blocks = []
+
+    def get(self, batch: _Batch, index: int) -> bytes:
+        """The compressed block ``index`` of ``batch`` (waits for it)."""
+        if batch.out is None:
+            self.start(batch)
+            if batch.future is not None:
+                batch.out = batch.future.result()
+                batch.future = None
+        return batch.out[index]
+
+
+class _DataWriter:
+    """write_data() + do_compress() (mkcramfs' write_blocks() with XIP), one piece at a time.
+
+    ``pos`` is the write cursor (mkfs' ``curr``).  Alignment gaps are skipped, not
+    written: after a literal block mkcramfs leaves the tail of the discarded compressed
+    attempt there, and so do we (the sinks overwrite in place).
+    """
+
+    def __init__(self, sink: _Sink, pos: int, comp: _Compressor, *, blksize: int,
+                 endian: str, xip_mode: bool, flags: int) -> None:
+        self.sink = sink
+        self.pos = pos
+        self.comp = comp
+        self.blksize = blksize
+        self.endian = endian
+        self.xip_mode = xip_mode
+        self.flags = flags
+        self.total_blocks = 0
+        self.start = 0  # where the current file's block pointers are
+        self.ptrs: list[int] = []
+
+    def write(self, p: _Piece) -> None:
+        e = p.entry
+        if p.data is None:  # a double: the original was written before it
+            e.offset = e.same.offset
+            return
+        sink, blksize, pos = self.sink, self.blksize, self.pos
+        if p.first == 0:
+            self.start = e.offset = pos
+            _check_offset(pos, e)
+            nblocks = (e.size - 1) // blksize + 1
+            self.total_blocks += nblocks
+            self.ptrs = []
+            pos = sink.put(pos, bytes(4 * nblocks))
+        ptrs = self.ptrs
+        mv = p.data
+        for j, kind in enumerate(p.kinds):
+            blk = mv[j * blksize:(j + 1) * blksize]
+            if kind == _HOLE:  # an empty block
+                ptr = pos
+                if self.xip_mode:
+                    self.flags |= CRAMFS_FLAG_HOLES
+            elif kind == _XIP:
+                pos += -pos % blksize
+                ptr = ((pos >> CRAMFS_BLK_DIRECT_PTR_SHIFT) | CRAMFS_BLK_FLAG_DIRECT_PTR
+                       | CRAMFS_BLK_FLAG_UNCOMPRESSED)
+                pos = sink.put(pos, blk)
+            else:
+                z = self.comp.get(p.batch, kind)
+                if self.xip_mode and len(z) >= len(blk):  # mkcramfs: "literal N vs compressed M"
+                    sink.put(pos, z)  # compressed first, then overwritten by the literal
+                    pos = sink.put(pos, blk)
+                    ptr = pos | CRAMFS_BLK_FLAG_UNCOMPRESSED
+                else:
+                    if len(z) > 2 * blksize:
+                        raise CramfsBuildError(
+                            f"AIEEE: block \"compressed\" to > 2*blocklength ({len(z)}) "
+                            f"in {e.relpath!r}", where="writer")
+                    pos = sink.put(pos, z)
+                    ptr = pos
+            if ptr & CRAMFS_BLK_FLAGS:
+                self.flags |= CRAMFS_FLAG_EXT_BLOCK_POINTERS
+            ptrs.append(ptr)
+        if p.last:
+            sink.put(self.start, pack_block_pointers(self.endian, ptrs))
+            pos += -pos % 4
+        self.pos = pos
+
+
+def _write_data(sink: _Sink, pos: int, all_entries: list[_Entry], *, blksize: int,
+                endian: str, holes: bool, globs: tuple[str, ...], flags: int,
+                warn: _Warn) -> tuple[int, int, int]:
+    """write_data(): every file's data from ``pos`` on; returns (cursor, blocks, flags).
+
+    The pieces are read (and their blocks submitted to the pool) up to
+    ``_AHEAD_BYTES`` ahead of the one being written, so that both threads stay busy
+    while memory stays bounded, whatever the size of the tree.
+    """
+    xip_mode = bool(globs)
+    level = XIP_ZLIB_LEVEL if xip_mode else MKFS_ZLIB_LEVEL
+    parallel = sum(e.size for e in all_entries if e.is_data) >= _PARALLEL_MIN_BYTES
+    pool = (ThreadPoolExecutor(max_workers=_WORKERS, thread_name_prefix="cramfs-zlib")
+            if parallel else None)
+    comp = _Compressor(level, pool, blksize=blksize, holes=holes)
+    out = _DataWriter(sink, pos, comp, blksize=blksize, endian=endian, xip_mode=xip_mode,
+                      flags=flags)
+    pieces = _pieces(all_entries, globs, blksize, warn)
+    window: deque[_Piece] = deque()
+    held = 0  # input bytes in the window
+    try:
+        for p in pieces:
+            if p.data is not None:
+                comp.add(p)
+                held += len(p.data)
+            window.append(p)
+            while held > _AHEAD_BYTES or len(window) > _AHEAD_PIECES:
+                q = window.popleft()
+                held -= len(q.data) if q.data is not None else 0
+                out.write(q)
+        if comp.open.blocks:
+            comp.start(comp.open)
+        while window:
+            out.write(window.popleft())
+    finally:
+        pieces.close()
+        if pool is not None:
+            pool.shutdown(wait=True, cancel_futures=True)
+    return out.pos, out.total_blocks, out.flags
 
 
 # --- helpers for the image --------------------------------------------------------------------
@@ -414,23 +723,6 @@ def _insert_bytes(insert_file: str | os.PathLike | bytes | None) -> bytes:
     return data
 
 
-def _put(img: bytearray, pos: int, data) -> int:
-    """Write ``data`` at ``pos`` (overwriting or extending ``img``); returns the new cursor."""
-    if pos == len(img):
-        img += data
-    else:
-        img[pos:pos + len(data)] = data
-    return pos + len(data)
-
-
-def _skip(img: bytearray, pos: int, n: int) -> int:
-    """Advance the cursor over a gap, leaving what is already there (zeros when extending)."""
-    pos += n
-    if pos > len(img):
-        img += bytes(pos - len(img))
-    return pos
-
-
 def _maxfslen(blksize: int) -> int:
     """maxfslen(): the largest image mkfs.cramfs agrees to write."""
     return ((((1 << CRAMFS_OFFSET_WIDTH) - 1) << 2) + (1 << CRAMFS_SIZE_WIDTH) - 1
@@ -445,12 +737,205 @@ def _check_offset(offset: int, e: _Entry) -> int:
     return offset >> 2
 
 
+# --- where the image goes ---------------------------------------------------------------------
+
+
+class _MemorySink:
+    """The image in one ``io.BytesIO`` (build_image): its ``getvalue()`` hands over the buffer.
+
+    Writing past the end zero-fills the gap, writing inside overwrites, as in
+    mkfs.cramfs's zeroed image buffer.
+    """
+
+    def __init__(self) -> None:
+        self.buf = io.BytesIO()
+        self.at = 0  # the BytesIO's position
+
+    def put(self, pos: int, data: bytes | bytearray | memoryview) -> int:
+        """Write ``data`` at ``pos``; returns the position after it."""
+        if pos != self.at:
+            self.buf.seek(pos)
+        self.at = pos + self.buf.write(data)
+        return self.at
+
+    def truncate(self, size: int) -> None:
+        """Cut or zero-extend the image to ``size`` bytes."""
+        end = self.buf.seek(0, io.SEEK_END)
+        if size < end:
+            self.buf.truncate(size)
+        elif size > end:
+            self.buf.write(bytes(size - end))
+        self.at = self.buf.seek(0, io.SEEK_END)
+
+    def crc32(self, start: int) -> int:
+        """CRC32 of the image from ``start`` on."""
+        with self.buf.getbuffer() as mv, mv[start:] as tail:
+            return zlib.crc32(tail)
+
+    def value(self) -> bytes:
+        """The image (no copy: the BytesIO gives up its buffer)."""
+        return self.buf.getvalue()
+
+
+class _FileSink:
+    """The image written to a regular file as it is made (write_image).
+
+    Writes at or after ``base`` gather in ``buf`` and go to the file
+    ``_FLUSH_BYTES`` at a time; the file holds nothing at or after ``base``, so a
+    gap is zeros there too.  Writes below ``base`` (block pointers of a file bigger
+    than the buffer, the directory and superblock at the end) are ``pwrite`` calls.
+    The CRC is read back from the file.
+    """
+
+    def __init__(self, fd: int, name: str) -> None:
+        self.fd = fd
+        self.name = name
+        self.buf = bytearray()
+        self.base = 0
+
+    def _error(self, err: OSError, what: str = "write") -> CramfsIOError:
+        return CramfsIOError(f"cannot {what} {self.name}: {err.strerror}", where="writer")
+
+    def _pwrite(self, data: bytes | bytearray | memoryview, pos: int) -> None:
+        mv = memoryview(data)
+        try:
+            while mv:
+                n = os.pwrite(self.fd, mv, pos)
+                mv, pos = mv[n:], pos + n
+        except OSError as err:
+            raise self._error(err) from err
+
+    def _flush(self) -> None:
+        if self.buf:
+            self._pwrite(self.buf, self.base)
+            self.base += len(self.buf)
+            self.buf = bytearray()
+
+    def put(self, pos: int, data: bytes | bytearray | memoryview) -> int:
+        """Write ``data`` at ``pos``; returns the position after it."""
+        end = pos + len(data)
+        if pos < self.base:
+            below = min(end, self.base) - pos
+            self._pwrite(memoryview(data)[:below], pos)
+            if end <= self.base:
+                return end
+            data, pos = memoryview(data)[below:], self.base
+        off = pos - self.base
+        if off > len(self.buf):
+            self.buf += bytes(off - len(self.buf))
+        self.buf[off:off + len(data)] = data
+        if len(self.buf) >= _FLUSH_BYTES:
+            self._flush()
+        return end
+
+    def truncate(self, size: int) -> None:
+        """Cut or zero-extend the image to ``size`` bytes."""
+        self._flush()
+        try:
+            os.ftruncate(self.fd, size)
+        except OSError as err:
+            raise self._error(err) from err
+        self.base = size
+
+    def crc32(self, start: int) -> int:
+        """CRC32 of the image from ``start`` on, read back from the file."""
+        self._flush()
+        crc = 0
+        buf = memoryview(bytearray(_FLUSH_BYTES))
+        pos = start
+        try:
+            while pos < self.base:
+                n = os.preadv(self.fd, [buf[:min(len(buf), self.base - pos)]], pos)
+                if not n:
+                    raise CramfsIOError(f"{self.name} shrank while it was written",
+                                        where="writer")
+                crc = zlib.crc32(buf[:n], crc)
+                pos += n
+        except OSError as err:
+            raise self._error(err, "read back") from err
+        return crc
+
+
+_Sink = _MemorySink | _FileSink
+
+
+class _Output:
+    """write_image()'s output file: opened like mkfs.cramfs (``O_CREAT | O_TRUNC``, 0666).
+
+    A regular file gets the image streamed into it (:class:`_FileSink`); anything
+    else (a pipe, a device, a file we may write but not read back) gets the image
+    built in memory and written whole.  After a failure no partial image is left: a
+    file this call created is removed, one that existed is left empty (it was
+    truncated when opened, as mkfs.cramfs does).
+    """
+
+    def __init__(self, path: str | os.PathLike) -> None:
+        self.path = path
+        self.name = os.fsdecode(path)
+        self.fd = -1
+        self.created = False
+        self.regular = False
+        self.sink: _Sink | None = None
+
+    def open(self) -> _Sink:
+        flags = os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC
+        try:
+            try:
+                self.fd = os.open(self.path, flags | os.O_RDWR | os.O_EXCL, 0o666)
+                self.created = True
+            except FileExistsError:
+                try:
+                    self.fd = os.open(self.path, flags | os.O_RDWR, 0o666)
+                except PermissionError:  # writable, not readable: no read-back of the CRC
+                    self.fd = os.open(self.path, flags | os.O_WRONLY, 0o666)
+                    self.sink = _MemorySink()
+            self.regular = stat.S_ISREG(os.fstat(self.fd).st_mode)
+        except OSError as e:
+            raise CramfsIOError(f"cannot write {self.name}: {e.strerror}",
+                                where="writer") from e
+        if self.sink is None:
+            self.sink = _FileSink(self.fd, self.name) if self.regular else _MemorySink()
+        return self.sink
+
+    def close(self) -> None:
+        """Write an image built in memory, and close the file."""
+        try:
+            if isinstance(self.sink, _MemorySink):
+                data = memoryview(self.sink.value())
+                while data:
+                    data = data[os.write(self.fd, data):]
+            fd, self.fd = self.fd, -1
+            os.close(fd)
+        except OSError as e:
+            raise CramfsIOError(f"cannot write {self.name}: {e.strerror}",
+                                where="writer") from e
+
+    def discard(self) -> None:
+        """After a failure: remove the file if we created it, else leave it empty."""
+        if self.fd < 0:
+            return
+        try:
+            if self.regular and self.created:
+                os.unlink(self.path)
+            elif self.regular:
+                os.ftruncate(self.fd, 0)
+        except OSError:
+            pass
+        finally:
+            os.close(self.fd)
+            self.fd = -1
+
+
 # --- the image, phase by phase (mkfs.cramfs main()) -------------------------------------------
 
 
 def _lay_out_directories(entries: list[_Entry], insert: bytes,
                          padsize: int) -> tuple[bytearray, int, int]:
-    """main() + write_file() + write_directory_structure() offsets: (img, root offset, inodes)."""
+    """main() + write_directory_structure() offsets: (header, root offset, inodes).
+
+    The header is the image up to the first data: [pad] superblock [-i image] and the
+    directory entries, zeros for now but the ``-i`` image.
+    """
     # layout: [pad] superblock [-i image] directory entries, then data
     insert_len = (len(insert) + 3) & ~3
     root_offset = padsize + SUPERBLOCK_SIZE + insert_len
@@ -474,75 +959,22 @@ def _lay_out_directories(entries: list[_Entry], insert: bytes,
         d.offset = offset
         current = d.children or []
 
-    img = bytearray(offset)
-    img[padsize + SUPERBLOCK_SIZE:padsize + SUPERBLOCK_SIZE + len(insert)] = insert
-    return img, root_offset, files
+    header = bytearray(offset)
+    header[padsize + SUPERBLOCK_SIZE:padsize + SUPERBLOCK_SIZE + len(insert)] = insert
+    return header, root_offset, files
 
 
-def _write_data(img: bytearray, all_entries: list[_Entry], compressed: Iterator[bytes], *,
-                blksize: int, endian: str, xip_mode: bool, flags: int) -> tuple[int, int, int]:
-    """write_data() + do_compress() (mkcramfs' write_blocks() with XIP): (cursor, blocks, flags)."""
-    total_blocks = 0
-    # ``pos`` is the write cursor (mkfs' ``curr``).  Alignment gaps are skipped, not
-    # written: after a literal block mkcramfs leaves the tail of the discarded
-    # compressed attempt there, and so do we (see _put).
-    pos = len(img)
-    for e in all_entries:
-        if not (e.is_data and e.size):
-            continue
-        if e.same is not None:
-            e.offset = e.same.offset
-            continue
-        start = pos
-        e.offset = start
-        _check_offset(start, e)
-        nblocks = len(e.blocks)
-        total_blocks += nblocks
-        ptrs = []
-        pos = _put(img, pos, bytes(4 * nblocks))
-        mv = memoryview(e.data)
-        for i, kind in enumerate(e.blocks):
-            blk = mv[i * blksize:(i + 1) * blksize]
-            if kind == b"":  # hole: an empty block
-                ptr = pos
-                if xip_mode:
-                    flags |= CRAMFS_FLAG_HOLES
-            elif e.xip and e.xip[i]:
-                pos = _skip(img, pos, -pos % blksize)
-                ptr = ((pos >> CRAMFS_BLK_DIRECT_PTR_SHIFT) | CRAMFS_BLK_FLAG_DIRECT_PTR
-                       | CRAMFS_BLK_FLAG_UNCOMPRESSED)
-                pos = _put(img, pos, blk)
-            else:
-                z = next(compressed)
-                if xip_mode and len(z) >= len(blk):  # mkcramfs: "literal N vs compressed M"
-                    _put(img, pos, z)  # compressed first, then overwritten by the literal
-                    pos = _put(img, pos, blk)
-                    ptr = pos | CRAMFS_BLK_FLAG_UNCOMPRESSED
-                else:
-                    if len(z) > 2 * blksize:
-                        raise CramfsBuildError(
-                            f"AIEEE: block \"compressed\" to > 2*blocklength ({len(z)}) "
-                            f"in {e.relpath!r}", where="writer")
-                    pos = _put(img, pos, z)
-                    ptr = pos
-            if ptr & CRAMFS_BLK_FLAGS:
-                flags |= CRAMFS_FLAG_EXT_BLOCK_POINTERS
-            ptrs.append(ptr)
-        img[start:start + 4 * nblocks] = pack_block_pointers(endian, ptrs)
-        pos = _skip(img, pos, -pos % 4)
-    return pos, total_blocks, flags
-
-
-def _round_up_to_block(img: bytearray, pos: int, blksize: int) -> None:
+def _round_up_to_block(sink: _Sink, pos: int, blksize: int) -> int:
     """main()'s last step: pad to a whole block ("so that losetup works"), within maxfslen()."""
-    pos = _skip(img, pos, -pos % blksize)
-    del img[pos:]
-    if len(img) > _maxfslen(blksize):
-        raise CramfsBuildError(f"filesystem too big: {len(img)} bytes (limit "
+    pos += -pos % blksize
+    sink.truncate(pos)
+    if pos > _maxfslen(blksize):
+        raise CramfsBuildError(f"filesystem too big: {pos} bytes (limit "
                                f"{_maxfslen(blksize)})", where="writer")
+    return pos
 
 
-def _write_directory_entries(img: bytearray, all_entries: list[_Entry], endian: str) -> None:
+def _write_directory_entries(header: bytearray, all_entries: list[_Entry], endian: str) -> None:
     """write_directory_structure() + set_data_offset(): every inode and name, offsets known."""
     codec = inode_codec(endian)
     nl_mask = (1 << CRAMFS_NAMELEN_WIDTH) - 1
@@ -550,26 +982,76 @@ def _write_directory_entries(img: bytearray, all_entries: list[_Entry], endian: 
         off = _check_offset(e.offset, e) if (e.children or (e.is_data and e.size)) else 0
         namelen = (len(e.name) + 3) >> 2
         pos = e.dir_offset
-        img[pos:pos + INODE_SIZE] = codec.pack({
+        header[pos:pos + INODE_SIZE] = codec.pack({
             "mode": e.mode & 0xFFFF, "uid": e.uid & 0xFFFF,
             "size": e.size & 0xFFFFFF, "gid": e.gid & 0xFF,
             "namelen": namelen & nl_mask, "offset": off,
         })
-        img[pos + INODE_SIZE:pos + INODE_SIZE + len(e.name)] = e.name
+        header[pos + INODE_SIZE:pos + INODE_SIZE + len(e.name)] = e.name
 
 
-def _write_superblock(img: bytearray, padsize: int, endian: str, *, flags: int, edition: int,
-                      blocks: int, files: int, name: str | bytes, root: dict[str, int]) -> None:
+def _write_superblock(sink: _Sink, header: bytearray, padsize: int, endian: str, *, size: int,
+                      flags: int, edition: int, blocks: int, files: int, name: str | bytes,
+                      root: dict[str, int]) -> None:
     """write_superblock() + main()'s CRC32 from the superblock on (fsid.crc summed as 0)."""
-    img[padsize:padsize + SUPERBLOCK_SIZE] = superblock_struct(endian).build({
-        "magic": CRAMFS_MAGIC, "size": len(img), "flags": flags, "future": 0,
+    header[padsize:padsize + SUPERBLOCK_SIZE] = superblock_struct(endian).build({
+        "magic": CRAMFS_MAGIC, "size": size, "flags": flags, "future": 0,
         "signature": CRAMFS_SIGNATURE,
         "fsid": {"crc": 0, "edition": edition, "blocks": blocks, "files": files},
         "name": _super_name(name),
         "root": root,
     })
-    crc = zlib.crc32(memoryview(img)[padsize:])
-    img[padsize + SB_OFFSET_CRC:padsize + SB_OFFSET_CRC + 4] = pack_u32(endian, crc)
+    sink.put(0, header)
+    crc = sink.crc32(padsize)
+    sink.put(padsize + SB_OFFSET_CRC, pack_u32(endian, crc))
+
+
+def _build(root: str | os.PathLike | Dir, opts: _Options, open_sink: Callable[[], _Sink]) -> _Warn:
+    """mkfs.cramfs's main(): the image of ``root`` into the sink ``open_sink()`` returns.
+
+    The sink is opened once the options, the root and the ``-i`` file are known to be
+    good, and before the tree is read (mkfs.cramfs also truncates its output first).
+    Returns the warnings, for the caller to emit once the image is complete.
+    """
+    endian = _check_options(opts.blocksize, opts.endian, opts.edition)
+    globs = (opts.xip,) if isinstance(opts.xip, str) else tuple(opts.xip)
+    blksize = opts.blocksize
+    warn = _Warn()
+    root_mode, root_uid, root_gid = _root_meta(root)
+    insert = _insert_bytes(opts.insert_file)
+    padsize = CRAMFS_PAD_SIZE if opts.pad else 0
+    sink = open_sink()
+
+    # reading the input: parse_directory() (metadata; the bytes are read as they are written)
+    entries, root_size = _scan(root, warn)
+    all_entries = list(_preorder(entries))
+
+    # layout: [pad] superblock [-i image] directory entries, then data
+    header, root_offset, files = _lay_out_directories(entries, insert, padsize)
+
+    # write_data() / do_compress() (mkfs.cramfs) or write_blocks() (mkcramfs -X), with
+    # eliminate_doubles() decided on the way
+    flags = CRAMFS_FLAG_FSID_VERSION_2 | CRAMFS_FLAG_SORTED_DIRS
+    if opts.holes and not globs:
+        flags |= CRAMFS_FLAG_HOLES
+    if insert:
+        flags |= CRAMFS_FLAG_SHIFTED_ROOT_OFFSET
+    pos, total_blocks, flags = _write_data(sink, len(header), all_entries, blksize=blksize,
+                                           endian=endian, holes=opts.holes, globs=globs,
+                                           flags=flags, warn=warn)
+    # "We always write a multiple of blksize bytes, so that losetup works."
+    size = _round_up_to_block(sink, pos, blksize)
+
+    # directory entries, now that every offset is known; then write_superblock() and the CRC
+    _write_directory_entries(header, all_entries, endian)
+    _write_superblock(sink, header, padsize, endian, size=size, flags=flags,
+                      edition=opts.edition, blocks=total_blocks, files=files, name=opts.name,
+                      root={
+                          "mode": root_mode & 0xFFFF, "uid": root_uid & 0xFFFF,
+                          "size": root_size & 0xFFFFFF, "gid": root_gid & 0xFF,
+                          "namelen": 0, "offset": root_offset >> 2,
+                      })
+    return warn
 
 
 def build_image(
@@ -626,57 +1108,18 @@ def build_image(
     when their XIP plans are equal.  These images need a v4.15+ kernel; util-linux's
     fsck.cramfs rejects the 0x800 flag.
 
+    Memory: the image is held once (the returned ``bytes`` are the buffer it was
+    written into); input files are read piece by piece as their data is written,
+    never all at once.  :func:`write_image` does not hold the image either.
+
     util-linux: ``main`` in `disk-utils/mkfs.cramfs.c @ v2.38
     <https://github.com/util-linux/util-linux/blob/v2.38/disk-utils/mkfs.cramfs.c>`_.
     """
-    endian = _check_options(blocksize, endian, edition)
-    xip = (xip,) if isinstance(xip, str) else tuple(xip)
-    xip_mode = bool(xip)
-    warn = _Warn()
-    blksize = blocksize
-
-    # reading the input: parse_directory()
-    try:
-        root_mode, root_uid, root_gid, entries, root_size = _read_input(root, warn)
-    except RecursionError:
-        raise CramfsBuildError("directory tree too deep to walk", where="writer") from None
-    all_entries = list(_preorder(entries))
-
-    # XIP plans, then eliminate_doubles(): first earlier entry with the same bytes (and plan)
-    if xip_mode:
-        _plan_xip(all_entries, xip, blksize, warn)
-    stored = _eliminate_doubles(all_entries)
-
-    # do_compress() inputs: every non-hole, non-XIP block of every stored file
-    jobs = _split_blocks(stored, blksize, holes)
-    compressed = iter(_compress_all(jobs, XIP_ZLIB_LEVEL if xip_mode else MKFS_ZLIB_LEVEL))
-
-    # layout: [pad] superblock [-i image] directory entries, then data
-    insert = _insert_bytes(insert_file)
-    padsize = CRAMFS_PAD_SIZE if pad else 0
-    img, root_offset, files = _lay_out_directories(entries, insert, padsize)
-
-    # write_data() / do_compress() (mkfs.cramfs) or write_blocks() (mkcramfs -X)
-    flags = CRAMFS_FLAG_FSID_VERSION_2 | CRAMFS_FLAG_SORTED_DIRS
-    if holes and not xip_mode:
-        flags |= CRAMFS_FLAG_HOLES
-    if insert:
-        flags |= CRAMFS_FLAG_SHIFTED_ROOT_OFFSET
-    pos, total_blocks, flags = _write_data(img, all_entries, compressed, blksize=blksize,
-                                           endian=endian, xip_mode=xip_mode, flags=flags)
-    # "We always write a multiple of blksize bytes, so that losetup works."
-    _round_up_to_block(img, pos, blksize)
-
-    # directory entries, now that every offset is known; then write_superblock() and the CRC
-    _write_directory_entries(img, all_entries, endian)
-    _write_superblock(img, padsize, endian, flags=flags, edition=edition, blocks=total_blocks,
-                      files=files, name=name, root={
-                          "mode": root_mode & 0xFFFF, "uid": root_uid & 0xFFFF,
-                          "size": root_size & 0xFFFFFF, "gid": root_gid & 0xFF,
-                          "namelen": 0, "offset": root_offset >> 2,
-                      })
+    opts = _Options(blocksize, endian, name, edition, pad, insert_file, holes, xip)
+    sink = _MemorySink()
+    warn = _build(root, opts, lambda: sink)
     warn.emit()
-    return bytes(img)
+    return sink.value()
 
 
 def write_image(
@@ -684,19 +1127,31 @@ def write_image(
     out_path: str | os.PathLike,
     **options,
 ) -> None:
-    """``mkfs.cramfs [options] root out_path``: :func:`build_image` written to ``out_path``.
+    """``mkfs.cramfs [options] root out_path``: the image of :func:`build_image`, to a file.
 
-    Takes the same keywords as :func:`build_image`.  The file is written
-    whole (mkfs.cramfs also writes the finished image in one ``write``);
-    an unwritable path raises :class:`~mmlab.cramfs.errors.CramfsIOError`.
+    Takes the same keywords as :func:`build_image`.  Like mkfs.cramfs, the
+    output is opened (created or truncated, mode 0666 before the umask) before
+    the tree is read.  A regular file gets the image as it is made: each input
+    file is read when its data is written, blocks are compressed a window at a
+    time, and the directory, superblock and CRC come last, so memory stays
+    small whatever the size of the image (a pipe or a device gets the image
+    built in memory, then written whole).  An unwritable path raises
+    :class:`~mmlab.cramfs.errors.CramfsIOError`; after any failure no partial
+    image is left (a file this call created is removed, an existing one is
+    left empty).
 
     util-linux: ``main`` in `disk-utils/mkfs.cramfs.c @ v2.38
     <https://github.com/util-linux/util-linux/blob/v2.38/disk-utils/mkfs.cramfs.c>`_.
     """
-    data = build_image(root, **options)
+    unknown = sorted(set(options) - _OPTION_NAMES)
+    if unknown:
+        raise TypeError(f"write_image() got an unexpected keyword argument {unknown[0]!r}")
+    opts = _Options(**options)
+    out = _Output(out_path)
     try:
-        with open(out_path, "wb") as f:
-            f.write(data)
-    except OSError as e:
-        raise CramfsIOError(f"cannot write {os.fsdecode(out_path)}: {e.strerror}",
-                            where="writer") from e
+        warn = _build(root, opts, out.open)
+        out.close()
+    except BaseException:
+        out.discard()
+        raise
+    warn.emit()
