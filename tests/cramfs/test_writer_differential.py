@@ -3,7 +3,8 @@
 * every fixed tree of ``trees.FIXED_TREES`` x every option combination
   (``-N little|big`` x ``-b 4096|8192|16384|65536`` x ``-z`` x ``-p`` x ``-e`` x
   ``-n`` x ``-i``: 256), both from the in-memory tree and from the
-  materialized directory, with the same warnings;
+  materialized directory, with the same warnings, and the directory again
+  through ``write_image`` (the image streamed into a file);
 * hypothesis trees (with and without duplicated files) x random option sets;
 * ``fsck.cramfs`` accepts the images;
 * a big-endian image read back with ``mmlab.cramfs.reader`` and rebuilt
@@ -44,6 +45,18 @@ def build_with_warnings(src, **kw) -> tuple[bytes, set[str]]:
     return image, texts
 
 
+def write_with_warnings(src, out: Path, **kw) -> tuple[bytes, set[str]]:
+    """write_image into ``out``: (the file's bytes, the warning texts); ``out`` is removed."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        write_image(src, out, **kw)
+    texts = {str(w.message).split(" (first: ")[0] for w in caught
+             if issubclass(w.category, CramfsWarning)}
+    data = out.read_bytes()
+    out.unlink()
+    return data, texts
+
+
 def has_long_names(tree: Dir) -> bool:
     """Names over 252 bytes overflow namelen: such images cannot be read back."""
     return any(len(part) > 252 for path, _ in walk(tree) for part in path.split(b"/"))
@@ -74,7 +87,8 @@ def fixed(tmp_path_factory):
 
 
 def compare(tree: Dir | None, path, opts: dict, work) -> bytes:
-    """Assert mkfs.cramfs == build_image(path) (== build_image(tree) as root); return image."""
+    """Assert mkfs.cramfs == build_image(path) == write_image(path) (== build_image(tree) as
+    root); return the image."""
     work = Path(work)
     ref, stderr = T.run_mkfs(path, opts, work)
     kw = T.writer_kwargs(opts, str(work / "insert.bin"))
@@ -83,6 +97,11 @@ def compare(tree: Dir | None, path, opts: dict, work) -> bytes:
     expected = T.mkfs_warnings(stderr)
     ours_mkfs_style = {w for w in warned if "namelen field" not in w}
     assert ours_mkfs_style == expected, (stderr, warned)
+    # the same through write_image, which streams the image into the file
+    out = work / "mmlab.img"
+    streamed, warned_streaming = write_with_warnings(path, out, **kw)
+    assert streamed == ref, f"write_image, {T.option_id(opts)}: {first_diff(ref, streamed)}"
+    assert warned_streaming == warned
     if tree is not None and T.IS_ROOT:
         mine2, _ = build_with_warnings(tree, **kw)
         assert mine2 == ref, f"in-memory input, {T.option_id(opts)}: {first_diff(ref, mine2)}"
