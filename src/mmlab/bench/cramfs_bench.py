@@ -9,15 +9,19 @@ device nodes and a fifo.
 The headline is the whole-command table: each command is run as a child
 process (``subprocess``, wall time from spawn to exit, best of ``REPEAT``
 runs interleaved with its util-linux counterpart so that a busy machine
-hurts both alike), and with the child's peak RSS (one more run under GNU
-``/usr/bin/time -f %M``, see :func:`run_command`):
+hurts both alike, after one warm-up run), and with the child's peak RSS (one
+more run under GNU ``/usr/bin/time -f %M``, see :func:`run_command`).  The
+children cache bytecode in a private directory (:func:`child_env`), as an
+installed mmlab would, even if ``PYTHONDONTWRITEBYTECODE`` is set here:
 
 * ``mmlab cramfs check IMG`` vs ``fsck.cramfs --extract IMG`` (goal <= 0.7x);
 * ``mmlab cramfs extract IMG DIR`` vs ``fsck.cramfs --extract=DIR IMG``
-  (goal <= 0.7x; a fresh DIR on the same file system for every run);
+  (goal <= 0.7x; a fresh DIR on the same file system for every run, removed
+  and ``sync``-ed after it, so that no run pays for another's writeback);
 * ``mmlab cramfs build SRC IMG`` vs ``mkfs.cramfs SRC IMG`` (goal <= 0.5x,
   and the two images must be byte-identical);
-* start-up: ``mmlab --help`` and a bare ``python -c pass``.
+* start-up: ``mmlab --help`` (also without any bytecode cache) and a bare
+  ``python -c pass``.
 
 Then the memory of a build, read off directly: the peak RSS of
 ``mmlab cramfs build`` next to the image size and the bare interpreter's RSS
@@ -255,7 +259,21 @@ class Run:
             self.maxrss = max(self.maxrss or 0, maxrss)
 
 
-def run_command(argv: Sequence[str], *, rss: bool = False) -> tuple[float | None, int | None]:
+def child_env(pycache: Path, *, cached: bool = True) -> dict[str, str]:
+    """The children's environment: bytecode cached under ``pycache`` (as in any installation
+    that may write ``__pycache__``), even where ``PYTHONDONTWRITEBYTECODE`` is set; with
+    ``cached=False`` an empty cache that stays empty (every module compiled at start-up)."""
+    env = dict(os.environ)
+    env["PYTHONPYCACHEPREFIX"] = str(pycache)
+    if cached:
+        env.pop("PYTHONDONTWRITEBYTECODE", None)
+    else:
+        env["PYTHONDONTWRITEBYTECODE"] = "1"
+    return env
+
+
+def run_command(argv: Sequence[str], *, rss: bool = False,
+                env: dict[str, str] | None = None) -> tuple[float | None, int | None]:
     """Run ``argv`` as a child process: (wall seconds, None), or with ``rss`` (None, peak RSS).
 
     The peak RSS comes from ``/usr/bin/time -f %M`` (GNU time; Debian package ``time``),
@@ -272,7 +290,8 @@ def run_command(argv: Sequence[str], *, rss: bool = False) -> tuple[float | None
                 return None, None
             cmd = [TIME, "-f", "%M", "-o", out.name, *cmd]
         t0 = time.perf_counter()
-        proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=err, stderr=err)
+        proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=err, stderr=err,
+                                env=env)
         _pid, status, _usage = os.wait4(proc.pid, 0)
         wall = time.perf_counter() - t0
         proc.returncode = os.waitstatus_to_exitcode(status)
@@ -286,16 +305,20 @@ def run_command(argv: Sequence[str], *, rss: bool = False) -> tuple[float | None
 
 
 def race(pairs: dict[str, Callable[[int], Sequence[str]]], repeat: int = REPEAT,
-         cleanup: Callable[[], None] | None = None) -> dict[str, Run]:
-    """Run each command ``repeat`` times for time and once more for RSS, interleaved.
+         cleanup: Callable[[], None] | None = None,
+         env: dict[str, str] | None = None) -> dict[str, Run]:
+    """Run each command once to warm up, ``repeat`` times for time and once more for RSS,
+    interleaved.
 
     ``pairs`` maps a name to ``argv(i)`` (``i``: the run, for fresh output paths);
     ``cleanup`` runs after every command.
     """
     runs = {name: Run() for name in pairs}
-    for i in range(repeat + 1):
+    for i in range(-1, repeat + 1):
         for name, argv in pairs.items():
-            runs[name].add(*run_command(argv(i), rss=i == repeat))
+            wall, rss = run_command(argv(i + 1), rss=i == repeat, env=env)
+            if i >= 0:
+                runs[name].add(wall, rss)
             if cleanup:
                 cleanup()
     return runs
@@ -397,26 +420,29 @@ def _rows(title: str, rows: list[tuple[str, Run, Run, float]]) -> list[dict]:
 def _whole_commands(tree: Tree, img: Path, work: Path, mkfs: str, fsck: str,
                     results: dict) -> None:
     mmlab = _mmlab_command()
+    env = child_env(work / "pycache")
     rows = []
 
     checks = race({"mmlab": lambda i: [*mmlab, "cramfs", "check", str(img)],
-                   "fsck": lambda i: [fsck, "--extract", str(img)]})
+                   "fsck": lambda i: [fsck, "--extract", str(img)]}, env=env)
     rows.append(("check IMG / fsck --extract IMG", checks["mmlab"], checks["fsck"], CHECK_GOAL))
 
     def extract_cleanup() -> None:
         for d in work.glob("x-*"):
             shutil.rmtree(d)
+        os.sync()  # the next run must not pay for this one's writeback
 
     extracts = race({"mmlab": lambda i: [*mmlab, "cramfs", "extract", str(img),
                                          str(work / f"x-mmlab-{i}")],
                      "fsck": lambda i: [fsck, f"--extract={work / f'x-fsck-{i}'}", str(img)]},
-                    cleanup=extract_cleanup)
+                    cleanup=extract_cleanup, env=env)
     rows.append(("extract IMG DIR / fsck --extract=DIR", extracts["mmlab"], extracts["fsck"],
                  EXTRACT_GOAL))
 
     mine, theirs = work / "build-mmlab.cramfs", work / "build-mkfs.cramfs"
     builds = race({"mmlab": lambda i: [*mmlab, "cramfs", "build", str(tree.root), str(mine)],
-                   "mkfs": lambda i: [mkfs, str(tree.root), str(theirs)]})
+                   "mkfs": lambda i: [mkfs, str(tree.root), str(theirs)]},
+                  cleanup=os.sync, env=env)
     same = mine.read_bytes() == theirs.read_bytes()
     rows.append(("build SRC IMG / mkfs.cramfs SRC IMG", builds["mmlab"], builds["mkfs"],
                  BUILD_GOAL))
@@ -428,11 +454,15 @@ def _whole_commands(tree: Tree, img: Path, work: Path, mkfs: str, fsck: str,
     results["build_identical"] = same
 
     startup = race({"mmlab --help": lambda i: [*mmlab, "--help"],
-                    "python -c pass": lambda i: [sys.executable, "-c", "pass"]})
+                    "python -c pass": lambda i: [sys.executable, "-c", "pass"]}, env=env)
+    cold = race({"mmlab --help": lambda i: [*mmlab, "--help"]},
+                env=child_env(work / "pycache-empty", cached=False))["mmlab --help"]
     help_run, bare = startup["mmlab --help"], startup["python -c pass"]
-    _log(f"  start-up: mmlab --help {help_run.wall:.3f} s {_mib(help_run.maxrss)}, "
+    _log(f"  start-up: mmlab --help {help_run.wall:.3f} s {_mib(help_run.maxrss)} "
+         f"({cold.wall:.3f} s compiling every module, no bytecode cache), "
          f"python -c pass {bare.wall:.3f} s {_mib(bare.maxrss)}")
-    results["startup"] = {"mmlab_help": asdict(help_run), "python_pass": asdict(bare)}
+    results["startup"] = {"mmlab_help": asdict(help_run), "mmlab_help_uncached": asdict(cold),
+                          "python_pass": asdict(bare)}
 
     size = img.stat().st_size
     peak, base = builds["mmlab"].maxrss, bare.maxrss
@@ -517,6 +547,8 @@ def main() -> None:
                             "image_bytes": img.stat().st_size, "loadavg": load}
         _whole_commands(tree, img, work, mkfs, fsck, results)
         _library(tree, img, work, mkfs, fsck, results)
+    _log(f"load average {os.getloadavg()[0]:.2f} at the end (rerun if it grew: other jobs "
+         "slow both sides, but not always alike)")
     outdir = Path("bench-results")
     try:
         outdir.mkdir(exist_ok=True)
