@@ -18,6 +18,8 @@ installed mmlab would, even if ``PYTHONDONTWRITEBYTECODE`` is set here:
 * ``mmlab cramfs extract IMG DIR`` vs ``fsck.cramfs --extract=DIR IMG``
   (goal <= 0.7x; a fresh DIR on the same file system for every run, removed
   and ``sync``-ed after it, so that no run pays for another's writeback);
+  again into /dev/shm if it is a tmpfs: on disk much of the time is the file
+  system's (and varies with its state), in RAM it is the tools' own;
 * ``mmlab cramfs build SRC IMG`` vs ``mkfs.cramfs SRC IMG`` (goal <= 0.5x,
   and the two images must be byte-identical);
 * start-up: ``mmlab --help`` (also without any bytecode cache) and a bare
@@ -324,6 +326,17 @@ def race(pairs: dict[str, Callable[[int], Sequence[str]]], repeat: int = REPEAT,
     return runs
 
 
+def _tmpfs_dir() -> Path | None:
+    """A fresh directory in /dev/shm if that is a writable tmpfs, else None."""
+    try:
+        with open("/proc/self/mounts") as f:
+            if not any(line.split()[1:3] == ["/dev/shm", "tmpfs"] for line in f):
+                return None
+        return Path(tempfile.mkdtemp(prefix="mmlab-bench-", dir="/dev/shm"))
+    except OSError:
+        return None
+
+
 def _ratio(a: float | None, b: float | None) -> float | None:
     return a / b if a and b else None
 
@@ -438,6 +451,18 @@ def _whole_commands(tree: Tree, img: Path, work: Path, mkfs: str, fsck: str,
                     cleanup=extract_cleanup, env=env)
     rows.append(("extract IMG DIR / fsck --extract=DIR", extracts["mmlab"], extracts["fsck"],
                  EXTRACT_GOAL))
+    shm = _tmpfs_dir()
+    if shm is not None:  # the same without the disk file system's share of the time
+        try:
+            in_ram = race({"mmlab": lambda i: [*mmlab, "cramfs", "extract", str(img),
+                                               str(shm / f"x-mmlab-{i}")],
+                           "fsck": lambda i: [fsck, f"--extract={shm / f'x-fsck-{i}'}",
+                                              str(img)]},
+                          cleanup=lambda: [shutil.rmtree(d) for d in shm.glob("x-*")], env=env)
+            rows.append(("  the same, DIR on tmpfs (/dev/shm)", in_ram["mmlab"], in_ram["fsck"],
+                         EXTRACT_GOAL))
+        finally:
+            shutil.rmtree(shm, ignore_errors=True)
 
     mine, theirs = work / "build-mmlab.cramfs", work / "build-mkfs.cramfs"
     builds = race({"mmlab": lambda i: [*mmlab, "cramfs", "build", str(tree.root), str(mine)],
