@@ -17,10 +17,12 @@ $(STAMP): pyproject.toml | $(PY)
 	$(PY) -m pip install -q -e '.[dev]'
 	@touch $@
 
-# Debian packages the tests use: util-linux-extra (mkfs.cramfs, fsck.cramfs).
+# Debian packages the tests and the bench use: util-linux-extra (mkfs.cramfs, fsck.cramfs) and
+# time (GNU /usr/bin/time: the bench reads each command's peak memory from it).
 apt-deps:
-	@if ! command -v mkfs.cramfs >/dev/null || ! command -v fsck.cramfs >/dev/null; then \
-	  apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y util-linux-extra; \
+	@if ! command -v mkfs.cramfs >/dev/null || ! command -v fsck.cramfs >/dev/null \
+	    || ! test -x /usr/bin/time; then \
+	  apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y util-linux-extra time; \
 	fi
 
 lab: $(STAMP)

@@ -206,13 +206,15 @@ def test_big_endian_round_trip(fixed, name, blocksize):
 
 
 @pytest.mark.skipif(not T.IS_ROOT, reason="extraction keeps owners and devices only as root")
-@pytest.mark.parametrize("name", ["endianness", "special-small", "elf", "checksums", "many"])
+@pytest.mark.parametrize(
+    "name", ["endianness", "special-small", "elf", "checksums", "many", "mixed"]
+)
 def test_big_endian_extracted_to_disk_rebuilds_little_endian(fixed, tmp_path, name):
     """BE image -> mmlab extract (to a directory) -> build_image(directory, LE) == LE build.
 
-    Not for "mixed" (the safe extractor refuses its absolute symlink) nor for device
-    numbers with major or minor >= 256: the 24-bit field keeps mkfs.cramfs's truncated
-    dev_t, which the kernel (and the extractor) decode with old_decode_dev().
+    "mixed" has an absolute symlink, which extraction keeps verbatim. Not for device numbers
+    with major or minor >= 256: the 24-bit field keeps mkfs.cramfs's truncated dev_t, which
+    the kernel (and the extractor) decode with old_decode_dev().
     """
     from mmlab.cramfs.extract import extract
 
