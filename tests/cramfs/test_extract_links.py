@@ -52,6 +52,20 @@ def outside_dir(tmp_path: Path) -> Path:
     return d
 
 
+@pytest.fixture
+def outside(tmp_path: Path) -> Path:
+    """A host directory the extraction must never write into."""
+    return outside_dir(tmp_path)
+
+
+@pytest.fixture
+def jail(tmp_path: Path) -> Path:
+    """An empty directory that holds the extraction target and nothing else."""
+    d = tmp_path / "jail"
+    d.mkdir()
+    return d
+
+
 def assert_outside_untouched(d: Path) -> None:
     assert sorted(os.listdir(d)) == ["precious"]
     assert (d / "precious").read_bytes() == b"precious"
@@ -77,7 +91,7 @@ class OsProxy:
 
 @pytest.mark.parametrize("links", LINK_POLICIES)
 @pytest.mark.parametrize("link_first", [True, False])
-def test_symlink_and_directory_of_one_name_are_refused(tmp_path, links, link_first):
+def test_symlink_and_directory_of_one_name_are_refused(tmp_path, links, link_first, jail):
     """``x -> /tmp/.../host`` and a directory ``x`` holding entries: refused as a duplicate.
 
     Were it accepted, ``x/f`` would be written through the link into the host directory.
@@ -88,21 +102,17 @@ def test_symlink_and_directory_of_one_name_are_refused(tmp_path, links, link_fir
     data = _evil(tmp_path, {link: str(host), f"{directory}/f": b"payload",
                             f"{directory}/sub/g": b"deep"}, dirs=(f"{directory}/sub",),
                  patch=lambda d: _patch_name(d, "b", b"a"))
-    jail = tmp_path / "jail"
-    jail.mkdir()
     with pytest.raises(CramfsUnsafePathError, match="duplicate name b'a'"):
         extract(data, jail / "out", links=links)
     assert os.listdir(host) == []
     assert_nothing_left(jail)
 
 
-def test_symlink_and_directory_of_one_name_in_a_subdirectory(tmp_path):
+def test_symlink_and_directory_of_one_name_in_a_subdirectory(tmp_path, jail):
     host = tmp_path / "host"
     host.mkdir()
     data = _evil(tmp_path, {"d/x": str(host), "d/y/f": b"payload"}, dirs=("d/y",),
                  patch=lambda b: _patch_name(b, "d/y", b"x"))
-    jail = tmp_path / "jail"
-    jail.mkdir()
     with pytest.raises(CramfsUnsafePathError, match="duplicate name b'x' in /d"):
         extract(data, jail / "out")
     assert os.listdir(host) == []
@@ -163,12 +173,9 @@ def test_dangling_symlink_as_target(tmp_path):
 
 # --- links planted while the tree is being written ---------------------------------------------
 
-def test_link_planted_between_entries(tmp_path):
+def test_link_planted_between_entries(tmp_path, outside, jail):
     """After file ``a``, a link ``d -> outside`` appears where directory ``d`` goes next."""
     data = _evil(tmp_path, {"a": b"first", "d/f": b"second"}, dirs=("d",))
-    outside = outside_dir(tmp_path)
-    jail = tmp_path / "jail"
-    jail.mkdir()
 
     def plant(nbytes: int) -> None:
         temp = only_temp(jail, "out")
@@ -182,15 +189,12 @@ def test_link_planted_between_entries(tmp_path):
 
 
 @pytest.mark.parametrize("workers", [1, 2])
-def test_directory_swapped_for_link_after_mkdir(tmp_path, monkeypatch, workers):
+def test_directory_swapped_for_link_after_mkdir(tmp_path, monkeypatch, workers, outside, jail):
     """Between ``mkdir d`` and opening it, ``d`` becomes a link: O_NOFOLLOW refuses it.
 
     Without ``O_NOFOLLOW`` in the directory opens, ``d/f`` lands in ``outside``.
     """
     data = _evil(tmp_path, {"d/f": b"payload", "d/g": b"more"}, dirs=("d",))
-    outside = outside_dir(tmp_path)
-    jail = tmp_path / "jail"
-    jail.mkdir()
 
     def mkdir(name, mode=0o777, *, dir_fd=None):
         os.mkdir(name, mode, dir_fd=dir_fd)
@@ -206,15 +210,12 @@ def test_directory_swapped_for_link_after_mkdir(tmp_path, monkeypatch, workers):
     assert_nothing_left(jail)
 
 
-def test_file_name_planted_as_symlink(tmp_path):
+def test_file_name_planted_as_symlink(tmp_path, outside, jail):
     """After file ``a``, ``b -> outside/precious`` appears: creating ``b`` must not follow it.
 
     Fails only without both O_EXCL and O_NOFOLLOW (O_CREAT|O_EXCL never follows a link).
     """
     data = _evil(tmp_path, {"a": b"first", "b": b"clobber"})
-    outside = outside_dir(tmp_path)
-    jail = tmp_path / "jail"
-    jail.mkdir()
 
     def plant(nbytes: int) -> None:
         temp = only_temp(jail, "out")
@@ -227,12 +228,9 @@ def test_file_name_planted_as_symlink(tmp_path):
     assert_nothing_left(jail)
 
 
-def test_file_name_planted_as_hard_link(tmp_path):
+def test_file_name_planted_as_hard_link(tmp_path, outside, jail):
     """After file ``a``, ``b`` appears as a hard link to an outside file: O_EXCL refuses it."""
     data = _evil(tmp_path, {"a": b"first", "b": b"clobber"})
-    outside = outside_dir(tmp_path)
-    jail = tmp_path / "jail"
-    jail.mkdir()
 
     def plant(nbytes: int) -> None:
         temp = only_temp(jail, "out")
@@ -245,13 +243,10 @@ def test_file_name_planted_as_hard_link(tmp_path):
     assert_nothing_left(jail)
 
 
-def test_parent_swapped_for_link_while_filling_it(tmp_path):
+def test_parent_swapped_for_link_while_filling_it(tmp_path, outside, jail):
     """``d`` is moved away and replaced by a link after ``d/a``: ``d/b`` still goes into the
     real directory (held by its fd), never through the link."""
     data = _evil(tmp_path, {"d/a": b"first", "d/b": b"second"}, dirs=("d",))
-    outside = outside_dir(tmp_path)
-    jail = tmp_path / "jail"
-    jail.mkdir()
 
     def swap(nbytes: int) -> None:
         temp = only_temp(jail, "out")
@@ -267,7 +262,7 @@ def test_parent_swapped_for_link_while_filling_it(tmp_path):
 
 
 @pytest.mark.skipif(not IS_ROOT, reason="device nodes and fifos are created only by root")
-def test_special_swapped_for_link_before_chmod(tmp_path, monkeypatch):
+def test_special_swapped_for_link_before_chmod(tmp_path, monkeypatch, outside, jail):
     """A fifo replaced by a link between mknod and chmod: the chmod does not follow it."""
     src = tmp_path / "src"
     src.mkdir()
@@ -276,9 +271,6 @@ def test_special_swapped_for_link_before_chmod(tmp_path, monkeypatch):
     from .conftest import mkfs
 
     img = mkfs(src, tmp_path / "fifo.img")
-    outside = outside_dir(tmp_path)
-    jail = tmp_path / "jail"
-    jail.mkdir()
 
     def mknod(name, mode=0o600, device=0, *, dir_fd=None):
         os.mknod(name, mode, device, dir_fd=dir_fd)
