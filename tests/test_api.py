@@ -21,17 +21,18 @@ import mmlab
 SRC = pathlib.Path(mmlab.__file__).parent
 MODEL = [m for m in mmlab.SUBMODULES if m not in ("cramfs", "cli")]
 #: Modules that model no single kernel file (their first docstring line needs no path).
-NO_KERNEL_FILE = {"version", "live"}
+NO_KERNEL_FILE = {"version", "live", "scenarios"}
 ELIXIR = "https://elixir.bootlin.com/linux/v4.15/source/"
 FOOTER = re.compile(
     r"Kernel: (``[^`]+`` in )?`(?P<shown>[^`<]+?) @ v4\.15 <" + re.escape(ELIXIR)
     + r"(?P<url>[^#>]+)(#L\d+)?>`_\."
     r"|Model helper: .+"
+    r"|Patch: .+ \(LKML, \d{4}-\d\d-\d\d\).*, never merged\..*"
     r"|util-linux: ``[^`]+``(, ``[^`]+``)*( and ``[^`]+``)? in `[^`<]+ @ v2\.38 "
     r"<https://github\.com/util-linux/[^>]+>`_\."
     r"|cramfs-tools: .+"
 )  # fmt: skip
-LABEL = re.compile(r"^(Kernel|Model helper|util-linux|cramfs-tools):", re.M)
+LABEL = re.compile(r"^(Kernel|Model helper|util-linux|cramfs-tools|Patch):", re.M)
 
 
 def source_files() -> list[pathlib.Path]:

@@ -46,6 +46,8 @@ fs/ramfs/, fs/ext4/file.c (mmap)          ``fs``            file_from_bytes, fil
 mm/util.c, the mmap/mprotect syscalls     ``mm``            MM: the address space to use
 (the running kernel, via ctypes)          ``live``          compare with /proc/self/maps
 include/uapi/linux/cramfs_fs.h            ``cramfs``        the cramfs format (stands alone)
+fs/cramfs/inode.c + the 2017 patch       ``xip``           mount on flash, cramfs_physmem_mmap x3
+(programs on the board)                   ``scenarios``     the XIP scenarios, run on the model
 ========================================  ================  =======================================
 
 Each module imports only the modules above it in this table (``make lint`` checks it), so a
@@ -90,6 +92,8 @@ SUBMODULES = (
     "mm",
     "live",
     "cramfs",
+    "xip",
+    "scenarios",
     "cli",
 )
 

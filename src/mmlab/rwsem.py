@@ -82,10 +82,13 @@ class RwSemaphore:
 
         Kernel: ``down_write`` in `kernel/locking/rwsem.c @ v4.15 <https://elixir.bootlin.com/linux/v4.15/source/kernel/locking/rwsem.c#L67>`_.
         """
+        self._take_write("down_write")
+
+    def _take_write(self, op: str) -> None:
         if self.writer or self.readers:
-            raise WouldSleep(f"down_write({self.name}) would sleep: {self!r}")
+            raise WouldSleep(f"{op}({self.name}) would sleep: {self!r}")
         self.writer = True
-        self._note("down_write")
+        self._note(op)
 
     def down_write_trylock(self) -> int:
         """Take it for writing if free: 1 on success, 0 otherwise.
@@ -111,7 +114,7 @@ class RwSemaphore:
         if fatal_signal_pending:
             self._note("down_write_killable -EINTR")
             return -errno.EINTR
-        self.down_write()
+        self._take_write("down_write_killable")
         return 0
 
     def downgrade_write(self) -> None:
