@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 export PATH := /usr/sbin:/sbin:$(PATH)
 
-.PHONY: lab test test-long lint bench data apt-deps clean
+.PHONY: lab test test-long lint bench data apt-deps clean captures
 
 $(PY):
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "mmlab needs Python >= 3.11"'
@@ -46,6 +46,11 @@ bench: $(STAMP) apt-deps
 
 data: $(STAMP) apt-deps
 	$(PY) -m mmlab.cramfs.samples data
+
+# What a real kernel does with XIP cramfs images (not part of `make test`): Debian's 6.1 kernel
+# and its fs/cramfs built out of tree, booted under QEMU; see data/kernel-captures/README.md.
+captures: $(STAMP)
+	$(PY) tools/kernel-captures/capture.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis .import_linter_cache .grimp_cache
