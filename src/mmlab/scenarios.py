@@ -22,24 +22,44 @@ Model helper: no kernel counterpart (the calls are user-space programs).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import errno
+from dataclasses import dataclass, field
 
+from mmlab import trace
 from mmlab.constants import (
     MAP_PRIVATE,
     MAP_SHARED,
+    PAGE_SHIFT,
     PAGE_SIZE,
     PROT_EXEC,
     PROT_READ,
     PROT_WRITE,
+    VM_MAYREAD,
+    VM_MAYSHARE,
+    VM_MAYWRITE,
+    VM_READ,
+    VM_SHARED,
+    VM_WRITE,
 )
 from mmlab.cramfs.elf import PF_R, PF_W, PF_X, make_elf
 from mmlab.cramfs.tree import Dir, File
 from mmlab.cramfs.writer import build_image
+from mmlab.errors import SignalDelivered
+from mmlab.mm import MM
+from mmlab.mm_types import Vma
+from mmlab.procfs import format_vma
+from mmlab.system import System
+from mmlab.uaccess import user_read, user_write
+from mmlab.xip import CramfsSuperBlock, mount, ram_pages_of
 
 __all__ = [
     "SCENARIOS",
     "SCENARIO_XIP_GLOBS",
+    "RamUse",
     "Scenario",
+    "ScenarioRun",
+    "Touch",
+    "run_scenario",
     "scenario",
     "scenario_image",
     "scenario_tree",
@@ -157,8 +177,11 @@ SCENARIOS: tuple[Scenario, ...] = (
     Scenario("shared-readonly", "/bin/xipexe", 0, 4 * PAGE_SIZE, _RX, MAP_SHARED,
              "A read-only shared mapping: mapped in place, but not a COW mapping.",
              touch=(0, 3)),
+    Scenario("tail-at-offset", "/lib/ld-tail.so", PAGE_SIZE, 2 * PAGE_SIZE, _RX, MAP_PRIVATE,
+             "The shared last page again, mapped from one page into the file.", touch=(0, 1)),
     Scenario("beyond-eof", "/bin/xipexe", 8 * PAGE_SIZE, PAGE_SIZE, PROT_READ, MAP_PRIVATE,
-             "A mapping that starts past the end of the file."),
+             "A mapping that starts past the end of the file: touching it is SIGBUS.",
+             touch=(0,)),
 )
 
 
@@ -171,3 +194,218 @@ def scenario(name: str) -> Scenario:
         if s.name == name:
             return s
     raise KeyError(f"no scenario {name!r}; there are: {', '.join(s.name for s in SCENARIOS)}")
+
+
+# --- running a scenario on the model ---------------------------------------------------------
+@dataclass(frozen=True)
+class RamUse:
+    """Where the pages of a mapping live: served from flash, or costing RAM.
+
+    ``flash``: present PTEs pointing into the flash (no RAM at all); ``page_cache``: RAM pages
+    of the file's page cache mapped here; ``anonymous``: private copies (COW). ``rss_kb`` and
+    ``anonymous_kb`` are what ``/proc/PID/smaps`` prints as ``Rss`` and ``Anonymous``: flash
+    pages have no ``struct page``, so smaps cannot count them.
+
+    Model helper: no kernel counterpart.
+    """
+
+    flash: int = 0
+    page_cache: int = 0
+    anonymous: int = 0
+
+    @property
+    def ram(self) -> int:
+        """Pages of RAM the mapping uses."""
+        return self.page_cache + self.anonymous
+
+    @property
+    def rss_kb(self) -> int:
+        return self.ram * (PAGE_SIZE >> 10)
+
+    @property
+    def anonymous_kb(self) -> int:
+        return self.anonymous * (PAGE_SIZE >> 10)
+
+
+@dataclass
+class Touch:
+    """One access to one page of the mapping, and what it cost.
+
+    ``where`` is ``"flash"``, ``"page cache"``, ``"anonymous"`` or ``None`` after a signal;
+    ``matches_read``: the bytes seen through the mapping equal what read(2) returns;
+    ``zero_past_eof``: the bytes of the page past the end of the file read as zero;
+    ``calls``: the traced kernel functions and lock steps of the access, in order.
+
+    Model helper: no kernel counterpart.
+    """
+
+    page: int
+    kind: str
+    signal: str | None = None
+    minflt: int = 0
+    majflt: int = 0
+    pfn: int | None = None
+    where: str | None = None
+    matches_read: bool | None = None
+    zero_past_eof: bool | None = None
+    kernel_log: list[str] = field(default_factory=list)
+    calls: list[str] = field(default_factory=list)
+
+
+@dataclass
+class ScenarioRun:
+    """What one scenario did under one strategy.
+
+    ``open_error``/``mmap_error`` are errno names (``"EROFS"``, ``"EACCES"``) or ``None``;
+    ``driver_ret`` is what ``cramfs_physmem_mmap`` answers when handed a shared writable VMA
+    directly (only for ``open_write`` scenarios: the read-only mount refuses the open first);
+    ``maps`` and ``maps_after`` are the ``/proc/PID/maps`` lines of the range after the mmap and
+    after the touches; ``kernel_log`` the cramfs lines the mmap logged; ``ram`` where the pages
+    are after the touches.
+
+    Model helper: no kernel counterpart.
+    """
+
+    scenario: Scenario
+    strategy: str
+    sb: CramfsSuperBlock
+    mm: MM
+    open_error: str | None = None
+    mmap_error: str | None = None
+    driver_ret: int | None = None
+    address: int | None = None
+    kernel_log: list[str] = field(default_factory=list)
+    maps: list[str] = field(default_factory=list)
+    touches: list[Touch] = field(default_factory=list)
+    maps_after: list[str] = field(default_factory=list)
+    ram: RamUse = field(default_factory=RamUse)
+
+    @property
+    def vmas(self) -> list[Vma]:
+        """The VMAs now covering the mapping's range."""
+        if self.address is None:
+            return []
+        end = self.address + self.scenario.pages * PAGE_SIZE
+        return [v for v in self.mm if v.vm_start < end and v.vm_end > self.address]
+
+
+def _maps_lines(run: ScenarioRun) -> list[str]:
+    return [format_vma(v) for v in run.vmas]
+
+
+def _ram_use(run: ScenarioRun) -> RamUse:
+    flash = cache = anon = 0
+    for vma in run.vmas:
+        f, c, a = ram_pages_of(vma)
+        flash, cache, anon = flash + f, cache + c, anon + a
+    return RamUse(flash, cache, anon)
+
+
+def _where(run: ScenarioRun, pfn: int) -> str:
+    physmem = run.mm.physmem
+    if physmem.pfn_is_flash(pfn):
+        return "flash"
+    if physmem.is_zero_pfn(pfn):
+        return "zero page"
+    page = physmem.pfn_to_page(pfn)
+    return "page cache" if page.mapping is not None and not page.mapping.mapping_flags \
+        else "anonymous"
+
+
+def _touch(run: ScenarioRun, index: int, kind: str, file_bytes: bytes) -> Touch:
+    mm = run.mm
+    assert run.address is not None
+    addr = run.address + index * PAGE_SIZE
+    log = run.sb.system.dmesg
+    seen = len(log)
+    minflt, majflt = mm.min_flt, mm.maj_flt
+    touch = Touch(index, kind)
+    with trace.record(snapshots=False) as rec:
+        try:
+            if kind == "write":
+                user_write(mm, addr, b"\x5a")
+            data = user_read(mm, addr, PAGE_SIZE)
+        except SignalDelivered as sig:
+            touch.signal = sig.signal
+            data = None
+    touch.calls = list(rec.names)
+    touch.minflt, touch.majflt = mm.min_flt - minflt, mm.maj_flt - majflt
+    touch.kernel_log = [line for line in log[seen:] if line.startswith("cramfs:")]
+    if data is not None:
+        pte = mm.pgd.walk(addr)
+        if pte is not None:
+            touch.pfn = pte.pfn
+            touch.where = _where(run, pte.pfn)
+        start = (run.scenario.offset >> PAGE_SHIFT << PAGE_SHIFT) + index * PAGE_SIZE
+        expect = file_bytes[start:start + PAGE_SIZE]
+        got = data[1:len(expect)] if kind == "write" else data[:len(expect)]
+        touch.matches_read = got == (expect[1:] if kind == "write" else expect)
+        touch.zero_past_eof = not any(data[len(expect):])
+    return touch
+
+
+def run_scenario(
+    which: Scenario | str,
+    strategy: str = "mixedmap",
+    *,
+    system: System | None = None,
+    image: bytes | None = None,
+    phys_addr: int | None = None,
+    sb: CramfsSuperBlock | None = None,
+    mm: MM | None = None,
+) -> ScenarioRun:
+    """Run one scenario under ``strategy`` on a fresh machine (or the given one) and report.
+
+    The image (:func:`scenario_image` unless ``image`` is given) is mounted from flash at
+    ``phys_addr`` (default: the start of the flash window); a new process opens the file, mmaps
+    it, and touches the pages the scenario lists, reading each whole page (and writing one byte
+    first for the ``write`` pages). ``sb`` and ``mm`` let several scenarios share one mount and
+    one process, as on the board.
+
+    Model helper: no kernel counterpart (a user program; the kernel side is :mod:`mmlab.xip`).
+    """
+    sc = scenario(which) if isinstance(which, str) else which
+    if sb is None:
+        machine = system if system is not None else System()
+        sb = mount(image if image is not None else scenario_image(), phys_addr, strategy,
+                   system=machine)
+    elif sb.strategy != strategy:
+        raise ValueError(f"the mount runs {sb.strategy!r}, not {strategy!r}")
+    mm = mm if mm is not None else MM(sb.system)
+    run = ScenarioRun(sc, strategy, sb, mm)
+    log = sb.system.dmesg
+    try:
+        file = sb.open(sc.path, write=sc.open_write)
+    except OSError as err:
+        run.open_error = errno.errorcode.get(err.errno or 0, str(err.errno))
+        if sc.open_write:
+            run.driver_ret = _shared_writable_driver_answer(sb, sc)
+        return run
+    file_bytes = file.read(0, file.f_inode.i_size)
+    seen = len(log)
+    try:
+        run.address = mm.mmap(0, sc.length, sc.prot, sc.flags, file, sc.offset)
+    except OSError as err:
+        run.mmap_error = errno.errorcode.get(err.errno or 0, str(err.errno))
+    run.kernel_log = [line for line in log[seen:] if line.startswith("cramfs:")]
+    if run.address is None:
+        return run
+    run.maps = _maps_lines(run)
+    for index in sc.touch:
+        run.touches.append(_touch(run, index, "read", file_bytes))
+    for index in sc.write:
+        run.touches.append(_touch(run, index, "write", file_bytes))
+    run.maps_after = _maps_lines(run)
+    run.ram = _ram_use(run)
+    return run
+
+
+def _shared_writable_driver_answer(sb: CramfsSuperBlock, sc: Scenario) -> int:
+    """What the driver's ``->mmap`` says to a shared writable VMA (the open never gets there)."""
+    file = sb.open(sc.path)
+    mm = MM(sb.system)
+    vma = Vma(0x10000, 0x10000 + sc.pages * PAGE_SIZE,
+              VM_READ | VM_WRITE | VM_SHARED | VM_MAYREAD | VM_MAYWRITE | VM_MAYSHARE,
+              sc.offset >> PAGE_SHIFT, file, vm_mm=mm)
+    assert file.f_op.mmap is not None
+    return file.f_op.mmap(file, vma)
