@@ -50,6 +50,7 @@ PROT_READ, PROT_EXEC = 1, 4
 MAP_PRIVATE = 2
 ACCEL = "tcg"  # KVM hangs at kernel entry on this (nested) machine: see the README
 QEMU = "qemu-system-x86_64"
+DETERMINISM = ["-icount", "shift=0,sleep=off", "-seed", "1", "-rtc", "base=2026-01-01T00:00:00,clock=vm"]
 HOST_PACKAGES = {  # command or file -> Debian package
     "gcc": "gcc", "make": "make", "bc": "bc", "flex": "flex", "bison": "bison",
     "cpio": "cpio", QEMU: "qemu-system-x86", "/bin/busybox": "busybox-static",
@@ -273,7 +274,7 @@ def boot(work: Path, kernel: dict, initrd: Path, image: Path, timeout: int) -> t
         f.unlink(missing_ok=True)
     append = (f"console=ttyS0 loglevel=8 memmap={RESERVED >> 20}M${PHYS_ADDR:#x} norandmaps "
               "panic=-1 rdinit=/init")
-    cmd = [QEMU, "-accel", ACCEL, "-cpu", "max", "-smp", "1", "-m", "512M",
+    cmd = [QEMU, "-accel", ACCEL, "-cpu", "max", "-smp", "1", "-m", "512M", *DETERMINISM,
            "-display", "none", "-vga", "none", "-monitor", "none", "-no-reboot",
            "-kernel", kernel["vmlinuz"], "-initrd", initrd, "-append", append,
            "-device", f"loader,file={image},addr={PHYS_ADDR:#x},force-raw=on",
