@@ -48,6 +48,7 @@ mm/util.c, the mmap/mprotect syscalls     ``mm``            MM: the address spac
 include/uapi/linux/cramfs_fs.h            ``cramfs``        the cramfs format (stands alone)
 fs/cramfs/inode.c + the 2017 patch       ``xip``           mount on flash, cramfs_physmem_mmap x3
 (programs on the board)                   ``scenarios``     the XIP scenarios, run on the model
+(threads and the scheduler)               ``race``          every interleaving of racing threads
 ========================================  ================  =======================================
 
 Each module imports only the modules above it in this table (``make lint`` checks it), so a
@@ -94,6 +95,7 @@ SUBMODULES = (
     "cramfs",
     "xip",
     "scenarios",
+    "race",
     "cli",
 )
 
