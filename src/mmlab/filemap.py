@@ -3,7 +3,8 @@
 Models, in `mm/filemap.c <https://elixir.bootlin.com/linux/v4.15/source/mm/filemap.c#L2495>`_:
 ``__lock_page_or_retry`` L1296, ``page_cache_read`` L2381, ``filemap_fault`` L2495,
 ``filemap_map_pages`` L2616, ``filemap_page_mkwrite`` L2700, ``generic_file_vm_ops`` L2727,
-``generic_file_mmap`` L2735, ``generic_file_readonly_mmap`` L2749.
+``generic_file_mmap`` L2735, ``generic_file_readonly_mmap`` L2749, and read(2)'s
+``generic_file_buffered_read`` L2053.
 
 The page cache of a file is its ``AddressSpace`` (``file.f_mapping``, the inode's
 ``i_mapping``): a dict from page index to :class:`~mmlab.physmem.Page` (a radix tree in the
@@ -66,6 +67,7 @@ from mmlab.physmem import (
     PageUptodate,
     PhysMem,
     lock_page,
+    mark_page_accessed,
     trylock_page,
     unlock_page,
 )
@@ -86,6 +88,7 @@ __all__ = [
     "filemap_map_pages",
     "filemap_page_mkwrite",
     "find_get_page",
+    "generic_file_buffered_read",
     "generic_file_mmap",
     "generic_file_readonly_mmap",
     "generic_file_vm_ops",
@@ -352,6 +355,44 @@ def filemap_page_mkwrite(vmf: VmFault) -> int:
         return VM_FAULT_NOPAGE
     page.flags.add("PG_dirty")
     return VM_FAULT_LOCKED
+
+
+@traced
+def generic_file_buffered_read(file: File, pos: int, count: int, *, physmem: PhysMem) -> bytes:
+    """read(2) through the page cache: ``count`` bytes at ``pos``, never past ``i_size``.
+
+    Page by page: a cached page is used as it is; a missing one is read with ``->readpage``
+    into a new page-cache page (``no_cached_page``), which stays cached, so a later fault on a
+    mapping of the file finds it (a minor fault, or none at all with fault-around). No
+    readahead (see the module notes; cramfs on MTD has none anyway: its super block's
+    ``noop_backing_dev_info`` has ``ra_pages == 0``). A read error returns what was read.
+    ``physmem`` is the machine to allocate from.
+
+    Kernel: ``generic_file_buffered_read`` in `mm/filemap.c @ v4.15 <https://elixir.bootlin.com/linux/v4.15/source/mm/filemap.c#L2053>`_.
+    """
+    mapping = _mapping_of(file)
+    inode = mapping.host if mapping.host is not None else file.f_inode
+    end = min(pos + count, inode.i_size)
+    out = bytearray()
+    while pos < end:
+        index = pos >> PAGE_SHIFT
+        page = find_get_page(mapping, index)
+        if page is None:
+            if page_cache_read(file, index, physmem=physmem):
+                break
+            page = find_get_page(mapping, index)
+            if page is None:
+                break
+        if not PageUptodate(page):
+            physmem.put_page(page)
+            break
+        mark_page_accessed(page)
+        lo = pos - (index << PAGE_SHIFT)
+        hi = min(PAGE_SIZE, end - (index << PAGE_SHIFT))
+        out += page.read(lo, hi - lo)
+        physmem.put_page(page)
+        pos = (index + 1) << PAGE_SHIFT
+    return bytes(out)
 
 
 #: ``generic_file_vm_ops`` (mm/filemap.c L2727): not exported to modules at v4.15.

@@ -42,6 +42,7 @@ from mmlab.constants import (
     VM_DONTEXPAND,
     VM_IO,
     VM_MIXEDMAP,
+    VM_PAT,
     VM_PFNMAP,
     VM_SEQ_READ,
     VM_WRITE,
@@ -195,7 +196,9 @@ def remap_pfn_range(vma: Vma, addr: int, pfn: int, size: int, prot: int) -> int:
        then ``vma.vm_pgoff = pfn`` so that ``vm_normal_page``'s linear rule can recognise the
        raw frames (see the module docstring). A shared mapping may be remapped partially and
        keeps its ``vm_pgoff``.
-    2. ``VM_IO | VM_PFNMAP | VM_DONTEXPAND | VM_DONTDUMP`` are set.
+    2. On x86 (``System.pat``) a range that is the whole VMA marks it ``VM_PAT``
+       (``track_pfn_remap``; memory types are not modelled). ``VM_IO | VM_PFNMAP |
+       VM_DONTEXPAND | VM_DONTDUMP`` are set.
     3. Every PTE in the range must be empty — the kernel ``BUG_ON``s otherwise (the model raises
        :class:`KernelBug`, after having written the PTEs before it, as the kernel would) — and
        becomes ``pte_mkspecial(pfn_pte(pfn + i, prot))`` (no special bit on classic ARM).
@@ -212,10 +215,12 @@ def remap_pfn_range(vma: Vma, addr: int, pfn: int, size: int, prot: int) -> int:
         if addr != vma.vm_start or end != vma.vm_end:
             return -errno.EINVAL
         vma.vm_pgoff = pfn
+    mm = vma_mm(vma)
+    if mm.system.pat and addr == vma.vm_start and end == vma.vm_end:
+        vma.vm_flags |= VM_PAT  # track_pfn_remap (arch/x86/mm/pat.c)
     vma.vm_flags |= VM_IO | VM_PFNMAP | VM_DONTEXPAND | VM_DONTDUMP
     if addr >= end:
         raise KernelBug(f"remap_pfn_range: BUG_ON(addr >= end) with addr={addr:#x} size={size}")
-    mm = vma_mm(vma)
     pgd = mm.pgd
     while addr != end:
         old = pgd.walk(addr)

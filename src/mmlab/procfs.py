@@ -1,6 +1,7 @@
 """``/proc/PID/maps`` (``fs/proc/task_mmu.c`` @ v4.15): print a model mm as the kernel does.
 
-Also reads real ones (:func:`read_maps`, :func:`parse_maps`).
+Also reads real ones (:func:`read_maps`, :func:`parse_maps`), and gives what smaps and pagemap
+show of a model VMA (:func:`smap_counts`, :func:`show_smap_vma_flags`, :func:`pagemap_entry`).
 
 Models ``show_map_vma`` and ``show_vma_header_prefix`` in `fs/proc/task_mmu.c @ v4.15
 <https://elixir.bootlin.com/linux/v4.15/source/fs/proc/task_mmu.c#L279>`_. Each line is
@@ -20,17 +21,65 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from mmlab.constants import PAGE_SHIFT, VM_EXEC, VM_MAYSHARE, VM_READ, VM_WRITE
+from mmlab.constants import (
+    PAGE_SHIFT,
+    PAGE_SIZE,
+    VM_ACCOUNT,
+    VM_ARCH_1,
+    VM_DENYWRITE,
+    VM_DONTCOPY,
+    VM_DONTDUMP,
+    VM_DONTEXPAND,
+    VM_EXEC,
+    VM_GROWSDOWN,
+    VM_HUGEPAGE,
+    VM_HUGETLB,
+    VM_IO,
+    VM_LOCKED,
+    VM_MAYEXEC,
+    VM_MAYREAD,
+    VM_MAYSHARE,
+    VM_MAYWRITE,
+    VM_MERGEABLE,
+    VM_MIXEDMAP,
+    VM_NOHUGEPAGE,
+    VM_NORESERVE,
+    VM_PFNMAP,
+    VM_RAND_READ,
+    VM_READ,
+    VM_SEQ_READ,
+    VM_SHARED,
+    VM_SOFTDIRTY,
+    VM_SYNC,
+    VM_UFFD_MISSING,
+    VM_UFFD_WP,
+    VM_WIPEONFORK,
+    VM_WRITE,
+)
 from mmlab.fs_types import MAJOR, MINOR
-from mmlab.mm_types import MmStruct, Vma
+from mmlab.memory import vm_normal_page
+from mmlab.mm_types import MmStruct, Vma, vma_mm
+from mmlab.mmap import find_vma
+from mmlab.pagetable import pte_dirty, pte_present
+from mmlab.physmem import PageAnon, page_count, page_mapcount
 
 __all__ = [
+    "PM_FILE",
+    "PM_MMAP_EXCLUSIVE",
+    "PM_PFRAME_MASK",
+    "PM_PRESENT",
+    "PM_SOFT_DIRTY",
+    "PM_SWAP",
+    "SMAPS_FIELDS",
     "MapsLine",
     "format_maps",
     "format_vma",
     "pad_column",
+    "pagemap_entry",
     "parse_maps",
     "read_maps",
+    "show_smap_vma_flags",
+    "smap_counts",
     "vma_name",
 ]
 
@@ -171,3 +220,112 @@ def read_maps(pid: int | str = "self") -> list[MapsLine]:
     """
     with open(f"/proc/{pid}/maps") as f:
         return parse_maps(f.read())
+
+
+# --- /proc/PID/smaps and /proc/PID/pagemap ----------------------------------------------------
+#: Two-letter codes of ``VmFlags:`` in smaps, by flag bit, in bit order (the x86-64 table,
+#: without MPX and protection keys).
+_VM_FLAG_MNEMONICS = (
+    (VM_READ, "rd"), (VM_WRITE, "wr"), (VM_EXEC, "ex"), (VM_SHARED, "sh"), (VM_MAYREAD, "mr"),
+    (VM_MAYWRITE, "mw"), (VM_MAYEXEC, "me"), (VM_MAYSHARE, "ms"), (VM_GROWSDOWN, "gd"),
+    (VM_UFFD_MISSING, "um"), (VM_PFNMAP, "pf"), (VM_DENYWRITE, "dw"), (VM_UFFD_WP, "uw"),
+    (VM_LOCKED, "lo"), (VM_IO, "io"), (VM_SEQ_READ, "sr"), (VM_RAND_READ, "rr"),
+    (VM_DONTCOPY, "dc"), (VM_DONTEXPAND, "de"), (VM_ACCOUNT, "ac"), (VM_NORESERVE, "nr"),
+    (VM_HUGETLB, "ht"), (VM_SYNC, "sf"), (VM_ARCH_1, "ar"), (VM_WIPEONFORK, "wf"),
+    (VM_DONTDUMP, "dd"), (VM_SOFTDIRTY, "sd"), (VM_MIXEDMAP, "mm"), (VM_HUGEPAGE, "hg"),
+    (VM_NOHUGEPAGE, "nh"), (VM_MERGEABLE, "mg"),
+)
+
+#: ``/proc/PID/pagemap`` entry bits (``fs/proc/task_mmu.c``): present, swapped, file-backed or
+#: shared anonymous page, mapped exactly once, soft-dirty; the frame number is bits 0-54.
+PM_PRESENT = 1 << 63
+PM_SWAP = 1 << 62
+PM_FILE = 1 << 61
+PM_MMAP_EXCLUSIVE = 1 << 56
+PM_SOFT_DIRTY = 1 << 55
+PM_PFRAME_MASK = (1 << 55) - 1
+
+#: The fields :func:`smap_counts` reports, in the order smaps prints them.
+SMAPS_FIELDS = ("Rss", "Pss", "Shared_Clean", "Shared_Dirty", "Private_Clean", "Private_Dirty",
+                "Anonymous")
+
+
+def show_smap_vma_flags(vma: Vma) -> str:
+    """The ``VmFlags:`` value of a VMA in smaps: ``"rd ex mr mw me pf io de dd sd"``.
+
+    The model never sets ``VM_ARCH_1`` (x86's ``VM_PAT``, "ar"), which a real x86 kernel adds
+    to a VMA that ``remap_pfn_range`` mapped whole: it has no PAT.
+
+    Kernel: ``show_smap_vma_flags`` in `fs/proc/task_mmu.c @ v4.15 <https://elixir.bootlin.com/linux/v4.15/source/fs/proc/task_mmu.c#L630>`_.
+    """
+    return " ".join(code for bit, code in _VM_FLAG_MNEMONICS if vma.vm_flags & bit)
+
+
+def smap_counts(vma: Vma) -> dict[str, int]:
+    """The memory counters smaps prints for one VMA, in kB (:data:`SMAPS_FIELDS`).
+
+    Each present PTE whose ``vm_normal_page`` is a real page counts: ``Rss``; ``Anonymous`` for
+    an anonymous page; a page used only here (page count 1) or mapped once is private, else
+    shared; clean or dirty by the PTE's dirty bit or ``PG_dirty``; ``Pss`` divides a shared page
+    by its map count. Raw frames (flash, special PTEs) and the zero page have no
+    ``struct page`` to count, and a ``VM_PFNMAP`` VMA is not walked at all (``walk_page_test``),
+    so its counters stay 0 even where page-cache pages are mapped.
+
+    Kernel: ``smaps_account`` in `fs/proc/task_mmu.c @ v4.15 <https://elixir.bootlin.com/linux/v4.15/source/fs/proc/task_mmu.c#L457>`_.
+    """
+    counts = dict.fromkeys(SMAPS_FIELDS, 0)
+    if vma.vm_flags & VM_PFNMAP:
+        return counts
+    mm = vma_mm(vma)
+    pss = 0  # in bytes << 12, as PSS_SHIFT keeps the fraction
+    for addr, pte in mm.pgd.range(vma.vm_start, vma.vm_end):
+        page = vm_normal_page(vma, addr, pte)
+        if page is None:
+            continue
+        dirty = pte_dirty(pte) or "PG_dirty" in page.flags
+        counts["Rss"] += PAGE_SIZE
+        if PageAnon(page):
+            counts["Anonymous"] += PAGE_SIZE
+        mapcount = page_mapcount(page)
+        if page_count(page) == 1 or mapcount < 2:
+            counts["Private_Dirty" if dirty else "Private_Clean"] += PAGE_SIZE
+            pss += PAGE_SIZE << _PSS_SHIFT
+        else:
+            counts["Shared_Dirty" if dirty else "Shared_Clean"] += PAGE_SIZE
+            pss += (PAGE_SIZE << _PSS_SHIFT) // mapcount
+    out = {k: v >> 10 for k, v in counts.items()}
+    out["Pss"] = pss >> (10 + _PSS_SHIFT)
+    return out
+
+
+_PSS_SHIFT = 12
+
+
+def pagemap_entry(mm: MmStruct, addr: int, *, show_pfn: bool = True) -> int:
+    """The 64-bit ``/proc/PID/pagemap`` entry of the page at ``addr`` (see ``PM_*``).
+
+    A present PTE gives ``PM_PRESENT`` and, for a reader allowed to see frames (root:
+    ``show_pfn``), its frame number; ``PM_FILE`` when the page is not anonymous,
+    ``PM_MMAP_EXCLUSIVE`` when it is mapped once. Frames without a ``struct page`` (flash
+    inserted with ``vm_insert_mixed``) are present with their frame number only. A
+    ``VM_PFNMAP`` VMA is reported as a hole although its PTEs are there: the page walk skips
+    such VMAs. A VMA with ``VM_SOFTDIRTY`` adds ``PM_SOFT_DIRTY`` to every entry, holes
+    included; soft-dirty PTE bits are not modelled.
+
+    Kernel: ``pte_to_pagemap_entry`` in `fs/proc/task_mmu.c @ v4.15 <https://elixir.bootlin.com/linux/v4.15/source/fs/proc/task_mmu.c#L1257>`_.
+    """
+    vma = find_vma(mm, addr)
+    if vma is None or vma.vm_start > addr:
+        return 0
+    soft = PM_SOFT_DIRTY if vma.vm_flags & VM_SOFTDIRTY else 0
+    pte = mm.pgd.walk(addr)
+    if vma.vm_flags & VM_PFNMAP or pte is None or not pte_present(pte):
+        return soft  # pagemap_pte_hole, or an empty PTE
+    entry = PM_PRESENT | soft | ((pte.pfn & PM_PFRAME_MASK) if show_pfn else 0)
+    page = vm_normal_page(vma, addr, pte)
+    if page is not None:
+        if not PageAnon(page):
+            entry |= PM_FILE
+        if page_mapcount(page) == 1:
+            entry |= PM_MMAP_EXCLUSIVE
+    return entry

@@ -202,8 +202,8 @@ def _fault_program(world: _World, spec: Fault, out: _Outcome) -> Generator[str, 
     flags = FAULT_FLAG_KILLABLE | FAULT_FLAG_USER
     if spec.allow_retry:
         flags |= FAULT_FLAG_ALLOW_RETRY
-    yield "fault"
     for _attempt in range(4):  # each pass is one hardware fault; NOPAGE makes the CPU refault
+        yield "fault"
         if pte_present(mm.pgd.walk(addr)):
             return  # the access succeeds without a fault
         yield "down_read"

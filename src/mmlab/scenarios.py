@@ -23,6 +23,7 @@ Model helper: no kernel counterpart (the calls are user-space programs).
 from __future__ import annotations
 
 import errno
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from mmlab import trace
@@ -45,9 +46,11 @@ from mmlab.cramfs.elf import PF_R, PF_W, PF_X, make_elf
 from mmlab.cramfs.tree import Dir, File
 from mmlab.cramfs.writer import build_image
 from mmlab.errors import SignalDelivered
+from mmlab.filemap import generic_file_buffered_read
+from mmlab.fs_types import File as FsFile
 from mmlab.mm import MM
 from mmlab.mm_types import Vma
-from mmlab.procfs import format_vma
+from mmlab.procfs import format_vma, pagemap_entry, show_smap_vma_flags, smap_counts
 from mmlab.system import System
 from mmlab.uaccess import user_read, user_write
 from mmlab.xip import CramfsSuperBlock, mount, ram_pages_of
@@ -60,6 +63,7 @@ __all__ = [
     "ScenarioRun",
     "Touch",
     "run_scenario",
+    "run_scenarios",
     "scenario",
     "scenario_image",
     "scenario_tree",
@@ -232,9 +236,14 @@ class Touch:
     """One access to one page of the mapping, and what it cost.
 
     ``where`` is ``"flash"``, ``"page cache"``, ``"anonymous"`` or ``None`` after a signal;
-    ``matches_read``: the bytes seen through the mapping equal what read(2) returns;
-    ``zero_past_eof``: the bytes of the page past the end of the file read as zero;
-    ``calls``: the traced kernel functions and lock steps of the access, in order.
+    ``matches_read``: the bytes seen through the mapping equal what pread(2) of the same range
+    returns right after (read through the page cache, which it fills); ``matches_image``: they
+    equal the file's true bytes, as the cramfs reader finds them in the image;
+    ``zero_past_eof``, for the page holding the end of the file only: the bytes after the end
+    read as zero;
+    ``pfn`` is the frame the PTE points to; ``pagemap`` the ``/proc/PID/pagemap`` entry then
+    (which hides the frame of a ``VM_PFNMAP`` mapping); ``calls``: the traced kernel
+    functions and lock steps of the access, in order.
 
     Model helper: no kernel counterpart.
     """
@@ -245,8 +254,10 @@ class Touch:
     minflt: int = 0
     majflt: int = 0
     pfn: int | None = None
+    pagemap: int = 0
     where: str | None = None
     matches_read: bool | None = None
+    matches_image: bool | None = None
     zero_past_eof: bool | None = None
     kernel_log: list[str] = field(default_factory=list)
     calls: list[str] = field(default_factory=list)
@@ -260,8 +271,9 @@ class ScenarioRun:
     ``driver_ret`` is what ``cramfs_physmem_mmap`` answers when handed a shared writable VMA
     directly (only for ``open_write`` scenarios: the read-only mount refuses the open first);
     ``maps`` and ``maps_after`` are the ``/proc/PID/maps`` lines of the range after the mmap and
-    after the touches; ``kernel_log`` the cramfs lines the mmap logged; ``ram`` where the pages
-    are after the touches.
+    after the touches; ``smaps``/``smaps_after`` what ``/proc/PID/smaps`` shows of those VMAs
+    then (the memory counters in kB and ``VmFlags``); ``kernel_log`` the cramfs lines the mmap
+    logged; ``ram`` where the pages are after the touches.
 
     Model helper: no kernel counterpart.
     """
@@ -278,6 +290,8 @@ class ScenarioRun:
     maps: list[str] = field(default_factory=list)
     touches: list[Touch] = field(default_factory=list)
     maps_after: list[str] = field(default_factory=list)
+    smaps: list[dict[str, int | str]] = field(default_factory=list)
+    smaps_after: list[dict[str, int | str]] = field(default_factory=list)
     ram: RamUse = field(default_factory=RamUse)
 
     @property
@@ -291,6 +305,16 @@ class ScenarioRun:
 
 def _maps_lines(run: ScenarioRun) -> list[str]:
     return [format_vma(v) for v in run.vmas]
+
+
+def _smaps(run: ScenarioRun) -> list[dict[str, int | str]]:
+    out: list[dict[str, int | str]] = []
+    for vma in run.vmas:
+        entry: dict[str, int | str] = {"start": vma.vm_start, "end": vma.vm_end}
+        entry.update(smap_counts(vma))
+        entry["VmFlags"] = show_smap_vma_flags(vma)
+        out.append(entry)
+    return out
 
 
 def _ram_use(run: ScenarioRun) -> RamUse:
@@ -312,7 +336,7 @@ def _where(run: ScenarioRun, pfn: int) -> str:
         else "anonymous"
 
 
-def _touch(run: ScenarioRun, index: int, kind: str, file_bytes: bytes) -> Touch:
+def _touch(run: ScenarioRun, index: int, kind: str, file: FsFile) -> Touch:
     mm = run.mm
     assert run.address is not None
     addr = run.address + index * PAGE_SIZE
@@ -336,11 +360,20 @@ def _touch(run: ScenarioRun, index: int, kind: str, file_bytes: bytes) -> Touch:
         if pte is not None:
             touch.pfn = pte.pfn
             touch.where = _where(run, pte.pfn)
-        start = (run.scenario.offset >> PAGE_SHIFT << PAGE_SHIFT) + index * PAGE_SIZE
-        expect = file_bytes[start:start + PAGE_SIZE]
-        got = data[1:len(expect)] if kind == "write" else data[:len(expect)]
-        touch.matches_read = got == (expect[1:] if kind == "write" else expect)
-        touch.zero_past_eof = not any(data[len(expect):])
+        touch.pagemap = pagemap_entry(mm, addr)
+        # then pread(2) of the same file range, through the page cache, as the probe does
+        start = run.scenario.offset + index * PAGE_SIZE
+        expect = generic_file_buffered_read(file, start, PAGE_SIZE, physmem=mm.physmem)
+        if expect:
+            got = data[1:len(expect)] if kind == "write" else data[:len(expect)]
+            touch.matches_read = got == (expect[1:] if kind == "write" else expect)
+        if len(expect) < PAGE_SIZE:
+            touch.zero_past_eof = not any(data[len(expect):])
+        truth = run.sb.read_true(run.scenario.path, start, PAGE_SIZE)
+        if truth:
+            if kind == "write":
+                truth = b"\x5a" + truth[1:]
+            touch.matches_image = data[:len(truth)] == truth
     return touch
 
 
@@ -381,7 +414,6 @@ def run_scenario(
         if sc.open_write:
             run.driver_ret = _shared_writable_driver_answer(sb, sc)
         return run
-    file_bytes = file.read(0, file.f_inode.i_size)
     seen = len(log)
     try:
         run.address = mm.mmap(0, sc.length, sc.prot, sc.flags, file, sc.offset)
@@ -391,13 +423,45 @@ def run_scenario(
     if run.address is None:
         return run
     run.maps = _maps_lines(run)
+    run.smaps = _smaps(run)
     for index in sc.touch:
-        run.touches.append(_touch(run, index, "read", file_bytes))
+        run.touches.append(_touch(run, index, "read", file))
     for index in sc.write:
-        run.touches.append(_touch(run, index, "write", file_bytes))
+        run.touches.append(_touch(run, index, "write", file))
     run.maps_after = _maps_lines(run)
+    run.smaps_after = _smaps(run)
     run.ram = _ram_use(run)
     return run
+
+
+def run_scenarios(
+    scenarios: Sequence[Scenario] = SCENARIOS,
+    strategy: str = "mixedmap",
+    *,
+    image: bytes | None = None,
+    system: System | None = None,
+    phys_addr: int | None = None,
+    mtd_name: str = "xipfs",
+) -> list[ScenarioRun]:
+    """Run scenarios one after the other in one process on one mount, as the probe does.
+
+    This is what the real-kernel captures did: the page cache, and so the fault counts,
+    carry over from one scenario to the next (a pread(2) in one fills pages that a later
+    mapping finds). Each mapping is unmapped at the end of its scenario.
+
+    Model helper: no kernel counterpart (the probe program of ``tools/kernel-captures``).
+    """
+    machine = system if system is not None else System()
+    sb = mount(image if image is not None else scenario_image(), phys_addr, strategy,
+               system=machine, mtd_name=mtd_name)
+    mm = MM(machine)
+    runs = []
+    for sc in scenarios:
+        run = run_scenario(sc, strategy, sb=sb, mm=mm)
+        if run.address is not None:
+            mm.munmap(run.address, sc.length)
+        runs.append(run)
+    return runs
 
 
 def _shared_writable_driver_answer(sb: CramfsSuperBlock, sc: Scenario) -> int:

@@ -41,6 +41,9 @@ class System:
       where ``vm_normal_page`` must infer it from the VMA.
     - ``soft_dirty``: ``CONFIG_MEM_SOFT_DIRTY`` (new VMAs get ``VM_SOFTDIRTY``), set on x86-64
       distribution kernels.
+    - ``pat``: x86's Page Attribute Table tracking: ``remap_pfn_range`` of a whole VMA marks it
+      ``VM_PAT`` ("ar" in smaps' ``VmFlags``). Default: on where ``have_pte_special`` (x86-64),
+      off on classic ARM, which has no PAT. Memory types themselves are not modelled.
     - ``physmem``: RAM and the flash window (:class:`~mmlab.physmem.PhysMem`).
     - the sysctls ``max_map_count`` (``/proc/sys/vm/max_map_count``), ``mmap_min_addr``
       (``/proc/sys/vm/mmap_min_addr``) and :attr:`fault_around_bytes`
@@ -59,6 +62,7 @@ class System:
         version: Version = DEFAULT_VERSION,
         have_pte_special: bool = True,
         soft_dirty: bool = True,
+        pat: bool | None = None,
         physmem: PhysMem | None = None,
         max_map_count: int = DEFAULT_MAX_MAP_COUNT,
         mmap_min_addr: int = DEFAULT_MMAP_MIN_ADDR,
@@ -67,6 +71,7 @@ class System:
         self.version: Version = (version[0], version[1])
         self.have_pte_special = have_pte_special
         self.soft_dirty = soft_dirty
+        self.pat = have_pte_special if pat is None else pat
         self.physmem = physmem if physmem is not None else PhysMem()
         self.max_map_count = max_map_count
         self.mmap_min_addr = mmap_min_addr

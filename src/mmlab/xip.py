@@ -159,6 +159,7 @@ class CramfsSuperBlock(SuperBlock):
     tail_check: str = "max_pages-1"
     system: System = field(default_factory=default_system)
     image: CramfsImage | None = field(default=None, repr=False)
+    inodes: dict[int, CramfsInode] = field(default_factory=dict, repr=False)
 
     def pr_debug(self, message: str) -> None:
         """Log ``message`` as cramfs's ``pr_debug`` does with dynamic debug on.
@@ -181,12 +182,25 @@ class CramfsSuperBlock(SuperBlock):
         """
         return struct.unpack("<I", self.direct_read(inode.offset + 4 * index, 4))[0]
 
+    def read_true(self, path: str, offset: int, length: int) -> bytes:
+        """The bytes of ``path`` as the image really holds them (the cramfs reader's answer).
+
+        What a correct ``read(2)`` would return, to compare with what the kernel's page cache
+        and mappings show (v4.15 reads a page-multiple file's last XIP page as zeros).
+
+        Model helper: no kernel counterpart.
+        """
+        assert self.image is not None
+        entry = self.image.lookup(path.lstrip("/"), follow=True)
+        return self.image.read_file(entry)[offset:offset + length]
+
     def open(self, path: str, *, write: bool = False) -> File:
         """Open ``path`` of the image (``"/bin/sh"``): a file whose ``->mmap`` is XIP-aware.
 
         Opening for writing fails with ``OSError(EROFS)``, as on any read-only mount
-        (``sb_permission``). A missing path is ``FileNotFoundError``; a directory cannot be
-        mapped (``IsADirectoryError``).
+        (``sb_permission``). Files of the same path share one inode and so one page cache
+        (the inode cache: ``iget_locked``). A missing path is ``FileNotFoundError``; a
+        directory cannot be mapped (``IsADirectoryError``).
 
         Kernel: ``cramfs_iget`` in `fs/cramfs/inode.c @ v4.15 <https://elixir.bootlin.com/linux/v4.15/source/fs/cramfs/inode.c#L91>`_.
         """
@@ -201,9 +215,13 @@ class CramfsSuperBlock(SuperBlock):
             raise IsADirectoryError(errno.EISDIR, f"{path!r} is a directory")
         if not stat.S_ISREG(entry.mode):
             raise OSError(errno.ENODEV, f"{path!r} is not a regular file")
-        inode = CramfsInode(entry.ino, entry.size, self, AddressSpace(a_ops=CRAMFS_AOPS),
-                            offset=entry.data_offset, name=entry.name.decode(errors="replace"))
-        inode.data = lambda off, n: _read_through_readpage(inode, off, n)
+        inode = self.inodes.get(entry.ino)  # the inode cache: one inode, one page cache
+        if inode is None:
+            inode = CramfsInode(entry.ino, entry.size, self, AddressSpace(a_ops=CRAMFS_AOPS),
+                                offset=entry.data_offset,
+                                name=entry.name.decode(errors="replace"))
+            inode.data = _reader_of(inode)
+            self.inodes[entry.ino] = inode
         mount_point = self.mount_point.rstrip("/")
         return File(inode, FMODE_READ, CRAMFS_PHYSMEM_FOPS, f"{mount_point}/{entry.path}")
 
@@ -371,6 +389,10 @@ def _readpage_bytes(inode: CramfsInode, index: int) -> bytes:
     except zlib.error:
         sb.system.printk(f"{_PR_FMT}Error -3 (data error) while decompressing!")
         return b""
+
+
+def _reader_of(inode: CramfsInode) -> Callable[[int, int], bytes]:
+    return lambda offset, length: _read_through_readpage(inode, offset, length)
 
 
 def _read_through_readpage(inode: CramfsInode, offset: int, length: int) -> bytes:

@@ -1,0 +1,104 @@
+"""mmlab.race: every interleaving of threads on the split VMA, and what the review objected to.
+
+The counts are those of the mapping of libc-past-xip (pages 0-2 on flash, 3-4 not) with a
+thread's steps cut at its lock operations; a change in the handler's lock sequence or in the
+rwsem rules changes them.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from mmlab.constants import PROT_READ
+from mmlab.race import RACES, Fault, Mprotect, Munmap, explore, race
+
+OK = ()
+
+
+def classes(report):
+    return {outcomes: n for (outcomes, broken), n in report.classes.items() if not broken}
+
+
+@pytest.mark.parametrize("strategy", ["split", "split-v3"])
+def test_two_faults_on_the_unmapped_part(strategy):
+    r = race("two faults", strategy)
+    assert r.interleavings == 590 and r.broken_runs == 0
+    assert classes(r) == {
+        ("split, done", "done"): 135,                      # B found the split already done
+        ("done", "split, done"): 135,
+        ("split, done", "NOPAGE x1, refault, done"): 160,  # B lost the race: re-check, refault
+        ("NOPAGE x1, refault, done", "split, done"): 160,
+    }
+
+
+def test_the_loser_of_the_race_takes_the_nopage_path_and_refaults():
+    r = race("two faults")
+    run = r.examples[(("split, done", "NOPAGE x1, refault, done"), ())]
+    b_steps = [label for thread, label in run.schedule if thread == 1]
+    assert b_steps == ["fault", "down_read", "up_read", "down_write_killable", "downgrade_write",
+                       "up_read", "fault", "down_read", "up_read", "fault"]
+    assert run.vmas == ((0, 3, run.vmas[0][2]), (3, 5, 3))  # direct part, then pgoff 3
+
+
+def test_same_page_from_two_threads():
+    r = race("same page")
+    assert r.interleavings == 446 and r.broken_runs == 0
+
+
+def test_munmap_in_the_window_dereferences_null_in_the_patch_not_in_v3():
+    seed, v3 = race("munmap in the window", "split"), race("munmap in the window", "split-v3")
+    assert seed.interleavings == v3.interleavings == 5
+    assert seed.broken_runs == 1 and v3.broken_runs == 0
+    (broken,) = [b for (_, b) in seed.classes if b]
+    assert "NULL pointer dereference" in broken[0]
+
+
+def test_mprotect_splits_the_vma_and_the_kept_split_point_goes_stale():
+    seed, v3 = race("mprotect in the window", "split"), race("mprotect in the window", "split-v3")
+    assert seed.broken_runs == 3 and v3.broken_runs == 0
+    problems = {p for (_, b) in seed.classes for p in b}
+    assert any("valid read at page 4 got SIGSEGV" in p for p in problems)
+    assert any("split_vma at" in p and "outside the VMA" in p for p in problems)
+
+
+@pytest.mark.parametrize("strategy", ["split", "split-v3"])
+def test_remap_in_the_window_frees_the_page_table_vmf_pmd_points_into(strategy):
+    """Hellwig's objection: pointers computed before the lock was dropped. v3 kept it."""
+    r = race("remap in the window", strategy)
+    assert r.interleavings == 5 and r.broken_runs == 1
+    (problem,) = [p for (_, b) in r.classes for p in b]
+    assert "use after free" in problem
+
+
+def test_fatal_signal_while_waiting_for_the_write_lock():
+    r = race("fatal signal")
+    assert r.interleavings == 660 and r.broken_runs == 0
+    killed = sum(n for (outcomes, _), n in r.classes.items() if "killed" in outcomes[0])
+    assert killed == 70
+
+
+def test_a_get_user_pages_caller_is_broken_by_the_lock_drop():
+    r = race("get_user_pages")
+    assert r.interleavings == 900 and r.broken_runs == 765
+    problems = {p for (_, b) in r.classes for p in b}
+    assert any("did not allow it" in p for p in problems)
+    assert any("another thread's read hold is released" in p for p in problems)
+
+
+def test_mixedmap_has_no_lock_dance_and_nothing_to_break():
+    r = explore(RACES["two faults"], "mixedmap")
+    assert r.broken_runs == 0
+    assert all("split" not in o for (outcomes, _) in r.classes for o in outcomes)
+
+
+def test_table_lists_every_class():
+    r = explore((Fault(3), Munmap(0, 5)), "split")
+    text = r.table()
+    assert text.splitlines()[0].startswith("5 interleavings of: fault page 3 | munmap pages 0-4")
+    assert "BROKEN: find_vma returned NULL" in text
+    assert Mprotect(3, 2, PROT_READ).label == "mprotect pages 3-4"
+
+
+def test_unknown_race_names_the_choices():
+    with pytest.raises(KeyError, match="two faults"):
+        race("three faults")
