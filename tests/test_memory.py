@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from mmlab import fault, filemap, fs, memory, procfs
+from mmlab import fault, fs, memory, procfs
 from mmlab.constants import (
     MAP_ANONYMOUS,
     MAP_FIXED,
@@ -27,6 +27,7 @@ from mmlab.constants import (
     VM_MIXEDMAP,
     VM_PFNMAP,
 )
+from mmlab.cramfs.elf import PF_R, PF_W, PF_X, make_elf
 from mmlab.errors import KernelBug, SignalDelivered
 from mmlab.memory import (
     phys_to_pfn_t,
@@ -39,7 +40,7 @@ from mmlab.mm import MM, find_vma, is_cow_mapping
 from mmlab.pagetable import pte_special, pte_write
 from mmlab.physmem import PFN_PHYS, PHYS_PFN, page_count, page_mapcount
 from mmlab.uaccess import user_read, user_write
-from tests.helpers import model_file
+from tests.helpers import model_file, xip_files
 
 FLASH = 0x08000000
 FLASH_PFN = PHYS_PFN(FLASH)
@@ -136,43 +137,25 @@ def test_remap_page_table_allocation_failure_is_enomem():
     assert remap_pfn_range(vma, vma.vm_start, FLASH_PFN, 2 * PAGE_SIZE, 0) == -errno.ENOMEM
 
 
-def xip_driver_file(data: bytes, phys: int) -> fs.File:
-    """A file whose ->mmap maps flash at ``phys`` directly when it can (like cramfs full map)."""
-    f = model_file(data, "/xip/bin")
-
-    def mmap(file, vma):
-        ret = filemap.generic_file_readonly_mmap(file, vma)
-        if ret:
-            return ret
-        pages = (vma.vm_end - vma.vm_start) >> PAGE_SHIFT
-        return remap_pfn_range(
-            vma, vma.vm_start, PHYS_PFN(phys) + vma.vm_pgoff, pages * PAGE_SIZE, vma.vm_page_prot
-        )
-
-    f.f_op = fs.FileOperations(mmap=mmap)
-    return f
-
-
 def test_direct_map_reads_flash_and_munmap_leaves_the_frames_alone():
     mm = MM()
     data = bytes(range(256)) * 32  # 8 KiB
-    mm.physmem.load_flash(data)
-    f = xip_driver_file(data, FLASH)
+    f, phys = xip_files(mm.system, bin=data)["bin"]
     addr = mm.mmap(0, 2 * PAGE_SIZE, PROT_READ | PROT_EXEC, MAP_PRIVATE, f, 0)
+    assert mm.pgd.walk(addr).pfn == PHYS_PFN(phys)  # cramfs mapped the flash block
     assert user_read(mm, addr + 4090, 10) == data[4090:4100]
     assert mm.maj_flt == mm.min_flt == 0  # no fault at all: the PTEs were there
     free = mm.physmem.nr_free
     mm.munmap(addr, 2 * PAGE_SIZE)
     assert mm.physmem.nr_free == free
-    assert mm.physmem.read_phys(FLASH, 4) == data[:4]
+    assert mm.physmem.read_phys(phys, 4) == data[:4]
     assert memory.check_mm_invariants(mm) == []
 
 
 def test_write_fault_on_remapped_private_vma_copies_the_flash_page():
     mm = MM()
     data = b"A" * PAGE_SIZE + b"B" * PAGE_SIZE
-    mm.physmem.load_flash(data)
-    f = xip_driver_file(data, FLASH)
+    f, phys = xip_files(mm.system, bin=data)["bin"]
     addr = mm.mmap(0, 2 * PAGE_SIZE, PROT_READ, MAP_PRIVATE, f, 0)
     mm.mprotect(addr, 2 * PAGE_SIZE, PROT_READ | PROT_WRITE)  # allowed: VM_MAYWRITE is set
     user_write(mm, addr + PAGE_SIZE, b"xy")
@@ -180,7 +163,7 @@ def test_write_fault_on_remapped_private_vma_copies_the_flash_page():
     pte = mm.pgd.walk(addr + PAGE_SIZE)
     assert mm.physmem.pfn_valid(pte.pfn) and pte_write(pte) and not pte_special(pte)
     assert user_read(mm, addr + PAGE_SIZE, 4) == b"xyBB"
-    assert mm.physmem.read_phys(FLASH + PAGE_SIZE, 2) == b"BB"  # flash untouched
+    assert mm.physmem.read_phys(phys + PAGE_SIZE, 2) == b"BB"  # flash untouched
     assert vm_normal_page(vma, addr + PAGE_SIZE, pte) is not None
     assert vm_normal_page(vma, addr, mm.pgd.walk(addr)) is None
     assert memory.check_mm_invariants(mm) == []
@@ -193,18 +176,19 @@ def test_write_fault_on_remapped_private_vma_copies_the_flash_page():
 def test_vm_normal_page_linear_rule_and_cow(special):
     mm = MM(have_pte_special=special)
     data = b"L" * (3 * PAGE_SIZE)
-    mm.physmem.load_flash(data)
-    f = xip_driver_file(data, FLASH)
-    addr = mm.mmap(0, 3 * PAGE_SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE, f, 0)
+    f, phys = xip_files(mm.system, bin=data)["bin"]
+    # cramfs maps only a read-only VMA in place; mprotect may then make it writable
+    addr = mm.mmap(0, 3 * PAGE_SIZE, PROT_READ, MAP_PRIVATE, f, 0)
+    mm.mprotect(addr, 3 * PAGE_SIZE, PROT_READ | PROT_WRITE)
     vma = find_vma(mm, addr)
-    assert vma.vm_pgoff == FLASH_PFN
+    assert vma.vm_pgoff == PHYS_PFN(phys)
     raw = mm.pgd.walk(addr + PAGE_SIZE)
     assert pte_special(raw) is special  # classic ARM has no special bit
     assert vm_normal_page(vma, addr + PAGE_SIZE, raw) is None
     # COW one page: the anonymous copy breaks the linear rule and is "normal".
     user_write(mm, addr + PAGE_SIZE, b"w")
     cow = mm.pgd.walk(addr + PAGE_SIZE)
-    assert cow.pfn != FLASH_PFN + 1
+    assert cow.pfn != PHYS_PFN(phys) + 1
     page = vm_normal_page(vma, addr + PAGE_SIZE, cow)
     assert page is not None and page.pfn == cow.pfn and page_mapcount(page) == 1
     assert vm_normal_page(vma, addr + 2 * PAGE_SIZE, mm.pgd.walk(addr + 2 * PAGE_SIZE)) is None
@@ -349,22 +333,6 @@ def test_munmap_zaps_normal_pages_and_drops_their_counts():
 
 
 # --- invariants under random operation sequences -------------------------------------------
-def mixed_driver_file(data: bytes, phys: int) -> fs.File:
-    """A file whose ->mmap maps its first page directly with vm_insert_mixed (partial XIP)."""
-    f = model_file(data, "/xip/lib")
-
-    def mmap(file, vma):
-        ret = filemap.generic_file_readonly_mmap(file, vma)
-        if ret or vma.vm_flags & VM_WRITE_FLAG:
-            return ret
-        vma.vm_flags |= VM_MIXEDMAP
-        return vm_insert_mixed(vma, vma.vm_start, PHYS_PFN(phys) + vma.vm_pgoff)
-
-    f.f_op = fs.FileOperations(mmap=mmap)
-    return f
-
-
-VM_WRITE_FLAG = 0x2
 
 ops = st.lists(
     st.tuples(
@@ -389,9 +357,13 @@ def test_refcounts_and_mapcounts_stay_consistent(seq, special):
     base = 0x10000000
     data = bytes(range(256)) * 80
     f = model_file(data, mode=fs.FMODE_READ | fs.FMODE_WRITE)
-    mm.physmem.load_flash(data)
-    xip = xip_driver_file(data, FLASH)
-    mixed = mixed_driver_file(data, FLASH)
+    # cramfs files: "xip" is XIP throughout; "mixed" only in its text page, so a mapping of
+    # more than that page is part flash (vm_insert_mixed), part page cache
+    lib = make_elf([(PF_R | PF_X, 0, PAGE_SIZE), (PF_R | PF_W, PAGE_SIZE, 4 * PAGE_SIZE)],
+                   len(data))
+    files = xip_files(mm.system, xip=data[:-100], mixed=lib)
+    (xip, xip_phys), (mixed, mixed_phys) = files["xip"], files["mixed"]
+    contents = {id(xip): (data[:-100], xip_phys), id(mixed): (lib, mixed_phys)}
     for op, page, npages, flag, touch in seq:
         addr = base + page * PAGE_SIZE
         length = npages * PAGE_SIZE
@@ -413,12 +385,13 @@ def test_refcounts_and_mapcounts_stay_consistent(seq, special):
                 got = None
             vma = find_vma(mm, addr)
             if got is not None and vma.vm_file in (xip, mixed) and vma.anon_vma is None:
+                content, phys = contents[id(vma.vm_file)]
                 pgoff = vma.vm_pgoff
                 if vma.vm_flags & VM_PFNMAP and is_cow_mapping(vma.vm_flags):
-                    pgoff -= FLASH_PFN  # remap_pfn_range stored the pfn there
+                    pgoff -= PHYS_PFN(phys)  # remap_pfn_range stored the pfn there
                 off = (pgoff << PAGE_SHIFT) + addr - vma.vm_start
-                if vma.vm_end >= addr + length and off + length <= len(data):
-                    assert got == data[off : off + length]
+                if vma.vm_end >= addr + length and off + length <= len(content):
+                    assert got == content[off : off + length]
         elif op == "write":
             try:
                 user_write(mm, addr, b"w" * length)
