@@ -355,3 +355,55 @@ def test_scenario_lookup_names_the_choices():
     assert scenario("compressed").path == "/etc/motd.txt"
     with pytest.raises(KeyError, match="xip-executable"):
         scenario("nope")
+
+
+# scenario -> (reaches cramfs_get_block_range, reaches the last-page test, pages mapped in place
+# when the VMA is only partly mappable: None = whole VMA or nothing)
+MMAP_PATH = {
+    "xip-executable": (True, True, None), "libc-past-xip": (True, False, 3),
+    "last-page-shared": (True, True, 2), "compressed": (True, False, 0),
+    "writable-private": (False, False, 0), "file-offset": (True, True, None),
+    "non-contiguous": (True, False, 1), "non-contiguous-tail": (True, True, None),
+    "shared-readonly": (True, True, None), "tail-at-offset": (True, True, 1),
+    "beyond-eof": (False, False, 0),
+}
+
+
+@pytest.mark.parametrize("strategy", xip.STRATEGIES)
+@pytest.mark.parametrize("name", MMAP_PATH)
+def test_the_mmap_runs_the_kernel_functions_in_order(name, strategy):
+    in_range, at_tail, partial = MMAP_PATH[name]
+    if strategy == "mixedmap":
+        want = ["generic_file_readonly_mmap", "generic_file_mmap"]
+        tail = "cramfs_last_page_is_shared"
+        mapped = ["remap_pfn_range"] if partial is None else ["vm_insert_mixed"] * partial
+    else:  # the patch's version: its own checks, remap_pfn_range even for a part
+        want = ["seed_physmem_mmap"]
+        tail = "seed_last_page_is_shared"
+        mapped = ["remap_pfn_range"] if partial is None or (partial and strategy != "refuse") \
+            else []
+    want += ["cramfs_get_block_range"] * in_range + [tail] * at_tail
+    if in_range and partial != 0:
+        want += mapped
+    assert run_scenario(name, strategy, image=IMAGE).mmap_calls == want
+
+
+PAGE_CACHE_INSIDE = {"find_get_page", "page_cache_read", "add_to_page_cache_lru"}
+FAULT_ENTRY = ["do_page_fault", "down_read_trylock", "find_vma", "handle_mm_fault",
+               "__handle_mm_fault", "handle_pte_fault", "do_fault", "do_read_fault"]
+
+
+@pytest.mark.parametrize("strategy", xip.STRATEGIES)
+def test_the_first_fault_past_the_xip_part_runs_the_kernel_functions_in_order(strategy):
+    run = run_scenario("libc-past-xip", strategy, image=IMAGE)
+    page3 = next(t for t in run.touches if t.page == 3)
+    calls = [c for c in page3.calls if c not in PAGE_CACHE_INSIDE]
+    calls = calls[:calls.index("up_read", calls.index("finish_fault")) + 1]
+    if strategy.startswith("split"):  # the split ops have no map_pages: no fault-around
+        assert calls == FAULT_ENTRY + [
+            "__do_fault", "cramfs_vmasplit_fault", "up_read", "down_write_killable", "find_vma",
+            "split_vma", "__split_vma", "find_vma", "downgrade_write", "filemap_fault",
+            "finish_fault", "up_read"]
+    else:
+        assert calls == FAULT_ENTRY + ["do_fault_around", "filemap_map_pages", "__do_fault",
+                                       "filemap_fault", "finish_fault", "up_read"]

@@ -273,7 +273,8 @@ class ScenarioRun:
     ``maps`` and ``maps_after`` are the ``/proc/PID/maps`` lines of the range after the mmap and
     after the touches; ``smaps``/``smaps_after`` what ``/proc/PID/smaps`` shows of those VMAs
     then (the memory counters in kB and ``VmFlags``); ``kernel_log`` the cramfs lines the mmap
-    logged; ``ram`` where the pages are after the touches.
+    logged; ``mmap_calls`` the traced kernel functions the driver's ``->mmap`` ran, in order;
+    ``ram`` where the pages are after the touches.
 
     Model helper: no kernel counterpart.
     """
@@ -287,6 +288,7 @@ class ScenarioRun:
     driver_ret: int | None = None
     address: int | None = None
     kernel_log: list[str] = field(default_factory=list)
+    mmap_calls: list[str] = field(default_factory=list)
     maps: list[str] = field(default_factory=list)
     touches: list[Touch] = field(default_factory=list)
     maps_after: list[str] = field(default_factory=list)
@@ -415,10 +417,19 @@ def run_scenario(
             run.driver_ret = _shared_writable_driver_answer(sb, sc)
         return run
     seen = len(log)
-    try:
-        run.address = mm.mmap(0, sc.length, sc.prot, sc.flags, file, sc.offset)
-    except OSError as err:
-        run.mmap_error = errno.errorcode.get(err.errno or 0, str(err.errno))
+    with trace.record(snapshots=False) as rec:
+        try:
+            run.address = mm.mmap(0, sc.length, sc.prot, sc.flags, file, sc.offset)
+        except OSError as err:
+            run.mmap_error = errno.errorcode.get(err.errno or 0, str(err.errno))
+    driver = [s for s in rec.steps if s.name == "cramfs_physmem_mmap"]
+    if driver:
+        depth = driver[0].depth
+        start = rec.steps.index(driver[0])
+        for step in rec.steps[start + 1:]:
+            if step.depth <= depth:
+                break
+            run.mmap_calls.append(step.name)
     run.kernel_log = [line for line in log[seen:] if line.startswith("cramfs:")]
     if run.address is None:
         return run
