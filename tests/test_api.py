@@ -177,3 +177,15 @@ def test_no_mutable_state_at_module_level_but_the_default_system():
                 if mutable and name not in ("__all__",) and (path.stem, name) not in allowed:
                     found.append(f"{path.relative_to(SRC)}: {name}")
     assert found == []
+
+
+def test_the_readmes_python_examples_run(capsys):
+    """Every ```python block of README.md runs as it is and prints what its comments say."""
+    readme = (SRC.parent.parent / "README.md").read_text()
+    blocks = re.findall(r"```python\n(.*?)```", readme, re.S)
+    assert blocks
+    for block in blocks:
+        exec(compile(block, "README.md", "exec"), {})  # noqa: S102 - our own README
+    out = capsys.readouterr().out
+    assert "r-xp 0800e000 1f:00" in out and "r-xp 00003000 1f:00" in out  # the split VMA
+    assert "cramfs: fault: addr=" in out
