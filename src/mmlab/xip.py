@@ -90,6 +90,7 @@ from mmlab.mm_types import Vma, VmFault, VmOperations, vma_mm, vma_pages
 from mmlab.mmap import find_vma, split_vma
 from mmlab.pfn_t import PFN_DEV, phys_to_pfn_t
 from mmlab.physmem import Page, PageAnon, SetPageUptodate, unlock_page
+from mmlab.rwsem import RwSemaphore
 from mmlab.system import System, default_system
 
 __all__ = [
@@ -699,6 +700,13 @@ class SplitFault:
     split: bool = False
 
 
+def _downgrade(sem: RwSemaphore, rep: SplitFault) -> Generator[str, None, None]:
+    """The handler's way back to a read hold: a scheduling point, then ``downgrade_write``."""
+    yield "downgrade_write"
+    sem.downgrade_write()
+    rep.events.append("downgrade_write")
+
+
 def vmasplit_fault_steps(vmf: VmFault, fatal_signal_pending: Callable[[], bool] | None = None,
                          report: SplitFault | None = None) -> Generator[str, None, int]:
     """The seed's ``cramfs_vmasplit_fault`` as a generator that pauses before each lock step.
@@ -755,26 +763,20 @@ def vmasplit_fault_steps(vmf: VmFault, fatal_signal_pending: Callable[[], bool] 
         if not v3 and vma is None:
             rep.broken.append("find_vma returned NULL and the seed reads vma->vm_ops: "
                               "NULL pointer dereference (oops with mmap_sem held for write)")
-        yield "downgrade_write"
-        sem.downgrade_write()
-        rep.events.append("downgrade_write")
+        yield from _downgrade(sem, rep)
         if v3 or vma is None:
             rep.events.append("VM_FAULT_SIGSEGV")
             return VM_FAULT_SIGSEGV
     if vma is not None and (vma.vm_ops is not CRAMFS_VMASPLIT_OPS
                             or (v3 and vma.vm_file is not file)):
-        yield "downgrade_write"
-        sem.downgrade_write()
-        rep.events.append("downgrade_write")
+        yield from _downgrade(sem, rep)
         rep.events.append("VM_FAULT_NOPAGE")
         return VM_FAULT_NOPAGE
     assert vma is not None
     if v3:  # decode the split point again, from the VMA that is there now
         split_val, split_pgoff, split_addr = _unpack_split(vma, sb.strategy)
         if not split_val or split_addr >= vma.vm_end or vmf.address < split_addr:
-            yield "downgrade_write"
-            sem.downgrade_write()
-            rep.events.append("downgrade_write")
+            yield from _downgrade(sem, rep)
             rep.events.append("VM_FAULT_SIGSEGV")
             return VM_FAULT_SIGSEGV
     elif not vma.vm_start < split_addr < vma.vm_end:
@@ -789,9 +791,7 @@ def vmasplit_fault_steps(vmf: VmFault, fatal_signal_pending: Callable[[], bool] 
         ret = split_vma(mm, vma, split_addr, 0)
         rep.events.append("split_vma" if not ret else f"split_vma {ret}")
         if ret:
-            yield "downgrade_write"
-            sem.downgrade_write()
-            rep.events.append("downgrade_write")
+            yield from _downgrade(sem, rep)
             rep.events.append("VM_FAULT_OOM")
             return VM_FAULT_OOM
         rep.split = True
@@ -800,9 +800,7 @@ def vmasplit_fault_steps(vmf: VmFault, fatal_signal_pending: Callable[[], bool] 
         if new_vma is vma:
             raise KernelBug("cramfs_vmasplit_fault: BUG_ON(new_vma == vma)")
         if new_vma is None:
-            yield "downgrade_write"
-            sem.downgrade_write()
-            rep.events.append("downgrade_write")
+            yield from _downgrade(sem, rep)
             rep.events.append("VM_FAULT_SIGSEGV")
             return VM_FAULT_SIGSEGV
         new_vma.vm_pgoff = split_pgoff
@@ -811,9 +809,7 @@ def vmasplit_fault_steps(vmf: VmFault, fatal_signal_pending: Callable[[], bool] 
         new_vma.vm_flags &= ~(VM_IO | VM_PFNMAP | VM_DONTEXPAND)
     vmf.vma = new_vma
     vmf.pgoff = new_vma.vm_pgoff + ((vmf.address - new_vma.vm_start) >> PAGE_SHIFT)
-    yield "downgrade_write"
-    sem.downgrade_write()
-    rep.events.append("downgrade_write")
+    yield from _downgrade(sem, rep)
     ret = filemap_fault(vmf)
     rep.events.append("filemap_fault")
     return ret
