@@ -50,6 +50,7 @@ from mmlab.constants import (
     VM_WRITE,
 )
 from mmlab.fault import do_page_fault
+from mmlab.filemap import generic_file_buffered_read
 from mmlab.mm import MM
 from mmlab.system import System
 
@@ -85,7 +86,16 @@ def this_machine() -> System:
             min_addr = int(f.read())
     except (OSError, ValueError):
         min_addr = System().mmap_min_addr
-    return System(version=version.running_kernel(), mmap_min_addr=min_addr)
+    return System(version=version.running_kernel(), mmap_min_addr=min_addr,
+                  soft_dirty=_has_soft_dirty())
+
+
+def _has_soft_dirty() -> bool:
+    """Does the running kernel give new VMAs ``VM_SOFTDIRTY`` ("sd" in smaps' VmFlags)?"""
+    try:
+        return any("sd" in str(v.get("VmFlags", "")).split() for v in procfs.read_smaps())
+    except OSError:
+        return System().soft_dirty
 
 
 def has_cap_sys_rawio() -> bool:
@@ -206,7 +216,13 @@ class Replay:
         mode = fs.FMODE_READ | (fs.FMODE_WRITE if writable else 0)
         tf = TestFile(name, path, os.open(path, flags), mode)
         self.files[name] = tf
-        self._model_files[name] = fs.file_from_path(path, mode=mode)
+        model = fs.file_from_path(path, mode=mode)
+        # The real file was just written: its pages sit in the page cache, dirty. Give the
+        # model's file the same cache, or fault-around would map less on the model side.
+        for index in range(npages):
+            generic_file_buffered_read(model, index * PAGE_SIZE, 1, physmem=self.mm.physmem)
+            model.f_mapping.pages[index].flags.add("PG_dirty")
+        self._model_files[name] = model
         return tf
 
     def close(self) -> None:
@@ -312,6 +328,52 @@ class Replay:
             if index * PAGE_SIZE >= vma.vm_file.f_inode.i_size:
                 return False  # beyond EOF: SIGBUS
         return bool(vma.vm_flags & (VM_READ | VM_WRITE | VM_EXEC))
+
+    def real_pagemap(self, page: int, npages: int = 1) -> list[int]:
+        """This process's pagemap entries for ``npages`` pages of the region from ``page``.
+
+        Model helper: no kernel counterpart.
+        """
+        return procfs.read_pagemap(self._addr(page), npages)
+
+    def model_pagemap(self, page: int, npages: int = 1) -> list[int]:
+        """The model's pagemap entries for the same pages (frames as the model numbers them).
+
+        Model helper: no kernel counterpart.
+        """
+        return [procfs.pagemap_entry(self.mm, self._addr(page + i)) for i in range(npages)]
+
+    def real_smaps(self) -> list[dict[str, int | str]]:
+        """This process's smaps entries of the VMAs inside the region (guards excluded),
+        with ``start``/``end`` in pages from the region's first page.
+
+        Model helper: no kernel counterpart.
+        """
+        return [self._rel(e) for e in procfs.read_smaps() if self._inside(e)]
+
+    def model_smaps(self) -> list[dict[str, int | str]]:
+        """The model's smaps entries for the same VMAs, with the same fields.
+
+        Model helper: no kernel counterpart.
+        """
+        out = []
+        for vma in self.mm:
+            entry: dict[str, int | str] = {"start": vma.vm_start, "end": vma.vm_end}
+            entry.update(procfs.smap_counts(vma))
+            entry["VmFlags"] = procfs.show_smap_vma_flags(vma)
+            if self._inside(entry):
+                out.append(self._rel(entry))
+        return out
+
+    def _inside(self, entry: dict[str, int | str]) -> bool:
+        start, end = int(entry["start"]), int(entry["end"])
+        return end > self.base and start < self.base + self.pages * PAGE_SIZE
+
+    def _rel(self, entry: dict[str, int | str]) -> dict[str, int | str]:
+        out = {k: entry[k] for k in ("start", "end", *procfs.SMAPS_FIELDS, "VmFlags")}
+        out["start"] = (int(entry["start"]) - self.base) // PAGE_SIZE
+        out["end"] = (int(entry["end"]) - self.base) // PAGE_SIZE
+        return out
 
     def real_lines(self) -> list[str]:
         """This process's ``/proc/self/maps`` lines that touch the region, normalised.

@@ -19,6 +19,7 @@ for byte. Later kernels add names this model never makes (``[anon:name]`` for VM
 from __future__ import annotations
 
 import re
+import struct
 from dataclasses import dataclass
 
 from mmlab.constants import (
@@ -78,6 +79,8 @@ __all__ = [
     "pagemap_entry",
     "parse_maps",
     "read_maps",
+    "read_pagemap",
+    "read_smaps",
     "show_smap_vma_flags",
     "smap_counts",
     "vma_name",
@@ -220,6 +223,45 @@ def read_maps(pid: int | str = "self") -> list[MapsLine]:
     """
     with open(f"/proc/{pid}/maps") as f:
         return parse_maps(f.read())
+
+
+def read_smaps(pid: int | str = "self") -> list[dict[str, int | str]]:
+    """A real ``/proc/PID/smaps``: per VMA ``start``, ``end``, every ``kB`` field as an int
+    (``Rss``, ``Anonymous``, ...) and ``VmFlags`` as its text.
+
+    Model helper: no kernel counterpart (this parses what ``show_smap`` prints).
+    """
+    out: list[dict[str, int | str]] = []
+    current: dict[str, int | str] | None = None
+    with open(f"/proc/{pid}/smaps") as f:
+        for line in f:
+            head = _SMAPS_HEADER.match(line)
+            if head:
+                current = {"start": int(head[1], 16), "end": int(head[2], 16)}
+                out.append(current)
+                continue
+            key, sep, value = line.partition(":")
+            if current is None or not sep:
+                continue
+            value = value.strip()
+            current[key] = int(value.split()[0]) if value.endswith(" kB") else value
+    return out
+
+
+def read_pagemap(addr: int, npages: int = 1, pid: int | str = "self") -> list[int]:
+    """The real ``/proc/PID/pagemap`` entries of ``npages`` pages from ``addr`` (see ``PM_*``).
+
+    Frame numbers read as 0 unless the reader has ``CAP_SYS_ADMIN`` (root).
+
+    Model helper: no kernel counterpart (this reads what ``pagemap_read`` writes).
+    """
+    with open(f"/proc/{pid}/pagemap", "rb") as f:
+        f.seek((addr >> PAGE_SHIFT) * 8)
+        raw = f.read(8 * npages)
+    return list(struct.unpack(f"<{npages}Q", raw))
+
+
+_SMAPS_HEADER = re.compile(r"^([0-9a-f]+)-([0-9a-f]+) ")
 
 
 # --- /proc/PID/smaps and /proc/PID/pagemap ----------------------------------------------------
