@@ -44,11 +44,12 @@ asm/uaccess.h (and the MMU)               ``uaccess``       user_read, user_writ
 fs/proc/task_mmu.c                        ``procfs``        /proc/PID/maps
 fs/ramfs/, fs/ext4/file.c (mmap)          ``fs``            file_from_bytes, file_from_path
 mm/util.c, the mmap/mprotect syscalls     ``mm``            MM: the address space to use
-(the running kernel, via ctypes)          ``live``          compare with /proc/self/maps
 include/uapi/linux/cramfs_fs.h            ``cramfs``        the cramfs format (stands alone)
 fs/cramfs/inode.c + the 2017 patch       ``xip``           mount on flash, cramfs_physmem_mmap x3
 (programs on the board)                   ``scenarios``     the XIP scenarios, run on the model
 (threads and the scheduler)               ``race``          every interleaving of racing threads
+(the running kernel, via ctypes)          ``live``          compare with /proc/self/maps
+(drawings of all of the above)            ``viz``           pictures, explorers, self-checks
 ========================================  ================  =======================================
 
 Each module imports only the modules above it in this table (``make lint`` checks it), so a
@@ -91,11 +92,12 @@ SUBMODULES = (
     "procfs",
     "fs",
     "mm",
-    "live",
     "cramfs",
     "xip",
     "scenarios",
     "race",
+    "live",
+    "viz",
     "cli",
 )
 

@@ -1,0 +1,198 @@
+"""What every drawing of the course shares: a picture, a text, controls, and a static fallback.
+
+An :class:`Explorer` keeps some state (an address, a chosen file, a step number), draws it with
+matplotlib and describes it in a line of text. Shown in a notebook with a kernel, it is a live
+widget: controls above, the picture and the text below, redrawn on every change. Shown where no
+kernel runs (a docs page, a notebook opened read-only), the same display carries a PNG of the
+current state, so a reader still sees the picture.
+
+Tests and benchmarks drive it the way a learner does: :meth:`Explorer.set` changes a control,
+:meth:`Explorer.press` presses a button, then :attr:`Explorer.text` and :meth:`Explorer.png`
+show what changed. Each redraw's duration is kept in :attr:`Explorer.update_times` (the goal is
+well under 100 ms for the model step and the redraw together).
+
+The figure is a plain :class:`matplotlib.figure.Figure` on the Agg canvas, not pyplot: no global
+figure registry, nothing that leaks between explorers, and the same picture everywhere.
+
+Model helper: no kernel counterpart (drawings of the model).
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+import time
+from collections.abc import Callable, Mapping
+from types import MappingProxyType
+
+import ipywidgets as widgets
+from matplotlib.axes import Axes
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+
+__all__ = ["DPI", "PALETTE", "Explorer", "schematic_axes"]
+
+#: Resolution of every picture: small PNGs that redraw fast and read well in a notebook.
+DPI = 72
+
+#: One colour per kind of thing, the same in every drawing of the course.
+PALETTE: Mapping[str, str] = MappingProxyType({
+    "anon": "#8fbf8f",        # anonymous memory
+    "file": "#8fb3d9",        # file-backed (page cache)
+    "flash": "#e0b050",       # the flash chip: no struct page
+    "ram": "#d9d9d9",         # a RAM frame
+    "free": "#f4f4f4",        # unused
+    "pfnmap": "#c9a0dc",      # raw frames (VM_PFNMAP / VM_MIXEDMAP)
+    "highlight": "#d62728",   # what the learner picked
+    "text": "#222222",
+    "muted": "#888888",
+    "compressed": "#9ecae1",
+    "meta": "#bbbbbb",
+})
+
+
+def schematic_axes(fig: Figure, xlim: tuple[float, float] = (0, 100),
+                   ylim: tuple[float, float] = (0, 10)) -> Axes:
+    """One full-figure axes with no ticks or frame: the canvas of a schematic drawing.
+
+    Model helper: no kernel counterpart.
+    """
+    ax = fig.add_axes((0.01, 0.01, 0.98, 0.98))
+    ax.set_axis_off()
+    ax.set_xlim(*xlim)
+    ax.set_ylim(*ylim)
+    return ax
+
+
+class Explorer:
+    """A drawing with controls; subclasses say what to draw, describe and offer.
+
+    Subclasses implement :meth:`draw` (onto a cleared figure) and :meth:`describe` (one or a
+    few lines of plain text), and may offer controls by returning them from
+    :meth:`make_controls` (name -> widget); a value widget calls :meth:`on_change` with its
+    name and new value, a button :meth:`on_press` with its name. Both then redraw.
+
+    Model helper: no kernel counterpart.
+    """
+
+    #: Figure size in inches (at :data:`DPI`).
+    figsize: tuple[float, float] = (9.0, 3.0)
+
+    def __init__(self) -> None:
+        self._figure = Figure(figsize=self.figsize, dpi=DPI)
+        FigureCanvasAgg(self._figure)
+        self._controls: dict[str, widgets.Widget] | None = None
+        self._image: widgets.Image | None = None
+        self._label: widgets.HTML | None = None
+        self._box: widgets.VBox | None = None
+        self.update_times: list[float] = []
+
+    # --- what subclasses provide -------------------------------------------------------------
+    def draw(self, fig: Figure) -> None:
+        """Draw the current state on ``fig`` (already cleared)."""
+        raise NotImplementedError
+
+    def describe(self) -> str:
+        """The current state in plain text (shown under the picture; what tests read)."""
+        raise NotImplementedError
+
+    def make_controls(self) -> dict[str, widgets.Widget]:
+        """The controls, by name, in display order (none by default)."""
+        return {}
+
+    def on_change(self, name: str, value: object) -> None:
+        """A control called ``name`` now has ``value``: update the state."""
+
+    def on_press(self, name: str) -> None:
+        """The button called ``name`` was pressed: update the state."""
+
+    # --- what everybody uses -----------------------------------------------------------------
+    @property
+    def text(self) -> str:
+        """The current description (:meth:`describe`)."""
+        return self.describe()
+
+    @property
+    def controls(self) -> dict[str, widgets.Widget]:
+        """The controls by name (made on first use, wired to redraw)."""
+        if self._controls is None:
+            self._controls = dict(self.make_controls())
+            for name, control in self._controls.items():
+                if isinstance(control, widgets.Button):
+                    control.on_click(self._pressed_handler(name))
+                else:
+                    control.observe(self._changed_handler(name), names="value")
+        return self._controls
+
+    def png(self) -> bytes:
+        """The picture of the current state, as PNG bytes."""
+        fig = self._figure
+        fig.clear()
+        self.draw(fig)
+        out = io.BytesIO()
+        fig.savefig(out, format="png", dpi=DPI)
+        return out.getvalue()
+
+    def set(self, **values: object) -> None:
+        """Change controls as a learner would (``explorer.set(address=0x7f0000001000)``)."""
+        for name, value in values.items():
+            control = self.controls.get(name)
+            if control is None:
+                raise KeyError(f"no control {name!r}; there are: {', '.join(self.controls)}")
+            control.value = value  # type: ignore[attr-defined]
+
+    def press(self, name: str) -> None:
+        """Press the button called ``name``."""
+        button = self.controls.get(name)
+        if not isinstance(button, widgets.Button):
+            raise KeyError(f"no button {name!r}")
+        button.click()
+
+    def widget(self) -> widgets.VBox:
+        """The live widget: controls, picture, text."""
+        if self._box is None:
+            self._image = widgets.Image(format="png", value=self.png())
+            self._label = widgets.HTML(self._label_html())
+            parts: list[widgets.Widget] = []
+            if self.controls:
+                parts.append(widgets.HBox(list(self.controls.values()),
+                                          layout=widgets.Layout(flex_flow="row wrap")))
+            parts += [self._image, self._label]
+            self._box = widgets.VBox(parts)
+        return self._box
+
+    def refresh(self) -> None:
+        """Redraw the picture and the text (after the state changed from code)."""
+        start = time.perf_counter()
+        if self._image is not None:
+            self._image.value = self.png()
+        if self._label is not None:
+            self._label.value = self._label_html()
+        self.update_times.append(time.perf_counter() - start)
+
+    def _label_html(self) -> str:
+        return f"<pre style='margin:0;line-height:1.25'>{html.escape(self.describe())}</pre>"
+
+    def _changed_handler(self, name: str) -> Callable[[dict], None]:
+        def handler(change: dict) -> None:
+            start = time.perf_counter()
+            self.on_change(name, change["new"])
+            self.refresh()
+            self.update_times[-1] = time.perf_counter() - start
+        return handler
+
+    def _pressed_handler(self, name: str) -> Callable[[widgets.Button], None]:
+        def handler(_button: widgets.Button) -> None:
+            start = time.perf_counter()
+            self.on_press(name)
+            self.refresh()
+            self.update_times[-1] = time.perf_counter() - start
+        return handler
+
+    def _repr_mimebundle_(self, include: object = None, exclude: object = None) -> dict:
+        """The widget where a kernel runs, with a PNG and the text for everywhere else."""
+        bundle = dict(self.widget()._repr_mimebundle_())
+        bundle["image/png"] = base64.b64encode(self.png()).decode("ascii")
+        bundle["text/plain"] = self.describe()
+        return bundle
