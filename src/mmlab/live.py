@@ -30,7 +30,9 @@ from __future__ import annotations
 
 import ctypes
 import errno
+import functools
 import os
+import sys
 import tempfile
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -54,18 +56,25 @@ from mmlab.filemap import generic_file_buffered_read
 from mmlab.mm import MM
 from mmlab.system import System
 
-_libc = ctypes.CDLL(None, use_errno=True)
-_libc.mmap.restype = ctypes.c_void_p
-_libc.mmap.argtypes = (
-    ctypes.c_void_p,
-    ctypes.c_size_t,
-    ctypes.c_int,
-    ctypes.c_int,
-    ctypes.c_int,
-    ctypes.c_long,
-)
-_libc.munmap.argtypes = (ctypes.c_void_p, ctypes.c_size_t)
-_libc.mprotect.argtypes = (ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int)
+
+@functools.cache
+def _libc() -> ctypes.CDLL:
+    """The C library's mmap/munmap/mprotect, loaded on first use (not where there is none)."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.mmap.restype = ctypes.c_void_p
+    libc.mmap.argtypes = (
+        ctypes.c_void_p,
+        ctypes.c_size_t,
+        ctypes.c_int,
+        ctypes.c_int,
+        ctypes.c_int,
+        ctypes.c_long,
+    )
+    libc.munmap.argtypes = (ctypes.c_void_p, ctypes.c_size_t)
+    libc.mprotect.argtypes = (ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int)
+    return libc
+
+
 MAP_FAILED = ctypes.c_void_p(-1).value
 
 #: An operation: a name, then its arguments (see the module docstring).
@@ -74,6 +83,17 @@ Op = tuple[object, ...]
 
 #: ``CAP_SYS_RAWIO`` (include/uapi/linux/capability.h): the capability to map below mmap_min_addr.
 CAP_SYS_RAWIO = 17
+
+
+def available() -> bool:
+    """Can the live comparisons run here: a Linux kernel with ``/proc/self/maps``?
+
+    False in a browser-only Python (JupyterLite), on macOS or Windows: notebooks then show
+    stored results instead.
+
+    Model helper: no kernel counterpart.
+    """
+    return sys.platform == "linux" and os.path.exists("/proc/self/maps")
 
 
 def this_machine() -> System:
@@ -119,7 +139,7 @@ def real_mmap(addr: int, length: int, prot: int, flags: int, fd: int = -1, offse
     Model helper: no kernel counterpart.
     """
     ctypes.set_errno(0)
-    ret = _libc.mmap(addr or None, length, prot, flags, fd, offset)
+    ret = _libc().mmap(addr or None, length, prot, flags, fd, offset)
     return -ctypes.get_errno() if ret == MAP_FAILED else ret
 
 
@@ -129,7 +149,7 @@ def real_munmap(addr: int, length: int) -> int:
     Model helper: no kernel counterpart.
     """
     ctypes.set_errno(0)
-    return -ctypes.get_errno() if _libc.munmap(addr, length) else 0
+    return -ctypes.get_errno() if _libc().munmap(addr, length) else 0
 
 
 def real_mprotect(addr: int, length: int, prot: int) -> int:
@@ -138,7 +158,7 @@ def real_mprotect(addr: int, length: int, prot: int) -> int:
     Model helper: no kernel counterpart.
     """
     ctypes.set_errno(0)
-    return -ctypes.get_errno() if _libc.mprotect(addr, length, prot) else 0
+    return -ctypes.get_errno() if _libc().mprotect(addr, length, prot) else 0
 
 
 @dataclass
@@ -445,6 +465,7 @@ __all__ = [
     "PROT_WRITE",
     "Mismatch",
     "Replay",
+    "available",
     "compare",
     "real_mmap",
     "real_mprotect",
