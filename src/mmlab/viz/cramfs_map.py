@@ -681,9 +681,18 @@ class ImageOffsetDrill(Drill):
         super().__init__(seed)
 
     def make(self) -> tuple[str, object]:
-        """Draw one problem: pointers, block start or region kind."""
+        """Draw one problem: pointers, block start or region kind (never the same twice)."""
+        before = getattr(self, "_problem", None)
+        problem = self._draw()
+        for _ in range(20):
+            if problem[0] != before:
+                break
+            problem = self._draw()
+        return problem
+
+    def _draw(self) -> tuple[str, object]:
         img = self.cramfs
-        what = self.rng.choice(("pointers", "block", "kind"))
+        what = ("pointers", "block", "kind")[self.number % 3]
         data = [p for p in self.paths if _has_data(img.lookup(p))]
         path = self.rng.choice(data)
         entry = img.lookup(path)

@@ -1,0 +1,318 @@
+"""mmlab.viz.cramfs_map: every byte of an image in one region, explained; explorer; drill."""
+
+import pathlib
+import stat
+import struct
+import zlib
+
+import pytest
+
+from mmlab.cramfs.elf import PF_R, PF_W, PF_X, make_elf
+from mmlab.cramfs.layout import (
+    CRAMFS_BLK_FLAG_DIRECT_PTR,
+    CRAMFS_BLK_FLAG_UNCOMPRESSED,
+    CRAMFS_MAGIC,
+    CRAMFS_SIGNATURE,
+)
+from mmlab.cramfs.reader import open_image
+from mmlab.cramfs.tree import Device, Dir, File, Symlink
+from mmlab.cramfs.writer import build_image
+from mmlab.scenarios import scenario_image
+from mmlab.viz.cramfs_map import (
+    REGION_KINDS,
+    ImageMapExplorer,
+    ImageOffsetDrill,
+    block_pointer_kind,
+    check_block_pointer_kind,
+    compare_layouts,
+    explain_byte,
+    image_regions,
+    layout_table,
+    region_at,
+)
+
+DATA = pathlib.Path(__file__).parent.parent.parent / "data"
+
+
+def odd_tree():
+    """Shared contents, an empty file and directory, a device, a symlink, a zero block."""
+    return Dir({
+        "a": File(b"same" * 2000),
+        "b": File(b"same" * 2000),
+        "empty": File(b""),
+        "nothing": Dir({}),
+        "tty": Device("c", 0x0501),
+        "sparse": File(bytes(9000) + b"x"),
+        "bin": Dir({"exe": File(make_elf([(PF_R | PF_X, 0, 6000)], 6000), mode=0o755)}),
+        "link": Symlink("bin/exe"),
+    })
+
+
+def tiny_tree():
+    return Dir({
+        "bin": Dir({"hello": File(make_elf([(PF_R | PF_X, 0, 8192), (PF_R | PF_W, 8192, 900)],
+                                           9092), mode=0o755)}),
+        "etc": Dir({"motd": File(b"hello, flash!\n" * 300)}),
+        "sh": Symlink("bin/hello"),
+    })
+
+
+IMAGES = {
+    "scenario": scenario_image,
+    "xip-sample": lambda: (DATA / "xip-sample.cramfs").read_bytes(),
+    "classic": lambda: (DATA / "classic.cramfs").read_bytes(),
+    "classic-be": lambda: (DATA / "classic-be.cramfs").read_bytes(),
+    "classic-16k": lambda: (DATA / "classic-16k.cramfs").read_bytes(),
+    "holes": lambda: (DATA / "holes.cramfs").read_bytes(),
+    "xip-mkcramfs": lambda: (DATA / "xip.cramfs").read_bytes(),
+    "pad-insert": lambda: build_image(odd_tree(), pad=True, insert_file=b"boot code " * 50),
+    "holes-odd": lambda: build_image(odd_tree(), holes=True, endian="big"),
+    "xip-odd": lambda: build_image(odd_tree(), xip=("*",)),
+    "tiny-xip": lambda: build_image(tiny_tree(), xip=("bin/*",)),
+}
+
+
+@pytest.fixture(scope="module", params=sorted(IMAGES))
+def image(request):
+    return IMAGES[request.param]()
+
+
+def test_every_byte_belongs_to_exactly_one_region(image):
+    regions = image_regions(image)
+    assert regions[0].start == 0 and regions[-1].end == len(image)
+    for before, after in zip(regions, regions[1:], strict=False):
+        assert before.end == after.start, (before, after)
+    assert all(r.size > 0 and r.kind in REGION_KINDS for r in regions)
+    assert not [r for r in regions if r.kind == "unreferenced"]
+    # the byte-by-byte view agrees: each offset falls in the region that spans it
+    owners = bytearray(len(image))
+    for i, r in enumerate(regions):
+        owners[r.start:r.end] = bytes([i % 251]) * r.size
+    for offset in range(0, len(image), 97):
+        assert regions.index(region_at(regions, offset)) % 251 == owners[offset]
+
+
+def test_regions_hold_what_their_kind_says(image):
+    """Checked from the raw bytes, not through the reader's block list."""
+    img = open_image(image)
+    regions = image_regions(img)
+    base = img.superblock.base
+    fields = {r.label: bytes(image[r.start:r.end]) for r in regions if r.kind == "superblock"}
+    order = "<" if img.endian == "little" else ">"
+    assert struct.unpack(order + "I", fields["magic"])[0] == CRAMFS_MAGIC
+    assert fields["signature"] == CRAMFS_SIGNATURE
+    assert sum(r.size for r in regions if r.kind == "superblock") + 12 == 76
+    assert region_at(regions, base + 0x40).label == "root inode"
+    bs = img.blocksize
+    for entry in img.walk():
+        inode = region_at(regions, entry.inode_offset)
+        assert (inode.kind, inode.owner, inode.size) == ("inode", entry.path, 12)
+        name = region_at(regions, entry.inode_offset + 12)
+        assert name.kind == "name" and image[name.start:name.end].rstrip(b"\0") == entry.name
+        if not (entry.is_file() or entry.is_symlink()) or entry.size == 0:
+            continue
+        word2 = struct.unpack_from(order + "I", image, entry.inode_offset + 8)[0]
+        offset_field = word2 >> 6 if img.endian == "little" else word2 & ((1 << 26) - 1)
+        pointers = region_at(regions, offset_field * 4)
+        nblocks = -(-entry.size // bs)
+        assert pointers.kind == "pointers" and pointers.size == 4 * nblocks
+        content = img.read_file(entry)
+        for r in regions:
+            if r.owner != pointers.owner or r.index < 0:
+                continue
+            want = content[r.index * bs:(r.index + 1) * bs]
+            raw = bytes(image[r.start:r.end])
+            if r.kind == "compressed":
+                assert zlib.decompress(raw) == want
+            elif r.kind == "direct-compressed":
+                assert zlib.decompress(raw[2:]) == want
+            else:
+                assert raw == want and r.kind in ("uncompressed", "direct")
+            if r.kind == "direct":
+                assert r.start % bs == 0  # an XIP page starts on a page
+
+
+def test_xip_scenario_image_has_the_direct_pages_the_scenarios_describe():
+    image = scenario_image()
+    regions = image_regions(image)
+    direct = {}
+    for r in regions:
+        if r.kind == "direct":
+            direct.setdefault(r.owner, []).append(r.index)
+    assert direct == {"bin/xipexe": [0, 1, 2, 3], "lib/gappy.so": [0, 2, 3],
+                      "lib/ld-tail.so": [0, 1, 2], "lib/libc.so.6": [0, 1, 2]}
+    # ld-tail's last page is partial: the next file's pointers share its flash page
+    tail = next(r for r in regions if r.owner == "lib/ld-tail.so" and r.index == 2)
+    after = region_at(regions, tail.end)
+    assert (after.kind, after.owner, tail.size) == ("pointers", "lib/libc.so.6", 100)
+
+
+def test_padding_says_whether_it_is_zero(image):
+    for r in image_regions(image):
+        if r.kind in ("padding", "boot-pad"):
+            assert any(image[r.start:r.end]) == ("not zeroed" in r.label), r
+
+
+def test_padding_is_zero_in_images_mmlab_writes_but_after_a_stored_block():
+    for make in ("scenario", "pad-insert", "xip-odd", "tiny-xip"):
+        image = IMAGES[make]()
+        regions = image_regions(image)
+        for before, r in zip(regions, regions[1:], strict=False):
+            if r.kind in ("padding", "boot-pad") and before.kind != "uncompressed":
+                assert not any(image[r.start:r.end]), (make, r)
+    kinds = {r.kind for r in image_regions(IMAGES["pad-insert"]())}
+    assert {"boot-pad", "inserted"} <= kinds
+
+
+def test_explain_byte_names_the_field():
+    image = scenario_image()
+    regions = image_regions(image)
+    assert "field magic" in explain_byte(image, regions, 0)
+    assert "field offset" in explain_byte(image, regions, 0x4A)  # the root inode's offset
+    img = open_image(image)
+    exe = img.lookup("bin/xipexe")
+    line = explain_byte(image, regions, exe.inode_offset + 10)
+    assert "inode of bin/xipexe" in line and f"byte 0x{exe.data_offset:x}" in line
+    assert "field mode" in explain_byte(image, regions, exe.inode_offset)
+    assert "field size" in explain_byte(image, regions, exe.inode_offset + 5)
+    line = explain_byte(image, regions, exe.data_offset + 4)
+    assert "block pointer 1 of bin/xipexe" in line and "direct, starts at 0x2000" in line
+    assert "XIP page" in explain_byte(image, regions, 0x2345)
+    assert "name of bin/xipexe" in explain_byte(image, regions, exe.inode_offset + 12)
+    assert "padding" in explain_byte(image, regions, len(image) - 1)
+    with pytest.raises(IndexError):
+        region_at(regions, len(image))
+
+
+def test_big_endian_inode_bytes_name_their_fields():
+    image = IMAGES["holes-odd"]()
+    regions = image_regions(image)
+    img = open_image(image)
+    a = img.lookup("a")
+    # big-endian bitfields: mode is the high half of word 0, namelen the top 6 bits of word 2
+    assert "field mode" in explain_byte(image, regions, a.inode_offset)
+    assert "field namelen and offset" in explain_byte(image, regions, a.inode_offset + 8)
+    assert "field offset" in explain_byte(image, regions, a.inode_offset + 11)
+
+
+def test_explorer_file_highlights_inode_pointers_and_blocks():
+    image = scenario_image()
+    e = ImageMapExplorer(image)
+    e.widget()
+    first = e.png()
+    e.set(file="lib/gappy.so")
+    img = open_image(image)
+    gappy = img.lookup("lib/gappy.so")
+    kinds = [r.kind for r in e.file_regions()]
+    assert kinds.count("direct") == 3 and kinds.count("compressed") == 1
+    assert {"inode", "name", "pointers"} <= set(kinds)
+    text = e.text
+    assert f"offset 0x{gappy.inode.offset:x} (byte 0x{gappy.data_offset:x})" in text
+    assert "block 1: pointer 0x00007025 -> compressed" in text
+    assert "block 0: pointer 0xc0001800 -> direct" in text
+    assert e.png() != first
+    e.set(file="etc")
+    assert "motd.txt" in e.text and "entries at" in e.text
+    e.set(file="/")
+    assert "in the superblock" in e.text
+    assert e.update_times and all(t < 1.0 for t in e.update_times)
+    bundle = e._repr_mimebundle_()
+    assert "image/png" in bundle and bundle["text/plain"] == e.text
+
+
+def test_explorer_shared_data_is_highlighted_for_both_files():
+    e = ImageMapExplorer(build_image(odd_tree()))
+    a = {(r.start, r.end) for r in e.file_regions("a") if r.kind not in ("inode", "name")}
+    b = {(r.start, r.end) for r in e.file_regions("b") if r.kind not in ("inode", "name")}
+    assert a and a == b
+
+
+def test_explorer_byte_and_region_stepping():
+    image = scenario_image()
+    regions = image_regions(image)
+    e = ImageMapExplorer(image)
+    e.set(byte="0x4a")
+    assert "root inode" in e.text and "field offset" in e.text
+    before = e.png()
+    e.set(byte=str(0x1000))
+    assert e.region.kind == "direct" and "block 0 of bin/xipexe" in e.text
+    assert e.png() != before
+    e.press("next")
+    assert e.byte == region_at(regions, 0x1000).end == 0x2000
+    e.press("prev")
+    assert e.byte == 0x1000 and e.controls["byte"].value == "0x1000"
+    e.set(byte="0x4c")  # then a file: the text follows the control set last
+    e.set(file="bin/xipexe")
+    assert "4 block pointer(s)" in e.text
+    e.set(byte="zzz")
+    assert "type an offset" in e.text
+    e.set(byte=hex(len(image)))
+    assert "outside the image" in e.text
+    e2 = ImageMapExplorer(image)
+    for _ in range(len(regions) + 2):
+        e2.press("next")
+    assert e2.byte == regions[-1].start
+
+
+def test_drill_is_seeded_and_checks_answers():
+    d1, d2 = ImageOffsetDrill(7), ImageOffsetDrill(7)
+    assert d1.image == d2.image and d1.problem() == d2.problem()
+    assert ImageOffsetDrill(8).image != d1.image
+    img = open_image(d1.image)
+    regions = image_regions(d1.image)
+    seen = set()
+    for _ in range(9):
+        text, answer = d1.problem(), d1.answer()
+        seen.add(type(answer))
+        if "block pointers of" in text:
+            path = text.split("block pointers of ")[1].split(" start?")[0]
+            inode_at = int(text.split("inode is at ")[1].rstrip(")"), 16)
+            word2 = struct.unpack_from("<I", d1.image, inode_at + 8)[0]
+            assert img.lookup(path).inode_offset == inode_at
+            assert answer == (word2 >> 6) * 4
+            assert d1.check(hex(answer)) and d1.check(answer) and not d1.check(answer + 4)
+        elif "what kind of region" in text:
+            offset = int(text.split("byte ")[1].split("?")[0], 16)
+            assert answer == region_at(regions, offset).kind
+            assert d1.check(answer.upper()) and not d1.check("padding") and not d1.check(3)
+        else:
+            assert region_at(regions, answer).start == answer
+            assert not d1.check("not a number")
+        d1.next()
+    assert seen == {int, str}
+
+
+def test_block_pointer_kind_and_its_check():
+    assert block_pointer_kind(0x1234) == "compressed"
+    assert block_pointer_kind(CRAMFS_BLK_FLAG_UNCOMPRESSED | 0x1234) == "uncompressed"
+    assert block_pointer_kind(CRAMFS_BLK_FLAG_DIRECT_PTR | 0x400) == "direct-compressed"
+    assert block_pointer_kind(CRAMFS_BLK_FLAG_DIRECT_PTR | CRAMFS_BLK_FLAG_UNCOMPRESSED) == \
+        "direct"
+
+    def right(ptr):
+        if ptr >> 30 == 3:
+            return "direct"
+        return {0: "compressed", 1: "direct-compressed", 2: "uncompressed"}[ptr >> 30]
+
+    def todo(ptr):
+        raise NotImplementedError
+
+    assert check_block_pointer_kind(right).ok
+    assert not check_block_pointer_kind(lambda p: "compressed").ok
+    assert check_block_pointer_kind(todo).not_done
+
+
+def test_layout_tables():
+    tree = tiny_tree()
+    classic, xip = build_image(tree), build_image(tree, xip=("bin/*",))
+    assert "bin/hello" in layout_table(classic) and " ccc" in layout_table(classic)
+    text = compare_layouts(classic, xip)
+    assert "XXu" in text or "XXc" in text
+    assert "EXT_BLOCK_POINTERS" in text.splitlines()[1]
+
+
+def test_device_has_no_data_and_says_so():
+    e = ImageMapExplorer(build_image(odd_tree()))
+    e.set(file="tty")
+    assert "no data" in e.text
+    assert stat.S_ISCHR(open_image(e.image.data).lookup("tty").mode)
