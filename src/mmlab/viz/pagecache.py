@@ -1,0 +1,865 @@
+"""The page cache, drawn: one file, its cached pages, and the PTEs of the VMAs that map it.
+
+:class:`PageCacheExplorer` maps one file with one or two VMAs of a model process (by default a
+small in-memory file from :func:`mmlab.fs.file_from_bytes`; :meth:`PageCacheExplorer.cramfs`
+takes a file of the XIP scenario image on flash instead) and lets a learner touch a page through
+a VMA (a load or a store), read(2) a page through the page cache, and change
+``fault_around_bytes``. The picture shows the file's pages in a row (cached or not, and in which
+frame), and under it, for each VMA, the PTEs: pointing at a page-cache page (put there by the
+touch itself or by fault-around), at a private anonymous copy, or at flash. The text says what
+the last action did, from the functions that ran (:func:`mmlab.trace.record`), and the
+counters.
+
+:class:`RamCostExplorer` draws the RAM bill of one XIP scenario (:mod:`mmlab.scenarios`) under
+``"refuse"`` and ``"mixedmap"``: pages served from flash against pages copied into RAM.
+
+The rest is what chapter material needs: :func:`fault_around_window` (the rule of
+``do_fault_around``) with :func:`fault_around_cases` measured on the model,
+:class:`FaultCountDrill`, and the smaps comparison with the running kernel
+(:func:`smaps_comparison`, stored in ``data/course/04/`` by :func:`write_course_data`).
+
+Model helper: no kernel counterpart (drawings of :mod:`mmlab.filemap` and
+:mod:`mmlab.memory_fault`).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pathlib
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from types import MappingProxyType
+
+import ipywidgets as widgets
+from matplotlib.collections import PatchCollection
+from matplotlib.figure import Figure
+from matplotlib.patches import Rectangle
+
+from mmlab import trace
+from mmlab.constants import (
+    MAP_FIXED,
+    MAP_PRIVATE,
+    PAGE_SHIFT,
+    PAGE_SIZE,
+    PROT_EXEC,
+    PROT_READ,
+    PROT_WRITE,
+)
+from mmlab.fault import do_page_fault
+from mmlab.filemap import generic_file_buffered_read
+from mmlab.fs import file_from_bytes
+from mmlab.fs_types import File
+from mmlab.mm import MM
+from mmlab.mm_types import Vma
+from mmlab.pagetable import PTRS_PER_PTE
+from mmlab.physmem import PageAnon
+from mmlab.procfs import SMAPS_FIELDS
+from mmlab.scenarios import RamUse, run_scenario, scenario_image
+from mmlab.system import DEFAULT_FAULT_AROUND_BYTES, System
+from mmlab.viz.base import PALETTE, Explorer, schematic_axes
+from mmlab.viz.quiz import Drill
+from mmlab.xip import mount
+
+__all__ = [
+    "COURSE_DATA",
+    "FAULT_AROUND_CHOICES",
+    "Action",
+    "FaultCountDrill",
+    "PageCacheExplorer",
+    "RamCostExplorer",
+    "SMAPS_STEPS",
+    "VmaSpec",
+    "can_run_live",
+    "count_faults",
+    "fault_around_cases",
+    "fault_around_window",
+    "format_smaps",
+    "live_smaps_comparison",
+    "ram_cost",
+    "smaps_comparison",
+    "stored_smaps_comparison",
+    "write_course_data",
+]
+
+#: Where the chapter's fallback data lives (``data/course/04/`` of the checkout).
+COURSE_DATA = pathlib.Path(__file__).resolve().parents[3] / "data" / "course" / "04"
+
+#: The fault-around sizes the explorer offers: label -> ``fault_around_bytes``.
+FAULT_AROUND_CHOICES = (
+    ("off (1 page)", PAGE_SIZE),
+    ("4 pages", 4 * PAGE_SIZE),
+    ("16 pages (default)", DEFAULT_FAULT_AROUND_BYTES),
+    ("64 pages", 64 * PAGE_SIZE),
+)
+
+#: Where the explorer's VMAs start: 2 MiB apart, so each sits at the start of its own PTE table
+#: and fault-around windows fall on round page numbers.
+_VMA_BASE = 0x40000000
+_VMA_STRIDE = 0x200000
+
+#: The functions whose runs the explorer reports.
+_WATCHED = ("filemap_fault", "do_fault_around", "filemap_map_pages", "page_cache_read",
+            "do_cow_fault", "do_wp_page", "do_shared_fault")
+
+
+@dataclass(frozen=True)
+class VmaSpec:
+    """One VMA of the explorer: a label, the file page it starts at, its length, prot, flags.
+
+    Model helper: no kernel counterpart.
+    """
+
+    label: str
+    file_page: int
+    npages: int
+    prot: int = PROT_READ
+    flags: int = MAP_PRIVATE
+
+    @property
+    def perms(self) -> str:
+        """The permissions as ``/proc/PID/maps`` prints them (``r--p``)."""
+        return ("r" if self.prot & PROT_READ else "-") + ("w" if self.prot & PROT_WRITE else "-") \
+            + ("x" if self.prot & PROT_EXEC else "-") + ("p" if self.flags & MAP_PRIVATE else "s")
+
+
+@dataclass
+class Action:
+    """What the last touch or read(2) did.
+
+    ``kind``: ``"read"``/``"write"`` (a touch through VMA ``vma``) or ``"read(2)"``;
+    ``outcome``: ``"major"``, ``"minor"``, ``"none"`` (no fault), a signal name, ``"outside"``
+    (the VMA does not cover the page), or for read(2) ``"cached"``/``"read"``;
+    ``around``: file pages that fault-around mapped; ``calls``: the watched functions that ran,
+    in order; ``frame``: the frame the touched page ended up in.
+
+    Model helper: no kernel counterpart.
+    """
+
+    kind: str
+    page: int
+    vma: str | None = None
+    address: int | None = None
+    outcome: str = "none"
+    around: list[int] = field(default_factory=list)
+    calls: list[str] = field(default_factory=list)
+    frame: int | None = None
+
+
+def _default_content(npages: int) -> bytes:
+    return b"".join(bytes([65 + i % 26]) * PAGE_SIZE for i in range(npages))
+
+
+class PageCacheExplorer(Explorer):
+    """One file, its page cache, and one or two VMAs mapping it; touch, read(2), fault-around.
+
+    ``vmas`` lists the VMAs (default: ``A``, the whole file read-only and private, and ``B``,
+    the whole file read-write and private, so a store makes a COW copy). Each VMA starts at the
+    beginning of a PTE table (``misalign`` pages later, to see fault-around clipped by the
+    VMA). :meth:`touch` and :meth:`read` are what the buttons do.
+
+    Model helper: no kernel counterpart.
+    """
+
+    figsize = (9.0, 3.2)
+
+    def __init__(self, file: File | None = None, *, npages: int = 20,
+                 vmas: Sequence[VmaSpec] | None = None, system: System | None = None,
+                 fault_around_bytes: int = DEFAULT_FAULT_AROUND_BYTES, misalign: int = 0,
+                 opener: object = None) -> None:
+        super().__init__()
+        self._opener = opener
+        self._given = (file, system)
+        self.npages_default = npages
+        self.specs = list(vmas) if vmas is not None else [
+            VmaSpec("A", 0, npages), VmaSpec("B", 0, npages, PROT_READ | PROT_WRITE)]
+        if not 1 <= len(self.specs) <= 2:
+            raise ValueError("one or two VMAs")
+        self.misalign = misalign
+        self.fault_around_bytes = fault_around_bytes
+        self.selected_vma = self.specs[0].label
+        self.selected_page = 0
+        self.access = "read"
+        self._setup()
+
+    # --- building the world -----------------------------------------------------------------
+    @classmethod
+    def cramfs(cls, path: str = "/lib/libc.so.6", strategy: str = "refuse",
+               **kwargs: object) -> PageCacheExplorer:
+        """A file of the XIP scenario image, mounted from flash under ``strategy``.
+
+        ``"refuse"`` leaves a partly XIP file to the page cache; ``"mixedmap"`` maps its XIP
+        pages from flash at mmap time. The default VMA is the whole file, read+exec, private.
+        """
+        image = scenario_image()
+
+        def opener() -> tuple[File, System]:
+            system = System()
+            sb = mount(image, strategy=strategy, system=system)
+            return sb.open(path), system
+
+        file, _ = opener()
+        npages = -(-file.f_inode.i_size // PAGE_SIZE)
+        vmas = kwargs.pop("vmas", None) or [VmaSpec("A", 0, npages, PROT_READ | PROT_EXEC)]
+        return cls(npages=npages, vmas=vmas, opener=opener, **kwargs)  # type: ignore[arg-type]
+
+    def _setup(self) -> None:
+        if callable(self._opener):
+            self.file, self.system = self._opener()
+        else:
+            file, system = self._given
+            if file is None:
+                self.system = system if system is not None else System()
+                self.file = file_from_bytes(_default_content(self.npages_default), "/data/file",
+                                            system=self.system)
+            else:
+                self.file = file
+                self.system = system if system is not None else System()
+                if file.f_mapping.pages:  # a re-used file: start with a cold cache
+                    self.file.f_mapping.pages.clear()
+        self.system.fault_around_bytes = self.fault_around_bytes
+        self.npages = -(-self.file.f_inode.i_size // PAGE_SIZE)
+        self.mm = MM(self.system)
+        self.vmas: dict[str, Vma] = {}
+        for i, spec in enumerate(self.specs):
+            start = _VMA_BASE + i * _VMA_STRIDE + self.misalign * PAGE_SIZE
+            addr = self.mm.mmap(start, spec.npages * PAGE_SIZE, spec.prot,
+                                spec.flags | MAP_FIXED, self.file, spec.file_page * PAGE_SIZE)
+            vma = self.mm.find_vma(addr)
+            assert vma is not None
+            self.vmas[spec.label] = vma
+        self.how: dict[str, dict[int, str]] = {s.label: {} for s in self.specs}
+        self.last: Action | None = None
+
+    def reset(self) -> None:
+        """A fresh machine: empty page cache, no PTEs, counters at zero."""
+        self._setup()
+
+    # --- what a learner does ------------------------------------------------------------------
+    def address_of(self, label: str, page: int) -> int | None:
+        """The address where VMA ``label`` maps file page ``page`` (None if it does not)."""
+        spec = next(s for s in self.specs if s.label == label)
+        if not spec.file_page <= page < spec.file_page + spec.npages:
+            return None
+        return self.vmas[label].vm_start + ((page - spec.file_page) << PAGE_SHIFT)
+
+    def ptes(self, label: str) -> dict[int, tuple[int, str]]:
+        """File page -> (frame, where) for each present PTE of VMA ``label``.
+
+        ``where`` is ``"cache"`` (a page-cache page), ``"anon"`` (a private copy), ``"flash"``
+        or ``"zero"``.
+        """
+        vma = self.vmas[label]
+        physmem = self.system.physmem
+        out: dict[int, tuple[int, str]] = {}
+        for addr, pte in self.mm.pgd.range(vma.vm_start, vma.vm_end):
+            pfn = pte.pfn
+            if physmem.pfn_is_flash(pfn):
+                where = "flash"
+            elif physmem.is_zero_pfn(pfn):
+                where = "zero"
+            elif PageAnon(physmem.pfn_to_page(pfn)):
+                where = "anon"
+            else:
+                where = "cache"
+            out[((addr - vma.vm_start) >> PAGE_SHIFT) + vma.vm_pgoff] = (pfn, where)
+        return out
+
+    def cached(self) -> dict[int, int]:
+        """File page -> frame of each page in the file's page cache."""
+        return {i: p.pfn for i, p in sorted(self.file.f_mapping.pages.items())}
+
+    def touch(self, label: str, page: int, write: bool = False) -> Action:
+        """Load from (or store to) file page ``page`` through VMA ``label``: one access."""
+        action = Action("write" if write else "read", page, label)
+        addr = self.address_of(label, page)
+        self.last = action
+        if addr is None:
+            action.outcome = "outside"
+            return action
+        action.address = addr
+        before = self.ptes(label)
+        with trace.record(snapshots=False) as rec:
+            result = do_page_fault(self.mm, addr, write=write)
+        action.calls = [n for n in rec.names if n in _WATCHED]
+        after = self.ptes(label)
+        if result.signal is not None:
+            action.outcome = result.signal
+        elif result.no_fault:
+            action.outcome = "none"
+        else:
+            action.outcome = "major" if result.major else "minor"
+        how = self.how[label]
+        for index in list(how):
+            if index not in after:
+                del how[index]
+        for index, entry in after.items():
+            if before.get(index) != entry:
+                how[index] = "touch" if index == page else "around"
+                if index != page:
+                    action.around.append(index)
+        action.around.sort()
+        if page in after:
+            action.frame = after[page][0]
+        return action
+
+    def read(self, page: int) -> Action:
+        """read(2) of file page ``page`` (``generic_file_buffered_read``): fills the cache."""
+        action = Action("read(2)", page)
+        was_cached = page in self.file.f_mapping.pages
+        with trace.record(snapshots=False) as rec:
+            generic_file_buffered_read(self.file, page * PAGE_SIZE, PAGE_SIZE,
+                                       physmem=self.system.physmem)
+        action.calls = [n for n in rec.names if n in _WATCHED]
+        action.outcome = "cached" if was_cached else "read"
+        cached = self.file.f_mapping.pages.get(page)
+        action.frame = cached.pfn if cached is not None else None
+        self.last = action
+        return action
+
+    def set_fault_around(self, nbytes: int) -> None:
+        """Set ``fault_around_bytes`` (the debugfs knob) on this machine."""
+        self.fault_around_bytes = nbytes
+        self.system.fault_around_bytes = nbytes
+
+    # --- counters -----------------------------------------------------------------------------
+    def counters(self) -> dict[str, int]:
+        """Major and minor faults, page-cache pages, anonymous copies, flash PTEs, RAM pages."""
+        anon = flash = 0
+        for label in self.vmas:
+            for _pfn, where in self.ptes(label).values():
+                anon += where == "anon"
+                flash += where == "flash"
+        cache = len(self.file.f_mapping.pages)
+        return {"maj_flt": self.mm.maj_flt, "min_flt": self.mm.min_flt, "page_cache": cache,
+                "anonymous": anon, "flash": flash, "ram": cache + anon}
+
+    # --- the widget ---------------------------------------------------------------------------
+    def make_controls(self) -> dict[str, widgets.Widget]:
+        """VMA, page, load/store, the buttons, fault-around size."""
+        return {
+            "vma": widgets.Dropdown(options=[s.label for s in self.specs],
+                                    value=self.selected_vma, description="VMA",
+                                    layout=widgets.Layout(width="120px")),
+            "page": widgets.IntSlider(min=0, max=self.npages - 1, value=self.selected_page,
+                                      description="file page"),
+            "access": widgets.ToggleButtons(options=["read", "write"], value=self.access,
+                                            layout=widgets.Layout(width="auto"),
+                                            style={"button_width": "60px"}),
+            "touch": widgets.Button(description="touch", button_style="primary"),
+            "read(2)": widgets.Button(description="read(2)"),
+            "fault_around_bytes": widgets.Dropdown(
+                options=list(FAULT_AROUND_CHOICES), value=self.fault_around_bytes,
+                description="fault-around"),
+            "reset": widgets.Button(description="reset"),
+        }
+
+    def on_change(self, name: str, value: object) -> None:
+        """Remember the selection, or set the fault-around size."""
+        if name == "vma":
+            self.selected_vma = str(value)
+        elif name == "page":
+            self.selected_page = int(value)  # type: ignore[call-overload]
+        elif name == "access":
+            self.access = str(value)
+        elif name == "fault_around_bytes":
+            self.set_fault_around(int(value))  # type: ignore[call-overload]
+
+    def on_press(self, name: str) -> None:
+        """Touch, read(2) or reset."""
+        if name == "touch":
+            self.touch(self.selected_vma, self.selected_page, self.access == "write")
+        elif name == "read(2)":
+            self.read(self.selected_page)
+        elif name == "reset":
+            self.reset()
+
+    def describe(self) -> str:
+        """What the last action did, and the counters."""
+        c = self.counters()
+        lines = [self._describe_last()]
+        lines.append(f"fault_around_bytes {self.system.fault_around_bytes} "
+                     f"({self.system.fault_around_bytes // PAGE_SIZE} pages). "
+                     f"Faults: major {c['maj_flt']}, minor {c['min_flt']} "
+                     f"(mm.maj_flt, mm.min_flt). RAM pages used: {c['ram']} "
+                     f"(page cache {c['page_cache']}, anonymous copies {c['anonymous']}); "
+                     f"pages mapped from flash: {c['flash']}.")
+        return "\n".join(lines)
+
+    def _describe_last(self) -> str:
+        a = self.last
+        if a is None:
+            return ("Nothing touched yet: mmap() read nothing, the page cache is empty and no "
+                    "PTE is set.")
+        readpage = getattr(self.file.f_mapping.a_ops.readpage, "__name__", "->readpage")
+        if a.kind == "read(2)":
+            if a.outcome == "cached":
+                return (f"read(2) of file page {a.page}: already cached (frame {a.frame:#x}), "
+                        "copied out with no I/O. No PTE changed.")
+            return (f"read(2) of file page {a.page}: not cached, so page_cache_read put it in "
+                    f"frame {a.frame:#x} and {readpage} filled it. No PTE changed: a later "
+                    "touch finds it cached (a minor fault, or none if fault-around maps it).")
+        head = f"{a.kind} of file page {a.page} through VMA {a.vma}"
+        if a.outcome == "outside":
+            return f"{head}: VMA {a.vma} does not map that page."
+        head += f" ({a.address:#x})"
+        if a.outcome == "none":
+            return f"{head}: no fault: the PTE was already there and allows it."
+        if a.outcome not in ("major", "minor"):
+            return f"{head}: {a.outcome}."
+        parts = [f"{head}: {a.outcome} fault."]
+        if "do_fault_around" in a.calls:
+            if a.around:
+                parts.append("Fault-around (do_fault_around, filemap_map_pages) mapped cached "
+                             f"pages {_ranges(a.around)}.")
+            else:
+                parts.append("Fault-around found no other cached page to map.")
+        if "filemap_fault" in a.calls:
+            if "page_cache_read" in a.calls:
+                parts.append(f"filemap_fault found page {a.page} missing: page_cache_read "
+                             f"allocated frame {self._cache_frame(a.page)} and {readpage} "
+                             "filled it.")
+            else:
+                parts.append(f"filemap_fault found page {a.page} in the page cache.")
+        elif "do_fault_around" in a.calls:
+            parts.append(f"Page {a.page} was cached, so fault-around itself mapped it: "
+                         "->fault was never called.")
+        if "do_cow_fault" in a.calls or "do_wp_page" in a.calls:
+            parts.append(f"Copy-on-write: the store went to a private anonymous copy in frame "
+                         f"{a.frame:#x}; the page cache keeps the file's bytes. (A store fault "
+                         "does no fault-around.)")
+        return " ".join(parts)
+
+    def _cache_frame(self, page: int) -> str:
+        cached = self.file.f_mapping.pages.get(page)
+        return f"{cached.pfn:#x}" if cached is not None else "?"
+
+    def draw(self, fig: Figure) -> None:
+        """The file's pages with their frames, and each VMA's PTEs under them."""
+        ax = schematic_axes(fig)
+        n = self.npages
+        left, right = 15.0, 99.0
+        w = (right - left) / n
+        rows = len(self.specs)
+        cache_y = 6.4
+        fs = 7 if n <= 24 else 5
+        cached = self.cached()
+        last = self.last
+        rects: list[Rectangle] = []
+        colours: list[str] = []
+        styles: list[str] = []
+        hits: list[Rectangle] = []
+        around: list[Rectangle] = []
+        ax.text(0.5, 8.9, "file page", va="center", fontsize=8, color=PALETTE["muted"])
+        for i in range(0, n, 5 if n > 10 else 1):
+            ax.text(left + i * w + w / 2, 8.9, str(i), ha="center", va="center", fontsize=fs,
+                    color=PALETTE["muted"])
+        for i in range(n):
+            x = left + i * w
+            rect = Rectangle((x + 0.1, cache_y), w - 0.2, 1.9)
+            rects.append(rect)
+            colours.append(PALETTE["file"] if i in cached else PALETTE["free"])
+            styles.append("-")
+            if last is not None and last.page == i and last.kind == "read(2)":
+                hits.append(Rectangle((x + 0.1, cache_y), w - 0.2, 1.9))
+            if i in cached:
+                ax.text(x + w / 2, cache_y + 0.95, f"{cached[i]:x}", ha="center", va="center",
+                        fontsize=fs)
+        ax.text(0.5, cache_y + 0.95, "page cache\n(frame, hex)", fontsize=8, va="center")
+        c = self.counters()
+        band = 5.6 / rows
+        for r, spec in enumerate(self.specs):
+            y = cache_y - 0.4 - (r + 1) * band + 0.3
+            h = band - 0.8
+            ptes = self.ptes(spec.label)
+            how = self.how[spec.label]
+            ax.text(0.5, y + h / 2, f"VMA {spec.label} {spec.perms}\nPTEs", fontsize=8,
+                    va="center")
+            for i in range(spec.file_page, min(n, spec.file_page + spec.npages)):
+                x = left + i * w
+                entry = ptes.get(i)
+                where = entry[1] if entry else None
+                rects.append(Rectangle((x + 0.1, y), w - 0.2, h))
+                colours.append(_PTE_COLOUR[where])
+                styles.append("-" if entry else ":")
+                if how.get(i) == "around" and entry:
+                    around.append(Rectangle((x + 0.1, y), w - 0.2, h))
+                if (last is not None and last.vma == spec.label and last.page == i
+                        and last.kind != "read(2)"):
+                    hits.append(Rectangle((x + 0.1, y), w - 0.2, h))
+                if entry and (where != "cache" or cached.get(i) != entry[0]):
+                    # a page-cache PTE points at the frame drawn above it; others say theirs
+                    ax.text(x + w / 2, y + h / 2, f"{entry[0]:x}", ha="center", va="center",
+                            fontsize=fs)
+        ax.add_collection(PatchCollection(rects, facecolors=colours, edgecolors=PALETTE["muted"],
+                                          linewidths=0.5, linestyles=styles))
+        if around:
+            ax.add_collection(PatchCollection(around, facecolors="none", hatch="////",
+                                              edgecolors=PALETTE["muted"], linewidths=0.5))
+        if hits:
+            ax.add_collection(PatchCollection(hits, facecolors="none",
+                                              edgecolors=PALETTE["highlight"], linewidths=2))
+        ax.text(99, 9.6, f"major {c['maj_flt']}  minor {c['min_flt']}  RAM pages {c['ram']}",
+                ha="right", va="center", fontsize=8, color=PALETTE["text"])
+        ax.text(15, 9.6, "blue: page cache   green: anonymous copy   gold: flash   "
+                "hatched: mapped by fault-around", ha="left", va="center", fontsize=7,
+                color=PALETTE["muted"])
+
+
+#: PTE colours by where the frame is (None: no PTE).
+_PTE_COLOUR = MappingProxyType({None: "white", "cache": PALETTE["file"], "anon": PALETTE["anon"],
+                                "flash": PALETTE["flash"], "zero": PALETTE["ram"]})
+
+
+def _ranges(pages: Sequence[int]) -> str:
+    """``[1, 2, 3, 7]`` -> ``"1-3, 7"``."""
+    out: list[str] = []
+    run: list[int] = []
+    for p in sorted(pages):
+        if run and p == run[-1] + 1:
+            run.append(p)
+            continue
+        if run:
+            out.append(f"{run[0]}-{run[-1]}" if len(run) > 1 else str(run[0]))
+        run = [p]
+    if run:
+        out.append(f"{run[0]}-{run[-1]}" if len(run) > 1 else str(run[0]))
+    return ", ".join(out)
+
+
+# --- the rule of fault-around ------------------------------------------------------------------
+def fault_around_window(address: int, vm_start: int, vm_end: int,
+                        fault_around_bytes: int = DEFAULT_FAULT_AROUND_BYTES) -> tuple[int, int]:
+    """The addresses of the first and last page fault-around considers for a read fault.
+
+    The window is ``fault_around_bytes`` long and naturally aligned (the fault's address
+    rounded down to it), but never starts before ``vm_start``; it ends at the first of: the
+    window's size counted from its start, the end of the VMA, the end of the PTE table (512
+    pages) the start lies in. (With ``fault_around_bytes`` of one page, ``do_read_fault`` skips
+    fault-around: the window is the faulting page alone.)
+
+    Kernel: ``do_fault_around`` in `mm/memory.c @ v4.15 <https://elixir.bootlin.com/linux/v4.15/source/mm/memory.c#L3541>`_.
+    """
+    page = address & ~(PAGE_SIZE - 1)
+    nr_pages = max(1, fault_around_bytes >> PAGE_SHIFT)
+    if nr_pages == 1:
+        return page, page
+    start = max(page & ~(nr_pages * PAGE_SIZE - 1), vm_start)
+    table_end = (start | ((PTRS_PER_PTE - 1) << PAGE_SHIFT)) & ~(PAGE_SIZE - 1)
+    last = min(table_end, vm_end - PAGE_SIZE, start + (nr_pages - 1) * PAGE_SIZE)
+    return start, last
+
+
+def fault_around_cases(count: int = 10, seed: int = 415) -> list[tuple[tuple[int, int, int, int],
+                                                                       tuple[int, int]]]:
+    """Cases ``((address, vm_start, vm_end, fault_around_bytes), (first, last))`` measured on
+    the model: a fully cached file is mapped, one read fault taken, and the first and last
+    mapped pages read back from the page table.
+
+    Model helper: no kernel counterpart (checks :func:`fault_around_window` and a learner's
+    version of it against :func:`mmlab.memory_fault.do_fault_around`).
+    """
+    import random
+
+    rng = random.Random(seed)
+    fixed = [(0x40000000, 0, 20, 5, 16), (0x40000000, 3, 20, 5, 16), (0x40000000, 0, 8, 5, 16),
+             (0x40000000, 0, 40, 21, 16), (0x40000000, 500, 530, 505, 16),
+             (0x40000000, 0, 40, 9, 4), (0x40000000, 2, 100, 70, 64), (0x40000000, 0, 20, 7, 1)]
+    specs = fixed[:count]
+    while len(specs) < count:
+        first = rng.randrange(0, 40)
+        npages = rng.randrange(1, 40)
+        specs.append((0x40000000, first, first + npages, first + rng.randrange(npages),
+                      rng.choice((1, 2, 4, 8, 16, 32, 64))))
+    cases = []
+    for base, first, end, fault, nr in specs:
+        system = System(fault_around_bytes=nr * PAGE_SIZE)
+        npages = end - first
+        file = file_from_bytes(bytes(npages * PAGE_SIZE), system=system)
+        for i in range(npages):
+            generic_file_buffered_read(file, i * PAGE_SIZE, 1, physmem=system.physmem)
+        mm = MM(system)
+        vm_start = base + first * PAGE_SIZE
+        mm.mmap(vm_start, npages * PAGE_SIZE, PROT_READ, MAP_PRIVATE | MAP_FIXED, file)
+        address = base + fault * PAGE_SIZE + 0x123
+        do_page_fault(mm, address, write=False)
+        mapped = [a for a, _pte in mm.pgd.range(vm_start, vm_start + npages * PAGE_SIZE)]
+        cases.append(((address, vm_start, vm_start + npages * PAGE_SIZE, nr * PAGE_SIZE),
+                      (min(mapped), max(mapped))))
+    return cases
+
+
+# --- major, minor, none -----------------------------------------------------------------------
+def count_faults(npages: int, touches: Sequence[int], *, read_first: Sequence[int] = (),
+                 fault_around_bytes: int = DEFAULT_FAULT_AROUND_BYTES,
+                 misalign: int = 0) -> tuple[int, int]:
+    """``(major, minor)`` faults of loads from ``touches`` (file pages) of a private read-only
+    mapping of a fresh ``npages``-page file, after read(2) of the pages ``read_first``.
+
+    Model helper: no kernel counterpart (a program's accesses, run on the model).
+    """
+    explorer = PageCacheExplorer(npages=npages, vmas=[VmaSpec("A", 0, npages)],
+                                 fault_around_bytes=fault_around_bytes, misalign=misalign)
+    for page in read_first:
+        explorer.read(page)
+    for page in touches:
+        explorer.touch("A", page)
+    return explorer.mm.maj_flt, explorer.mm.min_flt
+
+
+class FaultCountDrill(Drill):
+    """How many major and minor faults? A file, maybe some read(2)s first, then loads.
+
+    The answer is a pair ``(major, minor)``, run on the model (:func:`count_faults`).
+
+    Model helper: no kernel counterpart.
+    """
+
+    def make(self) -> tuple[str, object]:
+        """A file of 8-24 pages, a fault-around size, read(2)s, and four to six loads."""
+        rng = self.rng
+        npages = rng.randrange(8, 25)
+        nr = rng.choice((1, 4, 16, 16))
+        read_first = sorted(rng.sample(range(npages), rng.randrange(0, 4)))
+        pool = list(range(npages))
+        touches = [rng.choice(pool) for _ in range(rng.randrange(4, 7))]
+        if read_first and rng.random() < 0.7:
+            touches[rng.randrange(len(touches))] = rng.choice(read_first)
+        answer = count_faults(npages, touches, read_first=read_first,
+                              fault_around_bytes=nr * PAGE_SIZE)
+        reads = (f"read(2) of file pages {', '.join(map(str, read_first))}"
+                 if read_first else "no read(2)")
+        text = (f"A {npages}-page file (nothing cached) is mapped whole, read-only, private, "
+                f"at an address aligned to 2 MiB; fault_around_bytes is {nr * PAGE_SIZE} "
+                f"({nr} page{'s' if nr > 1 else ''}). First {reads}; then loads from pages "
+                f"{', '.join(map(str, touches))}, in that order. How many (major, minor) "
+                "faults?")
+        return text, answer
+
+    def same(self, given: object, answer: object) -> bool:
+        """A pair (or list) of two ints."""
+        return isinstance(given, tuple | list) and tuple(given) == answer
+
+
+# --- what XIP saves --------------------------------------------------------------------------
+def ram_cost(name: str, strategies: Sequence[str] = ("refuse", "mixedmap"),
+             image: bytes | None = None) -> dict[str, tuple[RamUse, int, str | None]]:
+    """Strategy -> ``(RamUse, smaps Rss in kB, error)`` for scenario ``name`` after its touches.
+
+    Model helper: no kernel counterpart (a summary of :func:`mmlab.scenarios.run_scenario`).
+    """
+    out: dict[str, tuple[RamUse, int, str | None]] = {}
+    for strategy in strategies:
+        run = run_scenario(name, strategy, image=image)
+        rss = sum(int(e["Rss"]) for e in run.smaps_after)
+        out[strategy] = (run.ram, rss, run.open_error or run.mmap_error)
+    return out
+
+
+class RamCostExplorer(Explorer):
+    """Pages of one XIP scenario served from flash vs held in RAM, per strategy, as bars.
+
+    Model helper: no kernel counterpart.
+    """
+
+    figsize = (7.0, 1.8)
+
+    def __init__(self, name: str = "libc-past-xip",
+                 strategies: Sequence[str] = ("refuse", "mixedmap")) -> None:
+        super().__init__()
+        from mmlab.scenarios import SCENARIOS
+
+        self.names = [s.name for s in SCENARIOS]
+        self.strategies = tuple(strategies)
+        self.name = name
+        self._image_bytes = scenario_image()
+        self._costs: dict[str, dict[str, tuple[RamUse, int, str | None]]] = {}
+
+    @property
+    def cost(self) -> dict[str, tuple[RamUse, int, str | None]]:
+        """The current scenario's cost per strategy (computed once per scenario)."""
+        if self.name not in self._costs:
+            self._costs[self.name] = ram_cost(self.name, self.strategies, self._image_bytes)
+        return self._costs[self.name]
+
+    def make_controls(self) -> dict[str, widgets.Widget]:
+        """The scenario."""
+        return {"scenario": widgets.Dropdown(options=self.names, value=self.name,
+                                             description="scenario")}
+
+    def on_change(self, name: str, value: object) -> None:
+        """Another scenario."""
+        self.name = str(value)
+
+    def describe(self) -> str:
+        """Per strategy: RAM pages, flash pages, smaps Rss."""
+        lines = [f"{self.name}, after its touches:"]
+        for strategy, (ram, rss, error) in self.cost.items():
+            if error:
+                lines.append(f"  {strategy:9} no mapping ({error})")
+                continue
+            lines.append(f"  {strategy:9} RAM {ram.ram} pages (page cache {ram.page_cache}, "
+                         f"anonymous {ram.anonymous}), from flash {ram.flash} pages; "
+                         f"smaps Rss {rss} kB")
+        return "\n".join(lines)
+
+    def draw(self, fig: Figure) -> None:
+        """One stacked bar per strategy: flash, page cache, anonymous."""
+        ax = schematic_axes(fig)
+        cost = self.cost
+        most = max([r.flash + r.ram for r, _rss, _e in cost.values()] + [1])
+        scale = 60 / most
+        band = 8 / max(1, len(cost))
+        for k, (strategy, (ram, _rss, error)) in enumerate(cost.items()):
+            y = 9 - (k + 1) * band + 0.3
+            ax.text(1, y + band / 2 - 0.3, strategy, va="center", fontsize=9)
+            x = 18.0
+            if error:
+                ax.text(x, y + band / 2 - 0.3, f"mmap/open failed: {error}", va="center",
+                        fontsize=8, color=PALETTE["muted"])
+                continue
+            for count, colour, label in ((ram.flash, PALETTE["flash"], "flash"),
+                                         (ram.page_cache, PALETTE["file"], "page cache"),
+                                         (ram.anonymous, PALETTE["anon"], "anon")):
+                if not count:
+                    continue
+                ax.add_patch(Rectangle((x, y), count * scale, band - 0.8, facecolor=colour,
+                                       edgecolor=PALETTE["muted"], linewidth=0.5))
+                ax.text(x + count * scale / 2, y + (band - 0.8) / 2, f"{count} {label}",
+                        ha="center", va="center", fontsize=8)
+                x += count * scale
+            ax.text(x + 1, y + (band - 0.8) / 2, f"RAM: {ram.ram} pages", va="center",
+                    fontsize=8, color=PALETTE["text"])
+
+
+# --- the model's smaps next to the kernel's ----------------------------------------------------
+def can_run_live() -> bool:
+    """Is this a Linux machine with a ``/proc/self/maps`` (not a browser kernel)?
+
+    Model helper: no kernel counterpart.
+    """
+    return sys.platform == "linux" and os.path.exists("/proc/self/maps")
+
+
+def _smaps_ops(shift: int) -> list[tuple[object, ...]]:
+    """The chapter's sequence: a 16-page file mapped twice (A read-only, B writable), then a
+    load in A, a store in B, a load in B. ``shift`` puts both VMAs on 64 KiB boundaries."""
+    return [
+        ("mmap", shift, 16, PROT_READ, MAP_PRIVATE, "data", 0),
+        ("mmap", shift + 16, 16, PROT_READ | PROT_WRITE, MAP_PRIVATE, "data", 0),
+        ("touch", shift + 5, False),
+        ("touch", shift + 18, True),
+        ("touch", shift + 20, False),
+    ]
+
+
+def live_smaps_comparison() -> dict[str, object]:
+    """Run the chapter's sequence on this machine's kernel and on the model; both smaps.
+
+    The sequence: a 16-page file just written (so its pages sit in the page cache, dirty) is
+    mapped twice, A read-only and B writable, both private and 64 KiB aligned; then a load from
+    A, a store to B and a load from B. Returns ``{"source": "live", "steps": [...],
+    "stages": [{"after": step, "kernel": [...], "model": [...]}, ...], "mismatch": None or
+    text}``, smaps taken after the first load and at the end; each entry has ``vma``
+    (``"A"``/``"B"``), the counters in kB and ``VmFlags``. Raises :class:`OSError` where no
+    real kernel can run it.
+
+    Model helper: no kernel counterpart.
+    """
+    if not can_run_live():
+        raise OSError("no Linux /proc here")
+    from mmlab import live
+
+    with live.Replay() as replay:
+        replay.add_file("data", 16)
+        shift = (-(replay.base >> PAGE_SHIFT)) % 16
+        ops = _smaps_ops(shift)
+
+        def mine(entries: list[dict[str, int | str]]) -> list[dict[str, int | str]]:
+            out = []
+            for e in entries:
+                start, end = int(e["start"]), int(e["end"])
+                if start in (shift, shift + 16) and end - start == 16:
+                    row: dict[str, int | str] = {"vma": "A" if start == shift else "B"}
+                    row.update({k: e[k] for k in (*SMAPS_FIELDS, "VmFlags")})
+                    out.append(row)
+            return out
+
+        stages: list[dict[str, object]] = []
+        mismatches: list[str] = []
+        for upto, after in ((3, SMAPS_STEPS[2]), (5, SMAPS_STEPS[4])):
+            mismatch = replay.run(ops[len(replay.log):upto])
+            if mismatch is not None:
+                mismatches.append(str(mismatch))
+            stages.append({"after": after, "kernel": mine(replay.real_smaps()),
+                           "model": mine(replay.model_smaps())})
+        return {"source": "live", "steps": list(SMAPS_STEPS), "stages": stages,
+                "mismatch": "\n".join(mismatches) or None}
+
+
+#: The chapter's sequence in words (see :func:`live_smaps_comparison`).
+SMAPS_STEPS = ("mmap A: file pages 0-15, PROT_READ, MAP_PRIVATE",
+               "mmap B: file pages 0-15, PROT_READ|PROT_WRITE, MAP_PRIVATE",
+               "load from A, file page 5", "store to B, file page 2",
+               "load from B, file page 4")
+
+
+def stored_smaps_comparison(directory: pathlib.Path | str = COURSE_DATA) -> dict[str, object]:
+    """The comparison as stored in ``smaps.json`` (made by :func:`write_course_data`).
+
+    Model helper: no kernel counterpart.
+    """
+    data = json.loads((pathlib.Path(directory) / "smaps.json").read_text())
+    data["source"] = "stored"
+    return data
+
+
+def smaps_comparison() -> dict[str, object]:
+    """Live where a real kernel runs this notebook, else the stored capture.
+
+    Model helper: no kernel counterpart.
+    """
+    if can_run_live():
+        try:
+            return live_smaps_comparison()
+        except OSError:
+            pass
+    return stored_smaps_comparison()
+
+
+def format_smaps(data: dict[str, object]) -> str:
+    """The kernel's and the model's smaps side by side, one field a line, after each stage.
+
+    Model helper: no kernel counterpart.
+    """
+    where = ("this machine's kernel" if data.get("source") == "live"
+             else f"stored from {data.get('machine', 'a real kernel')}")
+    lines = [f"kernel: {where}"]
+    stages = data["stages"]
+    assert isinstance(stages, list)
+    for stage in stages:
+        lines.append(f"after: {stage['after']}")
+        for k_entry, m_entry in zip(stage["kernel"], stage["model"], strict=False):
+            lines.append(f"  VMA {k_entry['vma']}:{'kernel':>26}{'model':>20}")
+            for key in (*SMAPS_FIELDS, "VmFlags"):
+                unit = "" if key == "VmFlags" else " kB"
+                same = "" if k_entry[key] == m_entry[key] else "   <- differs"
+                lines.append(f"    {key:15}{str(k_entry[key]) + unit:>18}"
+                             f"{str(m_entry[key]) + unit:>20}{same}")
+    return "\n".join(lines)
+
+
+def write_course_data(directory: pathlib.Path | str = COURSE_DATA) -> list[pathlib.Path]:
+    """Regenerate ``data/course/04/`` (needs a Linux kernel): ``smaps.json``.
+
+    Model helper: no kernel counterpart.
+    """
+    data = live_smaps_comparison()
+    data.pop("source")
+    data["machine"] = f"Linux {os.uname().release}"
+    path = pathlib.Path(directory)
+    path.mkdir(parents=True, exist_ok=True)
+    out = path / "smaps.json"
+    out.write_text(json.dumps(data, indent=1) + "\n")
+    return [out]

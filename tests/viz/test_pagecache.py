@@ -1,0 +1,234 @@
+"""mmlab.viz.pagecache: the page-cache explorer, fault-around's window, the RAM cost of XIP, and
+the smaps comparison with the running kernel, driven as a learner drives them."""
+
+import random
+
+import pytest
+
+from mmlab.constants import PAGE_SIZE, PROT_READ
+from mmlab.viz import pagecache
+from mmlab.viz.pagecache import (
+    FaultCountDrill,
+    PageCacheExplorer,
+    RamCostExplorer,
+    VmaSpec,
+    count_faults,
+    fault_around_cases,
+    fault_around_window,
+    format_smaps,
+    ram_cost,
+    stored_smaps_comparison,
+)
+from mmlab.viz.quiz import check_function
+
+
+def frames_of_cache(e):
+    return {i: p.pfn for i, p in e.file.f_mapping.pages.items()}
+
+
+def test_first_touches_are_major_and_a_second_touch_does_not_fault():
+    e = PageCacheExplorer()
+    box = e.widget()
+    first = e.png()
+    assert "mmap() read nothing" in e.text and e.counters()["ram"] == 0
+    for page in (0, 1, 2):
+        e.set(page=page)
+        e.press("touch")
+        assert e.last.outcome == "major"
+        assert "filemap_fault found page" in e.text and "missing" in e.text
+        assert "model_readpage" in e.text
+        assert e.last.calls[:2] == ["do_fault_around", "filemap_map_pages"]
+        assert "page_cache_read" in e.last.calls and e.last.around == []
+    e.set(page=0)
+    e.press("touch")
+    assert e.last.outcome == "none" and "no fault" in e.text
+    assert (e.mm.maj_flt, e.mm.min_flt) == (3, 0)
+    assert "major 3, minor 0" in e.text and "major 3" in box.children[-1].value
+    cache = frames_of_cache(e)
+    assert sorted(cache) == [0, 1, 2]
+    # each PTE of VMA A points at the page-cache frame of its file page
+    assert e.ptes("A") == {i: (cache[i], "cache") for i in (0, 1, 2)}
+    assert e.ptes("B") == {}
+    assert e.png() != first
+    bundle = e._repr_mimebundle_()
+    assert "image/png" in bundle and bundle["text/plain"] == e.text
+
+
+def test_read2_fills_the_cache_and_fault_around_maps_it_with_one_minor_fault():
+    e = PageCacheExplorer()
+    for page in (5, 6, 9):
+        e.set(page=page)
+        e.press("read(2)")
+        assert e.last.outcome == "read" and "No PTE changed" in e.text
+    assert e.ptes("A") == {} and sorted(frames_of_cache(e)) == [5, 6, 9]
+    e.read(6)
+    assert e.last.outcome == "cached"
+    e.touch("A", 6)
+    # the VMA starts on a 2 MiB boundary: the 16-page window is file pages 0-15
+    assert e.last.outcome == "minor" and e.last.around == [5, 9]
+    assert "filemap_fault" not in e.last.calls and "do_fault_around" in e.last.calls
+    assert "mapped cached pages 5, 9" in e.text and "->fault was never called" in e.text
+    assert e.how["A"] == {5: "around", 6: "touch", 9: "around"}
+    e.touch("A", 9)
+    assert e.last.outcome == "none"
+    assert (e.mm.maj_flt, e.mm.min_flt) == (0, 1)
+
+
+def test_fault_around_control_and_a_window_of_four_pages():
+    e = PageCacheExplorer()
+    for page in range(8):
+        e.read(page)
+    e.set(fault_around_bytes=PAGE_SIZE)
+    assert e.system.fault_around_bytes == PAGE_SIZE
+    e.touch("A", 1)
+    assert e.last.outcome == "minor" and "do_fault_around" not in e.last.calls
+    assert "filemap_fault found page 1 in the page cache" in e.text
+    e.set(fault_around_bytes=4 * PAGE_SIZE)
+    e.touch("A", 5)
+    assert e.last.around == [4, 6, 7]  # pages 4-7: the aligned window of four
+    assert "4 pages" in e.text
+
+
+def test_a_store_makes_an_anonymous_copy_and_does_no_fault_around():
+    e = PageCacheExplorer()
+    for page in range(4):
+        e.read(page)
+    before = frames_of_cache(e)
+    e.set(vma="B", page=2, access="write")
+    e.press("touch")
+    assert e.last.outcome == "minor" and e.last.around == []
+    frame, where = e.ptes("B")[2]
+    assert where == "anon" and frame not in before.values()
+    assert frames_of_cache(e) == before  # the page cache keeps the file's page
+    assert set(e.ptes("B")) == {2}  # cached pages 0, 1, 3 not mapped: stores do no fault-around
+    assert "Copy-on-write" in e.text and f"{frame:#x}" in e.text
+    c = e.counters()
+    assert (c["page_cache"], c["anonymous"], c["ram"]) == (4, 1, 5)
+    # a store to a page already mapped read-only by a load: do_wp_page copies it
+    e.touch("B", 0)
+    e.touch("B", 0, write=True)
+    assert "do_wp_page" in e.last.calls and e.ptes("B")[0][1] == "anon"
+    assert e.counters()["anonymous"] == 2
+
+
+def test_outside_the_vma_misalignment_and_reset():
+    e = PageCacheExplorer(npages=12, vmas=[VmaSpec("A", 2, 4)], misalign=3)
+    e.touch("A", 0)
+    assert e.last.outcome == "outside" and "does not map" in e.text
+    for page in range(12):
+        e.read(page)
+    e.touch("A", 3)
+    # the VMA starts 3 pages into its 16-page block: fault-around starts at vm_start (page 2)
+    assert e.last.around == [2, 4, 5]
+    e.press("reset")
+    assert e.last is None and e.counters() == {"maj_flt": 0, "min_flt": 0, "page_cache": 0,
+                                               "anonymous": 0, "flash": 0, "ram": 0}
+
+
+def test_cramfs_file_refuse_copies_every_page_and_mixedmap_maps_flash():
+    refuse = PageCacheExplorer.cramfs("/lib/libc.so.6", "refuse")
+    assert refuse.npages == 5
+    for page in range(5):
+        refuse.touch("A", page)
+        assert refuse.last.outcome == "major" and "cramfs_readpage" in refuse.text
+    assert refuse.counters()["ram"] == 5 and refuse.counters()["flash"] == 0
+    mixed = PageCacheExplorer.cramfs("/lib/libc.so.6", "mixedmap")
+    ptes = mixed.ptes("A")
+    assert [where for _pfn, where in ptes.values()] == ["flash"] * 3
+    assert all(mixed.system.physmem.pfn_is_flash(pfn) for pfn, _w in ptes.values())
+    first = mixed.png()
+    for page in range(5):
+        mixed.touch("A", page)
+    assert [mixed.last.outcome] == ["major"]
+    assert (mixed.mm.maj_flt, mixed.mm.min_flt) == (2, 0)  # pages 3, 4 only
+    c = mixed.counters()
+    assert (c["flash"], c["page_cache"], c["ram"]) == (3, 2, 2)
+    assert mixed.png() != first
+
+
+def test_fault_around_window_agrees_with_the_model():
+    cases = fault_around_cases() + fault_around_cases(40, seed=7)
+    for args, expected in cases:
+        assert fault_around_window(*args) == expected, args
+    assert check_function(fault_around_window, cases).ok
+    # a window that ignores the VMA's start fails, and the feedback does not give the answer
+    wrong = check_function(lambda a, s, e, n: fault_around_window(a, 0, e, n), cases)
+    assert not wrong.ok and "returned" in wrong.first_failure
+    # the PTE-table clip: a VMA starting at page 500 of its table, a fault at page 505
+    base = 0x40000000
+    assert fault_around_window(base + 505 * PAGE_SIZE, base + 500 * PAGE_SIZE,
+                               base + 530 * PAGE_SIZE) == (base + 500 * PAGE_SIZE,
+                                                           base + 511 * PAGE_SIZE)
+
+
+def test_count_faults_and_the_drill():
+    assert count_faults(8, [0, 1, 2, 0]) == (3, 0)
+    # read(2) of 2 and 3 first: touching 2 is minor (fault-around maps 3 too), 3 needs nothing
+    assert count_faults(8, [2, 3, 5, 2], read_first=[2, 3]) == (1, 1)
+    assert count_faults(8, [2, 3], read_first=[2, 3], fault_around_bytes=PAGE_SIZE) == (0, 2)
+    a, b = FaultCountDrill(11), FaultCountDrill(11)
+    assert a.problem() == b.problem() and a.answer() == b.answer()
+    assert a.check(list(a.answer())) and not a.check((99, 99))
+    assert "(major, minor)" in a.problem()
+    rng = random.Random(5)
+    for _ in range(5):
+        d = FaultCountDrill(rng.randrange(1000))
+        major, minor = d.answer()
+        assert major + minor <= 6
+
+
+def test_ram_cost_and_its_explorer():
+    cost = ram_cost("libc-past-xip")
+    refuse, rss_refuse, err = cost["refuse"]
+    assert err is None and (refuse.flash, refuse.ram) == (0, 5) and rss_refuse == 20
+    mixed, rss_mixed, _ = cost["mixedmap"]
+    assert (mixed.flash, mixed.page_cache, mixed.ram) == (3, 2, 2) and rss_mixed == 8
+    e = RamCostExplorer()
+    first = e.png()
+    assert "refuse    RAM 5 pages" in e.text and "from flash 3 pages" in e.text
+    e.set(scenario="shared-writable")
+    assert "EROFS" in e.text and e.png() != first
+    e.set(scenario="xip-executable")
+    assert "refuse    RAM 0 pages" in e.text  # a whole-file XIP map was never refused
+    assert "image/png" in e._repr_mimebundle_()
+
+
+def test_stored_smaps_kernel_and_model_agree():
+    data = stored_smaps_comparison()
+    assert data["mismatch"] is None and len(data["stages"]) == 2
+    for stage in data["stages"]:
+        assert stage["kernel"] == stage["model"]
+    first, last = data["stages"]
+    a = first["kernel"][0]
+    # the just-written file's 16 pages, all mapped by one load (fault-around), dirty, private
+    assert (a["vma"], a["Rss"], a["Pss"], a["Private_Dirty"]) == ("A", 64, 64, 64)
+    text = format_smaps(data)
+    assert "Private_Dirty" in text and "stored from Linux" in text and "differs" not in text
+
+
+@pytest.mark.live
+@pytest.mark.skipif(not pagecache.can_run_live(), reason="needs Linux /proc")
+def test_live_smaps_agrees_and_matches_the_stored_counters():
+    live = pagecache.live_smaps_comparison()
+    assert live["mismatch"] is None
+    stored = stored_smaps_comparison()
+    for got, kept in zip(live["stages"], stored["stages"], strict=True):
+        assert got["kernel"] == got["model"]
+        strip = lambda rows: [{k: v for k, v in r.items() if k != "VmFlags"} for r in rows]  # noqa: E731
+        assert strip(got["model"]) == strip(kept["model"])
+
+
+def test_write_course_data_regenerates_the_same_counters(tmp_path):
+    if not pagecache.can_run_live():
+        pytest.skip("needs Linux /proc")
+    (path,) = pagecache.write_course_data(tmp_path)
+    fresh = stored_smaps_comparison(tmp_path)
+    kept = stored_smaps_comparison()
+    assert path.name == "smaps.json" and fresh["steps"] == kept["steps"]
+    for a, b in zip(fresh["stages"], kept["stages"], strict=True):
+        assert [r["Rss"] for r in a["model"]] == [r["Rss"] for r in b["model"]]
+
+
+def test_vma_spec_perms():
+    assert VmaSpec("A", 0, 1).perms == "r--p"
+    assert VmaSpec("B", 0, 1, PROT_READ | 2, 1).perms == "rw-s"
