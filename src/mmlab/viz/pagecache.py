@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 
 import ipywidgets as widgets
+from matplotlib.axes import Axes
 from matplotlib.collections import PatchCollection
 from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
@@ -58,7 +59,7 @@ from mmlab.physmem import PageAnon
 from mmlab.procfs import SMAPS_FIELDS
 from mmlab.scenarios import RamUse, run_scenario, scenario_image
 from mmlab.system import DEFAULT_FAULT_AROUND_BYTES, System
-from mmlab.viz.base import PALETTE, Explorer, schematic_axes
+from mmlab.viz.base import DPI, PALETTE, Explorer, schematic_axes
 from mmlab.viz.quiz import Drill
 from mmlab.xip import mount
 
@@ -439,11 +440,10 @@ class PageCacheExplorer(Explorer):
         """The file's pages with their frames, and each VMA's PTEs under them."""
         ax = schematic_axes(fig)
         n = self.npages
-        left, right = 15.0, 99.0
-        w = (right - left) / n
+        left = 15.0
+        w, chars, size = _columns(fig, n, 84.0)
         rows = len(self.specs)
         cache_y = 6.4
-        fs = 7 if n <= 24 else 5
         cached = self.cached()
         last = self.last
         rects: list[Rectangle] = []
@@ -451,31 +451,29 @@ class PageCacheExplorer(Explorer):
         styles: list[str] = []
         hits: list[Rectangle] = []
         around: list[Rectangle] = []
-        ax.text(0.5, 8.9, "file page", va="center", fontsize=8, color=PALETTE["muted"])
-        for i in range(0, n, 5 if n > 10 else 1):
-            ax.text(left + i * w + w / 2, 8.9, str(i), ha="center", va="center", fontsize=fs,
-                    color=PALETTE["muted"])
+        step = 5 if n > 10 else 1
+        _label_row(ax, left, 8.9, [str(i) if i % step == 0 else "" for i in range(n)], chars,
+                   size, color=PALETTE["muted"])
         for i in range(n):
             x = left + i * w
-            rect = Rectangle((x + 0.1, cache_y), w - 0.2, 1.9)
-            rects.append(rect)
+            rects.append(Rectangle((x + 0.1, cache_y), w - 0.2, 1.9))
             colours.append(PALETTE["file"] if i in cached else PALETTE["free"])
             styles.append("-")
             if last is not None and last.page == i and last.kind == "read(2)":
                 hits.append(Rectangle((x + 0.1, cache_y), w - 0.2, 1.9))
-            if i in cached:
-                ax.text(x + w / 2, cache_y + 0.95, f"{cached[i]:x}", ha="center", va="center",
-                        fontsize=fs)
-        ax.text(0.5, cache_y + 0.95, "page cache\n(frame, hex)", fontsize=8, va="center")
-        c = self.counters()
+        _label_row(ax, left, cache_y + 0.95,
+                   [f"{cached[i]:x}" if i in cached else "" for i in range(n)], chars, size)
+        labels = ["file page", "page cache\n(frame, hex)"]
+        label_y = [8.9, cache_y + 0.95]
         band = 5.6 / rows
         for r, spec in enumerate(self.specs):
             y = cache_y - 0.4 - (r + 1) * band + 0.3
             h = band - 0.8
             ptes = self.ptes(spec.label)
             how = self.how[spec.label]
-            ax.text(0.5, y + h / 2, f"VMA {spec.label} {spec.perms}\nPTEs", fontsize=8,
-                    va="center")
+            labels.append(f"VMA {spec.label} {spec.perms}\nPTEs")
+            label_y.append(y + h / 2)
+            row = [""] * n
             for i in range(spec.file_page, min(n, spec.file_page + spec.npages)):
                 x = left + i * w
                 entry = ptes.get(i)
@@ -490,8 +488,10 @@ class PageCacheExplorer(Explorer):
                     hits.append(Rectangle((x + 0.1, y), w - 0.2, h))
                 if entry and (where != "cache" or cached.get(i) != entry[0]):
                     # a page-cache PTE points at the frame drawn above it; others say theirs
-                    ax.text(x + w / 2, y + h / 2, f"{entry[0]:x}", ha="center", va="center",
-                            fontsize=fs)
+                    row[i] = f"{entry[0]:x}"
+            _label_row(ax, left, y + h / 2, row, chars, size)
+        for text, y in zip(labels, label_y, strict=True):
+            ax.text(0.5, y, text, fontsize=8, va="center")
         ax.add_collection(PatchCollection(rects, facecolors=colours, edgecolors=PALETTE["muted"],
                                           linewidths=0.5, linestyles=styles))
         if around:
@@ -500,11 +500,34 @@ class PageCacheExplorer(Explorer):
         if hits:
             ax.add_collection(PatchCollection(hits, facecolors="none",
                                               edgecolors=PALETTE["highlight"], linewidths=2))
-        ax.text(99, 9.6, f"major {c['maj_flt']}  minor {c['min_flt']}  RAM pages {c['ram']}",
-                ha="right", va="center", fontsize=8, color=PALETTE["text"])
-        ax.text(15, 9.6, "blue: page cache   green: anonymous copy   gold: flash   "
-                "hatched: mapped by fault-around", ha="left", va="center", fontsize=7,
-                color=PALETTE["muted"])
+        c = self.counters()
+        ax.text(0.5, 9.6, f"major {c['maj_flt']}  minor {c['min_flt']}  RAM pages {c['ram']}"
+                "     (blue: page cache, green: anonymous copy, gold: flash, hatched: mapped "
+                "by fault-around)", va="center", fontsize=8, color=PALETTE["text"])
+
+
+def _columns(fig: Figure, n: int, span: float, chars: int = 5) -> tuple[float, int, float]:
+    """Column geometry for :func:`_label_row`: ``(width in data units, characters a column,
+    font size)``, with each column a whole number of characters of a whole number of pixels
+    (so one monospace text stays aligned with the cells however many columns there are)."""
+    axes_px = fig.get_figwidth() * DPI * 0.98  # schematic_axes spans 98% of the width
+    widest = span / 100 * axes_px / n
+    advance = 5 if widest >= 5 * chars else 4
+    k = max(1, int(widest // advance))
+    return k * advance / axes_px * 100, k, advance / _MONO_ADVANCE * DPI / 72
+
+
+def _label_row(ax: Axes, left: float, y: float, labels: list[str], chars: int, size: float,
+               color: str = PALETTE["text"]) -> None:
+    """Labels centred in equal columns, drawn as one monospace text: one text is much cheaper
+    to draw than one a column."""
+    if any(labels):
+        ax.text(left, y, "".join(s.center(chars) for s in labels), family="DejaVu Sans Mono",
+                fontsize=size, va="center", ha="left", color=color)
+
+
+#: Advance width of DejaVu Sans Mono (matplotlib's own monospace font), in ems.
+_MONO_ADVANCE = 1233 / 2048
 
 
 #: PTE colours by where the frame is (None: no PTE).
