@@ -24,7 +24,7 @@ from types import MappingProxyType
 import ipywidgets as widgets
 from matplotlib.collections import PolyCollection
 from matplotlib.figure import Figure
-from matplotlib.patches import Patch
+from matplotlib.patches import FancyArrowPatch
 
 from mmlab.cramfs.elf import PF_R, PF_W, PF_X, make_elf
 from mmlab.cramfs.layout import (
@@ -468,13 +468,14 @@ class ImageMapExplorer(Explorer):
         self._starts = [r.start for r in self.regions]
         self.length = len(self.image.data)
         self.rows = max(1, -(-self.length // _ROW))
-        self.figsize = (9.0, min(7.0, 1.3 + 0.22 * self.rows))
+        self.figsize = (9.0, min(5.0, 1.3 + 0.2 * self.rows))
         super().__init__()
         self.paths = tuple(e.path for e in self.image.walk())
         self.file = file
         self.byte = byte
         self.focus = "byte" if byte is not None else "file"
         self._verts, self._colours = self._layout()
+        self._kinds = [k for k in REGION_KINDS if any(r.kind == k for r in self.regions)]
         self._reports: dict[str, str] = {}
 
     # --- state ---------------------------------------------------------------------------------
@@ -576,12 +577,12 @@ class ImageMapExplorer(Explorer):
 
     def draw(self, fig: Figure) -> None:
         """Rows of pages coloured by kind; the chosen file's regions and arrows; the byte."""
-        legend_rows = 1.6
+        legend_rows = 0.8 * -(-len(self._kinds) // 6) + 0.5
         ax = schematic_axes(fig, xlim=(-520, _ROW + 40),
                             ylim=(self.rows + legend_rows, -0.2))
         ax.add_collection(PolyCollection(self._verts, facecolors=self._colours,
                                          edgecolors="none"))
-        step = 1 if self.rows <= 16 else 4
+        step = max(1, -(-self.rows // 6))  # at most six labels: text is slow to draw
         for row in range(0, self.rows, step):
             ax.text(-30, row + 0.5, f"0x{row * _ROW:05x}", ha="right", va="center",
                     fontsize=7, color=PALETTE["muted"], family="monospace")
@@ -594,12 +595,13 @@ class ImageMapExplorer(Explorer):
                                                  linewidths=1.4))
             entry = _entry_by_path(self.image, self.file)
             if _has_data(entry):
-                for b in self.image.blocks(entry)[:32]:
+                for b in self.image.blocks(entry)[:16]:
                     if b.kind is BlockKind.HOLE:
                         continue
-                    ax.annotate("", xy=self._xy(b.start), xytext=self._xy(b.pointer_offset + 2),
-                                arrowprops={"arrowstyle": "->", "color": hl, "lw": 0.9,
-                                            "connectionstyle": "arc3,rad=-0.25"})
+                    ax.add_patch(FancyArrowPatch(
+                        self._xy(b.pointer_offset + 2), self._xy(b.start), arrowstyle="->",
+                        connectionstyle="arc3,rad=-0.25", shrinkA=0, shrinkB=0,
+                        mutation_scale=8, color=hl, lw=0.9))
         region = self.region
         if region is not None:
             rects = self._rects(region.start, region.end)
@@ -607,12 +609,19 @@ class ImageMapExplorer(Explorer):
                                              linewidths=1.6))
             x, y = self._xy(self.byte or 0)
             ax.plot([x], [y - 0.55], marker="v", color=hl, markersize=7)
-        kinds = [k for k in REGION_KINDS if any(r.kind == k for r in self.regions)]
-        handles = [Patch(facecolor=KIND_COLOURS[k], edgecolor="#999999", label=k)
-                   for k in kinds]
-        ax.legend(handles=handles, loc="lower center", ncol=min(8, len(handles)), fontsize=7,
-                  frameon=False, handlelength=1.2, columnspacing=1.0,
-                  bbox_to_anchor=(0.5, 0.0))
+        # the legend, drawn by hand: ax.legend lays itself out on every draw and costs more
+        # than all the rest
+        kinds = self._kinds
+        per_row = 6
+        width = _ROW / per_row
+        swatches = []
+        for i, kind in enumerate(kinds):
+            x = (i % per_row) * width
+            y = self.rows + 0.7 + 0.8 * (i // per_row)
+            swatches.append([(x, y - 0.3), (x + 110, y - 0.3), (x + 110, y + 0.3), (x, y + 0.3)])
+            ax.text(x + 160, y, kind, fontsize=7, va="center", color=PALETTE["text"])
+        ax.add_collection(PolyCollection(swatches, facecolors=[KIND_COLOURS[k] for k in kinds],
+                                         edgecolors="#999999", linewidths=0.5))
 
     # --- text ----------------------------------------------------------------------------------
     def describe(self) -> str:
