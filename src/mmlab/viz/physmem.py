@@ -1,0 +1,363 @@
+"""Physical memory drawn: RAM frames with a ``struct page``, flash frames without, who maps them.
+
+The model's :class:`~mmlab.physmem.PhysMem` has RAM (every frame has a ``struct page``:
+``pfn_valid`` is true) and a flash window above it (no ``struct page``: ``pfn_valid`` is false);
+one RAM frame is the shared zero page. :class:`PhysMemExplorer` draws the frames an mm's page
+tables point at, each coloured by what maps it (anonymous memory, the page cache, raw flash
+frames) and linked to the virtual page that maps it, and says for a chosen page what
+``vm_normal_page`` makes of its PTE, and why.
+
+Model helper: no kernel counterpart (drawings of the model).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from types import MappingProxyType
+
+import ipywidgets as widgets
+from matplotlib.collections import LineCollection, PatchCollection
+from matplotlib.figure import Figure
+from matplotlib.patches import Rectangle
+
+from mmlab.constants import PAGE_SHIFT, VM_MIXEDMAP, VM_PFNMAP, is_cow_mapping
+from mmlab.memory import vm_normal_page
+from mmlab.mm import MM
+from mmlab.mm_types import Vma
+from mmlab.pagetable import Pte, pte_bits_names, pte_special
+from mmlab.physmem import Page, PageAnon
+from mmlab.viz.base import PALETTE, Explorer, schematic_axes
+
+__all__ = [
+    "KIND_COLOURS",
+    "MappedFrame",
+    "PhysMemExplorer",
+    "explain_normal_page",
+    "frame_kind",
+    "mapped_frames",
+    "vma_label",
+]
+
+#: The colour of each kind of mapped frame.
+KIND_COLOURS: Mapping[str, str] = MappingProxyType({
+    "anonymous": PALETTE["anon"],
+    "page cache": PALETTE["file"],
+    "flash": PALETTE["flash"],
+    "zero page": PALETTE["ram"],
+    "raw RAM": PALETTE["pfnmap"],
+})
+_MAX_VIRT = 48
+_MAX_RAM = 28
+_MAX_FLASH = 24
+
+
+def frame_kind(mm: MM, pfn: int) -> str:
+    """What the frame ``pfn`` holds: anonymous, page cache, flash, zero page or raw RAM.
+
+    Model helper: no kernel counterpart.
+    """
+    mem = mm.physmem
+    if mem.pfn_is_flash(pfn):
+        return "flash"
+    if mem.is_zero_pfn(pfn):
+        return "zero page"
+    if not mem.pfn_valid(pfn):
+        return "no memory"
+    page = mem.pfn_to_page(pfn)
+    if PageAnon(page):
+        return "anonymous"
+    if page.mapping is not None:
+        return "page cache"
+    return "raw RAM"
+
+
+@dataclass(frozen=True)
+class MappedFrame:
+    """One present PTE of an mm: the virtual page, its VMA, the PTE and what it points at.
+
+    ``page`` is what ``vm_normal_page`` returned (``None`` for a special mapping).
+
+    Model helper: no kernel counterpart.
+    """
+
+    address: int
+    vma: Vma
+    pte: Pte
+    kind: str
+    pfn_valid: bool
+    page: Page | None
+
+    @property
+    def pfn(self) -> int:
+        """The frame number in the PTE."""
+        return self.pte.pfn
+
+
+def mapped_frames(mm: MM) -> list[MappedFrame]:
+    """Every present PTE of ``mm`` in address order, with its frame's kind and struct page.
+
+    Model helper: no kernel counterpart.
+    """
+    out = []
+    for address, pte in mm.pgd.items():
+        vma = mm.find_vma(address)
+        if vma is None or vma.vm_start > address:
+            continue
+        out.append(MappedFrame(address, vma, pte, frame_kind(mm, pte.pfn),
+                               mm.physmem.pfn_valid(pte.pfn), vm_normal_page(vma, address, pte)))
+    return out
+
+
+def vma_label(vma: Vma) -> str:
+    """``7ffff7ffb000-7ffff7fff000 r-xp xipexe [PFNMAP]``: a VMA in one short line.
+
+    Model helper: no kernel counterpart.
+    """
+    f = vma.vm_flags
+    perms = "".join(c if f & bit else "-" for c, bit in (("r", 1), ("w", 2), ("x", 4)))
+    perms += "s" if f & 8 else "p"
+    name = os.path.basename(vma.vm_file.f_path) if vma.vm_file is not None else "[anon]"
+    extra = " [PFNMAP]" if f & VM_PFNMAP else " [MIXEDMAP]" if f & VM_MIXEDMAP else ""
+    return f"{vma.vm_start:x}-{vma.vm_end:x} {perms} {name}{extra}"
+
+
+def explain_normal_page(mm: MM, vma: Vma, address: int, pte: Pte) -> tuple[Page | None, str]:
+    """What ``vm_normal_page`` returns for this PTE, and the rule that decided it, in words.
+
+    The page comes from the model's :func:`~mmlab.memory.vm_normal_page`; the reason follows
+    the same two branches (with the special bit, as on x86; without it, as on classic ARM).
+
+    Kernel: ``_vm_normal_page`` in `mm/memory.c @ v4.15 <https://elixir.bootlin.com/linux/v4.15/source/mm/memory.c#L822>`_.
+    """
+    page = vm_normal_page(vma, address, pte)
+    mem = mm.physmem
+    pfn = pte.pfn
+    flags = vma.vm_flags
+    if mm.system.have_pte_special:
+        if not pte_special(pte):
+            why = ("the PTE has no special bit, so the frame is a normal page: its struct "
+                   "page is returned")
+        elif flags & (VM_PFNMAP | VM_MIXEDMAP):
+            kind = "VM_PFNMAP" if flags & VM_PFNMAP else "VM_MIXEDMAP"
+            why = (f"the PTE carries the special bit (set when the raw frame was inserted) in "
+                   f"a {kind} VMA: no struct page to hand out")
+        else:
+            why = "a special PTE outside PFNMAP/MIXEDMAP: only the zero page may be one"
+        return page, "x86 (pte_special): " + why
+    off = (address - vma.vm_start) >> PAGE_SHIFT
+    if flags & VM_MIXEDMAP:
+        why = (f"VM_MIXEDMAP: pfn_valid({pfn:#x}) is {mem.pfn_valid(pfn)}, so the frame is "
+               + ("a normal page" if mem.pfn_valid(pfn) else "raw (no struct page)"))
+    elif flags & VM_PFNMAP and pfn == vma.vm_pgoff + off:
+        why = (f"VM_PFNMAP and the linear rule holds: pfn {pfn:#x} == vm_pgoff "
+               f"{vma.vm_pgoff:#x} + page {off} of the VMA, so it is one of the raw frames "
+               "remap_pfn_range put there")
+    elif flags & VM_PFNMAP and not is_cow_mapping(flags):
+        why = "VM_PFNMAP and not a COW mapping: every PTE in it is raw"
+    elif mem.is_zero_pfn(pfn):
+        why = "the zero page is never a normal page"
+    elif flags & VM_PFNMAP:
+        why = (f"VM_PFNMAP but pfn {pfn:#x} != vm_pgoff {vma.vm_pgoff:#x} + {off}: a COWed "
+               "copy, a normal page")
+    else:
+        why = "an ordinary VMA: the frame is a normal page"
+    return page, "no pte_special (classic ARM): " + why
+
+
+class PhysMemExplorer(Explorer):
+    """The frames an mm maps, RAM and flash, linked to its virtual pages; pick a VMA and a page.
+
+    Controls: ``vma`` (an index into :attr:`vmas`, the VMAs with present pages) and ``page``
+    (a present page of that VMA, by address).
+
+    Kernel: ``_vm_normal_page`` in `mm/memory.c @ v4.15 <https://elixir.bootlin.com/linux/v4.15/source/mm/memory.c#L822>`_.
+    """
+
+    figsize = (9.0, 3.6)
+
+    def __init__(self, mm: MM) -> None:
+        super().__init__()
+        self.mm = mm
+        self.frames = mapped_frames(mm)
+        seen: list[Vma] = []
+        for f in self.frames:
+            if not any(v is f.vma for v in seen):
+                seen.append(f.vma)
+        self.vmas: tuple[Vma, ...] = tuple(seen)
+        self.chosen: MappedFrame | None = self.frames[0] if self.frames else None
+        self._syncing = False
+        self._ram, self._flash = self._frames_to_draw()
+
+    def _frames_to_draw(self) -> tuple[list[int], list[int]]:
+        mem = self.mm.physmem
+        mapped = {f.pfn for f in self.frames}
+        ram_mapped = sorted(p for p in mapped if mem.pfn_valid(p))
+        others = sorted(p.pfn for p in mem.allocated_pages() if p.pfn not in mapped)
+        ram = sorted(set(ram_mapped + [mem.zero_pfn] + others[:max(0, _MAX_RAM - len(mapped))]))
+        flash_mapped = sorted(p for p in mapped if mem.pfn_is_flash(p))
+        top = max(flash_mapped, default=mem.flash_start_pfn)
+        span = list(range(mem.flash_start_pfn, min(top + 1, mem.flash_start_pfn + _MAX_FLASH)))
+        flash = sorted(set(span) | set(flash_mapped))
+        self.hidden_ram = len(mem.allocated_pages()) - len(ram)
+        return ram[:_MAX_RAM + len(ram_mapped)], flash
+
+    def _frames_of(self, vma: Vma) -> list[MappedFrame]:
+        return [f for f in self.frames if f.vma is vma]
+
+    def make_controls(self) -> dict[str, widgets.Widget]:
+        """A VMA, then a page of it."""
+        vma_options = [(vma_label(v), i) for i, v in enumerate(self.vmas)]
+        first = self.chosen.vma if self.chosen else None
+        return {
+            "vma": widgets.Dropdown(options=vma_options,
+                                    value=self._vma_index(first) if vma_options else None,
+                                    description="VMA", layout=widgets.Layout(width="34em")),
+            "page": widgets.Dropdown(options=self._page_options(first),
+                                     value=self.chosen.address if self.chosen else None,
+                                     description="page"),
+        }
+
+    def _vma_index(self, vma: Vma | None) -> int | None:
+        for i, v in enumerate(self.vmas):
+            if v is vma:
+                return i
+        return None
+
+    def _page_options(self, vma: Vma | None) -> list[tuple[str, int]]:
+        if vma is None:
+            return []
+        return [(f"{f.address:#x}", f.address) for f in self._frames_of(vma)]
+
+    def on_change(self, name: str, value: object) -> None:
+        """A new VMA picks its first page; a new page is shown."""
+        if self._syncing:
+            return
+        if name == "vma" and isinstance(value, int):
+            vma = self.vmas[value]
+            self.chosen = self._frames_of(vma)[0]
+            self._syncing = True
+            try:
+                page = self.controls["page"]
+                page.options = self._page_options(vma)  # type: ignore[attr-defined]
+                page.value = self.chosen.address  # type: ignore[attr-defined]
+            finally:
+                self._syncing = False
+        elif name == "page" and isinstance(value, int):
+            for f in self.frames:
+                if f.address == value:
+                    self.chosen = f
+
+    def refresh(self) -> None:
+        """Redraw, except while one control is being set to follow another (one redraw per
+        learner action; the nested change is recorded as taking no time)."""
+        if self._syncing:
+            self.update_times.append(0.0)
+            return
+        super().refresh()
+
+    def describe(self) -> str:
+        """The chosen page: its VMA, PTE, pfn, pfn_valid and what vm_normal_page returns."""
+        f = self.chosen
+        if f is None:
+            return "no present pages in this mm: touch some memory first"
+        mem = self.mm.physmem
+        _, why = explain_normal_page(self.mm, f.vma, f.address, f.pte)
+        page = "None (no struct page to use)" if f.page is None else \
+            f"the struct page of frame {f.page.pfn:#x}"
+        names = "|".join(pte_bits_names(f.pte.bits))
+        return "\n".join([
+            f"page {f.address:#x} in {vma_label(f.vma)}",
+            f"PTE: pfn {f.pfn:#x}, {names}",
+            f"pfn_valid({f.pfn:#x}) = {mem.pfn_valid(f.pfn)}: {f.kind}"
+            + (" (flash: no struct page)" if f.kind == "flash" else ""),
+            f"vm_normal_page -> {page}",
+            f"  because {why}",
+        ])
+
+    def draw(self, fig: Figure) -> None:
+        """Virtual pages on top, RAM and flash frames below, a line per PTE."""
+        ax = schematic_axes(fig, (0, 100), (0, 12))
+        mem = self.mm.physmem
+        boxes: list[Rectangle] = []
+        faces: list[str] = []
+        edges: list[str] = []
+        widths: list[float] = []
+
+        def box(x: float, y: float, w: float, h: float, face: str, chosen: bool) -> None:
+            boxes.append(Rectangle((x, y), w, h))
+            faces.append(face)
+            edges.append(PALETTE["highlight"] if chosen else "black")
+            widths.append(2.2 if chosen else 0.5)
+
+        # top: the virtual pages, grouped by VMA
+        shown = self.frames[:_MAX_VIRT]
+        gap = 1.5
+        cell = min(6.0, (98 - gap * max(len(self.vmas) - 1, 0)) / max(len(shown), 1))
+        x = 1.0
+        virt: dict[int, float] = {}
+        ax.text(1, 11.4, "virtual pages, by VMA", fontsize=9, weight="bold", va="center")
+        for vma in self.vmas:
+            frames = [f for f in shown if f.vma is vma]
+            start = x
+            for f in frames:
+                box(x, 8.6, cell, 1.8, KIND_COLOURS.get(f.kind, PALETTE["free"]),
+                    f is self.chosen)
+                virt[f.address] = x + cell / 2
+                x += cell
+            if frames:
+                ax.text((start + x) / 2, 10.8, vma_label(vma).split(" ", 2)[2], ha="center",
+                        va="center", fontsize=7)
+                x += gap
+        # bottom: RAM frames in use, then the flash window
+        fcell = min(4.0, 94 / max(len(self._ram) + len(self._flash), 1))
+        flash_x = max(1.0 + len(self._ram) * fcell + 3, 34.0)
+        flash_cell = min(fcell, (99 - flash_x) / max(len(self._flash), 1))
+        y = 1.8
+        frame_x: dict[int, float] = {}
+        kinds = {f.pfn: f.kind for f in self.frames}
+        chosen_pfn = self.chosen.pfn if self.chosen is not None else None
+        for title, pfns, x, width in (("RAM: a struct page for every frame", self._ram, 1.0,
+                                       fcell),
+                                      ("flash: no struct page", self._flash, flash_x,
+                                       flash_cell)):
+            start = x
+            previous = None
+            for pfn in pfns:
+                kind = kinds.get(pfn)
+                if kind is not None:
+                    face = KIND_COLOURS.get(kind, PALETTE["free"])
+                elif pfn == mem.zero_pfn:
+                    face = PALETTE["meta"]
+                else:
+                    face = PALETTE["ram"] if mem.pfn_valid(pfn) else PALETTE["free"]
+                box(x, y, width, 2.0, face, pfn == chosen_pfn)
+                frame_x[pfn] = x + width / 2
+                if kind is not None and (previous is None or previous + 1 != pfn
+                                         or kinds.get(previous) is None):
+                    ax.text(x, y - 0.3, f"{pfn:#x}", ha="left", va="top", fontsize=6.5)
+                previous = pfn
+                x += width
+            ax.text(start, y + 2.4, title, fontsize=8, weight="bold", va="bottom")
+        if self.hidden_ram > 0:
+            ax.text(99, 0.2, f"(+{self.hidden_ram} other RAM frames in use)", ha="right",
+                    fontsize=7, color=PALETTE["muted"])
+        # one line per PTE, the chosen one on top in red
+        segments, colours, lws = [], [], []
+        for f in sorted(shown, key=lambda f: f is self.chosen):
+            if f.pfn in frame_x:
+                segments.append([(virt[f.address], 8.6), (frame_x[f.pfn], y + 2.0)])
+                chosen = f is self.chosen
+                colours.append(PALETTE["highlight"] if chosen else
+                               KIND_COLOURS.get(f.kind, "black"))
+                lws.append(2.0 if chosen else 0.8)
+        # legend
+        lx = 52.0
+        for kind in ("anonymous", "page cache", "flash", "raw RAM"):
+            box(lx, 11.1, 1.6, 0.7, KIND_COLOURS[kind], False)
+            ax.text(lx + 2.0, 11.45, kind, fontsize=7, va="center")
+            lx += 12.0
+        ax.add_collection(PatchCollection(boxes, facecolors=faces, edgecolors=edges,
+                                          linewidths=widths))
+        ax.add_collection(LineCollection(segments, colors=colours, linewidths=lws))

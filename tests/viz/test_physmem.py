@@ -1,0 +1,110 @@
+"""mmlab.viz.physmem: RAM and flash frames, what maps them, and vm_normal_page's answer."""
+
+import pytest
+
+from mmlab import fault, xip
+from mmlab.constants import VM_MIXEDMAP, VM_PFNMAP
+from mmlab.mm import MAP_ANONYMOUS, MAP_PRIVATE, MM, PROT_EXEC, PROT_READ, PROT_WRITE
+from mmlab.scenarios import scenario_image
+from mmlab.viz.physmem import PhysMemExplorer, explain_normal_page, mapped_frames, vma_label
+
+PAGE = 4096
+
+
+def build(have_pte_special=True):
+    mm = MM(have_pte_special=have_pte_special)
+    sb = xip.mount(scenario_image(), None, "mixedmap", system=mm.system)
+    exe = mm.mmap(0, 4 * PAGE, PROT_READ | PROT_EXEC, MAP_PRIVATE, sb.open("/bin/xipexe"), 0)
+    lib = mm.mmap(0, 5 * PAGE, PROT_READ | PROT_EXEC, MAP_PRIVATE, sb.open("/lib/libc.so.6"), 0)
+    txt = mm.mmap(0, 3 * PAGE, PROT_READ, MAP_PRIVATE, sb.open("/etc/motd.txt"), 0)
+    anon = mm.mmap(0, 2 * PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS)
+    for addr, write in ((exe, False), (lib, False), (lib + 3 * PAGE, False), (txt, False),
+                        (anon, True)):
+        assert fault.do_page_fault(mm, addr, write=write).signal is None
+    return mm, {"exe": exe, "lib": lib, "txt": txt, "anon": anon}
+
+
+@pytest.fixture(params=[True, False], ids=["x86", "no-pte-special"])
+def scene(request):
+    return build(request.param)
+
+
+def test_mapped_frames_know_ram_from_flash(scene):
+    mm, at = scene
+    frames = {f.address: f for f in mapped_frames(mm)}
+    assert set(frames) == {a for a, _ in mm.pgd.items()}
+    mem = mm.physmem
+    for k in range(4):                       # the whole-XIP executable: remap_pfn_range
+        f = frames[at["exe"] + k * PAGE]
+        assert f.vma.vm_flags & VM_PFNMAP and f.kind == "flash" and f.page is None
+        assert mem.pfn_is_flash(f.pfn) and not mem.pfn_valid(f.pfn)
+        assert f.pfn == f.vma.vm_pgoff + k   # the linear rule remap_pfn_range set up
+    for k in range(3):                       # libc's text: flash, through vm_insert_mixed
+        f = frames[at["lib"] + k * PAGE]
+        assert f.vma.vm_flags & VM_MIXEDMAP and f.kind == "flash" and f.page is None
+    data = frames[at["lib"] + 3 * PAGE]      # libc's data: compressed, so the page cache
+    assert data.kind == "page cache" and data.page is mem.pfn_to_page(data.pfn)
+    assert frames[at["txt"]].kind == "page cache" and frames[at["txt"]].page is not None
+    a = frames[at["anon"]]
+    assert a.kind == "anonymous" and a.pfn_valid and a.page is mem.pfn_to_page(a.pfn)
+
+
+def test_the_reason_follows_the_machine():
+    x86, at = build(True)
+    arm, at2 = build(False)
+    exe_x86 = next(f for f in mapped_frames(x86) if f.address == at["exe"])
+    page, why = explain_normal_page(x86, exe_x86.vma, exe_x86.address, exe_x86.pte)
+    assert page is None and "special bit" in why and "VM_PFNMAP" in why
+    assert "SPECIAL" in repr(exe_x86.pte)
+    exe_arm = next(f for f in mapped_frames(arm) if f.address == at2["exe"] + PAGE)
+    assert "SPECIAL" not in repr(exe_arm.pte)            # no bit to set on classic ARM
+    page, why = explain_normal_page(arm, exe_arm.vma, exe_arm.address, exe_arm.pte)
+    assert page is None and "linear rule holds" in why
+    assert f"pfn {exe_arm.pfn:#x} == vm_pgoff {exe_arm.vma.vm_pgoff:#x} + page 1" in why
+    lib_arm = {f.address: f for f in mapped_frames(arm)}
+    page, why = explain_normal_page(arm, lib_arm[at2["lib"]].vma, at2["lib"],
+                                    lib_arm[at2["lib"]].pte)
+    assert page is None and "VM_MIXEDMAP" in why and "is False" in why
+    f = lib_arm[at2["lib"] + 3 * PAGE]
+    page, why = explain_normal_page(arm, f.vma, f.address, f.pte)
+    assert page is arm.physmem.pfn_to_page(f.pfn) and "is True" in why
+
+
+def test_explorer_choose_vma_and_page(scene):
+    mm, at = scene
+    e = PhysMemExplorer(mm)
+    labels = [label for label, _ in e.controls["vma"].options]
+    assert labels == [vma_label(v) for v in e.vmas] and len(labels) == 4
+    exe_index = next(i for i, v in enumerate(e.vmas) if v.vm_start == at["exe"])
+    e.set(vma=exe_index)
+    assert e.chosen.address == at["exe"] and e.controls["page"].value == at["exe"]
+    assert [v for _, v in e.controls["page"].options] == [at["exe"] + k * PAGE for k in range(4)]
+    assert "pfn_valid" in e.text and "= False: flash" in e.text
+    assert "vm_normal_page -> None" in e.text
+    lib_index = next(i for i, v in enumerate(e.vmas) if v.vm_start == at["lib"])
+    e.set(vma=lib_index)
+    e.set(page=at["lib"] + 3 * PAGE)
+    pfn = mm.pgd.walk(at["lib"] + 3 * PAGE).pfn
+    assert f"pfn_valid({pfn:#x}) = True: page cache" in e.text
+    assert f"the struct page of frame {pfn:#x}" in e.text
+
+
+def test_picture_changes_and_static_fallback(scene):
+    mm, at = scene
+    e = PhysMemExplorer(mm)
+    e.widget()
+    first = e.png()
+    drawn = []
+    draw = e.draw
+    e.draw = lambda fig: drawn.append(1) or draw(fig)
+    e.set(vma=len(e.vmas) - 1)             # the page list follows: still one redraw
+    assert len(drawn) == 1
+    assert e.png() != first
+    bundle = e._repr_mimebundle_()
+    assert "image/png" in bundle and bundle["text/plain"] == e.text
+
+
+def test_empty_mm_says_so():
+    e = PhysMemExplorer(MM())
+    assert "no present pages" in e.text
+    assert e.png()
