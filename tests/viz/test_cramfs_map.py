@@ -1,6 +1,8 @@
 """mmlab.viz.cramfs_map: every byte of an image in one region, explained; explorer; drill."""
 
+import json
 import pathlib
+import re
 import stat
 import struct
 import zlib
@@ -316,3 +318,28 @@ def test_device_has_no_data_and_says_so():
     e.set(file="tty")
     assert "no data" in e.text
     assert stat.S_ISCHR(open_image(e.image.data).lookup("tty").mode)
+
+
+@pytest.mark.parametrize("capture", ["xip-scenarios", "xip-sample"])
+def test_in_place_pages_agrees_with_the_real_kernel(capture):
+    """The count cramfs logged ("mapped f[pgoff] ... (n/m pages)") or its bail-out reason."""
+    from mmlab import xip
+    from mmlab.viz.cramfs_map import in_place_pages
+
+    record = json.loads((DATA / "kernel-captures" / f"{capture}.json").read_text())
+    image = scenario_image() if capture == "xip-scenarios" else \
+        (DATA / "xip-sample.cramfs").read_bytes()
+    sb = xip.mount(image, None, "mixedmap")
+    checked = 0
+    for s in record["scenarios"]:
+        if s["open_errno"] or s["mmap_errno"] or s["prot"] & 2:  # PROT_WRITE: no direct map
+            continue
+        inode = sb.open(s["path"]).f_inode
+        pages, why = in_place_pages(inode, s["offset"] // 4096, -(-s["length"] // 4096))
+        log = " ".join(s["kernel_log"])
+        mapped = re.search(r"mapped \S+ at \S+ \((\d+)/\d+ pages\)", log)
+        assert pages == (int(mapped.group(1)) if mapped else 0), s["name"]
+        if not mapped:
+            assert f"direct mmap impossible: {why}" in log, s["name"]
+        checked += 1
+    assert checked >= 8

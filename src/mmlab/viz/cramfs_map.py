@@ -26,6 +26,7 @@ from matplotlib.collections import PolyCollection
 from matplotlib.figure import Figure
 from matplotlib.patches import FancyArrowPatch
 
+from mmlab.constants import PAGE_SHIFT, PAGE_SIZE
 from mmlab.cramfs.elf import PF_R, PF_W, PF_X, make_elf
 from mmlab.cramfs.layout import (
     CRAMFS_BLK_FLAG_DIRECT_PTR,
@@ -41,6 +42,7 @@ from mmlab.cramfs.tree import Dir, File, Symlink
 from mmlab.cramfs.writer import build_image
 from mmlab.viz.base import PALETTE, Explorer, schematic_axes
 from mmlab.viz.quiz import CheckResult, Drill, check_function
+from mmlab.xip import CramfsInode, cramfs_get_block_range, cramfs_last_page_is_shared
 
 __all__ = [
     "KIND_COLOURS",
@@ -55,6 +57,7 @@ __all__ = [
     "explain_byte",
     "file_report",
     "image_regions",
+    "in_place_pages",
     "layout_table",
     "region_at",
 ]
@@ -442,6 +445,36 @@ def check_block_pointer_kind(fn: Callable[[int], str]) -> CheckResult:
               0xC001D0E2, 0xC0003800, 0x40000)
     cases = [((p,), block_pointer_kind(p)) for p in values]
     return check_function(fn, cases, name="my_block_pointer_kind")
+
+
+def in_place_pages(inode: CramfsInode, pgoff: int = 0, pages: int | None = None) -> tuple[int, str]:
+    """How many pages of a mapping from file page ``pgoff`` the flash can back directly, and why.
+
+    The checks ``cramfs_physmem_mmap`` makes before it maps anything (for a read-only mapping of
+    ``pages`` pages, default: to the end of the file): the run of direct, uncompressed,
+    contiguous blocks from ``pgoff`` (``cramfs_get_block_range``), a page-aligned start, and
+    one page less when the run reaches the file's last page and that flash page also holds
+    other data (``cramfs_last_page_is_shared``). Returns ``(0, reason)`` where v4.15 bails out.
+
+    Kernel: ``cramfs_physmem_mmap`` in `fs/cramfs/inode.c @ v4.15
+    <https://elixir.bootlin.com/linux/v4.15/source/fs/cramfs/inode.c#L353>`_.
+    """
+    max_pages = (inode.i_size + PAGE_SIZE - 1) >> PAGE_SHIFT
+    if pgoff >= max_pages:
+        return 0, "beyond file limit"
+    want = max_pages - pgoff if pages is None else min(pages, max_pages - pgoff)
+    offset, run = cramfs_get_block_range(inode, pgoff, want)
+    if not offset:
+        return 0, "unsuitable block layout"
+    if offset % PAGE_SIZE:
+        return 0, "data is not page aligned"
+    why = f"{run} direct, contiguous page(s) from image offset 0x{offset:x}"
+    if pgoff + run == max_pages and cramfs_last_page_is_shared(inode):
+        run -= 1
+        why += "; the last page is shared with other data, so it is left out"
+    if not run:
+        return 0, "no suitable block remaining"
+    return run, why
 
 
 # --- the explorer ------------------------------------------------------------------------------
