@@ -1,0 +1,204 @@
+"""mmlab.viz.addrspace: the strip, the address-space explorer driven like a learner, the checks."""
+
+import random
+import re
+
+import pytest
+
+from mmlab import procfs
+from mmlab.mm import (
+    MAP_ANONYMOUS,
+    MAP_FIXED,
+    MAP_PRIVATE,
+    MM,
+    PAGE_SIZE,
+    PROT_READ,
+    PROT_WRITE,
+    VM_MIXEDMAP,
+    VM_PFNMAP,
+    VM_READ,
+    System,
+    find_vma,
+)
+from mmlab.trace import snapshot
+from mmlab.viz import addrspace as A
+from mmlab.viz.quiz import check_function
+
+RW = PROT_READ | PROT_WRITE
+BASE = A.DEFAULT_BASE
+
+
+def page(n):
+    return BASE + n * PAGE_SIZE
+
+
+def test_boxes_from_an_mm_its_vmas_and_a_snapshot_agree_and_kinds_follow_the_flags():
+    mm = MM(System())
+    mm.mmap(page(0), 4 * PAGE_SIZE, RW, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED)
+    mm.mprotect(page(1), PAGE_SIZE, PROT_READ)
+    boxes = A.vma_boxes(mm)
+    assert boxes == A.vma_boxes(mm.vmas) == A.vma_boxes(snapshot(mm).vmas)
+    assert [(b.start, b.end, b.perms) for b in boxes] == [
+        (page(0), page(1), "rw-p"), (page(1), page(2), "r--p"), (page(2), page(4), "rw-p")]
+    assert {b.kind for b in boxes} == {"anon"}
+    assert A.VmaBox(0, PAGE_SIZE, VM_READ | VM_PFNMAP, 0, "/x").kind == "pfnmap"
+    assert A.VmaBox(0, PAGE_SIZE, VM_READ | VM_MIXEDMAP, 0, None).kind == "pfnmap"
+    assert A.VmaBox(0, PAGE_SIZE, VM_READ, 0, "/x").kind == "file"
+
+
+def test_find_vma_box_is_the_models_find_vma():
+    rng = random.Random(4)
+    mm = MM(System())
+    for i, (p, n) in enumerate(((2, 3), (7, 1), (9, 4), (20, 2))):
+        mm.mmap(page(p), n * PAGE_SIZE, RW if i % 2 else PROT_READ,
+                MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED)
+    boxes = A.vma_boxes(mm)
+    for _ in range(300):
+        addr = page(0) + rng.randrange(-PAGE_SIZE, 24 * PAGE_SIZE)
+        vma = find_vma(mm, addr)
+        box = A.find_vma_box(boxes, addr)
+        assert (None if vma is None else (vma.vm_start, vma.vm_end)) == (
+            None if box is None else (box.start, box.end))
+
+
+def test_far_apart_vmas_both_show_and_the_wide_gap_is_compressed():
+    heap = A.VmaBox(0x555555554000, 0x555555575000, VM_READ, 0, None)
+    stack = A.VmaBox(0x7FFFFFFDE000, 0x7FFFFFFFF000, VM_READ, 0, None)
+    one = A.VmaBox(0x7FFFFFFFF000 + 3 * PAGE_SIZE, 0x7FFFFFFFF000 + 4 * PAGE_SIZE, VM_READ, 0,
+                   None)
+    layout = A.strip_layout([heap, stack, one], 0, 100)
+    compressed = [p for p in layout.pieces if p[4]]
+    assert len(compressed) == 1 and compressed[0][:2] == (heap.end, stack.start)
+    for box in (heap, stack, one):
+        assert layout.x_of(box.end) - layout.x_of(box.start) >= 2.9
+    xs = [layout.x_of(a) for a in (heap.start, heap.end, stack.start, stack.end, one.start)]
+    assert xs == sorted(xs) and xs[0] == 0 and layout.x_of(one.end) == pytest.approx(100)
+    # the small gap (3 pages) is drawn to the scale of the stack (33 pages)
+    assert layout.x_of(one.start) - layout.x_of(stack.end) == pytest.approx(
+        3 / 33 * (layout.x_of(stack.end) - layout.x_of(stack.start)))
+
+
+def test_explorer_runs_calls_and_shows_split_merge_and_errors():
+    e = A.AddressSpaceExplorer()
+    e.widget()
+    first = e.png()
+    e.set(call="mmap anonymous", page=0, npages=8, prot=RW)
+    e.press("run")
+    assert e.mm.map_count == 1 and "VMAs: 0 → 1 (a new VMA)" in e.text
+    e.set(call="mprotect", page=3, npages=1, prot=PROT_READ)
+    e.press("run")
+    assert e.mm.map_count == 3 and "VMAs: 1 → 3 (split)" in e.text
+    assert procfs.format_maps(e.mm).rstrip("\n") in e.text
+    assert f"{page(3):08x}-{page(4):08x} r--p" in e.text
+    after_split = e.png()
+    assert after_split != first
+    e.set(prot=RW)
+    e.press("run")
+    assert e.mm.map_count == 1 and "VMAs: 3 → 1 (merged)" in e.text
+    e.set(call="munmap", page=2, npages=2)
+    e.press("run")
+    assert [(v.vm_start, v.vm_end) for v in e.mm] == [(page(0), page(2)), (page(4), page(8))]
+    assert "(split)" in e.text and "history: mmap → 1 | mprotect → 3 | mprotect → 1 | munmap → 2" \
+        in e.text
+    e.set(call="mprotect", page=1, npages=2)       # runs into the hole
+    e.press("run")
+    assert "-1 ENOMEM" in e.text
+    e.set(call="mmap a file", page=10, npages=3, prot=PROT_READ, file_page=2)
+    e.press("run")
+    line = procfs.format_maps(e.mm).splitlines()[-1]
+    assert line.startswith(f"{page(10):08x}-{page(13):08x} r--p 00002000") and "data.bin" in line
+    assert line in e.text
+    bundle = e._repr_mimebundle_()
+    assert "image/png" in bundle and bundle["text/plain"] == e.text
+    assert len(e.update_times) >= 10
+
+
+def test_explorer_find_vma_in_a_gap_names_the_vma_above():
+    e = A.AddressSpaceExplorer()
+    for p, n, prot in ((0, 2, RW), (5, 2, PROT_READ)):
+        e.set(call="mmap anonymous", page=p, npages=n, prot=prot)
+        e.press("run")
+    before = e.png()
+    e.set(address=hex(page(3) + 0x10))
+    vma = find_vma(e.mm, page(3) + 0x10)
+    assert (vma.vm_start, vma.vm_end) == (page(5), page(7))
+    assert f"→ {page(5):x}-{page(7):x} (does NOT contain it" in e.text
+    assert e.png() != before
+    e.set(address="+1")
+    assert f"find_vma({page(1):#x}) → {page(0):x}-{page(2):x} (contains it)" in e.text
+    e.set(address=hex(page(9)))
+    assert "→ NULL" in e.text
+    e.set(address="nonsense")
+    assert "cannot read 'nonsense'" in e.text
+    e.press("reset")
+    assert e.mm.map_count == 0 and "a new, empty address space" in e.text
+
+
+def test_explorer_on_a_given_mm_starts_at_its_first_vma():
+    mm = MM(System())
+    addr = mm.mmap(0, 4 * PAGE_SIZE, RW, MAP_PRIVATE | MAP_ANONYMOUS)
+    e = A.AddressSpaceExplorer(mm)
+    assert e.base == addr
+    e.set(call="mprotect", page=1, npages=1, prot=PROT_READ)
+    e.press("run")
+    assert mm.map_count == 3
+
+
+def test_find_vma_cases_hold_the_reference_and_catch_the_containing_only_mistake():
+    cases = A.find_vma_cases()
+    assert 10 <= len(cases) <= 16
+    assert check_function(A.my_find_vma_reference, cases).ok
+
+    def containing_only(vmas, addr):
+        return next(((s, e) for s, e in vmas if s <= addr < e), None)
+
+    def inclusive_end(vmas, addr):
+        return next(((s, e) for s, e in vmas if e >= addr), None)
+
+    assert not check_function(containing_only, cases).ok
+    assert not check_function(inclusive_end, cases).ok
+    assert check_function(lambda v, a: ..., cases).not_done
+
+
+def test_find_vma_drill_is_seeded_and_its_answer_is_find_vma_of_the_stated_layout():
+    for seed in range(20):
+        d = A.FindVmaDrill(seed)
+        assert d.problem() == A.FindVmaDrill(seed).problem()
+        text = d.problem()
+        layout = [(int(a) * PAGE_SIZE, int(b) * PAGE_SIZE)
+                  for a, b in re.findall(r"\[(\d+), (\d+)\)", text)]
+        probe = float(re.search(r"at page ([\d.]+)", text).group(1))
+        found = A.my_find_vma_reference(layout, int(probe * PAGE_SIZE))
+        assert d.answer() == (None if found is None else found[0] // PAGE_SIZE)
+        assert d.check(d.answer())
+
+
+def test_vma_count_drill_is_seeded():
+    a, b = A.VmaCountDrill(3), A.VmaCountDrill(3)
+    assert a.problem() == b.problem() and a.answer() == b.answer()
+    assert a.next() == b.next()
+    assert all(isinstance(A.VmaCountDrill(s).answer(), int) for s in range(10))
+
+
+def _mask(line):
+    """A replay line without its device and inode (a temporary file's, different each run)."""
+    parts = line.split()
+    return " ".join(parts[:2] + parts[2:4] + parts[6:]) if len(parts) >= 6 else line
+
+
+def test_the_stored_replays_cover_every_sequence_and_agree():
+    for name in A.REPLAYS:
+        report = A.stored_replay(name)
+        assert report.agree and len(report.steps) == len(A.REPLAYS[name])
+        assert "stored" in report.source and "mismatch: none" in str(report)
+
+
+@pytest.mark.skipif(not A.live_kernel_available(), reason="needs a Linux kernel")
+def test_the_stored_replays_are_what_this_kernel_gives():
+    for name in A.REPLAYS:
+        here, stored = A.run_replay(name), A.stored_replay(name)
+        assert here.agree, str(here)
+        for a, b in zip(here.steps, stored.steps, strict=True):
+            assert (a["op"], a["real"]) == (b["op"], b["real"])
+            assert [_mask(x) for x in a["real_lines"]] == [_mask(x) for x in b["real_lines"]]
+    assert "this machine's kernel" in A.replay("mmap").source
