@@ -2,26 +2,21 @@
 
 import pytest
 
-from mmlab import fault, xip
 from mmlab.constants import VM_MIXEDMAP, VM_PFNMAP
-from mmlab.mm import MAP_ANONYMOUS, MAP_PRIVATE, MM, PROT_EXEC, PROT_READ, PROT_WRITE
-from mmlab.scenarios import scenario_image
-from mmlab.viz.physmem import PhysMemExplorer, explain_normal_page, mapped_frames, vma_label
+from mmlab.mm import MM
+from mmlab.viz.physmem import (
+    PhysMemExplorer,
+    explain_normal_page,
+    mapped_frames,
+    vma_label,
+    xip_scene,
+)
 
 PAGE = 4096
 
 
 def build(have_pte_special=True):
-    mm = MM(have_pte_special=have_pte_special)
-    sb = xip.mount(scenario_image(), None, "mixedmap", system=mm.system)
-    exe = mm.mmap(0, 4 * PAGE, PROT_READ | PROT_EXEC, MAP_PRIVATE, sb.open("/bin/xipexe"), 0)
-    lib = mm.mmap(0, 5 * PAGE, PROT_READ | PROT_EXEC, MAP_PRIVATE, sb.open("/lib/libc.so.6"), 0)
-    txt = mm.mmap(0, 3 * PAGE, PROT_READ, MAP_PRIVATE, sb.open("/etc/motd.txt"), 0)
-    anon = mm.mmap(0, 2 * PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS)
-    for addr, write in ((exe, False), (lib, False), (lib + 3 * PAGE, False), (txt, False),
-                        (anon, True)):
-        assert fault.do_page_fault(mm, addr, write=write).signal is None
-    return mm, {"exe": exe, "lib": lib, "txt": txt, "anon": anon}
+    return xip_scene(have_pte_special)
 
 
 @pytest.fixture(params=[True, False], ids=["x86", "no-pte-special"])

@@ -11,35 +11,9 @@ import random
 import statistics
 import time
 
-from mmlab import fault, xip
-from mmlab.constants import (
-    MAP_ANONYMOUS,
-    MAP_PRIVATE,
-    PAGE_SIZE,
-    PROT_EXEC,
-    PROT_READ,
-    PROT_WRITE,
-)
-from mmlab.mm import MM
-from mmlab.scenarios import scenario_image
 from mmlab.viz.base import Explorer
 from mmlab.viz.pagetable import PageTableWalkExplorer
-from mmlab.viz.physmem import PhysMemExplorer
-
-
-def chapter_mm() -> MM:
-    """The chapter's address space: the XIP executable, libc, a text file, anonymous memory."""
-    sb = xip.mount(scenario_image(), None, "mixedmap")
-    mm = MM(sb.system)
-    exe = mm.mmap(0, 4 * PAGE_SIZE, PROT_READ | PROT_EXEC, MAP_PRIVATE, sb.open("/bin/xipexe"))
-    lib = mm.mmap(0, 5 * PAGE_SIZE, PROT_READ | PROT_EXEC, MAP_PRIVATE,
-                  sb.open("/lib/libc.so.6"))
-    txt = mm.mmap(0, 3 * PAGE_SIZE, PROT_READ, MAP_PRIVATE, sb.open("/etc/motd.txt"))
-    anon = mm.mmap(0, 2 * PAGE_SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS)
-    for addr, write in ((exe, False), (lib, False), (lib + 3 * PAGE_SIZE, False),
-                        (txt, False), (anon, True)):
-        fault.do_page_fault(mm, addr, write=write)
-    return mm
+from mmlab.viz.physmem import PhysMemExplorer, xip_scene
 
 
 def timed(explorer: Explorer, **values: object) -> float:
@@ -92,7 +66,7 @@ def report(name: str, times: list[float]) -> None:
 
 
 def main() -> None:
-    mm = chapter_mm()
+    mm, _ = xip_scene()
     walk = PageTableWalkExplorer(mm)
     walk.widget()
     report("PageTableWalkExplorer", drive_walk(walk))

@@ -22,12 +22,25 @@ from matplotlib.collections import LineCollection, PatchCollection
 from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 
-from mmlab.constants import PAGE_SHIFT, VM_MIXEDMAP, VM_PFNMAP, is_cow_mapping
+from mmlab import fault, xip
+from mmlab.constants import (
+    MAP_ANONYMOUS,
+    MAP_PRIVATE,
+    PAGE_SHIFT,
+    PAGE_SIZE,
+    PROT_EXEC,
+    PROT_READ,
+    PROT_WRITE,
+    VM_MIXEDMAP,
+    VM_PFNMAP,
+    is_cow_mapping,
+)
 from mmlab.memory import vm_normal_page
 from mmlab.mm import MM
 from mmlab.mm_types import Vma
 from mmlab.pagetable import Pte, pte_bits_names, pte_special
 from mmlab.physmem import Page, PageAnon
+from mmlab.scenarios import scenario_image
 from mmlab.viz.base import PALETTE, Explorer, schematic_axes
 
 __all__ = [
@@ -38,6 +51,7 @@ __all__ = [
     "frame_kind",
     "mapped_frames",
     "vma_label",
+    "xip_scene",
 ]
 
 #: The colour of each kind of mapped frame.
@@ -51,6 +65,37 @@ KIND_COLOURS: Mapping[str, str] = MappingProxyType({
 _MAX_VIRT = 48
 _MAX_RAM = 28
 _MAX_FLASH = 24
+
+
+def xip_scene(have_pte_special: bool = True) -> tuple[MM, dict[str, int]]:
+    """The chapter's address space on a fresh machine, each mapping touched once.
+
+    The scenario image is mounted on the machine's flash (``"mixedmap"``: v4.15's driver);
+    mapped private: ``/bin/xipexe`` read+exec (4 pages, all XIP: ``remap_pfn_range``, so
+    ``VM_PFNMAP``), ``/lib/libc.so.6`` read+exec (5 pages: text on flash through
+    ``vm_insert_mixed``, data in the page cache; ``VM_MIXEDMAP``), ``/etc/motd.txt`` read
+    (compressed: page cache) and 2 anonymous pages read+write. Touched: xipexe's first page,
+    libc's first and fourth, motd's first, a write to the first anonymous page. Returns the mm
+    and the start address of each mapping by name (``exe``, ``lib``, ``txt``, ``anon``).
+    ``have_pte_special=False`` builds a classic ARM board instead of an x86 PC.
+
+    Model helper: no kernel counterpart.
+    """
+    mm = MM(have_pte_special=have_pte_special)
+    sb = xip.mount(scenario_image(), None, "mixedmap", system=mm.system)
+    at = {
+        "exe": mm.mmap(0, 4 * PAGE_SIZE, PROT_READ | PROT_EXEC, MAP_PRIVATE,
+                       sb.open("/bin/xipexe")),
+        "lib": mm.mmap(0, 5 * PAGE_SIZE, PROT_READ | PROT_EXEC, MAP_PRIVATE,
+                       sb.open("/lib/libc.so.6")),
+        "txt": mm.mmap(0, 3 * PAGE_SIZE, PROT_READ, MAP_PRIVATE, sb.open("/etc/motd.txt")),
+        "anon": mm.mmap(0, 2 * PAGE_SIZE, PROT_READ | PROT_WRITE,
+                        MAP_PRIVATE | MAP_ANONYMOUS),
+    }
+    for addr, write in ((at["exe"], False), (at["lib"], False), (at["lib"] + 3 * PAGE_SIZE, False),
+                        (at["txt"], False), (at["anon"], True)):
+        fault.do_page_fault(mm, addr, write=write)
+    return mm, at
 
 
 def frame_kind(mm: MM, pfn: int) -> str:
