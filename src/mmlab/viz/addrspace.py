@@ -75,7 +75,7 @@ __all__ = [
     "VmaBox",
     "VmaCountDrill",
     "draw_address_space",
-    "fast_png",
+    "render_fast",
     "find_vma_box",
     "find_vma_cases",
     "live_kernel_available",
@@ -368,16 +368,16 @@ def draw_address_space(
     return layout
 
 
-def fast_png(explorer: Explorer) -> bytes:
-    """``explorer``'s picture with font hinting off: about a third faster, as sharp at 72 DPI.
+def render_fast(explorer: Explorer, fmt: str = "png") -> bytes:
+    """``explorer``'s picture (``Explorer.png`` or ``Explorer.svg``) with font hinting off.
 
-    Text is most of what a schematic costs to draw; FreeType's hinting is most of what text
-    costs.
+    Text is most of what a schematic costs to draw, and FreeType's hinting most of what text
+    costs: without it a PNG is about a third faster, and as readable at 72 DPI.
 
     Model helper: no kernel counterpart.
     """
     with matplotlib.rc_context({"text.hinting": "no_hinting"}):
-        return Explorer.png(explorer)
+        return getattr(Explorer, fmt)(explorer)
 
 
 # --- the explorer ----------------------------------------------------------------------------
@@ -429,8 +429,12 @@ class AddressSpaceExplorer(Explorer):
         return fs.file_from_bytes(content, "/model/data.bin", system=self.mm.system)
 
     def png(self) -> bytes:
-        """The picture (drawn with hinting off, see :func:`fast_png`)."""
-        return fast_png(self)
+        """The picture as PNG (drawn with hinting off, see :func:`render_fast`)."""
+        return render_fast(self, "png")
+
+    def svg(self) -> bytes:
+        """The picture as SVG, where the base class draws the live widget in SVG."""
+        return render_fast(self, "svg")
 
     # --- controls ----------------------------------------------------------------------------
     def make_controls(self) -> dict[str, widgets.Widget]:

@@ -28,7 +28,7 @@ from mmlab.trace import MmSnapshot, Recorder, Step
 from mmlab.viz.addrspace import (
     StripLayout,
     draw_address_space,
-    fast_png,
+    render_fast,
     strip_layout,
     vma_boxes,
 )
@@ -146,7 +146,7 @@ class TraceStepper(Explorer):
         self.states = step_states(self.steps)
         self.index = max(0, min(start, len(self.steps) - 1))
         self._layout: StripLayout | None = None
-        self._pngs: dict[int, bytes] = {}
+        self._pictures: dict[tuple[int, str], bytes] = {}
         self._indent = 0
 
     # --- controls ----------------------------------------------------------------------------
@@ -205,10 +205,18 @@ class TraceStepper(Explorer):
         return "returned " + format_arg(s.result) if s.result is not None else "returned"
 
     def png(self) -> bytes:
-        """The picture of the current step (each step is drawn once, then kept)."""
-        if self.index not in self._pngs:
-            self._pngs[self.index] = fast_png(self)
-        return self._pngs[self.index]
+        """The picture of the current step as PNG (each step drawn once, then kept)."""
+        return self._picture("png")
+
+    def svg(self) -> bytes:
+        """The same as SVG, where the base class draws the live widget in SVG."""
+        return self._picture("svg")
+
+    def _picture(self, fmt: str) -> bytes:
+        key = (self.index, fmt)
+        if key not in self._pictures:
+            self._pictures[key] = render_fast(self, fmt)
+        return self._pictures[key]
 
     def draw(self, fig: Figure) -> None:
         """Call graph and lock on the left, the strips at entry and on return on the right."""
