@@ -232,3 +232,25 @@ def test_write_course_data_regenerates_the_same_counters(tmp_path):
 def test_vma_spec_perms():
     assert VmaSpec("A", 0, 1).perms == "r--p"
     assert VmaSpec("B", 0, 1, PROT_READ | 2, 1).perms == "rw-s"
+
+
+def test_a_given_file_keeps_its_page_cache_across_reset_and_a_bad_store_is_sigsegv():
+    from mmlab.fs import file_from_bytes
+    from mmlab.system import System
+
+    system = System()
+    file = file_from_bytes(bytes(6 * PAGE_SIZE), system=system)
+    e = PageCacheExplorer(file, system=system, vmas=[VmaSpec("A", 0, 6)])
+    assert e.npages == 6
+    e.touch("A", 1)
+    e.touch("A", 2, write=True)
+    assert e.last.outcome == "SIGSEGV" and "does not allow" in e.text
+    frame = e.cached()[1]
+    e.reset()
+    # a new process: no PTEs, counters at zero; the file's cache stays, and its page is
+    # no longer mapped by the old process (munmap dropped the mapping)
+    assert e.ptes("A") == {} and (e.mm.maj_flt, e.mm.min_flt) == (0, 0)
+    assert e.cached() == {1: frame}
+    assert e.system.physmem.pfn_to_page(frame)._mapcount == -1
+    e.touch("A", 1)
+    assert e.last.outcome == "minor"

@@ -28,7 +28,7 @@ import json
 import os
 import pathlib
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
@@ -58,7 +58,7 @@ from mmlab.pagetable import PTRS_PER_PTE
 from mmlab.physmem import PageAnon
 from mmlab.procfs import SMAPS_FIELDS
 from mmlab.scenarios import RamUse, run_scenario, scenario_image
-from mmlab.system import DEFAULT_FAULT_AROUND_BYTES, System
+from mmlab.system import DEFAULT_FAULT_AROUND_BYTES, System, default_system
 from mmlab.viz.base import DPI, PALETTE, Explorer, schematic_axes
 from mmlab.viz.quiz import Drill
 from mmlab.xip import mount
@@ -168,7 +168,7 @@ class PageCacheExplorer(Explorer):
     def __init__(self, file: File | None = None, *, npages: int = 20,
                  vmas: Sequence[VmaSpec] | None = None, system: System | None = None,
                  fault_around_bytes: int = DEFAULT_FAULT_AROUND_BYTES, misalign: int = 0,
-                 opener: object = None) -> None:
+                 opener: Callable[[], tuple[File, System]] | None = None) -> None:
         super().__init__()
         self._opener = opener
         self._given = (file, system)
@@ -186,12 +186,15 @@ class PageCacheExplorer(Explorer):
 
     # --- building the world -----------------------------------------------------------------
     @classmethod
-    def cramfs(cls, path: str = "/lib/libc.so.6", strategy: str = "refuse",
-               **kwargs: object) -> PageCacheExplorer:
+    def cramfs(cls, path: str = "/lib/libc.so.6", strategy: str = "refuse", *,
+               vmas: Sequence[VmaSpec] | None = None,
+               fault_around_bytes: int = DEFAULT_FAULT_AROUND_BYTES,
+               misalign: int = 0) -> PageCacheExplorer:
         """A file of the XIP scenario image, mounted from flash under ``strategy``.
 
         ``"refuse"`` leaves a partly XIP file to the page cache; ``"mixedmap"`` maps its XIP
         pages from flash at mmap time. The default VMA is the whole file, read+exec, private.
+        Each reset mounts the image again on a fresh machine.
         """
         image = scenario_image()
 
@@ -202,23 +205,20 @@ class PageCacheExplorer(Explorer):
 
         file, _ = opener()
         npages = -(-file.f_inode.i_size // PAGE_SIZE)
-        vmas = kwargs.pop("vmas", None) or [VmaSpec("A", 0, npages, PROT_READ | PROT_EXEC)]
-        return cls(npages=npages, vmas=vmas, opener=opener, **kwargs)  # type: ignore[arg-type]
+        return cls(npages=npages, vmas=vmas or [VmaSpec("A", 0, npages, PROT_READ | PROT_EXEC)],
+                   opener=opener, fault_around_bytes=fault_around_bytes, misalign=misalign)
 
     def _setup(self) -> None:
-        if callable(self._opener):
+        file, system = self._given
+        if self._opener is not None:
             self.file, self.system = self._opener()
-        else:
-            file, system = self._given
-            if file is None:
-                self.system = system if system is not None else System()
-                self.file = file_from_bytes(_default_content(self.npages_default), "/data/file",
-                                            system=self.system)
-            else:
-                self.file = file
-                self.system = system if system is not None else System()
-                if file.f_mapping.pages:  # a re-used file: start with a cold cache
-                    self.file.f_mapping.pages.clear()
+        elif file is None:
+            self.system = system if system is not None else System()
+            self.file = file_from_bytes(_default_content(self.npages_default), "/data/file",
+                                        system=self.system)
+        else:  # the caller's file: its page cache is its own, and stays
+            self.file = file
+            self.system = system if system is not None else default_system()
         self.system.fault_around_bytes = self.fault_around_bytes
         self.npages = -(-self.file.f_inode.i_size // PAGE_SIZE)
         self.mm = MM(self.system)
@@ -234,7 +234,10 @@ class PageCacheExplorer(Explorer):
         self.last: Action | None = None
 
     def reset(self) -> None:
-        """A fresh machine: empty page cache, no PTEs, counters at zero."""
+        """Start again: a new process (no PTEs, counters at zero) and, unless the file was
+        given, a new machine with an empty page cache."""
+        for vma in list(self.vmas.values()):
+            self.mm.munmap(vma.vm_start, vma.vm_end - vma.vm_start)
         self._setup()
 
     # --- what a learner does ------------------------------------------------------------------
@@ -408,7 +411,9 @@ class PageCacheExplorer(Explorer):
         if a.outcome == "none":
             return f"{head}: no fault: the PTE was already there and allows it."
         if a.outcome not in ("major", "minor"):
-            return f"{head}: {a.outcome}."
+            why = {"SIGSEGV": "the VMA does not allow this access",
+                   "SIGBUS": "the page lies past the end of the file"}.get(a.outcome, "")
+            return f"{head}: {a.outcome}" + (f": {why}." if why else ".")
         parts = [f"{head}: {a.outcome} fault."]
         if "do_fault_around" in a.calls:
             if a.around:
