@@ -139,3 +139,9 @@ def test_live_pagemap_matches_the_stored_data(tmp_path):
     assert data["steps"] == [list(s) for s in vpt.PAGEMAP_STEPS]
     live = vpt.pagemap_comparison()
     assert live.live and "read just now" in live.table()
+
+
+def test_without_a_linux_kernel_the_stored_rows_are_shown(monkeypatch):
+    monkeypatch.setattr(vpt, "live_kernel_available", lambda: False)
+    c = vpt.pagemap_comparison()
+    assert not c.live and c.rows == vpt.stored_pagemap().rows
