@@ -457,7 +457,7 @@ class PageCacheExplorer(Explorer):
         hits: list[Rectangle] = []
         around: list[Rectangle] = []
         step = 5 if n > 10 else 1
-        _label_row(ax, left, 8.9, [str(i) if i % step == 0 else "" for i in range(n)], chars,
+        _label_row(ax, left, w, 8.9, [str(i) if i % step == 0 else "" for i in range(n)], chars,
                    size, color=PALETTE["muted"])
         for i in range(n):
             x = left + i * w
@@ -466,7 +466,7 @@ class PageCacheExplorer(Explorer):
             styles.append("-")
             if last is not None and last.page == i and last.kind == "read(2)":
                 hits.append(Rectangle((x + 0.1, cache_y), w - 0.2, 1.9))
-        _label_row(ax, left, cache_y + 0.95,
+        _label_row(ax, left, w, cache_y + 0.95,
                    [f"{cached[i]:x}" if i in cached else "" for i in range(n)], chars, size)
         labels = ["file page", "page cache\n(frame, hex)"]
         label_y = [8.9, cache_y + 0.95]
@@ -494,7 +494,7 @@ class PageCacheExplorer(Explorer):
                 if entry and (where != "cache" or cached.get(i) != entry[0]):
                     # a page-cache PTE points at the frame drawn above it; others say theirs
                     row[i] = f"{entry[0]:x}"
-            _label_row(ax, left, y + h / 2, row, chars, size)
+            _label_row(ax, left, w, y + h / 2, row, chars, size)
         for text, y in zip(labels, label_y, strict=True):
             ax.text(0.5, y, text, fontsize=8, va="center")
         ax.add_collection(PatchCollection(rects, facecolors=colours, edgecolors=PALETTE["muted"],
@@ -522,13 +522,16 @@ def _columns(fig: Figure, n: int, span: float, chars: int = 5) -> tuple[float, i
     return k * advance / axes_px * 100, k, advance / _MONO_ADVANCE * DPI / 72
 
 
-def _label_row(ax: Axes, left: float, y: float, labels: list[str], chars: int, size: float,
-               color: str = PALETTE["text"]) -> None:
+def _label_row(ax: Axes, left: float, width: float, y: float, labels: list[str], chars: int,
+               size: float, color: str = PALETTE["text"]) -> None:
     """Labels centred in equal columns, drawn as one monospace text: one text is much cheaper
     to draw than one a column."""
-    if any(labels):
-        ax.text(left, y, "".join(s.center(chars) for s in labels), family="DejaVu Sans Mono",
-                fontsize=size, va="center", ha="left", color=color)
+    used = [i for i, s in enumerate(labels) if s]
+    if used:  # from the first label to the last: blanks around them cost time to lay out
+        first, last = used[0], used[-1]
+        text = "".join(s.center(chars) for s in labels[first:last + 1]).rstrip()
+        ax.text(left + first * width, y, text, family="DejaVu Sans Mono", fontsize=size,
+                va="center", ha="left", color=color)
 
 
 #: Advance width of DejaVu Sans Mono (matplotlib's own monospace font), in ems.
