@@ -343,3 +343,18 @@ def test_in_place_pages_agrees_with_the_real_kernel(capture):
             assert f"direct mmap impossible: {why}" in log, s["name"]
         checked += 1
     assert checked >= 8
+
+
+def test_row_width_control():
+    small = build_image(tiny_tree())
+    e = ImageMapExplorer(small)
+    assert e.row_bytes == 256 and e.rows == len(small) // 256
+    assert e.controls["row"].options == (("4096 bytes/row", 4096), ("1024 bytes/row", 1024),
+                                         ("256 bytes/row", 256))
+    before = e.png()
+    e.set(row=4096)
+    assert e.rows == 1 and e.png() != before
+    big = ImageMapExplorer((DATA / "xip-sample.cramfs").read_bytes())
+    assert big.row_bytes == 4096 and big.row_choices == (4096,)  # 256 or 1024 B: too many rows
+    with pytest.raises(ValueError, match="row_bytes"):
+        ImageMapExplorer(scenario_image(), row_bytes=256)

@@ -47,6 +47,7 @@ from mmlab.xip import CramfsInode, cramfs_get_block_range, cramfs_last_page_is_s
 __all__ = [
     "KIND_COLOURS",
     "REGION_KINDS",
+    "ROW_BYTES",
     "SUPERBLOCK_FIELDS",
     "ImageMapExplorer",
     "ImageOffsetDrill",
@@ -479,29 +480,40 @@ def in_place_pages(inode: CramfsInode, pgoff: int = 0, pages: int | None = None)
 
 # --- the explorer ------------------------------------------------------------------------------
 
-_ROW = 4096  #: bytes per drawn row (one 4 KiB page)
+#: Bytes per drawn row the explorer offers: a 4 KiB page, or a closer look.
+ROW_BYTES: tuple[int, ...] = (4096, 1024, 256)
+_MAX_ROWS = 64  #: a row width that needs more rows than this is not offered
 
 
 class ImageMapExplorer(Explorer):
     """A cramfs image as rows of 4 KiB pages coloured by region; pick a file or a byte.
 
-    Controls: ``file`` (a path; its inode, name, pointer table and blocks are outlined, with
-    arrows from each pointer to its block), ``byte`` (an offset, decimal or ``0x`` hex: its
-    region is outlined and explained), ``prev``/``next`` (move ``byte`` to the start of the
-    previous or next region, to walk the image region by region). The text shows the chosen
-    file's inode and blocks, or the chosen byte's region, whichever was set last.
+    Controls: ``row`` (bytes per row: a 4 KiB page, or 1 KiB or 256 bytes to look closer at a
+    small image; the default is 256 for an image of one page, 4096 otherwise), ``file`` (a
+    path; its inode, name, pointer table and blocks are outlined, with arrows from each pointer
+    to its block), ``byte`` (an offset, decimal or ``0x`` hex: its region is outlined and
+    explained), ``prev``/``next`` (move ``byte`` to the start of the previous or next region,
+    to walk the image region by region). The text shows the chosen file's inode and blocks, or
+    the chosen byte's region, whichever was set last.
 
     Model helper: no kernel counterpart.
     """
 
     def __init__(self, image: CramfsImage | bytes | bytearray | str, *, file: str = "",
-                 byte: int | None = None) -> None:
+                 byte: int | None = None, row_bytes: int | None = None) -> None:
         self.image = _as_image(image)
         self.regions = image_regions(self.image)
         self._starts = [r.start for r in self.regions]
         self.length = len(self.image.data)
-        self.rows = max(1, -(-self.length // _ROW))
-        self.figsize = (9.0, min(5.0, 1.3 + 0.2 * self.rows))
+        self.row_choices = tuple(rb for rb in ROW_BYTES
+                                 if rb == ROW_BYTES[0] or self.length // rb <= _MAX_ROWS)
+        if row_bytes is None:
+            row_bytes = self.row_choices[-1] if self.length <= ROW_BYTES[0] else ROW_BYTES[0]
+        if row_bytes not in self.row_choices:
+            raise ValueError(f"row_bytes must be one of {self.row_choices}, not {row_bytes}")
+        self.row_bytes = row_bytes
+        self.rows = max(1, -(-self.length // row_bytes))
+        self.figsize = self._size()
         super().__init__()
         self.paths = tuple(e.path for e in self.image.walk())
         self.file = file
@@ -511,10 +523,15 @@ class ImageMapExplorer(Explorer):
         self._kinds = [k for k in REGION_KINDS if any(r.kind == k for r in self.regions)]
         self._reports: dict[str, str] = {}
 
+    def _size(self) -> tuple[float, float]:
+        return 9.0, min(5.0, 1.3 + 0.2 * self.rows)
+
     # --- state ---------------------------------------------------------------------------------
     def make_controls(self) -> dict[str, widgets.Widget]:
-        """A file chooser, a byte-offset box and region-stepping buttons."""
+        """Row width, a file chooser, a byte-offset box and region-stepping buttons."""
         return {
+            "row": widgets.Dropdown(options=[(f"{rb} bytes/row", rb) for rb in self.row_choices],
+                                    value=self.row_bytes, description="row"),
             "file": widgets.Dropdown(options=[("(no file)", ""), ("/ (root)", "/"),
                                               *((p, p) for p in self.paths)],
                                      value=self.file, description="file"),
@@ -526,7 +543,12 @@ class ImageMapExplorer(Explorer):
 
     def on_change(self, name: str, value: object) -> None:
         """Pick a file, or a byte (decimal or 0x hex)."""
-        if name == "file":
+        if name == "row":
+            self.row_bytes = int(value)  # type: ignore[call-overload]
+            self.rows = max(1, -(-self.length // self.row_bytes))
+            self._figure.set_size_inches(*self._size())
+            self._verts, self._colours = self._layout()
+        elif name == "file":
             self.file = str(value)
             self.focus = "file"
         elif name == "byte":
@@ -583,16 +605,17 @@ class ImageMapExplorer(Explorer):
         """(row, x0, x1) pieces of a byte range cut at the row (page) boundaries."""
         out = []
         while start < end:
-            row = start // _ROW
-            stop = min(end, (row + 1) * _ROW)
-            out.append((row, start - row * _ROW, stop - row * _ROW))
+            rb = self.row_bytes
+            row = start // rb
+            stop = min(end, (row + 1) * rb)
+            out.append((row, start - row * rb, stop - row * rb))
             start = stop
         return out
 
     def _rects(self, start: int, end: int) -> list[list[tuple[float, float]]]:
         rects = []
         for row, x0, x1 in self._segments(start, end):
-            x1 = max(x1, x0 + 8)  # a 4-byte field stays visible
+            x1 = max(x1, x0 + self.row_bytes / 512)  # a 4-byte field stays visible
             rects.append([(x0, row + 0.1), (x1, row + 0.1), (x1, row + 0.9), (x0, row + 0.9)])
         return rects
 
@@ -606,18 +629,19 @@ class ImageMapExplorer(Explorer):
         return verts, colours
 
     def _xy(self, offset: int) -> tuple[float, float]:
-        return offset % _ROW, offset // _ROW + 0.5
+        return offset % self.row_bytes, offset // self.row_bytes + 0.5
 
     def draw(self, fig: Figure) -> None:
         """Rows of pages coloured by kind; the chosen file's regions and arrows; the byte."""
         legend_rows = 0.8 * -(-len(self._kinds) // 6) + 0.5
-        ax = schematic_axes(fig, xlim=(-520, _ROW + 40),
+        rb = self.row_bytes
+        ax = schematic_axes(fig, xlim=(-0.127 * rb, 1.01 * rb),
                             ylim=(self.rows + legend_rows, -0.2))
         ax.add_collection(PolyCollection(self._verts, facecolors=self._colours,
                                          edgecolors="none"))
         step = max(1, -(-self.rows // 6))  # at most six labels: text is slow to draw
         for row in range(0, self.rows, step):
-            ax.text(-30, row + 0.5, f"0x{row * _ROW:05x}", ha="right", va="center",
+            ax.text(-0.007 * rb, row + 0.5, f"0x{row * rb:05x}", ha="right", va="center",
                     fontsize=7, color=PALETTE["muted"], family="monospace")
         hl = PALETTE["highlight"]
         if self.file:
@@ -633,7 +657,7 @@ class ImageMapExplorer(Explorer):
                         continue
                     ax.add_patch(FancyArrowPatch(
                         self._xy(b.pointer_offset + 2), self._xy(b.start), arrowstyle="->",
-                        connectionstyle="arc3,rad=-0.25", shrinkA=0, shrinkB=0,
+                        connectionstyle="arc3,rad=0.25", shrinkA=0, shrinkB=0,
                         mutation_scale=8, color=hl, lw=0.9))
         region = self.region
         if region is not None:
@@ -646,20 +670,22 @@ class ImageMapExplorer(Explorer):
         # than all the rest
         kinds = self._kinds
         per_row = 6
-        width = _ROW / per_row
+        width = rb / per_row
         swatches = []
         for i, kind in enumerate(kinds):
             x = (i % per_row) * width
             y = self.rows + 0.7 + 0.8 * (i // per_row)
-            swatches.append([(x, y - 0.3), (x + 110, y - 0.3), (x + 110, y + 0.3), (x, y + 0.3)])
-            ax.text(x + 160, y, kind, fontsize=7, va="center", color=PALETTE["text"])
+            x1 = x + 0.027 * rb
+            swatches.append([(x, y - 0.3), (x1, y - 0.3), (x1, y + 0.3), (x, y + 0.3)])
+            ax.text(x + 0.04 * rb, y, kind, fontsize=7, va="center", color=PALETTE["text"])
         ax.add_collection(PolyCollection(swatches, facecolors=[KIND_COLOURS[k] for k in kinds],
                                          edgecolors="#999999", linewidths=0.5))
 
     # --- text ----------------------------------------------------------------------------------
     def describe(self) -> str:
         """The chosen file's inode and blocks, or the chosen byte's region."""
-        head = (f"image: {self.length} bytes ({self.rows} page(s) of {_ROW}), "
+        pages = -(-self.length // ROW_BYTES[0])
+        head = (f"image: {self.length} bytes ({pages} page(s) of {ROW_BYTES[0]}), "
                 f"{len(self.regions)} regions, flags "
                 f"{', '.join(flag_names(self.image.superblock.flags))}")
         if self.focus == "byte":
