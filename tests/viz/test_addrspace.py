@@ -202,3 +202,13 @@ def test_the_stored_replays_are_what_this_kernel_gives():
             assert (a["op"], a["real"]) == (b["op"], b["real"])
             assert [_mask(x) for x in a["real_lines"]] == [_mask(x) for x in b["real_lines"]]
     assert "this machine's kernel" in A.replay("mmap").source
+
+
+def test_strip_view_shows_the_maps_and_find_vma():
+    mm = MM(System())
+    mm.mmap(page(0), 2 * PAGE_SIZE, RW, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED)
+    mm.mmap(page(6), 2 * PAGE_SIZE, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED)
+    v = A.StripView(mm, highlight=page(3))
+    assert v.text == procfs.format_maps(mm) + f"find_vma({page(3):#x}) → {page(6):x}-{page(8):x}"
+    assert v.png() != A.StripView(mm).png()
+    assert "image/png" in v._repr_mimebundle_()

@@ -72,6 +72,7 @@ __all__ = [
     "FindVmaDrill",
     "ReplayReport",
     "StripLayout",
+    "StripView",
     "VmaBox",
     "VmaCountDrill",
     "draw_address_space",
@@ -378,6 +379,47 @@ def render_fast(explorer: Explorer, fmt: str = "png") -> bytes:
     """
     with matplotlib.rc_context({"text.hinting": "no_hinting"}):
         return getattr(Explorer, fmt)(explorer)
+
+
+class StripView(Explorer):
+    """A still picture of an address space: the strip, an optional address, the maps lines.
+
+    ``source`` is a model mm (drawn as it is now) or a list of VMAs; ``highlight`` marks an
+    address and outlines what ``find_vma`` returns for it.
+
+    Model helper: no kernel counterpart.
+    """
+
+    figsize = (9.0, 2.0)
+
+    def __init__(self, source: VmaSource, highlight: int | None = None) -> None:
+        super().__init__()
+        self.source, self.highlight = source, highlight
+
+    def png(self) -> bytes:
+        """The picture as PNG (see :func:`render_fast`)."""
+        return render_fast(self, "png")
+
+    def svg(self) -> bytes:
+        """The picture as SVG, where the base class draws the live widget in SVG."""
+        return render_fast(self, "svg")
+
+    def draw(self, fig: Figure) -> None:
+        """The strip."""
+        ax = schematic_axes(fig)
+        draw_address_space(ax, self.source, highlight=self.highlight, area=(2, 98, 3.2, 6.3))
+
+    def describe(self) -> str:
+        """The maps lines (for an mm) or the VMAs, and find_vma's answer."""
+        if isinstance(self.source, MmStruct):
+            lines = procfs.format_maps(self.source).rstrip("\n").splitlines()
+        else:
+            lines = [str(b) for b in vma_boxes(self.source)]
+        if self.highlight is not None:
+            found = find_vma_box(vma_boxes(self.source), self.highlight)
+            lines.append(f"find_vma({self.highlight:#x}) → "
+                         + ("NULL" if found is None else f"{found.start:x}-{found.end:x}"))
+        return "\n".join(lines)
 
 
 # --- the explorer ----------------------------------------------------------------------------

@@ -292,7 +292,7 @@ class TraceStepper(Explorer):
         out.append(f"VMAs when it returned ({len(after.vmas)}):")
         out += [f"  {b}" for b in vma_boxes(after.vmas)]
         old = {p.address for p in before.ptes} if before is not None else set()
-        out.append(f"present PTEs ({len(after.ptes)}): " + ", ".join(
+        out.append(f"present PTEs ({len(after.ptes)}): " + (", ".join(
             f"{'+' if p.address not in old else ''}{p.address:x}→{p.pfn:#x}"
-            for p in after.ptes))
+            for p in after.ptes) or "none"))
         return "\n".join(out)
