@@ -298,7 +298,7 @@ class PageTableWalkExplorer(Explorer):
         w = self.walk
         # 1. the address, 48 bits wide, cut into its fields
         ax.text(1, 11.3, f"address {w.address:#014x}; tables of {PTRS_PER_PTE} entries",
-                fontsize=10,
+                fontsize=9,
                 color=PALETTE["text"], weight="bold", va="center")
         scale = 98.0 / 48
         colours = (PALETTE["file"], PALETTE["anon"], PALETTE["pfnmap"], PALETTE["compressed"],
@@ -317,7 +317,7 @@ class PageTableWalkExplorer(Explorer):
             widths.append(0.9)
             shown = f"{value:#x}" if name == "offset" else str(value)
             ax.text(x + width / 2, 9.5, f"{name} {hi}-{lo}\n{shown}", ha="center",
-                    va="center", fontsize=9, linespacing=1.5)
+                    va="center", fontsize=8.5, linespacing=1.5)
             centres.append(x + width / 2)
             x += width
         # 2. the four tables, left to right, then the frame
@@ -358,7 +358,7 @@ class PageTableWalkExplorer(Explorer):
                     linespacing=1.6)
             links.append([(centres[4], 8.4), (fx + fw / 2, 7.0)])
             names = " ".join(pte_bits_names(w.pte.bits))
-            ax.text(1, 1.6, f"PTE {w.pte.val:#018x}\nbits: {names}", fontsize=9,
+            ax.text(1, 1.6, f"PTE {w.pte.val:#018x}\nbits: {names}", fontsize=8.5,
                     linespacing=1.8, va="center")
         else:
             ax.text(1, 2.0, f"no PTE: the walk stopped at the {w.stop} level (a fault here "
