@@ -215,6 +215,10 @@ def test_explorer_file_highlights_inode_pointers_and_blocks():
     assert e.png() != first
     e.set(file="etc")
     assert "motd.txt" in e.text and "entries at" in e.text
+    motd = img.lookup("etc/motd.txt")
+    assert {(r.kind, r.owner) for r in e.file_regions()} == {
+        ("inode", "etc"), ("name", "etc"), ("inode", "etc/motd.txt"), ("name", "etc/motd.txt")}
+    assert motd.inode_offset in {r.start for r in e.file_regions()}
     e.set(file="/")
     assert "in the superblock" in e.text
     assert e.update_times and all(t < 1.0 for t in e.update_times)
@@ -243,6 +247,9 @@ def test_explorer_byte_and_region_stepping():
     assert e.byte == region_at(regions, 0x1000).end == 0x2000
     e.press("prev")
     assert e.byte == 0x1000 and e.controls["byte"].value == "0x1000"
+    e.set(byte="0x4a")  # the box still drives the explorer after a press updated it
+    assert e.byte == 0x4A and "root inode" in e.text
+    assert e.controls["byte"]._trait_notifiers["comm"]["change"]  # the widget's own observer
     e.set(byte="0x4c")  # then a file: the text follows the control set last
     e.set(file="bin/xipexe")
     assert "4 block pointer(s)" in e.text

@@ -571,7 +571,7 @@ class ImageMapExplorer(Explorer):
         self.focus = "byte"
         if self._controls is not None:
             box = self._controls["byte"]
-            box.unobserve_all()
+            box.unobserve_all("value")  # only the redraw handler: the box keeps its own
             box.value = f"0x{self.byte:x}"  # type: ignore[attr-defined]
             box.observe(self._changed_handler("byte"), names="value")
 
@@ -583,7 +583,10 @@ class ImageMapExplorer(Explorer):
         return region_at(self.regions, self.byte)
 
     def file_regions(self, path: str | None = None) -> tuple[Region, ...]:
-        """The regions of ``path`` (default: the chosen file): inode, name, pointers, blocks."""
+        """The regions of ``path`` (default: the chosen file): inode, name, pointers, blocks.
+
+        For a directory: its inode and name, and the entries it holds.
+        """
         path = self.file if path is None else path
         if not path:
             return ()
@@ -592,6 +595,9 @@ class ImageMapExplorer(Explorer):
         mine = [r for r in self.regions if r.owner == owner and r.kind in ("inode", "name")]
         if _has_data(entry):  # a file with the same contents as another shares its data
             mine += self._data_regions(entry)
+        elif entry.is_dir() and entry.size:  # a directory's data: its entries
+            end = entry.data_offset + entry.size
+            mine += [r for r in self.regions if entry.data_offset <= r.start < end]
         return tuple(mine)
 
     def _data_regions(self, entry: Entry) -> tuple[Region, ...]:
