@@ -159,8 +159,10 @@ def image_regions(image: CramfsImage | bytes | bytearray | str) -> tuple[Region,
     an ``inode`` (12 bytes) and a ``name`` (``namelen * 4`` bytes); every file or symlink with
     data gives its ``pointers`` table and one region per stored block (a hole stores nothing);
     files whose data is shared (identical contents) give theirs once, under the first owner.
-    What is left is ``padding`` if it is all zeros, the ``-i`` file after a shifted root, or
-    ``unreferenced``. Raises ``ValueError`` if two regions overlap (a damaged image).
+    What is left is ``padding`` where a writer pads (to 4 bytes, to the page of an XIP block,
+    to a whole block at the end; its label says when the bytes are not zero), the ``-i`` file
+    after a shifted root (``inserted``), or else ``unreferenced``. Raises ``ValueError`` if two
+    regions overlap (a damaged image).
 
     Model helper: no kernel counterpart.
     """
