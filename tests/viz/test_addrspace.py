@@ -212,3 +212,24 @@ def test_strip_view_shows_the_maps_and_find_vma():
     assert v.text == procfs.format_maps(mm) + f"find_vma({page(3):#x}) → {page(6):x}-{page(8):x}"
     assert v.png() != A.StripView(mm).png()
     assert "image/png" in v._repr_mimebundle_()
+
+
+def test_without_a_linux_kernel_the_replay_is_the_stored_one(monkeypatch):
+    monkeypatch.setattr(A, "live_kernel_available", lambda: False)
+    report = A.replay("mprotect splits")
+    assert report.source.startswith("stored, recorded on Linux ") and report.agree
+    assert [line.split()[2] for line in report.steps[-1]["real_lines"]] == [
+        "---p", "rw-p", "r--p", "rw-p", "---p"]
+
+
+def test_write_fallback_writes_what_stored_replay_reads(tmp_path):
+    if not A.live_kernel_available():
+        pytest.skip("needs a Linux kernel")
+    target = tmp_path / "replays.json"
+    A.write_fallback(target)
+    for name in A.REPLAYS:
+        stored = A.stored_replay(name, target)
+        assert stored.agree and [s["op"] for s in stored.steps] == [
+            list(op) for op in A.REPLAYS[name]]
+        assert [_mask(x) for x in stored.steps[-1]["real_lines"]] == [
+            _mask(x) for x in A.stored_replay(name).steps[-1]["real_lines"]]

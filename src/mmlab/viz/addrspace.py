@@ -90,7 +90,7 @@ __all__ = [
 ]
 
 #: Gaps up to this many pages are drawn to scale; wider ones are compressed and marked.
-SMALL_GAP_PAGES = 16
+SMALL_GAP_PAGES = 8
 
 #: The system calls the explorer offers, in its menu order.
 CALLS = ("mmap anonymous", "mmap a file", "mprotect", "munmap")
