@@ -55,12 +55,16 @@ def test_stepping_through_an_mprotect_that_splits():
         st.press("next")
     assert st.index == splits[0] and st.controls["step"].value == splits[0] + 1
     assert f"step {splits[0] + 1}/{n}: __split_vma(" in st.text and "lock=write" in st.text
+    # new_below=1 moves the VMA's start: its range at call time is not claimed
+    assert "vma=vma, addr=" in st.text and "new_below=1" in st.text
     before, after = st.states[st.index]
     assert (len(before.vmas), len(after.vmas)) == (1, 2)
     assert "VMAs when it returned (2):" in st.text
     assert st.png() != first
     st.set(step=splits[1] + 1)
     assert st.index == splits[1]
+    # the VMA argument is shown with the range it had when the call was made
+    assert f"vma=vma[{addr + 3 * PAGE_SIZE:x}-{addr + 8 * PAGE_SIZE:x}]" in st.text
     assert [(v.vm_start, v.vm_end) for v in st.states[st.index][1].vmas] == [
         (v.vm_start, v.vm_end) for v in mm]
     st.set(step=n)

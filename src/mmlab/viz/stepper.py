@@ -43,8 +43,13 @@ WINDOW = 9
 PTE_LINES = 4
 
 
-def format_arg(value: object) -> str:
+def format_arg(value: object, when: MmSnapshot | None = None) -> str:
     """A short text for a traced argument or result (``mm``, ``vma[start-end]``, hex addresses).
+
+    A trace keeps references to the VMAs it was given, not copies, and a VMA may have changed
+    since (a split shrinks it). With ``when`` (the snapshot of the moment of the call) a VMA is
+    shown with the range it had then, found by its ``vm_start``; if no VMA of the snapshot
+    starts there, it is shown as plain ``vma`` rather than with a range it may not have had.
 
     Model helper: no kernel counterpart.
     """
@@ -57,7 +62,10 @@ def format_arg(value: object) -> str:
     if isinstance(value, MmStruct):
         return "mm"
     if isinstance(value, Vma):
-        return f"vma[{value.vm_start:x}-{value.vm_end:x}]"
+        if when is None:
+            return f"vma[{value.vm_start:x}-{value.vm_end:x}]"
+        then = [v for v in when.vmas if v.vm_start == value.vm_start]
+        return f"vma[{then[0].vm_start:x}-{then[0].vm_end:x}]" if then else "vma"
     if isinstance(value, VmFault):
         return f"vmf@{value.address:#x}"
     if isinstance(value, str):
@@ -194,7 +202,8 @@ class TraceStepper(Explorer):
     def headline(self) -> str:
         """``step i/n: name(args) lock=...``."""
         s = self.step
-        args = ", ".join(f"{k}={format_arg(v)}" for k, v in s.args.items())
+        when = self.states[self.index][0]
+        args = ", ".join(f"{k}={format_arg(v, when)}" for k, v in s.args.items())
         return f"step {self.index + 1}/{len(self.steps)}: {s.name}({args}) lock={s.lock}"
 
     def outcome(self) -> str:
