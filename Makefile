@@ -12,17 +12,22 @@ $(PY):
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "mmlab needs Python >= 3.11"'
 	$(PYTHON) -m venv $(VENV) || { apt-get update && apt-get install -y python3-venv && $(PYTHON) -m venv $(VENV); }
 
-$(STAMP): pyproject.toml | $(PY)
+$(STAMP): pyproject.toml lab-settings/overrides.json | $(PY)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -e '.[dev]'
+	@# JupyterLab opens on the chapter with nothing in the way: no news or update pop-up
+	mkdir -p $(VENV)/share/jupyter/lab/settings
+	cp lab-settings/overrides.json $(VENV)/share/jupyter/lab/settings/overrides.json
 	@touch $@
 
-# Debian packages the tests and the bench use: util-linux-extra (mkfs.cramfs, fsck.cramfs) and
-# time (GNU /usr/bin/time: the bench reads each command's peak memory from it).
+# Debian packages the tests and the bench use: util-linux-extra (mkfs.cramfs, fsck.cramfs),
+# time (GNU /usr/bin/time: the bench reads each command's peak memory from it) and chromium (the
+# browser tests drive JupyterLab in it with Playwright, which cannot download its own browser).
 apt-deps:
 	@if ! command -v mkfs.cramfs >/dev/null || ! command -v fsck.cramfs >/dev/null \
-	    || ! test -x /usr/bin/time; then \
-	  apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y util-linux-extra time; \
+	    || ! test -x /usr/bin/time || ! command -v chromium >/dev/null; then \
+	  apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y \
+	    util-linux-extra time chromium; \
 	fi
 
 lab: $(STAMP)

@@ -8,7 +8,8 @@ current state, so a reader still sees the picture.
 
 Tests and benchmarks drive it the way a learner does: :meth:`Explorer.set` changes a control,
 :meth:`Explorer.press` presses a button, then :attr:`Explorer.text` and :meth:`Explorer.png`
-show what changed. Each redraw's duration is kept in :attr:`Explorer.update_times` (the goal is
+show what changed (the live widget shows the same picture as SVG, :meth:`Explorer.svg`).
+Each redraw's duration is kept in :attr:`Explorer.update_times` (the goal is
 well under 100 ms for the model step and the redraw together).
 
 The figure is a plain :class:`matplotlib.figure.Figure` on the Agg canvas, not pyplot: no global
@@ -126,12 +127,20 @@ class Explorer:
         return self._controls
 
     def png(self) -> bytes:
-        """The picture of the current state, as PNG bytes."""
+        """The picture of the current state, as PNG bytes (the static fallback)."""
+        return self._render("png")
+
+    def svg(self) -> bytes:
+        """The picture of the current state, as SVG (what the live widget shows: sharp at any
+        zoom, and faster to make than a PNG)."""
+        return self._render("svg")
+
+    def _render(self, fmt: str) -> bytes:
         fig = self._figure
         fig.clear()
         self.draw(fig)
         out = io.BytesIO()
-        fig.savefig(out, format="png", dpi=DPI)
+        fig.savefig(out, format=fmt, dpi=DPI)
         return out.getvalue()
 
     def set(self, **values: object) -> None:
@@ -152,7 +161,7 @@ class Explorer:
     def widget(self) -> widgets.VBox:
         """The live widget: controls, picture, text."""
         if self._box is None:
-            self._image = widgets.Image(format="png", value=self.png())
+            self._image = widgets.Image(format="svg+xml", value=self.svg())
             self._label = widgets.HTML(self._label_html())
             parts: list[widgets.Widget] = []
             if self.controls:
@@ -166,7 +175,7 @@ class Explorer:
         """Redraw the picture and the text (after the state changed from code)."""
         start = time.perf_counter()
         if self._image is not None:
-            self._image.value = self.png()
+            self._image.value = self.svg()
         if self._label is not None:
             self._label.value = self._label_html()
         self.update_times.append(time.perf_counter() - start)

@@ -64,7 +64,8 @@ class XipGlance(Explorer):
             "scenario": widgets.Dropdown(options=mapped, value=self.name,
                                          description="scenario"),
             "strategy": widgets.ToggleButtons(options=list(STRATEGY_LABELS),
-                                              value=self.strategy, description="kernel"),
+                                              value=self.strategy, description="kernel",
+                                              style={"button_width": "auto"}),
         }
 
     def on_change(self, name: str, value: object) -> None:
