@@ -354,6 +354,7 @@ def test_private_file_write_fault_is_do_cow_fault():
         "__do_fault",
         "filemap_fault",
         "page_cache_read",
+        "model_readpage",  # the filesystem's ->readpage
         "finish_fault",
         "up_read",
     ]

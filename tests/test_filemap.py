@@ -74,6 +74,7 @@ def test_first_touch_is_major_second_mapping_minor(no_fault_around):
         "__do_fault",
         "filemap_fault",
         "page_cache_read",
+        "model_readpage",  # the filesystem's ->readpage
         "finish_fault",
         "up_read",
     ]

@@ -388,7 +388,7 @@ def test_the_mmap_runs_the_kernel_functions_in_order(name, strategy):
     assert run_scenario(name, strategy, image=IMAGE).mmap_calls == want
 
 
-PAGE_CACHE_INSIDE = {"find_get_page", "page_cache_read", "add_to_page_cache_lru"}
+PAGE_CACHE_INSIDE = {"find_get_page", "page_cache_read", "add_to_page_cache_lru", "cramfs_readpage"}
 FAULT_ENTRY = ["do_page_fault", "down_read_trylock", "find_vma", "handle_mm_fault",
                "__handle_mm_fault", "handle_pte_fault", "do_fault", "do_read_fault"]
 

@@ -44,6 +44,7 @@ from mmlab.fs_types import (
 from mmlab.mm_types import Vma
 from mmlab.physmem import Page, SetPageError, SetPageUptodate, unlock_page
 from mmlab.system import System, default_system
+from mmlab.trace import traced
 
 __all__ = [
     "FMODE_EXEC",
@@ -70,6 +71,7 @@ __all__ = [
 MODEL_FILE_OPERATIONS = FileOperations(mmap=generic_file_mmap)
 
 
+@traced
 def model_readpage(file: File, page: Page) -> int:
     """The model files' ``->readpage``: copy the file's bytes (``Inode.data``) into the page.
 

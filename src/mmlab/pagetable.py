@@ -718,7 +718,7 @@ class PageTable:
         return tbl
 
     def table_of(self, level: str, addr: int) -> object | None:
-        """The ``"pmd"`` or ``"pte"`` table that holds ``addr``'s entry at that level, or None.
+        """The ``"pud"``, ``"pmd"`` or ``"pte"`` table holding ``addr``'s entry there, or None.
 
         A kernel pointer such as ``vmf->pmd`` points into such a table; comparing what this
         returns before and after a lock drop tells whether that pointer still points at a live
@@ -726,11 +726,13 @@ class PageTable:
 
         Model helper: no kernel counterpart (the kernel has the pointers themselves).
         """
+        if level == "pud":
+            return self._pud(addr, False)
         if level == "pmd":
             return self._pmd(addr, False)
         if level == "pte":
             return self._pte_table(addr, False)
-        raise ValueError(f"level must be 'pmd' or 'pte', not {level!r}")
+        raise ValueError(f"level must be 'pud', 'pmd' or 'pte', not {level!r}")
 
     def pud_alloc(self, addr: int) -> int:
         """Make sure the pud table for ``addr`` exists: 0 or ``-ENOMEM``.

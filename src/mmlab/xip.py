@@ -321,6 +321,7 @@ def _ioremap_address(phys: int) -> int:
 
 
 # --- reading: the page cache path --------------------------------------------------------------
+@trace.traced
 def cramfs_readpage(file: File, page: Page) -> int:
     """Fill one page-cache page of a cramfs file from flash, exactly as v4.15 does.
 

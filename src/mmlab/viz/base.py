@@ -28,6 +28,7 @@ from collections.abc import Callable, Mapping
 from types import MappingProxyType
 
 import ipywidgets as widgets
+import matplotlib
 from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
@@ -88,6 +89,7 @@ class Explorer:
         self._label: widgets.HTML | None = None
         self._box: widgets.VBox | None = None
         self.update_times: list[float] = []
+        self._quiet = False
 
     # --- what subclasses provide -------------------------------------------------------------
     def draw(self, fig: Figure) -> None:
@@ -136,11 +138,14 @@ class Explorer:
         return self._render("svg")
 
     def _render(self, fmt: str) -> bytes:
-        fig = self._figure
-        fig.clear()
-        self.draw(fig)
-        out = io.BytesIO()
-        fig.savefig(out, format=fmt, dpi=DPI)
+        # Text is most of what a schematic costs: SVG keeps it as text (the browser draws it,
+        # five times smaller than glyph paths), and PNG skips FreeType's hinting.
+        with matplotlib.rc_context({"svg.fonttype": "none", "text.hinting": "none"}):
+            fig = self._figure
+            fig.clear()
+            self.draw(fig)
+            out = io.BytesIO()
+            fig.savefig(out, format=fmt, dpi=DPI)
         return out.getvalue()
 
     def set(self, **values: object) -> None:
@@ -150,6 +155,15 @@ class Explorer:
             if control is None:
                 raise KeyError(f"no control {name!r}; there are: {', '.join(self.controls)}")
             control.value = value  # type: ignore[attr-defined]
+
+    def set_quietly(self, name: str, value: object) -> None:
+        """Change a control's value without calling :meth:`on_change` or redrawing (for an
+        explorer that moves one control from another's handler)."""
+        self._quiet = True
+        try:
+            self.controls[name].value = value  # type: ignore[attr-defined]
+        finally:
+            self._quiet = False
 
     def press(self, name: str) -> None:
         """Press the button called ``name``."""
@@ -185,6 +199,8 @@ class Explorer:
 
     def _changed_handler(self, name: str) -> Callable[[dict], None]:
         def handler(change: dict) -> None:
+            if self._quiet:
+                return
             start = time.perf_counter()
             self.on_change(name, change["new"])
             self.refresh()

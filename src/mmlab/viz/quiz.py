@@ -142,8 +142,17 @@ def check_function(fn: Callable[..., object], cases: Sequence[tuple[tuple, objec
 
 
 def _show(value: object) -> str:
-    return hex(value) if isinstance(value, int) and not isinstance(value, bool) and value > 4096 \
-        else repr(value)
+    """A value as a learner reads it: addresses (large ints) in hex, also inside lists."""
+    if isinstance(value, bool) or value is None:
+        return repr(value)
+    if isinstance(value, int):
+        return hex(value) if value > 4096 else repr(value)
+    if isinstance(value, list | tuple):
+        inner = ", ".join(_show(v) for v in value)
+        if isinstance(value, tuple):
+            return f"({inner}{',' if len(value) == 1 else ''})"
+        return f"[{inner}]"
+    return repr(value)
 
 
 class Drill:
