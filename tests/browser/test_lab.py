@@ -81,6 +81,7 @@ def lab(tmp_path_factory):
 def wait_idle(page, timeout: float = 90) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
+        accept_kernel_dialog(page)
         idle = page.locator(".jp-Notebook-ExecutionIndicator[data-status='idle']").count()
         busy = page.locator(".jp-InputArea-prompt:has-text('[*]')").count()
         if idle and not busy:
@@ -89,9 +90,19 @@ def wait_idle(page, timeout: float = 90) -> None:
     raise AssertionError("the notebook was still running after the timeout")
 
 
+def accept_kernel_dialog(page) -> None:
+    """JupyterLab sometimes asks which kernel to start (e.g. when the first start was slow):
+    answer as a learner would, with the notebook's own kernel."""
+    dialog = page.locator(".jp-Dialog:has-text('Select Kernel')")
+    if dialog.count():
+        dialog.locator("button.jp-mod-accept").click()
+        dialog.wait_for(state="detached", timeout=10_000)
+
+
 def run_all(page, attempts: int = 4) -> None:
     """Run > Run All Cells, as a learner does; again if the kernel was not ready to take it."""
     for _ in range(attempts):
+        accept_kernel_dialog(page)
         page.locator(".jp-Notebook:visible").first.click(position={"x": 5, "y": 5})  # focus
         page.click(".lm-MenuBar-itemLabel:text-is('Run')")
         item = page.locator(".lm-Menu-item:not(.lm-mod-disabled) "
@@ -142,6 +153,8 @@ def test_chapter_runs_and_its_widgets_answer(lab, path):
         # a workspace of its own, reset: only this chapter is open
         page.goto(f"{url}/lab/workspaces/{path.stem}/tree/{path.name}?token={token}&reset")
         page.wait_for_selector(".jp-Notebook", timeout=60_000)
+        time.sleep(1)
+        accept_kernel_dialog(page)
         wait_idle(page)
         assert page.locator("text=Would you like to get notified").count() == 0  # no pop-up
         run_all(page)
