@@ -21,6 +21,7 @@ import random
 import stat
 import subprocess
 import threading
+import time
 import warnings
 from pathlib import Path
 
@@ -234,6 +235,31 @@ def test_fifo_gets_the_whole_image(tmp_path):
         write_image(src, fifo)
     finally:
         reader.join(10)
+    assert bytes(got) == build_image(src)
+
+
+def test_fifo_whose_reader_comes_late_still_gets_the_image(tmp_path):
+    """The writer must wait for the reader: a FIFO opened read-write would not, and the bytes
+    written before the reader opened would be lost when the writer closes it."""
+    src = _small_src(tmp_path / "src")
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    got = bytearray()
+
+    def late_drain():
+        time.sleep(0.5)
+        with open(fifo, "rb") as f:
+            while chunk := f.read(65536):
+                got.extend(chunk)
+
+    reader = threading.Thread(target=late_drain, daemon=True)
+    reader.start()
+    try:
+        write_image(src, fifo)
+    finally:
+        reader.join(10)
+        if reader.is_alive():  # the bug: the reader waits for a writer that has gone
+            os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
     assert bytes(got) == build_image(src)
 
 

@@ -859,6 +859,14 @@ class _FileSink:
 _Sink = _MemorySink | _FileSink
 
 
+def _existing_special(path: str | os.PathLike) -> bool:
+    """Does ``path`` name something that exists and is not a regular file (a FIFO, a device)?"""
+    try:
+        return not stat.S_ISREG(os.stat(path).st_mode)
+    except OSError:
+        return False
+
+
 class _Output:
     """write_image()'s output file: opened like mkfs.cramfs (``O_CREAT | O_TRUNC``, 0666).
 
@@ -880,6 +888,13 @@ class _Output:
     def open(self) -> _Sink:
         flags = os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC
         try:
+            if _existing_special(self.path):
+                # A FIFO (or a device) is opened for writing only: a FIFO opened read-write
+                # would not wait for its reader, and bytes written before the reader opens
+                # vanish when we close it.
+                self.fd = os.open(self.path, flags | os.O_WRONLY, 0o666)
+                self.sink = _MemorySink()
+                return self.sink
             try:
                 self.fd = os.open(self.path, flags | os.O_RDWR | os.O_EXCL, 0o666)
                 self.created = True
