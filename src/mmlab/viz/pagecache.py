@@ -345,7 +345,7 @@ class PageCacheExplorer(Explorer):
         return {
             "vma": widgets.Dropdown(options=[s.label for s in self.specs],
                                     value=self.selected_vma, description="VMA",
-                                    layout=widgets.Layout(width="120px")),
+                                    layout=widgets.Layout(width="220px")),
             "page": widgets.IntSlider(min=0, max=self.npages - 1, value=self.selected_page,
                                       description="file page"),
             "access": widgets.ToggleButtons(options=["read", "write"], value=self.access,
