@@ -24,7 +24,8 @@ import base64
 import html
 import io
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from types import MappingProxyType
 
 import ipywidgets as widgets
@@ -159,9 +160,16 @@ class Explorer:
     def set_quietly(self, name: str, value: object) -> None:
         """Change a control's value without calling :meth:`on_change` or redrawing (for an
         explorer that moves one control from another's handler)."""
+        with self.quietly():
+            self.controls[name].value = value  # type: ignore[attr-defined]
+
+    @contextmanager
+    def quietly(self) -> Iterator[None]:
+        """Within this block, control changes (values, options) neither call
+        :meth:`on_change` nor redraw: one learner action, one redraw."""
         self._quiet = True
         try:
-            self.controls[name].value = value  # type: ignore[attr-defined]
+            yield
         finally:
             self._quiet = False
 

@@ -211,7 +211,6 @@ class PageTableWalkExplorer(Explorer):
         self.address = parse_address(address)
         self.error: str | None = None
         self.walk = walk_address(mm, self.address)
-        self._syncing = False
 
     def make_controls(self) -> dict[str, widgets.Widget]:
         """An address to type and a list of the present pages."""
@@ -228,8 +227,6 @@ class PageTableWalkExplorer(Explorer):
 
     def on_change(self, name: str, value: object) -> None:
         """Follow a new address (typed, or a present page with the current offset)."""
-        if self._syncing:
-            return
         if name == "address":
             try:
                 self._go(parse_address(str(value)))
@@ -247,19 +244,7 @@ class PageTableWalkExplorer(Explorer):
 
     def _sync(self, name: str, value: object) -> None:
         """Show ``value`` in another control without reacting to it."""
-        self._syncing = True
-        try:
-            self.controls[name].value = value  # type: ignore[attr-defined]
-        finally:
-            self._syncing = False
-
-    def refresh(self) -> None:
-        """Redraw, except while one control is being set to follow another (one redraw per
-        learner action; the nested change is recorded as taking no time)."""
-        if self._syncing:
-            self.update_times.append(0.0)
-            return
-        super().refresh()
+        self.set_quietly(name, value)
 
     def _go(self, address: int) -> None:
         self.address = address

@@ -232,7 +232,6 @@ class PhysMemExplorer(Explorer):
                 seen.append(f.vma)
         self.vmas: tuple[Vma, ...] = tuple(seen)
         self.chosen: MappedFrame | None = self.frames[0] if self.frames else None
-        self._syncing = False
         self._ram, self._flash = self._frames_to_draw()
 
     def _frames_to_draw(self) -> tuple[list[int], list[int]]:
@@ -277,30 +276,17 @@ class PhysMemExplorer(Explorer):
 
     def on_change(self, name: str, value: object) -> None:
         """A new VMA picks its first page; a new page is shown."""
-        if self._syncing:
-            return
         if name == "vma" and isinstance(value, int):
             vma = self.vmas[value]
             self.chosen = self._frames_of(vma)[0]
-            self._syncing = True
-            try:
+            with self.quietly():
                 page = self.controls["page"]
                 page.options = self._page_options(vma)  # type: ignore[attr-defined]
                 page.value = self.chosen.address  # type: ignore[attr-defined]
-            finally:
-                self._syncing = False
         elif name == "page" and isinstance(value, int):
             for f in self.frames:
                 if f.address == value:
                     self.chosen = f
-
-    def refresh(self) -> None:
-        """Redraw, except while one control is being set to follow another (one redraw per
-        learner action; the nested change is recorded as taking no time)."""
-        if self._syncing:
-            self.update_times.append(0.0)
-            return
-        super().refresh()
 
     def describe(self) -> str:
         """The chosen page: its VMA, PTE, pfn, pfn_valid and what vm_normal_page returns."""
