@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 export PATH := /usr/sbin:/sbin:$(PATH)
 
-.PHONY: lab test test-long lint bench data apt-deps clean captures
+.PHONY: lab test test-long lint bench data apt-deps clean captures workshop
 
 $(PY):
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "mmlab needs Python >= 3.11"'
@@ -29,6 +29,11 @@ apt-deps:
 	  apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y \
 	    util-linux-extra time chromium; \
 	fi
+
+# The workshop copy of the course: notebooks without solution cells, quizzes without "Show the
+# answer", in build/workshop (the answer key for the instructor is docs/quiz-answers.md).
+workshop: $(STAMP)
+	$(PY) -m mmlab.workshop --src notebooks --dst build/workshop
 
 lab: $(STAMP)
 	$(VENV)/bin/jupyter lab $(if $(filter 0,$(shell id -u)),--allow-root) notebooks/00-welcome.ipynb

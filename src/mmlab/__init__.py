@@ -50,6 +50,7 @@ fs/cramfs/inode.c + the 2017 patch       ``xip``           mount on flash, cramf
 (threads and the scheduler)               ``race``          every interleaving of racing threads
 (the running kernel, via ctypes)          ``live``          compare with /proc/self/maps
 (drawings of all of the above)            ``viz``           pictures, explorers, self-checks
+(course tooling)                          ``workshop``      the workshop copy, the answer key
 ========================================  ================  =======================================
 
 Each module imports only the modules above it in this table (``make lint`` checks it), so a
@@ -98,6 +99,7 @@ SUBMODULES = (
     "race",
     "live",
     "viz",
+    "workshop",
     "cli",
 )
 

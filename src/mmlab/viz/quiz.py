@@ -10,19 +10,40 @@
   problem, an answer checker, and the answer on request.
 * :func:`compare_guess`: the "predict, then run" comparison.
 
+In a workshop copy of the course (``make workshop``: a file named :data:`WORKSHOP_MARKER` sits
+in the notebooks' folder, or the environment sets ``MMLAB_WORKSHOP=1``) a :class:`Quiz` has no
+"Show the answer" button: the instructor holds the answers.
+
 Model helper: no kernel counterpart.
 """
 
 from __future__ import annotations
 
 import html
+import os
 import random
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import ipywidgets as widgets
 
-__all__ = ["CheckResult", "Drill", "Quiz", "check_function", "compare_guess"]
+__all__ = ["WORKSHOP_MARKER", "CheckResult", "Drill", "Quiz", "check_function", "compare_guess",
+           "workshop_mode"]
+
+#: The file whose presence in the notebook's folder (or the one above) marks a workshop copy.
+WORKSHOP_MARKER = ".mmlab-workshop"
+
+
+def workshop_mode() -> bool:
+    """Is this a workshop copy of the course (answers held by the instructor)?
+
+    Model helper: no kernel counterpart.
+    """
+    if os.environ.get("MMLAB_WORKSHOP", "") not in ("", "0"):
+        return True
+    here = os.getcwd()
+    return any(os.path.exists(os.path.join(d, WORKSHOP_MARKER))
+               for d in (here, os.path.dirname(here)))
 
 
 class Quiz:
@@ -73,10 +94,12 @@ class Quiz:
                                f"{html.escape(self.why)}")
 
     def widget(self) -> widgets.VBox:
-        """The question, its options, the two buttons and the feedback line."""
+        """The question, its options, the buttons and the feedback line (no "Show the answer"
+        in a workshop copy)."""
+        buttons = [self.check_button] if workshop_mode() else [self.check_button,
+                                                                self.show_button]
         return widgets.VBox([widgets.HTML(f"<b>{html.escape(self.question)}</b>"), self.choice,
-                             widgets.HBox([self.check_button, self.show_button]),
-                             self.feedback])
+                             widgets.HBox(buttons), self.feedback])
 
     def _repr_mimebundle_(self, include: object = None, exclude: object = None) -> dict:
         bundle = dict(self.widget()._repr_mimebundle_())

@@ -1,0 +1,190 @@
+"""The workshop copy of the course, and the answer key an instructor keeps.
+
+``make workshop`` (``python -m mmlab.workshop``) copies the course into ``build/workshop/``:
+
+* every notebook of ``notebooks/`` and ``notebooks/labs/``, without the cells tagged
+  ``"solution"`` (solved functions, answers written out) and without outputs; the labs'
+  ``solutions/`` folder is left out;
+* a :data:`~mmlab.viz.quiz.WORKSHOP_MARKER` file, so that every ``Quiz`` hides its "Show the
+  answer" button (the instructor holds the answers);
+* ``data/``, which some cells read.
+
+:func:`quiz_answers` collects every ``Quiz`` of the notebooks (question, right option, why)
+into the markdown answer key that ``docs/quiz-answers.md`` holds (a test keeps it in step).
+
+Model helper: no kernel counterpart (course tooling).
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import shutil
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import nbformat
+
+from mmlab.viz.quiz import WORKSHOP_MARKER
+
+__all__ = ["SOLUTION_TAG", "QuizAnswer", "WorkshopCopy", "answers_markdown", "main",
+           "make_workshop_copy", "quiz_answers"]
+
+#: The cell tag that marks a solution or an answer: such cells are not in the workshop copy.
+SOLUTION_TAG = "solution"
+
+
+@dataclass
+class WorkshopCopy:
+    """What :func:`make_workshop_copy` wrote: notebooks, and cells removed from each.
+
+    Model helper: no kernel counterpart.
+    """
+
+    root: Path
+    notebooks: list[Path] = field(default_factory=list)
+    removed: dict[str, int] = field(default_factory=dict)
+
+
+def _course_notebooks(src: Path) -> list[Path]:
+    return sorted(p for p in src.rglob("*.ipynb")
+                  if "solutions" not in p.relative_to(src).parts
+                  and ".ipynb_checkpoints" not in p.parts)
+
+
+def make_workshop_copy(src: Path | str, dst: Path | str,
+                       data: Path | str | None = None) -> WorkshopCopy:
+    """Copy the notebooks under ``src`` to ``dst/notebooks`` without solutions or outputs.
+
+    ``data`` (default: the ``data`` folder next to ``src``) is copied to ``dst/data``. ``dst``
+    is replaced if it exists.
+
+    Model helper: no kernel counterpart.
+    """
+    src, dst = Path(src), Path(dst)
+    if dst.exists():
+        shutil.rmtree(dst)
+    out = WorkshopCopy(dst)
+    target = dst / "notebooks"
+    for path in _course_notebooks(src):
+        nb = nbformat.read(path, as_version=4)
+        kept = [c for c in nb.cells if SOLUTION_TAG not in c.get("metadata", {}).get("tags", [])]
+        out.removed[str(path.relative_to(src))] = len(nb.cells) - len(kept)
+        for cell in kept:
+            if cell.cell_type == "code":
+                cell.outputs = []
+                cell.execution_count = None
+        nb.cells = kept
+        dest = target / path.relative_to(src)
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        nbformat.write(nb, dest)
+        out.notebooks.append(dest)
+    for extra in src.rglob("*.md"):
+        if "solutions" not in extra.relative_to(src).parts:
+            dest = target / extra.relative_to(src)
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(extra, dest)
+    target.mkdir(parents=True, exist_ok=True)
+    (target / WORKSHOP_MARKER).write_text(
+        "This is a workshop copy: Quiz answers are hidden (see docs/quiz-answers.md).\n")
+    data_dir = Path(data) if data is not None else src.parent / "data"
+    if data_dir.is_dir():
+        shutil.copytree(data_dir, dst / "data")
+    return out
+
+
+@dataclass(frozen=True)
+class QuizAnswer:
+    """One ``Quiz`` found in a notebook: where, the question, the right option and why.
+
+    Model helper: no kernel counterpart.
+    """
+
+    notebook: str
+    question: str
+    answer: str
+    why: str
+
+
+def _literal(node: ast.expr) -> object:
+    try:
+        return ast.literal_eval(node)
+    except ValueError:
+        return None
+
+
+def quiz_answers(src: Path | str) -> list[QuizAnswer]:
+    """Every ``Quiz(question, options, answer, why, ...)`` in the notebooks under ``src``.
+
+    Model helper: no kernel counterpart.
+    """
+    src = Path(src)
+    found: list[QuizAnswer] = []
+    for path in _course_notebooks(src):
+        nb = nbformat.read(path, as_version=4)
+        for cell in nb.cells:
+            if cell.cell_type != "code":
+                continue
+            try:
+                tree = ast.parse(cell.source)
+            except SyntaxError:
+                continue
+            for node in ast.walk(tree):
+                if not (isinstance(node, ast.Call) and getattr(node.func, "id", "") == "Quiz"):
+                    continue
+                args = [_literal(a) for a in node.args[:4]]
+                kw = {k.arg: _literal(k.value) for k in node.keywords}
+                question = args[0] if len(args) > 0 else kw.get("question")
+                options = args[1] if len(args) > 1 else kw.get("options")
+                answer = args[2] if len(args) > 2 else kw.get("answer")
+                why = args[3] if len(args) > 3 else kw.get("why")
+                if isinstance(options, list) and isinstance(answer, int) \
+                        and 0 <= answer < len(options):
+                    found.append(QuizAnswer(str(path.relative_to(src)), str(question),
+                                            str(options[answer]), str(why)))
+    return found
+
+
+def answers_markdown(src: Path | str) -> str:
+    """The answer key as markdown, one section per notebook.
+
+    Model helper: no kernel counterpart.
+    """
+    lines = ["# Answers to the self-check quizzes", "",
+             "Made by `python -m mmlab.workshop --answers docs/quiz-answers.md` from the "
+             "notebooks (a test keeps it in step). For instructors: the workshop copy hides "
+             "the quizzes' \"Show the answer\" button.", ""]
+    current = None
+    for qa in quiz_answers(src):
+        if qa.notebook != current:
+            current = qa.notebook
+            lines += [f"## {current}", ""]
+        lines += [f"- **{qa.question}**  ", f"  Answer: {qa.answer}  ", f"  Why: {qa.why}", ""]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m mmlab.workshop [--src notebooks] [--dst build/workshop] [--answers FILE]``.
+
+    Model helper: no kernel counterpart.
+    """
+    parser = argparse.ArgumentParser(prog="python -m mmlab.workshop",
+                                     description="Make the workshop copy of the course.")
+    parser.add_argument("--src", default="notebooks")
+    parser.add_argument("--dst", default="build/workshop")
+    parser.add_argument("--answers", help="write the quiz answer key (markdown) to this file")
+    args = parser.parse_args(argv)
+    if args.answers:
+        Path(args.answers).write_text(answers_markdown(args.src))
+        print(f"answer key: {args.answers}")
+        return 0
+    copy = make_workshop_copy(args.src, args.dst)
+    removed = sum(copy.removed.values())
+    print(f"workshop copy in {copy.root}: {len(copy.notebooks)} notebooks, "
+          f"{removed} solution cells left out")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
