@@ -1,0 +1,454 @@
+"""Which XIP condition stops a mapping: v4.15's ``cramfs_physmem_mmap`` as a pipeline of checks.
+
+:func:`xip_decision` maps a file of a mounted cramfs image on the model, exactly as a program
+would (``open``, ``mmap``), reads what the driver logged and returns an :class:`XipDecision`:
+the check that stopped it (or none), the kernel log lines, and how many pages now point at the
+flash. :class:`XipConditionsExplorer` draws the checks in the order v4.15 makes them, the one
+that fired in red, and the mapping's pages below. :func:`misalign_first_pointer` corrupts an
+image on purpose (the kernel does not check the CRC) to reach "data is not page aligned", and
+:func:`bailout_cases` builds the cases of the chapter's self-check by running the model.
+
+Kernel: ``cramfs_physmem_mmap`` in `fs/cramfs/inode.c @ v4.15 <https://elixir.bootlin.com/linux/v4.15/source/fs/cramfs/inode.c#L353>`_.
+"""
+
+from __future__ import annotations
+
+import errno
+import struct
+from collections.abc import Callable
+from dataclasses import dataclass
+from types import MappingProxyType
+
+import ipywidgets as widgets
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
+from matplotlib.patches import FancyArrowPatch, Rectangle
+
+from mmlab.constants import (
+    MAP_PRIVATE,
+    MAP_SHARED,
+    PAGE_SHIFT,
+    PAGE_SIZE,
+    PROT_EXEC,
+    PROT_READ,
+    PROT_WRITE,
+    VM_MIXEDMAP,
+    VM_PFNMAP,
+)
+from mmlab.cramfs.reader import open_image
+from mmlab.mm import MM
+from mmlab.mmap import find_vma
+from mmlab.procfs import format_vma
+from mmlab.scenarios import scenario_image
+from mmlab.system import System
+from mmlab.viz.base import PALETTE, Explorer, schematic_axes
+from mmlab.viz.quiz import CheckResult, check_function
+from mmlab.xip import (
+    CramfsInode,
+    CramfsSuperBlock,
+    cramfs_get_block_range,
+    cramfs_last_page_is_shared,
+    mount,
+    ram_pages_of,
+)
+
+__all__ = [
+    "PROTS",
+    "STAGES",
+    "XipConditionsExplorer",
+    "XipDecision",
+    "bailout_cases",
+    "check_bailout_reason",
+    "misalign_first_pointer",
+    "regular_files",
+    "xip_decision",
+]
+
+#: The checks in the order v4.15 makes them: ``(key, label)``. The keys of the driver's
+#: bail-outs are the very strings it logs; ``"vfs"`` is what happens before the driver is
+#: asked (``open`` on a read-only mount, ``mmap``'s permission checks), ``"map"`` the end.
+STAGES: tuple[tuple[str, str], ...] = (
+    ("vfs", "open, mmap\n(VFS)"),
+    ("shared+maywrite", "shared +\nmaywrite"),
+    ("vma is writable", "vma is\nwritable"),
+    ("beyond file limit", "beyond\nfile limit"),
+    ("unsuitable block layout", "unsuitable\nblock layout"),
+    ("data is not page aligned", "data not\npage aligned"),
+    ("last page is shared", "last page\nis shared"),
+    ("no suitable block remaining", "no suitable\nblock left"),
+    ("map", "map"),
+)
+_STAGE_KEYS = tuple(key for key, _ in STAGES)
+
+#: The protections the explorer offers, by the name ``/proc/PID/maps`` would show.
+PROTS: MappingProxyType[str, int] = MappingProxyType({
+    "r--": PROT_READ,
+    "r-x": PROT_READ | PROT_EXEC,
+    "rw-": PROT_READ | PROT_WRITE,
+})
+_FLAGS: MappingProxyType[str, int] = MappingProxyType({
+    "MAP_PRIVATE": MAP_PRIVATE,
+    "MAP_SHARED": MAP_SHARED,
+})
+_STRATEGY_NAMES: MappingProxyType[str, str] = MappingProxyType({
+    "mixedmap": "v4.15 (mixedmap)",
+    "refuse": "before the 2017 patch (refuse)",
+})
+
+
+@dataclass(frozen=True)
+class XipDecision:
+    """What one ``mmap`` of a cramfs file did, check by check.
+
+    ``stage`` is the key in :data:`STAGES` of the check that decided (``"map"`` when the
+    driver got to the end); ``outcome`` is ``"EROFS"``/``"EACCES"`` (refused before the driver),
+    ``"bailout"`` (a ``fail_reason``: the page cache serves the whole mapping),
+    ``"refused"`` (the pre-2017 "fix me": some pages could be mapped but not all),
+    ``"remap_pfn_range"`` (the whole VMA in place) or ``"vm_insert_mixed"`` (a part, in a
+    ``VM_MIXEDMAP`` VMA). ``in_place``: pages whose PTE points at the flash right after the
+    mmap; ``last_page_dropped``: "last page is shared" took one page off the run.
+
+    Model helper: no kernel counterpart.
+    """
+
+    path: str
+    pgoff: int
+    pages: int
+    prot: int
+    flags: int
+    open_write: bool
+    strategy: str
+    stage: str
+    outcome: str
+    reason: str | None
+    kernel_log: tuple[str, ...]
+    in_place: int
+    max_pages: int
+    last_page_dropped: bool = False
+    vm_flags: int = 0
+    maps_line: str = ""
+
+    def status(self, key: str) -> str:
+        """``"pass"``, ``"fired"``, ``"trimmed"`` (the last page left out) or ``"not reached"``
+        for the check ``key`` of :data:`STAGES`."""
+        here, now = _STAGE_KEYS.index(key), _STAGE_KEYS.index(self.stage)
+        if key == "last page is shared" and self.last_page_dropped:
+            return "trimmed"
+        if here < now:
+            return "pass"
+        if here == now:
+            return "fired" if key != "map" or self.outcome == "refused" else "pass"
+        return "not reached"
+
+
+def regular_files(sb: CramfsSuperBlock) -> tuple[str, ...]:
+    """The regular files of a mounted image, as absolute paths in image order.
+
+    Model helper: no kernel counterpart.
+    """
+    assert sb.image is not None
+    return tuple("/" + e.path for e in sb.image.walk() if e.is_file())
+
+
+def xip_decision(sb: CramfsSuperBlock, path: str, pgoff: int = 0, pages: int = 1,
+                 prot: int = PROT_READ | PROT_EXEC, flags: int = MAP_PRIVATE,
+                 open_write: bool = False) -> XipDecision:
+    """Open ``path``, mmap ``pages`` pages from file page ``pgoff`` and say which check decided.
+
+    Runs on the model as a program would (a fresh process on ``sb``'s machine; the mapping is
+    unmapped again afterwards), so the answer is the driver's own: its log lines
+    (``sb.system.dmesg``) name the ``fail_reason``, the VMA's flags tell ``remap_pfn_range``
+    from ``VM_MIXEDMAP``, and the page table how many pages point at the flash.
+
+    Kernel: ``cramfs_physmem_mmap`` in `fs/cramfs/inode.c @ v4.15 <https://elixir.bootlin.com/linux/v4.15/source/fs/cramfs/inode.c#L353>`_.
+    """
+    log = sb.system.dmesg
+    common = {"path": path, "pgoff": pgoff, "pages": pages, "prot": prot, "flags": flags,
+              "open_write": open_write, "strategy": sb.strategy}
+    try:
+        file = sb.open(path, write=open_write)
+    except OSError as err:
+        return XipDecision(**common, stage="vfs", outcome=errno.errorcode[err.errno or 0],
+                           reason=None, kernel_log=(), in_place=0, max_pages=0)
+    inode = file.f_inode
+    max_pages = (inode.i_size + PAGE_SIZE - 1) >> PAGE_SHIFT
+    mm = MM(sb.system)
+    seen = len(log)
+    try:
+        addr = mm.mmap(0, pages * PAGE_SIZE, prot, flags, file, pgoff * PAGE_SIZE)
+    except OSError as err:
+        lines = tuple(line for line in log[seen:] if line.startswith("cramfs:"))
+        code = errno.errorcode[err.errno or 0]
+        stage = "shared+maywrite" if code == "EINVAL" and not lines else "vfs"
+        return XipDecision(**common, stage=stage, outcome=code, reason=None, kernel_log=lines,
+                           in_place=0, max_pages=max_pages)
+    lines = tuple(line for line in log[seen:] if line.startswith("cramfs:"))
+    vma = find_vma(mm, addr)
+    assert vma is not None
+    in_place = ram_pages_of(vma)[0]
+    vm_flags, maps_line = vma.vm_flags, format_vma(vma)
+    mm.munmap(addr, pages * PAGE_SIZE)
+    dropped = any(line.endswith("last page is shared") for line in lines)
+    reason = None
+    for line in lines:
+        for marker in ("direct mmap impossible: ", "direct mmap failed: "):
+            if marker in line:
+                reason = line.split(marker, 1)[1]
+    if reason == "fix me":
+        stage, outcome = "map", "refused"
+    elif reason is not None:
+        stage, outcome = reason, "bailout"
+    else:
+        stage = "map"
+        outcome = ("vm_insert_mixed" if vm_flags & VM_MIXEDMAP
+                   else "remap_pfn_range" if vm_flags & VM_PFNMAP else "page cache")
+    return XipDecision(**common, stage=stage, outcome=outcome, reason=reason, kernel_log=lines,
+                       in_place=in_place, max_pages=max_pages, last_page_dropped=dropped,
+                       vm_flags=vm_flags, maps_line=maps_line)
+
+
+def misalign_first_pointer(image: bytes, path: str, shift_bytes: int = 4) -> bytes:
+    """A copy of ``image`` whose file ``path`` has its first direct pointer ``shift_bytes`` off.
+
+    A direct pointer holds the block's image offset divided by 4, so one unit more points 4
+    bytes further. The writer never does this (it aligns every XIP block); the kernel's
+    "data is not page aligned" check guards against such corrupt images. The superblock CRC is
+    left stale: v4.15 never checks it (only ``fsck.cramfs`` does). ``ValueError`` if the
+    file's first pointer is not a direct one.
+
+    Model helper: no kernel counterpart (a hand-patched image).
+    """
+    if shift_bytes % 4:
+        raise ValueError("a direct pointer counts 4-byte units: "
+                         "shift_bytes must be a multiple of 4")
+    img = open_image(image)
+    entry = img.lookup(path.lstrip("/"))
+    at = entry.data_offset
+    ptr = struct.unpack_from("<I", image, at)[0]
+    if ptr >> 30 != 3:
+        raise ValueError(f"{path}'s first block pointer {ptr:#x} is not a direct XIP pointer")
+    out = bytearray(image)
+    struct.pack_into("<I", out, at, ptr + shift_bytes // 4)
+    return bytes(out)
+
+
+# --- the self-check: my_bailout_reason ---------------------------------------------------------
+def _inputs(inode: CramfsInode, pgoff: int, pages: int, writable: bool) -> tuple:
+    """The simple facts a learner's ``my_bailout_reason`` gets about one mapping."""
+    max_pages = (inode.i_size + PAGE_SIZE - 1) >> PAGE_SHIFT
+    run, aligned = 0, True
+    if pgoff < max_pages:
+        offset, length = cramfs_get_block_range(inode, pgoff, min(pages, max_pages - pgoff))
+        if offset:
+            run, aligned = length, not (inode.sb.linear_phys_addr + offset) % PAGE_SIZE
+    return (writable, pgoff, pages, max_pages, run, aligned, cramfs_last_page_is_shared(inode))
+
+
+def bailout_cases() -> tuple[tuple[tuple, str | None], ...]:
+    """Cases for ``my_bailout_reason(writable, pgoff, vma_pages, max_pages, run, aligned,
+    last_page_shared)``, each answer found by mapping a real file on the model.
+
+    The files are those of :func:`mmlab.scenarios.scenario_image` and of a copy with
+    ``/bin/xipexe``'s first pointer 4 bytes off (:func:`misalign_first_pointer`); for each,
+    private mappings of 1 to 5 pages from every page offset up to one past the file's end,
+    read-only and writable. The inputs: the VMA is writable; ``vm_pgoff``; the VMA's pages;
+    the file's pages; ``run``: how many blocks from ``pgoff`` are direct, uncompressed and
+    contiguous (``cramfs_get_block_range``, 0 when the first is not, or when ``pgoff`` is past
+    the file); ``aligned``: that run starts on a page boundary of the flash;
+    ``last_page_shared``: the file's last flash page holds other data. The expected answer is
+    the ``fail_reason`` v4.15 logged, or ``None`` when it mapped pages in place. Duplicates are
+    dropped; the same inputs always give the same answer (the tests check it).
+
+    Model helper: no kernel counterpart.
+    """
+    image = scenario_image()
+    seen: dict[tuple, str | None] = {}
+    for img in (image, misalign_first_pointer(image, "/bin/xipexe")):
+        sb = mount(img, None, "mixedmap", system=System())
+        for path in regular_files(sb):
+            inode = sb.open(path).f_inode
+            assert isinstance(inode, CramfsInode)
+            max_pages = (inode.i_size + PAGE_SIZE - 1) >> PAGE_SHIFT
+            for pgoff in range(max_pages + 1):
+                for pages in range(1, 6):
+                    for writable in (False, True):
+                        prot = PROTS["rw-"] if writable else PROTS["r--"]
+                        got = xip_decision(sb, path, pgoff, pages, prot, MAP_PRIVATE)
+                        key = _inputs(inode, pgoff, pages, writable)
+                        seen.setdefault(key, got.reason)
+    return tuple(seen.items())
+
+
+def check_bailout_reason(fn: Callable[..., str | None]) -> CheckResult:
+    """Check a learner's ``my_bailout_reason`` against the model on :func:`bailout_cases`.
+
+    Model helper: no kernel counterpart.
+    """
+    return check_function(fn, bailout_cases(), name="my_bailout_reason")
+
+
+# --- the explorer ----------------------------------------------------------------------------
+_STATUS_COLOUR = MappingProxyType({
+    "pass": "#cfe8cf",
+    "fired": PALETTE["highlight"],
+    "trimmed": PALETTE["flash"],
+    "not reached": PALETTE["free"],
+})
+
+
+class XipConditionsExplorer(Explorer):
+    """Choose a file, a page offset, a length, a protection, flags; see which check stops it.
+
+    The top row is v4.15's checks in order (passed green, the one that decided red, the
+    last-page trim orange, the rest grey); below, the mapping's pages: on flash (in place), or
+    left to the page cache (filled on the first fault). ``image`` defaults to the scenario image;
+    ``strategy`` picks the driver (``"mixedmap"``, v4.15, or ``"refuse"``, before the 2017
+    patch) and is a control too. Mounts are made once per strategy and reused.
+
+    Model helper: no kernel counterpart.
+    """
+
+    figsize = (9.0, 2.6)
+
+    def __init__(self, image: bytes | None = None, *, path: str = "/lib/libc.so.6",
+                 pgoff: int = 0, pages: int = 5, prot: str = "r-x",
+                 flags: str = "MAP_PRIVATE", open_write: bool = False,
+                 strategy: str = "mixedmap") -> None:
+        super().__init__()
+        self.image = image if image is not None else scenario_image()
+        self._mounts: dict[str, CramfsSuperBlock] = {}
+        self.files = regular_files(self._mount(strategy))
+        if path not in self.files:
+            raise ValueError(f"no file {path!r}; there are: {', '.join(self.files)}")
+        self.state = {"path": path, "pgoff": pgoff, "pages": pages, "prot": prot,
+                      "flags": flags, "open_write": open_write, "strategy": strategy}
+        self.decision = self._decide()
+
+    def _mount(self, strategy: str) -> CramfsSuperBlock:
+        sb = self._mounts.get(strategy)
+        if sb is None:
+            sb = mount(self.image, None, strategy, system=System())
+            self._mounts[strategy] = sb
+        return sb
+
+    def _decide(self) -> XipDecision:
+        s = self.state
+        sb = self._mount(str(s["strategy"]))
+        return xip_decision(sb, str(s["path"]), int(s["pgoff"]), int(s["pages"]),
+                            PROTS[str(s["prot"])], _FLAGS[str(s["flags"])],
+                            bool(s["open_write"]))
+
+    def make_controls(self) -> dict[str, widgets.Widget]:
+        """File, page offset, pages, protection, flags, open mode and driver."""
+        narrow = widgets.Layout(width="170px")
+        s = self.state
+        return {
+            "path": widgets.Dropdown(options=list(self.files), value=s["path"],
+                                     description="file", layout=widgets.Layout(width="230px")),
+            "pgoff": widgets.BoundedIntText(value=s["pgoff"], min=0, max=16,
+                                            description="pgoff", layout=narrow),
+            "pages": widgets.BoundedIntText(value=s["pages"], min=1, max=8,
+                                            description="pages", layout=narrow),
+            "prot": widgets.Dropdown(options=list(PROTS), value=s["prot"], description="prot",
+                                     layout=narrow),
+            "flags": widgets.Dropdown(options=list(_FLAGS), value=s["flags"],
+                                      description="flags", layout=widgets.Layout(width="220px")),
+            "open_write": widgets.Dropdown(options=[("O_RDONLY", False), ("O_RDWR", True)],
+                                           value=s["open_write"], description="open",
+                                           layout=narrow),
+            "strategy": widgets.Dropdown(options=[(v, k) for k, v in _STRATEGY_NAMES.items()],
+                                         value=s["strategy"], description="driver",
+                                         layout=widgets.Layout(width="300px")),
+        }
+
+    def on_change(self, name: str, value: object) -> None:
+        """Run the mapping again with the new control value."""
+        self.state[name] = value
+        self.decision = self._decide()
+
+    def draw(self, fig: Figure) -> None:
+        """The checks as a pipeline, then the mapping's pages."""
+        ax = schematic_axes(fig, (0, 100), (0, 10))
+        d = self.decision
+        width, gap = 10.0, 1.1
+        for i, (key, label) in enumerate(STAGES):
+            x = 0.5 + i * (width + gap)
+            status = d.status(key)
+            ax.add_artist(Rectangle((x, 5.6), width, 3.2, facecolor=_STATUS_COLOUR[status],
+                                   edgecolor=PALETTE["text"] if status != "not reached"
+                                   else PALETTE["muted"], linewidth=1.4 if status == "fired"
+                                   else 0.8))
+            text_colour = "white" if status == "fired" else (
+                PALETTE["muted"] if status == "not reached" else PALETTE["text"])
+            if key == "map" and d.stage == "map" and d.outcome != "refused":
+                label = {"remap_pfn_range": "remap_pfn\n_range", "vm_insert_mixed":
+                         "MIXEDMAP +\ninsert_mixed"}.get(d.outcome, label)
+            elif key == "map" and d.outcome == "refused":
+                label = "fix me:\nrefused"
+            ax.text(x + width / 2, 7.2, label, ha="center", va="center", fontsize=8,
+                    color=text_colour)
+            if i:
+                ax.add_artist(FancyArrowPatch((x - gap, 7.2), (x, 7.2), arrowstyle="-|>",
+                                             mutation_scale=7, color=PALETTE["muted"]))
+        ax.text(0.5, 9.5, self._title(), fontsize=9, va="center", color=PALETTE["text"])
+        self._draw_pages(ax)
+
+    def _draw_pages(self, ax: Axes) -> None:
+        d = self.decision
+        n = d.pages
+        size = min(8.0, 80.0 / max(n, 1))
+        ax.text(0.5, 3.2, "pages of\nthe mapping", fontsize=8, va="center",
+                color=PALETTE["text"])
+        for i in range(n):
+            page = d.pgoff + i
+            if d.stage == "vfs" or d.outcome in ("EINVAL",):
+                kind, colour = "no VMA", PALETTE["free"]
+            elif i < d.in_place:
+                kind, colour = "flash", PALETTE["flash"]
+            elif page < d.max_pages:
+                kind, colour = "page cache", PALETTE["file"]
+            else:
+                kind, colour = "past EOF", PALETTE["free"]
+            x = 12.0 + i * (size + 0.8)
+            ax.add_artist(Rectangle((x, 1.4), size, 3.4, facecolor=colour,
+                                   edgecolor=PALETTE["text"], linewidth=0.6))
+            ax.text(x + size / 2, 3.1, f"page {page}\n{kind}", ha="center",
+                    va="center", fontsize=7, color=PALETTE["text"])
+        ax.text(12.0, 0.6, f"{d.in_place}/{n} in place on flash", fontsize=8,
+                color=PALETTE["text"])
+
+    def _title(self) -> str:
+        d = self.decision
+        return (f"mmap({d.path}, pgoff {d.pgoff}, {d.pages} page(s), "
+                f"{self.state['prot']}, {self.state['flags']}) — "
+                f"{_STRATEGY_NAMES[d.strategy]}")
+
+    def describe(self) -> str:
+        """The decision in words, and the kernel log lines."""
+        d = self.decision
+        if d.stage == "vfs":
+            why = ("open(O_RDWR) refused: read-only file system" if d.outcome == "EROFS" else
+                   "mmap refused before the driver is asked: a shared writable mapping needs "
+                   "a descriptor opened for writing")
+            head = f"-{d.outcome}: {why}. The driver never runs."
+        elif d.outcome == "bailout":
+            head = (f"stopped by: {d.reason!r}. Nothing mapped in place; the page cache serves "
+                    "all of it (mmap succeeds).")
+        elif d.outcome == "refused":
+            head = ("stopped by: 'fix me': some pages could be mapped in place, but not the "
+                    "whole VMA, so none are (the page cache serves all of it).")
+        elif d.outcome == "remap_pfn_range":
+            head = (f"no check fired: remap_pfn_range maps all {d.in_place} page(s) in place "
+                    "(VM_PFNMAP).")
+        elif d.outcome == "vm_insert_mixed":
+            head = (f"no check fired: {d.in_place}/{d.pages} page(s) in place with "
+                    "VM_MIXEDMAP + vm_insert_mixed; the rest from the page cache.")
+        else:
+            head = f"outcome: {d.outcome}"
+        if d.last_page_dropped:
+            head += " (The file's last page was left out: it is shared with other data.)"
+        lines = [self._title(), head]
+        if d.maps_line:
+            lines.append("maps: " + d.maps_line)
+        lines += ["kernel log:", *(f"  {line}" for line in d.kernel_log or ("(nothing)",))]
+        return "\n".join(lines)

@@ -1,0 +1,189 @@
+"""mmlab.viz.xipconditions: which check of cramfs_physmem_mmap stops a mapping, as a learner
+drives it."""
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from mmlab.constants import MAP_PRIVATE, PAGE_SIZE, PROT_EXEC, PROT_READ, VM_MIXEDMAP, VM_PFNMAP
+from mmlab.cramfs.reader import open_image
+from mmlab.scenarios import SCENARIOS, run_scenario, scenario_image
+from mmlab.system import System
+from mmlab.viz.xipconditions import (
+    PROTS,
+    STAGES,
+    XipConditionsExplorer,
+    bailout_cases,
+    check_bailout_reason,
+    misalign_first_pointer,
+    regular_files,
+    xip_decision,
+)
+from mmlab.xip import mount
+
+CAPTURES = Path(__file__).resolve().parents[2] / "data" / "kernel-captures" / "xip-scenarios.json"
+_PROT_NAME = {v: k for k, v in PROTS.items()}
+_FLAG_NAME = {MAP_PRIVATE: "MAP_PRIVATE", 1: "MAP_SHARED"}
+
+
+def reason_of(lines):
+    for line in lines:
+        m = re.search(r"direct mmap (?:impossible|failed): (.*)$", line)
+        if m:
+            return m.group(1)
+    return None
+
+
+def settings_of(sc):
+    return dict(path=sc.path, pgoff=sc.offset // PAGE_SIZE, pages=sc.pages,
+                prot=_PROT_NAME[sc.prot], flags=_FLAG_NAME[sc.flags], open_write=sc.open_write)
+
+
+@pytest.fixture(scope="module")
+def explorer():
+    e = XipConditionsExplorer()
+    e.widget()
+    return e
+
+
+def test_default_is_libc_mapped_in_part(explorer):
+    explorer.set(**settings_of(SCENARIOS[1]), strategy="mixedmap")
+    d = explorer.decision
+    assert (d.stage, d.outcome, d.in_place, d.pages) == ("map", "vm_insert_mixed", 3, 5)
+    assert d.vm_flags & VM_MIXEDMAP and not d.vm_flags & VM_PFNMAP
+    assert "(3/5 pages)" in d.kernel_log[-1] and "3/5 page(s) in place" in explorer.text
+    assert [d.status(k) for k, _ in STAGES] == ["pass"] * len(STAGES)
+
+
+@pytest.mark.parametrize("sc", SCENARIOS, ids=lambda s: s.name)
+def test_every_scenario_logs_what_run_scenario_logs(explorer, sc):
+    explorer.set(strategy="mixedmap", **settings_of(sc))
+    run = run_scenario(sc, "mixedmap")
+    d = explorer.decision
+    strip = re.compile(r"vma 0x[0-9a-f]+")
+    assert [strip.sub("vma", x) for x in d.kernel_log] == \
+        [strip.sub("vma", x) for x in run.kernel_log]
+    assert d.reason == reason_of(run.kernel_log)
+    if run.open_error or run.mmap_error:
+        assert (d.stage, d.outcome) == ("vfs", run.open_error or run.mmap_error)
+    else:
+        assert d.in_place == run.ram.flash or sc.touch != tuple(range(sc.pages))
+
+
+def test_the_real_kernel_stopped_at_the_same_check(explorer):
+    capture = json.loads(CAPTURES.read_text())
+    for sc in capture["scenarios"]:
+        explorer.set(strategy="mixedmap", path=sc["path"], pgoff=sc["offset"] // PAGE_SIZE,
+                     pages=-(-sc["length"] // PAGE_SIZE), prot=_PROT_NAME[sc["prot"]],
+                     flags=_FLAG_NAME[sc["flags"]], open_write=sc["open_write"])
+        d = explorer.decision
+        assert d.reason == reason_of(sc["kernel_log"]), sc["name"]
+        errno_name = sc["open_errno"] or sc["mmap_errno"]
+        if errno_name:
+            assert (d.stage, d.outcome) == ("vfs", errno_name), sc["name"]
+        else:
+            dropped = any(x.endswith("last page is shared") for x in sc["kernel_log"])
+            assert d.last_page_dropped == dropped, sc["name"]
+
+
+@pytest.mark.parametrize("settings, stage, outcome", [
+    (dict(path="/bin/xipexe", pgoff=0, pages=4, prot="r-x"), "map", "remap_pfn_range"),
+    (dict(path="/bin/xipexe", pgoff=0, pages=4, prot="rw-"), "vma is writable", "bailout"),
+    (dict(path="/bin/xipexe", pgoff=4, pages=1, prot="r--"), "beyond file limit", "bailout"),
+    (dict(path="/etc/motd.txt", pgoff=0, pages=2, prot="r--"), "unsuitable block layout",
+     "bailout"),
+    (dict(path="/lib/ld-tail.so", pgoff=2, pages=1, prot="r--"),
+     "no suitable block remaining", "bailout"),
+    (dict(path="/lib/gappy.so", pgoff=1, pages=1, prot="r--"), "unsuitable block layout",
+     "bailout"),
+    (dict(path="/bin/xipexe", pgoff=0, pages=4, prot="rw-", flags="MAP_SHARED"), "vfs",
+     "EACCES"),
+    (dict(path="/bin/xipexe", pgoff=0, pages=4, prot="rw-", flags="MAP_SHARED",
+          open_write=True), "vfs", "EROFS"),
+])
+def test_each_check_is_reached(explorer, settings, stage, outcome):
+    base = dict(flags="MAP_PRIVATE", open_write=False, strategy="mixedmap")
+    explorer.set(**{**base, **settings})
+    d = explorer.decision
+    assert (d.stage, d.outcome) == (stage, outcome)
+    fired = [k for k, _ in STAGES if d.status(k) == "fired"]
+    assert fired == ([] if outcome == "remap_pfn_range" else [stage])
+    assert all(d.status(k) == "not reached"
+               for k, _ in STAGES[[k for k, _ in STAGES].index(stage) + 1:])
+
+
+def test_unaligned_data_needs_a_corrupt_image():
+    image = scenario_image()
+    bad = misalign_first_pointer(image, "/bin/xipexe")
+    assert len(bad) == len(image) and sum(a != b for a, b in zip(bad, image, strict=True)) == 1
+    assert open_image(bad).crc_ok() is False  # the CRC is stale; the kernel never checks it
+    e = XipConditionsExplorer(bad, path="/bin/xipexe", pages=4)
+    assert e.decision.stage == "data is not page aligned"
+    assert e.decision.kernel_log[-1].endswith("direct mmap impossible: data is not page aligned")
+    with pytest.raises(ValueError, match="not a direct XIP pointer"):
+        misalign_first_pointer(image, "/etc/motd.txt")
+    with pytest.raises(ValueError, match="multiple of 4"):
+        misalign_first_pointer(image, "/bin/xipexe", 2)
+
+
+def test_refuse_strategy_says_fix_me_where_v415_maps_in_part(explorer):
+    explorer.set(path="/lib/libc.so.6", pgoff=0, pages=5, prot="r-x", flags="MAP_PRIVATE",
+                 open_write=False, strategy="refuse")
+    d = explorer.decision
+    assert (d.stage, d.outcome, d.reason, d.in_place) == ("map", "refused", "fix me", 0)
+    assert d.status("map") == "fired" and "fix me" in explorer.text
+    explorer.set(path="/bin/xipexe", pages=4)
+    assert (explorer.decision.outcome, explorer.decision.in_place) == ("remap_pfn_range", 4)
+
+
+def test_picture_changes_and_static_fallback(explorer):
+    explorer.set(path="/bin/xipexe", pgoff=0, pages=4, prot="r-x", flags="MAP_PRIVATE",
+                 open_write=False, strategy="mixedmap")
+    before = explorer.png()
+    explorer.set(prot="rw-")
+    assert explorer.png() != before
+    assert "image/png" in explorer._repr_mimebundle_()
+    assert explorer.update_times and max(explorer.update_times) < 1.0
+
+
+def test_unknown_file_is_named():
+    with pytest.raises(ValueError, match="there are: /bin/xipexe"):
+        XipConditionsExplorer(path="/nope")
+
+
+def test_xip_decision_leaves_the_process_clean():
+    sb = mount(scenario_image(), None, "mixedmap", system=System())
+    assert regular_files(sb)[0].startswith("/")
+    a = xip_decision(sb, "/lib/libc.so.6", 0, 5, PROT_READ | PROT_EXEC)
+    b = xip_decision(sb, "/lib/libc.so.6", 0, 5, PROT_READ | PROT_EXEC)
+    assert a == b
+
+
+def reference(writable, pgoff, vma_pages, max_pages, run, aligned, last_page_shared):
+    if writable:
+        return "vma is writable"
+    if pgoff >= max_pages:
+        return "beyond file limit"
+    if not run:
+        return "unsuitable block layout"
+    if not aligned:
+        return "data is not page aligned"
+    if pgoff + run == max_pages and last_page_shared:
+        run -= 1
+    if not run:
+        return "no suitable block remaining"
+    return None
+
+
+def test_bailout_cases_come_from_the_model_and_cover_every_reason():
+    cases = bailout_cases()
+    answers = {expected for _, expected in cases}
+    assert answers == {None, "vma is writable", "beyond file limit", "unsuitable block layout",
+                       "data is not page aligned", "no suitable block remaining"}
+    assert len({args for args, _ in cases}) == len(cases)
+    assert check_bailout_reason(reference).ok
+    wrong = check_bailout_reason(lambda *a: None if a[0] else reference(*a))
+    assert not wrong.ok and "returned None" in str(wrong)
+    assert check_bailout_reason(lambda *a: ...).not_done
