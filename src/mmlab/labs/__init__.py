@@ -1,0 +1,28 @@
+"""The labs: find-the-bug and complete-the-function exercises, each with an automatic check.
+
+One module per lab; each has a ``check(...)`` that runs the learner's work against the model
+and returns a result whose ``str()`` is the feedback line the notebook prints (``ok`` tells
+whether everything passed). The exercises are ``notebooks/labs/NN-<name>.ipynb``; their solved
+copies are in ``notebooks/labs/solutions/``.
+
+* :mod:`~mmlab.labs.remap_cow_rule`: the COW rule of ``remap_pfn_range``.
+* :mod:`~mmlab.labs.tail_check`: where the last-page scan must start (the seed's two forms).
+* :mod:`~mmlab.labs.race_recheck`: a thread schedule that breaks the fault-time split.
+* :mod:`~mmlab.labs.private_data`: packing the split point into ``vm_private_data``.
+* :mod:`~mmlab.labs.xip_layout`: an image layout in which all of a library maps from flash.
+
+Model helper: no kernel counterpart.
+"""
+
+from importlib import import_module as _import_module
+from types import ModuleType as _ModuleType
+
+LABS = ("remap_cow_rule", "tail_check", "race_recheck", "private_data", "xip_layout")
+
+__all__ = ["LABS"]
+
+
+def __getattr__(name: str) -> _ModuleType:
+    if name in LABS:
+        return _import_module(f"mmlab.labs.{name}")
+    raise AttributeError(f"module 'mmlab.labs' has no attribute {name!r}")

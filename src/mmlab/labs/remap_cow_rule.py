@@ -1,0 +1,101 @@
+"""Lab 01: the copy-on-write rule of ``remap_pfn_range`` (mm/memory.c @ v4.15).
+
+The learner writes ``remap_cow_rule(vm_flags, vm_start, vm_end, vm_pgoff, addr, size, pfn)``:
+``-EINVAL`` when the rule refuses the call, else the VMA's ``vm_pgoff`` after it (the first
+pfn for a COW mapping remapped whole, unchanged otherwise). :func:`check` compares it with what
+the model's :func:`mmlab.memory.remap_pfn_range` does to a VMA with those fields.
+
+Model helper: no kernel counterpart.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable
+
+from mmlab.constants import (
+    PAGE_SIZE,
+    VM_EXEC,
+    VM_MAYEXEC,
+    VM_MAYREAD,
+    VM_MAYSHARE,
+    VM_MAYWRITE,
+    VM_READ,
+    VM_SHARED,
+)
+from mmlab.memory import remap_pfn_range
+from mmlab.mm import MM
+from mmlab.mm_types import Vma
+from mmlab.system import System
+from mmlab.viz.quiz import CheckResult, check_function
+
+__all__ = ["FLAG_KINDS", "cases", "check", "model_answer"]
+
+_BASE = VM_READ | VM_EXEC | VM_MAYREAD | VM_MAYEXEC
+
+#: The four kinds of VMA the cases are drawn from: (label, vm_flags).
+FLAG_KINDS = (
+    ("private, may write", _BASE | VM_MAYWRITE),
+    ("private, may not write", _BASE),
+    ("shared, may write", _BASE | VM_SHARED | VM_MAYSHARE | VM_MAYWRITE),
+    ("shared read-only", _BASE | VM_MAYSHARE),
+)
+
+
+def model_answer(vm_flags: int, vm_start: int, vm_end: int, vm_pgoff: int, addr: int,
+                 size: int, pfn: int) -> int:
+    """Run the model's ``remap_pfn_range`` on a fresh VMA with these fields.
+
+    Returns its error if it fails, else the VMA's ``vm_pgoff`` afterwards.
+
+    Kernel: ``remap_pfn_range`` in `mm/memory.c @ v4.15 <https://elixir.bootlin.com/linux/v4.15/source/mm/memory.c#L2045>`_.
+    """
+    mm = MM(System())
+    vma = Vma(vm_start, vm_end, vm_flags, vm_pgoff, None, vm_mm=mm)
+    ret = remap_pfn_range(vma, addr, pfn, size, vma.vm_page_prot)
+    return ret if ret < 0 else vma.vm_pgoff
+
+
+def cases(seed: int = 2017, count: int = 24) -> list[tuple[tuple, object]]:
+    """``(args, expected)`` pairs: every flag kind with whole, unaligned-whole and partial ranges.
+
+    The expected values come from :func:`model_answer` (the model), not from a second copy of
+    the rule.
+
+    Model helper: no kernel counterpart.
+    """
+    rng = random.Random(seed)
+    out: list[tuple[tuple, object]] = []
+    shapes = ("whole", "whole, size not page aligned", "head", "tail", "middle", "one page")
+    for n in range(count):
+        _label, flags = FLAG_KINDS[n % len(FLAG_KINDS)]
+        shape = shapes[(n // len(FLAG_KINDS) + n) % len(shapes)]
+        pages = rng.randint(3, 9)
+        start = 0x40000000 + rng.randrange(0, 1 << 16) * PAGE_SIZE
+        end = start + pages * PAGE_SIZE
+        pgoff = rng.randrange(0, 64)
+        pfn = 0x08000 + rng.randrange(0, 1 << 10)
+        if shape == "whole":
+            addr, size = start, pages * PAGE_SIZE
+        elif shape == "whole, size not page aligned":
+            addr, size = start, pages * PAGE_SIZE - rng.randint(1, PAGE_SIZE - 1)
+        elif shape == "head":
+            addr, size = start, (pages - 1) * PAGE_SIZE
+        elif shape == "tail":
+            addr, size = start + PAGE_SIZE, (pages - 1) * PAGE_SIZE
+        elif shape == "middle":
+            addr, size = start + PAGE_SIZE, (pages - 2) * PAGE_SIZE
+        else:
+            addr, size = start + (pages - 1) * PAGE_SIZE, PAGE_SIZE
+        args = (flags, start, end, pgoff, addr, size, pfn)
+        out.append((args, model_answer(*args)))
+    return out
+
+
+def check(fn: Callable[[int, int, int, int, int, int, int], int]) -> CheckResult:
+    """Check a learner's ``remap_cow_rule`` against the model on :func:`cases`.
+
+    Model helper: no kernel counterpart.
+    """
+    return check_function(fn, cases(), name="remap_cow_rule")
+

@@ -1,0 +1,106 @@
+"""Lab 05: lay out an image so that a whole library maps from flash (v4.15's ``mixedmap``).
+
+The learner's ``make_layout()`` returns ``(tree, xip_globs)``: a :class:`mmlab.cramfs.tree.Dir`
+holding ``lib/libc.so.6`` (an ELF file of 5 pages: more than 4 pages, at most 5) and the
+``mkcramfs -X`` globs of the files whose read-only segments are stored for XIP.
+:func:`check` builds the image, mounts it from the model's flash under v4.15's strategy, maps
+the file whole (read+exec, private), touches every page and reports how many of the 5 pages
+came from flash, with the cramfs lines of the kernel log. The starting layout maps none; what
+stands in the way is what ``cramfs_physmem_mmap`` checks: blocks stored uncompressed and
+contiguous (only blocks of read-only ELF segments of files a glob matches are), and a last
+page that holds nothing but the file.
+
+Model helper: no kernel counterpart.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from mmlab.constants import MAP_PRIVATE, PAGE_SIZE, PROT_EXEC, PROT_READ
+from mmlab.cramfs.errors import CramfsError
+from mmlab.cramfs.tree import Dir, File, Node
+from mmlab.cramfs.writer import build_image
+from mmlab.scenarios import Scenario, run_scenario
+
+__all__ = ["LIBC", "LayoutCheck", "check"]
+
+#: The file the lab maps, and its size in pages.
+LIBC = "/lib/libc.so.6"
+_PAGES = 5
+
+_MAP = Scenario("lab-05", LIBC, 0, _PAGES * PAGE_SIZE, PROT_READ | PROT_EXEC, MAP_PRIVATE,
+                "The whole library, mapped read+exec as a loader would map its text.",
+                touch=tuple(range(_PAGES)))
+
+
+@dataclass(frozen=True)
+class LayoutCheck:
+    """What :func:`check` saw: pages from flash, where each page came from, the kernel log.
+
+    ``problem`` is set when the layout could not be tried (no such file, wrong size, the
+    image would not build or mount).
+
+    Model helper: no kernel counterpart.
+    """
+
+    flash: int
+    total: int
+    where: tuple[str, ...] = ()
+    log: tuple[str, ...] = ()
+    problem: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        """Every page came from flash."""
+        return self.problem is None and self.flash == self.total
+
+    def __str__(self) -> str:
+        if self.problem is not None:
+            return f"The layout could not be tried: {self.problem}"
+        lines = [f"{self.flash}/{self.total} pages from flash." + (" Well done." if self.ok
+                                                                    else "")]
+        lines += [f"  page {i}: {w}" for i, w in enumerate(self.where)]
+        lines.append("cramfs log of the mmap:" if self.log else "cramfs log of the mmap: empty")
+        lines += [f"  {line}" for line in self.log]
+        return "\n".join(lines)
+
+
+def _libc_of(tree: Dir) -> bytes | None:
+    node: Node = tree
+    for part in LIBC.strip("/").split("/"):
+        if not isinstance(node, Dir):
+            return None
+        found = node.entries.get(part.encode())
+        if found is None:
+            return None
+        node = found
+    return node.data if isinstance(node, File) else None
+
+
+def check(make_layout: Callable[[], tuple[Dir, Sequence[str]]]) -> LayoutCheck:
+    """Build, mount, map and touch the learner's layout; count the pages served from flash.
+
+    Model helper: no kernel counterpart.
+    """
+    try:
+        tree, globs = make_layout()
+    except NotImplementedError:
+        return LayoutCheck(0, _PAGES, problem="make_layout is not written yet")
+    data = _libc_of(tree)
+    if data is None:
+        return LayoutCheck(0, _PAGES, problem=f"the tree has no regular file {LIBC}")
+    if not (_PAGES - 1) * PAGE_SIZE < len(data) <= _PAGES * PAGE_SIZE:
+        return LayoutCheck(0, _PAGES, problem=f"{LIBC} is {len(data)} bytes; it must stay "
+                                              f"{_PAGES} pages (more than {_PAGES - 1})")
+    if not data.startswith(b"\x7fELF"):
+        return LayoutCheck(0, _PAGES, problem=f"{LIBC} is not an ELF file any more")
+    try:
+        image = build_image(tree, endian="little", name="lab-05", xip=tuple(globs))
+        run = run_scenario(_MAP, "mixedmap", image=image)
+    except (CramfsError, ValueError, OSError) as err:
+        return LayoutCheck(0, _PAGES, problem=f"{type(err).__name__}: {err}")
+    where = tuple(t.where or (t.signal or "nothing") for t in run.touches)
+    return LayoutCheck(sum(w == "flash" for w in where), _PAGES, where,
+                       tuple(run.kernel_log))
