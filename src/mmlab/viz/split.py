@@ -1,0 +1,771 @@
+"""The fault-time split, drawn: the packed split point, the vm_end cheat, the handler's
+return paths, two threads racing through its unlocked window, and the tail check the mail
+changes.
+
+* :class:`PackingExplorer`: ``vm_private_data`` bit by bit (the seed's 16/16 packing, v3's 12 +
+  virtual page number), packed by :func:`mmlab.xip.split_private_data` and unpacked again.
+* :func:`vm_end_story`, :func:`remap_partial_cow`: ``vm_end`` before, during and after
+  ``remap_pfn_range`` in the patch's ``cramfs_physmem_mmap``, and why it has to cheat.
+* :func:`split_fault_trace`: a fault on libc's page 3, recorded for the generic
+  :class:`~mmlab.viz.stepper.TraceStepper`; :func:`handler_return_paths`: every way out of
+  ``cramfs_vmasplit_fault``, each reached on the model.
+* :class:`RaceExplorer`: the interleavings of :data:`mmlab.race.RACES` under "split" and
+  "split-v3", as outcome classes with a bar each, and an example schedule to step through.
+* :func:`tail_check_table`, :func:`tail_lab_leak`: the ``(pages - 1)`` → ``(max_pages - 1)``
+  hunk, decided by the model for every starting ``vm_pgoff``.
+* :func:`pack_cases`, :func:`unpack_cases`, :class:`PackDrill`: the self-check.
+
+Model helper: no kernel counterpart (drawings of the model).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import ipywidgets as widgets
+from matplotlib.figure import Figure
+from matplotlib.patches import Rectangle
+
+from mmlab import trace
+from mmlab.constants import (
+    FAULT_FLAG_ALLOW_RETRY,
+    FAULT_FLAG_KILLABLE,
+    FAULT_FLAG_USER,
+    MAP_PRIVATE,
+    PAGE_SHIFT,
+    PAGE_SIZE,
+    PROT_EXEC,
+    PROT_READ,
+    vm_fault_names,
+)
+from mmlab.cramfs.tree import Dir
+from mmlab.cramfs.tree import File as TreeFile
+from mmlab.cramfs.writer import build_image
+from mmlab.fault import do_page_fault
+from mmlab.memory import remap_pfn_range
+from mmlab.mm import MM
+from mmlab.mm_types import Vma, VmFault, linear_page_index
+from mmlab.race import RACES, RaceReport, Run, race
+from mmlab.scenarios import Scenario, run_scenario, scenario_image
+from mmlab.system import System
+from mmlab.trace import Recorder, Step
+from mmlab.uaccess import user_read
+from mmlab.viz.base import PALETTE, Explorer, schematic_axes
+from mmlab.viz.quiz import Drill
+from mmlab.xip import (
+    CramfsInode,
+    CramfsSuperBlock,
+    SplitFault,
+    cramfs_get_block_range,
+    cramfs_last_page_is_shared,
+    mount,
+    seed_last_page_is_shared,
+    split_private_data,
+    vmasplit_fault_steps,
+)
+
+__all__ = [
+    "LIBC",
+    "PackDrill",
+    "PackingExplorer",
+    "RaceExplorer",
+    "RemapCheat",
+    "ReturnPath",
+    "TailRow",
+    "VmEndRow",
+    "format_return_paths",
+    "format_tail_table",
+    "format_vm_end_story",
+    "handler_return_paths",
+    "libc_mapping",
+    "pack_cases",
+    "remap_partial_cow",
+    "split_fault_trace",
+    "tail_check_table",
+    "tail_lab_image",
+    "tail_lab_leak",
+    "unpack_cases",
+    "unpack_seed",
+    "vm_end_story",
+]
+
+#: The file the chapter maps: 5 pages, pages 0-2 XIP, 3-4 compressed.
+LIBC = "/lib/libc.so.6"
+
+#: The largest page index of a cramfs file: ``size`` is a 24-bit field (< 16 MiB).
+MAX_FILE_PAGE = ((1 << 24) - 1) >> PAGE_SHIFT
+
+_RX = PROT_READ | PROT_EXEC
+
+
+# --- the mmap side ---------------------------------------------------------------------------
+def libc_mapping(strategy: str = "split", *,
+                 system: System | None = None) -> tuple[CramfsSuperBlock, MM, int]:
+    """Mount the scenario image under ``strategy`` and map all of libc (5 pages, read+exec,
+    private) in a new process: ``(superblock, mm, address)``.
+
+    Model helper: no kernel counterpart (what the dynamic loader does on the board).
+    """
+    sb = mount(scenario_image(), None, strategy, system=system or System())
+    mm = MM(sb.system)
+    addr = mm.mmap(0, 5 * PAGE_SIZE, _RX, MAP_PRIVATE, sb.open(LIBC), 0)
+    return sb, mm, addr
+
+
+def unpack_seed(value: int, vm_start: int, strategy: str = "split") -> tuple[int, int]:
+    """``(split_pgoff, split_addr)`` from a packed ``vm_private_data``, as the handler decodes it.
+
+    The seed: pgoff in bits 0-15, page index within the VMA from bit 16 (the address is
+    ``vm_start`` plus that many pages). v3: pgoff in bits 0-11, the virtual page number of the
+    split point from bit 12 (``vm_start`` is not needed).
+
+    Patch: ``cramfs_vmasplit_fault``'s decoding in the fault-time split (LKML, 2017-08-16) and
+    in its v3 as quoted in the review of 2017-08-31, never merged.
+    """
+    if strategy == "split-v3":
+        return value & 0xFFF, (value >> 12) << PAGE_SHIFT
+    return value & 0xFFFF, vm_start + (value >> 16) * PAGE_SIZE
+
+
+class PackingExplorer(Explorer):
+    """``vm_private_data`` bit by bit: choose the split page and the split pgoff, see the packed
+    value, each bit in its field, and what the handler unpacks from it.
+
+    Model helper: no kernel counterpart.
+    """
+
+    figsize = (9.0, 2.6)
+
+    def __init__(self, split_page: int = 3, split_pgoff: int = 3, strategy: str = "split",
+                 vm_start: int = 0x7FFFF7FFA000) -> None:
+        super().__init__()
+        self.split_page, self.split_pgoff = split_page, split_pgoff
+        self.strategy, self.vm_start = strategy, vm_start
+
+    def make_controls(self) -> dict[str, widgets.Widget]:
+        """The split page (within the VMA), the split pgoff (within the file), the packing."""
+        return {
+            "split_page": widgets.IntSlider(value=self.split_page, min=0, max=MAX_FILE_PAGE,
+                                            description="split page"),
+            "split_pgoff": widgets.IntSlider(value=self.split_pgoff, min=0, max=MAX_FILE_PAGE,
+                                             description="split pgoff"),
+            "strategy": widgets.ToggleButtons(options=[("seed (16 + 16)", "split"),
+                                                       ("v3 (12 + vpn)", "split-v3")],
+                                              value=self.strategy),
+        }
+
+    def on_change(self, name: str, value: object) -> None:
+        """A slider or the packing changed."""
+        if name == "strategy":
+            self.strategy = str(value)
+        else:
+            setattr(self, name, int(value))  # type: ignore[call-overload]
+
+    @property
+    def value(self) -> int:
+        """The packed ``vm_private_data`` (by :func:`mmlab.xip.split_private_data`)."""
+        return split_private_data(self.split_pgoff, self.split_page, self.vm_start,
+                                  self.strategy)
+
+    @property
+    def low_bits(self) -> int:
+        """How many low bits hold the pgoff: 16 in the seed, 12 in v3."""
+        return 12 if self.strategy == "split-v3" else 16
+
+    def draw(self, fig: Figure) -> None:
+        """One box per bit, high bits left; the pgoff field and the split-point field coloured."""
+        ax = schematic_axes(fig)
+        value, low = self.value, self.low_bits
+        nbits = 48 if self.strategy == "split-v3" else 32
+        width = 98.0 / nbits
+        for bit in range(nbits):
+            x = 1 + (nbits - 1 - bit) * width
+            colour = PALETTE["file"] if bit < low else PALETTE["flash"]
+            on = (value >> bit) & 1
+            ax.add_patch(Rectangle((x, 5.0), width * 0.92, 2.2, facecolor=colour,
+                                   edgecolor=PALETTE["text"] if on else PALETTE["muted"],
+                                   linewidth=1.2 if on else 0.4))
+            ax.text(x + width * 0.46, 6.1, str(on), ha="center", va="center", fontsize=8,
+                    weight="bold" if on else "normal",
+                    color=PALETTE["text"] if on else PALETTE["muted"])
+            if bit % 4 == 0:
+                ax.text(x + width * 0.46, 4.4, str(bit), ha="center", va="center", fontsize=6,
+                        color=PALETTE["muted"])
+        split_field = "virtual page number" if self.strategy == "split-v3" else "split page"
+        ax.text(1 + (nbits - low) * width / 2, 8.4,
+                f"bits {low}+: {split_field} = {value >> low:#x}", ha="center", fontsize=9,
+                color=PALETTE["text"])
+        ax.text(1 + (nbits - low) * width + low * width / 2, 8.4,
+                f"bits 0-{low - 1}: split pgoff = {value & ((1 << low) - 1)}", ha="center",
+                fontsize=9, color=PALETTE["text"])
+        pgoff, addr = unpack_seed(value, self.vm_start, self.strategy)
+        ax.text(1, 2.4, f"vm_private_data = {value:#x}", fontsize=10, weight="bold",
+                color=PALETTE["text"])
+        ax.text(1, 0.8, f"unpacked: split_pgoff = {pgoff}, split_addr = {addr:#x}"
+                + ("   (0: \"no split point\" → SIGSEGV)" if not value else ""),
+                fontsize=9, color=PALETTE["highlight"] if not value else PALETTE["text"])
+
+    def describe(self) -> str:
+        """The packing formula, the value, the two fields, and the unpacked split point."""
+        value, low = self.value, self.low_bits
+        pgoff, addr = unpack_seed(value, self.vm_start, self.strategy)
+        if self.strategy == "split-v3":
+            vpn = (self.vm_start >> PAGE_SHIFT) + self.split_page
+            lines = [f"v3: split_pgoff | (split_vpn << 12) = {self.split_pgoff} | "
+                     f"({vpn:#x} << 12) = {value:#x}",
+                     f"  bits 0-11  split_pgoff: {value & 0xFFF}",
+                     f"  bits 12+   virtual page number of the split point: {value >> 12:#x}"]
+        else:
+            lines = [f"seed: split_pgoff + (split_page << 16) = {self.split_pgoff} + "
+                     f"({self.split_page} << 16) = {value:#x}",
+                     f"  bits 0-15  split_pgoff: {value & 0xFFFF}",
+                     f"  bits 16-31 split_page:  {value >> 16}"]
+        lines.append(f"  unpacked: split_pgoff = {pgoff}, split_addr = {addr:#x} "
+                     f"(vm_start {self.vm_start:#x})")
+        if not value:
+            lines.append("  value 0: the handler reads it as \"no split point\" and returns "
+                         "VM_FAULT_SIGSEGV")
+        lines.append(f"  a cramfs file has at most {MAX_FILE_PAGE + 1} pages (24-bit size): "
+                     f"any page offset < {MAX_FILE_PAGE + 1} = 2^12 fits in {low} bits")
+        return "\n".join(lines)
+
+
+@dataclass(frozen=True)
+class VmEndRow:
+    """One traced call during an ``mmap`` of libc, and the VMA's ``vm_end`` when it was called.
+
+    Model helper: no kernel counterpart.
+    """
+
+    name: str
+    depth: int
+    vm_end: int | None
+    vm_start: int | None
+
+
+class _VmaWatch(list[Step]):
+    """A recorder's step list that notes the mapped VMA's ``vm_end`` as each step is added."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.vma: Vma | None = None
+        self.rows: list[VmEndRow] = []
+
+    def append(self, step: Step) -> None:  # noqa: D401 - list protocol
+        super().append(step)
+        if self.vma is None:
+            self.vma = next((v for v in step.args.values() if isinstance(v, Vma)), None)
+        vma = self.vma
+        self.rows.append(VmEndRow(step.name, step.depth, vma.vm_end if vma else None,
+                                  vma.vm_start if vma else None))
+
+
+def vm_end_story(strategy: str = "split") -> list[VmEndRow]:
+    """``mmap`` of all of libc under ``strategy``, traced with :func:`mmlab.trace.record`; for each
+    call, the new VMA's ``vm_end`` at that moment (``None`` before the VMA exists).
+
+    Under "split" ``remap_pfn_range`` sees a VMA of 3 pages, the calls before and after one of
+    5: the patch shrinks ``vm_end`` around the call and restores it.
+
+    Model helper: no kernel counterpart (the trace of ``seed_physmem_mmap``).
+    """
+    sb = mount(scenario_image(), None, strategy, system=System())
+    mm = MM(sb.system)
+    file = sb.open(LIBC)
+    watch = _VmaWatch()
+    with trace.record(snapshots=False) as rec:
+        rec.steps = watch
+        mm.mmap(0, 5 * PAGE_SIZE, _RX, MAP_PRIVATE, file, 0)
+    return list(watch.rows)
+
+
+def format_vm_end_story(rows: Sequence[VmEndRow]) -> str:
+    """The rows as a call graph with ``vm_end`` and the VMA's size in pages.
+
+    Model helper: no kernel counterpart.
+    """
+    out = [f"{'call':40} vm_end          pages"]
+    for r in rows:
+        end = "(no VMA yet)" if r.vm_end is None else f"{r.vm_end:#x}"
+        pages = "" if r.vm_end is None or r.vm_start is None else \
+            str((r.vm_end - r.vm_start) // PAGE_SIZE)
+        out.append(f"{'  ' * r.depth + r.name:40} {end:15} {pages}")
+    return "\n".join(out)
+
+
+@dataclass(frozen=True)
+class RemapCheat:
+    """``remap_pfn_range`` of libc's 3 XIP pages into its 5-page private VMA, without and with
+    the patch's ``vm_end`` cheat.
+
+    Model helper: no kernel counterpart.
+    """
+
+    without: int
+    with_cheat: int
+    vm_end_during: int
+    vm_end_after: int
+    vm_pgoff_after: int
+    ptes: int
+
+
+def remap_partial_cow() -> RemapCheat:
+    """Try the patch's call by hand on a mapping that nothing was mapped into yet (``"refuse"``).
+
+    First on the 5-page VMA as it is: a COW mapping must be remapped whole, so ``-EINVAL``.
+    Then as the patch does it: ``vm_end`` shrunk to the 3 mappable pages, the call, ``vm_end``
+    restored.
+
+    Kernel: ``remap_pfn_range`` in `mm/memory.c @ v4.15 <https://elixir.bootlin.com/linux/v4.15/source/mm/memory.c#L2073>`_.
+    """
+    sb, mm, addr = libc_mapping("refuse")
+    vma = mm.find_vma(addr)
+    assert vma is not None
+    inode = sb.open(LIBC).f_inode
+    assert isinstance(inode, CramfsInode)
+    offset, pages = cramfs_get_block_range(inode, 0, 5)
+    pfn = (sb.linear_phys_addr + offset) >> PAGE_SHIFT
+    full_end = vma.vm_end
+    mm.mmap_sem.down_write()
+    without = remap_pfn_range(vma, vma.vm_start, pfn, pages * PAGE_SIZE, vma.vm_page_prot)
+    vma.vm_end = vma.vm_start + pages * PAGE_SIZE  # the cheat
+    during = vma.vm_end
+    with_cheat = remap_pfn_range(vma, vma.vm_start, pfn, pages * PAGE_SIZE, vma.vm_page_prot)
+    vma.vm_end = full_end  # restored
+    mm.mmap_sem.up_write()
+    ptes = sum(1 for _ in mm.pgd.range(vma.vm_start, vma.vm_end))
+    return RemapCheat(without, with_cheat, during, vma.vm_end, vma.vm_pgoff, ptes)
+
+
+# --- the fault side --------------------------------------------------------------------------
+def split_fault_trace(strategy: str = "split", page: int = 3) -> tuple[Recorder, str]:
+    """Map libc under ``strategy`` and record a read fault on ``page``: ``(recorder, result)``.
+
+    The recorder (with snapshots) is what :class:`~mmlab.viz.stepper.TraceStepper` steps
+    through; the result is the fault's summary.
+
+    Model helper: no kernel counterpart (``trace.record()`` around ``do_page_fault``).
+    """
+    _sb, mm, addr = libc_mapping(strategy)
+    with trace.record() as rec:
+        res = do_page_fault(mm, addr + page * PAGE_SIZE)
+    return rec, repr(res)
+
+
+@dataclass(frozen=True)
+class ReturnPath:
+    """One way out of ``cramfs_vmasplit_fault``, as reached on the model.
+
+    ``events``: the handler's steps; ``ret``: its ``VM_FAULT_*`` bits; ``ours``: whether the
+    faulting thread still holds ``mmap_sem`` for read when the handler returns.
+
+    Model helper: no kernel counterpart.
+    """
+
+    name: str
+    how: str
+    ret: int
+    events: tuple[str, ...]
+    ours: bool
+
+
+def _vmf(mm: MM, addr: int) -> VmFault:
+    vma = mm.find_vma(addr)
+    assert vma is not None
+    return VmFault(vma, FAULT_FLAG_ALLOW_RETRY | FAULT_FLAG_KILLABLE | FAULT_FLAG_USER,
+                   linear_page_index(vma, addr), addr)
+
+
+def handler_return_paths(strategy: str = "split") -> tuple[ReturnPath, ...]:
+    """Drive the patch's handler (:func:`mmlab.xip.vmasplit_fault_steps`) down each of its return
+    paths, one fresh libc mapping each, entered as ``__do_fault`` enters it (``mmap_sem`` held
+    for read):
+
+    * success: split, ``downgrade_write``, ``filemap_fault``;
+    * ``VM_FAULT_SIGSEGV``: no split point in ``vm_private_data``;
+    * ``VM_FAULT_RETRY``: another reader holds the lock, and a fatal signal arrives while
+      ``down_write_killable`` waits;
+    * ``VM_FAULT_NOPAGE``: while the handler is between ``up_read`` and
+      ``down_write_killable``, another thread's fault on page 4 splits the VMA;
+    * ``VM_FAULT_OOM``: the process is at ``max_map_count``, ``split_vma`` refuses.
+
+    Patch: ``cramfs_vmasplit_fault`` of the fault-time split (LKML, 2017-08-16), never merged.
+    """
+    paths: list[ReturnPath] = []
+
+    def run(name: str, how: str, mm: MM, vmf: VmFault, *, signal: bool = False,
+            meanwhile: int | None = None, extra_reader: bool = False) -> None:
+        sem = mm.mmap_sem
+        sem.down_read()
+        if extra_reader:
+            sem.down_read()
+        rep = SplitFault()
+        steps = vmasplit_fault_steps(vmf, (lambda: sem.is_locked) if signal else None, rep)
+        try:
+            while True:
+                label = next(steps)
+                if label == "down_write_killable" and meanwhile is not None:
+                    do_page_fault(mm, meanwhile)  # another thread, in the unlocked window
+        except StopIteration as done:
+            ret = int(done.value)
+        held = sem.readers - (1 if extra_reader else 0)
+        paths.append(ReturnPath(name, how, ret, tuple(rep.events), held == 1))
+
+    _sb, mm, addr = libc_mapping(strategy)
+    run("success", "first fault on page 3", mm, _vmf(mm, addr + 3 * PAGE_SIZE))
+    _sb, mm, addr = libc_mapping(strategy)
+    vmf = _vmf(mm, addr + 3 * PAGE_SIZE)
+    vmf.vma.vm_private_data = None
+    run("SIGSEGV", "vm_private_data holds no split point", mm, vmf)
+    _sb, mm, addr = libc_mapping(strategy)
+    run("RETRY", "fatal signal while down_write_killable waits for another reader", mm,
+        _vmf(mm, addr + 3 * PAGE_SIZE), signal=True, extra_reader=True)
+    _sb, mm, addr = libc_mapping(strategy)
+    run("NOPAGE", "another thread's fault on page 4 splits the VMA in the unlocked window", mm,
+        _vmf(mm, addr + 3 * PAGE_SIZE), meanwhile=addr + 4 * PAGE_SIZE)
+    _sb, mm, addr = libc_mapping(strategy)
+    mm.system.max_map_count = mm.map_count
+    run("OOM", "the process is at max_map_count: split_vma fails", mm,
+        _vmf(mm, addr + 3 * PAGE_SIZE))
+    return tuple(paths)
+
+
+def format_return_paths(paths: Sequence[ReturnPath]) -> str:
+    """One block per path: what led there, the handler's steps, the code, the lock.
+
+    Model helper: no kernel counterpart.
+    """
+    out = []
+    for p in paths:
+        lock = "still held for read" if p.ours else "RELEASED (not held)"
+        out.append(f"{p.name:8} {p.how}\n         {' → '.join(p.events)}\n"
+                   f"         returns {'|'.join(vm_fault_names(p.ret)) or '0'}; "
+                   f"this thread's mmap_sem: {lock}")
+    return "\n".join(out)
+
+
+# --- two threads ------------------------------------------------------------------------------
+def _short(outcome: str) -> str:
+    return outcome.replace(" (SIGKILL delivered; lock not held, as required)", "")
+
+
+class RaceExplorer(Explorer):
+    """The interleavings of a race as outcome classes (one bar each, red where something broke)
+    and the example schedule of one class, step by step.
+
+    Each (race, strategy) is explored once, when first chosen, and kept: the big races take
+    0.3-0.5 s, a second visit answers at once. :meth:`precompute` explores them all up front.
+
+    Model helper: no kernel counterpart.
+    """
+
+    figsize = (9.0, 4.2)
+    STRATEGIES = ("split", "split-v3")
+
+    def __init__(self, name: str = "two faults", strategy: str = "split") -> None:
+        super().__init__()
+        self._reports: dict[tuple[str, str], RaceReport] = {}
+        self.name, self.strategy = name, strategy
+        self.klass = 0
+        self.index = 0
+
+    # --- the model ---------------------------------------------------------------------------
+    def report(self, name: str | None = None, strategy: str | None = None) -> RaceReport:
+        """The exploration of ``name`` under ``strategy`` (the current ones by default), kept."""
+        key = (name or self.name, strategy or self.strategy)
+        if key not in self._reports:
+            self._reports[key] = race(*key)
+        return self._reports[key]
+
+    def precompute(self) -> None:
+        """Explore every race under both strategies now (about 3 s), so no change waits."""
+        for name in RACES:
+            for strategy in self.STRATEGIES:
+                self.report(name, strategy)
+
+    def classes(self) -> list[tuple[tuple[tuple[str, ...], tuple[str, ...]], int]]:
+        """The outcome classes of the current race, most frequent first: (key, count)."""
+        return self.report().classes.most_common()
+
+    @property
+    def run(self) -> Run:
+        """The example run of the chosen class."""
+        key = self.classes()[self.klass][0]
+        return self.report().examples[key]
+
+    # --- controls ----------------------------------------------------------------------------
+    def _class_options(self) -> list[tuple[str, int]]:
+        options = []
+        for i, ((outcomes, broken), n) in enumerate(self.classes()):
+            label = f"{i + 1}: {n} × " + " | ".join(_short(o) for o in outcomes)
+            options.append((label + ("  BROKEN" if broken else ""), i))
+        return options
+
+    def make_controls(self) -> dict[str, widgets.Widget]:
+        """Race, strategy, outcome class, and the step of its example schedule."""
+        wide = widgets.Layout(width="420px")
+        return {
+            "race": widgets.Dropdown(options=list(RACES), value=self.name, description="race"),
+            "strategy": widgets.ToggleButtons(options=list(self.STRATEGIES),
+                                              value=self.strategy),
+            "klass": widgets.Dropdown(options=self._class_options(), value=self.klass,
+                                      description="outcome", layout=wide),
+            "previous": widgets.Button(description="◀ step"),
+            "next": widgets.Button(description="step ▶"),
+            "step": widgets.IntSlider(value=self.index, min=0, max=len(self.run.schedule),
+                                      description="steps run"),
+        }
+
+    def on_change(self, name: str, value: object) -> None:
+        """A new race or strategy resets the class and the step; a new class resets the step."""
+        if name in ("race", "strategy"):
+            if name == "race":
+                self.name = str(value)
+            else:
+                self.strategy = str(value)
+            self.klass = 0
+            self.index = 0
+            with self.quietly():
+                self.controls["klass"].options = self._class_options()  # type: ignore[attr-defined]
+                self.controls["klass"].value = 0  # type: ignore[attr-defined]
+            self._sync_slider()
+        elif name == "klass":
+            self.klass = int(value)  # type: ignore[call-overload]
+            self.index = 0
+            self._sync_slider()
+        elif name == "step":
+            self.index = int(value)  # type: ignore[call-overload]
+
+    def on_press(self, name: str) -> None:
+        """One step of the schedule back or forward."""
+        self.index = max(0, min(len(self.run.schedule),
+                                self.index + (1 if name == "next" else -1)))
+        self._sync_slider()
+
+    def _sync_slider(self) -> None:
+        with self.quietly():
+            slider = self.controls["step"]
+            slider.max = len(self.run.schedule)  # type: ignore[attr-defined]
+            slider.value = self.index  # type: ignore[attr-defined]
+
+    # --- drawing -----------------------------------------------------------------------------
+    def draw(self, fig: Figure) -> None:
+        """Bars on the left (one per class), the example schedule on the right."""
+        ax = schematic_axes(fig, ylim=(0, 14))
+        rep = self.report()
+        classes = self.classes()
+        top = max(n for _, n in classes)
+        ax.text(1, 13.3, f"{rep.interleavings} interleavings: "
+                + " | ".join(t.label for t in rep.threads) + f"  ({rep.strategy})",
+                fontsize=9, weight="bold", color=PALETTE["text"], va="center")
+        row_h = min(1.6, 11.5 / len(classes))
+        for i, ((outcomes, broken), n) in enumerate(classes):
+            y = 12.2 - (i + 1) * row_h
+            colour = PALETTE["highlight"] if broken else PALETTE["file"]
+            ax.add_patch(Rectangle((1, y), 12 * n / top, row_h * 0.7, facecolor=colour,
+                                   edgecolor=PALETTE["text"] if i == self.klass else "none",
+                                   linewidth=1.5))
+            ax.text(14, y + row_h * 0.35, f"{i + 1}: {n}", fontsize=8, va="center",
+                    color=PALETTE["text"], weight="bold" if i == self.klass else "normal")
+            ax.text(20, y + row_h * 0.35, " | ".join(_short(o) for o in outcomes)[:48],
+                    fontsize=7, va="center", color=PALETTE["text"])
+        run = self.run
+        x0 = 62
+        ax.text(x0, 12.4, f"class {self.klass + 1}: steps run {self.index}/{len(run.schedule)}",
+                fontsize=8.5, weight="bold", color=PALETTE["text"], va="center")
+        for t in range(len(rep.threads)):
+            ax.text(x0 + 3 + t * 17, 11.5, f"thread {t}", fontsize=8, weight="bold",
+                    color=PALETTE["text"], va="center")
+        window = 13
+        first = max(0, min(self.index - window // 2, len(run.schedule) - window))
+        for k, (thread, label) in enumerate(run.schedule[first:first + window]):
+            j = first + k
+            y = 10.6 - k * 0.78
+            done = j < self.index
+            colour = PALETTE["text"] if done else PALETTE["muted"]
+            ax.text(x0, y, f"{j + 1:2}", fontsize=7, color=PALETTE["muted"], va="center",
+                    family="monospace")
+            ax.text(x0 + 3 + thread * 17, y, label, fontsize=7.5, va="center", color=colour,
+                    family="monospace", weight="bold" if j == self.index - 1 else "normal")
+        if run.broken:
+            ax.text(1, 0.5, "BROKEN: " + run.broken[0][:120], fontsize=7,
+                    color=PALETTE["highlight"], va="center")
+        else:
+            ax.text(1, 0.5, "bars: blue = every thread ends well, red = something broke",
+                    fontsize=7, color=PALETTE["muted"], va="center")
+
+    def describe(self) -> str:
+        """The class table, then the chosen class's schedule up to the current step."""
+        rep = self.report()
+        run = self.run
+        lines = [rep.table(), "",
+                 f"class {self.klass + 1}, its first interleaving: {self.index} of "
+                 f"{len(run.schedule)} steps run"]
+        for j, (thread, label) in enumerate(run.schedule[:self.index]):
+            lines.append(f"  {j + 1:2}. thread {thread}: {label}")
+        if self.index == len(run.schedule):
+            lines.append("  outcomes: " + "  |  ".join(run.outcomes))
+            lines.append("  VMAs at the end (start page, end page, vm_pgoff): "
+                         + ", ".join(f"({a}, {b}, {c:#x})" for a, b, c in run.vmas))
+        return "\n".join(lines)
+
+
+# --- the tail check ---------------------------------------------------------------------------
+@dataclass(frozen=True)
+class TailRow:
+    """The tail check for one starting ``vm_pgoff`` of a mapping that reaches the file's end.
+
+    ``truth``: v4.15's ``cramfs_last_page_is_shared``; ``before``/``patch``: the seed's scan
+    with ``(pages - 1)`` and ``(max_pages - 1)``, as ``(shared, image offset scanned)``, or
+    ``None`` where the scan would read past the flash (an oops); ``last_block``: the image
+    offset of the file's last block, where the scan should look.
+
+    Model helper: no kernel counterpart.
+    """
+
+    vm_pgoff: int
+    offset: int
+    pages: int
+    truth: bool
+    before: tuple[bool, int] | None
+    patch: tuple[bool, int] | None
+    last_block: int
+
+
+def tail_check_table(image: bytes, path: str) -> list[TailRow]:
+    """For each ``vm_pgoff`` from 0 to ``max_pages - 1``: a mapping from there to the file's end,
+    checked by both forms of the seed's tail scan and by v4.15's helper.
+
+    Model helper: no kernel counterpart (runs :func:`mmlab.xip.seed_last_page_is_shared` and
+    :func:`mmlab.xip.cramfs_last_page_is_shared`).
+    """
+    sb = mount(image, None, "split", system=System())
+    inode = sb.open(path).f_inode
+    assert isinstance(inode, CramfsInode)
+    max_pages = -(-inode.i_size // PAGE_SIZE)
+    truth = cramfs_last_page_is_shared(inode)
+    last_block, _ = cramfs_get_block_range(inode, max_pages - 1, 1)
+    rows = []
+    for pgoff in range(max_pages):
+        offset, pages = cramfs_get_block_range(inode, pgoff, max_pages - pgoff)
+        forms: list[tuple[bool, int] | None] = []
+        for form in ("pages-1", "max_pages-1"):
+            try:
+                forms.append(seed_last_page_is_shared(inode, offset, pages, max_pages, form))
+            except Exception:  # noqa: BLE001 - KernelBug: the scan left the flash
+                forms.append(None)
+        rows.append(TailRow(pgoff, offset, pages, truth, forms[0], forms[1], last_block))
+    return rows
+
+
+def format_tail_table(rows: Sequence[TailRow], image_size: int | None = None) -> str:
+    """The rows as a table: where each form scans, what it says, and whether it agrees with
+    v4.15.
+
+    Model helper: no kernel counterpart.
+    """
+    out = [f"truth (v4.15, the last block's own pointer): last page shared = {rows[0].truth}; "
+           f"the last block is at image offset {rows[0].last_block:#x}",
+           f"{'vm_pgoff':>8}  {'(pages - 1): says, scans at':36}  "
+           f"{'(max_pages - 1): says, scans at':36}  agree with v4.15?"]
+
+    def cell(res: tuple[bool, int] | None, last: int) -> str:
+        if res is None:
+            return "past the flash: oops"
+        shared, scanned = res
+        page = scanned & ~(PAGE_SIZE - 1)
+        where = "last block" if page == last else (
+            "past the image" if image_size is not None and page >= image_size
+            else f"page {page:#x}")
+        return f"{'shared' if shared else 'not shared':10} @{scanned:#x} {where}"
+
+    for r in rows:
+        a, b = cell(r.before, r.last_block), cell(r.patch, r.last_block)
+        agree = "yes" if r.before is not None and r.patch is not None \
+            and r.before[0] == r.patch[0] == r.truth else "NO"
+        out.append(f"{r.vm_pgoff:>8}  {a:36}  {b:36}  {agree}")
+    return "\n".join(out)
+
+
+def tail_lab_image() -> bytes:
+    """``/a``: 2 pages and 100 bytes, all XIP; the writer puts ``/b``'s block pointer right after
+    ``/a``'s last byte, in the same flash page; then ``/b``'s page of zeros.
+
+    Model helper: no kernel counterpart (``mkcramfs -X -X`` would lay it out the same way).
+    """
+    return build_image(Dir({"a": TreeFile(b"A" * (2 * PAGE_SIZE + 100)),
+                            "b": TreeFile(bytes(PAGE_SIZE))}), endian="little", xip=("*",))
+
+
+def tail_lab_leak(form: str | None, *, vm_pgoff: int = 1) -> tuple[int, bool | None, bytes]:
+    """Map ``/a`` of :func:`tail_lab_image` from ``vm_pgoff`` to its end and read it all.
+
+    ``form``: the seed's tail check (``"pages-1"``, ``"max_pages-1"``) under "split", or
+    ``None`` for v4.15 ("mixedmap"). Returns ``(pages mapped from flash, the bytes past EOF
+    read as zero, the first 16 bytes past EOF as user space sees them)``.
+
+    Model helper: no kernel counterpart (a program mapping the file).
+    """
+    image = tail_lab_image()
+    strategy = "mixedmap" if form is None else "split"
+    sb = mount(image, None, strategy, system=System(), tail_check=form)
+    length = 3 * PAGE_SIZE - vm_pgoff * PAGE_SIZE
+    npages = length // PAGE_SIZE
+    sc = Scenario("lab", "/a", vm_pgoff * PAGE_SIZE, length, _RX, MAP_PRIVATE, "",
+                  touch=tuple(range(npages)))
+    run = run_scenario(sc, strategy, sb=sb, image=image)
+    assert run.address is not None
+    last = run.touches[-1]
+    past = user_read(run.mm, run.address + (npages - 1) * PAGE_SIZE + 100, 16)
+    return run.ram.flash, last.zero_past_eof, past
+
+
+# --- self-check ---------------------------------------------------------------------------------
+def pack_cases() -> list[tuple[tuple[int, int], int]]:
+    """Cases for ``my_pack(split_pgoff, split_page)``, answered by
+    :func:`mmlab.xip.split_private_data` (the seed's packing).
+
+    Model helper: no kernel counterpart.
+    """
+    pairs = [(3, 3), (0, 1), (7, 2), (4095, 1), (1, 4095), (0xFFFF, 1), (258, 17)]
+    return [((pg, page), split_private_data(pg, page, 0)) for pg, page in pairs]
+
+
+def unpack_cases() -> list[tuple[tuple[int], tuple[int, int]]]:
+    """Cases for ``my_unpack(value)`` → ``(split_pgoff, split_page)``: the packed values of
+    :func:`pack_cases`, back to their fields.
+
+    Model helper: no kernel counterpart.
+    """
+    return [((value,), args) for args, value in pack_cases()]
+
+
+class PackDrill(Drill):
+    """Pack or unpack the seed's ``vm_private_data`` (seeded, as every drill).
+
+    A pack problem's answer is an int (hex or decimal both count); an unpack problem's is the
+    pair ``(split_pgoff, split_page)``.
+
+    Model helper: no kernel counterpart.
+    """
+
+    def make(self) -> tuple[str, object]:
+        """A mapping of a file from ``vm_pgoff`` whose first ``pages`` pages are XIP."""
+        rng = self.rng
+        vm_pgoff = rng.randrange(0, 40)
+        pages = rng.randrange(1, 12)
+        split_pgoff = vm_pgoff + pages
+        value = split_private_data(split_pgoff, pages, 0)
+        if rng.random() < 0.5:
+            return (f"A mapping starts at file page vm_pgoff = {vm_pgoff}; its first {pages} "
+                    "page(s) are mapped from flash, the rest is not. What value does the "
+                    "patch store in vm_private_data?"), value
+        return (f"A split VMA's vm_private_data is {value:#x}. What are (split_pgoff, "
+                "split_page)?"), (split_pgoff, pages)
+
+    def same(self, given: object, answer: object) -> bool:
+        """An int for a pack problem, a pair for an unpack problem."""
+        if isinstance(answer, tuple):
+            return isinstance(given, tuple | list) and tuple(given) == answer
+        return given == answer
