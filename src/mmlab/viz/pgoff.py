@@ -1,0 +1,469 @@
+"""``vm_pgoff`` repurposed: what a VMA's ``vm_pgoff`` holds and who reads it.
+
+A file VMA's ``vm_pgoff`` is the file page that ``vm_start`` maps. ``remap_pfn_range`` on a COW
+mapping (private, may write) overwrites it with the first page frame number it maps, so that
+``vm_normal_page`` can tell, without a spare PTE bit, a raw frame (``pfn == vm_pgoff + page
+offset``: the **linear rule**) from an anonymous copy made by a write fault. Everything that
+reads ``vm_pgoff`` as a file offset then reads a pfn: ``/proc/PID/maps`` prints a physical
+address as the "offset", and ``linear_page_index`` sends ``filemap_fault`` far past the end of
+the file.
+
+* :class:`PgoffExplorer`: pick a VMA kind (file or remapped, private or shared), a page and
+  whether page 1 was written; see ``vm_pgoff``, the index the kernel derives from it, what
+  ``vm_normal_page`` answers with and without ``pte_special``, and the ``/proc/PID/maps`` line.
+* :func:`page_rows` / :func:`format_page_rows`: the same facts for every page of one VMA.
+* :func:`cow_copy_that_fits`: the linear rule broken on purpose (a COW copy whose pfn fits it).
+* :func:`unfaulted_split_mapping`: libc mapped by the 2017 patch's ``vm_end`` trick, untouched.
+* :func:`captured_maps`: the ``/proc/PID/maps`` lines a real kernel printed for a scenario.
+* :func:`linear_index_cases` and :class:`MapsOffsetDrill`: the self-check and the drill.
+
+Model helper: no kernel counterpart (drawings of the model).
+"""
+
+from __future__ import annotations
+
+import json
+import pathlib
+import random
+from dataclasses import dataclass
+
+import ipywidgets as widgets
+from matplotlib.figure import Figure
+from matplotlib.patches import Rectangle
+
+from mmlab import xip
+from mmlab.constants import (
+    MAP_PRIVATE,
+    MAP_SHARED,
+    PAGE_SHIFT,
+    PAGE_SIZE,
+    PROT_READ,
+    PROT_WRITE,
+    VM_MIXEDMAP,
+    VM_PFNMAP,
+    is_cow_mapping,
+)
+from mmlab.fs_types import AddressSpace
+from mmlab.memory import remap_pfn_range, vm_normal_page
+from mmlab.mm import MM
+from mmlab.mm_types import Vma, linear_page_index
+from mmlab.pagetable import pte_present, pte_special
+from mmlab.physmem import PageAnon
+from mmlab.procfs import format_vma
+from mmlab.scenarios import scenario_image
+from mmlab.system import System
+from mmlab.uaccess import user_read, user_write
+from mmlab.viz.base import PALETTE, Explorer, schematic_axes
+from mmlab.viz.quiz import Drill
+
+__all__ = [
+    "CAPTURES",
+    "KINDS",
+    "MapsOffsetDrill",
+    "PageRow",
+    "PgoffExplorer",
+    "captured_maps",
+    "cow_copy_that_fits",
+    "format_page_rows",
+    "linear_index_cases",
+    "normal_page_reason",
+    "page_rows",
+    "pgoff_world",
+    "unfaulted_split_mapping",
+]
+
+#: The four kinds of VMA the explorer compares: (label, path on the cramfs image, mmap flags).
+#: The "file" kinds map a compressed file (always served by the page cache); the "remapped"
+#: kinds map the XIP executable, which v4.15's cramfs maps whole with ``remap_pfn_range``.
+KINDS: tuple[tuple[str, str, int], ...] = (
+    ("file private", "/etc/motd.txt", MAP_PRIVATE),
+    ("file shared", "/etc/motd.txt", MAP_SHARED),
+    ("remapped private", "/bin/xipexe", MAP_PRIVATE),
+    ("remapped shared", "/bin/xipexe", MAP_SHARED),
+)
+
+#: Pages every explorer mapping covers.
+NPAGES = 3
+
+#: The real-kernel captures of the XIP scenarios (Linux 6.1 under QEMU; see its README).
+CAPTURES = (pathlib.Path(__file__).resolve().parents[3] / "data" / "kernel-captures"
+            / "xip-scenarios.json")
+
+
+def captured_maps(name: str, path: pathlib.Path | str = CAPTURES) -> tuple[int, list[str]]:
+    """``(physical base of the flash image, /proc/PID/maps lines)`` a real kernel printed right
+    after the mmap of scenario ``name``.
+
+    Model helper: no kernel counterpart (reads ``data/kernel-captures/xip-scenarios.json``).
+    """
+    capture = json.loads(pathlib.Path(path).read_text())
+    for sc in capture["scenarios"]:
+        if sc["name"] == name:
+            return int(capture["phys_addr"]), list(sc["maps"])
+    raise KeyError(f"no captured scenario {name!r}")
+
+
+def pgoff_world(kind: str, file_page: int = 0, have_pte_special: bool = True,
+                written: bool = False) -> tuple[MM, Vma]:
+    """A fresh machine and process with one VMA of ``kind`` (see :data:`KINDS`), every page
+    touched.
+
+    The scenario image is mounted on flash ("mixedmap", v4.15); the file is mapped read-only,
+    :data:`NPAGES` pages from page ``file_page``, and each page is read once. ``written`` (private
+    kinds only) then makes the mapping writable with ``mprotect`` and writes one byte to page 1:
+    a COW copy. Returns the process and the VMA.
+
+    Model helper: no kernel counterpart (a user program on the board).
+    """
+    label, path, flags = _kind(kind)
+    system = System(have_pte_special=have_pte_special)
+    sb = xip.mount(scenario_image(), None, "mixedmap", system=system)
+    mm = MM(system)
+    addr = mm.mmap(0, NPAGES * PAGE_SIZE, PROT_READ, flags, sb.open(path), file_page * PAGE_SIZE)
+    for i in range(NPAGES):
+        user_read(mm, addr + i * PAGE_SIZE, 1)
+    if written:
+        if flags != MAP_PRIVATE:
+            raise ValueError(f"a {label} mapping cannot be written: no VM_MAYWRITE")
+        mm.mprotect(addr, NPAGES * PAGE_SIZE, PROT_READ | PROT_WRITE)
+        user_write(mm, addr + PAGE_SIZE, b"!")
+    vma = mm.find_vma(addr)
+    assert vma is not None
+    return mm, vma
+
+
+def _kind(kind: str) -> tuple[str, str, int]:
+    for entry in KINDS:
+        if entry[0] == kind:
+            return entry
+    raise KeyError(f"no VMA kind {kind!r}; there are: {', '.join(k[0] for k in KINDS)}")
+
+
+def normal_page_reason(vma: Vma, addr: int, pfn: int, special_bit: bool,
+                       have_pte_special: bool) -> str:
+    """Which rule of ``vm_normal_page`` decides for a PTE of ``pfn`` at ``addr`` in ``vma``, in
+    words (the decision itself comes from the model's :func:`~mmlab.memory.vm_normal_page`).
+
+    Kernel: ``_vm_normal_page`` in `mm/memory.c @ v4.15 <https://elixir.bootlin.com/linux/v4.15/source/mm/memory.c#L822>`_.
+    """
+    if have_pte_special:
+        return "the PTE has the special bit" if special_bit else "no special bit: a normal page"
+    if vma.vm_flags & VM_MIXEDMAP:
+        return "VM_MIXEDMAP: normal iff pfn_valid"
+    if vma.vm_flags & VM_PFNMAP:
+        if pfn == linear_page_index(vma, addr):
+            return "VM_PFNMAP and the linear rule holds: a raw frame"
+        if not is_cow_mapping(vma.vm_flags):
+            return "VM_PFNMAP, not a COW mapping: every PTE is raw"
+        return "VM_PFNMAP, COW mapping, linear rule fails: a COW copy"
+    return "an ordinary VMA: a normal page"
+
+
+@dataclass(frozen=True)
+class PageRow:
+    """What one page of a VMA shows: its PTE's pfn and frame, the linear index, the verdict.
+
+    ``frame`` is ``"flash"`` (no struct page), ``"page cache"`` or ``"anonymous copy"``;
+    ``linear`` is ``vm_pgoff + page`` (a file page index, or the pfn the linear rule expects);
+    ``normal`` what ``vm_normal_page`` returned on this machine (``"page 0x..."`` or ``"None"``)
+    and ``reason`` the rule that decided.
+
+    Model helper: no kernel counterpart.
+    """
+
+    page: int
+    addr: int
+    pfn: int | None
+    frame: str
+    linear: int
+    normal: str
+    reason: str
+
+    @property
+    def rule_holds(self) -> bool:
+        """Does the PTE's pfn equal ``vm_pgoff + page`` (the linear rule)?"""
+        return self.pfn is not None and self.pfn == self.linear
+
+
+def _frame(mm: MM, pfn: int) -> str:
+    mem = mm.physmem
+    if mem.pfn_is_flash(pfn):
+        return "flash"
+    page = mem.pfn_to_page(pfn)
+    if PageAnon(page):
+        return "anonymous copy"
+    return "page cache" if isinstance(page.mapping, AddressSpace) else "RAM"
+
+
+def _linear_words(vma: Vma, row: PageRow, short: bool = False) -> str:
+    """vm_pgoff + n, and what it means in this VMA."""
+    head = f"vm_pgoff+{row.page} = {row.linear:#x}"
+    if not vma.vm_flags & VM_PFNMAP:
+        return head + (": file page" if short else
+                       ": the file page index filemap_fault looks up (linear_page_index)")
+    if not is_cow_mapping(vma.vm_flags):
+        return head + (": file page" if short else
+                       ": still the file page (not COW: vm_normal_page ignores it)")
+    if row.rule_holds:
+        return head + (" = pfn" if short else " = the PTE's pfn: the linear rule holds")
+    return head + (" ≠ pfn" if short else " != the PTE's pfn: the linear rule fails")
+
+
+def page_rows(mm: MM, vma: Vma) -> list[PageRow]:
+    """One :class:`PageRow` per page of ``vma``: the PTE, the linear index and what the model's
+    ``vm_normal_page`` answers (a bad PTE it reports goes to ``mm.system.dmesg``, as in the
+    kernel).
+
+    Model helper: no kernel counterpart.
+    """
+    rows = []
+    special = mm.system.have_pte_special
+    for i in range((vma.vm_end - vma.vm_start) >> PAGE_SHIFT):
+        addr = vma.vm_start + i * PAGE_SIZE
+        pte = mm.pgd.walk(addr)
+        linear = linear_page_index(vma, addr)
+        if pte is None or not pte_present(pte):
+            rows.append(PageRow(i, addr, None, "not mapped", linear, "-", "no PTE"))
+            continue
+        page = vm_normal_page(vma, addr, pte)
+        rows.append(PageRow(i, addr, pte.pfn, _frame(mm, pte.pfn), linear,
+                            "None" if page is None else f"page {page.pfn:#x}",
+                            normal_page_reason(vma, addr, pte.pfn, pte_special(pte), special)))
+    return rows
+
+
+def format_page_rows(rows: list[PageRow]) -> str:
+    """The rows of :func:`page_rows` as a small table.
+
+    Model helper: no kernel counterpart.
+    """
+    out = [f"{'page':>4}  {'PTE pfn':>8}  {'frame':<15} {'vm_pgoff+n':>10}  rule  "
+           f"{'vm_normal_page':<14}  why"]
+    for r in rows:
+        pfn = "-" if r.pfn is None else f"{r.pfn:#x}"
+        out.append(f"{r.page:>4}  {pfn:>8}  {r.frame:<15} {r.linear:>#10x}  "
+                   f"{'yes' if r.rule_holds else 'no':<4}  {r.normal:<14}  {r.reason}")
+    return "\n".join(out)
+
+
+def cow_copy_that_fits(have_pte_special: bool = False) -> tuple[MM, Vma]:
+    """The linear rule fooled: a COW copy lands on exactly the pfn the rule expects.
+
+    On a machine without ``pte_special``, a private 2-page file mapping is remapped with
+    ``remap_pfn_range`` onto RAM frames ``X - 1`` and ``X``, where ``X`` is a frame the page
+    allocator will hand out next (nobody owns it: the raw mapping does not take a reference).
+    A write to page 1 then copies it into a new anonymous page, which is frame ``X`` again:
+    ``pfn == vm_pgoff + 1``, so ``vm_normal_page`` calls the copy a raw frame and the refcounts
+    no longer add up. Returns the process and the VMA (page 1 written). With
+    ``have_pte_special`` the same steps are harmless: the copy's PTE lacks the special bit.
+
+    Model helper: no kernel counterpart (a driver remapping RAM it does not own).
+    """
+    from mmlab.fs import file_from_bytes  # noqa: PLC0415 - only this demo needs it
+
+    mm = MM(have_pte_special=have_pte_special)
+    addr = mm.mmap(0, 2 * PAGE_SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE,
+                   file_from_bytes(b"r" * 2 * PAGE_SIZE, "/dev/ramwindow"), 0)
+    vma = mm.find_vma(addr)
+    assert vma is not None
+    spare = mm.physmem.alloc_page()
+    assert spare is not None
+    target = spare.pfn
+    mm.physmem.put_page(spare)  # back on top of the free list: the next allocation
+    ret = remap_pfn_range(vma, addr, target - 1, 2 * PAGE_SIZE, vma.vm_page_prot)
+    if ret:
+        raise RuntimeError(f"remap_pfn_range returned {ret}")
+    user_write(mm, addr + PAGE_SIZE, b"w")
+    return mm, vma
+
+
+def unfaulted_split_mapping() -> tuple[MM, Vma]:
+    """``/lib/libc.so.6`` (5 pages, the first 3 XIP) mapped by the 2017 patch ("split"),
+    before any fault: one VMA whose first 3 pages are remapped from flash and whose
+    ``vm_pgoff`` is the pfn of the first, with the last 2 pages not mapped yet.
+
+    Model helper: no kernel counterpart (the program of the ``libc-past-xip`` scenario).
+    """
+    sb = xip.mount(scenario_image(), None, "split", system=System())
+    mm = MM(sb.system)
+    addr = mm.mmap(0, 5 * PAGE_SIZE, PROT_READ, MAP_PRIVATE, sb.open("/lib/libc.so.6"), 0)
+    vma = mm.find_vma(addr)
+    assert vma is not None
+    return mm, vma
+
+
+def linear_index_cases(seed: int = 6) -> list[tuple[tuple[int, int, int], int]]:
+    """Cases ``((vm_start, vm_pgoff, addr), index)`` for a learner's ``linear_page_index``; the
+    expected index is the model's :func:`~mmlab.mm_types.linear_page_index`.
+
+    Model helper: no kernel counterpart.
+    """
+    rng = random.Random(seed)
+    cases = []
+    fixed = [(0x7FFFF7FFB000, 0, 0x7FFFF7FFB000), (0x7FFFF7FFB000, 1, 0x7FFFF7FFD000),
+             (0x7FFFF7FFA000, 0x800E, 0x7FFFF7FFD000), (0x40000000, 0x10001, 0x40002ABC),
+             (0x7F0000000000, 3, 0x7F0000000FFF)]
+    for _ in range(7):
+        start = rng.randrange(0x10000, 0x7FFFF000) << PAGE_SHIFT
+        pgoff = rng.choice([rng.randrange(0, 64), rng.randrange(0x8000, 0xA000)])
+        fixed.append((start, pgoff, start + rng.randrange(0, 16 * PAGE_SIZE)))
+    for start, pgoff, addr in fixed:
+        vma = Vma(start, start + 64 * PAGE_SIZE, vm_pgoff=pgoff)
+        cases.append(((start, pgoff, addr), linear_page_index(vma, addr)))
+    return cases
+
+
+class MapsOffsetDrill(Drill):
+    """What does ``/proc/PID/maps`` print as the offset? A cramfs file whose XIP blocks start
+    at a physical address is mapped private or shared, from some file page: private (COW) ->
+    the physical address of the first mapped page; shared -> the file offset. The answer is
+    the number (``0x...`` as an int, or the 8 hex digits as a string).
+
+    Model helper: no kernel counterpart.
+    """
+
+    def make(self) -> tuple[str, object]:
+        """A new mapping and its maps offset."""
+        base = self.rng.choice([0x08000000, 0x10000000, 0x20000000])
+        first = base + self.rng.randrange(1, 64) * PAGE_SIZE
+        page = self.rng.randrange(0, 4)
+        private = self.rng.random() < 0.6
+        kind = "MAP_PRIVATE" if private else "MAP_SHARED"
+        text = (f"A cramfs file's first block lies at physical {first:#010x} (flash), all its "
+                f"pages XIP. A program maps 2 pages of it, read-only, {kind}, from file offset "
+                f"{page * PAGE_SIZE:#x}; cramfs maps the whole VMA with remap_pfn_range. What "
+                "offset does /proc/PID/maps print?")
+        return text, first + page * PAGE_SIZE if private else page * PAGE_SIZE
+
+    def same(self, given: object, answer: object) -> bool:
+        """An int, or a hex string with or without ``0x``."""
+        if isinstance(given, str):
+            try:
+                given = int(given, 16)
+            except ValueError:
+                return False
+        return given == answer
+
+
+class PgoffExplorer(Explorer):
+    """One VMA of a chosen kind; pick a page: ``vm_pgoff``, the linear index, the PTE's pfn,
+    ``vm_normal_page`` with and without ``pte_special``, and the ``/proc/PID/maps`` line.
+
+    Controls: ``kind`` (:data:`KINDS`), ``page`` (0 to 2 within the VMA), ``file_page`` (the
+    mapping starts at file page 0 or 1), ``written`` (private kinds: page 1 was written after
+    an ``mprotect``). Worlds are built once per combination and kept.
+
+    Model helper: no kernel counterpart.
+    """
+
+    figsize = (9.0, 3.2)
+
+    def __init__(self, kind: str = "remapped private", page: int = 0, file_page: int = 0,
+                 written: bool = False) -> None:
+        super().__init__()
+        _kind(kind)
+        self.kind, self.page, self.file_page, self.written = kind, page, file_page, written
+        self._worlds: dict[tuple[str, int, bool, bool], tuple[MM, Vma, list[PageRow]]] = {}
+
+    # --- the state ------------------------------------------------------------------------
+    def world(self, have_pte_special: bool) -> tuple[MM, Vma, list[PageRow]]:
+        """The process, VMA and page rows of the current choice on one kind of machine."""
+        written = self.written and _kind(self.kind)[2] == MAP_PRIVATE
+        key = (self.kind, self.file_page, written, have_pte_special)
+        if key not in self._worlds:
+            mm, vma = pgoff_world(self.kind, self.file_page, have_pte_special, written)
+            self._worlds[key] = (mm, vma, page_rows(mm, vma))
+        return self._worlds[key]
+
+    def row(self, have_pte_special: bool = True) -> PageRow:
+        """The chosen page's row on a machine with (or without) ``pte_special``."""
+        return self.world(have_pte_special)[2][self.page]
+
+    def maps_line(self) -> str:
+        """The VMA's ``/proc/PID/maps`` line."""
+        return format_vma(self.world(True)[1])
+
+    # --- Explorer --------------------------------------------------------------------------
+    def make_controls(self) -> dict[str, widgets.Widget]:
+        """Kind, page, file page, written."""
+        return {
+            "kind": widgets.Dropdown(options=[k[0] for k in KINDS], value=self.kind,
+                                     description="VMA", layout=widgets.Layout(width="230px")),
+            "page": widgets.IntSlider(value=self.page, min=0, max=NPAGES - 1, description="page"),
+            "file_page": widgets.Dropdown(options=[0, 1], value=self.file_page,
+                                          description="file page",
+                                          layout=widgets.Layout(width="150px")),
+            "written": widgets.Checkbox(value=self.written, description="page 1 written (COW)"),
+        }
+
+    def on_change(self, name: str, value: object) -> None:
+        """Update the chosen kind, page, file page or written flag."""
+        if name == "kind":
+            self.kind = str(value)
+        elif name == "page":
+            self.page = int(value)  # type: ignore[call-overload]
+        elif name == "file_page":
+            self.file_page = int(value)  # type: ignore[call-overload]
+        elif name == "written":
+            self.written = bool(value)
+
+    def describe(self) -> str:
+        """vm_pgoff, the linear index, the PTE, both verdicts and the maps line."""
+        _mm, vma, _rows = self.world(True)
+        x86, arm = self.row(True), self.row(False)
+        cow = is_cow_mapping(vma.vm_flags)
+        remapped = bool(vma.vm_flags & VM_PFNMAP)
+        if remapped and cow:
+            holds = "a pfn: remap_pfn_range stored it (COW mapping)"
+        elif remapped:
+            holds = "the file page: not a COW mapping, remap_pfn_range left it"
+        else:
+            holds = "the file page the VMA starts at"
+        note = ""
+        if _kind(self.kind)[2] == MAP_SHARED and self.written:
+            note = " (a shared read-only mapping cannot be written: nothing copied)"
+        pfn = "none" if x86.pfn is None else f"{x86.pfn:#x}"
+        return "\n".join([
+            f"{self.kind}, page {self.page} of {NPAGES}{note}: PTE pfn {pfn} ({x86.frame}); "
+            f"COW mapping: {'yes' if cow else 'no'}",
+            f"vm_pgoff = {vma.vm_pgoff:#x}: {holds}",
+            _linear_words(vma, x86),
+            f"vm_normal_page, x86 (pte_special): {x86.normal}: {x86.reason}",
+            f"vm_normal_page, classic ARM (no spare bit): {arm.normal}: {arm.reason}",
+            f"/proc/PID/maps: {self.maps_line()}",
+        ])
+
+    def draw(self, fig: Figure) -> None:
+        """The VMA's pages, the linear index against the PTE's pfn, the two verdicts."""
+        ax = schematic_axes(fig, (0, 100), (0, 12))
+        _mm, vma, rows = self.world(True)
+        colour = {"flash": PALETTE["flash"], "page cache": PALETTE["file"],
+                  "anonymous copy": PALETTE["anon"], "not mapped": PALETTE["free"]}
+        ax.text(1, 11.2, f"{self.kind}: vm_pgoff = {vma.vm_pgoff:#x}", fontsize=11,
+                color=PALETTE["text"], va="center")
+        width = 18.0
+        for r in rows:
+            x = 2 + r.page * (width + 2)
+            chosen = r.page == self.page
+            ax.add_patch(Rectangle((x, 6.6), width, 3.4, facecolor=colour[r.frame],
+                                   edgecolor=PALETTE["highlight"] if chosen else PALETTE["text"],
+                                   linewidth=2.5 if chosen else 0.8))
+            pfn = "-" if r.pfn is None else f"pfn {r.pfn:#x}"
+            ax.text(x + width / 2, 9.1, f"page {r.page}", ha="center", fontsize=9)
+            ax.text(x + width / 2, 8.1, pfn, ha="center", fontsize=9)
+            ax.text(x + width / 2, 7.1, r.frame, ha="center", fontsize=8, color=PALETTE["text"])
+            ax.text(x + width / 2, 5.7, _linear_words(vma, r, short=True),
+                    ha="center", fontsize=8,
+                    color=PALETTE["highlight"] if chosen else PALETTE["muted"])
+        x86, arm = self.row(True), self.row(False)
+        for y, title, r in ((3.7, "x86 (pte_special)", x86),
+                            (2.0, "classic ARM (no spare bit)", arm)):
+            raw = r.normal == "None"
+            ax.add_patch(Rectangle((2, y - 0.7), 96, 1.4,
+                                   facecolor=PALETTE["pfnmap"] if raw else PALETTE["ram"],
+                                   edgecolor=PALETTE["text"], linewidth=0.8))
+            verdict = "None (raw frame)" if raw else f"struct {r.normal}"
+            ax.text(3, y, f"vm_normal_page, {title}: {verdict}: {r.reason}", fontsize=9,
+                    va="center")
+        ax.text(2, 0.5, " ".join(self.maps_line().split()), fontsize=8, family="monospace",
+                va="center")
