@@ -14,6 +14,7 @@ from mmlab.system import System
 from mmlab.viz.xipconditions import (
     PROTS,
     STAGES,
+    InPlaceDrill,
     XipConditionsExplorer,
     bailout_cases,
     check_bailout_reason,
@@ -187,3 +188,17 @@ def test_bailout_cases_come_from_the_model_and_cover_every_reason():
     wrong = check_bailout_reason(lambda *a: None if a[0] else reference(*a))
     assert not wrong.ok and "returned None" in str(wrong)
     assert check_bailout_reason(lambda *a: ...).not_done
+
+
+def test_drill_is_seeded_and_answered_by_the_model():
+    a, b = InPlaceDrill(5), InPlaceDrill(5)
+    assert a.problem() == b.problem() and a.answer() == b.answer()
+    for _ in range(8):
+        text = a.problem()
+        path = re.search(r"of (/\S+) from", text).group(1)
+        pgoff = int(re.search(r"file page (\d+)", text).group(1))
+        pages = int(re.search(r"mmap\((\d+) page", text).group(1))
+        e = XipConditionsExplorer(path=path, pgoff=pgoff, pages=pages, prot="r-x")
+        assert a.check(e.decision.in_place) and a.check(str(e.decision.in_place))
+        assert not a.check(e.decision.in_place + 1) and not a.check("many")
+        a.next()

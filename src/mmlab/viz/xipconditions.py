@@ -14,6 +14,7 @@ Kernel: ``cramfs_physmem_mmap`` in `fs/cramfs/inode.c @ v4.15 <https://elixir.bo
 from __future__ import annotations
 
 import errno
+import random
 import struct
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -42,7 +43,7 @@ from mmlab.procfs import format_vma
 from mmlab.scenarios import scenario_image
 from mmlab.system import System
 from mmlab.viz.base import PALETTE, Explorer, schematic_axes
-from mmlab.viz.quiz import CheckResult, check_function
+from mmlab.viz.quiz import CheckResult, Drill, check_function
 from mmlab.xip import (
     CramfsInode,
     CramfsSuperBlock,
@@ -55,6 +56,7 @@ from mmlab.xip import (
 __all__ = [
     "PROTS",
     "STAGES",
+    "InPlaceDrill",
     "XipConditionsExplorer",
     "XipDecision",
     "bailout_cases",
@@ -285,6 +287,43 @@ def check_bailout_reason(fn: Callable[..., str | None]) -> CheckResult:
     Model helper: no kernel counterpart.
     """
     return check_function(fn, bailout_cases(), name="my_bailout_reason")
+
+
+class InPlaceDrill(Drill):
+    """How many pages point at the flash right after this mmap? Seeded, answered by the model.
+
+    Each problem is a private read+exec mapping of 1 to 5 pages of a file of the scenario image
+    (:func:`mmlab.scenarios.scenario_image`) from a page offset inside the file, under v4.15;
+    the answer is :attr:`XipDecision.in_place` of :func:`xip_decision` on a mount of its own.
+
+    Model helper: no kernel counterpart.
+    """
+
+    def __init__(self, seed: int = 2017) -> None:
+        self.sb = mount(scenario_image(), None, "mixedmap", system=System())
+        self.files = regular_files(self.sb)
+        super().__init__(seed)
+
+    def make(self) -> tuple[str, object]:
+        """A file, a page offset and a length; the answer is the model's count."""
+        rng: random.Random = self.rng
+        path = rng.choice(self.files)
+        inode = self.sb.open(path).f_inode
+        max_pages = (inode.i_size + PAGE_SIZE - 1) >> PAGE_SHIFT
+        pgoff = rng.randrange(max_pages)
+        pages = rng.randint(1, 5)
+        decision = xip_decision(self.sb, path, pgoff, pages, PROTS["r-x"], MAP_PRIVATE)
+        text = (f"mmap({pages} page(s) of {path} from file page {pgoff}, PROT_READ|PROT_EXEC, "
+                f"MAP_PRIVATE) under v4.15. How many pages point at the flash right after "
+                f"mmap returns? (The file has {max_pages} page(s).)")
+        return text, decision.in_place
+
+    def same(self, given: object, answer: object) -> bool:
+        """A whole number, written as a number or as text."""
+        try:
+            return int(str(given).strip()) == answer
+        except ValueError:
+            return False
 
 
 # --- the explorer ----------------------------------------------------------------------------
