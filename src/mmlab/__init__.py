@@ -50,6 +50,7 @@ fs/cramfs/inode.c + the 2017 patch       ``xip``           mount on flash, cramf
 (threads and the scheduler)               ``race``          every interleaving of racing threads
 (the running kernel, via ctypes)          ``live``          compare with /proc/self/maps
 (drawings of all of the above)            ``viz``           pictures, explorers, self-checks
+(exercises on the model)                  ``labs``          the labs' automatic checks
 (course tooling)                          ``workshop``      the workshop copy, the answer key
 ========================================  ================  =======================================
 
@@ -99,6 +100,7 @@ SUBMODULES = (
     "race",
     "live",
     "viz",
+    "labs",
     "workshop",
     "cli",
 )
