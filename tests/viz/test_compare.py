@@ -1,0 +1,197 @@
+"""mmlab.viz.compare: the strategies side by side, the summary table, the RAM drill, and the
+model's replay of the real-kernel captures, driven as a learner drives them."""
+
+import copy
+import json
+import pathlib
+
+import pytest
+
+from mmlab.constants import VM_MIXEDMAP, VM_PFNMAP
+from mmlab.scenarios import SCENARIOS, run_scenario, scenario
+from mmlab.viz import compare
+from mmlab.viz.compare import (
+    COLUMNS,
+    RamDrill,
+    StrategyExplorer,
+    StrategyRuns,
+    capture_comparison,
+    capture_scenarios,
+    compare_capture,
+    comparison_counts,
+    data_dir,
+    format_rows,
+    format_summary,
+    load_capture,
+    ram_cases,
+    replay_capture,
+    summary_rows,
+)
+from mmlab.viz.quiz import check_function
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def runs():
+    return StrategyRuns()
+
+
+def test_runs_are_kept_once_computed(runs):
+    first = runs.get("libc-past-xip", "split")
+    assert runs.get("libc-past-xip", "split") is first
+    assert first.strategy == "split" and first.scenario.name == "libc-past-xip"
+
+
+def test_explorer_shows_three_columns_and_follows_the_scenario(runs):
+    e = StrategyExplorer("xip-executable", runs=runs)
+    box = e.widget()
+    assert e.strategies == COLUMNS
+    before = e.png()
+    text = e.text
+    assert text.startswith("xip-executable:")
+    for strategy in COLUMNS:
+        assert f"--- {strategy} (" in text
+    e.set(scenario="libc-past-xip")
+    assert e.name == "libc-past-xip" and e.png() != before
+    assert "libc-past-xip" in box.children[-1].value
+    text = e.text
+    # the split column has two VMAs after the touches, the merged one still one
+    split, merged = run_scenario("libc-past-xip", "split"), run_scenario("libc-past-xip")
+    assert len(split.maps_after) == 2 and len(merged.maps_after) == 1
+    for line in split.maps_after + merged.maps_after:
+        assert line in text
+    assert "RAM 2 pages (page cache 2, anonymous 0), flash 3 pages" in text
+    assert "RAM 5 pages (page cache 5, anonymous 0), flash 0 pages" in text  # refuse
+    assert "r3:page cache 1M 0m" in text and "r0:flash 0M 0m" in text
+    # the seed's split logs at fault time, the merged driver never does
+    assert "cramfs: fault: addr=" in text
+    assert sum(line.startswith("  log: cramfs: fault") for line in text.splitlines()) == 1
+    bundle = e._repr_mimebundle_()
+    assert "image/png" in bundle and bundle["text/plain"] == e.text
+
+
+def test_the_v3_column_comes_and_goes(runs):
+    e = StrategyExplorer("last-page-shared", runs=runs)
+    e.widget()
+    three = e.png()
+    e.set(**{"split-v3": True})
+    assert e.strategies == ("refuse", "split", "split-v3", "mixedmap")
+    assert "--- split-v3 (" in e.text and e.png() != three
+    e.set(**{"split-v3": False})
+    assert "split-v3" not in e.text
+
+
+def test_vma_kinds_drawn_come_from_the_vmas(runs):
+    run = runs.get("libc-past-xip", "split")
+    spans = compare._vma_spans(run, after=False)
+    assert [(a, b, kind) for a, b, _off, kind in spans] == [(0, 5, "pfnmap")]
+    assert run.vmas[0].vm_flags & VM_PFNMAP or len(run.vmas) == 2
+    merged = runs.get("libc-past-xip", "mixedmap")
+    assert [k for *_x, k in compare._vma_spans(merged, after=True)] == ["mixed"]
+    assert merged.vmas[0].vm_flags & VM_MIXEDMAP
+    v3 = runs.get("libc-past-xip", "split-v3")
+    after = compare._vma_spans(v3, after=True)
+    assert [(a, b, k) for a, b, _o, k in after] == [(0, 3, "pfnmap"), (3, 5, "file")]
+    assert after[1][2] == "00003000"  # the page-cache part shows the real file offset
+
+
+def test_a_failed_open_is_drawn_as_such(runs):
+    e = StrategyExplorer("shared-writable", runs=runs)
+    assert e.text.count("open failed: EROFS") == 3
+    e.png()
+
+
+def test_summary_rows_match_the_runs(runs):
+    rows = summary_rows(runs=runs)
+    assert len(rows) == len(SCENARIOS) * len(COLUMNS)
+    for row in rows:
+        run = run_scenario(row.scenario, row.strategy)
+        assert (row.flash, row.ram) == (run.ram.flash, run.ram.ram)
+        assert row.major == sum(t.majflt for t in run.touches)
+        assert row.error == (run.open_error or run.mmap_error)
+    by = {(r.scenario, r.strategy): r for r in rows}
+    assert by["libc-past-xip", "refuse"].cell == "0F 5R 5M 0m"
+    assert by["libc-past-xip", "split"].cell == "3F 2R 2M 0m 1->2V"
+    assert by["libc-past-xip", "mixedmap"].cell == "3F 2R 2M 0m"
+    assert by["beyond-eof", "mixedmap"].signals == ("SIGBUS",)
+    table = format_summary(rows)
+    assert table.splitlines()[0].split() == ["scenario", *COLUMNS]
+    assert "shared-writable" in table and "EROFS" in table
+    # split and mixedmap cost the same RAM in every scenario: the split's problem was not RAM
+    for sc in SCENARIOS:
+        assert by[sc.name, "split"].ram == by[sc.name, "mixedmap"].ram
+
+
+def reference_ram(pages, xip_pages, strategy):
+    if strategy == "refuse":
+        return 0 if xip_pages == pages else pages
+    return pages - xip_pages
+
+
+def test_ram_cases_agree_with_the_rule_the_chapter_teaches(runs):
+    cases = ram_cases(runs)
+    assert len(cases) >= 15
+    assert {c[0][2] for c in cases} == set(COLUMNS)
+    assert check_function(reference_ram, cases).ok
+    assert not check_function(lambda p, x, s: p - x, cases).ok  # "refuse" is all or nothing
+
+
+def test_ram_drill_is_seeded_and_checks_against_the_model(runs):
+    a, b = RamDrill(seed=7, runs=runs), RamDrill(seed=7, runs=runs)
+    assert a.problem() == b.problem()
+    name = a.problem().split("'")[1]
+    strategy = a.problem().split("Under '")[1].split("'")[0]
+    assert a.check(run_scenario(name, strategy).ram.ram)
+    a.next()
+    assert "problem 2" in a.problem()
+
+
+def test_data_dir_from_the_notebooks_folder_and_from_anywhere(tmp_path, monkeypatch):
+    monkeypatch.chdir(ROOT / "notebooks")
+    assert data_dir() == ROOT / "data"
+    monkeypatch.chdir(tmp_path)
+    assert data_dir() == ROOT / "data"  # from the package's path
+    assert data_dir(ROOT) == ROOT / "data"
+
+
+@pytest.mark.parametrize("name", ["xip-scenarios", "xip-sample"])
+def test_every_captured_field_matches_the_model(name):
+    rows = capture_comparison(name)
+    assert len(rows) > 300
+    assert all(r.same for r in rows), format_rows(rows, only_different=True)
+    counts = comparison_counts(rows)
+    assert counts["(mount)"] == (1, 1)
+    assert sum(n for n, _ok in counts.values()) == len(rows)
+
+
+def test_the_comparison_catches_a_change(tmp_path):
+    capture = load_capture()
+    system, runs = replay_capture(capture)
+    changed = copy.deepcopy(capture)
+    libc = next(s for s in changed["scenarios"] if s["name"] == "libc-past-xip")
+    libc["touched"][3]["majflt"] = 0
+    libc["maps"][0] = libc["maps"][0].replace("00000000", "1000e000")
+    rows = compare_capture(changed, system, runs)
+    wrong = [r for r in rows if not r.same]
+    assert [(r.scenario, r.field) for r in wrong] == [
+        ("libc-past-xip", "maps"), ("libc-past-xip", "read page 3: faults (minor, major)")]
+    assert wrong[1].kernel == "(0, 0)" and wrong[1].model == "(0, 1)"
+    assert "NO" in format_rows(rows, only_different=True)
+
+
+def test_capture_programs_are_the_course_scenarios():
+    capture = json.loads((ROOT / "data/kernel-captures/xip-scenarios.json").read_text())
+    programs = capture_scenarios(capture)
+    assert [p.name for p in programs] == [s.name for s in SCENARIOS]
+    for p in programs:
+        s = scenario(p.name)
+        assert (p.touch, p.write, p.offset, p.length) == (s.touch, s.write, s.offset, s.length)
+
+
+def test_format_rows_filters():
+    rows = capture_comparison()
+    text = format_rows(rows, scenario_name="xip-executable", field_contains="pagemap")
+    body = text.splitlines()[1:-1]
+    assert len(body) == 4 and all("hidden" in line for line in body)
+    assert text.endswith("4 fields shown, 4 the same.")
