@@ -24,6 +24,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import ipywidgets as widgets
+from matplotlib.collections import PatchCollection
 from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 
@@ -179,19 +180,20 @@ class PackingExplorer(Explorer):
         value, low = self.value, self.low_bits
         nbits = 48 if self.strategy == "split-v3" else 32
         width = 98.0 / nbits
+        boxes, faces, edges = [], [], []
         for bit in range(nbits):
             x = 1 + (nbits - 1 - bit) * width
             colour = PALETTE["file"] if bit < low else PALETTE["flash"]
             on = (value >> bit) & 1
-            ax.add_patch(Rectangle((x, 5.0), width * 0.92, 2.2, facecolor=colour,
-                                   edgecolor=PALETTE["text"] if on else PALETTE["muted"],
-                                   linewidth=1.2 if on else 0.4))
-            ax.text(x + width * 0.46, 6.1, str(on), ha="center", va="center", fontsize=8,
-                    weight="bold" if on else "normal",
-                    color=PALETTE["text"] if on else PALETTE["muted"])
-            if bit % 4 == 0:
-                ax.text(x + width * 0.46, 4.4, str(bit), ha="center", va="center", fontsize=6,
-                        color=PALETTE["muted"])
+            boxes.append(Rectangle((x, 5.0), width * 0.92, 2.2))
+            faces.append(colour if on else PALETTE["free"])
+            edges.append(PALETTE["text"] if on else colour)
+        ax.add_collection(PatchCollection(boxes, facecolors=faces, edgecolors=edges,
+                                          linewidths=0.8))
+        for nibble in range(nbits // 4):  # one hex digit under each group of four bits
+            x = 1 + (nbits - 4 - 4 * nibble) * width + 2 * width
+            ax.text(x, 3.9, f"{(value >> (4 * nibble)) & 0xF:X}", ha="center", va="center",
+                    fontsize=9, family="monospace", color=PALETTE["text"])
         split_field = "virtual page number" if self.strategy == "split-v3" else "split page"
         ax.text(1 + (nbits - low) * width / 2, 8.4,
                 f"bits {low}+: {split_field} = {value >> low:#x}", ha="center", fontsize=9,
@@ -202,6 +204,8 @@ class PackingExplorer(Explorer):
         pgoff, addr = unpack_seed(value, self.vm_start, self.strategy)
         ax.text(1, 2.4, f"vm_private_data = {value:#x}", fontsize=10, weight="bold",
                 color=PALETTE["text"])
+        ax.text(99, 2.4, f"filled box: a 1 bit; bit {nbits - 1} left, bit 0 right", ha="right",
+                fontsize=7, color=PALETTE["muted"])
         ax.text(1, 0.8, f"unpacked: split_pgoff = {pgoff}, split_addr = {addr:#x}"
                 + ("   (0: \"no split point\" → SIGSEGV)" if not value else ""),
                 fontsize=9, color=PALETTE["highlight"] if not value else PALETTE["text"])

@@ -1,0 +1,228 @@
+"""Chapter 7's explorers and helpers, driven as a learner drives them.
+
+Expected values are written out from the patch (16/16 packing, v3's 12 + vpn), from
+fs/cramfs/inode.c and mm/memory.c @ v4.15, and from the independent cramfs reader, not taken
+from the code under test.
+"""
+
+from __future__ import annotations
+
+import errno
+
+from mmlab.constants import (
+    PAGE_SIZE,
+    VM_FAULT_LOCKED,
+    VM_FAULT_MAJOR,
+    VM_FAULT_NOPAGE,
+    VM_FAULT_OOM,
+    VM_FAULT_RETRY,
+    VM_FAULT_SIGSEGV,
+)
+from mmlab.cramfs import open_image
+from mmlab.scenarios import scenario_image
+from mmlab.viz.quiz import check_function
+from mmlab.viz.split import (
+    PackDrill,
+    PackingExplorer,
+    RaceExplorer,
+    format_return_paths,
+    format_tail_table,
+    format_vm_end_story,
+    handler_return_paths,
+    pack_cases,
+    remap_partial_cow,
+    split_fault_trace,
+    tail_check_table,
+    tail_lab_image,
+    tail_lab_leak,
+    unpack_cases,
+    vm_end_story,
+)
+from mmlab.viz.stepper import TraceStepper
+
+FLASH = 0x08000000  # the model's default flash window
+LIBC_START = 0x7FFFF7FFA000
+
+
+def libc_first_block() -> int:
+    img = open_image(scenario_image())
+    return img.blocks(img.lookup("lib/libc.so.6"))[0].target
+
+
+# --- packing -----------------------------------------------------------------------------------
+def test_packing_explorer_shows_the_fields_and_unpacks_them():
+    p = PackingExplorer()
+    p.widget()
+    first = p.png()
+    assert "= 0x30003" in p.text and "split_addr = 0x7ffff7ffd000" in p.text
+    p.set(split_page=5, split_pgoff=12)
+    assert p.value == 12 + 5 * 65536
+    assert f"= {12 + 5 * 65536:#x}" in p.text and "split_pgoff = 12" in p.text
+    assert f"split_addr = {LIBC_START + 5 * PAGE_SIZE:#x}" in p.text
+    assert p.png() != first
+    p.set(strategy="split-v3")
+    vpn = (LIBC_START >> 12) + 5
+    assert p.value == 12 | (vpn << 12)
+    assert f"{vpn:#x}" in p.text and "fits in 12 bits" in p.text
+    p.set(split_page=0, split_pgoff=0, strategy="split")
+    assert p.value == 0 and "no split point" in p.text
+    assert len(p.update_times) == 6  # one redraw per control moved
+    assert "image/png" in p._repr_mimebundle_()
+
+
+def test_the_largest_file_page_fits_both_packings():
+    p = PackingExplorer()
+    assert p.controls["split_pgoff"].max == 4095  # (16 MiB - 1) >> 12
+    p.set(split_pgoff=4095, split_page=4095)
+    assert p.value == 4095 + (4095 << 16)
+    p.set(strategy="split-v3")
+    assert p.value & 0xFFF == 4095
+
+
+# --- the mmap side -----------------------------------------------------------------------------
+def test_vm_end_is_shrunk_only_around_remap_pfn_range():
+    rows = {r.name: r for r in vm_end_story("split")}
+    five, three = LIBC_START + 5 * PAGE_SIZE, LIBC_START + 3 * PAGE_SIZE
+    assert rows["seed_physmem_mmap"].vm_end == five
+    assert rows["remap_pfn_range"].vm_end == three
+    assert rows["up_write"].vm_end == five
+    assert rows["do_mmap"].vm_end is None
+    text = format_vm_end_story(vm_end_story("split"))
+    assert "0x7ffff7ffd000  3" in text
+    assert all(r.vm_end in (None, five) for r in vm_end_story("mixedmap"))
+
+
+def test_remap_of_part_of_a_cow_vma_needs_the_cheat():
+    r = remap_partial_cow()
+    assert r.without == -errno.EINVAL and r.with_cheat == 0
+    assert r.vm_end_during == LIBC_START + 3 * PAGE_SIZE
+    assert r.vm_end_after == LIBC_START + 5 * PAGE_SIZE
+    assert r.vm_pgoff_after == (FLASH + libc_first_block()) >> 12 and r.ptes == 3
+
+
+# --- the fault side ----------------------------------------------------------------------------
+def test_the_recorded_fault_steps_through_the_lock_dance():
+    rec, result = split_fault_trace()
+    assert "MAJOR|LOCKED" in result
+    wanted = ["down_read_trylock", "cramfs_vmasplit_fault", "up_read", "down_write_killable",
+              "find_vma", "split_vma", "downgrade_write", "filemap_fault", "finish_fault"]
+    names = [n for n in rec.names if n in wanted]
+    start = names.index("cramfs_vmasplit_fault")
+    assert names[0] == "down_read_trylock"
+    assert names[start:] == ["cramfs_vmasplit_fault", "up_read", "down_write_killable",
+                             "find_vma", "split_vma", "find_vma", "downgrade_write",
+                             "filemap_fault", "finish_fault", "up_read"]
+    stepper = TraceStepper(rec, start=rec.names.index("down_write_killable"))
+    assert "lock=write" in stepper.text
+    before = stepper.png()
+    stepper.press("next")
+    assert stepper.png() != before
+
+
+def test_every_return_path_is_reached_with_the_right_lock_state():
+    paths = {p.name: p for p in handler_return_paths()}
+    assert paths["success"].ret == VM_FAULT_MAJOR | VM_FAULT_LOCKED and paths["success"].ours
+    assert paths["SIGSEGV"].ret == VM_FAULT_SIGSEGV and paths["SIGSEGV"].ours
+    assert paths["SIGSEGV"].events == ("VM_FAULT_SIGSEGV",)  # before any lock operation
+    assert paths["RETRY"].ret == VM_FAULT_RETRY and not paths["RETRY"].ours
+    assert paths["NOPAGE"].ret == VM_FAULT_NOPAGE and paths["NOPAGE"].ours
+    assert "split_vma" not in paths["NOPAGE"].events
+    assert paths["OOM"].ret == VM_FAULT_OOM and paths["OOM"].ours
+    assert "split_vma -12" in paths["OOM"].events  # -ENOMEM from split_vma
+    assert "RELEASED" in format_return_paths(list(paths.values()))
+
+
+# --- the race explorer -------------------------------------------------------------------------
+def test_race_explorer_classes_and_the_example_schedule():
+    r = RaceExplorer()
+    r.widget()
+    rep = r.report()
+    assert rep.interleavings == sum(n for _, n in r.classes())
+    assert "fault page 3 | fault page 4 (split)" in r.text
+    assert any("NOPAGE" in " ".join(outcomes) for (outcomes, _), _ in r.classes())
+    assert not rep.broken_runs
+    first = r.png()
+    r.press("next")
+    r.press("next")
+    assert "2 of" in r.text and "   2. thread" in r.text
+    assert r.png() != first
+    r.set(step=len(r.run.schedule))
+    assert "outcomes:" in r.text
+    r.set(klass=1)
+    assert r.index == 0 and r.controls["step"].value == 0 and "class 2" in r.text
+
+
+def test_race_explorer_switches_race_and_strategy_and_keeps_each_report():
+    r = RaceExplorer()
+    two = r.report()
+    r.set(race="munmap in the window")
+    assert r.report().interleavings == 5
+    assert "NULL pointer dereference" in r.text and "BROKEN" in r.text
+    r.set(strategy="split-v3")
+    assert "BROKEN" not in r.text  # v3 returns SIGSEGV when the VMA is gone
+    r.set(race="remap in the window")
+    assert "use after free" in r.text  # not fixed by v3
+    r.set(race="two faults", strategy="split")
+    assert r.report() is two  # explored once, kept
+    labels = [label for label, _ in r.controls["klass"].options]
+    assert len(labels) == len(r.classes())
+
+
+# --- the tail check ----------------------------------------------------------------------------
+def test_tail_table_the_patch_form_differs_only_when_vm_pgoff_is_not_zero():
+    image = tail_lab_image()
+    rows = tail_check_table(image, "/a")
+    assert [r.vm_pgoff for r in rows] == [0, 1, 2]
+    assert all(r.truth for r in rows)  # /b's block pointer follows /a's last byte
+    assert all(r.before is not None and r.before[0] for r in rows)  # (pages - 1): always right
+    assert rows[0].patch == rows[0].before
+    assert [r.patch[0] for r in rows[1:] if r.patch] == [False, False]
+    assert rows[1].patch[1] == rows[1].last_block + PAGE_SIZE + 100  # one page too far
+    text = format_tail_table(rows, len(image))
+    assert text.count(" NO") == 2 and "past the image" in text
+
+
+def test_the_patch_form_leaks_the_next_files_block_pointer():
+    assert tail_lab_leak("max_pages-1")[:2] == (2, False)
+    leaked = tail_lab_leak("max_pages-1")[2]
+    img = open_image(tail_lab_image())
+    pointer = img.blocks(img.lookup("b"))[0]
+    assert pointer.pointer_offset == 0x3000 + 100  # right after /a's last byte
+    assert int.from_bytes(leaked[:4], "little") == pointer.pointer
+    assert tail_lab_leak("pages-1") == (1, True, bytes(16))
+    assert tail_lab_leak(None) == (1, True, bytes(16))  # v4.15
+    assert tail_lab_leak("max_pages-1", vm_pgoff=0)[:2] == (2, True)  # last page not mapped
+
+
+# --- self-check --------------------------------------------------------------------------------
+def test_pack_and_unpack_cases_check_a_right_and_a_wrong_answer():
+    def pack(pgoff, page):
+        return pgoff | page << 16
+
+    def unpack(value):
+        return value & 0xFFFF, value >> 16
+
+    def wrong(pgoff, page):
+        return page | pgoff << 16
+
+    assert check_function(pack, pack_cases()).ok
+    assert check_function(unpack, unpack_cases()).ok
+    assert not check_function(wrong, pack_cases()).ok
+    assert check_function(lambda v: ..., unpack_cases()).not_done
+
+
+def test_pack_drill_is_seeded_and_checks_both_kinds():
+    a, b = PackDrill(seed=7), PackDrill(seed=7)
+    assert a.problem() == b.problem()
+    seen = set()
+    for _ in range(12):
+        answer = a.answer()
+        seen.add(type(answer))
+        assert a.check(answer)
+        if isinstance(answer, tuple):
+            assert a.check(list(answer)) and not a.check(answer[::-1] + (0,))
+            assert answer[0] == (int(a.problem().split("is ")[1].split(".")[0], 16) & 0xFFFF)
+        else:
+            assert not a.check(answer + 1)
+        a.next()
+    assert seen == {int, tuple}
