@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 export PATH := /usr/sbin:/sbin:$(PATH)
 
-.PHONY: lab test test-long lint bench data apt-deps clean captures workshop
+.PHONY: lab test test-long lint bench data apt-deps clean captures workshop docs
 
 $(PY):
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "mmlab needs Python >= 3.11"'
@@ -64,3 +64,10 @@ captures: $(STAMP)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis .import_linter_cache .grimp_cache
+
+# The course site: every chapter executed and rendered (widgets as their static pictures), the
+# library and CLI reference, the instructor guide; any warning fails the build. Set
+# MMLAB_REPOSITORY_URL for the launch buttons of a published site.
+docs: $(STAMP)
+	$(PY) -m pip install -q -e '.[docs]'
+	$(VENV)/bin/sphinx-build -W --keep-going -q -c docs -b html . build/docs

@@ -18,6 +18,7 @@ Operations are tuples, easy to write by hand and to generate with hypothesis:
     ``src`` is ``"anon"`` or the name of one of the test files; ``flags`` gets ``MAP_FIXED``
     added (and ``MAP_ANONYMOUS`` for ``"anon"``).
 ``("munmap", page, npages)``, ``("mprotect", page, npages, prot)``
+    unmap, or change the protection of, ``npages`` pages from ``page``.
 ``("touch", page, write)``
     read or write one byte: the real access faults the page in, the model runs
     :func:`mmlab.fault.do_page_fault`. Only done where the model says the access is allowed

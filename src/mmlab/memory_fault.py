@@ -197,11 +197,12 @@ def do_anonymous_page(vmf: VmFault) -> int:
     """First touch of a page in an anonymous VMA.
 
     - A ``VM_SHARED`` VMA without ``vm_ops`` is a bug in the mapping → ``VM_FAULT_SIGBUS``
-      (real shared anonymous memory has shmem ops: see :func:`mmlab.filemap.shmem_zero_setup`).
+      (real shared anonymous memory has shmem ops: see :func:`mmlab.shmem.shmem_zero_setup`).
     - No page table and none can be allocated → ``VM_FAULT_OOM``.
     - Read fault: map the shared zero page read-only (a special PTE on x86), no allocation.
     - Write fault: ``anon_vma_prepare``, allocate a zeroed page (``None`` → ``VM_FAULT_OOM``),
       map it writable and dirty if the VMA has ``VM_WRITE``, as a new anonymous page.
+
     Returns 0 on success (also when the PTE was meanwhile filled: nothing to do).
 
     Kernel: ``do_anonymous_page`` in `mm/memory.c @ v4.15 <https://elixir.bootlin.com/linux/v4.15/source/mm/memory.c#L3083>`_.

@@ -1,0 +1,110 @@
+"""Sphinx configuration of the course site: `make docs` builds it into build/docs.
+
+The source directory is the repository root (`sphinx-build -c docs . build/docs`), so the
+chapters are the notebooks themselves, their links to each other work as they do in
+JupyterLab, and they run with `notebooks/` as their working directory. The notebooks are
+executed during the build (myst-nb); widgets have no kernel on a web page, so their static
+PNG picture is shown instead (every explorer puts one in its output). The CLI reference is
+generated from the command line's own argparse parsers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import os
+from contextlib import redirect_stdout
+from pathlib import Path
+
+project = "mmlab"
+author = "mmlab authors"
+copyright = "mmlab authors (MIT)"  # noqa: A001 - Sphinx's name
+
+root_doc = "docs/index"
+extensions = ["myst_nb", "sphinx.ext.autodoc"]
+include_patterns = ["docs/*.md", "docs/_generated/*.md", "notebooks/*.ipynb",
+                    "notebooks/labs/*.ipynb", "notebooks/labs/README.md"]
+exclude_patterns = ["build", ".venv", "**/.ipynb_checkpoints", "notebooks/labs/solutions"]
+
+# Run every chapter; a cell error fails the build, as a warning does (`-W`).
+nb_execution_mode = "force"
+nb_execution_timeout = 180
+nb_execution_raise_on_error = True
+nb_execution_show_tb = True
+# A widget needs a kernel: on a web page, show the explorer's static picture instead.
+nb_mime_priority_overrides = [
+    ("html", "application/vnd.jupyter.widget-view+json", None),
+    ("html", "application/vnd.jupyter.widget-state+json", None),
+]
+myst_enable_extensions = ["colon_fence"]
+suppress_warnings = ["mystnb.unknown_mime_type"]
+
+autodoc_member_order = "bysource"
+autodoc_default_options = {"members": True}
+
+html_theme = "sphinx_book_theme"
+html_title = "mmlab: how a VMA, a page table and a page fault really work"
+html_theme_options: dict[str, object] = {
+    "home_page_in_toc": True,
+    "show_toc_level": 2,
+    "use_download_button": True,
+}
+# Launch buttons need the public repository's address: set MMLAB_REPOSITORY_URL (e.g.
+# https://github.com/OWNER/mmlab) when building the published site, and MMLAB_LITE_URL to
+# where the JupyterLite build is served.
+_repository = os.environ.get("MMLAB_REPOSITORY_URL", "")
+if _repository:
+    html_theme_options.update({
+        "repository_url": _repository,
+        "repository_branch": os.environ.get("MMLAB_REPOSITORY_BRANCH", "main"),
+        "launch_buttons": {
+            "binderhub_url": "https://mybinder.org",
+            "notebook_interface": "jupyterlab",
+            "jupyterlite_url": os.environ.get("MMLAB_LITE_URL", "lite/lab/index.html"),
+        },
+    })
+
+
+def _cli_reference() -> str:
+    """The `mmlab` command's help, every subcommand's too, as a markdown page."""
+    from mmlab.cli import build_parser
+
+    parser = build_parser()
+    lines = ["# The `mmlab` command", "",
+             "Made from the command's own help when the site is built.", ""]
+
+    def walk(p: argparse.ArgumentParser, name: str) -> None:
+        buf = io.StringIO()
+        with redirect_stdout(buf):
+            p.print_help()
+        lines.extend([f"## `{name}`", "", "```text", buf.getvalue().rstrip(), "```", ""])
+        for action in p._actions:  # noqa: SLF001 - argparse keeps subparsers here
+            if isinstance(action, argparse._SubParsersAction):  # noqa: SLF001
+                for sub_name, sub in action.choices.items():
+                    walk(sub, f"{name} {sub_name}")
+
+    walk(parser, "mmlab")
+    return "\n".join(lines)
+
+
+def _api_reference() -> str:
+    """One section per mmlab module, in the order of the module map."""
+    import mmlab
+
+    lines = ["# The `mmlab` library", "",
+             "Every public function names the kernel function and file it models (Linux v4.15)"
+             " and says where the model simplifies.", ""]
+    for name in mmlab.SUBMODULES:
+        if name in ("cli", "cramfs", "viz", "labs"):
+            continue
+        lines += [f"## `mmlab.{name}`", "", "```{eval-rst}", f".. automodule:: mmlab.{name}",
+                  "   :members:", "```", ""]
+    return "\n".join(lines)
+
+
+def setup(app: object) -> None:
+    """Write the generated pages before Sphinx reads the sources."""
+    out = Path(__file__).parent / "_generated"
+    out.mkdir(exist_ok=True)
+    (out / "cli.md").write_text(_cli_reference())
+    (out / "api.md").write_text(_api_reference())
