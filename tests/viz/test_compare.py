@@ -20,9 +20,11 @@ from mmlab.viz.compare import (
     compare_capture,
     comparison_counts,
     data_dir,
+    format_race_rows,
     format_rows,
     format_summary,
     load_capture,
+    race_rows,
     ram_cases,
     replay_capture,
     summary_rows,
@@ -195,3 +197,23 @@ def test_format_rows_filters():
     body = text.splitlines()[1:-1]
     assert len(body) == 4 and all("hidden" in line for line in body)
     assert text.endswith("4 fields shown, 4 the same.")
+
+
+def test_race_rows_count_what_each_strategy_breaks():
+    from mmlab.race import RACES, explore
+
+    names = ["munmap in the window", "mprotect in the window", "remap in the window"]
+    rows = race_rows(names)
+    assert [(r.race, r.strategy) for r in rows] == [
+        (n, s) for n in names for s in ("split", "split-v3", "mixedmap")]
+    for r in rows:
+        report = explore(RACES[r.race], r.strategy)
+        assert (r.interleavings, r.broken) == (report.interleavings, report.broken_runs)
+        assert bool(r.problems) == bool(r.broken)
+    by = {(r.race, r.strategy): r for r in rows}
+    assert all(by[n, "mixedmap"].broken == 0 for n in names)
+    assert by["munmap in the window", "split"].broken > 0
+    assert by["munmap in the window", "split-v3"].broken == 0  # v3 re-checks find_vma
+    assert by["remap in the window", "split-v3"].broken > 0   # the stale pmd v3 kept
+    text = format_race_rows(rows)
+    assert "vmf->pmd" in text and text.splitlines()[0].split()[:2] == ["race", "strategy"]

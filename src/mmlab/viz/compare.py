@@ -6,7 +6,8 @@ draws one scenario under ``"refuse"``, ``"split"`` and ``"mixedmap"`` (and ``"sp
 request) as columns: the VMAs after the mmap and after the touches, where each touched page
 came from and what fault it took, the RAM bill, and the cramfs log lines. :func:`summary_rows`
 and :func:`format_summary` make the same comparison a table over every scenario.
-:class:`RamDrill` drills the RAM bill.
+:class:`RamDrill` drills the RAM bill. :func:`race_rows` counts, for the review's objections
+(:data:`mmlab.race.RACES`), the interleavings in which each strategy breaks.
 
 The second half compares the model with ``data/kernel-captures/``: what Debian's 6.1 kernel
 (with its own ``fs/cramfs``, which still works as v4.15's ``"mixedmap"`` strategy) did in
@@ -37,6 +38,7 @@ from matplotlib.patches import Rectangle
 from mmlab.constants import PAGE_SHIFT
 from mmlab.physmem import PhysMem
 from mmlab.procfs import PM_PFRAME_MASK, PM_PRESENT
+from mmlab.race import RACES, explore
 from mmlab.scenarios import (
     SCENARIOS,
     Scenario,
@@ -57,6 +59,7 @@ __all__ = [
     "STRATEGY_NOTES",
     "STRATEGY_SHORT",
     "FieldRow",
+    "RaceRow",
     "RamDrill",
     "StrategyExplorer",
     "StrategyRuns",
@@ -67,9 +70,11 @@ __all__ = [
     "compare_capture",
     "comparison_counts",
     "data_dir",
+    "format_race_rows",
     "format_rows",
     "format_summary",
     "load_capture",
+    "race_rows",
     "ram_cases",
     "replay_capture",
     "summary_rows",
@@ -412,6 +417,53 @@ class StrategyExplorer(Explorer):
             ax.text(x0, 3.95, "\n".join(_clip(line.removeprefix("cramfs: "), int(w * 1.9))
                                         for line in logs[:4]),
                     fontsize=5.5, va="top", family="monospace", linespacing=1.6)
+
+
+# --- the review's objections, counted ---------------------------------------------------------
+@dataclass(frozen=True)
+class RaceRow:
+    """One named race of :data:`mmlab.race.RACES` under one strategy: interleavings tried,
+    how many broke something, and the distinct problems found.
+
+    Model helper: no kernel counterpart.
+    """
+
+    race: str
+    strategy: str
+    interleavings: int
+    broken: int
+    problems: tuple[str, ...]
+
+
+def race_rows(names: Sequence[str] = tuple(RACES),
+              strategies: Sequence[str] = ("split", "split-v3", "mixedmap")) -> list[RaceRow]:
+    """Explore each race under each strategy (every interleaving) and count what broke.
+
+    Model helper: no kernel counterpart (a summary of :func:`mmlab.race.explore`).
+    """
+    out = []
+    for name in names:
+        for strategy in strategies:
+            report = explore(RACES[name], strategy)
+            problems = tuple(dict.fromkeys(b for (_o, broken) in report.classes
+                                           for b in broken))
+            out.append(RaceRow(name, strategy, report.interleavings, report.broken_runs,
+                               problems))
+    return out
+
+
+def format_race_rows(rows: Sequence[RaceRow], *, problems: bool = True,
+                     width: int = 160) -> str:
+    """The race rows as a table, each followed by its distinct problems (clipped).
+
+    Model helper: no kernel counterpart.
+    """
+    lines = [f"{'race':24} {'strategy':9} {'interleavings':>13} {'broken':>7}"]
+    for r in rows:
+        lines.append(f"{r.race:24} {r.strategy:9} {r.interleavings:13} {r.broken:7}")
+        if problems:
+            lines += [f"    - {_clip(p, width)}" for p in r.problems]
+    return "\n".join(lines)
 
 
 # --- the model against the captures -----------------------------------------------------------
