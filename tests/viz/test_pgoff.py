@@ -71,8 +71,10 @@ def test_remapped_private_holds_a_pfn_and_the_linear_rule_names_the_raw_frames()
 
 def test_a_cow_copy_breaks_the_rule_and_is_a_normal_page_on_both_machines():
     e = PgoffExplorer()
+    box = e.widget()
     before = e.png()
     e.set(written=True, page=1)
+    assert "a COW copy" in box.children[-1].value and len(e.update_times) == 2
     for special in (True, False):
         mm, vma, rows = e.world(special)
         copy = rows[1]

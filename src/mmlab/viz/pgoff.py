@@ -455,6 +455,13 @@ class PgoffExplorer(Explorer):
             ax.text(x + width / 2, 5.7, _linear_words(vma, r, short=True),
                     ha="center", fontsize=8,
                     color=PALETTE["highlight"] if chosen else PALETTE["muted"])
+        for i, (label, key) in enumerate((("flash: no struct page", "flash"),
+                                          ("page cache (RAM)", "page cache"),
+                                          ("anonymous copy (RAM)", "anonymous copy"))):
+            y = 9.6 - i * 1.2
+            ax.add_patch(Rectangle((70, y - 0.4), 2.5, 0.8, facecolor=colour[key],
+                                   edgecolor=PALETTE["text"], linewidth=0.5))
+            ax.text(73.5, y, label, fontsize=8, va="center", color=PALETTE["text"])
         x86, arm = self.row(True), self.row(False)
         for y, title, r in ((3.7, "x86 (pte_special)", x86),
                             (2.0, "classic ARM (no spare bit)", arm)):
