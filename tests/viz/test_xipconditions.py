@@ -17,6 +17,7 @@ from mmlab.viz.xipconditions import (
     InPlaceDrill,
     XipConditionsExplorer,
     bailout_cases,
+    captured_errors,
     check_bailout_reason,
     misalign_first_pointer,
     regular_files,
@@ -202,3 +203,11 @@ def test_drill_is_seeded_and_answered_by_the_model():
         assert a.check(e.decision.in_place) and a.check(str(e.decision.in_place))
         assert not a.check(e.decision.in_place + 1) and not a.check("many")
         a.next()
+
+
+def test_captured_errors_are_what_the_model_answers():
+    got = captured_errors()
+    assert [g[0] for g in got] == ["shared-writable", "shared-write-readonly-fd"]
+    for name, open_errno, mmap_errno, log in got:
+        run = run_scenario(name)
+        assert (open_errno, mmap_errno, log) == (run.open_error, run.mmap_error, ())

@@ -14,6 +14,8 @@ Kernel: ``cramfs_physmem_mmap`` in `fs/cramfs/inode.c @ v4.15 <https://elixir.bo
 from __future__ import annotations
 
 import errno
+import json
+import pathlib
 import random
 import struct
 from collections.abc import Callable
@@ -59,7 +61,9 @@ __all__ = [
     "InPlaceDrill",
     "XipConditionsExplorer",
     "XipDecision",
+    "CAPTURES",
     "bailout_cases",
+    "captured_errors",
     "check_bailout_reason",
     "misalign_first_pointer",
     "regular_files",
@@ -81,6 +85,10 @@ STAGES: tuple[tuple[str, str], ...] = (
     ("map", "map"),
 )
 _STAGE_KEYS = tuple(key for key, _ in STAGES)
+
+#: What a real kernel did with the scenario image (``data/kernel-captures/``, 6.1 under QEMU).
+CAPTURES = (pathlib.Path(__file__).resolve().parents[3] / "data" / "kernel-captures"
+            / "xip-scenarios.json")
 
 #: The protections the explorer offers, by the name ``/proc/PID/maps`` would show.
 PROTS: MappingProxyType[str, int] = MappingProxyType({
@@ -207,6 +215,19 @@ def xip_decision(sb: CramfsSuperBlock, path: str, pgoff: int = 0, pages: int = 1
     return XipDecision(**common, stage=stage, outcome=outcome, reason=reason, kernel_log=lines,
                        in_place=in_place, max_pages=max_pages, last_page_dropped=dropped,
                        vm_flags=vm_flags, maps_line=maps_line)
+
+
+def captured_errors(names: tuple[str, ...] = ("shared-writable", "shared-write-readonly-fd"),
+                    path: pathlib.Path = CAPTURES) -> tuple[tuple[str, str | None, str | None,
+                                                                  tuple[str, ...]], ...]:
+    """What the real kernel answered in the named scenarios of the captures: for each,
+    ``(name, open errno, mmap errno, cramfs log lines)``, errnos as names or ``None``.
+
+    Model helper: no kernel counterpart (stored observations of Debian's 6.1 kernel).
+    """
+    capture = json.loads(path.read_text())
+    return tuple((sc["name"], sc["open_errno"], sc["mmap_errno"], tuple(sc["kernel_log"]))
+                 for sc in capture["scenarios"] if sc["name"] in names)
 
 
 def misalign_first_pointer(image: bytes, path: str, shift_bytes: int = 4) -> bytes:
