@@ -22,7 +22,8 @@ from mmlab.constants import PAGE_SIZE
 from mmlab.viz.quiz import CheckResult, check_function
 from mmlab.xip import split_private_data
 
-__all__ = ["FORMS", "PackCheck", "check", "pack_cases", "unpack_cases"]
+__all__ = ["FORMS", "MAX_FILE_PAGES", "PackCheck", "check", "pack_cases", "seed_split_addr",
+           "unpack_cases"]
 
 #: The lab's form names and the model's strategy for each.
 FORMS = (("seed", "split"), ("v3", "split-v3"))
@@ -100,3 +101,11 @@ def check(pack: Callable[[int, int, int, str], int],
     """
     return PackCheck(check_function(pack, pack_cases(), name="pack"),
                      check_function(unpack, unpack_cases(), name="unpack"))
+
+
+def seed_split_addr(value: int, vm_start: int) -> int:
+    """Where the seed's handler puts the split for ``vm_private_data == value`` at ``vm_start``.
+
+    Patch: ``cramfs_vmasplit_fault`` of the fault-time split (LKML, 2017-08-16), never merged.
+    """
+    return vm_start + (value >> 16) * PAGE_SIZE

@@ -1,0 +1,155 @@
+"""The labs: each check fails on the exercise as handed out and passes on its solution; every lab
+notebook (exercises and solutions) runs headless, is stored clean, and the two copies differ
+only in the cell that holds the learner's work."""
+
+from __future__ import annotations
+
+import errno
+import pathlib
+
+import nbformat
+import pytest
+from nbclient import NotebookClient
+
+from mmlab.constants import PAGE_SIZE, VM_MAYWRITE, VM_SHARED
+from mmlab.labs import private_data, race_recheck, remap_cow_rule, tail_check, xip_layout
+from mmlab.xip import CramfsInode, mount, seed_last_page_is_shared
+
+LABS_DIR = pathlib.Path(__file__).parent.parent / "notebooks" / "labs"
+EXERCISES = sorted(LABS_DIR.glob("*.ipynb"))
+SOLUTIONS = sorted((LABS_DIR / "solutions").glob("*.ipynb"))
+
+#: notebook -> how to run its check on the names the learner's cell defines
+CHECKS = {
+    "01-remap-cow-rule": lambda ns: remap_cow_rule.check(ns["remap_cow_rule"]),
+    "02-tail-check": lambda ns: tail_check.check(ns["tail_start"]),
+    "03-race-recheck": lambda ns: race_recheck.check(ns["schedules"]),
+    "04-private-data": lambda ns: private_data.check(ns["pack"], ns["unpack"]),
+    "05-xip-layout": lambda ns: xip_layout.check(ns["make_layout"]),
+}
+
+
+def _work_cell(path: pathlib.Path, tag: str) -> str:
+    nb = nbformat.read(path, as_version=4)
+    cells = [c for c in nb.cells if tag in c.metadata.get("tags", [])]
+    assert len(cells) == 1, f"{path.name}: {len(cells)} cells tagged {tag!r}"
+    assert cells[0].cell_type == "code"
+    return cells[0].source
+
+
+def _run_check(path: pathlib.Path, tag: str):
+    namespace: dict = {}
+    exec(compile(_work_cell(path, tag), str(path), "exec"), namespace)  # noqa: S102 - ours
+    return CHECKS[path.stem](namespace)
+
+
+def test_there_are_five_labs_each_with_its_solution():
+    assert [p.stem for p in EXERCISES] == list(CHECKS)
+    assert [p.name for p in SOLUTIONS] == [p.name for p in EXERCISES]
+
+
+@pytest.mark.parametrize("name", list(CHECKS))
+def test_the_check_fails_on_the_exercise(name):
+    result = _run_check(LABS_DIR / f"{name}.ipynb", "exercise")
+    assert not result.ok, str(result)
+
+
+@pytest.mark.parametrize("name", list(CHECKS))
+def test_the_check_passes_on_the_solution(name):
+    result = _run_check(LABS_DIR / "solutions" / f"{name}.ipynb", "solution")
+    assert result.ok, str(result)
+
+
+@pytest.mark.parametrize("name", list(CHECKS))
+def test_exercise_and_solution_differ_only_in_the_work_cell(name):
+    ex = nbformat.read(LABS_DIR / f"{name}.ipynb", as_version=4)
+    so = nbformat.read(LABS_DIR / "solutions" / f"{name}.ipynb", as_version=4)
+    assert len(ex.cells) == len(so.cells)
+    for a, b in zip(ex.cells, so.cells, strict=True):
+        if "exercise" in a.metadata.get("tags", []):
+            assert b.metadata.get("tags") == ["solution"]
+            assert a.source != b.source
+        else:
+            assert a.source == b.source and a.cell_type == b.cell_type
+            assert "solution" not in b.metadata.get("tags", [])
+
+
+@pytest.mark.parametrize("path", EXERCISES + SOLUTIONS,
+                         ids=lambda p: f"{p.parent.name}/{p.name}")
+def test_lab_notebook_runs_and_is_stored_clean(path, tmp_path):
+    nb = nbformat.read(path, as_version=4)
+    for cell in nb.cells:
+        if cell.cell_type == "code":
+            assert not cell.outputs and cell.execution_count is None, path.name
+    client = NotebookClient(nb, timeout=120, kernel_name="python3",
+                            resources={"metadata": {"path": str(tmp_path)}})
+    client.execute()
+    errors = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])
+              if o.output_type == "error"]
+    assert not errors, errors
+    text = "".join(o.get("text", "") for c in nb.cells if c.cell_type == "code"
+                   for o in c.get("outputs", []) if o.output_type == "stream")
+    if path.parent.name == "solutions":
+        assert "Well done" in text
+    else:
+        assert "Well done" not in text
+
+
+def test_the_labs_readme_lists_every_lab():
+    readme = (LABS_DIR / "README.md").read_text()
+    for path in EXERCISES:
+        assert f"({path.name})" in readme and f"(solutions/{path.name})" in readme
+
+
+# --- the checks themselves, against answers computed here -----------------------------------
+def test_remap_cases_agree_with_the_rule_as_v415_writes_it():
+    for (flags, start, end, pgoff, addr, size, pfn), expected in remap_cow_rule.cases():
+        if flags & (VM_SHARED | VM_MAYWRITE) == VM_MAYWRITE:
+            whole = addr == start and addr + -(-size // PAGE_SIZE) * PAGE_SIZE == end
+            assert expected == (pfn if whole else -errno.EINVAL)
+        else:
+            assert expected == pgoff
+    kinds = {(a[0], e < 0) for a, e in remap_cow_rule.cases()}
+    assert len(kinds) >= 5  # refusals and successes of COW mappings, and the other kinds
+
+
+def test_tail_answers_are_what_the_pages_minus_1_form_scans():
+    for case in tail_check.tail_cases():
+        if case.expected is not None:
+            assert case.expected == case.offset + (case.pages - 1) * PAGE_SIZE \
+                + case.i_size % PAGE_SIZE
+    assert any(c.pgoff > 0 and c.expected is not None for c in tail_check.tail_cases())
+    # and the model's seed helper, in its "pages-1" form, scans the same place
+    sb = mount(tail_check.lab_image())
+    inode = sb.open("/lib/libbig.so").f_inode
+    assert isinstance(inode, CramfsInode)
+    _, start = seed_last_page_is_shared(inode, 0x9000, 6, 7, "pages-1")
+    assert start == tail_check.last_block_scan_start(inode)
+
+
+def test_a_schedule_replays_what_explore_found_and_bad_ones_are_refused():
+    rep = race_recheck.replay("munmap in the window", [0, 0, 0, 1])
+    assert rep.run is not None and rep.broken and "NULL" in rep.broken[0]
+    assert race_recheck.replay("munmap in the window", [1, 1]).problem
+    assert "not a thread" in (race_recheck.replay("munmap in the window", [0, 5]).problem or "")
+    assert race_recheck.replay("munmap in the window", [0] * 20).run is None
+    assert not race_recheck.check({}).ok
+    fixed = race_recheck.check({"munmap in the window": [0, 0, 0, 1],
+                                "mprotect in the window": [0, 0, 0, 1]}, strategy="split-v3")
+    assert fixed.passed == 0  # v3 survives the same schedules
+
+
+def test_private_data_cases_cover_the_limits():
+    args = [a for a, _ in private_data.pack_cases()]
+    assert max(a[0] for a in args) == private_data.MAX_FILE_PAGES - 1 == 4095
+    assert max(a[2] for a in args) > 1 << 46
+    assert private_data.seed_split_addr(3 + (3 << 16), 0x40001000) == 0x40004000
+
+
+def test_layout_check_reports_problems_instead_of_raising():
+    from mmlab.cramfs.tree import Dir
+    assert "no regular file" in str(xip_layout.check(lambda: (Dir({}), ())))
+
+    def not_done():
+        raise NotImplementedError
+    assert not xip_layout.check(not_done).ok
