@@ -280,7 +280,7 @@ class StrategyExplorer(Explorer):
     (purple: ``VM_PFNMAP``, hatched purple: ``VM_MIXEDMAP``, blue: plain file VMA; the label
     is the offset column of ``/proc/PID/maps``), one box per page of the mapping coloured by
     where the touch found it (flash, page cache, anonymous copy; red: a signal) with the fault
-    it took under it (``M`` major, ``m`` minor, ``-`` none), the RAM bill, and the cramfs log
+    it took under it (``M`` major, ``m`` minor, nothing: no fault), the RAM bill, and the cramfs log
     lines. Runs are computed once per scenario and strategy (:class:`StrategyRuns`).
 
     Model helper: no kernel counterpart.
@@ -406,8 +406,9 @@ class StrategyExplorer(Explorer):
             edge = PALETTE["highlight"] if t is not None and t.signal else PALETTE["muted"]
             plain.append(Rectangle((x0 + page * pw + 0.15, 5.6), pw - 0.3, 0.7,
                                    facecolor=colour, edgecolor=edge, linewidth=0.8))
-            if t is not None:
-                mark = t.signal[3:] if t.signal else "M" * t.majflt + "m" * t.minflt or "-"
+            mark = "" if t is None else t.signal[3:] if t.signal else \
+                "M" * t.majflt + "m" * t.minflt
+            if mark:  # a touched page with nothing under it took no fault
                 ax.text(x0 + (page + 0.5) * pw, 5.3, mark, fontsize=7, ha="center",
                         va="center")
         ax.text(x0, 4.5, f"RAM {run.ram.ram} · flash {run.ram.flash}", fontsize=7.5,
