@@ -15,14 +15,23 @@ Model helper: no kernel counterpart.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
+from mmlab.constants import MAP_ANONYMOUS, MAP_FIXED, MAP_PRIVATE, PAGE_SIZE, PROT_READ
 from mmlab.errors import KernelBug
+from mmlab.fs_types import File
+from mmlab.mm import MM
+from mmlab.mm_types import Vma
 from mmlab.race import RACES, Run, ThreadSpec, _execute
 from mmlab.scenarios import Scenario, scenario, scenario_image
+from mmlab.system import System
+from mmlab.uaccess import user_read
+from mmlab.viz.quiz import CheckResult
+from mmlab.xip import CRAMFS_VMASPLIT_OPS, mount
 
-__all__ = ["LAB_RACES", "Replay", "ScheduleCheck", "check", "replay", "steps_of"]
+__all__ = ["LAB_RACES", "WINDOW_EVENTS", "Replay", "ScheduleCheck", "WindowState", "check",
+           "check_recheck", "replay", "steps_of", "v3_still_ours", "window_states"]
 
 #: The races of the lab, in the order the notebook asks for them.
 LAB_RACES = ("munmap in the window", "mprotect in the window")
@@ -167,3 +176,114 @@ def check(schedules: Mapping[str, Sequence[int]], strategy: str = "split") -> Sc
     """
     return ScheduleCheck(tuple(replay(name, schedules.get(name, ()), strategy)
                                for name in LAB_RACES))
+
+
+# --- part 2: the re-check -------------------------------------------------------------------
+#: What another thread does in the handler's window, as the lab names it.
+WINDOW_EVENTS = (
+    "nothing",
+    "munmap of the whole mapping",
+    "munmap of pages 3-4 (the part not on flash)",
+    "munmap of page 3 alone (the faulting page)",
+    "munmap of pages 0-2 (the part on flash)",
+    "mprotect of pages 3-4",
+    "another thread's fault on page 4 split the VMA first",
+    "mmap MAP_FIXED of another cramfs file (lib/gappy.so) over pages 0-3",
+    "mmap MAP_FIXED of anonymous memory over pages 0-4",
+    "mmap MAP_FIXED of the same file again",
+)
+
+
+@dataclass(frozen=True)
+class WindowState:
+    """What the handler sees after ``down_write_killable``: the VMA ``find_vma`` returns now.
+
+    ``vma`` is ``find_vma(mm, address)`` after ``event`` ran in the window (``None`` when no VMA
+    ends above the address); ``file`` is the file the fault started on.
+
+    Model helper: no kernel counterpart.
+    """
+
+    event: str
+    mm: MM
+    vma: Vma | None
+    address: int
+    file: File
+
+
+def window_states(strategy: str = "split") -> list[WindowState]:
+    """Each event of :data:`WINDOW_EVENTS`, run on a fresh ``libc-past-xip`` mapping.
+
+    The fault is on page 3 (the first page the split handler serves); the other thread's call
+    runs whole, as it can between the handler's ``up_read`` and ``down_write_killable``.
+
+    Model helper: no kernel counterpart.
+    """
+    which = scenario("libc-past-xip")
+    out: list[WindowState] = []
+    for event in WINDOW_EVENTS:
+        sb = mount(scenario_image(), None, strategy, system=System())
+        mm = MM(sb.system)
+        file = sb.open(which.path)
+        base = mm.mmap(0, which.length, which.prot, which.flags, file, which.offset)
+        address = base + 3 * PAGE_SIZE
+        if event.startswith("munmap of the whole"):
+            mm.munmap(base, 5 * PAGE_SIZE)
+        elif event.startswith("munmap of pages 3-4"):
+            mm.munmap(base + 3 * PAGE_SIZE, 2 * PAGE_SIZE)
+        elif event.startswith("munmap of page 3 alone"):
+            mm.munmap(base + 3 * PAGE_SIZE, PAGE_SIZE)
+        elif event.startswith("munmap of pages 0-2"):
+            mm.munmap(base, 3 * PAGE_SIZE)
+        elif event.startswith("mprotect"):
+            mm.mprotect(base + 3 * PAGE_SIZE, 2 * PAGE_SIZE, PROT_READ)
+        elif event.startswith("another thread"):
+            user_read(mm, base + 4 * PAGE_SIZE, 1)
+        elif "gappy" in event:
+            mm.mmap(base, 4 * PAGE_SIZE, which.prot, MAP_PRIVATE | MAP_FIXED,
+                    sb.open("/lib/gappy.so"), 0)
+        elif "anonymous" in event:
+            mm.mmap(base, 5 * PAGE_SIZE, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED)
+        elif "same file" in event:
+            mm.mmap(base, which.length, which.prot, which.flags | MAP_FIXED, file, which.offset)
+        out.append(WindowState(event, mm, mm.find_vma(address), address, file))
+    return out
+
+
+def v3_still_ours(vma: Vma | None, address: int, file: File) -> bool:
+    """v3's re-check: a VMA that covers the address, still has the split ops, maps ``file``.
+
+    The same test as the ``"split-v3"`` branch of :func:`mmlab.xip.vmasplit_fault_steps`.
+
+    Patch: ``cramfs_vmasplit_fault`` in the v3 posting, as quoted in the review (LKML,
+    2017-08-31), never merged.
+    """
+    return (vma is not None and vma.vm_start <= address
+            and vma.vm_ops is CRAMFS_VMASPLIT_OPS and vma.vm_file is file)
+
+
+def check_recheck(fn: Callable[[Vma | None, int, File], bool]) -> CheckResult:
+    """Check a learner's ``still_ours(vma, address, file)`` on every state of the window.
+
+    Each case is one :data:`WINDOW_EVENTS` entry; the answer is :func:`v3_still_ours`'s. The
+    report names the event, not the expected answer.
+
+    Model helper: no kernel counterpart.
+    """
+    states = window_states()
+    passed = 0
+    first: str | None = None
+    for st in states:
+        try:
+            got = fn(st.vma, st.address, st.file)
+        except NotImplementedError:
+            return CheckResult(0, len(states), None, not_done=True)
+        except Exception as exc:  # noqa: BLE001 - a learner's bug is feedback, not a crash
+            first = first or (f"after '{st.event}' (find_vma gave {st.vma!r}), still_ours "
+                              f"raised {type(exc).__name__}: {exc}")
+            continue
+        if bool(got) == v3_still_ours(st.vma, st.address, st.file):
+            passed += 1
+        elif first is None:
+            first = f"after '{st.event}' (find_vma gave {st.vma!r}), still_ours returned {got!r}"
+    return CheckResult(passed, len(states), first)
