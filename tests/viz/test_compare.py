@@ -217,3 +217,23 @@ def test_race_rows_count_what_each_strategy_breaks():
     assert by["remap in the window", "split-v3"].broken > 0   # the stale pmd v3 kept
     text = format_race_rows(rows)
     assert "vmf->pmd" in text and text.splitlines()[0].split()[:2] == ["race", "strategy"]
+
+
+def test_a_page_read_then_written_shows_both_faults(runs, monkeypatch):
+    e = StrategyExplorer("writable-private", runs=runs)
+    drawn = []
+    from matplotlib.axes import Axes
+
+    original = Axes.text
+
+    def spy(self, x, y, s, *args, **kwargs):
+        drawn.append(s)
+        return original(self, x, y, s, *args, **kwargs)
+
+    monkeypatch.setattr(Axes, "text", spy)
+    e.png()
+    run = runs.get("writable-private", "mixedmap")
+    page1 = [t for t in run.touches if t.page == 1]
+    assert [(t.kind, t.majflt, t.minflt) for t in page1] == [("read", 1, 0), ("write", 0, 1)]
+    assert drawn.count("Mm") == 3  # one per column: the read's major, then the COW's minor
+    assert "r1:page cache 1M 0m" in e.text and "w1:anonymous 0M 1m" in e.text

@@ -395,8 +395,7 @@ class StrategyExplorer(Explorer):
                 (hatched if kind == "mixed" else plain).append(box)
                 ax.text(x0 + first * pw + 0.4, y + 0.35, offset.lstrip("0") or "0",
                         fontsize=6.5, va="center")
-        touched = {t.page: t for t in run.touches if t.kind == "read"}
-        touched.update({t.page: t for t in run.touches if t.kind == "write"})
+        touched = {t.page: t for t in run.touches}  # the last touch of a page: its colour
         colours = {"flash": PALETTE["flash"], "page cache": PALETTE["file"],
                    "anonymous": PALETTE["anon"]}
         for page in range(sc.pages):
@@ -406,8 +405,8 @@ class StrategyExplorer(Explorer):
             edge = PALETTE["highlight"] if t is not None and t.signal else PALETTE["muted"]
             plain.append(Rectangle((x0 + page * pw + 0.15, 5.6), pw - 0.3, 0.7,
                                    facecolor=colour, edgecolor=edge, linewidth=0.8))
-            mark = "" if t is None else t.signal[3:] if t.signal else \
-                "M" * t.majflt + "m" * t.minflt
+            mark = "".join(u.signal[3:] if u.signal else "M" * u.majflt + "m" * u.minflt
+                           for u in run.touches if u.page == page)
             if mark:  # a touched page with nothing under it took no fault
                 ax.text(x0 + (page + 0.5) * pw, 5.3, mark, fontsize=7, ha="center",
                         va="center")
