@@ -583,15 +583,24 @@ class RaceExplorer(Explorer):
                     color=PALETTE["text"], va="center")
         window = 13
         first = max(0, min(self.index - window // 2, len(run.schedule) - window))
-        for k, (thread, label) in enumerate(run.schedule[first:first + window]):
-            j = first + k
-            y = 10.6 - k * 0.78
-            done = j < self.index
-            colour = PALETTE["text"] if done else PALETTE["muted"]
-            ax.text(x0, y, f"{j + 1:2}", fontsize=7, color=PALETTE["muted"], va="center",
-                    family="monospace")
-            ax.text(x0 + 3 + thread * 17, y, label, fontsize=7.5, va="center", color=colour,
-                    family="monospace", weight="bold" if j == self.index - 1 else "normal")
+        shown = run.schedule[first:first + window]
+        ax.text(x0, 10.6, "\n".join(f"{first + k + 1:2}" for k in range(len(shown))),
+                fontsize=7.5, color=PALETTE["muted"], va="top", family="monospace",
+                linespacing=1.45)
+        # one text per thread and kind (run, current, not yet run): blank lines keep the rows
+        for t in range(len(rep.threads)):
+            for kind, colour, weight in (("done", PALETTE["text"], "normal"),
+                                         ("now", PALETTE["text"], "bold"),
+                                         ("later", PALETTE["muted"], "normal")):
+                rows = []
+                for k, (thread, label) in enumerate(shown):
+                    j = first + k
+                    this = ("now" if j == self.index - 1 else
+                            "done" if j < self.index else "later")
+                    rows.append(label if thread == t and this == kind else "")
+                if any(rows):
+                    ax.text(x0 + 3 + t * 17, 10.6, "\n".join(rows), fontsize=7.5, va="top",
+                            color=colour, weight=weight, family="monospace", linespacing=1.45)
         if run.broken:
             ax.text(1, 0.5, "BROKEN: " + run.broken[0][:120], fontsize=7,
                     color=PALETTE["highlight"], va="center")
