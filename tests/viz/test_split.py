@@ -182,6 +182,16 @@ def test_tail_table_the_patch_form_differs_only_when_vm_pgoff_is_not_zero():
     assert text.count(" NO") == 2 and "past the image" in text
 
 
+def test_a_last_page_not_shared_both_forms_agree_though_one_reads_past_the_image():
+    image = tail_lab_image(neighbour=False)
+    rows = tail_check_table(image, "/a")
+    assert not rows[0].truth
+    assert all(r.before == (False, rows[0].last_block + 100) for r in rows)
+    assert all(r.patch is not None and not r.patch[0] for r in rows)
+    assert rows[2].patch[1] >= len(image)  # two pages past the last block: past the image
+    assert "NO" not in format_tail_table(rows, len(image))
+
+
 def test_the_patch_form_leaks_the_next_files_block_pointer():
     assert tail_lab_leak("max_pages-1")[:2] == (2, False)
     leaked = tail_lab_leak("max_pages-1")[2]

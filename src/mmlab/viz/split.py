@@ -701,14 +701,18 @@ def format_tail_table(rows: Sequence[TailRow], image_size: int | None = None) ->
     return "\n".join(out)
 
 
-def tail_lab_image() -> bytes:
+def tail_lab_image(neighbour: bool = True) -> bytes:
     """``/a``: 2 pages and 100 bytes, all XIP; the writer puts ``/b``'s block pointer right after
-    ``/a``'s last byte, in the same flash page; then ``/b``'s page of zeros.
+    ``/a``'s last byte, in the same flash page; then ``/b``'s page of zeros. With
+    ``neighbour=False`` there is no ``/b``: the rest of ``/a``'s last page is zero (not shared),
+    and the image ends with that page.
 
     Model helper: no kernel counterpart (``mkcramfs -X -X`` would lay it out the same way).
     """
-    return build_image(Dir({"a": TreeFile(b"A" * (2 * PAGE_SIZE + 100)),
-                            "b": TreeFile(bytes(PAGE_SIZE))}), endian="little", xip=("*",))
+    files = {"a": TreeFile(b"A" * (2 * PAGE_SIZE + 100))}
+    if neighbour:
+        files["b"] = TreeFile(bytes(PAGE_SIZE))
+    return build_image(Dir(files), endian="little", xip=("*",))
 
 
 def tail_lab_leak(form: str | None, *, vm_pgoff: int = 1) -> tuple[int, bool | None, bytes]:
