@@ -12,7 +12,14 @@ import pytest
 from nbclient import NotebookClient
 
 from mmlab.constants import PAGE_SIZE, VM_MAYWRITE, VM_SHARED
-from mmlab.labs import private_data, race_recheck, remap_cow_rule, tail_check, xip_layout
+from mmlab.labs import (
+    mixedmap_plan,
+    private_data,
+    race_recheck,
+    remap_cow_rule,
+    tail_check,
+    xip_layout,
+)
 from mmlab.xip import CRAMFS_VMASPLIT_OPS, CramfsInode, mount, seed_last_page_is_shared
 
 LABS_DIR = pathlib.Path(__file__).parent.parent / "notebooks" / "labs"
@@ -27,6 +34,7 @@ CHECKS = {
                                    race_recheck.check_recheck(ns["still_ours"])],
     "04-private-data": lambda ns: [private_data.check(ns["pack"], ns["unpack"])],
     "05-xip-layout": lambda ns: [xip_layout.check(ns["make_layout"])],
+    "06-mixedmap-plan": lambda ns: [mixedmap_plan.check(ns["mixedmap_plan"])],
 }
 
 
@@ -46,7 +54,7 @@ def _run_checks(path: pathlib.Path, tag: str) -> list:
     return CHECKS[path.stem](namespace)
 
 
-def test_there_are_five_labs_each_with_its_solution():
+def test_there_are_six_labs_each_with_its_solution():
     assert [p.stem for p in EXERCISES] == list(CHECKS)
     assert [p.name for p in SOLUTIONS] == [p.name for p in EXERCISES]
 
@@ -159,3 +167,18 @@ def test_layout_check_reports_problems_instead_of_raising():
     def not_done():
         raise NotImplementedError
     assert not xip_layout.check(not_done).ok
+
+
+def test_mixedmap_cases_cover_every_outcome_and_match_the_models_log():
+    outcomes = {how for _, (how, _pages) in mixedmap_plan.cases()}
+    assert outcomes == {"remap_pfn_range", "vm_insert_mixed", "page cache"}
+    # a shared last page shows up: a mapping of the whole file maps one page less than its run
+    assert any(a[5] and a[1] + a[4] == a[3] and e[1] == a[4] - 1 and not a[0]
+               for a, e in mixedmap_plan.cases())
+
+
+def test_labs_package_lists_its_modules():
+    import mmlab.labs
+    assert set(mmlab.labs.LABS) == {p.stem for p in pathlib.Path(mmlab.labs.__file__).parent
+                                    .glob("*.py") if p.stem != "__init__"}
+    assert mmlab.labs.tail_check is tail_check

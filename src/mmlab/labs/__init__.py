@@ -10,6 +10,8 @@ copies are in ``notebooks/labs/solutions/``.
 * :mod:`~mmlab.labs.race_recheck`: a thread schedule that breaks the fault-time split.
 * :mod:`~mmlab.labs.private_data`: packing the split point into ``vm_private_data``.
 * :mod:`~mmlab.labs.xip_layout`: an image layout in which all of a library maps from flash.
+* :mod:`~mmlab.labs.mixedmap_plan`: v4.15's choice between ``remap_pfn_range``,
+  ``vm_insert_mixed`` and the page cache.
 
 Model helper: no kernel counterpart.
 """
@@ -17,7 +19,8 @@ Model helper: no kernel counterpart.
 from importlib import import_module as _import_module
 from types import ModuleType as _ModuleType
 
-LABS = ("remap_cow_rule", "tail_check", "race_recheck", "private_data", "xip_layout")
+LABS = ("remap_cow_rule", "tail_check", "race_recheck", "private_data", "xip_layout",
+        "mixedmap_plan")
 
 __all__ = ["LABS"]
 
