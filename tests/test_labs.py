@@ -180,6 +180,7 @@ def test_private_data_cases_cover_the_limits():
 def test_layout_check_reports_problems_instead_of_raising():
     from mmlab.cramfs.tree import Dir
     assert "no regular file" in str(xip_layout.check(lambda: (Dir({}), ())))
+    assert "must return" in str(xip_layout.check(lambda: Dir({})))
 
     def not_done():
         raise NotImplementedError

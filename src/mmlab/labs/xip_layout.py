@@ -85,9 +85,14 @@ def check(make_layout: Callable[[], tuple[Dir, Sequence[str]]]) -> LayoutCheck:
     Model helper: no kernel counterpart.
     """
     try:
-        tree, globs = make_layout()
+        made = make_layout()
     except NotImplementedError:
         return LayoutCheck(0, _PAGES, problem="make_layout is not written yet")
+    if not (isinstance(made, tuple) and len(made) == 2 and isinstance(made[0], Dir)):
+        return LayoutCheck(0, _PAGES, problem="make_layout must return (tree, xip_globs), "
+                                              f"a Dir and a tuple of globs, not {made!r:.80}")
+    tree, globs = made
+    globs = (globs,) if isinstance(globs, str) else tuple(globs)
     data = _libc_of(tree)
     if data is None:
         return LayoutCheck(0, _PAGES, problem=f"the tree has no regular file {LIBC}")
@@ -97,7 +102,7 @@ def check(make_layout: Callable[[], tuple[Dir, Sequence[str]]]) -> LayoutCheck:
     if not data.startswith(b"\x7fELF"):
         return LayoutCheck(0, _PAGES, problem=f"{LIBC} is not an ELF file any more")
     try:
-        image = build_image(tree, endian="little", name="lab-05", xip=tuple(globs))
+        image = build_image(tree, endian="little", name="lab-05", xip=globs)
         run = run_scenario(_MAP, "mixedmap", image=image)
     except (CramfsError, ValueError, OSError) as err:
         return LayoutCheck(0, _PAGES, problem=f"{type(err).__name__}: {err}")
