@@ -52,10 +52,11 @@ from mmlab.constants import (
     VM_READ,
     VM_WRITE,
 )
-from mmlab.fault import do_page_fault
+from mmlab.errors import SignalDelivered
 from mmlab.filemap import generic_file_buffered_read
 from mmlab.mm import MM
 from mmlab.system import System
+from mmlab.uaccess import user_read, user_write
 
 
 @functools.cache
@@ -233,16 +234,20 @@ class Replay:
         with open(path, "wb") as f:
             for i in range(npages):
                 f.write(bytes([(i + 1) & 0xFF]) * PAGE_SIZE)
+            # Written back now, not whenever the flusher gets to it: a page being written
+            # back is locked for a moment, and fault-around skips locked pages, so a
+            # comparison made during writeback would map fewer pages on the real side.
+            f.flush()
+            os.fsync(f.fileno())
         flags = os.O_RDWR if writable else os.O_RDONLY
         mode = fs.FMODE_READ | (fs.FMODE_WRITE if writable else 0)
         tf = TestFile(name, path, os.open(path, flags), mode)
         self.files[name] = tf
         model = fs.file_from_path(path, mode=mode)
-        # The real file was just written: its pages sit in the page cache, dirty. Give the
-        # model's file the same cache, or fault-around would map less on the model side.
+        # The real file was just written and flushed: its pages sit in the page cache, clean.
+        # Give the model's file the same cache, or fault-around would map less there.
         for index in range(npages):
             generic_file_buffered_read(model, index * PAGE_SIZE, 1, physmem=self.mm.physmem)
-            model.f_mapping.pages[index].flags.add("PG_dirty")
         self._model_files[name] = model
         return tf
 
@@ -324,8 +329,17 @@ class Replay:
                 mm.mprotect(self._addr(op[1]), int(op[2] * PAGE_SIZE), op[3])
                 return 0
             if kind == "touch":
-                result = do_page_fault(mm, self._addr(op[1]), write=bool(op[2]))
-                return 0 if result.signal is None else -errno.EFAULT
+                # As on the real side (run_real): a load of the byte, and for a write a store
+                # of it back, each through the page tables as the MMU does (faults, and the
+                # accessed and dirty bits).
+                addr = self._addr(op[1])
+                try:
+                    byte = user_read(mm, addr, 1)
+                    if op[2]:
+                        user_write(mm, addr, byte)
+                except SignalDelivered:
+                    return -errno.EFAULT
+                return 0
         except OSError as exc:
             return -exc.errno
         raise ValueError(f"unknown operation {op!r}")
