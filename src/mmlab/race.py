@@ -70,6 +70,7 @@ __all__ = [
     "Run",
     "explore",
     "race",
+    "run_schedule",
 ]
 
 
@@ -432,6 +433,23 @@ def _execute(threads: Sequence[ThreadSpec], strategy: str, which: Scenario, imag
                   v.vm_pgoff) for v in world.mm)
     run = Run(schedule, tuple(o.summary() for o in outs), tuple(dict.fromkeys(broken)), vmas)
     return run, choices
+
+
+def run_schedule(threads: Sequence[ThreadSpec], strategy: str, which: Scenario | str,
+                 image: bytes | None, schedule: Sequence[int]) -> tuple[Run, list[list[int]]]:
+    """Run one interleaving: the threads named by ``schedule`` (thread indices, in order),
+    then the lowest-numbered thread that can run, to the end.
+
+    Returns the :class:`Run` and, for each step taken, the threads that could have run there.
+    A schedule that names a thread which cannot run at that point (it waits for the lock, or
+    has finished) raises :class:`~mmlab.errors.KernelBug`. This is what :func:`explore` does
+    for each prefix it tries; a lab or a widget can replay a learner's schedule with it.
+
+    Model helper: no kernel counterpart (the kernel's scheduler).
+    """
+    sc = scenario(which) if isinstance(which, str) else which
+    return _execute(threads, strategy, sc, image if image is not None else scenario_image(),
+                    schedule)
 
 
 def _check_data(world: _World, spec: Fault) -> list[str]:

@@ -23,7 +23,7 @@ from mmlab.errors import KernelBug
 from mmlab.fs_types import File
 from mmlab.mm import MM
 from mmlab.mm_types import Vma
-from mmlab.race import RACES, Run, ThreadSpec, _execute
+from mmlab.race import RACES, Run, ThreadSpec, run_schedule
 from mmlab.scenarios import Scenario, scenario, scenario_image
 from mmlab.system import System
 from mmlab.uaccess import user_read
@@ -86,7 +86,7 @@ def replay(race: str, schedule: Sequence[int], strategy: str = "split") -> Repla
     image = scenario_image()
     which = scenario("libc-past-xip")
     try:
-        run, _ = _execute(threads, strategy, which, image, want)
+        run, _ = run_schedule(threads, strategy, which, image, want)
     except KernelBug:
         run = None
     if run is not None and len(want) <= len(run.schedule):
@@ -96,7 +96,7 @@ def replay(race: str, schedule: Sequence[int], strategy: str = "split") -> Repla
                       f"the threads have finished after {len(run.schedule)} steps; the "
                       f"schedule has {len(want)}")
     depth = max(d for d in range(len(want)) if _runs(threads, strategy, which, image, want[:d]))
-    _, choices = _execute(threads, strategy, which, image, want[:depth])
+    _, choices = run_schedule(threads, strategy, which, image, want[:depth])
     possible = choices[depth] if depth < len(choices) else []
     why = (f"only thread {possible[0]} can run there (the other waits for mmap_sem or has "
            "finished)" if len(possible) == 1 else "that is not a thread of this race")
@@ -108,7 +108,7 @@ def _runs(threads: Sequence[ThreadSpec], strategy: str, which: Scenario, image: 
           prefix: Sequence[int]) -> bool:
     """Can ``prefix`` be run at all?"""
     try:
-        _execute(threads, strategy, which, image, prefix)
+        run_schedule(threads, strategy, which, image, prefix)
     except KernelBug:
         return False
     return True
@@ -123,7 +123,7 @@ def _all_runs(race: str, strategy: str) -> dict[tuple[int, ...], Run]:
     stack: list[tuple[int, ...]] = [()]
     while stack:
         prefix = stack.pop()
-        run, choices = _execute(threads, strategy, which, image, prefix)
+        run, choices = run_schedule(threads, strategy, which, image, prefix)
         taken = tuple(i for i, _ in run.schedule)
         out[taken] = run
         for depth in range(len(prefix), len(taken)):
