@@ -23,8 +23,9 @@ copyright = "mmlab authors (MIT)"  # noqa: A001 - Sphinx's name
 root_doc = "docs/index"
 extensions = ["myst_nb", "sphinx.ext.autodoc"]
 include_patterns = ["docs/*.md", "docs/_generated/*.md", "notebooks/*.ipynb",
-                    "notebooks/labs/*.ipynb", "notebooks/labs/README.md"]
-exclude_patterns = ["build", ".venv", "**/.ipynb_checkpoints", "notebooks/labs/solutions"]
+                    "notebooks/labs/*.ipynb", "notebooks/labs/README.md",
+                    "notebooks/labs/solutions/*.ipynb"]
+exclude_patterns = ["build", ".venv", "**/.ipynb_checkpoints"]
 
 # Run every chapter; a cell error fails the build, as a warning does (`-W`).
 nb_execution_mode = "force"
@@ -102,9 +103,19 @@ def _api_reference() -> str:
     return "\n".join(lines)
 
 
+def _root_redirect(app: object, exception: Exception | None) -> None:
+    """The site's root page sends the reader to the landing page (docs/index.html)."""
+    if exception is None and getattr(app, "builder", None) and app.builder.format == "html":
+        Path(app.outdir, "index.html").write_text(
+            '<!DOCTYPE html><meta charset="utf-8"><title>mmlab</title>'
+            '<meta http-equiv="refresh" content="0; url=docs/index.html">'
+            '<a href="docs/index.html">mmlab: the course</a>\n')
+
+
 def setup(app: object) -> None:
     """Write the generated pages before Sphinx reads the sources."""
     out = Path(__file__).parent / "_generated"
     out.mkdir(exist_ok=True)
     (out / "cli.md").write_text(_cli_reference())
     (out / "api.md").write_text(_api_reference())
+    app.connect("build-finished", _root_redirect)

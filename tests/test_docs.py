@@ -1,0 +1,42 @@
+"""`make docs` builds the course site with no warning, every chapter with its pictures."""
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+CHAPTERS = sorted((ROOT / "notebooks").glob("*.ipynb"))
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory):
+    out = tmp_path_factory.mktemp("site")
+    subprocess.run([sys.executable, "-m", "sphinx", "-W", "--keep-going", "-q", "-c", "docs",
+                    "-b", "html", ".", str(out)], cwd=ROOT, check=True, timeout=900,
+                   capture_output=True, text=True)
+    return out
+
+
+def test_the_root_sends_readers_to_the_landing_page(site):
+    assert 'url=docs/index.html' in (site / "index.html").read_text()
+    landing = (site / "docs" / "index.html").read_text()
+    for nb in CHAPTERS:
+        assert f"notebooks/{nb.stem}.html" in landing, nb.name
+
+
+@pytest.mark.parametrize("nb", CHAPTERS, ids=lambda p: p.stem)
+def test_each_chapter_page_has_its_outputs_and_widget_pictures(site, nb):
+    page = (site / "notebooks" / f"{nb.stem}.html").read_text()
+    assert "application/vnd.jupyter.widget-view+json" not in page  # no dead widget views
+    assert re.search(r'<img [^>]*src="[^"]*_images/', page), "no picture on the page"
+    assert "Traceback" not in page
+
+
+def test_the_reference_pages_are_there(site):
+    api = (site / "docs" / "_generated" / "api.html").read_text()
+    assert "mmlab.xip.cramfs_physmem_mmap" in api and "elixir.bootlin.com" in api
+    cli = (site / "docs" / "_generated" / "cli.html").read_text()
+    assert "mmlab cramfs extract" in cli
