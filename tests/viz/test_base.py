@@ -93,3 +93,19 @@ def test_compare_guess():
     assert "right" in compare_guess(3, 3)
     assert "You guessed 2" in compare_guess(2, 3)
     assert "did not write a guess" in compare_guess(None, 3)
+
+
+def test_course_data_is_found_from_a_notebook_folder_or_the_package(tmp_path, monkeypatch):
+    from mmlab.viz.base import course_data
+
+    monkeypatch.delenv("MMLAB_DATA", raising=False)
+    monkeypatch.chdir(tmp_path)  # nowhere near the checkout: next to the package
+    assert course_data("kernel-captures", "xip-scenarios.json").exists()
+    lite = tmp_path / "site"
+    (lite / "data" / "course").mkdir(parents=True)
+    (lite / "notebooks" / "labs").mkdir(parents=True)
+    monkeypatch.chdir(lite / "notebooks" / "labs")  # a lab, as JupyterLite lays the files out
+    assert course_data("course") == lite / "data" / "course"
+    (tmp_path / "elsewhere" / "course").mkdir(parents=True)
+    monkeypatch.setenv("MMLAB_DATA", str(tmp_path / "elsewhere"))
+    assert course_data("course") == tmp_path / "elsewhere" / "course"  # the setting wins

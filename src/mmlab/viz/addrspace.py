@@ -61,7 +61,7 @@ from mmlab.constants import (
 from mmlab.mm import MM, System
 from mmlab.mm_types import MmStruct, Vma
 from mmlab.trace import PteSnapshot, VmaSnapshot
-from mmlab.viz.base import PALETTE, Explorer, schematic_axes
+from mmlab.viz.base import PALETTE, Explorer, course_data, schematic_axes
 from mmlab.viz.quiz import Drill
 
 __all__ = [
@@ -756,7 +756,7 @@ REPLAYS: MappingProxyType[str, tuple[tuple[object, ...], ...]] = MappingProxyTyp
 })
 
 #: Where the stored replays live (the fallback when no Linux kernel can be asked).
-FALLBACK = pathlib.Path(__file__).resolve().parents[3] / "data" / "course" / "01" / "replays.json"
+FALLBACK = course_data("course", "01", "replays.json")
 
 
 @dataclass

@@ -23,9 +23,11 @@ from __future__ import annotations
 import base64
 import html
 import io
+import os
 import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
+from pathlib import Path
 from types import MappingProxyType
 
 import ipywidgets as widgets
@@ -34,7 +36,7 @@ from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-__all__ = ["DPI", "PALETTE", "Explorer", "schematic_axes"]
+__all__ = ["DPI", "PALETTE", "Explorer", "course_data", "schematic_axes"]
 
 #: Resolution of every picture: small PNGs that redraw fast and read well in a notebook.
 DPI = 72
@@ -53,6 +55,27 @@ PALETTE: Mapping[str, str] = MappingProxyType({
     "compressed": "#9ecae1",
     "meta": "#bbbbbb",
 })
+
+
+def course_data(*parts: str) -> Path:
+    """A file or folder of the repository's ``data/``, found wherever the course runs.
+
+    Looked for in ``$MMLAB_DATA``, then ``data/`` in the working directory and up to two
+    levels above it (a chapter runs in ``notebooks/``, a lab in ``notebooks/labs/``; JupyterLite
+    serves ``data/`` next to ``notebooks/``), then next to the package (an editable install).
+    If none has it, the last candidate is returned, so that opening it names where it was
+    expected.
+
+    Model helper: no kernel counterpart.
+    """
+    here = Path.cwd()
+    roots = [Path(os.environ["MMLAB_DATA"])] if os.environ.get("MMLAB_DATA") else []
+    roots += [here / "data", here.parent / "data", here.parent.parent / "data",
+              Path(__file__).resolve().parents[3] / "data"]
+    for root in roots:
+        if root.joinpath(*parts).exists():
+            return root.joinpath(*parts)
+    return roots[-1].joinpath(*parts)
 
 
 def schematic_axes(fig: Figure, xlim: tuple[float, float] = (0, 100),

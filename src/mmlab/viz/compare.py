@@ -51,7 +51,7 @@ from mmlab.scenarios import (
     run_scenario as _run_scenario,
 )
 from mmlab.system import System
-from mmlab.viz.base import PALETTE, Explorer, schematic_axes
+from mmlab.viz.base import PALETTE, Explorer, course_data, schematic_axes
 from mmlab.viz.quiz import Drill
 
 __all__ = [
@@ -476,9 +476,13 @@ def data_dir(start: pathlib.Path | str | None = None) -> pathlib.Path:
 
     Model helper: no kernel counterpart.
     """
-    here = pathlib.Path(start) if start is not None else pathlib.Path.cwd()
-    tried = [here / "data", here.parent / "data",
-             pathlib.Path(__file__).resolve().parents[3] / "data"]
+    if start is None:
+        found = course_data("kernel-captures")
+        if found.is_dir():
+            return found.parent
+        raise FileNotFoundError(f"no data/kernel-captures/ (last looked in {found})")
+    here = pathlib.Path(start)
+    tried = [here / "data", here.parent / "data", course_data()]
     for place in tried:
         if (place / "kernel-captures").is_dir():
             return place

@@ -59,7 +59,7 @@ from mmlab.physmem import PageAnon
 from mmlab.procfs import SMAPS_FIELDS
 from mmlab.scenarios import RamUse, run_scenario, scenario_image
 from mmlab.system import DEFAULT_FAULT_AROUND_BYTES, System, default_system
-from mmlab.viz.base import DPI, PALETTE, Explorer, schematic_axes
+from mmlab.viz.base import DPI, PALETTE, Explorer, course_data, schematic_axes
 from mmlab.viz.quiz import Drill
 from mmlab.xip import mount
 
@@ -85,7 +85,7 @@ __all__ = [
 ]
 
 #: Where the chapter's fallback data lives (``data/course/04/`` of the checkout).
-COURSE_DATA = pathlib.Path(__file__).resolve().parents[3] / "data" / "course" / "04"
+COURSE_DATA = course_data("course", "04")
 
 #: The fault-around sizes the explorer offers: label -> ``fault_around_bytes``.
 FAULT_AROUND_CHOICES = (

@@ -42,7 +42,7 @@ from mmlab.pagetable import (
     pud_index,
 )
 from mmlab.procfs import PM_FILE, PM_MMAP_EXCLUSIVE, PM_PFRAME_MASK, PM_PRESENT, PM_SOFT_DIRTY
-from mmlab.viz.base import PALETTE, Explorer, schematic_axes
+from mmlab.viz.base import PALETTE, Explorer, course_data, schematic_axes
 from mmlab.viz.quiz import Drill
 
 __all__ = [
@@ -78,7 +78,7 @@ _TABLES = ("pgd", "pud", "pmd", "pte")
 #: Highest user address + 1 with 4-level paging (bit 47 set means a kernel address).
 _USER_END = 1 << 47
 #: The fallback data of this chapter (a checkout or an editable install).
-DATA_DIR = pathlib.Path(__file__).resolve().parents[3] / "data" / "course" / "02"
+DATA_DIR = course_data("course", "02")
 
 
 def address_fields(address: int) -> tuple[int, int, int, int, int]:

@@ -53,7 +53,7 @@ from mmlab.procfs import format_vma
 from mmlab.scenarios import scenario_image
 from mmlab.system import System
 from mmlab.uaccess import user_read, user_write
-from mmlab.viz.base import PALETTE, Explorer, schematic_axes
+from mmlab.viz.base import PALETTE, Explorer, course_data, schematic_axes
 from mmlab.viz.quiz import Drill
 
 __all__ = [
@@ -86,8 +86,7 @@ KINDS: tuple[tuple[str, str, int], ...] = (
 NPAGES = 3
 
 #: The real-kernel captures of the XIP scenarios (Linux 6.1 under QEMU; see its README).
-CAPTURES = (pathlib.Path(__file__).resolve().parents[3] / "data" / "kernel-captures"
-            / "xip-scenarios.json")
+CAPTURES = course_data("kernel-captures", "xip-scenarios.json")
 
 
 def captured_maps(name: str, path: pathlib.Path | str = CAPTURES) -> tuple[int, list[str]]:

@@ -44,7 +44,7 @@ from mmlab.mmap import find_vma
 from mmlab.procfs import format_vma
 from mmlab.scenarios import scenario_image
 from mmlab.system import System
-from mmlab.viz.base import PALETTE, Explorer, schematic_axes
+from mmlab.viz.base import PALETTE, Explorer, course_data, schematic_axes
 from mmlab.viz.quiz import CheckResult, Drill, check_function
 from mmlab.xip import (
     CramfsInode,
@@ -87,8 +87,7 @@ STAGES: tuple[tuple[str, str], ...] = (
 _STAGE_KEYS = tuple(key for key, _ in STAGES)
 
 #: What a real kernel did with the scenario image (``data/kernel-captures/``, 6.1 under QEMU).
-CAPTURES = (pathlib.Path(__file__).resolve().parents[3] / "data" / "kernel-captures"
-            / "xip-scenarios.json")
+CAPTURES = course_data("kernel-captures", "xip-scenarios.json")
 
 #: The protections the explorer offers, by the name ``/proc/PID/maps`` would show.
 PROTS: MappingProxyType[str, int] = MappingProxyType({
