@@ -66,8 +66,10 @@ clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis .import_linter_cache .grimp_cache
 
 # The course site: every chapter executed and rendered (widgets as their static pictures), the
-# library and CLI reference, the instructor guide; any warning fails the build. Set
+# library and CLI reference, the instructor guide, and the course as a JupyterLite site in
+# build/docs/lite; any warning fails the build. Set
 # MMLAB_REPOSITORY_URL for the launch buttons of a published site.
 docs: $(STAMP)
 	$(PY) -m pip install -q -e '.[docs]'
 	$(VENV)/bin/sphinx-build -W --keep-going -q -c docs -b html . build/docs
+	$(PY) -m mmlab.lite build/docs/lite

@@ -61,7 +61,7 @@ if _repository:
         "launch_buttons": {
             "binderhub_url": "https://mybinder.org",
             "notebook_interface": "jupyterlab",
-            "jupyterlite_url": os.environ.get("MMLAB_LITE_URL", "lite/lab/index.html"),
+            "jupyterlite_url": os.environ.get("MMLAB_LITE_URL", "../lite/lab/index.html"),
         },
     })
 

@@ -52,6 +52,7 @@ fs/cramfs/inode.c + the 2017 patch       ``xip``           mount on flash, cramf
 (drawings of all of the above)            ``viz``           pictures, explorers, self-checks
 (exercises on the model)                  ``labs``          the labs' automatic checks
 (course tooling)                          ``workshop``      the workshop copy, the answer key
+(course tooling)                          ``lite``          the course as a JupyterLite site
 ========================================  ================  =======================================
 
 Each module imports only the modules above it in this table (``make lint`` checks it), so a
@@ -102,6 +103,7 @@ SUBMODULES = (
     "viz",
     "labs",
     "workshop",
+    "lite",
     "cli",
 )
 
