@@ -33,3 +33,28 @@ def fresh_machine():
     previous = system.set_default_system(system.System())
     yield
     system.set_default_system(previous)
+
+
+#: The repository address the test build of the site uses for its launch buttons (the
+#: published site sets the real one in MMLAB_REPOSITORY_URL).
+TEST_REPOSITORY = "https://github.com/example/mmlab"
+
+
+@pytest.fixture(scope="session")
+def built_site(tmp_path_factory):
+    """The course site as `make docs` builds it (Sphinx with -W, then JupyterLite in lite/),
+    with launch buttons for TEST_REPOSITORY."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from mmlab.lite import build_lite
+
+    root = Path(__file__).resolve().parent.parent
+    out = tmp_path_factory.mktemp("site")
+    env = dict(os.environ, MMLAB_REPOSITORY_URL=TEST_REPOSITORY)
+    subprocess.run([sys.executable, "-m", "sphinx", "-W", "--keep-going", "-q", "-c", "docs",
+                    "-b", "html", ".", str(out)], cwd=root, env=env, check=True, timeout=900,
+                   capture_output=True, text=True)
+    build_lite(out / "lite", root)
+    return out

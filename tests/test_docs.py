@@ -1,8 +1,6 @@
 """`make docs` builds the course site with no warning, every chapter with its pictures."""
 
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -11,13 +9,9 @@ ROOT = Path(__file__).resolve().parent.parent
 CHAPTERS = sorted((ROOT / "notebooks").glob("*.ipynb"))
 
 
-@pytest.fixture(scope="module")
-def site(tmp_path_factory):
-    out = tmp_path_factory.mktemp("site")
-    subprocess.run([sys.executable, "-m", "sphinx", "-W", "--keep-going", "-q", "-c", "docs",
-                    "-b", "html", ".", str(out)], cwd=ROOT, check=True, timeout=900,
-                   capture_output=True, text=True)
-    return out
+@pytest.fixture
+def site(built_site):
+    return built_site
 
 
 def test_the_root_sends_readers_to_the_landing_page(site):
@@ -40,3 +34,13 @@ def test_the_reference_pages_are_there(site):
     assert "mmlab.xip.cramfs_physmem_mmap" in api and "elixir.bootlin.com" in api
     cli = (site / "docs" / "_generated" / "cli.html").read_text()
     assert "mmlab cramfs extract" in cli
+
+
+@pytest.mark.parametrize("nb", CHAPTERS, ids=lambda p: p.stem)
+def test_each_chapter_page_has_binder_and_jupyterlite_buttons(site, nb):
+    page = (site / "notebooks" / f"{nb.stem}.html").read_text()
+    binder = ("https://mybinder.org/v2/gh/example/mmlab/main"
+              f"?urlpath=lab/tree/notebooks/{nb.stem}.ipynb")
+    assert binder in page
+    assert f"../lite/lab/index.html?path=notebooks/{nb.stem}.ipynb" in page
+    assert (site / "lite" / "files" / "notebooks" / nb.name).exists()
