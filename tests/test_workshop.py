@@ -7,7 +7,7 @@ import nbformat
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output
 
 from mmlab.viz.quiz import WORKSHOP_MARKER, Quiz, workshop_mode
-from mmlab.workshop import answers_markdown, make_workshop_copy, quiz_answers
+from mmlab.workshop import answers_markdown, make_workshop_copy, nbgitpuller_link, quiz_answers
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -72,3 +72,13 @@ def test_the_committed_answer_key_is_in_step_with_the_notebooks():
     assert key.read_text() == answers_markdown(ROOT / "notebooks"), (
         "run: .venv/bin/python -m mmlab.workshop --answers docs/quiz-answers.md")
     assert len(quiz_answers(ROOT / "notebooks")) >= 16
+
+
+def test_nbgitpuller_link_opens_the_first_chapter_of_the_clone():
+    from urllib.parse import parse_qs, urlparse
+
+    link = nbgitpuller_link("https://hub.example.org/", "https://github.com/o/mmlab.git", "ws")
+    url = urlparse(link)
+    assert (url.netloc, url.path) == ("hub.example.org", "/hub/user-redirect/git-pull")
+    assert parse_qs(url.query) == {"repo": ["https://github.com/o/mmlab.git"], "branch": ["ws"],
+                                   "urlpath": ["lab/tree/mmlab/notebooks/00-welcome.ipynb"]}

@@ -23,13 +23,14 @@ import shutil
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlencode
 
 import nbformat
 
 from mmlab.viz.quiz import WORKSHOP_MARKER
 
 __all__ = ["SOLUTION_TAG", "QuizAnswer", "WorkshopCopy", "answers_markdown", "main",
-           "make_workshop_copy", "quiz_answers"]
+           "make_workshop_copy", "nbgitpuller_link", "quiz_answers"]
 
 #: The cell tag that marks a solution or an answer: such cells are not in the workshop copy.
 SOLUTION_TAG = "solution"
@@ -164,6 +165,21 @@ def answers_markdown(src: Path | str) -> str:
     return "\n".join(lines)
 
 
+def nbgitpuller_link(hub: str, repository: str, branch: str = "main",
+                     notebook: str = "notebooks/00-welcome.ipynb") -> str:
+    """A link that makes a JupyterHub clone (or update) the course and open ``notebook``.
+
+    The hub needs nbgitpuller installed; each learner who clicks gets their own copy, and a
+    second click pulls new commits without overwriting their changes.
+
+    Model helper: no kernel counterpart (nbgitpuller's ``git-pull`` link format).
+    """
+    name = repository.rstrip("/").rsplit("/", 1)[-1].removesuffix(".git")
+    query = urlencode({"repo": repository, "branch": branch,
+                       "urlpath": f"lab/tree/{name}/{notebook}"})
+    return f"{hub.rstrip('/')}/hub/user-redirect/git-pull?{query}"
+
+
 def main(argv: list[str] | None = None) -> int:
     """``python -m mmlab.workshop [--src notebooks] [--dst build/workshop] [--answers FILE]``.
 
@@ -174,7 +190,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--src", default="notebooks")
     parser.add_argument("--dst", default="build/workshop")
     parser.add_argument("--answers", help="write the quiz answer key (markdown) to this file")
+    parser.add_argument("--nbgitpuller", nargs=2, metavar=("HUB", "REPOSITORY"),
+                        help="print the link that opens the course on a JupyterHub")
+    parser.add_argument("--branch", default="main", help="the branch nbgitpuller clones")
     args = parser.parse_args(argv)
+    if args.nbgitpuller:
+        print(nbgitpuller_link(*args.nbgitpuller, branch=args.branch))
+        return 0
     if args.answers:
         Path(args.answers).write_text(answers_markdown(args.src))
         print(f"answer key: {args.answers}")
