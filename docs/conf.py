@@ -103,6 +103,33 @@ def _api_reference() -> str:
     return "\n".join(lines)
 
 
+def _launch_links() -> str:
+    """Per chapter: the Binder, JupyterLite and JupyterHub (nbgitpuller) links of this build."""
+    from mmlab.workshop import nbgitpuller_link
+
+    repo = _repository or "https://github.com/OWNER/REPO"
+    branch = os.environ.get("MMLAB_REPOSITORY_BRANCH", "main")
+    hub = os.environ.get("MMLAB_HUB_URL", "https://HUB")
+    slug = repo.removeprefix("https://github.com/").rstrip("/")
+    lines = ["# Launch links", "",
+             "The links each chapter page's launch buttons use, and the nbgitpuller link that",
+             "opens the chapter on a JupyterHub with mmlab installed (see the",
+             "[instructor guide](../instructor-guide.md)). This build used the repository",
+             f"`{repo}`" + ("" if _repository else " (a template: set `MMLAB_REPOSITORY_URL`)")
+             + f" and the hub `{hub}`" + ("" if os.environ.get("MMLAB_HUB_URL") else
+                                           " (a template: set `MMLAB_HUB_URL`)") + ".", "",
+             "| chapter | Binder | JupyterLite | JupyterHub |", "|---|---|---|---|"]
+    for nb in sorted(Path(__file__).parent.parent.glob("notebooks/*.ipynb")):
+        path = f"notebooks/{nb.name}"
+        binder = f"https://mybinder.org/v2/gh/{slug}/{branch}?urlpath=lab/tree/{path}"
+        lite = f"../../lite/lab/index.html?path={path}"
+        hub_link = nbgitpuller_link(hub, repo, branch, path)
+        lines.append(f"| {nb.stem} | [Binder]({binder}) "  # a relative link, not a page:
+                     f'| <a href="{lite}">JupyterLite</a> '  # raw HTML, so myst leaves it
+                     f"| [JupyterHub]({hub_link}) |")
+    return "\n".join(lines) + "\n"
+
+
 def _root_redirect(app: object, exception: Exception | None) -> None:
     """The site's root page sends the reader to the landing page (docs/index.html)."""
     if exception is None and getattr(app, "builder", None) and app.builder.format == "html":
@@ -118,4 +145,5 @@ def setup(app: object) -> None:
     out.mkdir(exist_ok=True)
     (out / "cli.md").write_text(_cli_reference())
     (out / "api.md").write_text(_api_reference())
+    (out / "launch.md").write_text(_launch_links())
     app.connect("build-finished", _root_redirect)

@@ -44,3 +44,11 @@ def test_each_chapter_page_has_binder_and_jupyterlite_buttons(site, nb):
     assert binder in page
     assert f"../lite/lab/index.html?path=notebooks/{nb.stem}.ipynb" in page
     assert (site / "lite" / "files" / "notebooks" / nb.name).exists()
+
+
+def test_the_launch_links_page_has_every_chapters_three_links(site):
+    page = (site / "docs" / "_generated" / "launch.html").read_text()
+    for nb in CHAPTERS:
+        assert f"mybinder.org/v2/gh/example/mmlab/main?urlpath=lab/tree/notebooks/{nb.name}" in page
+        assert f"lite/lab/index.html?path=notebooks/{nb.name}" in page
+    assert "hub/user-redirect/git-pull?repo=https%3A%2F%2Fgithub.com%2Fexample%2Fmmlab" in page
