@@ -82,3 +82,20 @@ def test_nbgitpuller_link_opens_the_first_chapter_of_the_clone():
     assert (url.netloc, url.path) == ("hub.example.org", "/hub/user-redirect/git-pull")
     assert parse_qs(url.query) == {"repo": ["https://github.com/o/mmlab.git"], "branch": ["ws"],
                                    "urlpath": ["lab/tree/mmlab/notebooks/00-welcome.ipynb"]}
+
+
+def test_the_workshop_copy_of_the_course_still_runs(tmp_path):
+    """Leaving the solution cells out must not break the cells after them."""
+    from nbclient import NotebookClient
+
+    copy = make_workshop_copy(ROOT / "notebooks", tmp_path / "ws", data=ROOT / "data")
+    changed = [p for p in copy.notebooks
+               if copy.removed[str(p.relative_to(tmp_path / "ws" / "notebooks"))]]
+    assert changed, "no notebook has solution cells any more"
+    for path in changed:
+        nb = nbformat.read(path, as_version=4)
+        NotebookClient(nb, timeout=120, kernel_name="python3",
+                       resources={"metadata": {"path": str(path.parent)}}).execute()
+        errors = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])
+                  if o.output_type == "error"]
+        assert not errors, f"{path.name}: {errors[0]['ename']}: {errors[0]['evalue']}"
