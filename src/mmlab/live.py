@@ -391,14 +391,8 @@ class Replay:
 
         Model helper: no kernel counterpart.
         """
-        out = []
-        for vma in self.mm:
-            entry: dict[str, int | str] = {"start": vma.vm_start, "end": vma.vm_end}
-            entry.update(procfs.smap_counts(vma))
-            entry["VmFlags"] = procfs.show_smap_vma_flags(vma)
-            if self._inside(entry):
-                out.append(self._rel(entry))
-        return out
+        entries = (procfs.smaps_entry(vma) for vma in self.mm)
+        return [self._rel(e) for e in entries if self._inside(e)]
 
     def _inside(self, entry: dict[str, int | str]) -> bool:
         start, end = int(entry["start"]), int(entry["end"])

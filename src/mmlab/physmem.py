@@ -46,6 +46,7 @@ __all__ = [
     "PHYS_PFN",
     "PFN_PHYS",
     "PageAnon",
+    "frame_kind",
     "page_count",
     "page_mapcount",
 ]
@@ -265,6 +266,25 @@ def unlock_page(page: Page) -> None:
     if "PG_locked" not in page.flags:
         raise KernelBug(f"unlock_page: page {page.pfn:#x} is not locked (VM_BUG_ON_PAGE)")
     page.flags.discard("PG_locked")
+
+
+def frame_kind(mem: PhysMem, pfn: int) -> str:
+    """What the frame ``pfn`` holds: ``"flash"`` (the flash window: no struct page),
+    ``"zero page"``, ``"no memory"`` (outside RAM and flash), ``"anonymous"``, ``"page cache"``
+    (a page of some file's address space) or ``"raw RAM"`` (a RAM frame of neither kind).
+
+    Model helper: no kernel counterpart (the drawings and the RAM counts ask it of every PTE).
+    """
+    if mem.pfn_is_flash(pfn):
+        return "flash"
+    if mem.is_zero_pfn(pfn):
+        return "zero page"
+    if not mem.pfn_valid(pfn):
+        return "no memory"
+    page = mem.pfn_to_page(pfn)
+    if PageAnon(page):
+        return "anonymous"
+    return "page cache" if page.mapping is not None else "raw RAM"
 
 
 class PhysMem:

@@ -83,6 +83,7 @@ __all__ = [
     "read_smaps",
     "show_smap_vma_flags",
     "smap_counts",
+    "smaps_entry",
     "vma_name",
 ]
 
@@ -341,6 +342,18 @@ def smap_counts(vma: Vma) -> dict[str, int]:
 
 
 _PSS_SHIFT = 12
+
+
+def smaps_entry(vma: Vma) -> dict[str, int | str]:
+    """One VMA as :func:`read_smaps` gives a real one: ``start``, ``end``, the counters of
+    :func:`smap_counts` (kB) and ``VmFlags``.
+
+    Kernel: ``show_smap`` in `fs/proc/task_mmu.c @ v4.15 <https://elixir.bootlin.com/linux/v4.15/source/fs/proc/task_mmu.c#L734>`_.
+    """
+    entry: dict[str, int | str] = {"start": vma.vm_start, "end": vma.vm_end}
+    entry.update(smap_counts(vma))
+    entry["VmFlags"] = show_smap_vma_flags(vma)
+    return entry
 
 
 def pagemap_entry(mm: MmStruct, addr: int, *, show_pfn: bool = True) -> int:

@@ -50,7 +50,8 @@ from mmlab.filemap import generic_file_buffered_read
 from mmlab.fs_types import File as FsFile
 from mmlab.mm import MM
 from mmlab.mm_types import Vma
-from mmlab.procfs import format_vma, pagemap_entry, show_smap_vma_flags, smap_counts
+from mmlab.physmem import frame_kind
+from mmlab.procfs import format_vma, pagemap_entry, smaps_entry
 from mmlab.system import System
 from mmlab.uaccess import user_read, user_write
 from mmlab.xip import CramfsSuperBlock, mount, ram_pages_of
@@ -310,13 +311,7 @@ def _maps_lines(run: ScenarioRun) -> list[str]:
 
 
 def _smaps(run: ScenarioRun) -> list[dict[str, int | str]]:
-    out: list[dict[str, int | str]] = []
-    for vma in run.vmas:
-        entry: dict[str, int | str] = {"start": vma.vm_start, "end": vma.vm_end}
-        entry.update(smap_counts(vma))
-        entry["VmFlags"] = show_smap_vma_flags(vma)
-        out.append(entry)
-    return out
+    return [smaps_entry(vma) for vma in run.vmas]
 
 
 def _ram_use(run: ScenarioRun) -> RamUse:
@@ -327,18 +322,7 @@ def _ram_use(run: ScenarioRun) -> RamUse:
     return RamUse(flash, cache, anon)
 
 
-def _where(run: ScenarioRun, pfn: int) -> str:
-    physmem = run.mm.physmem
-    if physmem.pfn_is_flash(pfn):
-        return "flash"
-    if physmem.is_zero_pfn(pfn):
-        return "zero page"
-    page = physmem.pfn_to_page(pfn)
-    return "page cache" if page.mapping is not None and not page.mapping.mapping_flags \
-        else "anonymous"
-
-
-def _touch(run: ScenarioRun, index: int, kind: str, file: FsFile) -> Touch:
+def _touch(run: ScenarioRun, index: int, kind: str, file: FsFile, image_bytes: bytes) -> Touch:
     mm = run.mm
     assert run.address is not None
     addr = run.address + index * PAGE_SIZE
@@ -361,7 +345,7 @@ def _touch(run: ScenarioRun, index: int, kind: str, file: FsFile) -> Touch:
         pte = mm.pgd.walk(addr)
         if pte is not None:
             touch.pfn = pte.pfn
-            touch.where = _where(run, pte.pfn)
+            touch.where = frame_kind(mm.physmem, pte.pfn)
         touch.pagemap = pagemap_entry(mm, addr)
         # then pread(2) of the same file range, through the page cache, as the probe does
         start = run.scenario.offset + index * PAGE_SIZE
@@ -371,7 +355,7 @@ def _touch(run: ScenarioRun, index: int, kind: str, file: FsFile) -> Touch:
             touch.matches_read = got == (expect[1:] if kind == "write" else expect)
         if len(expect) < PAGE_SIZE:
             touch.zero_past_eof = not any(data[len(expect):])
-        truth = run.sb.read_true(run.scenario.path, start, PAGE_SIZE)
+        truth = image_bytes[start:start + PAGE_SIZE]  # what the image really holds
         if truth:
             if kind == "write":
                 truth = b"\x5a" + truth[1:]
@@ -435,10 +419,11 @@ def run_scenario(
         return run
     run.maps = _maps_lines(run)
     run.smaps = _smaps(run)
+    image_bytes = sb.read_true(sc.path, 0, file.f_inode.i_size)  # inflated once, not per touch
     for index in sc.touch:
-        run.touches.append(_touch(run, index, "read", file))
+        run.touches.append(_touch(run, index, "read", file, image_bytes))
     for index in sc.write:
-        run.touches.append(_touch(run, index, "write", file))
+        run.touches.append(_touch(run, index, "write", file, image_bytes))
     run.maps_after = _maps_lines(run)
     run.smaps_after = _smaps(run)
     run.ram = _ram_use(run)

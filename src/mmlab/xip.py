@@ -46,6 +46,7 @@ import errno
 import stat
 import struct
 import zlib
+from collections import Counter
 from collections.abc import Callable, Generator
 from dataclasses import dataclass, field
 
@@ -89,7 +90,7 @@ from mmlab.memory import remap_pfn_range, vm_insert_mixed
 from mmlab.mm_types import Vma, VmFault, VmOperations, vma_mm, vma_pages
 from mmlab.mmap import find_vma, split_vma
 from mmlab.pfn_t import PFN_DEV, phys_to_pfn_t
-from mmlab.physmem import Page, PageAnon, SetPageUptodate, unlock_page
+from mmlab.physmem import Page, SetPageUptodate, frame_kind, unlock_page
 from mmlab.rwsem import RwSemaphore
 from mmlab.system import System, default_system
 
@@ -851,17 +852,8 @@ def ram_pages_of(vma: Vma) -> tuple[int, int, int]:
     Model helper: no kernel counterpart (``/proc/PID/smaps`` counts the RAM side).
     """
     mm = vma_mm(vma)
-    physmem = mm.physmem
-    flash = cache = anon = 0
-    for _addr, pte in mm.pgd.range(vma.vm_start, vma.vm_end):
-        pfn = pte.pfn
-        if physmem.pfn_is_flash(pfn):
-            flash += 1
-        elif physmem.pfn_valid(pfn) and not physmem.is_zero_pfn(pfn):
-            if PageAnon(physmem.pfn_to_page(pfn)):
-                anon += 1
-            else:
-                cache += 1
-    return flash, cache, anon
+    kinds = Counter(frame_kind(mm.physmem, pte.pfn)
+                    for _addr, pte in mm.pgd.range(vma.vm_start, vma.vm_end))
+    return kinds["flash"], kinds["page cache"] + kinds["raw RAM"], kinds["anonymous"]
 
 

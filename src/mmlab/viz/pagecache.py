@@ -55,7 +55,7 @@ from mmlab.fs_types import File
 from mmlab.mm import MM
 from mmlab.mm_types import Vma
 from mmlab.pagetable import PTRS_PER_PTE
-from mmlab.physmem import PageAnon
+from mmlab.physmem import frame_kind
 from mmlab.procfs import SMAPS_FIELDS
 from mmlab.scenarios import RamUse, run_scenario, scenario_image
 from mmlab.system import DEFAULT_FAULT_AROUND_BYTES, System, default_system
@@ -151,6 +151,9 @@ class Action:
 def _default_content(npages: int) -> bytes:
     return b"".join(bytes([65 + i % 26]) * PAGE_SIZE for i in range(npages))
 
+
+#: The drawing's short names for :func:`mmlab.physmem.frame_kind`'s answers (else "cache").
+_WHERE = MappingProxyType({"flash": "flash", "zero page": "zero", "anonymous": "anon"})
 
 class PageCacheExplorer(Explorer):
     """One file, its page cache, and one or two VMAs mapping it; touch, read(2), fault-around.
@@ -259,14 +262,7 @@ class PageCacheExplorer(Explorer):
         out: dict[int, tuple[int, str]] = {}
         for addr, pte in self.mm.pgd.range(vma.vm_start, vma.vm_end):
             pfn = pte.pfn
-            if physmem.pfn_is_flash(pfn):
-                where = "flash"
-            elif physmem.is_zero_pfn(pfn):
-                where = "zero"
-            elif PageAnon(physmem.pfn_to_page(pfn)):
-                where = "anon"
-            else:
-                where = "cache"
+            where = _WHERE.get(frame_kind(physmem, pfn), "cache")
             out[((addr - vma.vm_start) >> PAGE_SHIFT) + vma.vm_pgoff] = (pfn, where)
         return out
 

@@ -39,7 +39,8 @@ from mmlab.memory import vm_normal_page
 from mmlab.mm import MM
 from mmlab.mm_types import Vma
 from mmlab.pagetable import Pte, pte_bits_names, pte_special
-from mmlab.physmem import Page, PageAnon
+from mmlab.physmem import Page
+from mmlab.physmem import frame_kind as physmem_frame_kind
 from mmlab.scenarios import scenario_image
 from mmlab.viz.base import PALETTE, Explorer, schematic_axes
 
@@ -103,19 +104,7 @@ def frame_kind(mm: MM, pfn: int) -> str:
 
     Model helper: no kernel counterpart.
     """
-    mem = mm.physmem
-    if mem.pfn_is_flash(pfn):
-        return "flash"
-    if mem.is_zero_pfn(pfn):
-        return "zero page"
-    if not mem.pfn_valid(pfn):
-        return "no memory"
-    page = mem.pfn_to_page(pfn)
-    if PageAnon(page):
-        return "anonymous"
-    if page.mapping is not None:
-        return "page cache"
-    return "raw RAM"
+    return physmem_frame_kind(mm.physmem, pfn)
 
 
 @dataclass(frozen=True)
