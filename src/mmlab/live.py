@@ -112,8 +112,10 @@ def this_machine() -> System:
                   soft_dirty=_has_soft_dirty())
 
 
+@functools.cache
 def _has_soft_dirty() -> bool:
-    """Does the running kernel give new VMAs ``VM_SOFTDIRTY`` ("sd" in smaps' VmFlags)?"""
+    """Does the running kernel give new VMAs ``VM_SOFTDIRTY`` ("sd" in smaps' VmFlags)?
+    Read once: a kernel's configuration does not change while it runs."""
     try:
         return any("sd" in str(v.get("VmFlags", "")).split() for v in procfs.read_smaps())
     except OSError:
