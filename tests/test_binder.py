@@ -13,16 +13,21 @@ import yaml
 ROOT = Path(__file__).resolve().parent.parent
 
 
+#: conda-forge names of packages whose pip name differs
+CONDA_NAMES = {"python-zlib-ng": "zlib-ng"}
+
+
 def normalise(requirement: str) -> tuple[str, str]:
-    name, spec = re.match(r"\s*([A-Za-z0-9_.\-]+)\s*(.*)", requirement).groups()
-    return name.lower().replace("_", "-"), spec.replace(" ", "")
+    name, spec = re.match(r"\s*([A-Za-z0-9_.\-]+)\s*([^#]*)", requirement).groups()
+    name = name.lower().replace("_", "-")
+    return CONDA_NAMES.get(name, name), spec.replace(" ", "")
 
 
 def test_environment_yml_pins_are_pyprojects():
     env = yaml.safe_load((ROOT / "environment.yml").read_text())
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
     conda = [d for d in env["dependencies"] if isinstance(d, str)]
-    pins = dict(normalise(d) for d in conda if not d.startswith(("python", "pip")))
+    pins = dict(normalise(d) for d in conda if not re.match(r"(python[=<>]|pip$)", d))
     assert pins == dict(normalise(d) for d in project["dependencies"])
     python = next(d for d in conda if d.startswith("python"))
     assert project["requires-python"] == ">=3.11" and python == "python=3.11"

@@ -48,13 +48,13 @@ def test_same_tree_whatever_the_workers(image_factory, src_tree, tmp_path, worke
 def test_workers_choose_the_inflate_threads(image_factory, tmp_path, monkeypatch, cpus,
                                             workers, threads):
     seen: list[int] = []
-    original = CramfsImage.iter_file_contents
+    original = CramfsImage.iter_file_chunks
 
     def spy(self, entries=None, *, threads: int = 2, ahead: int | None = None):
         seen.append(threads)
         return original(self, entries, threads=threads, ahead=ahead)
 
-    monkeypatch.setattr(CramfsImage, "iter_file_contents", spy)
+    monkeypatch.setattr(CramfsImage, "iter_file_chunks", spy)
     monkeypatch.setattr(os, "sched_getaffinity", lambda pid: set(cpus))
     extract(image_factory(), tmp_path / "out", workers=workers)
     assert seen == [threads]
@@ -88,13 +88,13 @@ def test_reader_pool_stops_early_when_closed(big_image):
     with open_image(img) as im:
         files = [e for e in im.walk() if e.is_file()]
         calls: list[str] = []
-        read = im.read_file
+        read = im.read_chunks
 
         def counting(entry):
             calls.append(entry.path)
             return read(entry)
 
-        im.read_file = counting  # instance attribute: what the pool's workers call
+        im.read_chunks = counting  # instance attribute: what the pool's workers call
         it = im.iter_file_contents(files, threads=2, ahead=2)
         next(it)
         it.close()

@@ -23,10 +23,12 @@ from __future__ import annotations
 
 import os
 import stat
+from array import array
 from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from .errors import (
     EXIT_ERROR,
@@ -41,7 +43,14 @@ from .errors import (
     CramfsTruncatedError,
     CramfsUnsupportedError,
 )
-from .layout import CRAMFS_SIGNATURE, SB_OFFSET_CRC, SB_OFFSET_SIZE, SUPERBLOCK_SIZE
+from .inflate import inflater
+from .layout import (
+    CRAMFS_SIGNATURE,
+    SB_OFFSET_CRC,
+    SB_OFFSET_SIZE,
+    SUPERBLOCK_SIZE,
+    unpack_block_pointers,
+)
 from .reader import (
     MAX_DEPTH,
     BlockKind,
@@ -286,6 +295,15 @@ def _check_crc(image: CramfsImage, report: CheckReport, crc: int) -> None:
                                   where="superblock"))
 
 
+class _ClassicFile(NamedTuple):
+    """A regular file whose classic block pointers all looked sound: inflated as a whole."""
+
+    entry: Entry
+    start: int  #: where block 0 starts (right after the pointer array)
+    ends: array  #: the block pointers (each block's end)
+    out_size: int  #: the file's size
+
+
 class _Inflater:
     """Inflates data blocks in batches, on the pool when there is one; results in order."""
 
@@ -296,13 +314,14 @@ class _Inflater:
         self.report = report
         self.progress = progress
         self.pool = pool
-        self.batch: list[tuple[str, FileBlock]] = []
+        self.batch: list[tuple[str, FileBlock | _ClassicFile]] = []
         self.batch_bytes = 0
         self.pending: deque[Future[tuple[int, list[tuple[str, CramfsError]]]]] = deque()
 
-    def add(self, path: str, block: FileBlock) -> None:
-        self.batch.append((path, block))
-        self.batch_bytes += block.out_size
+    def add(self, path: str, work: FileBlock | _ClassicFile) -> None:
+        """Queue one block, or a whole classic file."""
+        self.batch.append((path, work))
+        self.batch_bytes += work.out_size
         if self.batch_bytes >= BATCH_BYTES:
             self._flush()
 
@@ -330,18 +349,54 @@ class _Inflater:
             self.progress(nbytes)
 
 
-def _inflate(image: CramfsImage, batch: list[tuple[str, FileBlock]]
+def _inflate(image: CramfsImage, batch: list[tuple[str, FileBlock | _ClassicFile]]
              ) -> tuple[int, list[tuple[str, CramfsError]]]:
     """Inflate (or copy) each block; bytes produced and the errors, in order."""
     nbytes = 0
     errors: list[tuple[str, CramfsError]] = []
     read = image.read_block
-    for path, b in batch:
+    for path, work in batch:
+        if isinstance(work, _ClassicFile):
+            nbytes += _inflate_classic(image, path, work, errors)
+            continue
         try:
-            nbytes += len(read(b))
+            nbytes += len(read(work))
         except CramfsError as exc:
             errors.append((path, exc))
     return nbytes, errors
+
+
+def _inflate_classic(image: CramfsImage, path: str, work: _ClassicFile,
+                     errors: list[tuple[str, CramfsError]]) -> int:
+    """Inflate a classic file block by block in a tight loop; bytes produced.
+
+    At the first block that does not inflate to its size, the rest of the file
+    goes block by block through :meth:`CramfsImage.read_block`, which names the
+    damage (the same errors as the general path).
+    """
+    decompress, inflate_error = inflater()
+    view = image.view()
+    bs = image.blocksize
+    start = work.start
+    last = len(work.ends) - 1
+    nbytes = 0
+    for i, end in enumerate(work.ends):
+        want = bs if i < last else work.out_size - i * bs
+        if end != start:
+            try:
+                got = len(decompress(view[start:end], 15, bs))
+            except inflate_error:
+                got = -1
+            if got != want:
+                for b in image.blocks(work.entry)[i:]:
+                    try:
+                        nbytes += len(image.read_block(b))
+                    except CramfsError as exc:
+                        errors.append((path, exc))
+                return nbytes
+        nbytes += want
+        start = end
+    return nbytes
 
 
 def _check_tree(image: CramfsImage, report: CheckReport, inflater: _Inflater) -> None:
@@ -436,6 +491,42 @@ def _check_names(d: Entry, children: list[Entry], flags: int, report: CheckRepor
                                "sorted (cramfs_lookup may miss names)")
 
 
+def _queue_classic(image: CramfsImage, e: Entry, report: CheckReport,
+                   inflater: _Inflater) -> int | None:
+    """A regular file with classic pointers, all in order and in bounds: counted and queued
+    whole (no per-block objects); its number of blocks.  None if anything looks unusual:
+    then the general path in :func:`_check_file` finds and names it.
+    """
+    size = e.inode.size
+    bs = image.blocksize
+    n = (size - 1) // bs + 1
+    first = (e.inode.offset << 2) + 4 * n
+    try:
+        ends = unpack_block_pointers(image.endian, image.data, first - 4 * n, n)
+    except ValueError:
+        return None
+    limit = min(image.size, len(image.data))
+    if ends[-1] > limit:
+        return None
+    prev = first
+    holes = 0
+    max_stored = 2 * bs
+    for end in ends:
+        stored = end - prev
+        if stored <= 0 or stored > max_stored:
+            if stored != 0:
+                return None
+            holes += 1
+        prev = end
+    counts = report.blocks
+    if n > holes:
+        counts[BlockKind.COMPRESSED] = counts.get(BlockKind.COMPRESSED, 0) + n - holes
+    if holes:
+        counts[BlockKind.HOLE] = counts.get(BlockKind.HOLE, 0) + holes
+    inflater.add(e.path, _ClassicFile(e, first, ends, size))
+    return n
+
+
 def _check_file(image: CramfsImage, e: Entry, report: CheckReport, inflater: _Inflater) -> int:
     """One regular file or symlink: offset/size consistency; its blocks go to the inflater.
 
@@ -458,6 +549,10 @@ def _check_file(image: CramfsImage, e: Entry, report: CheckReport, inflater: _In
                                      offset=e.inode_offset, field="offset", where="inode"),
                    e.path)
         return 0
+    if not is_link and not image.ext_pointers and report.truncated_at is None:
+        nblocks = _queue_classic(image, e, report, inflater)
+        if nblocks is not None:
+            return nblocks
     try:
         blocks = image.blocks(e)
     except CramfsError as exc:

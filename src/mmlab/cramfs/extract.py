@@ -395,7 +395,7 @@ def _fill_temp(image: CramfsImage, tree: _Node, pfd: int, temp: str, report: Ext
         raise CramfsUnsafePathError(f"cannot open the temporary directory {temp}: "
                                     f"{exc.strerror}") from None
     try:
-        contents = image.iter_file_contents(_files_in_write_order(tree), threads=threads)
+        contents = image.iter_file_chunks(_files_in_write_order(tree), threads=threads)
         with closing(contents):
             writer = _Writer(report, progress, contents)
             writer.fill(top, tree)
@@ -454,6 +454,23 @@ def _remove_tree(dfd: int, name: str) -> None:
     finally:
         os.close(fd)
     os.rmdir(name, dir_fd=dfd)
+
+
+def _write_all(fd: int, chunks: list[bytes]) -> None:
+    """Write the chunks in order with ``writev``, up to ``IOV_MAX`` at a time, until all
+    bytes are written (a short write goes on where it stopped)."""
+    iov_max = os.sysconf("SC_IOV_MAX")
+    pending: list[bytes | memoryview] = [c for c in chunks if c]
+    i = 0
+    while i < len(pending):
+        n = os.writev(fd, pending[i : i + iov_max])
+        while n:
+            head = len(pending[i])
+            if n < head:
+                pending[i] = memoryview(pending[i])[n:]
+                break
+            n -= head
+            i += 1
 
 
 class _Writer:
@@ -516,23 +533,21 @@ class _Writer:
         os.utime(fd, (0, 0))  # cramfs stores no times: the kernel shows the epoch
 
     def _file(self, dfd: int, name: str, node: _Node) -> None:
-        entry, data = next(self.contents)
+        entry, chunks = next(self.contents)
         if entry is not node.entry:  # the order of _files_in_write_order and fill() differ
             raise CramfsError(f"internal error: got the contents of /{entry.path} for "
                               f"{node.where}")
         fd = os.open(name, _OPEN_NEW, 0o600, dir_fd=dfd)
         try:
-            view = memoryview(data)
-            while view:
-                n = os.write(fd, view)
-                view = view[n:]
+            _write_all(fd, chunks)
             self.status(fd, node)
         finally:
             os.close(fd)
+        size = entry.size
         self.report.files += 1
-        self.report.bytes += len(data)
+        self.report.bytes += size
         if self.progress:
-            self.progress(len(data))
+            self.progress(size)
 
     def _symlink(self, dfd: int, name: str, node: _Node) -> None:
         if node.skip is not None:

@@ -23,8 +23,12 @@ How to use this module (the writer and reader both do):
   ``u16``; ``superblock_struct(endian)``, ``info_struct(endian)`` and
   ``inode_struct(endian)`` are shortcuts.  ``endian`` is ``"little"`` or
   ``"big"`` (``host_endian()`` gives the running machine's).
+  The declarations are built on first use: ``import construct`` alone takes
+  ~35 ms, which would be a fifth of ``mmlab cramfs check``; reading needs none
+  of it.
 * Hot paths use precompiled ``struct``/``array`` codecs that are generated from
-  the same declarations (:data:`INODE_WORDS`):
+  the same tables (:data:`INODE_WORDS`, :data:`SUPERBLOCK_FIELDS`):
+  ``unpack_superblock(endian, buf, pos) -> SuperblockFields``,
   ``pack_inode(endian, mode=..., uid=..., size=..., gid=..., namelen=...,
   offset=...)``, ``unpack_inode(endian, buf, pos) -> Inode``,
   ``pack_block_pointers(endian, ptrs)``, ``unpack_block_pointers(endian, buf,
@@ -50,10 +54,9 @@ import sys
 from array import array
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import cache
 from types import MappingProxyType
 from typing import Literal, NamedTuple
-
-from construct import Adapter, Array, Bytes, Int16ub, Int16ul, Int32ub, Int32ul, Struct
 
 from .errors import CramfsBuildError
 
@@ -176,6 +179,15 @@ INODE_WORDS: tuple[tuple[tuple[str, int], ...], ...] = (
     (("namelen", CRAMFS_NAMELEN_WIDTH), ("offset", CRAMFS_OFFSET_WIDTH)),
 )
 INODE_FIELDS: tuple[str, ...] = tuple(name for word in INODE_WORDS for name, _ in word)
+
+#: struct cramfs_super, field by field: (name, struct format). ``fsid`` is the embedded
+#: struct cramfs_info, ``root`` the embedded struct cramfs_inode (three u32 words). Both the
+#: construct declaration and the struct codec (:func:`unpack_superblock`) come from this table.
+SUPERBLOCK_FIELDS: tuple[tuple[str, str], ...] = (
+    ("magic", "I"), ("size", "I"), ("flags", "I"), ("future", "I"), ("signature", "16s"),
+    ("fsid.crc", "I"), ("fsid.edition", "I"), ("fsid.blocks", "I"), ("fsid.files", "I"),
+    ("name", "16s"), ("root", "3I"),
+)
 
 SUPERBLOCK_SIZE = 76  #: sizeof(struct cramfs_super)
 INFO_SIZE = 16  #: sizeof(struct cramfs_info)
@@ -328,21 +340,54 @@ def inode_codec(endian: Endian) -> InodeCodec:
     return codec
 
 
-class _InodeAdapter(Adapter):
-    """construct view of ``struct cramfs_inode``: 3 u32 words <-> flat bitfields."""
+class SuperblockFields(NamedTuple):
+    """A decoded ``struct cramfs_super``, ``fsid`` flattened, ``root`` as an :class:`Inode`.
 
-    def __init__(self, endian: Endian) -> None:
-        word = Int32ul if endian == "little" else Int32ub
-        super().__init__(Array(3, word))
-        self.codec = inode_codec(endian)
+    Kernel: ``struct cramfs_super`` in `include/uapi/linux/cramfs_fs.h @ v4.15
+    <https://elixir.bootlin.com/linux/v4.15/source/include/uapi/linux/cramfs_fs.h#L55>`_.
+    """
 
-    def _decode(self, obj, context, path):  # noqa: D401 - construct hook
-        from construct import Container
+    magic: int
+    size: int
+    flags: int
+    future: int
+    signature: bytes
+    crc: int
+    edition: int
+    blocks: int
+    files: int
+    name: bytes
+    root: Inode
 
-        return Container(self.codec.fields_of(list(obj)))
 
-    def _encode(self, obj, context, path):
-        return self.codec.words_of(dict(obj))
+def _superblock_format(endian: Endian) -> struct.Struct:
+    fmt = "".join(f for _, f in SUPERBLOCK_FIELDS)
+    codec = struct.Struct(("<" if endian == "little" else ">") + fmt)
+    assert codec.size == SUPERBLOCK_SIZE, "SUPERBLOCK_FIELDS must add up to 76 bytes"
+    return codec
+
+
+#: The superblock codecs of both byte orders (struct.Struct objects are immutable).
+_SUPERBLOCK_CODECS: Mapping[str, struct.Struct] = MappingProxyType(
+    {e: _superblock_format(e) for e in ("little", "big")})
+
+
+def unpack_superblock(endian: Endian, buf: bytes | bytearray | memoryview,
+                      pos: int = 0) -> SuperblockFields:
+    """Decode the 76-byte superblock at ``buf[pos:]`` (raises ``struct.error`` if short).
+
+    The same fields as ``superblock_struct(endian).parse``, without loading
+    ``construct`` (a command that only reads an image never needs it); the
+    tests hold the two against each other.
+
+    Kernel: ``cramfs_read_super`` in `fs/cramfs/inode.c @ v4.15
+    <https://elixir.bootlin.com/linux/v4.15/source/fs/cramfs/inode.c#L512>`_.
+    """
+    codec = _SUPERBLOCK_CODECS.get(endian)
+    if codec is None:
+        _check_endian(endian)  # raises ValueError naming the bad value
+    *head, w0, w1, w2 = codec.unpack_from(buf, pos)
+    return SuperblockFields(*head, Inode(**inode_codec(endian).fields_of((w0, w1, w2))))
 
 
 @dataclass(frozen=True)
@@ -362,50 +407,73 @@ class CramfsStructs:
 
     def block_pointers(self, n: int):
         """``n`` u32 block pointers (the array in front of every file's data)."""
+        from construct import Array  # loaded with the declarations: see structs()
+
         return Array(n, self.u32)
 
 
 def _declare_structs(endian: Endian) -> CramfsStructs:
+    # construct is imported here, not at the top: see structs().
+    from construct import (
+        Adapter,
+        Array,
+        Bytes,
+        Container,
+        Int16ub,
+        Int16ul,
+        Int32ub,
+        Int32ul,
+        Struct,
+    )
+
+    codec = inode_codec(endian)
+
+    class InodeAdapter(Adapter):
+        """construct view of ``struct cramfs_inode``: 3 u32 words <-> flat bitfields."""
+
+        def _decode(self, obj, context, path):  # noqa: D401 - construct hook
+            return Container(codec.fields_of(list(obj)))
+
+        def _encode(self, obj, context, path):
+            return codec.words_of(dict(obj))
+
     u16 = Int16ul if endian == "little" else Int16ub
     u32 = Int32ul if endian == "little" else Int32ub
-    inode = _InodeAdapter(endian)
+    inode = InodeAdapter(Array(3, u32))
     info = Struct(
         "crc" / u32,
         "edition" / u32,
         "blocks" / u32,
         "files" / u32,
     )
-    superblock = Struct(
-        "magic" / u32,
-        "size" / u32,
-        "flags" / u32,
-        "future" / u32,
-        "signature" / Bytes(16),
-        "fsid" / info,
-        "name" / Bytes(16),
-        "root" / inode,
-    )
+    kinds = {"I": u32, "16s": Bytes(16), "3I": inode}
+    top = []
+    fsid_done = False
+    for name, fmt in SUPERBLOCK_FIELDS:
+        if name.startswith("fsid."):
+            if not fsid_done:
+                top.append("fsid" / info)
+                fsid_done = True
+            continue
+        top.append(name / kinds[fmt])
+    superblock = Struct(*top)
     return CramfsStructs(endian, u16, u32, inode, info, superblock)
 
 
-#: The declarations for both byte orders, built once at import (~40 us).
-_STRUCTS: Mapping[str, CramfsStructs] = MappingProxyType(
-    {e: _declare_structs(e) for e in ("little", "big")})
-
-
+@cache
 def structs(endian: Endian) -> CramfsStructs:
     """Declarations of ``cramfs_inode``, ``cramfs_info``, ``cramfs_super`` for ``endian``.
 
     The kernel itself has only the host-endian C structs (it refuses the other
     byte order), the foreign order is the util-linux ``mkfs.cramfs -N`` extension.
+    Built on the first call for a byte order and shared after that (the cache
+    holds at most the two byte orders' declarations): importing ``construct``
+    takes ~35 ms, which reading an image never needs to pay.
 
     Kernel: ``struct cramfs_super`` in `include/uapi/linux/cramfs_fs.h @ v4.15
     <https://elixir.bootlin.com/linux/v4.15/source/include/uapi/linux/cramfs_fs.h#L55>`_.
     """
-    decl = _STRUCTS.get(endian)
-    if decl is None:
-        _check_endian(endian)  # raises ValueError naming the bad value
-    return decl
+    return _declare_structs(_check_endian(endian))
 
 
 def superblock_struct(endian: Endian):

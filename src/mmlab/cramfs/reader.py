@@ -33,11 +33,10 @@ import zlib
 from collections import deque
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import closing
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import PurePosixPath
-
-from construct import ConstructError
 
 from .errors import (
     CramfsDataError,
@@ -50,6 +49,7 @@ from .errors import (
     CramfsTruncatedError,
     CramfsUnsupportedError,
 )
+from .inflate import crc32, inflate_block, inflater
 from .layout import (
     CRAMFS_BLK_DIRECT_PTR_SHIFT,
     CRAMFS_BLK_FLAG_DIRECT_PTR,
@@ -70,8 +70,8 @@ from .layout import (
     Inode,
     detect_endian,
     inode_codec,
-    superblock_struct,
     unpack_block_pointers,
+    unpack_superblock,
     unpack_u16,
 )
 
@@ -93,6 +93,8 @@ BLOCKSIZE_CANDIDATES = (4096, 8192, 16384, 32768, 65536)
 OLD_FORMAT_SIZE = 1 << 28
 MAX_DEPTH = 256  #: deeper trees are refused (paths would exceed PATH_MAX anyway)
 MAX_SYMLINK_HOPS = 40  #: like the kernel's MAXSYMLINKS
+#: Bytes of file contents :meth:`CramfsImage.iter_file_chunks` keeps for later duplicates.
+MAX_SHARED_BYTES = 64 << 20
 
 
 class BlockKind(StrEnum):
@@ -236,9 +238,9 @@ def image_crc(buf, base: int, length: int) -> int:
     <https://github.com/util-linux/util-linux/blob/v2.38/disk-utils/fsck.cramfs.c>`_.
     """
     view = memoryview(buf)
-    crc = zlib.crc32(view[base : base + SB_OFFSET_CRC])
-    crc = zlib.crc32(b"\0\0\0\0", crc)
-    return zlib.crc32(view[base + SB_OFFSET_CRC + 4 : base + length], crc)
+    crc = crc32(view[base : base + SB_OFFSET_CRC])
+    crc = crc32(b"\0\0\0\0", crc)
+    return crc32(view[base + SB_OFFSET_CRC + 4 : base + length], crc)
 
 
 def parse_superblock(buf) -> Superblock:
@@ -267,17 +269,17 @@ def parse_superblock(buf) -> Superblock:
         raise CramfsMagicError(
             f"0x{got:08x} is not the cramfs magic 0x{CRAMFS_MAGIC:08x} (nor at 0x200)",
             offset=0, field="magic", where="superblock")
-    try:
-        c = superblock_struct(endian).parse(bytes(buf[base : base + SUPERBLOCK_SIZE]))
-    except ConstructError as exc:  # cannot happen for 76 bytes, but never leak it
-        raise CramfsTruncatedError(str(exc), offset=base, field="superblock",
-                                   where="superblock") from None
-    root = Inode(**{k: c.root[k] for k in Inode._fields})
+    if base + SUPERBLOCK_SIZE > n:
+        raise CramfsTruncatedError(
+            f"image is {n} bytes, too short for a superblock at 0x{base:x}",
+            offset=base, field="superblock", where="superblock")
+    c = unpack_superblock(endian, buf, base)
+    root = c.root
     sb = Superblock(
         endian=endian, base=base, magic=c.magic, size=c.size, flags=c.flags,
-        future=c.future, signature=bytes(c.signature), crc=c.fsid.crc,
-        edition=c.fsid.edition, blocks=c.fsid.blocks, files=c.fsid.files,
-        name=bytes(c.name), root=root)
+        future=c.future, signature=c.signature, crc=c.crc,
+        edition=c.edition, blocks=c.blocks, files=c.files,
+        name=c.name, root=root)
     if sb.flags & ~CRAMFS_SUPPORTED_FLAGS:
         raise CramfsUnsupportedError(
             f"unsupported filesystem features 0x{sb.flags & ~CRAMFS_SUPPORTED_FLAGS:x}",
@@ -547,10 +549,14 @@ class CramfsImage:
         Kernel: ``cramfs_readpage`` in `fs/cramfs/inode.c @ v4.15
         <https://elixir.bootlin.com/linux/v4.15/source/fs/cramfs/inode.c#L817>`_.
         """
+        return list(self._iter_blocks(entry))
+
+    def _iter_blocks(self, entry: Entry) -> Iterator[FileBlock]:
+        """:meth:`blocks` one at a time (the block size detection needs only the first)."""
         inode = entry.inode
         size = inode.size
         if size == 0:
-            return []
+            return
         bs = self.blocksize
         data = inode.offset << 2
         if data == 0:
@@ -565,7 +571,6 @@ class CramfsImage:
                 offset=entry.inode_offset, field="offset", where="inode") from None
         ext = self.ext_pointers
         limit = len(self._buf)
-        out: list[FileBlock] = []
         next_start = data + 4 * n
         for i, p in enumerate(ptrs):
             pos = data + 4 * i
@@ -610,8 +615,7 @@ class CramfsImage:
             if kind is BlockKind.UNCOMPRESSED and stored > bs:
                 raise CramfsDataError(f"bad data blocksize {stored} (uncompressed)",
                                       offset=pos, field="block pointer", where="block pointer")
-            out.append(FileBlock(i, kind, start, end, pos, p, want, target))
-        return out
+            yield FileBlock(i, kind, start, end, pos, p, want, target)
 
     def read_block(self, block: FileBlock) -> bytes:
         """The ``block.out_size`` file bytes of one block (inflating if needed).
@@ -636,14 +640,11 @@ class CramfsImage:
                     f"expected {block.out_size}",
                     offset=block.pointer_offset, field="block pointer", where="block pointer")
             return raw
-        # The common case first: one call that inflates a sound block (about a fifth faster
-        # than a decompress object). Anything unusual is done again below, where each kind
-        # of damage gets its own message.
-        try:
-            out = zlib.decompress(raw, 15, block.out_size)
-        except zlib.error:
-            out = b""
-        if len(out) == block.out_size and out:
+        # The common case first: one call that inflates a sound block (ISA-L when installed,
+        # see mmlab.cramfs.inflate). Anything unusual is done again below with zlib, where
+        # each kind of damage gets its own message.
+        out = inflate_block(raw, block.out_size)
+        if out is not None:
             return out
         try:
             d = zlib.decompressobj()
@@ -678,20 +679,31 @@ class CramfsImage:
         Kernel: ``cramfs_readpage`` in `fs/cramfs/inode.c @ v4.15
         <https://elixir.bootlin.com/linux/v4.15/source/fs/cramfs/inode.c#L817>`_.
         """
+        return b"".join(self.read_chunks(entry))
+
+    def read_chunks(self, entry: Entry) -> list[bytes]:
+        """The contents of a regular file or symlink as its blocks' bytes, in order.
+
+        What :meth:`read_file` joins; a writer can hand the list to ``os.writev``
+        and skip the copy (and the fresh memory) the join costs.
+
+        Kernel: ``cramfs_readpage`` in `fs/cramfs/inode.c @ v4.15
+        <https://elixir.bootlin.com/linux/v4.15/source/fs/cramfs/inode.c#L817>`_.
+        """
         if not (entry.is_file() or entry.is_symlink()):
             raise CramfsFormatError("not a regular file or symlink",
                                     offset=entry.inode_offset, field="mode", where="inode")
         if not self.ext_pointers:
-            data = self._read_classic(entry.inode)
-            if data is not None:
-                return data
-        return b"".join([self.read_block(b) for b in self.blocks(entry)])
+            chunks = self._read_classic(entry.inode)
+            if chunks is not None:
+                return chunks
+        return [self.read_block(b) for b in self.blocks(entry)]
 
-    def _read_classic(self, inode: Inode) -> bytes | None:
+    def _read_classic(self, inode: Inode) -> list[bytes] | None:
         """Fast path for classic END pointers; None when anything looks wrong."""
         size = inode.size
         if size == 0:
-            return b""
+            return []
         bs = self.blocksize
         base = inode.offset << 2
         n = (size - 1) // bs + 1
@@ -700,8 +712,8 @@ class CramfsImage:
         except ValueError:
             return None
         limit = len(self._buf)
-        view = self._view
-        decompress = zlib.decompress
+        view = self.view()
+        decompress, inflate_error = inflater()
         start = base + 4 * n
         out = []
         last = n - 1
@@ -714,16 +726,19 @@ class CramfsImage:
                 return None
             try:
                 chunk = decompress(view[start:end], 15, bs)
-            except zlib.error:
+            except inflate_error:
                 return None
             if len(chunk) != want:
                 return None
             out.append(chunk)
             start = end
-        return b"".join(out)
+        return out
 
-    @property
-    def _view(self) -> memoryview:
+    def view(self) -> memoryview:
+        """The image as a ``memoryview``: slices of it are not copies (released by :meth:`close`).
+
+        Model helper: no kernel counterpart.
+        """
         view = self.__dict__.get("_memview")
         if view is None:
             view = self.__dict__["_memview"] = memoryview(self._buf)
@@ -731,25 +746,59 @@ class CramfsImage:
 
     def iter_file_contents(self, entries=None, *, threads: int = 2,
                            ahead: int | None = None) -> Iterator[tuple[Entry, bytes]]:
-        """(entry, contents) for every regular file, inflating on a thread pool.
+        """(entry, contents) for every regular file: :meth:`iter_file_chunks`, joined.
 
-        zlib releases the GIL while inflating, so ``threads=2`` runs two
-        inflates at once on two cores.  Files go to the pool in batches of
+        Model helper: no kernel counterpart.
+        """
+        with closing(self.iter_file_chunks(entries, threads=threads, ahead=ahead)) as files:
+            for e, chunks in files:
+                yield e, b"".join(chunks)
+
+    def iter_file_chunks(self, entries=None, *, threads: int = 2,
+                         ahead: int | None = None) -> Iterator[tuple[Entry, list[bytes]]]:
+        """(entry, :meth:`read_chunks`) for every regular file, inflating on a thread pool.
+
+        zlib (and ISA-L) release the GIL while inflating, so ``threads=2`` runs
+        two inflates at once on two cores.  Files go to the pool in batches of
         about 1 MiB (one future per file costs more than inflating a small
         one).  Order is the order of ``entries`` (default: the walk order).
 
+        Files that share their data (hard links, and the identical files
+        ``mkfs.cramfs`` stores once: same offset and size) are inflated once;
+        the later ones get the same list.  At most
+        :data:`MAX_SHARED_BYTES` of such data is kept for later duplicates at
+        a time; past that, a duplicate is inflated again.
+
         At most ``ahead`` batches (default ``2 * threads``) are in flight or
-        waiting to be consumed, so a slow consumer holds a few MiB, never the
-        whole image.  Closing the iterator early (an exception in the
-        consumer) cancels the batches not yet started and waits only for the
-        ones running.
+        waiting to be consumed, so a slow consumer holds a few MiB (plus the
+        shared data above), never the whole image.  Closing the iterator
+        early (an exception in the consumer) cancels the batches not yet
+        started and waits only for the ones running.
         """
-        if entries is None:
-            entries = [e for e in self.walk() if e.is_file()]
-        if threads <= 1:
-            for e in entries:
-                yield e, self.read_file(e)
-            return
+        entries = [e for e in self.walk() if e.is_file()] if entries is None else list(entries)
+        source, last_use = _sharing_plan(entries, MAX_SHARED_BYTES)
+        unique = [e for e, src in zip(entries, source, strict=True) if src < 0]
+        contents = (self._contents_on_pool(unique, threads, ahead) if threads > 1
+                    else map(self.read_chunks, unique))
+        kept: dict[int, list[bytes]] = {}
+        try:
+            for i, e in enumerate(entries):
+                src = source[i]
+                if src < 0:
+                    data = next(contents)
+                    if last_use[i] > i:
+                        kept[i] = data
+                else:
+                    data = kept[src] if last_use[src] > i else kept.pop(src)
+                yield e, data
+        finally:
+            close = getattr(contents, "close", None)
+            if close is not None:
+                close()
+
+    def _contents_on_pool(self, entries: list[Entry], threads: int,
+                          ahead: int | None) -> Iterator[list[bytes]]:
+        """The chunks of ``entries`` in order, read in batches on ``threads`` threads."""
         batches: list[list[Entry]] = [[]]
         acc = 0
         for e in entries:
@@ -758,21 +807,19 @@ class CramfsImage:
             if acc >= 1 << 20:
                 batches.append([])
                 acc = 0
-        read = self.read_file
+        read = self.read_chunks
         limit = max(1, ahead if ahead is not None else 2 * threads)
-        pending: deque[tuple[list[Entry], Future[list[bytes]]]] = deque()
+        pending: deque[Future[list[list[bytes]]]] = deque()
         with ThreadPoolExecutor(threads) as pool:
             try:
                 for batch in batches:
-                    pending.append((batch, pool.submit(lambda b: [read(e) for e in b], batch)))
+                    pending.append(pool.submit(lambda b: [read(e) for e in b], batch))
                     if len(pending) >= limit:
-                        done, future = pending.popleft()
-                        yield from zip(done, future.result(), strict=True)
+                        yield from pending.popleft().result()
                 while pending:
-                    done, future = pending.popleft()
-                    yield from zip(done, future.result(), strict=True)
+                    yield from pending.popleft().result()
             finally:
-                for _, future in pending:
+                for future in pending:
                     future.cancel()
 
     # --- block size ----------------------------------------------------------------------------
@@ -803,14 +850,53 @@ class CramfsImage:
 
     def _plausible(self, entry: Entry) -> bool:
         try:
-            blocks = self.blocks(entry)
-            for b in blocks:
+            for b in self._iter_blocks(entry):
                 if b.kind is not BlockKind.HOLE:
                     self.read_block(b)
                     return True
             return True
         except CramfsError:
             return False
+
+
+def _sharing_plan(entries: list[Entry], budget: int) -> tuple[list[int], list[int]]:
+    """Which files reuse an earlier file's contents: (``source``, ``last_use``) per index.
+
+    ``source[i]`` is the index of the earlier entry whose bytes entry ``i``
+    reuses (same non-zero offset and size: the data is stored once), or -1
+    if entry ``i`` is read; ``last_use[i]`` is the last index reusing entry
+    ``i``'s bytes (``i`` itself when none does).  Bytes are kept from their
+    first to their last use only while all kept bytes fit in ``budget``; a
+    duplicate met when nothing is kept for it is read again.
+    """
+    def key(e: Entry) -> tuple[int, int] | None:
+        return (e.inode.offset, e.inode.size) if e.inode.offset and e.inode.size else None
+
+    remaining: dict[tuple[int, int], int] = {}
+    for e in entries:
+        k = key(e)
+        if k is not None:
+            remaining[k] = remaining.get(k, 0) + 1
+    source = [-1] * len(entries)
+    last_use = list(range(len(entries)))
+    holder: dict[tuple[int, int], int] = {}
+    held = 0
+    for i, e in enumerate(entries):
+        k = key(e)
+        if k is None:
+            continue
+        remaining[k] -= 1
+        h = holder.get(k)
+        if h is not None:
+            source[i] = h
+            last_use[h] = i
+            if not remaining[k]:
+                held -= e.size
+                del holder[k]
+        elif remaining[k] and held + e.size <= budget:
+            holder[k] = i
+            held += e.size
+    return source, last_use
 
 
 def _device_size(fd: int) -> int:
