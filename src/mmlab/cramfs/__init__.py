@@ -10,7 +10,7 @@ stays cheap; the rest loads on first use):
 * :func:`extract` (``mmlab.cramfs.extract``)
 * :func:`build_image` / :func:`write_image` (``mmlab.cramfs.writer``)
 
-The submodules (``mmlab.cramfs.layout``, ``.inflate``, ``.elf``, ``.listing``, ``.tree``,
+The submodules (``mmlab.cramfs.layout``, ``.inflate``, ``.pool``, ``.elf``, ``.listing``, ``.tree``,
 ``.samples`` and the ones above) are importable as attributes too, loaded on first access.
 """
 
@@ -33,8 +33,8 @@ _LAZY = _MappingProxyType({
 })
 
 #: The package's submodules; ``mmlab.cramfs.<name>`` imports one on first access.
-_SUBMODULES = ("check", "elf", "errors", "extract", "inflate", "layout", "listing", "reader",
-               "samples", "tree", "writer")
+_SUBMODULES = ("check", "elf", "errors", "extract", "inflate", "layout", "listing", "pool",
+               "reader", "samples", "tree", "writer")
 
 __all__ = [*_errors.__all__, *_LAZY]
 

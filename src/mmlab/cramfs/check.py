@@ -23,12 +23,8 @@ from __future__ import annotations
 
 import os
 import stat
-from array import array
-from collections import deque
+from collections import deque, namedtuple
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
-from typing import NamedTuple
 
 from .errors import (
     EXIT_ERROR,
@@ -51,6 +47,7 @@ from .layout import (
     SUPERBLOCK_SIZE,
     unpack_block_pointers,
 )
+from .pool import Job, Pool
 from .reader import (
     MAX_DEPTH,
     BlockKind,
@@ -73,7 +70,6 @@ BATCH_BYTES = 1 << 20  #: inflated bytes handed to an inflate thread at once
 MAX_IN_FLIGHT = 16  #: batches queued before the tree walk waits for the inflate threads
 
 
-@dataclass
 class CheckReport:
     """Outcome of :func:`check_image`: errors (CramfsError objects), warnings, counts.
 
@@ -88,16 +84,23 @@ class CheckReport:
     Model helper: no kernel counterpart.
     """
 
-    endian: str | None = None
-    blocksize: int | None = None
-    errors: list[CramfsError] = field(default_factory=list)
-    paths: list[str] = field(default_factory=list)
-    warnings: list[str] = field(default_factory=list)
-    files: int = 0
-    blocks: dict[str, int] = field(default_factory=dict)
-    bytes_out: int = 0
-    truncated_at: int | None = None
-    missing: int = 0
+    # A plain class, not a dataclass: ``dataclasses`` costs ~10 ms of the command's start-up.
+    def __init__(self) -> None:
+        self.endian: str | None = None
+        self.blocksize: int | None = None
+        self.errors: list[CramfsError] = []
+        self.paths: list[str] = []
+        self.warnings: list[str] = []
+        self.files = 0
+        self.blocks: dict[str, int] = {}
+        self.bytes_out = 0
+        self.truncated_at: int | None = None
+        self.missing = 0
+
+    def __repr__(self) -> str:
+        return (f"CheckReport(ok={self.ok}, errors={len(self.errors)}, "
+                f"warnings={len(self.warnings)}, files={self.files}, blocks={self.blocks}, "
+                f"bytes_out={self.bytes_out})")
 
     @property
     def ok(self) -> bool:
@@ -199,10 +202,10 @@ def check_image(
     with image:
         report.endian = image.endian
         report.blocksize = image.blocksize
-        pool = ThreadPoolExecutor(threads, thread_name_prefix="cramfs-check") if threads > 1 \
+        pool = Pool(threads, "cramfs-check") if threads > 1 \
             else None
         try:
-            crc: Future[int] | None = None
+            crc: Job | None = None
             if _check_super(image, report):
                 crc = pool.submit(image.compute_crc) if pool else None
             inflater = _Inflater(image, report, progress, pool)
@@ -212,7 +215,7 @@ def check_image(
                 _check_crc(image, report, crc.result() if crc else image.compute_crc())
         finally:
             if pool:
-                pool.shutdown(wait=True, cancel_futures=True)
+                pool.shutdown()
     report.blocks = {str(kind): n for kind, n in report.blocks.items()}  # plain str keys
     _root_cause_first(report, image.superblock)
     return report
@@ -295,13 +298,14 @@ def _check_crc(image: CramfsImage, report: CheckReport, crc: int) -> None:
                                   where="superblock"))
 
 
-class _ClassicFile(NamedTuple):
-    """A regular file whose classic block pointers all looked sound: inflated as a whole."""
+class _ClassicFile(namedtuple("_ClassicFile", "entry start ends out_size")):
+    """A regular file whose classic block pointers all looked sound: inflated as a whole.
 
-    entry: Entry
-    start: int  #: where block 0 starts (right after the pointer array)
-    ends: array  #: the block pointers (each block's end)
-    out_size: int  #: the file's size
+    ``start``: where block 0 starts (right after the pointer array); ``ends``: the block
+    pointers (each block's end); ``out_size``: the file's size.
+    """
+
+    __slots__ = ()
 
 
 class _Inflater:
@@ -309,14 +313,14 @@ class _Inflater:
 
     def __init__(self, image: CramfsImage, report: CheckReport,
                  progress: Callable[[int], None] | None,
-                 pool: ThreadPoolExecutor | None) -> None:
+                 pool: Pool | None) -> None:
         self.image = image
         self.report = report
         self.progress = progress
         self.pool = pool
         self.batch: list[tuple[str, FileBlock | _ClassicFile]] = []
         self.batch_bytes = 0
-        self.pending: deque[Future[tuple[int, list[tuple[str, CramfsError]]]]] = deque()
+        self.pending: deque[Job] = deque()
 
     def add(self, path: str, work: FileBlock | _ClassicFile) -> None:
         """Queue one block, or a whole classic file."""

@@ -52,15 +52,22 @@ from __future__ import annotations
 import struct
 import sys
 from array import array
+from collections import namedtuple
 from collections.abc import Mapping
-from dataclasses import dataclass
 from functools import cache
 from types import MappingProxyType
-from typing import Literal, NamedTuple
 
 from .errors import CramfsBuildError
 
-Endian = Literal["little", "big"]
+# The reading commands import this module: it keeps off ``typing`` and ``dataclasses``
+# (~4 and ~10 ms of start-up here), so its records are named tuples.
+TYPE_CHECKING = False  # what typing.TYPE_CHECKING is, without importing typing
+if TYPE_CHECKING:
+    from typing import Literal
+
+    Endian = Literal["little", "big"]
+else:
+    Endian = str  #: ``"little"`` or ``"big"`` (a ``Literal`` for type checkers)
 
 __all__ = [
     "Endian",
@@ -206,8 +213,8 @@ def host_endian() -> Endian:
     return "little" if sys.byteorder == "little" else "big"
 
 
-class Inode(NamedTuple):
-    """A decoded ``struct cramfs_inode``: byte-order independent field values.
+class Inode(namedtuple("Inode", "mode uid size gid namelen offset")):
+    """A decoded ``struct cramfs_inode``: byte-order independent field values (ints).
 
     ``offset`` is in 4-byte units as on disk (byte offset = ``offset << 2``);
     ``namelen`` is in 4-byte units too (name bytes = ``namelen << 2``).
@@ -216,12 +223,7 @@ class Inode(NamedTuple):
     <https://elixir.bootlin.com/linux/v4.15/source/include/uapi/linux/cramfs_fs.h#L30>`_.
     """
 
-    mode: int
-    uid: int
-    size: int
-    gid: int
-    namelen: int
-    offset: int
+    __slots__ = ()
 
     @property
     def byte_offset(self) -> int:
@@ -340,24 +342,16 @@ def inode_codec(endian: Endian) -> InodeCodec:
     return codec
 
 
-class SuperblockFields(NamedTuple):
-    """A decoded ``struct cramfs_super``, ``fsid`` flattened, ``root`` as an :class:`Inode`.
+class SuperblockFields(namedtuple("SuperblockFields", "magic size flags future signature crc "
+                                                       "edition blocks files name root")):
+    """A decoded ``struct cramfs_super``, ``fsid`` flattened (``crc``, ``edition``,
+    ``blocks``, ``files``), ``signature`` and ``name`` as bytes, ``root`` an :class:`Inode`.
 
     Kernel: ``struct cramfs_super`` in `include/uapi/linux/cramfs_fs.h @ v4.15
     <https://elixir.bootlin.com/linux/v4.15/source/include/uapi/linux/cramfs_fs.h#L55>`_.
     """
 
-    magic: int
-    size: int
-    flags: int
-    future: int
-    signature: bytes
-    crc: int
-    edition: int
-    blocks: int
-    files: int
-    name: bytes
-    root: Inode
+    __slots__ = ()
 
 
 def _superblock_format(endian: Endian) -> struct.Struct:
@@ -390,20 +384,15 @@ def unpack_superblock(endian: Endian, buf: bytes | bytearray | memoryview,
     return SuperblockFields(*head, Inode(**inode_codec(endian).fields_of((w0, w1, w2))))
 
 
-@dataclass(frozen=True)
-class CramfsStructs:
-    """The ``construct`` declarations for one byte order (like pyelftools' ELFStructs).
+class CramfsStructs(namedtuple("CramfsStructs", "endian u16 u32 inode info superblock")):
+    """The ``construct`` declarations for one byte order (like pyelftools' ELFStructs):
+    ``u16``, ``u32``, ``inode``, ``info`` and ``superblock``.
 
     Kernel: ``struct cramfs_super`` in `include/uapi/linux/cramfs_fs.h @ v4.15
     <https://elixir.bootlin.com/linux/v4.15/source/include/uapi/linux/cramfs_fs.h#L55>`_.
     """
 
-    endian: Endian
-    u16: object
-    u32: object
-    inode: object
-    info: object
-    superblock: object
+    __slots__ = ()
 
     def block_pointers(self, n: int):
         """``n`` u32 block pointers (the array in front of every file's data)."""

@@ -30,13 +30,10 @@ import mmap
 import os
 import stat
 import zlib
-from collections import deque
+from collections import deque, namedtuple
 from collections.abc import Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import closing
-from dataclasses import dataclass
 from enum import StrEnum
-from pathlib import PurePosixPath
 
 from .errors import (
     CramfsDataError,
@@ -74,6 +71,7 @@ from .layout import (
     unpack_superblock,
     unpack_u16,
 )
+from .pool import Job, Pool
 
 __all__ = [
     "BlockKind",
@@ -111,8 +109,12 @@ class BlockKind(StrEnum):
     HOLE = "hole"  #: length 0: reads as zeros
 
 
-@dataclass(frozen=True, slots=True)
-class FileBlock:
+# The records below are named tuples, not dataclasses: the reading commands import this
+# module, and ``dataclasses`` costs ~10 ms of their start-up (it loads ``inspect``).
+
+
+class FileBlock(namedtuple("FileBlock", "index kind start end pointer_offset pointer out_size "
+                                         "target", defaults=(None,))):
     """One block of a file.
 
     ``start``/``end`` delimit the stored bytes in the image (for a direct
@@ -125,41 +127,24 @@ class FileBlock:
     Model helper: no kernel counterpart.
     """
 
-    index: int
-    kind: BlockKind
-    start: int
-    end: int
-    pointer_offset: int
-    pointer: int
-    out_size: int
-    target: int | None = None
+    __slots__ = ()
 
     @property
     def stored_size(self) -> int:
         return self.end - self.start
 
 
-@dataclass(frozen=True, slots=True)
-class Superblock:
-    """``struct cramfs_super`` plus where it was found and in which byte order.
+class Superblock(namedtuple("Superblock", "endian base magic size flags future signature crc "
+                                           "edition blocks files name root")):
+    """``struct cramfs_super`` plus where it was found (``base``: 0, or 512 for images with a
+    boot pad, mkfs.cramfs -p) and in which byte order (``endian``); ``fsid`` flattened
+    (``crc``, ``edition``, ``blocks``, ``files``), ``root`` an :class:`Inode`.
 
     Kernel: ``struct cramfs_super`` in `include/uapi/linux/cramfs_fs.h @ v4.15
     <https://elixir.bootlin.com/linux/v4.15/source/include/uapi/linux/cramfs_fs.h#L55>`_.
     """
 
-    endian: Endian
-    base: int  #: 0, or 512 for images with a boot pad (mkfs.cramfs -p)
-    magic: int
-    size: int
-    flags: int
-    future: int
-    signature: bytes
-    crc: int
-    edition: int
-    blocks: int
-    files: int
-    name: bytes
-    root: Inode
+    __slots__ = ()
 
     @property
     def fsid_v2(self) -> bool:
@@ -170,20 +155,16 @@ class Superblock:
         return self.name.rstrip(b"\0").decode("utf-8", "replace")
 
 
-@dataclass(frozen=True, slots=True)
-class Entry:
-    """A directory entry: inode plus name, path and where its inode lives.
+class Entry(namedtuple("Entry", "path name inode inode_offset depth", defaults=(0,))):
+    """A directory entry: its :class:`Inode` plus name (bytes), path, where the inode lives
+    (``inode_offset``) and how deep it is (``depth``, 0 for the root).
 
     ``path`` is POSIX, relative to the image root ("" for the root itself).
 
     Model helper: no kernel counterpart.
     """
 
-    path: str
-    name: bytes
-    inode: Inode
-    inode_offset: int
-    depth: int = 0
+    __slots__ = ()
 
     @property
     def mode(self) -> int:
@@ -503,7 +484,7 @@ class CramfsImage:
         <https://elixir.bootlin.com/linux/v4.15/source/fs/cramfs/inode.c#L759>`_.
         """
         hops = 0
-        parts = [p for p in PurePosixPath("/" + path).parts[1:] if p not in ("", ".")]
+        parts = [p for p in path.split("/") if p not in ("", ".")]
         stack: list[Entry] = [self.root]
         while parts:
             part = parts.pop(0)
@@ -809,18 +790,14 @@ class CramfsImage:
                 acc = 0
         read = self.read_chunks
         limit = max(1, ahead if ahead is not None else 2 * threads)
-        pending: deque[Future[list[list[bytes]]]] = deque()
-        with ThreadPoolExecutor(threads) as pool:
-            try:
-                for batch in batches:
-                    pending.append(pool.submit(lambda b: [read(e) for e in b], batch))
-                    if len(pending) >= limit:
-                        yield from pending.popleft().result()
-                while pending:
+        pending: deque[Job] = deque()
+        with Pool(threads, "cramfs-read") as pool:
+            for batch in batches:
+                pending.append(pool.submit(lambda b: [read(e) for e in b], batch))
+                if len(pending) >= limit:
                     yield from pending.popleft().result()
-            finally:
-                for future in pending:
-                    future.cancel()
+            while pending:
+                yield from pending.popleft().result()
 
     # --- block size ----------------------------------------------------------------------------
     def _detect_blocksize(self) -> int:
