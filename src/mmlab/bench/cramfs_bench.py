@@ -563,11 +563,15 @@ def main() -> None:
         tree = make_tree(work, mkfs)
         img = work / "ref.cramfs"
         subprocess.run([mkfs, str(tree.root), str(img)], check=True, capture_output=True)
+        from mmlab.cramfs.inflate import ENGINE
+
+        _log(f"inflate engine: {ENGINE}")
         _log(f"image: {_mib(img.stat().st_size)} from {tree.files} regular files "
              f"({_mib(tree.input_bytes)}; {tree.big_files} of 3-8 MiB), {tree.hard_links} hard "
              f"links, {tree.symlinks} symlinks, {tree.devices} device nodes/fifos"
              + ("" if tree.devices else " (not root: none)")
              + f"; load average {load:.2f} on {os.cpu_count()} CPUs")
+        results["engine"] = ENGINE
         results["image"] = {**asdict(tree), "root": str(tree.root),
                             "image_bytes": img.stat().st_size, "loadavg": load}
         _whole_commands(tree, img, work, mkfs, fsck, results)

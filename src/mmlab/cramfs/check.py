@@ -10,10 +10,10 @@ checker's page size (auto-detected).  The kernel itself checks much less
 (``cramfs_read_super`` and ``cramfs_readpage``, ``fs/cramfs/inode.c @ v4.15``,
 https://elixir.bootlin.com/linux/v4.15/source/fs/cramfs/inode.c).
 
-Unlike fsck, it inflates on two threads when two CPUs are free (zlib releases
-the GIL), goes on past the first error, checks a truncated image as far as it
-goes, and lists the root cause first (a truncation or a bad block before the
-CRC mismatch it causes).
+Unlike fsck, it inflates on two threads when two CPUs are free (zlib-ng, or
+zlib, releases the GIL; see :mod:`mmlab.cramfs.inflate`), goes on past the
+first error, checks a truncated image as far as it goes, and lists the root
+cause first (a truncation or a bad block before the CRC mismatch it causes).
 
 Exit codes follow fsck: 0 clean, 4 errors left, 8 operational error (defined
 once in :mod:`mmlab.cramfs.errors`, re-exported here).
