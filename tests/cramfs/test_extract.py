@@ -274,3 +274,23 @@ def test_refuses_overlong_symlink_target(tmp_path):
 
     data = _evil(tmp_path, {"big": b"a" * 5000}, patch=patch)
     _refuse(tmp_path, data, CramfsLimitError)
+
+
+def test_a_block_that_does_not_inflate_names_its_file(tmp_path):
+    """The data error says which file, where and what, and nothing is left behind."""
+    text = b"".join(b"line %05d of a log\n" % i for i in range(2000))
+
+    def damage(data: bytearray) -> None:
+        with open_image(bytes(data)) as im:
+            block = im.blocks(im.lookup("d/log"))[1]
+        data[block.start + 10] ^= 0xFF
+
+    data = _evil(tmp_path, {"a": b"first", "d/log": text}, dirs=("d",), patch=damage)
+    jail = tmp_path / "jail"
+    jail.mkdir()
+    with pytest.raises(CramfsError) as ei:
+        extract(data, jail / "out")
+    message = str(ei.value)
+    assert message.startswith("/d/log: block at 0x") and "block 1" in message, message
+    assert ei.value.path == "/d/log" and ei.value.field == "data"
+    assert os.listdir(jail) == []

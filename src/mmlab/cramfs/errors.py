@@ -17,6 +17,8 @@ split below follows the verdicts ``fsck.cramfs`` (util-linux
 ``FSCK_EX_*`` values from util-linux ``include/exitcodes.h``.
 """
 
+from __future__ import annotations
+
 __all__ = [
     "CramfsError",
     "CramfsFormatError",
@@ -48,11 +50,13 @@ EXIT_USAGE = 16  #: FSCK_EX_USAGE: usage or syntax error
 class CramfsError(Exception):
     """Root of all cramfs errors.
 
-    ``CramfsError(problem, offset=..., field=..., where=...)`` renders as
-    ``"<where> at 0x<offset>: <field>: <problem>"``; parts that are ``None``
-    are left out.  ``where`` names the structure (``"superblock"``,
+    ``CramfsError(problem, offset=..., field=..., where=..., path=...)`` renders as
+    ``"<path>: <where> at 0x<offset>: <field>: <problem>"``; parts that are
+    ``None`` are left out.  ``where`` names the structure (``"superblock"``,
     ``"inode"``, ``"block pointer"``, ...), ``field`` the on-disk field
-    (``"namelen"``, ``"fsid.crc"``, ...).
+    (``"namelen"``, ``"fsid.crc"``, ...), ``path`` the file in the image the
+    damage belongs to (``"/bin/sh"``) when the caller knows it
+    (:meth:`with_path`).
 
     Model helper: no kernel counterpart.
     """
@@ -64,15 +68,22 @@ class CramfsError(Exception):
         offset: int | None = None,
         field: str | None = None,
         where: str | None = None,
+        path: str | None = None,
     ) -> None:
         self.problem = problem
         self.offset = offset
         self.field = field
         self.where = where
+        self.path = path
         super().__init__(self._render())
 
+    def with_path(self, path: str) -> CramfsError:
+        """The same error (same class, offset, field) saying which file it is about."""
+        return type(self)(self.problem, offset=self.offset, field=self.field,
+                          where=self.where, path=path)
+
     def _render(self) -> str:
-        parts = []
+        parts = [self.path] if self.path else []
         if self.offset is not None:
             parts.append(f"{self.where or 'image'} at 0x{self.offset:x}")
         elif self.where:

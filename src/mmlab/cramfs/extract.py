@@ -539,7 +539,10 @@ class _Writer:
         os.utime(fd, (0, 0))  # cramfs stores no times: the kernel shows the epoch
 
     def _file(self, dfd: int, name: str, node: _Node) -> None:
-        entry, chunks = next(self.contents)
+        try:
+            entry, chunks = next(self.contents)
+        except CramfsError as exc:  # the data of this file does not inflate: say which file
+            raise (exc.with_path(node.where) if exc.path is None else exc) from None
         if entry is not node.entry:  # the order of _files_in_write_order and fill() differ
             raise CramfsError(f"internal error: got the contents of /{entry.path} for "
                               f"{node.where}")

@@ -789,15 +789,28 @@ class CramfsImage:
                 batches.append([])
                 acc = 0
         read = self.read_chunks
+
+        def read_batch(batch: list[Entry]) -> list[list[bytes] | CramfsError]:
+            # A damaged file's error goes back in its place, raised when its turn comes:
+            # the files before it in the batch are still handed out, as without threads.
+            out: list[list[bytes] | CramfsError] = []
+            for e in batch:
+                try:
+                    out.append(read(e))
+                except CramfsError as exc:
+                    out.append(exc)
+            return out
+
         limit = max(1, ahead if ahead is not None else 2 * threads)
         pending: deque[Job] = deque()
         with Pool(threads, "cramfs-read") as pool:
             for batch in batches:
-                pending.append(pool.submit(lambda b: [read(e) for e in b], batch))
-                if len(pending) >= limit:
-                    yield from pending.popleft().result()
-            while pending:
-                yield from pending.popleft().result()
+                pending.append(pool.submit(read_batch, batch))
+                while len(pending) >= limit or (pending and batch is batches[-1]):
+                    for chunks in pending.popleft().result():
+                        if isinstance(chunks, CramfsError):
+                            raise chunks
+                        yield chunks
 
     # --- block size ----------------------------------------------------------------------------
     def _detect_blocksize(self) -> int:
