@@ -38,7 +38,7 @@ _fast_crc32 = _zlib_ng.crc32 if _zlib_ng else zlib.crc32
 
 #: What inflates sound blocks here, for reports and benchmarks ("zlib-ng 2.3.3" or
 #: "zlib 1.2.13").
-ENGINE: str = (f"zlib-ng {_zlib_ng.ZLIBNG_VERSION}" if _zlib_ng
+ENGINE: str = (f"zlib-ng {getattr(_zlib_ng, 'ZLIBNG_VERSION', '')}".strip() if _zlib_ng
                else f"zlib {zlib.ZLIB_RUNTIME_VERSION}")
 
 
