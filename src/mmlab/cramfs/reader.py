@@ -621,7 +621,7 @@ class CramfsImage:
                     f"expected {block.out_size}",
                     offset=block.pointer_offset, field="block pointer", where="block pointer")
             return raw
-        # The common case first: one call that inflates a sound block (ISA-L when installed,
+        # The common case first: one call that inflates a sound block (zlib-ng when installed,
         # see mmlab.cramfs.inflate). Anything unusual is done again below with zlib, where
         # each kind of damage gets its own message.
         out = inflate_block(raw, block.out_size)
@@ -739,7 +739,7 @@ class CramfsImage:
                          ahead: int | None = None) -> Iterator[tuple[Entry, list[bytes]]]:
         """(entry, :meth:`read_chunks`) for every regular file, inflating on a thread pool.
 
-        zlib (and ISA-L) release the GIL while inflating, so ``threads=2`` runs
+        zlib (and zlib-ng) release the GIL while inflating, so ``threads=2`` runs
         two inflates at once on two cores.  Files go to the pool in batches of
         about 1 MiB (one future per file costs more than inflating a small
         one).  Order is the order of ``entries`` (default: the walk order).
