@@ -294,3 +294,25 @@ def test_a_block_that_does_not_inflate_names_its_file(tmp_path):
     assert message.startswith("/d/log: block at 0x") and "block 1" in message, message
     assert ei.value.path == "/d/log" and ei.value.field == "data"
     assert os.listdir(jail) == []
+
+
+@pytest.mark.skipif(not IS_ROOT, reason="only root sets owners")
+def test_owners_are_the_images_under_a_setgid_parent(tmp_path):
+    """Under a setgid directory of another group, new files take that group: the
+    extractor must still give every entry the image's owner (it skips chown only when
+    the new file is already right)."""
+    src = tmp_path / "src"
+    (src / "d").mkdir(parents=True)
+    (src / "d" / "f").write_bytes(b"data\n")
+    (src / "g").write_bytes(b"more\n")
+    os.chown(src / "g", 0, 7)
+    img = mkfs(src, tmp_path / "img")
+    parent = tmp_path / "shared"
+    parent.mkdir()
+    os.chown(parent, 0, 4242)
+    os.chmod(parent, 0o2775)
+    extract(img, parent / "out")
+    got = {p.relative_to(parent / "out").as_posix(): (p.lstat().st_uid, p.lstat().st_gid)
+           for p in (parent / "out").rglob("*")}
+    assert got == {"d": (0, 0), "d/f": (0, 0), "g": (0, 7)}
+    assert (os.stat(parent / "out").st_uid, os.stat(parent / "out").st_gid) == (0, 0)

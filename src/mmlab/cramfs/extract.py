@@ -404,6 +404,7 @@ def _fill_temp(image: CramfsImage, tree: _Node, pfd: int, temp: str, report: Ext
         contents = image.iter_file_chunks(_files_in_write_order(tree), threads=threads)
         with closing(contents):
             writer = _Writer(report, progress, contents)
+            writer.created_in(top)
             writer.fill(top, tree)
         try:
             writer.status(top, tree)
@@ -486,6 +487,16 @@ class _Writer:
         self.progress = progress
         self.contents = contents
         self.root = os.geteuid() == 0
+        #: (uid, gid) a new file or directory gets in the tree (see :meth:`created_in`)
+        self.owner = (os.geteuid(), os.getegid())
+
+    def created_in(self, top: int) -> None:
+        """Learn who owns what is created below ``top``: our euid, and our egid, or the
+        group of ``top`` if it is setgid (inherited from its parent); the directories made
+        below it keep 0700 without setgid until they are filled."""
+        st = os.fstat(top)
+        gid = st.st_gid if st.st_mode & stat.S_ISGID else os.getegid()
+        self.owner = (os.geteuid(), gid)
 
     def _mode(self, mode: int) -> int:
         perm = stat.S_IMODE(mode)
@@ -533,8 +544,9 @@ class _Writer:
 
     def status(self, fd: int, node: _Node) -> None:
         """Owner (root only), then mode (chown clears setuid/setgid), then times of 0."""
-        if self.root:
-            os.fchown(fd, node.entry.uid, node.entry.gid)
+        e = node.entry
+        if self.root and (e.uid, e.gid) != self.owner:  # a new file is ours already
+            os.fchown(fd, e.uid, e.gid)
         os.fchmod(fd, self._mode(node.entry.mode))
         os.utime(fd, (0, 0))  # cramfs stores no times: the kernel shows the epoch
 
