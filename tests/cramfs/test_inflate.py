@@ -300,3 +300,15 @@ def test_reading_commands_keep_off_the_slow_imports():
     out = subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT,
                          capture_output=True, text=True).stdout
     assert out.strip() == "[]"
+
+
+def test_without_zlib_ng_installed_the_package_imports_and_reads(image_factory):
+    """What Pyodide sees: no zlib_ng module at all."""
+    code = ("import sys; sys.modules['zlib_ng'] = None\n"
+            "from mmlab.cramfs.inflate import ENGINE\n"
+            "from mmlab.cramfs.check import check_image\n"
+            f"r = check_image({str(image_factory())!r})\n"
+            "print(ENGINE.split()[0], r.ok, r.bytes_out > 0)")
+    out = subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT,
+                         capture_output=True, text=True).stdout
+    assert out.split() == ["zlib", "True", "True"]
