@@ -429,22 +429,16 @@ def _declare_structs(endian: Endian) -> CramfsStructs:
     u16 = Int16ul if endian == "little" else Int16ub
     u32 = Int32ul if endian == "little" else Int32ub
     inode = InodeAdapter(Array(3, u32))
-    info = Struct(
-        "crc" / u32,
-        "edition" / u32,
-        "blocks" / u32,
-        "files" / u32,
-    )
     kinds = {"I": u32, "16s": Bytes(16), "3I": inode}
+    info = Struct(*(name.removeprefix("fsid.") / kinds[fmt]
+                    for name, fmt in SUPERBLOCK_FIELDS if name.startswith("fsid.")))
     top = []
-    fsid_done = False
     for name, fmt in SUPERBLOCK_FIELDS:
-        if name.startswith("fsid."):
-            if not fsid_done:
-                top.append("fsid" / info)
-                fsid_done = True
-            continue
-        top.append(name / kinds[fmt])
+        outer, _, inner = name.partition(".")
+        if not inner:
+            top.append(name / kinds[fmt])
+        elif top[-1].name != outer:  # the first field of the embedded cramfs_info
+            top.append(outer / info)
     superblock = Struct(*top)
     return CramfsStructs(endian, u16, u32, inode, info, superblock)
 

@@ -96,7 +96,7 @@ class Pool:
 
     def shutdown(self) -> None:
         """Cancel the jobs not started, wait for the running ones, stop the threads."""
-        while not self._queue.empty():  # the jobs no thread has taken yet
+        while True:  # the jobs no thread has taken yet
             try:
                 job = self._queue.get_nowait()
             except Empty:

@@ -250,17 +250,10 @@ def parse_superblock(buf) -> Superblock:
         raise CramfsMagicError(
             f"0x{got:08x} is not the cramfs magic 0x{CRAMFS_MAGIC:08x} (nor at 0x200)",
             offset=0, field="magic", where="superblock")
-    if base + SUPERBLOCK_SIZE > n:
-        raise CramfsTruncatedError(
-            f"image is {n} bytes, too short for a superblock at 0x{base:x}",
-            offset=base, field="superblock", where="superblock")
-    c = unpack_superblock(endian, buf, base)
-    root = c.root
-    sb = Superblock(
-        endian=endian, base=base, magic=c.magic, size=c.size, flags=c.flags,
-        future=c.future, signature=c.signature, crc=c.crc,
-        edition=c.edition, blocks=c.blocks, files=c.files,
-        name=c.name, root=root)
+    # Superblock is SuperblockFields with where and how it was found in front; the checks
+    # above leave at least SUPERBLOCK_SIZE bytes from ``base``.
+    sb = Superblock(endian, base, *unpack_superblock(endian, buf, base))
+    root = sb.root
     if sb.flags & ~CRAMFS_SUPPORTED_FLAGS:
         raise CramfsUnsupportedError(
             f"unsupported filesystem features 0x{sb.flags & ~CRAMFS_SUPPORTED_FLAGS:x}",
@@ -653,9 +646,6 @@ class CramfsImage:
 
         What the kernel produces page by page, joined; a symlink's target is
         read the same way (``page_symlink_inode_operations`` + ``cramfs_aops``).
-        Classic (non-EXT) pointers take a fast path without :class:`FileBlock`
-        objects; anything unusual falls back to :meth:`blocks` +
-        :meth:`read_block`, which raise the precise error.
 
         Kernel: ``cramfs_readpage`` in `fs/cramfs/inode.c @ v4.15
         <https://elixir.bootlin.com/linux/v4.15/source/fs/cramfs/inode.c#L817>`_.
@@ -666,7 +656,10 @@ class CramfsImage:
         """The contents of a regular file or symlink as its blocks' bytes, in order.
 
         What :meth:`read_file` joins; a writer can hand the list to ``os.writev``
-        and skip the copy (and the fresh memory) the join costs.
+        and skip the copy (and the fresh memory) the join costs.  Classic (non-EXT)
+        pointers take a fast path without :class:`FileBlock` objects; anything
+        unusual falls back to :meth:`blocks` + :meth:`read_block`, which raise the
+        precise error.
 
         Kernel: ``cramfs_readpage`` in `fs/cramfs/inode.c @ v4.15
         <https://elixir.bootlin.com/linux/v4.15/source/fs/cramfs/inode.c#L817>`_.
@@ -760,9 +753,9 @@ class CramfsImage:
         source, last_use = _sharing_plan(entries, MAX_SHARED_BYTES)
         unique = [e for e, src in zip(entries, source, strict=True) if src < 0]
         contents = (self._contents_on_pool(unique, threads, ahead) if threads > 1
-                    else map(self.read_chunks, unique))
+                    else (self.read_chunks(e) for e in unique))
         kept: dict[int, list[bytes]] = {}
-        try:
+        with closing(contents):
             for i, e in enumerate(entries):
                 src = source[i]
                 if src < 0:
@@ -772,10 +765,6 @@ class CramfsImage:
                 else:
                     data = kept[src] if last_use[src] > i else kept.pop(src)
                 yield e, data
-        finally:
-            close = getattr(contents, "close", None)
-            if close is not None:
-                close()
 
     def _contents_on_pool(self, entries: list[Entry], threads: int,
                           ahead: int | None) -> Iterator[list[bytes]]:
@@ -801,24 +790,29 @@ class CramfsImage:
                     out.append(exc)
             return out
 
+        def handed_out(job: Job) -> Iterator[list[bytes]]:
+            for chunks in job.result():
+                if isinstance(chunks, CramfsError):
+                    raise chunks
+                yield chunks
+
         limit = max(1, ahead if ahead is not None else 2 * threads)
         pending: deque[Job] = deque()
         with Pool(threads, "cramfs-read") as pool:
             for batch in batches:
                 pending.append(pool.submit(read_batch, batch))
-                while len(pending) >= limit or (pending and batch is batches[-1]):
-                    for chunks in pending.popleft().result():
-                        if isinstance(chunks, CramfsError):
-                            raise chunks
-                        yield chunks
+                if len(pending) >= limit:
+                    yield from handed_out(pending.popleft())
+            while pending:
+                yield from handed_out(pending.popleft())
 
     # --- block size ----------------------------------------------------------------------------
     def _detect_blocksize(self) -> int:
         """Pick the block size under which the first big files decode consistently.
 
         For each candidate (4 KiB .. 64 KiB) check up to 4 regular files larger
-        than 4 KiB: pointers in bounds and the first stored block inflating to
-        ``min(blocksize, size)`` bytes.  The first candidate that passes wins;
+        than 4 KiB: the pointers up to the first stored block in bounds, and that
+        block inflating to ``min(blocksize, size)`` bytes.  The first candidate that passes wins;
         4096 when nothing discriminates (all files <= 4 KiB).
         """
         try:
