@@ -403,8 +403,7 @@ def _fill_temp(image: CramfsImage, tree: _Node, pfd: int, temp: str, report: Ext
     try:
         contents = image.iter_file_chunks(_files_in_write_order(tree), threads=threads)
         with closing(contents):
-            writer = _Writer(report, progress, contents)
-            writer.created_in(top)
+            writer = _Writer(report, progress, contents, top)
             writer.fill(top, tree)
         try:
             writer.status(top, tree)
@@ -482,21 +481,16 @@ def _write_all(fd: int, chunks: list[bytes]) -> None:
 
 class _Writer:
     def __init__(self, report: ExtractReport, progress: Callable[[int], None] | None,
-                 contents: Iterator[tuple[Entry, bytes]]) -> None:
+                 contents: Iterator[tuple[Entry, list[bytes]]], top: int) -> None:
         self.report = report
         self.progress = progress
         self.contents = contents
         self.root = os.geteuid() == 0
-        #: (uid, gid) a new file or directory gets in the tree (see :meth:`created_in`)
-        self.owner = (os.geteuid(), os.getegid())
-
-    def created_in(self, top: int) -> None:
-        """Learn who owns what is created below ``top``: our euid, and our egid, or the
-        group of ``top`` if it is setgid (inherited from its parent); the directories made
-        below it keep 0700 without setgid until they are filled."""
+        # Who owns what is created below ``top``: our euid, and our egid, or the group of
+        # ``top`` if it is setgid (inherited from its parent); the directories made below
+        # it keep 0700 without setgid until they are filled.
         st = os.fstat(top)
-        gid = st.st_gid if st.st_mode & stat.S_ISGID else os.getegid()
-        self.owner = (os.geteuid(), gid)
+        self.owner = (os.geteuid(), st.st_gid if st.st_mode & stat.S_ISGID else os.getegid())
 
     def _mode(self, mode: int) -> int:
         perm = stat.S_IMODE(mode)
