@@ -25,10 +25,9 @@ import html
 import io
 import os
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from types import MappingProxyType
 
 import ipywidgets as widgets
 import matplotlib
@@ -36,26 +35,13 @@ from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
+from mmlab.viz.layoutcheck import Problem, layout_problems
+from mmlab.viz.style import PALETTE
+
 __all__ = ["DPI", "PALETTE", "Explorer", "course_data", "schematic_axes"]
 
 #: Resolution of every picture: small PNGs that redraw fast and read well in a notebook.
 DPI = 72
-
-#: One colour per kind of thing, the same in every drawing of the course.
-PALETTE: Mapping[str, str] = MappingProxyType({
-    "anon": "#8fbf8f",        # anonymous memory
-    "file": "#8fb3d9",        # file-backed (page cache)
-    "flash": "#e0b050",       # the flash chip: no struct page
-    "ram": "#d9d9d9",         # a RAM frame
-    "free": "#f4f4f4",        # unused
-    "pfnmap": "#c9a0dc",      # raw frames (VM_PFNMAP / VM_MIXEDMAP)
-    "highlight": "#d62728",   # what the learner picked
-    "text": "#222222",
-    "muted": "#888888",
-    "compressed": "#9ecae1",
-    "meta": "#bbbbbb",
-})
-
 
 def course_data(*parts: str) -> Path:
     """A file or folder of the repository's ``data/``, found wherever the course runs.
@@ -172,6 +158,21 @@ class Explorer:
             fig.savefig(out, format=fmt, dpi=DPI)
         return out.getvalue()
 
+    def layout_problems(self) -> list[Problem]:
+        """What :mod:`mmlab.viz.layoutcheck` finds wrong with the current picture (overlapping
+        labels, spaces a browser collapses, labels off their boxes, kinds missing from the
+        legend): an empty list for a picture that reads right."""
+        with matplotlib.rc_context({"svg.fonttype": "none", "text.hinting": "none"}):
+            fig = self._figure
+            fig.clear()
+            self.draw(fig)
+            return layout_problems(fig)
+
+    def alt_text(self) -> str:
+        """A text alternative to the picture, for readers who cannot see it (screen readers,
+        the static page): by default the description under the picture."""
+        return self.describe()
+
     def set(self, **values: object) -> None:
         """Change controls as a learner would (``explorer.set(address=0x7f0000001000)``)."""
         for name, value in values.items():
@@ -249,6 +250,10 @@ class Explorer:
     def _repr_mimebundle_(self, include: object = None, exclude: object = None) -> dict:
         """The widget where a kernel runs, with a PNG and the text for everywhere else."""
         bundle = dict(self.widget()._repr_mimebundle_())
-        bundle["image/png"] = base64.b64encode(self.png()).decode("ascii")
+        png = base64.b64encode(self.png()).decode("ascii")
+        bundle["image/png"] = png
+        bundle["text/html"] = (f"<img src='data:image/png;base64,{png}' "
+                               f"alt='{html.escape(self.alt_text(), quote=True)}'>"
+                               f"{self._label_html()}")
         bundle["text/plain"] = self.describe()
         return bundle
