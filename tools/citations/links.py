@@ -112,7 +112,7 @@ class Link:
     def _match(self) -> re.Match[str]:
         match = ELIXIR.match(self.url)
         if match is None:
-            raise ValueError(f"{self.source} {self.where}: not an Elixir source address: {self.url}")
+            raise ValueError(f"{self.source} {self.where}: not an Elixir address: {self.url}")
         return match
 
 
@@ -246,9 +246,10 @@ def links_in_text(text: str, source: str, where_of: str | None = None) -> Iterat
 
 
 def project_files(root: Path) -> Iterator[Path]:
-    """The files whose links are checked: src/**/*.py, notebooks/**/*.ipynb, docs/**/*.md, README.md."""
+    """The files whose links are checked: src/**/*.py, notebooks/**/*.ipynb, docs/**/*.md, README."""
     yield from sorted((root / "src").rglob("*.py"))
-    yield from sorted(p for p in (root / "notebooks").rglob("*.ipynb") if ".ipynb_checkpoints" not in p.parts)
+    yield from sorted(p for p in (root / "notebooks").rglob("*.ipynb")
+                      if ".ipynb_checkpoints" not in p.parts)
     yield from sorted((root / "docs").rglob("*.md"))
     yield root / "README.md"
 
