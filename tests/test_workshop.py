@@ -6,8 +6,14 @@ from pathlib import Path
 import nbformat
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output
 
-from mmlab.viz.quiz import WORKSHOP_MARKER, Quiz, workshop_mode
-from mmlab.workshop import answers_markdown, make_workshop_copy, nbgitpuller_link, quiz_answers
+from mmlab.viz.quiz import WORKSHOP_MARKER, Quiz, quiz_bank, workshop_mode
+from mmlab.workshop import (
+    _quiz_names,
+    answers_markdown,
+    make_workshop_copy,
+    nbgitpuller_link,
+    quiz_answers,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -16,7 +22,7 @@ def course(tmp_path):
     src = tmp_path / "notebooks"
     (src / "labs" / "solutions").mkdir(parents=True)
     solved = new_code_cell("def f(x):\n    return 2 * x", metadata={"tags": ["solution"]})
-    quiz = new_code_cell('Quiz("Two?", ["one", "two"], 1, "Because.")')
+    quiz = new_code_cell('from mmlab.viz.quiz import Quiz\n\nQuiz.named("ch01/vma-pages")')
     done = new_code_cell("print(1)", outputs=[new_output("stream", name="stdout", text="1\n")],
                          execution_count=3)
     nbformat.write(new_notebook(cells=[new_markdown_cell("# ch"), solved, quiz, done]),
@@ -63,8 +69,27 @@ def test_quizzes_hide_the_answer_button_in_a_workshop_copy(tmp_path, monkeypatch
 def test_answer_key_lists_each_quiz_once_with_its_right_option(tmp_path):
     src = course(tmp_path)
     (answer,) = quiz_answers(src)
-    assert (answer.question, answer.answer, answer.why) == ("Two?", "two", "Because.")
-    assert "Answer: two" in answers_markdown(src)
+    bank = quiz_bank()["ch01/vma-pages"]
+    assert (answer.question, answer.answer, answer.why) == (
+        bank.question, bank.options[bank.answer], bank.why)
+    assert f"Answer: {bank.options[bank.answer]}" in answers_markdown(src)
+
+
+def test_no_notebook_and_no_workshop_copy_holds_a_quiz_answer(tmp_path):
+    """Every quiz is loaded by name: the notebooks hold neither the answer index nor the
+    explanation, and neither does the workshop copy."""
+    bank = quiz_bank()
+    copy = make_workshop_copy(ROOT / "notebooks", tmp_path / "ws")
+    for path in [*sorted((ROOT / "notebooks").rglob("*.ipynb")), *copy.notebooks]:
+        text = path.read_text()
+        assert "Quiz(" not in text and "answer=" not in text, path
+        for data in bank.values():
+            assert data.why not in text.replace("\\n", " "), (path, data.name)
+    shown = {name for path in copy.notebooks
+             for cell in nbformat.read(path, as_version=4).cells if cell.cell_type == "code"
+             for name in _quiz_names(cell.source)}
+    assert shown == set(bank), "every question of the bank is asked somewhere, and only those"
+    assert not list((tmp_path / "ws").rglob("*.toml"))
 
 
 def test_the_committed_answer_key_is_in_step_with_the_notebooks():

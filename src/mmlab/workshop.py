@@ -27,7 +27,7 @@ from urllib.parse import urlencode
 
 import nbformat
 
-from mmlab.viz.quiz import WORKSHOP_MARKER
+from mmlab.viz.quiz import WORKSHOP_MARKER, quiz_bank
 
 __all__ = ["SOLUTION_TAG", "QuizAnswer", "WorkshopCopy", "answers_markdown", "main",
            "make_workshop_copy", "nbgitpuller_link", "quiz_answers"]
@@ -108,42 +108,39 @@ class QuizAnswer:
     why: str
 
 
-def _literal(node: ast.expr) -> object:
+def _quiz_names(source: str) -> list[str]:
+    """The names of the bank's questions a cell shows (``Quiz.named("ch01/vma-pages")``)."""
     try:
-        return ast.literal_eval(node)
-    except ValueError:
-        return None
+        tree = ast.parse(source)
+    except SyntaxError:
+        return []
+    names = []
+    for node in ast.walk(tree):
+        if (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
+                and node.func.attr == "named" and getattr(node.func.value, "id", "") == "Quiz"
+                and node.args and isinstance(node.args[0], ast.Constant)):
+            names.append(str(node.args[0].value))
+    return names
 
 
 def quiz_answers(src: Path | str) -> list[QuizAnswer]:
-    """Every ``Quiz(question, options, answer, why, ...)`` in the notebooks under ``src``.
+    """Every quiz the notebooks under ``src`` show (``Quiz.named(...)``), with its answer from
+    the bank (:func:`mmlab.viz.quiz.quiz_bank`), in the notebooks' order.
 
     Model helper: no kernel counterpart.
     """
     src = Path(src)
+    bank = quiz_bank()
     found: list[QuizAnswer] = []
     for path in _course_notebooks(src):
         nb = nbformat.read(path, as_version=4)
         for cell in nb.cells:
             if cell.cell_type != "code":
                 continue
-            try:
-                tree = ast.parse(cell.source)
-            except SyntaxError:
-                continue
-            for node in ast.walk(tree):
-                if not (isinstance(node, ast.Call) and getattr(node.func, "id", "") == "Quiz"):
-                    continue
-                args = [_literal(a) for a in node.args[:4]]
-                kw = {k.arg: _literal(k.value) for k in node.keywords}
-                question = args[0] if len(args) > 0 else kw.get("question")
-                options = args[1] if len(args) > 1 else kw.get("options")
-                answer = args[2] if len(args) > 2 else kw.get("answer")
-                why = args[3] if len(args) > 3 else kw.get("why")
-                if isinstance(options, list) and isinstance(answer, int) \
-                        and 0 <= answer < len(options):
-                    found.append(QuizAnswer(str(path.relative_to(src)), str(question),
-                                            str(options[answer]), str(why)))
+            for name in _quiz_names(cell.source):
+                data = bank[name]
+                found.append(QuizAnswer(str(path.relative_to(src)), data.question,
+                                        data.options[data.answer], data.why))
     return found
 
 
@@ -154,7 +151,8 @@ def answers_markdown(src: Path | str) -> str:
     """
     lines = ["# Answers to the self-check quizzes", "",
              "Made by `python -m mmlab.workshop --answers docs/quiz-answers.md` from the "
-             "notebooks (a test keeps it in step). For instructors: the workshop copy hides "
+             "quiz bank (`src/mmlab/viz/quizzes/`) in the order the notebooks ask them (a test "
+             "keeps it in step). For instructors: the workshop copy hides "
              "the quizzes' \"Show the answer\" button.", ""]
     current = None
     for qa in quiz_answers(src):

@@ -266,7 +266,7 @@ def check_recheck(fn: Callable[[Vma | None, int, File], bool]) -> CheckResult:
     """Check a learner's ``still_ours(vma, address, file)`` on every state of the window.
 
     Each case is one :data:`WINDOW_EVENTS` entry; the answer is :func:`v3_still_ours`'s. The
-    report names the event, not the expected answer.
+    report names the first event that went wrong, what came back and what was expected.
 
     Model helper: no kernel counterpart.
     """
@@ -280,10 +280,13 @@ def check_recheck(fn: Callable[[Vma | None, int, File], bool]) -> CheckResult:
             return CheckResult(0, len(states), None, not_done=True)
         except Exception as exc:  # noqa: BLE001 - a learner's bug is feedback, not a crash
             first = first or (f"after '{st.event}' (find_vma gave {st.vma!r}), still_ours "
-                              f"raised {type(exc).__name__}: {exc}")
+                              f"raised {type(exc).__name__}: {exc}; expected "
+                              f"{v3_still_ours(st.vma, st.address, st.file)}")
             continue
-        if bool(got) == v3_still_ours(st.vma, st.address, st.file):
+        expected = v3_still_ours(st.vma, st.address, st.file)
+        if bool(got) == expected:
             passed += 1
         elif first is None:
-            first = f"after '{st.event}' (find_vma gave {st.vma!r}), still_ours returned {got!r}"
+            first = (f"after '{st.event}' (find_vma gave {st.vma!r}), still_ours returned "
+                     f"{got!r}; expected {expected}")
     return CheckResult(passed, len(states), first)

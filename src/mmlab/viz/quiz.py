@@ -1,14 +1,18 @@
 """Self-checks that give feedback and never spoil: choices, function checks, seeded drills.
 
-* :class:`Quiz`: a multiple-choice question. "Check" says right or wrong (with a hint when
-  wrong); the answer and its explanation appear only after "Show the answer" is pressed, so
-  running every cell of a notebook reveals nothing.
-* :func:`check_function`: runs a learner's function on cases and reports how many pass, and the
-  first input that fails with what came back (not the expected value). A function that is not
-  written yet (``...`` body, ``NotImplementedError``) gets "not done yet", nothing more.
+* :class:`Quiz`: a multiple-choice question. Its question, options, answer and explanation
+  live in a data file per chapter (``mmlab/viz/quizzes/<chapter>.toml``) and a notebook loads
+  it by name (``Quiz.named("ch01/vma-pages")``), so the notebook holds no answer. "Check" says
+  right (with the explanation) or wrong (with a hint); "Show the answer" reveals it on request.
+* :func:`check_function`: runs a learner's function on cases and reports how many pass; on a
+  failure it shows the input, what came back and what was expected (the learner has tried).
+  A function that is not written yet (``...`` body, ``NotImplementedError``) gets "not done
+  yet", nothing more. Sequences compare by value whatever their type (a list for a tuple);
+  a check declares where order does not matter.
 * :class:`Drill`: a seeded exercise generator (same seed, same problem for everybody): a
   problem, an answer checker, and the answer on request.
-* :func:`compare_guess`: the "predict, then run" comparison.
+* :func:`compare_guess`: the "predict, then run" comparison; a number may be written as a
+  string or in hex, a set in any order.
 
 In a workshop copy of the course (``make workshop``: a file named :data:`WORKSHOP_MARKER` sits
 in the notebooks' folder, or the environment sets ``MMLAB_WORKSHOP=1``) a :class:`Quiz` has no
@@ -19,19 +23,43 @@ Model helper: no kernel counterpart.
 
 from __future__ import annotations
 
+import functools
 import html
+import operator
 import os
 import random
-from collections.abc import Callable, Sequence
+import re
+import tomllib
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from importlib import resources
+from types import MappingProxyType
 
 import ipywidgets as widgets
 
-__all__ = ["WORKSHOP_MARKER", "CheckResult", "Drill", "Quiz", "check_function", "compare_guess",
+__all__ = ["WORKSHOP_MARKER", "CheckResult", "Drill", "Quiz", "QuizData", "check_function",
+           "compare_guess", "learner_value", "quiz_bank", "same_value", "show_value",
            "workshop_mode"]
 
 #: The file whose presence in the notebook's folder (or the one above) marks a workshop copy.
 WORKSHOP_MARKER = ".mmlab-workshop"
+
+#: Words in a quantity's name that say it is read in hex (addresses, frames, offsets, flags).
+HEX_WORDS = ("address", "addr", "pfn", "frame", "offset", "pgoff", "flags", "vm_start",
+             "vm_end", "private_data", "pointer", "byte 0x")
+
+_HEX_DIGITS = re.compile(r"[0-9a-fA-F]+")
+
+#: CSS for a quiz: long options wrap beside their own radio button instead of running over the
+#: next one (JupyterLab gives each radio label one line of fixed height).
+_QUIZ_CSS = """<style>
+.mmlab-quiz .widget-radio-box label { height: auto !important; white-space: normal !important;
+  display: flex !important; align-items: flex-start; gap: 0.4em; line-height: 1.35;
+  margin: 0 0 0.35em 0; overflow: visible; }
+.mmlab-quiz .widget-radio-box label input { flex: none; margin: 0.2em 0 0 0; }
+.mmlab-quiz .widget-radio-box { overflow: visible; }
+.mmlab-quiz .widget-radio { width: auto; max-width: 100%; }
+</style>"""
 
 
 def workshop_mode() -> bool:
@@ -46,22 +74,151 @@ def workshop_mode() -> bool:
                for d in (here, os.path.dirname(here)))
 
 
+# --- values as a learner writes them -----------------------------------------------------------
+def learner_value(value: object, *, hex_text: bool = False) -> object:
+    """``value`` in a form that compares by meaning: ``"3"`` and ``"0x3"`` as the number 3,
+    ``"None"``/``"NULL"`` as None, any sequence as a tuple, any set as a frozenset (recursively).
+    With ``hex_text`` (a quantity read in hex) digits without ``0x`` are hex too: ``"08001000"``
+    as ``/proc/PID/maps`` prints an offset.
+
+    Model helper: no kernel counterpart.
+    """
+    if isinstance(value, bool) or value is None:
+        return value
+    if isinstance(value, str):
+        text = value.strip()
+        if text in ("None", "NULL", "null"):
+            return None
+        if text in ("True", "False"):
+            return text == "True"
+        digits = text.replace("_", "")
+        try:
+            return int(digits, 16) if hex_text and _HEX_DIGITS.fullmatch(digits) else int(digits, 0)
+        except ValueError:
+            return text
+    if isinstance(value, set | frozenset):
+        return frozenset(learner_value(v, hex_text=hex_text) for v in value)
+    if isinstance(value, list | tuple | range):
+        return tuple(learner_value(v, hex_text=hex_text) for v in value)
+    try:
+        return operator.index(value)  # type: ignore[arg-type]  # numpy ints and the like
+    except TypeError:
+        return value
+
+
+def same_value(given: object, expected: object, *, unordered: bool = False,
+               hex_text: bool = False) -> bool:
+    """Does ``given`` mean ``expected``? A list for a tuple, ``"3"`` for 3, ``"0x1f"`` for 31;
+    with ``unordered`` (or when ``expected`` is a set) a collection in any order; with
+    ``hex_text`` bare hex digits in a string (see :func:`learner_value`).
+
+    Model helper: no kernel counterpart.
+    """
+    got = learner_value(given, hex_text=hex_text)
+    want = learner_value(expected, hex_text=hex_text)
+    if isinstance(want, bool) != isinstance(got, bool) and want is not None and got is not None:
+        return False
+    if (unordered or isinstance(want, frozenset)) and isinstance(got, tuple | frozenset) \
+            and isinstance(want, tuple | frozenset):
+        if isinstance(want, frozenset) or isinstance(got, frozenset):
+            return frozenset(got) == frozenset(want)
+        return sorted(map(repr, got)) == sorted(map(repr, want))
+    return got == want
+
+
+def _reads_in_hex(what: str) -> bool:
+    lowered = what.lower()
+    return any(word in lowered for word in HEX_WORDS)
+
+
+def show_value(value: object, *, hex_ints: bool | None = None) -> str:
+    """A value as a learner reads it: ``NULL``-free Python, ints in hex where ``hex_ints``
+    (by default: large ints, which are addresses), also inside lists, tuples and sets.
+
+    Model helper: no kernel counterpart.
+    """
+    if isinstance(value, bool) or value is None:
+        return repr(value)
+    if isinstance(value, int):
+        as_hex = hex_ints if hex_ints is not None else value > 0xFFFF
+        return hex(value) if as_hex else repr(value)
+    if isinstance(value, list | tuple):
+        inner = ", ".join(show_value(v, hex_ints=hex_ints) for v in value)
+        if isinstance(value, tuple):
+            return f"({inner}{',' if len(value) == 1 else ''})"
+        return f"[{inner}]"
+    if isinstance(value, set | frozenset):
+        if not value:
+            return "set()"
+        try:
+            items = sorted(value)
+        except TypeError:
+            items = sorted(value, key=repr)
+        return "{" + ", ".join(show_value(v, hex_ints=hex_ints) for v in items) + "}"
+    return repr(value)
+
+
+# --- multiple choice -----------------------------------------------------------------------------
+@dataclass(frozen=True)
+class QuizData:
+    """One question of the bank: its name, text, options, the right option and why.
+
+    Model helper: no kernel counterpart.
+    """
+
+    name: str
+    question: str
+    options: tuple[str, ...]
+    answer: int
+    why: str
+    hints: Mapping[int, str]
+
+
+def _bank_files() -> list[tuple[str, str]]:
+    folder = resources.files("mmlab.viz") / "quizzes"
+    return sorted((entry.name.removesuffix(".toml"), entry.read_text(encoding="utf-8"))
+                  for entry in folder.iterdir() if entry.name.endswith(".toml"))
+
+
+@functools.cache
+def quiz_bank() -> Mapping[str, QuizData]:
+    """Every question of the course by name (``"ch01/vma-pages"``: file ``ch01.toml``,
+    table ``[vma-pages]``), read once from the package's ``quizzes/`` folder.
+
+    Model helper: no kernel counterpart.
+    """
+    bank: dict[str, QuizData] = {}
+    for chapter, text in _bank_files():
+        for key, entry in tomllib.loads(text).items():
+            name = f"{chapter}/{key}"
+            options = tuple(entry["options"])
+            answer = int(entry["answer"])
+            if not 0 <= answer < len(options):
+                raise ValueError(f"quiz {name}: answer {answer} is not an option's index")
+            hints = {int(k): str(v) for k, v in entry.get("hints", {}).items()}
+            bank[name] = QuizData(name, entry["question"], options, answer, entry["why"],
+                                  MappingProxyType(hints))
+    return MappingProxyType(bank)
+
+
 class Quiz:
     """One multiple-choice question with feedback.
 
-    ``answer`` is the index of the right option; ``why`` explains it (shown on request);
-    ``hints`` optionally maps a wrong option's index to a hint shown when it is checked.
-    :meth:`choose` and :meth:`check` let tests (and keyboards) drive it.
+    ``answer`` is the index of the right option; ``why`` explains it (shown after a right
+    answer, or on request); ``hints`` optionally maps a wrong option's index to a hint shown
+    when it is checked. The course's quizzes come from the bank by name
+    (:meth:`named`), so that no notebook holds an answer. :meth:`choose` and :meth:`check` let
+    tests (and keyboards) drive it.
 
     Model helper: no kernel counterpart.
     """
 
     def __init__(self, question: str, options: Sequence[str], answer: int, why: str,
-                 hints: dict[int, str] | None = None) -> None:
+                 hints: Mapping[int, str] | None = None) -> None:
         if not 0 <= answer < len(options):
             raise ValueError("answer must index an option")
         self.question, self.options, self.answer, self.why = question, list(options), answer, why
-        self.hints = hints or {}
+        self.hints = dict(hints or {})
         self.choice = widgets.RadioButtons(options=self.options, value=None,
                                            layout=widgets.Layout(width="auto"))
         self.check_button = widgets.Button(description="Check", button_style="primary")
@@ -70,21 +227,36 @@ class Quiz:
         self.check_button.on_click(lambda _b: self.check())
         self.show_button.on_click(lambda _b: self.show())
 
+    @classmethod
+    def named(cls, name: str) -> Quiz:
+        """The question ``name`` of the course's bank (``"ch01/vma-pages"``).
+
+        Model helper: no kernel counterpart.
+        """
+        bank = quiz_bank()
+        if name not in bank:
+            chapter = name.split("/")[0]
+            near = [n for n in bank if n.startswith(chapter + "/")] or sorted(bank)[:8]
+            raise KeyError(f"no quiz named {name!r}; there are: {', '.join(near)}")
+        data = bank[name]
+        return cls(data.question, data.options, data.answer, data.why, data.hints)
+
     def choose(self, index: int) -> None:
         """Select option ``index`` (as a click would)."""
         self.choice.value = self.options[index]
 
     def check(self) -> bool | None:
-        """Say whether the selected option is right; ``None`` if nothing is selected."""
+        """Say whether the selected option is right (and why); ``None`` if nothing is selected."""
         if self.choice.value is None:
             self.feedback.value = "<i>Pick an option first.</i>"
             return None
         index = self.options.index(self.choice.value)
         if index == self.answer:
-            self.feedback.value = "<b style='color:#2a7a2a'>Right.</b>"
+            self.feedback.value = (f"<b style='color:#1b7837'>Right.</b> "
+                                   f"{html.escape(self.why)}")
             return True
         hint = self.hints.get(index, "Look again at what the chapter showed.")
-        self.feedback.value = (f"<b style='color:#b03030'>Not quite.</b> "
+        self.feedback.value = (f"<b style='color:#b2182b'>Not quite.</b> "
                                f"{html.escape(hint)}")
         return False
 
@@ -98,8 +270,11 @@ class Quiz:
         in a workshop copy)."""
         buttons = [self.check_button] if workshop_mode() else [self.check_button,
                                                                 self.show_button]
-        return widgets.VBox([widgets.HTML(f"<b>{html.escape(self.question)}</b>"), self.choice,
-                             widgets.HBox(buttons), self.feedback])
+        box = widgets.VBox([widgets.HTML(_QUIZ_CSS + f"<b>{html.escape(self.question)}</b>"),
+                            self.choice, widgets.HBox(buttons), self.feedback],
+                           layout=widgets.Layout(max_width="100%"))
+        box.add_class("mmlab-quiz")
+        return box
 
     def _repr_mimebundle_(self, include: object = None, exclude: object = None) -> dict:
         bundle = dict(self.widget()._repr_mimebundle_())
@@ -108,6 +283,7 @@ class Quiz:
         return bundle
 
 
+# --- function checks -----------------------------------------------------------------------------
 @dataclass(frozen=True)
 class CheckResult:
     """What :func:`check_function` found: passes out of total, and the first failure.
@@ -133,57 +309,54 @@ class CheckResult:
             return line + " Well done."
         return f"{line} First failure: {self.first_failure}"
 
+    def _repr_pretty_(self, printer: object, cycle: bool) -> None:
+        printer.text(str(self))  # type: ignore[attr-defined]
+
 
 def check_function(fn: Callable[..., object], cases: Sequence[tuple[tuple, object]],
-                   *, name: str | None = None) -> CheckResult:
+                   *, name: str | None = None, unordered: bool = False,
+                   hex_ints: bool | None = None,
+                   same: Callable[[object, object], bool] | None = None) -> CheckResult:
     """Run ``fn(*args)`` for each ``(args, expected)`` case and count the passes.
 
-    The report names the first failing call and what it returned (or raised), never the
-    expected value, so the check helps without giving the answer away.
+    Results compare by value (:func:`same_value`: a list for a tuple, ``"3"`` for 3); with
+    ``unordered`` a collection in any order; ``same`` replaces the comparison altogether. The
+    report names the first failing call, what it returned (or raised) and what was expected,
+    in hex where ``hex_ints`` (default: large numbers).
 
     Model helper: no kernel counterpart.
     """
     label = name or getattr(fn, "__name__", "f")
+    equal = same or (lambda got, want: same_value(got, want, unordered=unordered))
     passed = 0
     first: str | None = None
     for args, expected in cases:
-        call = f"{label}({', '.join(_show(a) for a in args)})"
+        call = f"{label}({', '.join(show_value(a, hex_ints=hex_ints) for a in args)})"
+        want = show_value(expected, hex_ints=hex_ints)
         try:
             got = fn(*args)
         except NotImplementedError:
             return CheckResult(0, len(cases), None, not_done=True)
         except Exception as exc:  # noqa: BLE001 - a learner's bug is feedback, not a crash
-            first = first or f"{call} raised {type(exc).__name__}: {exc}"
+            first = first or f"{call} raised {type(exc).__name__}: {exc}; expected {want}"
             continue
         if got is Ellipsis:
             return CheckResult(0, len(cases), None, not_done=True)
-        if got == expected:
+        if equal(got, expected):
             passed += 1
         elif first is None:
-            first = f"{call} returned {_show(got)}"
+            first = f"{call} returned {show_value(got, hex_ints=hex_ints)}; expected {want}"
     return CheckResult(passed, len(cases), first)
 
 
-def _show(value: object) -> str:
-    """A value as a learner reads it: addresses (large ints) in hex, also inside lists."""
-    if isinstance(value, bool) or value is None:
-        return repr(value)
-    if isinstance(value, int):
-        return hex(value) if value > 4096 else repr(value)
-    if isinstance(value, list | tuple):
-        inner = ", ".join(_show(v) for v in value)
-        if isinstance(value, tuple):
-            return f"({inner}{',' if len(value) == 1 else ''})"
-        return f"[{inner}]"
-    return repr(value)
-
-
+# --- drills --------------------------------------------------------------------------------------
 class Drill:
     """A seeded exercise: ``problem()``, ``check(answer)``, ``answer()`` on request.
 
     Subclasses implement :meth:`make` (draw a problem and its answer from ``self.rng``) and may
-    override :meth:`same` (how an answer is compared). The seed makes the problem the same for
-    everybody in a workshop; ``next()`` draws the next problem of the same seed.
+    override :meth:`same` (how an answer is compared; by default :func:`same_value`). The seed
+    makes the problem the same for everybody in a workshop; ``next()`` draws the next problem
+    of the same seed.
 
     Model helper: no kernel counterpart.
     """
@@ -199,8 +372,8 @@ class Drill:
         raise NotImplementedError
 
     def same(self, given: object, answer: object) -> bool:
-        """Does ``given`` count as ``answer``?"""
-        return given == answer
+        """Does ``given`` count as ``answer``? (A list for a tuple, ``"0x10"`` for 16.)"""
+        return same_value(given, answer)
 
     def problem(self) -> str:
         """The current problem, with its seed and number so everyone can compare."""
@@ -221,14 +394,28 @@ class Drill:
         return self.problem()
 
 
-def compare_guess(guess: object, actual: object, what: str = "the result") -> str:
+# --- predict, then run ---------------------------------------------------------------------------
+def compare_guess(guess: object, actual: object, what: str = "the result", *,
+                  unordered: bool = False, hex_ints: bool | None = None) -> str:
     """The "predict, then run" line: the learner's guess next to what the model did.
+
+    A guess counts when it means the same (:func:`same_value`: ``"3"`` for 3, hex for a
+    number, a list for a tuple; any order with ``unordered`` or when ``actual`` is a set).
+    Numbers print in hex where the quantity is read in hex (``what`` names an address, a pfn,
+    an offset, flags...; or the learner wrote hex), else as ``hex_ints`` says.
 
     Model helper: no kernel counterpart.
     """
+    if hex_ints is None and (_reads_in_hex(what) or
+                             (isinstance(guess, str) and guess.strip().lower().startswith("0x"))):
+        hex_ints = True
+    shown = show_value(actual, hex_ints=hex_ints)
     if guess is None or guess is Ellipsis:
-        return (f"You did not write a guess; {what} is {actual!r}. "
+        return (f"You did not write a guess; {what} is {shown}. "
                 "Next time, guess first: it is how the idea sticks.")
-    if guess == actual:
-        return f"Your guess {guess!r} is right: {what} is {actual!r}."
-    return f"You guessed {guess!r}; {what} is {actual!r}. Find where your reasoning parted."
+    hex_text = bool(hex_ints)
+    mine = show_value(learner_value(guess, hex_text=hex_text) if isinstance(guess, str)
+                      else guess, hex_ints=hex_ints)
+    if same_value(guess, actual, unordered=unordered, hex_text=hex_text):
+        return f"Your guess {mine} is right: {what} is {shown}."
+    return f"You guessed {mine}; {what} is {shown}. Find where your reasoning parted."

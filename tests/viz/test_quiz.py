@@ -1,0 +1,120 @@
+"""Fair checks: a right answer in any reasonable form passes; a wrong one says what was expected."""
+
+from __future__ import annotations
+
+import html
+
+import pytest
+
+from mmlab.viz.addrspace import find_vma_cases, my_find_vma_reference
+from mmlab.viz.pagetable import address_fields
+from mmlab.viz.quiz import (
+    Drill,
+    Quiz,
+    check_function,
+    compare_guess,
+    learner_value,
+    quiz_bank,
+    same_value,
+    show_value,
+)
+
+
+def test_a_list_for_a_tuple_passes():
+    def my_find_vma(vmas, addr):
+        found = my_find_vma_reference(vmas, addr)
+        return None if found is None else list(found)  # [s, e], not (s, e)
+
+    result = check_function(my_find_vma, find_vma_cases())
+    assert result.ok, str(result)
+
+
+def test_my_indices_returning_a_list_passes():
+    cases = [((a,), address_fields(a)[:4]) for a in (0x7F3A5C2D1E8F, 0x400123, 0x1000)]
+    assert check_function(lambda a: list(address_fields(a)[:4]), cases).ok
+
+
+def test_a_failure_shows_input_result_and_expected_in_hex_for_addresses():
+    cases = [((0x7F0000001000,), 0x7F0000000000)]
+    result = check_function(lambda a: a, cases, name="page_start", hex_ints=True)
+    assert result.first_failure == ("page_start(0x7f0000001000) returned 0x7f0000001000; "
+                                    "expected 0x7f0000000000")
+
+
+def test_an_unordered_check_takes_any_order():
+    cases = [((), [0, 2, 3])]
+    assert check_function(lambda: [3, 0, 2], cases, unordered=True).ok
+    assert not check_function(lambda: [3, 0, 2], cases).ok
+
+
+def test_compare_guess_takes_a_number_as_text_or_hex():
+    assert "is right" in compare_guess("3", 3)
+    assert "is right" in compare_guess(" 3 ", 3)
+    assert "is right" in compare_guess("0x8001", 0x8001, "vm_pgoff")
+    assert "is right" in compare_guess(0x8001, "0x8001")
+
+
+def test_compare_guess_takes_a_set_in_any_order():
+    present = {0, 2, 3, 4, 5}
+    assert "is right" in compare_guess({0, 2, 3, 4, 5}, present, "the present pages")
+    assert "is right" in compare_guess([2, 0, 3, 4, 5], present, "the present pages")
+    assert "is right" in compare_guess([2, 0, 3, 4, 5], [0, 2, 3, 4, 5], "the present pages",
+                                       unordered=True)
+    assert "is right" not in compare_guess([2, 0, 3, 4], present, "the present pages")
+
+
+def test_compare_guess_prints_in_the_base_the_quantity_is_read_in():
+    line = compare_guess(0x8000, 0x8001, "vm_pgoff")
+    assert "0x8000" in line and "0x8001" in line
+    assert "0x10004000" in compare_guess(None, 0x10004000, "the split address")
+    assert compare_guess(2, 3, "the number of VMAs") == (
+        "You guessed 2; the number of VMAs is 3. Find where your reasoning parted.")
+    assert "0x3" in compare_guess("0x2", 3, "the number of VMAs")  # the learner wrote hex
+
+
+def test_compare_guess_keeps_booleans_and_none_apart_from_numbers():
+    assert "is right" in compare_guess(True, True)
+    assert "is right" in compare_guess("True", True)
+    assert "is right" not in compare_guess(1, True)
+    assert "is right" in compare_guess("None", None) or "did not write" in compare_guess(
+        "None", None)
+    assert "is right" not in compare_guess(0, None)
+
+
+def test_learner_values():
+    assert learner_value("0x10") == 16 and learner_value("NULL") is None
+    assert learner_value([1, "2"]) == (1, 2) and learner_value({1, "0x2"}) == frozenset({1, 2})
+    assert same_value([1, 2], (1, 2)) and not same_value([2, 1], (1, 2))
+    assert show_value({3, 1}) == "{1, 3}" and show_value(0x7F0000000000) == "0x7f0000000000"
+
+
+class Pair(Drill):
+    def make(self):
+        return "a pair?", (self.rng.randrange(9), 4)
+
+
+def test_a_drill_takes_a_list_for_a_tuple():
+    d = Pair(3)
+    assert d.check(list(d.answer())) and d.check(tuple(str(v) for v in d.answer()))
+
+
+def test_every_quiz_of_the_bank_loads_and_its_answer_is_an_option():
+    bank = quiz_bank()
+    assert len(bank) >= 40
+    for name, data in bank.items():
+        q = Quiz.named(name)
+        q.choose(data.answer)
+        assert q.check() is True and html.escape(data.why) in q.feedback.value
+        assert all(0 <= i < len(data.options) and i != data.answer for i in data.hints), name
+
+
+def test_an_unknown_quiz_name_lists_the_chapter_s_questions():
+    with pytest.raises(KeyError, match="ch01/vma-pages"):
+        Quiz.named("ch01/nonsense")
+
+
+def test_compare_guess_reads_bare_hex_digits_where_the_quantity_is_hex():
+    assert "is right" in compare_guess("08001000", 0x08001000, "the offset column")
+    assert "is right" in compare_guess("00000000", 0, "the offset column")
+    assert "is right" not in compare_guess("10", 10, "the offset column")  # hex 0x10
+    assert "is right" in compare_guess("10", 10, "the number of pages")
