@@ -204,6 +204,14 @@ def SetPageUptodate(page: Page) -> None:  # noqa: N802 - kernel name
     page.flags.add("PG_uptodate")
 
 
+def ClearPageUptodate(page: Page) -> None:  # noqa: N802 - kernel name
+    """The page's data is no longer valid (a failed read).
+
+    Kernel: ``ClearPageUptodate`` in `include/linux/page-flags.h @ v4.15 <https://elixir.bootlin.com/linux/v4.15/source/include/linux/page-flags.h#L473>`_.
+    """
+    page.flags.discard("PG_uptodate")
+
+
 def SetPageError(page: Page) -> None:  # noqa: N802 - kernel name
     """Mark an I/O error on the page.
 
