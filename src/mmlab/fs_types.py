@@ -15,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from mmlab.physmem import Page
+from mmlab.trace import AddressSpaceSnapshot, FileSnapshot, InodeSnapshot
 
 __all__ = [
     "AOP_TRUNCATED_PAGE",
@@ -121,6 +122,14 @@ class AddressSpace:
         """How many pages of this file are in the page cache."""
         return len(self.pages)
 
+    def trace_snapshot(self) -> AddressSpaceSnapshot:
+        """Whose page cache this is and how many pages it holds now, for a trace to keep.
+
+        Model helper: no kernel counterpart (what ftrace would print of the mapping).
+        """
+        return AddressSpaceSnapshot(self.host.i_ino if self.host is not None else None,
+                                    len(self.pages))
+
 
 @dataclass(eq=False)
 class Inode:
@@ -142,6 +151,14 @@ class Inode:
     def __post_init__(self) -> None:
         if self.i_mapping.host is None:
             self.i_mapping.host = self
+
+    def trace_snapshot(self) -> InodeSnapshot:
+        """This inode's type, number, size and cached pages now, for a trace to keep.
+
+        Model helper: no kernel counterpart (what ftrace would print of the inode).
+        """
+        return InodeSnapshot(type(self).__name__, self.i_ino, self.i_size,
+                             len(self.i_mapping.pages))
 
 
 @dataclass(frozen=True, eq=False)
@@ -175,6 +192,13 @@ class File:
     f_mode: int = FMODE_READ
     f_op: FileOperations = field(default_factory=FileOperations)
     f_path: str = "/model/file"
+
+    def trace_snapshot(self) -> FileSnapshot:
+        """This file's path, mode and inode now, for a trace to keep.
+
+        Model helper: no kernel counterpart (what ftrace would print of the file).
+        """
+        return FileSnapshot(self.f_path, self.f_mode, self.f_inode.trace_snapshot())
 
     @property
     def f_mapping(self) -> AddressSpace:

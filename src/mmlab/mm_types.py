@@ -35,6 +35,7 @@ from mmlab.pagetable import PageTable, Pte
 from mmlab.physmem import PAGE_MAPPING_ANON, Page, PhysMem
 from mmlab.rwsem import RwSemaphore
 from mmlab.system import System, default_system
+from mmlab.trace import MmStructSnapshot, VmaSnapshot, VmFaultSnapshot, lock_state
 from mmlab.version import Version
 from mmlab.vmatree import VmaTree
 
@@ -131,15 +132,22 @@ class Vma:
     anon_vma: AnonVma | None = None
 
     def __repr__(self) -> str:
-        perms = "".join(
-            c if self.vm_flags & bit else "-"
-            for c, bit in (("r", VM_READ), ("w", VM_WRITE), ("x", VM_EXEC))
-        ) + ("s" if self.vm_flags & VM_MAYSHARE else "p")
+        perms = _perms(self.vm_flags)
         name = f" {self.vm_file.f_path}" if self.vm_file is not None else ""
         return (
             f"Vma({self.vm_start:#x}-{self.vm_end:#x} {perms} pgoff={self.vm_pgoff:#x} "
             f"flags={self.vm_flags:#x}{name})"
         )
+
+    def trace_snapshot(self) -> VmaSnapshot:
+        """This VMA as it is now, for a trace to keep (:func:`mmlab.trace.freeze`).
+
+        Model helper: no kernel counterpart (what ftrace would print of the VMA).
+        """
+        file = self.vm_file
+        return VmaSnapshot(self.vm_start, self.vm_end, self.vm_flags, self.vm_pgoff,
+                           file.f_path if file is not None else None, self.vm_ops is None,
+                           _perms(self.vm_flags))
 
     @property
     def vm_next(self) -> Vma | None:
@@ -176,6 +184,16 @@ class VmFault:
     orig_pte: Pte | None = None
     cow_page: Page | None = None
     page: Page | None = None
+
+    def trace_snapshot(self) -> VmFaultSnapshot:
+        """This fault as it is now, its VMA and pages as snapshots (:func:`mmlab.trace.freeze`).
+
+        Model helper: no kernel counterpart (what ftrace would print of the vm_fault).
+        """
+        return VmFaultSnapshot(
+            self.vma.trace_snapshot(), self.flags, self.pgoff, self.address, self.gfp_mask,
+            self.orig_pte, self.cow_page.trace_snapshot() if self.cow_page is not None else None,
+            self.page.trace_snapshot() if self.page is not None else None)
 
 
 class MmStruct:
@@ -220,6 +238,14 @@ class MmStruct:
             f"{self.mmap_sem!r}>"
         )
 
+    def trace_snapshot(self) -> MmStructSnapshot:
+        """How many VMAs this mm has and its lock state, for a trace to keep (the VMAs and PTEs
+        themselves are in a step's ``before``/``after``).
+
+        Model helper: no kernel counterpart (what ftrace would print of the mm).
+        """
+        return MmStructSnapshot(type(self).__name__, len(self.mm_rb), lock_state(self))
+
     @property
     def vmas(self) -> list[Vma]:
         """The VMAs in address order (a copy: the kernel's ``mm->mmap`` list walked)."""
@@ -247,6 +273,13 @@ class MmStruct:
 
     def __iter__(self) -> Iterator[Vma]:
         return iter(self.mm_rb)
+
+
+def _perms(flags: int) -> str:
+    """The permission column of ``/proc/PID/maps`` for ``flags`` (``r-xp``)."""
+    return "".join(
+        c if flags & bit else "-" for c, bit in (("r", VM_READ), ("w", VM_WRITE), ("x", VM_EXEC))
+    ) + ("s" if flags & VM_MAYSHARE else "p")
 
 
 def vma_mm(vma: Vma) -> MmStruct:

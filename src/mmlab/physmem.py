@@ -36,6 +36,7 @@ from typing import Protocol
 
 from mmlab.constants import PAGE_SHIFT, PAGE_SIZE
 from mmlab.errors import KernelBug
+from mmlab.trace import PageSnapshot
 
 __all__ = [
     "PAGE_FLAGS",
@@ -145,6 +146,15 @@ class Page:
         if offset < 0 or offset + len(data) > PAGE_SIZE:
             raise KernelBug(f"write of {len(data)} bytes at {offset} overflows the page")
         self.kmap()[offset : offset + len(data)] = data
+
+    def trace_snapshot(self) -> PageSnapshot:
+        """This page's counts, kind, index and flags now, for a trace to keep.
+
+        Model helper: no kernel counterpart (what ftrace would print of the page).
+        """
+        kind = "anon" if PageAnon(self) else ("file" if self.mapping is not None else "-")
+        return PageSnapshot(self.pfn, self._refcount, page_mapcount(self), kind, self.index,
+                            frozenset(self.flags))
 
     def __repr__(self) -> str:
         flags = ",".join(sorted(f[3:] for f in self.flags))

@@ -259,7 +259,8 @@ class _VmaWatch(list[Step]):
     def append(self, step: Step) -> None:  # noqa: D401 - list protocol
         super().append(step)
         if self.vma is None:
-            self.vma = next((v for v in step.args.values() if isinstance(v, Vma)), None)
+            # the live VMA, not the step's snapshot of it: its vm_end is read at each later step
+            self.vma = next((v for v in step.live_args.values() if isinstance(v, Vma)), None)
         vma = self.vma
         self.rows.append(VmEndRow(step.name, step.depth, vma.vm_end if vma else None,
                                   vma.vm_start if vma else None))
