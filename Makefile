@@ -3,21 +3,30 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
+# What the course needs (make lab), and what the tests, the site and the bench need on top.
+LAB_STAMP := $(VENV)/.installed-lab
 STAMP := $(VENV)/.installed
+# The learner's own copy of the notebooks (git-ignored): make lab opens it, git pull never
+# touches it, make reset CHAPTER=04 puts one chapter back as the course ships it.
+WORK := my-notebooks
 export PATH := /usr/sbin:/sbin:$(PATH)
 
-.PHONY: lab test test-long lint bench data apt-deps clean captures workshop docs
+.PHONY: lab reset test test-long lint bench data apt-deps clean captures workshop docs
 
 $(PY):
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "mmlab needs Python >= 3.11"'
 	$(PYTHON) -m venv $(VENV) || { apt-get update && apt-get install -y python3-venv && $(PYTHON) -m venv $(VENV); }
 
-$(STAMP): pyproject.toml lab-settings/overrides.json | $(PY)
+$(LAB_STAMP): pyproject.toml lab-settings/overrides.json | $(PY)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[dev]'
+	$(PY) -m pip install -q -e .
 	@# JupyterLab opens on the chapter with nothing in the way: no news or update pop-up
 	mkdir -p $(VENV)/share/jupyter/lab/settings
 	cp lab-settings/overrides.json $(VENV)/share/jupyter/lab/settings/overrides.json
+	@touch $@
+
+$(STAMP): $(LAB_STAMP)
+	$(PY) -m pip install -q -e '.[dev]'
 	@touch $@
 
 # Debian packages the tests and the bench use: util-linux-extra (mkfs.cramfs, fsck.cramfs),
@@ -35,8 +44,14 @@ apt-deps:
 workshop: $(STAMP)
 	$(PY) -m mmlab.workshop --src notebooks --dst build/workshop
 
-lab: $(STAMP)
-	$(VENV)/bin/jupyter lab $(if $(filter 0,$(shell id -u)),--allow-root) notebooks/00-welcome.ipynb
+lab: $(LAB_STAMP)
+	$(PY) -m mmlab.workcopy sync --src notebooks --dst $(WORK)
+	cd $(WORK) && ../$(VENV)/bin/jupyter lab $(if $(filter 0,$(shell id -u)),--allow-root) \
+	  00-welcome.ipynb
+
+# Put one chapter of your copy back as the course ships it: make reset CHAPTER=04 (or labs/05).
+reset: $(LAB_STAMP)
+	$(PY) -m mmlab.workcopy reset "$(CHAPTER)" --src notebooks --dst $(WORK)
 
 # ruff, then the import contracts of pyproject.toml (the model's layers, no cycles).
 lint: $(STAMP)

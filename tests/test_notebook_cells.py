@@ -68,3 +68,25 @@ def test_each_notebook_says_near_the_top_what_to_do_with_a_broken_widget(path):
     first = "".join(json.loads(path.read_text())["cells"][0]["source"])
     assert "broken-image icon" in first and "run the\ncells again" not in first
     assert "Run All Above Selected Cell" in first
+
+
+#: The notebook metadata JupyterLab writes when it opens a notebook on the course's kernel
+#: (kernelspec and the language_info of ipykernel); stored whole, so that opening a notebook
+#: does not mark it changed. The Python version is the reference machine's.
+LANGUAGE_KEYS = {"codemirror_mode", "file_extension", "mimetype", "name", "nbconvert_exporter",
+                 "pygments_lexer", "version"}
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: str(p.relative_to(ROOT / "notebooks")))
+def test_notebooks_are_stored_as_jupyter_saves_them(path):
+    """Byte for byte what Jupyter's server writes on save (sorted keys, one-space indent, cell
+    ids, no outputs), with the complete kernel metadata: opening and saving changes nothing."""
+    import nbformat
+
+    text = path.read_text()
+    nb = nbformat.reads(text, as_version=4)
+    assert nbformat.writes(nb) + "\n" == text
+    assert nb.metadata.kernelspec == {"display_name": "Python 3 (ipykernel)",
+                                      "language": "python", "name": "python3"}
+    assert set(nb.metadata.language_info) == LANGUAGE_KEYS
+    assert nb.metadata.language_info.version.startswith("3.11.")
