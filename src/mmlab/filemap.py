@@ -19,7 +19,13 @@ Where the model simplifies:
 - **No readahead.** v4.15 reads around a cold miss (``ra_pages``, 32 pages by default, half
   of it before the fault) and asynchronously ahead of ``PG_readahead`` pages; the model reads
   only the faulting page, so every first touch of a page is a major fault. Fault-*around*
-  (mapping pages that are already cached, :func:`filemap_map_pages`) is modelled.
+  (mapping pages that are already cached, :func:`filemap_map_pages`) is modelled. For cramfs
+  on MTD this is what v4.15 does too: ``mount_mtd`` gives the super block the MTD layer's own
+  ``backing_dev_info`` (``mtd_bdi``, drivers/mtd/mtdsuper.c L55), which ``mtd_bdi_init``
+  allocates zeroed (``bdi_alloc``, drivers/mtd/mtdcore.c L1840; ``__GFP_ZERO``,
+  mm/backing-dev.c L862) and nothing gives a ``ra_pages``. So ``file_ra_state_init`` hands each
+  open file ``ra_pages`` 0 (mm/readahead.c L32), and ``do_sync_mmap_readahead`` (mm/filemap.c
+  L2421) and ``page_cache_sync_readahead`` (mm/readahead.c L500) return without reading.
 - **Page locks** do not sleep: a page found locked belongs to an imagined I/O in flight. With
   ``FAULT_FLAG_ALLOW_RETRY`` :func:`lock_page_or_retry` drops mmap_sem, "waits" (the I/O
   completes and the page is unlocked) and makes the fault return ``VM_FAULT_RETRY``; without it
@@ -361,12 +367,18 @@ def filemap_page_mkwrite(vmf: VmFault) -> int:
 def generic_file_buffered_read(file: File, pos: int, count: int, *, physmem: PhysMem) -> bytes:
     """read(2) through the page cache: ``count`` bytes at ``pos``, never past ``i_size``.
 
-    Page by page: a cached page is used as it is; a missing one is read with ``->readpage``
-    into a new page-cache page (``no_cached_page``), which stays cached, so a later fault on a
-    mapping of the file finds it (a minor fault, or none at all with fault-around). No
-    readahead (see the module notes; cramfs on MTD has none anyway: its super block's
-    ``noop_backing_dev_info`` has ``ra_pages == 0``). A read error returns what was read.
-    ``physmem`` is the machine to allocate from.
+    Page by page: an uptodate cached page is copied from as it is; a missing one is added to
+    the cache and read with ``->readpage`` (``no_cached_page``); a cached page that is not
+    uptodate (a read that failed before) is locked and read once more (``page_not_up_to_date``,
+    ``PG_error`` cleared first). Pages read stay cached, so a later fault on a mapping of the
+    file finds them (a minor fault, or none at all with fault-around). No readahead (see the
+    module notes; cramfs on MTD has none anyway, see :func:`filemap_fault`).
+
+    A page still not uptodate after its read is an I/O error: the read stops there and returns
+    what it copied before that page; with nothing copied the kernel returns ``-EIO`` and
+    read(2) fails with ``EIO``, which the model raises as :class:`OSError` (``errno.EIO``), as
+    ``os.read`` does (likewise ``ENOMEM`` when no page can be allocated). ``physmem`` is the
+    machine to allocate from.
 
     Kernel: ``generic_file_buffered_read`` in `mm/filemap.c @ v4.15 <https://elixir.bootlin.com/linux/v4.15/source/mm/filemap.c#L2053>`_.
     """
@@ -374,25 +386,76 @@ def generic_file_buffered_read(file: File, pos: int, count: int, *, physmem: Phy
     inode = mapping.host if mapping.host is not None else file.f_inode
     end = min(pos + count, inode.i_size)
     out = bytearray()
+    error = 0
     while pos < end:
         index = pos >> PAGE_SHIFT
         page = find_get_page(mapping, index)
-        if page is None:
-            if page_cache_read(file, index, physmem=physmem):
-                break
-            page = find_get_page(mapping, index)
+        if page is None:  # no_cached_page
+            page = physmem.alloc_page()
             if page is None:
+                error = -errno.ENOMEM
                 break
-        if not PageUptodate(page):
+            added = add_to_page_cache_lru(page, mapping, index)
+            if added:
+                physmem.put_page(page)
+                if added == -errno.EEXIST:
+                    continue
+                error = added
+                break
+        elif PageUptodate(page):
+            _copy_from(page, pos, end, out, physmem)
+            pos = (index + 1) << PAGE_SHIFT
+            continue
+        else:  # page_not_up_to_date
+            lock_page(page)
+            if page.mapping is None:  # truncated meanwhile
+                unlock_page(page)
+                physmem.put_page(page)
+                continue
+            if PageUptodate(page):
+                unlock_page(page)
+                _copy_from(page, pos, end, out, physmem)
+                pos = (index + 1) << PAGE_SHIFT
+                continue
+        # readpage: the page is locked and not uptodate
+        ClearPageError(page)
+        readpage = mapping.a_ops.readpage if mapping.a_ops else None
+        if readpage is None:
+            raise KernelBug("generic_file_buffered_read: address space without ->readpage")
+        ret = readpage(file, page)
+        if ret == AOP_TRUNCATED_PAGE:
+            physmem.put_page(page)
+            continue
+        if ret:
+            error = ret
             physmem.put_page(page)
             break
-        mark_page_accessed(page)
-        lo = pos - (index << PAGE_SHIFT)
-        hi = min(PAGE_SIZE, end - (index << PAGE_SHIFT))
-        out += page.read(lo, hi - lo)
-        physmem.put_page(page)
+        if not PageUptodate(page):
+            if PageLocked(page):
+                unlock_page(page)  # lock_page_killable: the read completes
+            if page.mapping is None:
+                physmem.put_page(page)
+                continue
+            error = -errno.EIO  # shrink_readahead_size_eio: no readahead in the model
+            physmem.put_page(page)
+            break
+        if PageLocked(page):
+            unlock_page(page)
+        _copy_from(page, pos, end, out, physmem)
         pos = (index + 1) << PAGE_SHIFT
+    if error and not out:
+        raise OSError(-error, f"read of {file.f_path} at {pos:#x}: {errno.errorcode[-error]}")
     return bytes(out)
+
+
+def _copy_from(page: Page, pos: int, end: int, out: bytearray, physmem: PhysMem) -> None:
+    """``page_ok``: copy the part of ``page`` in ``[pos, end)`` to ``out``, drop the reference."""
+    mark_page_accessed(page)
+    index = page.index
+    lo = pos - (index << PAGE_SHIFT)
+    hi = min(PAGE_SIZE, end - (index << PAGE_SHIFT))
+    out += page.read(lo, hi - lo)
+    physmem.put_page(page)
 
 
 #: ``generic_file_vm_ops`` (mm/filemap.c L2727): not exported to modules at v4.15.

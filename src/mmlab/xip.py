@@ -25,8 +25,10 @@ of these strategies:
     ``VM_MIXEDMAP`` and ``vm_insert_mixed`` for the pages that can, the rest left to
     ``filemap_fault``.
 
-Debug messages go to the machine's kernel log (:attr:`mmlab.system.System.dmesg`) verbatim, with
-cramfs's ``pr_fmt`` prefix ``"cramfs: "``, as ``pr_debug`` prints them once dynamic debug is on.
+cramfs's messages go to the machine's kernel log (:attr:`mmlab.system.System.dmesg`) verbatim,
+with its ``pr_fmt`` prefix ``"cramfs: "``: the ``pr_info`` and ``pr_err`` ones (the mount's two
+lines, a damaged block) as every kernel prints them, the ``pr_debug`` ones (the ``->mmap``
+decisions) as a kernel prints them once dynamic debug is on for cramfs.
 
 Modelled on `fs/cramfs/inode.c @ v4.15
 <https://elixir.bootlin.com/linux/v4.15/source/fs/cramfs/inode.c>`_ (``cramfs_get_block_range``
@@ -43,6 +45,7 @@ context lines; the v3 handler is rebuilt from the review's description of it, no
 from __future__ import annotations
 
 import errno
+import re
 import stat
 import struct
 import zlib
@@ -90,7 +93,14 @@ from mmlab.memory import remap_pfn_range, vm_insert_mixed
 from mmlab.mm_types import Vma, VmFault, VmOperations, vma_mm, vma_pages
 from mmlab.mmap import find_vma, split_vma
 from mmlab.pfn_t import PFN_DEV, phys_to_pfn_t
-from mmlab.physmem import Page, SetPageUptodate, frame_kind, unlock_page
+from mmlab.physmem import (
+    ClearPageUptodate,
+    Page,
+    SetPageError,
+    SetPageUptodate,
+    frame_kind,
+    unlock_page,
+)
 from mmlab.rwsem import RwSemaphore
 from mmlab.system import System, default_system
 
@@ -106,6 +116,7 @@ __all__ = [
     "cramfs_last_page_is_shared",
     "cramfs_physmem_mmap",
     "cramfs_readpage",
+    "cramfs_uncompress_block",
     "cramfs_vmasplit_fault",
     "mount",
     "ram_pages_of",
@@ -114,6 +125,7 @@ __all__ = [
     "split_private_data",
     "SplitFault",
     "vmasplit_fault_steps",
+    "zlib_inflate_block",
 ]
 
 #: The strategies :func:`mount` accepts (see the module docstring).
@@ -124,6 +136,16 @@ STRATEGIES = ("refuse", "split", "split-v3", "mixedmap")
 MTD_BLOCK_MAJOR = 31
 
 _PR_FMT = "cramfs: "
+
+#: ``__PAGE_OFFSET_BASE``: where x86-64 with 4-level paging maps all of RAM (the direct map), so
+#: ``page_address`` of frame ``pfn`` is ``PAGE_OFFSET + pfn * PAGE_SIZE`` (without KASLR's
+#: randomization). arch/x86/include/asm/page_64_types.h @ v4.15 L43. Only printed.
+PAGE_OFFSET = 0xFFFF880000000000
+
+# zlib's return codes (include/linux/zlib.h @ v4.15 L148-L155)
+Z_STREAM_END = 1
+Z_DATA_ERROR = -3
+Z_BUF_ERROR = -5
 
 
 def _hex(value: int) -> str:
@@ -166,15 +188,38 @@ class CramfsSuperBlock(SuperBlock):
     def pr_debug(self, message: str) -> None:
         """Log ``message`` as cramfs's ``pr_debug`` does with dynamic debug on.
 
-        Kernel: ``pr_debug`` in `include/linux/printk.h @ v4.15 <https://elixir.bootlin.com/linux/v4.15/source/include/linux/printk.h#L331>`_.
+        Without dynamic debug (``CONFIG_DYNAMIC_DEBUG`` with the ``cramfs`` module's messages
+        switched on) or ``DEBUG``, a kernel prints nothing here; the model always logs.
+
+        Kernel: ``pr_debug`` in `include/linux/printk.h @ v4.15 <https://elixir.bootlin.com/linux/v4.15/source/include/linux/printk.h#L332>`_.
+        """
+        self.system.printk(_PR_FMT + message)
+
+    def pr_info(self, message: str) -> None:
+        """Log ``message`` as cramfs's ``pr_info`` does: always (``KERN_INFO``).
+
+        Kernel: ``pr_info`` in `include/linux/printk.h @ v4.15 <https://elixir.bootlin.com/linux/v4.15/source/include/linux/printk.h#L307>`_.
+        """
+        self.system.printk(_PR_FMT + message)
+
+    def pr_err(self, message: str) -> None:
+        """Log ``message`` as cramfs's ``pr_err`` does: always (``KERN_ERR``).
+
+        Kernel: ``pr_err`` in `include/linux/printk.h @ v4.15 <https://elixir.bootlin.com/linux/v4.15/source/include/linux/printk.h#L300>`_.
         """
         self.system.printk(_PR_FMT + message)
 
     def direct_read(self, offset: int, length: int) -> bytes:
         """``length`` bytes of the image at ``offset``, read straight from flash.
 
-        Kernel: ``cramfs_direct_read`` in `fs/cramfs/inode.c @ v4.15 <https://elixir.bootlin.com/linux/v4.15/source/fs/cramfs/inode.c#L265>`_.
+        Once the image's size is known, a read that does not fit in it gets zeros: the kernel
+        hands back the zero page (``ZERO_PAGE(0)``; a read longer than that page would go on
+        into whatever memory follows it, where the model still gives zeros).
+
+        Kernel: ``cramfs_direct_read`` in `fs/cramfs/inode.c @ v4.15 <https://elixir.bootlin.com/linux/v4.15/source/fs/cramfs/inode.c#L261>`_.
         """
+        if self.size and (length > self.size or offset > self.size - length):
+            return bytes(length)
         return self.system.physmem.read_phys(self.linear_phys_addr + offset, length)
 
     def block_pointer(self, inode: CramfsInode, index: int) -> int:
@@ -266,7 +311,8 @@ def mount(
     ``"max_pages-1"`` (the seed's change); by default ``"refuse"`` uses the first and the split
     strategies the second. The steps and messages are those of ``cramfs_mtd_fill_super``:
     "checking physical address", the superblock checks (an image the kernel would refuse
-    raises :class:`~mmlab.cramfs.errors.CramfsError`), "appears to be N KB in size".
+    raises :class:`~mmlab.cramfs.errors.CramfsError`), "appears to be N KB in size". The two
+    messages are ``pr_info``: every mount prints them.
 
     Kernel: ``cramfs_mtd_fill_super`` in `fs/cramfs/inode.c @ v4.15 <https://elixir.bootlin.com/linux/v4.15/source/fs/cramfs/inode.c#L628>`_.
     """
@@ -298,7 +344,7 @@ def mount(
                           linear_virt_addr=_ioremap_address(phys_addr),
                           mtd_point_size=PAGE_SIZE, mtd_name=mtd_name, mount_point=mount_point,
                           strategy=strategy, tail_check=tail_check, system=system)
-    sb.pr_debug(f"checking physical address 0x{phys_addr:016x} for linear cramfs image")
+    sb.pr_info(f"checking physical address 0x{phys_addr:016x} for linear cramfs image")
     img = open_image(sb.direct_read(0, len(data)))
     info = img.info()
     sb.magic = 0x28CD3D45
@@ -309,8 +355,8 @@ def mount(
     if img.blocksize != PAGE_SIZE:
         raise CramfsError(f"block size {img.blocksize} is not PAGE_SIZE", offset=0,
                           field="blocksize", where="superblock")
-    sb.pr_debug(f"linear cramfs image on mtd:{mtd_name} appears to be {sb.size // 1024} KB "
-                "in size")
+    sb.pr_info(f"linear cramfs image on mtd:{mtd_name} appears to be {sb.size // 1024} KB "
+               "in size")
     sb.mtd_point_size = sb.size
     sb.image = img
     return sb
@@ -332,23 +378,40 @@ def cramfs_readpage(file: File, page: Page) -> int:
     size, so v4.15 reads such a last XIP page as zeros (a hole): the model reproduces it. A
     classic pointer holds the block's end; its start is the previous block's end (or the end
     of the pointer table), with a direct previous pointer decoded as such. Compressed blocks
-    are inflated; the rest of the page is zero-filled. A corrupt block length is reported
-    ("bad data blocksize") and the page is zero-filled, without the error the kernel returns.
+    are inflated (:func:`cramfs_uncompress_block`); the rest of the page is zero-filled.
+
+    A damaged block is an error, not zeros: a block length beyond ``2 * PAGE_SIZE`` (or beyond
+    ``PAGE_SIZE`` for an uncompressed block) is logged as "bad data blocksize N", a compressed
+    block that does not inflate whole into the page is logged by
+    :func:`cramfs_uncompress_block`; either way the page is left **not uptodate with
+    ``PG_error``**, unlocked, and the function still returns 0. The caller finds the error on
+    the page: ``filemap_fault`` reads it once more, then gives ``VM_FAULT_SIGBUS`` (the process
+    gets SIGBUS); read(2) fails with ``EIO`` (:func:`mmlab.filemap.generic_file_buffered_read`).
+    The page stays in the page cache, so the next access reads it again.
 
     Kernel: ``cramfs_readpage`` in `fs/cramfs/inode.c @ v4.15 <https://elixir.bootlin.com/linux/v4.15/source/fs/cramfs/inode.c#L817>`_.
     """
     inode = file.f_inode
     if not isinstance(inode, CramfsInode):
         raise KernelBug("cramfs_readpage on a file that is not cramfs")
-    data = _readpage_bytes(inode, page.index)
+    data = _readpage_bytes(inode, page.index, PAGE_OFFSET + page.pfn * PAGE_SIZE, log=True)
+    if isinstance(data, int):  # err:
+        ClearPageUptodate(page)
+        SetPageError(page)
+        unlock_page(page)
+        return 0
     page.write(0, data.ljust(PAGE_SIZE, b"\0"))
     SetPageUptodate(page)
     unlock_page(page)
     return 0
 
 
-def _readpage_bytes(inode: CramfsInode, index: int) -> bytes:
-    """The bytes ``cramfs_readpage`` puts at the start of page ``index`` (the rest is zero)."""
+def _readpage_bytes(inode: CramfsInode, index: int, dst: int, *, log: bool) -> bytes | int:
+    """The bytes ``cramfs_readpage`` puts at the start of page ``index`` (the rest is zero).
+
+    ``-EIO`` for a damaged block (logged when ``log``). ``dst`` is the kernel address of the
+    page's frame, for the message.
+    """
     sb = inode.sb
     maxblock = (inode.i_size + PAGE_SIZE - 1) >> PAGE_SHIFT
     if index >= maxblock:
@@ -378,20 +441,78 @@ def _readpage_bytes(inode: CramfsInode, index: int) -> bytes:
             else:
                 start += 2 + struct.unpack("<H", sb.direct_read(start, 2))[0]
         start &= ~CRAMFS_BLK_FLAGS & 0xFFFFFFFF
-        length = ptr - start
+        length = (ptr - start) & 0xFFFFFFFF  # u32 arithmetic: a pointer before its start wraps
     if length == 0:
-        return b""
-    if length > 2 * PAGE_SIZE or (uncompressed and length > PAGE_SIZE) or length < 0:
-        sb.system.printk(f"{_PR_FMT}bad data blocksize {length & 0xFFFFFFFF}")
-        return b""
+        return b""  # a hole
+    if length > 2 * PAGE_SIZE or (uncompressed and length > PAGE_SIZE):
+        if log:
+            sb.pr_err(f"bad data blocksize {length}")
+        return -errno.EIO
     raw = sb.direct_read(start, length)
     if uncompressed:
         return raw
+    return cramfs_uncompress_block(sb, dst, PAGE_SIZE, sb.linear_virt_addr + start, raw, log=log)
+
+
+def zlib_inflate_block(src: bytes, dstlen: int) -> tuple[int, bytes]:
+    """Inflate the zlib stream ``src`` into at most ``dstlen`` bytes, in one ``Z_FINISH`` call.
+
+    Returns ``(Z_STREAM_END, data)`` when the whole stream (its adler-32 included) fits, else
+    ``(code, b"")`` with the code the kernel's ``zlib_inflate`` returns: ``Z_DATA_ERROR`` (-3)
+    for a damaged stream (a bad header, a bad code, a distance too far back, a wrong check
+    value), ``Z_BUF_ERROR`` (-5) when the stream stops before its end (truncated) or does not
+    fit in ``dstlen`` bytes, ``Z_NEED_DICT`` (2) for a stream that wants a preset dictionary.
+    The kernel's zlib (lib/zlib_inflate, from zlib 1.2.3) and this machine's agree on these;
+    the model asks this machine's.
+
+    Kernel: ``zlib_inflate`` in `lib/zlib_inflate/inflate.c @ v4.15 <https://elixir.bootlin.com/linux/v4.15/source/lib/zlib_inflate/inflate.c#L317>`_.
+    """
+    stream = zlib.decompressobj()
     try:
-        return zlib.decompressobj().decompress(raw, PAGE_SIZE)
-    except zlib.error:
-        sb.system.printk(f"{_PR_FMT}Error -3 (data error) while decompressing!")
-        return b""
+        data = stream.decompress(src, dstlen)
+    except zlib.error as err:
+        code = re.match(r"Error (-?\d+)", str(err))
+        return (int(code[1]) if code else Z_DATA_ERROR), b""
+    if not stream.eof:
+        return Z_BUF_ERROR, b""  # out of input (truncated) or out of room (Z_FINISH)
+    return Z_STREAM_END, data
+
+
+def cramfs_uncompress_block(sb: CramfsSuperBlock, dst: int, dstlen: int, src: int, data: bytes,
+                            *, log: bool = True) -> bytes | int:
+    """Inflate one compressed block (``data``, read at kernel address ``src``) for a page.
+
+    The inflated bytes, or ``-EIO`` when zlib does not end the stream (:func:`zlib_inflate_block`);
+    then two lines are logged, as v4.15 prints them::
+
+        cramfs: Error -3 while decompressing!
+        cramfs: 00000000a3f2c1d0(1234)->000000005e6b7c8d(4096)
+
+    the zlib code, then the source and destination buffers with their lengths. ``src`` and
+    ``dst`` are kernel virtual addresses (the flash mapping of the block, the page's frame in
+    the direct map) printed with ``%p``, which v4.15 hashes with a key drawn at boot: 16 hex
+    digits, the top eight zero. The model prints its own stand-in hash of each address (its
+    CRC-32), so the values are the model's, the shape the kernel's. ``log=False`` keeps it quiet
+    (the model's own reads).
+
+    Kernel: ``cramfs_uncompress_block`` in `fs/cramfs/uncompress.c @ v4.15 <https://elixir.bootlin.com/linux/v4.15/source/fs/cramfs/uncompress.c#L31>`_.
+    """
+    err, out = zlib_inflate_block(data, dstlen)
+    if err == Z_STREAM_END:
+        return out
+    if log:
+        sb.pr_err(f"Error {err} while decompressing!")
+        sb.pr_err(f"{_hashed_pointer(src)}({len(data)})->{_hashed_pointer(dst)}({dstlen})")
+    return -errno.EIO
+
+
+def _hashed_pointer(address: int) -> str:
+    """How v4.15's ``%p`` prints ``address`` on x86-64, with the model's stand-in for its hash.
+
+    v4.15 prints ``siphash(address, boot-time key) & 0xffffffff`` as 16 zero-padded hex digits
+    (``ptr_to_id`` in lib/vsprintf.c); the model uses the CRC-32 of the address instead.
+    """
+    return f"{zlib.crc32(address.to_bytes(8, 'little')):016x}"
 
 
 def _reader_of(inode: CramfsInode) -> Callable[[int, int], bytes]:
@@ -399,13 +520,19 @@ def _reader_of(inode: CramfsInode) -> Callable[[int, int], bytes]:
 
 
 def _read_through_readpage(inode: CramfsInode, offset: int, length: int) -> bytes:
-    """What read(2) returns: the pages ``cramfs_readpage`` makes, clipped to the file size."""
+    """The bytes ``cramfs_readpage`` would make, clipped to the file size, outside the cache.
+
+    A damaged block raises ``OSError(EIO)``, as read(2) fails there (nothing is logged).
+    """
     end = min(offset + length, inode.i_size)
     out = bytearray()
     pos = offset
     while pos < end:
         index = pos >> PAGE_SHIFT
-        page = _readpage_bytes(inode, index).ljust(PAGE_SIZE, b"\0")
+        data = _readpage_bytes(inode, index, 0, log=False)
+        if isinstance(data, int):
+            raise OSError(errno.EIO, f"{inode.name}: page {index} does not read (damaged block)")
+        page = data.ljust(PAGE_SIZE, b"\0")
         lo = pos - (index << PAGE_SHIFT)
         hi = min(PAGE_SIZE, end - (index << PAGE_SHIFT))
         out += page[lo:hi]
