@@ -20,7 +20,9 @@ Differences from the kernel, on purpose:
   a page of zeros (`fs/cramfs/inode.c @ v4.15
   <https://elixir.bootlin.com/linux/v4.15/source/fs/cramfs/inode.c#L851>`_);
 * damaged images raise :class:`~mmlab.cramfs.errors.CramfsError` (with offset
-  and field) where the kernel would return ``-EIO`` or zero-fill;
+  and field) where the kernel's read fails (read(2) gets ``EIO``, a mapping
+  ``SIGBUS``: see :func:`mmlab.xip.cramfs_readpage`) or, for a block it takes
+  for a hole or finds past the image's end, gives zeros;
 * directory cycles are detected (a directory's entries visited twice).
 """
 
