@@ -141,15 +141,20 @@ def vm_normal_page(vma: Vma, addr: int, pte: Pte) -> Page | None:
 
     With the special bit (x86): a PTE without it is normal; a special PTE gives ``None``
     (``vm_ops.find_special_page`` is asked first if present), and one in a VMA that is neither
-    PFNMAP nor MIXEDMAP is a bad PTE unless it maps the zero page. Without it (classic ARMv7):
-    ``VM_MIXEDMAP`` -> normal iff ``pfn_valid``; ``VM_PFNMAP`` -> special if the linear rule holds
-    (``pfn == vm_pgoff + page offset in the VMA``) or if the VMA is not a COW mapping, otherwise
-    a normal (COWed) page; the zero page is never normal.
+    PFNMAP nor MIXEDMAP is a bad PTE unless it maps the zero page. Without it (classic ARMv7),
+    in this order: ``VM_MIXEDMAP`` -> ``None`` unless ``pfn_valid``, and a valid frame's struct
+    page at once, with no further test (so there even the zero page is normal);
+    ``VM_PFNMAP`` -> special if the linear rule holds (``pfn == vm_pgoff + page offset in the
+    VMA``) or if the VMA is not a COW mapping, otherwise on to the tests below (a COWed page);
+    then, in any other VMA, the zero page is special.
 
-    A PTE that is normal by these rules is checked only against ``highest_memmap_pfn``: above
-    it, a bad PTE is logged and ``None`` returned; at or below it, its struct page is returned.
-    (For a frame below that limit which has no struct page, the kernel would hand out a bogus
-    pointer; the model's ``pfn_to_page`` raises :class:`~mmlab.errors.KernelBug` instead.)
+    A PTE still normal after these rules (all but the ``VM_MIXEDMAP`` case) is checked only
+    against ``highest_memmap_pfn``: above it, a bad PTE is logged and ``None`` returned; at or
+    below it, its struct page is returned. (For a frame below that limit which has no struct
+    page, the kernel would hand out a bogus pointer; the model's ``pfn_to_page`` raises
+    :class:`~mmlab.errors.KernelBug` instead.) The model has no device-public memory (HMM), so
+    the special-bit path never finds one of its pages. (``vm_normal_page`` itself is a macro
+    around ``_vm_normal_page``: include/linux/mm.h L1253.)
 
     Kernel: ``_vm_normal_page`` in `mm/memory.c @ v4.15 <https://elixir.bootlin.com/linux/v4.15/source/mm/memory.c#L822>`_.
     """

@@ -204,7 +204,7 @@ def _copy_vma(vma: Vma) -> Vma:
 
 @traced
 def __split_vma(mm: MmStruct, vma: Vma, addr: int, new_below: int) -> int:  # noqa: N807
-    """Cut ``vma`` in two at ``addr`` without the map-count check (mm/mmap.c @ v4.15 L2552).
+    """Cut ``vma`` in two at ``addr`` without the map-count check.
 
     A new struct is made as a copy of ``vma``. With ``new_below`` it takes the lower part
     ``[vm_start, addr)`` and ``vma`` keeps the upper part; without, ``vma`` keeps the lower part
@@ -212,8 +212,11 @@ def __split_vma(mm: MmStruct, vma: Vma, addr: int, new_below: int) -> int:  # no
     ``addr``, which assumes ``vm_pgoff`` is a linear file offset. Every other field (flags, ops,
     file, private data) is copied, and page tables are not touched.
 
-    v4.15 does not check that ``addr`` lies strictly inside ``vma`` (callers must); the model
-    returns ``-EINVAL`` there as v6.x's ``WARN_ON`` checks do, instead of corrupting the mm.
+    v4.15 does not check that ``addr`` lies strictly inside ``vma`` (callers must). The model
+    returns ``-EINVAL`` there instead of making a VMA that ends where it starts: its own guard,
+    not a kernel's. No kernel returns an error there: Debian's 6.1.192 (``mm/mmap.c``) has no
+    check either, and 6.12.118 (``mm/vma.c``, lines 377-378) has two ``WARN_ON``, which print a
+    warning with a stack trace and then split anyway.
 
     Kernel: ``__split_vma`` in `mm/mmap.c @ v4.15 <https://elixir.bootlin.com/linux/v4.15/source/mm/mmap.c#L2552>`_.
     """
@@ -346,12 +349,17 @@ def vma_merge(
 ) -> Vma | None:
     """Try to extend a neighbour over ``[addr, end)`` instead of making a new VMA.
 
-    ``vma_merge`` (mm/mmap.c @ v4.15 L1099). ``prev`` is the VMA before the range (or the VMA
-    the range starts inside, when mprotect changes the tail of a VMA). The range can join
-    ``prev`` if it starts where ``prev`` ends, and/or the VMA after it (``next``) if it ends
-    where ``next`` starts; "join" requires equal flags (but ``VM_SOFTDIRTY``), the same file,
-    contiguous file offsets, compatible ``anon_vma``, and no ``close`` method. ``VM_SPECIAL``
-    mappings never merge. Returns the VMA that now covers the range, or None.
+    ``prev`` is the VMA before the range (or the VMA the range starts inside, when mprotect
+    changes the tail of a VMA). The range can join ``prev`` if it starts where ``prev`` ends,
+    and/or the VMA after it (``next``) if it ends where ``next`` starts; "join" requires equal
+    flags (but ``VM_SOFTDIRTY``), the same file, contiguous file offsets, compatible
+    ``anon_vma``, and no ``close`` method. ``VM_SPECIAL`` mappings never merge. Returns the VMA
+    that now covers the range, or None.
+
+    v4.15 requires two things more, which the model has no way to differ in: the same
+    ``vm_userfaultfd_ctx`` (``is_mergeable_vm_userfaultfd_ctx``, in ``is_mergeable_vma``,
+    mm/mmap.c L992) and an equal NUMA policy (``mpol_equal``, mm/mmap.c L1134 and L1142). The
+    model has no userfaultfd and no NUMA policies, so every VMA passes both.
 
     The eight cases of the kernel's comment reduce to: join both (1, 6), join ``prev`` (2, 5,
     7), join ``next`` (3, 8), or move the boundary between ``prev`` and ``next`` (4). In case 8
