@@ -3,16 +3,29 @@
 An update is what a click costs: the model step (a system call, a find_vma) plus the redraw of
 the picture and the text, as :class:`~mmlab.viz.base.Explorer` times it. The goal is well under
 50 ms. The stepper keeps each step's picture once drawn, so it is timed twice: on a first pass
-(every step drawn) and on a second (pictures already drawn).
+(every step drawn) and on a second (pictures already drawn). Last, what recording a trace
+costs (:func:`bench_trace_cost`): one call without a recorder, with one that freezes arguments
+and results only, and with one that also snapshots the VMAs and PTEs at each entry and return.
 """
 
 from __future__ import annotations
 
+import contextlib
 import random
 import statistics
+import time
+from collections.abc import Callable
 
 from mmlab import fault, trace, xip
-from mmlab.mm import MAP_PRIVATE, MM, PAGE_SIZE, PROT_EXEC, PROT_READ
+from mmlab.mm import (
+    MAP_ANONYMOUS,
+    MAP_PRIVATE,
+    MM,
+    PAGE_SIZE,
+    PROT_EXEC,
+    PROT_READ,
+    PROT_WRITE,
+)
 from mmlab.scenarios import scenario_image
 from mmlab.viz.addrspace import CALLS, PROTS, AddressSpaceExplorer
 from mmlab.viz.stepper import TraceStepper
@@ -50,6 +63,42 @@ def xip_recording() -> trace.Recorder:
     return t
 
 
+def _mprotect_split() -> Callable[[], object]:
+    mm = MM()
+    addr = mm.mmap(0, 8 * PAGE_SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS)
+    return lambda: mm.mprotect(addr + 3 * PAGE_SIZE, PAGE_SIZE, PROT_READ)
+
+
+def _xip_split_fault() -> Callable[[], object]:
+    sb = xip.mount(scenario_image(), None, "split")
+    mm = MM(sb.system)
+    addr = mm.mmap(0, 5 * PAGE_SIZE, PROT_READ | PROT_EXEC, MAP_PRIVATE,
+                   sb.open("/lib/libc.so.6"), 0)
+    return lambda: fault.do_page_fault(mm, addr + 3 * PAGE_SIZE)
+
+
+def bench_trace_cost(runs: int = 60) -> dict[str, dict[str, float]]:
+    """What recording costs: the median time of one call (set up afresh each run) without a
+    recorder, with ``trace.record(snapshots=False)`` and with ``trace.record()``, in µs."""
+    out: dict[str, dict[str, float]] = {}
+    for name, make in (("mprotect split", _mprotect_split),
+                       ("cramfs fault-time split", _xip_split_fault)):
+        row = {}
+        for mode in ("off", "args", "snapshots"):
+            times = []
+            for _ in range(runs):
+                call = make()
+                ctx = (contextlib.nullcontext() if mode == "off"
+                       else trace.record(snapshots=mode == "snapshots"))
+                start = time.perf_counter()
+                with ctx:
+                    call()
+                times.append(time.perf_counter() - start)
+            row[mode] = statistics.median(times) * 1e6
+        out[name] = row
+    return out
+
+
 def bench_stepper(changes: int = 50) -> tuple[list[float], list[float]]:
     """Step forward through the XIP split's trace twice (slider drags and button presses)."""
     st = TraceStepper(xip_recording())
@@ -60,7 +109,7 @@ def bench_stepper(changes: int = 50) -> tuple[list[float], list[float]]:
         st.update_times.clear()
         n = 0
         while n < changes // 2:
-            if st.index == len(st.steps) - 1:
+            if st.index == len(st.positions) - 1:
                 st.set(step=1)
             else:
                 st.press("next")
@@ -74,6 +123,9 @@ def main() -> None:
     first, again = bench_stepper()
     _report("TraceStepper, XIP split (first pass)", first)
     _report("TraceStepper, XIP split (pictures kept)", again)
+    for name, row in bench_trace_cost().items():
+        print(f"trace cost, {name:<24} no recorder {row['off']:5.0f} us, "
+              f"record(snapshots=False) {row['args']:5.0f} us, record() {row['snapshots']:5.0f} us")
 
 
 if __name__ == "__main__":

@@ -295,13 +295,18 @@ def _lp_height(size: float) -> float:
     return height
 
 
+#: Room left for a browser's monospace font, which may be wider than matplotlib's (a fallback
+#: font, hinting at small sizes rounds each advance up to a whole pixel).
+_WIDTH_MARGIN = 1.12
+
+
 @functools.lru_cache(maxsize=8)
 def _char_width(size: float, bold: bool = False) -> float:
-    """Advance of one monospace character at ``size``, in points."""
+    """Advance of one monospace character at ``size``, in points, with a margin."""
     width, _, _ = TextToPath().get_text_width_height_descent(
         "M" * 20, FontProperties(family="monospace", size=size,
                                  weight="bold" if bold else "normal"), ismath=False)
-    return width / 20
+    return width / 20 * _WIDTH_MARGIN
 
 
 def _units_per_point(ax: Axes) -> tuple[float, float]:
@@ -647,11 +652,12 @@ class TraceStepper(Explorer):
             return "\n".join(out)
         when = {"entry": "when it was called", "return": "when it returned",
                 "note": "now"}[e.what]
+        line = f"VMAs {when}: {len(snap.vmas)}"
         if e.what == "return":
             at_entry = self.states[self._entry_pos[e.index]]
             if at_entry is not None and len(at_entry.vmas) != len(snap.vmas):
-                when += f" (at its entry: {len(at_entry.vmas)})"
-        out.append(f"VMAs {when}: {len(snap.vmas)}")
+                line += f" ({len(at_entry.vmas)} when it was called)"
+        out.append(line)
         out += [f"  {b}" for b in vma_boxes(snap.vmas)]
         old: set[int] = set()
         if e.what == "return":
