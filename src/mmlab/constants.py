@@ -2,14 +2,16 @@
 
 Values are those of Linux v4.15 on x86-64 with 4-level paging:
 
-- page size, ``VM_*``, ``FAULT_FLAG_*``, ``VM_FAULT_*``: `include/linux/mm.h
-  <https://elixir.bootlin.com/linux/v4.15/source/include/linux/mm.h#L170>`_;
+- page size: ``PAGE_SHIFT`` in `arch/x86/include/asm/page_types.h
+  <https://elixir.bootlin.com/linux/v4.15/source/arch/x86/include/asm/page_types.h#L10>`_;
+- ``PAGE_ALIGN``, ``offset_in_page``, ``VM_*``, ``FAULT_FLAG_*``, ``VM_FAULT_*``:
+  `include/linux/mm.h <https://elixir.bootlin.com/linux/v4.15/source/include/linux/mm.h>`_;
 - ``PROT_*``, ``MAP_*``: `include/uapi/asm-generic/mman-common.h
   <https://elixir.bootlin.com/linux/v4.15/source/include/uapi/asm-generic/mman-common.h>`_,
   `include/uapi/asm-generic/mman.h`, `arch/x86/include/uapi/asm/mman.h` and
   `include/uapi/linux/mman.h` (the ``MAP_HUGE_*`` size encoding);
 - ``LEGACY_MAP_MASK``, ``calc_vm_prot_bits``, ``calc_vm_flag_bits``: `include/linux/mman.h
-  <https://elixir.bootlin.com/linux/v4.15/source/include/linux/mman.h#L34>`_.
+  <https://elixir.bootlin.com/linux/v4.15/source/include/linux/mman.h>`_.
 
 The model has one page size (4 KiB, no huge pages). :mod:`mmlab.mm` re-exports every name here.
 """

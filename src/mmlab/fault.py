@@ -11,9 +11,9 @@ This module also re-exports the generic fault API (``handle_mm_fault``, :class:`
 ``from mmlab.fault import ...`` reaches the whole fault path.
 
 Models, in `arch/x86/mm/fault.c
-<https://elixir.bootlin.com/linux/v4.15/source/arch/x86/mm/fault.c#L1238>`_: ``__do_page_fault``
+<https://elixir.bootlin.com/linux/v4.15/source/arch/x86/mm/fault.c>`_: ``__do_page_fault``
 L1238, ``access_error`` L1170, ``mm_fault_error`` L1029, ``do_sigbus`` L997; the error code
-bits are ``enum x86_pf_error_code`` (L39).
+bits are ``enum x86_pf_error_code`` (arch/x86/include/asm/traps.h L158).
 
 Where the model simplifies: the stack is not expanded (a fault below a ``VM_GROWSDOWN`` VMA is a
 ``bad_area``); kernel-mode faults on user addresses are assumed to come from a uaccess with an

@@ -1,6 +1,6 @@
 """The page cache and the generic file fault handler: ``mm/filemap.c`` @ v4.15.
 
-Models, in `mm/filemap.c <https://elixir.bootlin.com/linux/v4.15/source/mm/filemap.c#L2495>`_:
+Models, in `mm/filemap.c <https://elixir.bootlin.com/linux/v4.15/source/mm/filemap.c>`_:
 ``__lock_page_or_retry`` L1296, ``page_cache_read`` L2381, ``filemap_fault`` L2495,
 ``filemap_map_pages`` L2616, ``filemap_page_mkwrite`` L2700, ``generic_file_vm_ops`` L2727,
 ``generic_file_mmap`` L2735, ``generic_file_readonly_mmap`` L2749, and read(2)'s

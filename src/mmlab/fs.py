@@ -15,7 +15,7 @@ The ``fs.h`` types themselves are :mod:`mmlab.fs_types`, re-exported here.
 
 Kernel: `fs/ramfs/file-mmu.c @ v4.15
 <https://elixir.bootlin.com/linux/v4.15/source/fs/ramfs/file-mmu.c>`_ and `fs/ext4/file.c @ v4.15
-<https://elixir.bootlin.com/linux/v4.15/source/fs/ext4/file.c#L358>`_.
+<https://elixir.bootlin.com/linux/v4.15/source/fs/ext4/file.c>`_.
 """
 
 from __future__ import annotations

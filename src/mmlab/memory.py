@@ -329,7 +329,7 @@ def vm_insert_mixed(vma: Vma, addr: int, pfn: int) -> int:
 
 @traced
 def vm_insert_pfn(vma: Vma, addr: int, pfn: int) -> int:
-    """Insert one raw frame (``vm_insert_pfn`` → ``vm_insert_pfn_prot``, mm/memory.c L1850).
+    """Insert one raw frame (``vm_insert_pfn``, mm/memory.c L1850, through ``vm_insert_pfn_prot``).
 
     ``BUG``s (:class:`KernelBug`) unless exactly one of VM_PFNMAP/VM_MIXEDMAP is set, on a
     VM_PFNMAP COW mapping, and on a frame with a struct page in a VM_MIXEDMAP VMA.

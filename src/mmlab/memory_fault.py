@@ -6,12 +6,12 @@ From ``handle_mm_fault`` down: ``handle_pte_fault`` dispatches on the PTE to
 copy, or the shared-writable paths). The architecture's entry above it is :mod:`mmlab.fault`
 (x86 ``do_page_fault``); the PTE insert/zap half of the same kernel file is :mod:`mmlab.memory`.
 
-Models, in `mm/memory.c <https://elixir.bootlin.com/linux/v4.15/source/mm/memory.c#L4076>`_:
+Models, in `mm/memory.c <https://elixir.bootlin.com/linux/v4.15/source/mm/memory.c>`_:
 ``handle_mm_fault`` L4076, ``__handle_mm_fault`` L3987, ``handle_pte_fault`` L3899,
 ``do_fault`` L3703, ``do_shared_fault`` L3662, ``do_cow_fault`` L3623, ``do_read_fault``
-L3596, ``do_fault_around`` L3541, ``finish_fault`` L3452, ``alloc_set_pte`` L3366,
+L3596, ``do_fault_around`` L3541, ``finish_fault`` L3452, ``alloc_set_pte`` L3387,
 ``__do_fault`` L3197, ``do_anonymous_page`` L3083, ``do_wp_page`` L2690, ``wp_page_copy``
-L2450.
+L2452.
 
 Where the model simplifies: no swap (``do_swap_page`` is never reached), no NUMA hinting faults,
 no huge pages (``VM_FAULT_FALLBACK`` never produced), no userfaultfd, no memcg charging, no

@@ -12,9 +12,12 @@ structures (:class:`Vma`, :class:`VmOperations`, :class:`AnonVma`), the ``mm/mma
 (:func:`find_vma`, :func:`split_vma`, :func:`vma_merge`, ...), :class:`~mmlab.system.System`
 and the model's exceptions.
 
-Kernel: the system calls ``mmap``, ``munmap`` and ``mprotect`` of `mm/mmap.c
-<https://elixir.bootlin.com/linux/v4.15/source/mm/mmap.c#L1510>`_, `mm/util.c`
-(``vm_mmap_pgoff``) and `mm/mprotect.c` @ v4.15.
+Kernel: the system calls ``mmap`` (x86's ``SYSCALL_DEFINE6(mmap)`` in `arch/x86/kernel/sys_x86_64.c
+<https://elixir.bootlin.com/linux/v4.15/source/arch/x86/kernel/sys_x86_64.c#L91>`_,
+then ``vm_mmap_pgoff`` in `mm/util.c`), ``munmap`` (``SYSCALL_DEFINE2(munmap)`` in `mm/mmap.c
+<https://elixir.bootlin.com/linux/v4.15/source/mm/mmap.c#L2752>`_)
+and ``mprotect`` (``SYSCALL_DEFINE3(mprotect)`` in `mm/mprotect.c
+<https://elixir.bootlin.com/linux/v4.15/source/mm/mprotect.c#L514>`_) @ v4.15.
 """
 
 

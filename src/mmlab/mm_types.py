@@ -2,7 +2,7 @@
 
 - :class:`Vma` is ``struct vm_area_struct`` and :class:`MmStruct` is ``struct mm_struct``
   (`include/linux/mm_types.h
-  <https://elixir.bootlin.com/linux/v4.15/source/include/linux/mm_types.h#L280>`_);
+  <https://elixir.bootlin.com/linux/v4.15/source/include/linux/mm_types.h>`_);
 - :class:`VmOperations` (``struct vm_operations_struct``) and :class:`VmFault`
   (``struct vm_fault``) are declared in `include/linux/mm.h
   <https://elixir.bootlin.com/linux/v4.15/source/include/linux/mm.h#L327>`_;

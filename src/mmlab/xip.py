@@ -166,7 +166,7 @@ class CramfsSuperBlock(SuperBlock):
     picks the seed's last-page test (``"pages-1"`` before the seed, ``"max_pages-1"`` in it).
     ``system`` is the machine whose flash holds the image and whose log gets the messages.
 
-    Kernel: ``struct cramfs_sb_info`` in `fs/cramfs/inode.c @ v4.15 <https://elixir.bootlin.com/linux/v4.15/source/fs/cramfs/inode.c#L26>`_.
+    Kernel: ``struct cramfs_sb_info`` in `fs/cramfs/inode.c @ v4.15 <https://elixir.bootlin.com/linux/v4.15/source/fs/cramfs/inode.c#L38>`_.
     """
 
     magic: int = 0
@@ -249,7 +249,7 @@ class CramfsSuperBlock(SuperBlock):
         (the inode cache: ``iget_locked``). A missing path is ``FileNotFoundError``; a
         directory cannot be mapped (``IsADirectoryError``).
 
-        Kernel: ``cramfs_iget`` in `fs/cramfs/inode.c @ v4.15 <https://elixir.bootlin.com/linux/v4.15/source/fs/cramfs/inode.c#L91>`_.
+        Kernel: ``get_cramfs_inode`` in `fs/cramfs/inode.c @ v4.15 <https://elixir.bootlin.com/linux/v4.15/source/fs/cramfs/inode.c#L89>`_.
         """
         if write:
             raise OSError(errno.EROFS, f"open {path!r} for writing: read-only file system")
@@ -277,7 +277,7 @@ class CramfsSuperBlock(SuperBlock):
 class CramfsInode(Inode):
     """A cramfs inode: ``OFFSET(inode)`` (where its block pointers are) and its name.
 
-    Kernel: ``OFFSET`` in `fs/cramfs/inode.c @ v4.15 <https://elixir.bootlin.com/linux/v4.15/source/fs/cramfs/inode.c#L48>`_.
+    Kernel: ``OFFSET`` in `fs/cramfs/inode.c @ v4.15 <https://elixir.bootlin.com/linux/v4.15/source/fs/cramfs/inode.c#L64>`_.
     """
 
     offset: int = 0

@@ -9,8 +9,8 @@ Operational errors (a file that cannot be opened) have ``offset = None``.
 Raw ``construct``/``zlib``/``struct`` exceptions never leave this package:
 readers catch them and re-raise one of these with the offset and field.
 
-The kernel has no such hierarchy (``cramfs_read_super`` just logs
-``pr_err`` and returns ``-EINVAL``, `fs/cramfs/inode.c @ v4.15
+The kernel has no such hierarchy (it logs with ``pr_err`` and returns
+``-EINVAL`` for every refusal: ``cramfs_read_super``, `fs/cramfs/inode.c @ v4.15
 <https://elixir.bootlin.com/linux/v4.15/source/fs/cramfs/inode.c#L512>`_); the
 split below follows the verdicts ``fsck.cramfs`` (util-linux
 ``disk-utils/fsck.cramfs.c``) distinguishes, and the exit codes are its

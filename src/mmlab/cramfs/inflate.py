@@ -1,7 +1,7 @@
 """The zlib work of reading an image: zlib-ng's inflate and CRC-32 when installed, else zlib's.
 
-A cramfs block is one zlib stream (`fs/cramfs/uncompress.c @ v4.15
-<https://elixir.bootlin.com/linux/v4.15/source/fs/cramfs/uncompress.c#L31>`_ inflates it with
+A cramfs block is one zlib stream (``cramfs_uncompress_block``, `fs/cramfs/uncompress.c @ v4.15
+<https://elixir.bootlin.com/linux/v4.15/source/fs/cramfs/uncompress.c#L31>`_, inflates it with
 the kernel's copy of zlib).  Reading an image is mostly inflating, and zlib-ng (the
 ``zlib-ng`` package: the same ``decompress(data, wbits, bufsize)`` call, and it releases the
 GIL the same way, so the two-thread reads keep working) inflates the same streams about 1.5x

@@ -318,11 +318,12 @@ class RemapCheat:
 def remap_partial_cow() -> RemapCheat:
     """Try the patch's call by hand on a mapping that nothing was mapped into yet (``"refuse"``).
 
-    First on the 5-page VMA as it is: a COW mapping must be remapped whole, so ``-EINVAL``.
+    First on the 5-page VMA as it is: a COW mapping must be remapped whole (`mm/memory.c line
+    2073 <https://elixir.bootlin.com/linux/v4.15/source/mm/memory.c#L2073>`_), so ``-EINVAL``.
     Then as the patch does it: ``vm_end`` shrunk to the 3 mappable pages, the call, ``vm_end``
     restored.
 
-    Kernel: ``remap_pfn_range`` in `mm/memory.c @ v4.15 <https://elixir.bootlin.com/linux/v4.15/source/mm/memory.c#L2073>`_.
+    Kernel: ``remap_pfn_range`` in `mm/memory.c @ v4.15 <https://elixir.bootlin.com/linux/v4.15/source/mm/memory.c#L2045>`_.
     """
     sb, mm, addr = libc_mapping("refuse")
     vma = mm.find_vma(addr)
