@@ -25,7 +25,11 @@ def test_the_root_sends_readers_to_the_landing_page(site):
 def test_each_chapter_page_has_its_outputs_and_widget_pictures(site, nb):
     page = (site / "notebooks" / f"{nb.stem}.html").read_text()
     assert "application/vnd.jupyter.widget-view+json" not in page  # no dead widget views
-    assert re.search(r'<img [^>]*src="[^"]*_images/', page), "no picture on the page"
+    pictures = re.findall(r'<img [^>]*src="(?:data:image/png;base64,|[^"]*_images/)[^>]*>', page)
+    assert pictures, "no picture on the page"
+    explorers = [p for p in pictures if "data:image/png" in p]
+    assert all(re.search(r'alt="[^"]{10,}"', p) for p in explorers), \
+        "a picture of an explorer without its text alternative"
     assert "Traceback" not in page
 
 

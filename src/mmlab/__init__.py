@@ -53,6 +53,7 @@ fs/cramfs/inode.c + the 2017 patch       ``xip``           mount on flash, cramf
 (exercises on the model)                  ``labs``          the labs' automatic checks
 (course tooling)                          ``workshop``      the workshop copy, the answer key
 (course tooling)                          ``lite``          the course as a JupyterLite site
+(course tooling)                          ``workcopy``      the learner's own copy (make lab)
 ========================================  ================  =======================================
 
 Each module imports only the modules above it in this table (``make lint`` checks it), so a
@@ -104,6 +105,7 @@ SUBMODULES = (
     "labs",
     "workshop",
     "lite",
+    "workcopy",
     "cli",
 )
 

@@ -127,10 +127,24 @@ class MM(MmStruct):
         )
 
     def find_vma(self, addr: int) -> Vma | None:
-        """Shorthand for :func:`mmlab.mmap.find_vma`.
+        """Shorthand for :func:`mmlab.mmap.find_vma`, for a user address.
+
+        The kernel's ``addr`` is an ``unsigned long``: a negative number is not an address, and
+        an address at or above this mm's ``task_size`` is a kernel address that no VMA covers.
+        Both are refused here with that rule (``ValueError``), rather than answered with a VMA
+        a learner would take for the kernel's answer.
 
         Kernel: ``find_vma`` in `mm/mmap.c @ v4.15 <https://elixir.bootlin.com/linux/v4.15/source/mm/mmap.c#L2131>`_.
         """
+        if not isinstance(addr, int) or isinstance(addr, bool):
+            raise TypeError(f"find_vma takes an address (an int), not {type(addr).__name__}")
+        if addr < 0:
+            raise ValueError(f"{addr} is not an address: find_vma takes an unsigned long, "
+                             f"from 0 up to the end of user space ({self.task_size:#x})")
+        if addr >= self.task_size:
+            raise ValueError(f"{addr:#x} is a kernel address: user space ends at TASK_SIZE "
+                             f"{self.task_size:#x}, and no VMA lies above it (the kernel's "
+                             "find_vma would return NULL)")
         return find_vma(self, addr)
 
     # --- system calls ------------------------------------------------------------------------
@@ -155,6 +169,12 @@ class MM(MmStruct):
         """
         addr, length, offset = _ulong(addr), _ulong(length), _ulong(offset)
         prot, flags = _ulong(prot), _ulong(flags)
+        if file is not None and not isinstance(file, File):
+            what = f"the {type(file).__name__} {file!r}"
+            raise TypeError(
+                f"mmap's file must be an open file (it stands for the fd), not {what}: open "
+                "one first, e.g. sb.open('/lib/libc.so.6') on a mounted cramfs "
+                "(mmlab.xip.mount) or mmlab.fs.file_from_path(path) / file_from_bytes(data, name)")
         if offset & ~constants.PAGE_MASK:
             _raise(-errno.EINVAL, "mmap")
         if not flags & constants.MAP_ANONYMOUS:

@@ -103,8 +103,14 @@ class System:
 
     @fault_around_bytes.setter
     def fault_around_bytes(self, value: int) -> None:
-        if value < 0 or value // PAGE_SIZE > PTRS_PER_PTE:  # a u64: negative is huge
-            raise ValueError(f"fault_around_bytes {value} is more than one PTE table (-EINVAL)")
+        limit = PTRS_PER_PTE * PAGE_SIZE
+        if value < 0:  # the debugfs file takes a u64: a negative number is a huge one
+            raise ValueError(f"fault_around_bytes takes an unsigned number of bytes, not {value} "
+                             f"(written as a u64 it would be {value & (1 << 64) - 1:#x}, more "
+                             f"than one PTE table's {limit:#x}: -EINVAL)")
+        if value // PAGE_SIZE > PTRS_PER_PTE:
+            raise ValueError(f"fault_around_bytes {value:#x} is more than one PTE table "
+                             f"({PTRS_PER_PTE} pages, {limit:#x} bytes): -EINVAL")
         self._fault_around_bytes = 1 << (value.bit_length() - 1) if value > PAGE_SIZE else PAGE_SIZE
 
     def get_next_ino(self) -> int:

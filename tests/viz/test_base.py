@@ -43,6 +43,8 @@ def test_explorer_set_press_redraw_and_static_fallback():
     bundle = c._repr_mimebundle_()
     assert {"application/vnd.jupyter.widget-view+json", "image/png", "text/plain"} <= set(bundle)
     assert bundle["text/plain"] == "n = 0"
+    # the static picture (a docs page) carries its text alternative
+    assert 'alt="n = 0"' in bundle["text/html"] and "data:image/png;base64," in bundle["text/html"]
     with pytest.raises(KeyError, match="there are: n, reset"):
         c.set(m=1)
 

@@ -252,8 +252,9 @@ class Explorer:
         bundle = dict(self.widget()._repr_mimebundle_())
         png = base64.b64encode(self.png()).decode("ascii")
         bundle["image/png"] = png
-        bundle["text/html"] = (f"<img src='data:image/png;base64,{png}' "
-                               f"alt='{html.escape(self.alt_text(), quote=True)}'>"
-                               f"{self._label_html()}")
+        alt = html.escape(self.alt_text(), quote=True)
+        bundle["text/html"] = (f'<figure class="mmlab-picture" style="margin:0">'
+                               f'<img src="data:image/png;base64,{png}" alt="{alt}">'
+                               f"<figcaption>{self._label_html()}</figcaption></figure>")
         bundle["text/plain"] = self.describe()
         return bundle
