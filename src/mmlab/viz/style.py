@@ -38,9 +38,13 @@ __all__ = [
     "Kind",
     "box_label",
     "draw_legend",
+    "first_fitting",
     "kind_collection",
     "kind_patch",
+    "label_backing",
+    "label_row",
     "text_width",
+    "wrap_to_width",
 ]
 
 #: The Okabe-Ito palette (Okabe & Ito, "Color Universal Design", 2002): eight colours that
@@ -83,7 +87,9 @@ class Kind:
     ``key`` names it in ``gid`` tags; ``label`` is its legend text; ``face`` its fill (``None``
     for a hollow box: absent, not present); ``hatch`` a matplotlib hatch pattern (``None`` for
     plain); ``letter`` a one-letter mark for boxes too small for words; ``dashed`` draws the
-    outline dashed (things that are not there).
+    outline dashed (things that are not there); ``edge`` and ``edge_width`` give the outline a
+    colour and width of its own (a mark drawn around a box: what the learner picked, where the
+    next call acts).
 
     Model helper: no kernel counterpart.
     """
@@ -94,6 +100,8 @@ class Kind:
     hatch: str | None = None
     letter: str = ""
     dashed: bool = False
+    edge: str | None = None
+    edge_width: float | None = None
 
     @property
     def hatch_colour(self) -> str:
@@ -126,7 +134,8 @@ def _style(kind: Kind) -> dict[str, object]:
         "fill": kind.face is not None,
         "hatch": kind.hatch,
         "hatchcolor": kind.hatch_colour,
-        "edgecolor": PALETTE["edge"] if not kind.dashed else PALETTE["muted"],
+        "edgecolor": kind.edge if kind.edge is not None else
+        PALETTE["edge"] if not kind.dashed else PALETTE["muted"],
         "linestyle": "--" if kind.dashed else "-",
     }
 
@@ -139,7 +148,7 @@ def kind_patch(xy: tuple[float, float], width: float, height: float, kind: Kind,
 
     Model helper: no kernel counterpart.
     """
-    style = {"linewidth": 0.8, **_style(kind), **extra}
+    style = {"linewidth": kind.edge_width or 0.8, **_style(kind), **extra}
     patch = Rectangle(xy, width, height, **style)  # type: ignore[arg-type]
     patch.set_gid(f"kind-{kind.key}")
     return patch
@@ -155,7 +164,8 @@ def kind_collection(patches: Sequence[Patch], kind: Kind, **extra: object) -> Pa
     style = _style(kind)
     collection = PatchCollection(
         patches, facecolors=style["facecolor"] if kind.face is not None else "none",
-        edgecolors=style["edgecolor"], linewidths=extra.pop("linewidths", 0.8),
+        edgecolors=style["edgecolor"],
+        linewidths=extra.pop("linewidths", kind.edge_width or 0.8),
         linestyles=style["linestyle"], hatch=kind.hatch, **extra)  # type: ignore[arg-type]
     if kind.hatch:
         collection.set_hatchcolor(kind.hatch_colour)
@@ -249,9 +259,98 @@ def draw_legend(ax: Axes, kinds: Iterable[Kind], x: float, y: float, *,
                 cursor, row_y = x, row_y + down * row_step
             left = cursor
             cursor = left + width + spacing
-        patch = kind_patch((left, row_y - sw_h / 2), sw_w, sw_h, kind, linewidth=0.6)
+        patch = kind_patch((left, row_y - sw_h / 2), sw_w, sw_h, kind,
+                           linewidth=min(kind.edge_width, 1.6) if kind.edge_width else 0.6)
         patch.set_gid(f"legend-{kind.key}")
         ax.add_patch(patch)
         ax.text(left + sw_w + gap, row_y, label, fontsize=fontsize, va="center", ha="left",
                 color=PALETTE["text"])
     return row_y
+
+
+def label_backing(kind: Kind) -> dict[str, object]:
+    """Text options for a label on a box of ``kind`` (pass them to :func:`box_label` or
+    ``ax.text``): on a hatched box, a patch of the plain fill behind the text keeps the hatch
+    lines off the letters; nothing for a plain box.
+
+    Model helper: no kernel counterpart.
+    """
+    if not kind.hatch or kind.face is None:
+        return {}
+    return {"bbox": {"facecolor": kind.face, "edgecolor": "none", "pad": 2.0}}
+
+
+def first_fitting(ax: Axes, candidates: Iterable[str], width: float, fontsize: float, *,
+                  weight: str = "normal") -> str | None:
+    """The first of ``candidates`` (longest first, say) whose one line fits in ``width`` data
+    units of ``ax`` at ``fontsize``; ``None`` if none does.
+
+    Model helper: no kernel counterpart.
+    """
+    for text in candidates:
+        if text_width(ax, text, fontsize, weight=weight) <= width:
+            return text
+    return None
+
+
+def wrap_to_width(ax: Axes, text: str, width: float, fontsize: float, *,
+                  weight: str = "normal") -> str:
+    """``text`` with newlines put between words so that each line fits in ``width`` data units
+    of ``ax`` at ``fontsize`` (a single word wider than that keeps a line of its own).
+
+    Model helper: no kernel counterpart.
+    """
+    lines: list[str] = []
+    for paragraph in text.split("\n"):
+        line = ""
+        for word in paragraph.split():
+            candidate = f"{line} {word}" if line else word
+            if line and text_width(ax, candidate, fontsize, weight=weight) > width:
+                lines.append(line)
+                line = word
+            else:
+                line = candidate
+        lines.append(line)
+    return "\n".join(lines)
+
+
+def label_row(ax: Axes, spans: Sequence[tuple[float, float]], texts: Sequence[str], y: float,
+              *, fontsize: float = 7, rows: int = 1, row_step: float | None = None,
+              gap: float | None = None, **extra: object) -> list[Text | None]:
+    """One label per column: ``texts[i]`` centred on ``spans[i]`` = ``(x0, x1)`` (data units,
+    left to right), on the line ``y``, each its own text (never one text padded with spaces).
+
+    A label may be wider than its column; it then goes to the first of ``rows`` lines (each
+    ``row_step`` below the one before; default: 1.25 lines of text) where it keeps ``gap``
+    (default: a third of the font size) from the label before it, and is left out (``None``)
+    if no line has room. An empty text draws nothing. Each label is tagged with its column and
+    line (:func:`box_label`), so the checkers see that it sits on its column.
+
+    Model helper: no kernel counterpart.
+    """
+    fig = ax.figure
+    y_lo, y_hi = ax.get_ylim()
+    unit_y = abs(y_hi - y_lo) / (ax.get_position().height * fig.get_figheight() * 72)
+    unit_x = abs(ax.get_xlim()[1] - ax.get_xlim()[0]) / (
+        ax.get_position().width * fig.get_figwidth() * 72)
+    down = -1.0 if y_hi > y_lo else 1.0
+    step = row_step if row_step is not None else fontsize * 1.25 * unit_y
+    room = gap if gap is not None else fontsize / 3 * unit_x
+    ends = [-float("inf")] * rows
+    out: list[Text | None] = []
+    for (x0, x1), text in zip(spans, texts, strict=True):
+        if not text:
+            out.append(None)
+            continue
+        half = text_width(ax, text, fontsize) / 2
+        centre = (x0 + x1) / 2
+        for row in range(rows):
+            if centre - half >= ends[row] + room:
+                ends[row] = centre + half
+                row_y = y + down * row * step
+                out.append(box_label(ax, (x0, row_y - step / 2, x1, row_y + step / 2), text,
+                                     fontsize=fontsize, **extra))
+                break
+        else:
+            out.append(None)
+    return out
