@@ -35,7 +35,7 @@ __all__ = [
     "SuperBlock",
 ]
 
-# f_mode bits (include/linux/fs.h @ v4.15 L83): what the file was opened for.
+# f_mode bits (include/linux/fs.h @ v4.15 L100): what the file was opened for.
 FMODE_READ = 0x1
 FMODE_WRITE = 0x2
 FMODE_EXEC = 0x20

@@ -95,7 +95,12 @@ __all__ = [
 def print_bad_pte(vma: Vma, addr: int, pte: Pte | None, page: Page | None) -> None:
     """Log a PTE that makes no sense ("BUG: Bad page map in process ..."); does not oops.
 
-    The line goes to the machine's kernel log, :attr:`mmlab.system.System.dmesg`.
+    v4.15 prints three ``pr_alert`` lines, "BUG: Bad page map in process %s  pte:%08llx
+    pmd:%08llx", "addr:%p vm_flags:%08lx anon_vma:%p mapping:%p index:%lx" and "file:%pD
+    fault:%pf mmap:%pf readpage:%pf", then a stack dump, at most 60 reports a minute, and taints
+    the kernel (``TAINT_BAD_PAGE``). The model writes one line to the machine's kernel log
+    (:attr:`mmlab.system.System.dmesg`): the first two joined, without ``pmd`` and ``index``,
+    the process called "model", the address in hex (v4.15's ``%p`` hashes it).
 
     Kernel: ``print_bad_pte`` in `mm/memory.c @ v4.15 <https://elixir.bootlin.com/linux/v4.15/source/mm/memory.c#L721>`_.
     """
