@@ -13,12 +13,14 @@ What a link claims (:func:`claim`), in this order:
 
 1. **The link text names a symbol**: a backticked C name in the text (```find_vma``` or
    ````find_vma````; ``struct x`` gives ``x``, ``f(args)`` gives ``f``, ``a->b`` and ``a.b`` give
-   ``b``, ``SYSCALL_DEFINE3(mprotect)`` gives ``mprotect``), or the name a docstring's label
-   gives ("Kernel: ``find_vma`` in `mm/mmap.c @ v4.15 <...>`_"). Such a link points at the
-   definition: when the file defines the symbol, the line must lie inside one of its definitions
-   (from the line that names it to its end), and for a docstring's label (or a citation in words
-   such as "``cramfs_readpage`` L817") be the first line of one, the line that names it; when the
-   file does not define it, the line must name it (have it as a whole word, in code or comment).
+   ``b``, ``SYSCALL_DEFINE3(mprotect)`` gives ``mprotect``). The line must name that symbol (have
+   it as a whole word, in code or comment) or lie inside one of its definitions (from the line
+   that names it to its end).
+
+   A docstring's label ("Kernel: ``find_vma`` in `mm/mmap.c @ v4.15 <...>`_") and a citation in
+   words of the form "``cramfs_readpage`` L817" say where the symbol is defined: when the file
+   defines it, the line must be the first line of one of its definitions (the line that names
+   it); when the file does not, the line must name it.
 2. **The link text names a line** ("line 1379", "L1379", "lines 775-816", "L1411-L1440"): a link
    to a particular statement. The number must be the link's own ``#L`` and the line must exist.
    If a backticked C name stands right before the link ("`vm_start` ([L283](...))",
@@ -33,8 +35,9 @@ What a link claims (:func:`claim`), in this order:
 
 Citations in words are read too, as links to v4.15 (or to the version they name): a path and a
 line ("mm/mmap.c @ v4.15 L2552", "task_mmu.c L297"; a path given by its end only is resolved by
-the index's ``aliases``), and, after a link in the same paragraph, "``name`` L123" (a line of the
-file that link names). Their text names a line, so rules 1 and 2 apply to them.
+the index's ``aliases``), and, after a link in the same paragraph, "``name`` L123", "``name``
+(L123)" or "``name``, L123" (a line of the file that link names). Their text names a line, so
+rules 1 and 2 apply to them.
 """
 
 from __future__ import annotations
@@ -58,8 +61,11 @@ _PLAIN = re.compile(
     r"(?<![\w/.<-])(?P<path>(?:[\w.-]+/)*[\w-]+\.[ch])(?:\s+@\s+(?P<version>v[\d.]+))?,?"
     r"\s+(?:at\s+)?L(?P<line>\d+)(?:\s*[-–]\s*L?(?P<end>\d+))?\b"
 )
-# "``cramfs_readpage`` L817" after a link to fs/cramfs/inode.c in the same paragraph
-_LISTED = re.compile(r"(?:``(?P<rst>[^`\n]+?)``|`(?P<md>[^`\n]+?)`)\s+L(?P<line>\d+)\b")
+# "``cramfs_readpage`` L817", "`VM_MIXEDMAP` (L419)", "(`down_read_trylock`, L1355)" after a link
+# to the file in the same paragraph
+_LISTED = re.compile(
+    r"(?:``(?P<rst>[^`\n]+?)``|`(?P<md>[^`\n]+?)`)(?:\s+|\s*,\s*|\s*\(\s*)L(?P<line>\d+)\b"
+)
 # ``x`` (reST) or `x` (Markdown), never across a blank line.
 _TICKED = re.compile(r"``(?P<rst>[^`]+?)``|`(?P<md>[^`\n]+?)`")
 _LINE_WORDS = re.compile(r"\b(?:lines?\s+|L)(?P<line>\d+)(?:\s*[-–]\s*L?(?P<end>\d+))?\b")
@@ -165,8 +171,9 @@ def claim(link: Link) -> Claim:
     in_text = _names_in(link.text)
     said = _LINE_WORDS.search(link.text)
     if in_text:
+        listed = link.plain and said is not None  # "``cramfs_readpage`` L817"
         return Claim(in_text[0], line=int(said["line"]) if said else None, from_text=True,
-                     definition=True, exact=link.plain and said is not None)
+                     definition=listed, exact=listed)
     if said:
         adjacent = _ADJACENT.search(link.before)
         name = c_name(adjacent["rst"] or adjacent["md"]) if adjacent else None
