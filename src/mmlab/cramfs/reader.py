@@ -597,8 +597,9 @@ class CramfsImage:
         """The ``block.out_size`` file bytes of one block (inflating if needed).
 
         The copy or inflate step of ``cramfs_readpage``; unlike the kernel, a
-        block that inflates to the wrong size is an error, not silently
-        zero-filled (``fsck.cramfs`` reports it the same way).
+        block that inflates short is an error, not silently zero-filled
+        (``fsck.cramfs`` reports it the same way; one that inflates past a page
+        fails in the kernel too: ``Z_BUF_ERROR``, the read gets ``-EIO``).
 
         Kernel: ``cramfs_uncompress_block`` in `fs/cramfs/uncompress.c @ v4.15
         <https://elixir.bootlin.com/linux/v4.15/source/fs/cramfs/uncompress.c#L31>`_.
