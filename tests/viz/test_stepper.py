@@ -298,6 +298,7 @@ def test_no_label_overlaps_another_and_none_relies_on_spaces(make, monkeypatch):
         assert len(items) > 10
         where = f"position {p + 1} ({st.event.what} {st.step.name})"
         assert _overlaps(items) == [], where
+        assert [str(x) for x in st.layout_problems()] == [], where  # the course's own checker
         frame = fig.bbox
         for text, box in items:
             assert frame.x0 - 1 <= box.x0 and box.x1 <= frame.x1 + 1, (where, text.get_text())

@@ -67,7 +67,7 @@ __all__ = ["VM_FAULT_FUNCTIONS", "TraceStepper", "format_arg", "format_result", 
            "step_states", "trace_states"]
 
 #: How many positions of the call graph the picture shows around the current one.
-WINDOW = 23
+WINDOW = 25
 
 #: In how many rows the picture lists PTEs (as many columns as fit; the text lists them all).
 PTE_ROWS = 3
