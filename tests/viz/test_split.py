@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import errno
 
+import pytest
+
 from mmlab.constants import (
     PAGE_SIZE,
     VM_FAULT_LOCKED,
@@ -19,6 +21,7 @@ from mmlab.constants import (
     VM_FAULT_SIGSEGV,
 )
 from mmlab.cramfs import open_image
+from mmlab.race import RACES
 from mmlab.scenarios import scenario_image
 from mmlab.viz.quiz import check_function
 from mmlab.viz.split import (
@@ -39,6 +42,7 @@ from mmlab.viz.split import (
     vm_end_story,
 )
 from mmlab.viz.stepper import TraceStepper
+from tests.viz.drawn import Picture, look
 
 FLASH = 0x08000000  # the model's default flash window
 LIBC_START = 0x7FFFF7FFA000
@@ -166,6 +170,64 @@ def test_race_explorer_switches_race_and_strategy_and_keeps_each_report():
     assert r.report() is two  # explored once, kept
     labels = [label for label, _ in r.controls["klass"].options]
     assert len(labels) == len(r.classes())
+
+
+# --- the pictures --------------------------------------------------------------------------------
+def _bit_labels(pic: Picture) -> tuple[str, str]:
+    """The 0/1 labels of the bit boxes, left to right, and the hex digits under them."""
+    bits = sorted((lab for lab in pic.box_labels if lab.text in ("0", "1")
+                   and lab.box[3] - lab.box[1] > 0.15), key=lambda lab: lab.centre[0])
+    bit_row = min(lab.box[1] for lab in bits)
+    digits = sorted((lab for lab in pic.box_labels if lab.box[3] <= bit_row + 1e-3),
+                    key=lambda lab: lab.centre[0])
+    return "".join(lab.text for lab in bits), "".join(lab.text for lab in digits)
+
+
+@pytest.mark.parametrize("strategy", ["split", "split-v3"])
+def test_packing_picture_has_each_bit_on_its_box(strategy):
+    p = PackingExplorer(strategy=strategy)
+    nbits = 48 if strategy == "split-v3" else 32
+    for page, pgoff in ((3, 3), (0, 0), (4095, 4095), (1, 4094), (258, 17)):
+        p.set(split_page=page, split_pgoff=pgoff)
+        pic = look(p)
+        assert pic.problems == []
+        bits, digits = _bit_labels(pic)
+        assert bits == format(p.value, f"0{nbits}b")  # bit 47/31 left, bit 0 right
+        assert digits == format(p.value, f"0{nbits // 4}X")  # one hex digit per 4 bits
+        assert pic.used == pic.legend == {"split-field", "pgoff-field"}
+        assert pic.smallest_font >= 7
+    low = 12 if strategy == "split-v3" else 16
+    assert f"bits {low - 1}..0 = {format(p.value & ((1 << low) - 1), f'0{low}b')}" \
+        in p.alt_text()
+
+
+def test_race_picture_puts_each_step_in_its_thread_column_on_its_own_row():
+    r = RaceExplorer()
+    for name in RACES:
+        for strategy in r.STRATEGIES:
+            r.set(race=name, strategy=strategy)
+            for klass in range(len(r.classes())):
+                r.set(klass=klass)
+                steps = (0, len(r.run.schedule) // 2) if klass == 0 else ()
+                for step in (*steps, len(r.run.schedule)):
+                    r.set(step=step)
+                    pic = look(r)
+                    assert pic.problems == [], (name, strategy, klass, step)
+                    assert pic.smallest_font >= 7
+                    assert pic.used <= pic.legend == {"race-ok", "race-broken"}
+                    assert ("race-broken" in pic.used) == any(b for (_, b), _ in r.classes())
+            # the schedule: one text per step, in its thread's column, rows top to bottom
+            r.set(klass=0, step=0)  # the window starts at the first step
+            pic = look(r)
+            headers = {int(t.get_text().split()[1]): t.get_position()[0] for t in pic.texts
+                       if t.get_text().startswith("thread ")}
+            window = r.run.schedule[:r.WINDOW]
+            steps = [t for t in pic.texts if t.get_fontfamily() == ["monospace"]]
+            assert [t.get_text() for t in steps] == [label for _, label in window]
+            for t, (thread, _label) in zip(steps, window, strict=True):
+                assert t.get_position()[0] == pytest.approx(headers[thread])
+            ys = [t.get_position()[1] for t in steps]
+            assert ys == sorted(ys, reverse=True) and len(set(ys)) == len(ys)
 
 
 # --- the tail check ----------------------------------------------------------------------------

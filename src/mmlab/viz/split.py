@@ -22,9 +22,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from types import MappingProxyType
 
 import ipywidgets as widgets
-from matplotlib.collections import PatchCollection
+from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 
@@ -54,6 +55,7 @@ from mmlab.trace import Recorder, Step
 from mmlab.uaccess import user_read
 from mmlab.viz.base import PALETTE, Explorer, schematic_axes
 from mmlab.viz.quiz import Drill
+from mmlab.viz.style import Kind, box_label, draw_legend, kind_collection, text_width
 from mmlab.xip import (
     CramfsInode,
     CramfsSuperBlock,
@@ -70,6 +72,7 @@ __all__ = [
     "LIBC",
     "PackDrill",
     "PackingExplorer",
+    "RACE_KINDS",
     "RaceExplorer",
     "RemapCheat",
     "ReturnPath",
@@ -174,41 +177,67 @@ class PackingExplorer(Explorer):
         """How many low bits hold the pgoff: 16 in the seed, 12 in v3."""
         return 12 if self.strategy == "split-v3" else 16
 
+    def field_kinds(self) -> tuple[Kind, Kind]:
+        """The two fields of the packed value as drawn: (split point, split pgoff)."""
+        low = self.low_bits
+        nbits = 48 if self.strategy == "split-v3" else 32
+        split_field = "virtual page number" if self.strategy == "split-v3" else "split page"
+        return (Kind("split-field", f"bits {low}-{nbits - 1}: {split_field}", PALETTE["flash"],
+                     None, "S"),
+                Kind("pgoff-field", f"bits 0-{low - 1}: split pgoff", PALETTE["file"], None, "P"))
+
     def draw(self, fig: Figure) -> None:
-        """One box per bit, high bits left; the pgoff field and the split-point field coloured."""
+        """One box per bit (high bits left) holding its 0 or 1, the bit numbers at the field
+        edges, the hex digit under each group of four bits, and the two fields named."""
         ax = schematic_axes(fig)
         value, low = self.value, self.low_bits
         nbits = 48 if self.strategy == "split-v3" else 32
         width = 98.0 / nbits
-        boxes, faces, edges = [], [], []
+        split_kind, pgoff_kind = self.field_kinds()
+
+        def left(bit: int) -> float:
+            return 1 + (nbits - 1 - bit) * width
+
+        fields = ((split_kind, range(low, nbits)), (pgoff_kind, range(0, low)))
+        for kind, bits in fields:
+            ax.add_collection(kind_collection(
+                [Rectangle((left(bit), 4.9), width, 2.2) for bit in bits], kind))
+        ax.plot([left(low - 1)] * 2, [4.6, 7.4], color=PALETTE["text"], lw=1.6)
         for bit in range(nbits):
-            x = 1 + (nbits - 1 - bit) * width
-            colour = PALETTE["file"] if bit < low else PALETTE["flash"]
             on = (value >> bit) & 1
-            boxes.append(Rectangle((x, 5.0), width * 0.92, 2.2))
-            faces.append(colour if on else PALETTE["free"])
-            edges.append(PALETTE["text"] if on else colour)
-        ax.add_collection(PatchCollection(boxes, facecolors=faces, edgecolors=edges,
-                                          linewidths=0.8))
+            box_label(ax, (left(bit), 4.9, left(bit) + width, 7.1), "1" if on else "0",
+                      fontsize=8, family="monospace", weight="bold" if on else "normal",
+                      color=PALETTE["text"] if on else PALETTE["muted"])
+        for bit in sorted({nbits - 1, low, low - 1, 0}):  # bit numbers at the field edges
+            box_label(ax, (left(bit), 7.2, left(bit) + width, 7.9), str(bit), fontsize=7,
+                      color=PALETTE["muted"])
         for nibble in range(nbits // 4):  # one hex digit under each group of four bits
-            x = 1 + (nbits - 4 - 4 * nibble) * width + 2 * width
-            ax.text(x, 3.9, f"{(value >> (4 * nibble)) & 0xF:X}", ha="center", va="center",
-                    fontsize=9, family="monospace", color=PALETTE["text"])
+            x0 = left(4 * nibble + 3)
+            box_label(ax, (x0, 3.6, x0 + 4 * width, 4.7),
+                      f"{(value >> (4 * nibble)) & 0xF:X}", fontsize=9, family="monospace")
         split_field = "virtual page number" if self.strategy == "split-v3" else "split page"
-        ax.text(1 + (nbits - low) * width / 2, 8.4,
-                f"bits {low}+: {split_field} = {value >> low:#x}", ha="center", fontsize=9,
-                color=PALETTE["text"])
-        ax.text(1 + (nbits - low) * width + low * width / 2, 8.4,
-                f"bits 0-{low - 1}: split pgoff = {value & ((1 << low) - 1)}", ha="center",
-                fontsize=9, color=PALETTE["text"])
+        for (x0, x1), text in (
+                ((left(nbits - 1), left(low) + width),
+                 f"bits {low}-{nbits - 1}: {split_field} = {value >> low:#x}"),
+                ((left(low - 1), left(0) + width),
+                 f"bits 0-{low - 1}: split pgoff = {value & ((1 << low) - 1)}")):
+            ax.plot([x0 + 0.2, x1 - 0.2], [8.1, 8.1], color=PALETTE["edge"], lw=0.8)
+            box_label(ax, (x0, 8.2, x1, 9.6), text, fontsize=9)
         pgoff, addr = unpack_seed(value, self.vm_start, self.strategy)
-        ax.text(1, 2.4, f"vm_private_data = {value:#x}", fontsize=10, weight="bold",
-                color=PALETTE["text"])
-        ax.text(99, 2.4, f"filled box: a 1 bit; bit {nbits - 1} left, bit 0 right", ha="right",
-                fontsize=7, color=PALETTE["muted"])
+        ax.text(1, 2.5, f"vm_private_data = {value:#x}", fontsize=10, weight="bold",
+                color=PALETTE["text"], va="center")
+        draw_legend(ax, [pgoff_kind, split_kind], 99, 2.5, align="right", fontsize=8)
         ax.text(1, 0.8, f"unpacked: split_pgoff = {pgoff}, split_addr = {addr:#x}"
-                + ("   (0: \"no split point\" → SIGSEGV)" if not value else ""),
+                + (' (0: "no split point" → SIGSEGV)' if not value else ""), va="center",
                 fontsize=9, color=PALETTE["highlight"] if not value else PALETTE["text"])
+
+    def alt_text(self) -> str:
+        """The description, and the bits as the picture shows them, high bit first."""
+        nbits = 48 if self.strategy == "split-v3" else 32
+        bits = format(self.value, f"0{nbits}b")
+        low = self.low_bits
+        return (self.describe() + f"\nthe picture: bits {nbits - 1}..{low} = "
+                f"{bits[:nbits - low]}, bits {low - 1}..0 = {bits[nbits - low:]}")
 
     def describe(self) -> str:
         """The packing formula, the value, the two fields, and the unpacked split point."""
@@ -456,6 +485,35 @@ def _short(outcome: str) -> str:
     return outcome.replace(" (SIGKILL delivered; lock not held, as required)", "")
 
 
+def _fit(ax: Axes, text: str, width: float, size: float, family: str = "sans-serif") -> str:
+    """``text``, cut short with "…" until it fits ``width`` data units of ``ax``."""
+    if text_width(ax, text, size, family=family) <= width:
+        return text
+    for end in range(len(text) - 1, 0, -1):
+        short = text[:end].rstrip() + "…"
+        if text_width(ax, short, size, family=family) <= width:
+            return short
+    return "…"
+
+
+def _wrap(ax: Axes, text: str, width: float, size: float) -> list[str]:
+    """``text`` cut at spaces into lines that fit ``width`` data units of ``ax``."""
+    lines: list[str] = []
+    for word in text.split():
+        if lines and text_width(ax, f"{lines[-1]} {word}", size) <= width:
+            lines[-1] = f"{lines[-1]} {word}"
+        else:
+            lines.append(word)
+    return lines
+
+
+#: The outcome classes of a race, as the bars draw them.
+RACE_KINDS: MappingProxyType[str, Kind] = MappingProxyType({
+    "ok": Kind("race-ok", "every thread ends well", PALETTE["file"], None, "O"),
+    "broken": Kind("race-broken", "something broke", PALETTE["sigbus"], "xx", "B"),
+})
+
+
 class RaceExplorer(Explorer):
     """The interleavings of a race as outcome classes (one bar each, red where something broke)
     and the example schedule of one class, step by step.
@@ -556,59 +614,82 @@ class RaceExplorer(Explorer):
             slider.value = self.index  # type: ignore[attr-defined]
 
     # --- drawing -----------------------------------------------------------------------------
+    #: Schedule rows shown at once (a window around the current step).
+    WINDOW = 13
+
     def draw(self, fig: Figure) -> None:
-        """Bars on the left (one per class), the example schedule on the right."""
+        """Bars on the left (one per class), the example schedule on the right: one text per
+        step, in its thread's column, on its own row."""
         ax = schematic_axes(fig, ylim=(0, 14))
         rep = self.report()
         classes = self.classes()
         top = max(n for _, n in classes)
         ax.text(1, 13.3, f"{rep.interleavings} interleavings: "
-                + " | ".join(t.label for t in rep.threads) + f"  ({rep.strategy})",
+                + " | ".join(t.label for t in rep.threads) + f" ({rep.strategy})",
                 fontsize=9, weight="bold", color=PALETTE["text"], va="center")
-        row_h = min(1.6, 11.5 / len(classes))
+        row_h = min(1.5, 8.4 / len(classes))
+        drawn = {False: [], True: []}
         for i, ((outcomes, broken), n) in enumerate(classes):
             y = 12.2 - (i + 1) * row_h
-            colour = PALETTE["highlight"] if broken else PALETTE["file"]
-            ax.add_patch(Rectangle((1, y), 12 * n / top, row_h * 0.7, facecolor=colour,
-                                   edgecolor=PALETTE["text"] if i == self.klass else "none",
-                                   linewidth=1.5))
+            chosen = i == self.klass
+            box = (1, y, 1 + 12 * n / top, y + row_h * 0.7)
+            drawn[bool(broken)].append(box)
+            if chosen:
+                ax.add_patch(Rectangle((box[0], box[1]), box[2] - box[0], box[3] - box[1],
+                                       facecolor="none", edgecolor=PALETTE["text"],
+                                       linewidth=2.0, zorder=3))
             ax.text(14, y + row_h * 0.35, f"{i + 1}: {n}", fontsize=8, va="center",
-                    color=PALETTE["text"], weight="bold" if i == self.klass else "normal")
-            ax.text(20, y + row_h * 0.35, " | ".join(_short(o) for o in outcomes)[:48],
-                    fontsize=7, va="center", color=PALETTE["text"])
+                    color=PALETTE["text"], weight="bold" if chosen else "normal")
+            ax.text(20.5, y + row_h * 0.35,
+                    _fit(ax, " | ".join(_short(o) for o in outcomes), 39, 7.5), fontsize=7.5,
+                    va="center", color=PALETTE["text"])
+        for broken, boxes in drawn.items():
+            if boxes:
+                ax.add_collection(kind_collection(
+                    [Rectangle((x0, y0), x1 - x0, y1 - y0) for x0, y0, x1, y1 in boxes],
+                    RACE_KINDS["broken" if broken else "ok"]))
+        draw_legend(ax, [RACE_KINDS[k] for k in ("ok", "broken")], 1, 2.6, right=60,
+                    fontsize=7.5)
         run = self.run
-        x0 = 62
-        ax.text(x0, 12.4, f"class {self.klass + 1}: steps run {self.index}/{len(run.schedule)}",
-                fontsize=8.5, weight="bold", color=PALETTE["text"], va="center")
-        for t in range(len(rep.threads)):
-            ax.text(x0 + 3 + t * 17, 11.5, f"thread {t}", fontsize=8, weight="bold",
-                    color=PALETTE["text"], va="center")
-        window = 13
-        first = max(0, min(self.index - window // 2, len(run.schedule) - window))
-        shown = run.schedule[first:first + window]
-        ax.text(x0, 10.6, "\n".join(f"{first + k + 1:2}" for k in range(len(shown))),
-                fontsize=7.5, color=PALETTE["muted"], va="top", family="monospace",
-                linespacing=1.45)
-        # one text per thread and kind (run, current, not yet run): blank lines keep the rows
-        for t in range(len(rep.threads)):
-            for kind, colour, weight in (("done", PALETTE["text"], "normal"),
-                                         ("now", PALETTE["text"], "bold"),
-                                         ("later", PALETTE["muted"], "normal")):
-                rows = []
-                for k, (thread, label) in enumerate(shown):
-                    j = first + k
-                    this = ("now" if j == self.index - 1 else
-                            "done" if j < self.index else "later")
-                    rows.append(label if thread == t and this == kind else "")
-                if any(rows):
-                    ax.text(x0 + 3 + t * 17, 10.6, "\n".join(rows), fontsize=7.5, va="top",
-                            color=colour, weight=weight, family="monospace", linespacing=1.45)
         if run.broken:
-            ax.text(1, 0.5, "BROKEN: " + run.broken[0][:120], fontsize=7,
-                    color=PALETTE["highlight"], va="center")
-        else:
-            ax.text(1, 0.5, "bars: blue = every thread ends well, red = something broke",
-                    fontsize=7, color=PALETTE["muted"], va="center")
+            lines = _wrap(ax, "BROKEN: " + run.broken[0], 58, 7.5)[:2]
+            for k, line in enumerate(lines):
+                ax.text(1, 1.6 - k * 0.8, line, fontsize=7.5, color=PALETTE["highlight"],
+                        va="center")
+        self._draw_schedule(ax, run, len(rep.threads))
+
+    def _draw_schedule(self, ax: Axes, run: Run, threads: int) -> None:
+        x0, step_y = 62.0, 0.75
+        ax.text(x0, 12.4, f"class {self.klass + 1} (outlined): steps run "
+                f"{self.index}/{len(run.schedule)}", fontsize=8.5, weight="bold",
+                color=PALETTE["text"], va="center")
+        column = (99 - (x0 + 4)) / max(threads, 1)
+        for t in range(threads):
+            ax.text(x0 + 4 + t * column, 11.5, f"thread {t}", fontsize=8, weight="bold",
+                    color=PALETTE["text"], va="center")
+        window = self.WINDOW
+        first = max(0, min(self.index - window // 2, len(run.schedule) - window))
+        for k, (thread, label) in enumerate(run.schedule[first:first + window]):
+            j = first + k
+            y = 10.6 - k * step_y
+            now, done = j == self.index - 1, j < self.index
+            colour = PALETTE["text"] if done else PALETTE["muted"]
+            ax.text(x0 + 2.6, y, f"{j + 1}", fontsize=7.5, ha="right", va="center",
+                    color=colour, weight="bold" if now else "normal")
+            if now:
+                ax.text(x0 - 0.3, y, "▶", fontsize=7.5, ha="right", va="center",
+                        color=PALETTE["highlight"])
+            ax.text(x0 + 4 + thread * column, y, _fit(ax, label, column - 1, 8, "monospace"),
+                    fontsize=8, va="center", family="monospace", color=colour,
+                    weight="bold" if now else "normal")
+        rows = min(window, len(run.schedule))
+        ax.text(x0, 10.6 - rows * step_y, "dark: run, grey: not yet, ▶ the last step run",
+                fontsize=7, va="center", color=PALETTE["muted"])
+
+    def alt_text(self) -> str:
+        """The class table and the schedule up to the current step (the description), and
+        which class the picture outlines."""
+        return self.describe() + f"\nthe picture outlines class {self.klass + 1}'s bar"
 
     def describe(self) -> str:
         """The class table, then the chosen class's schedule up to the current step."""
