@@ -1,11 +1,19 @@
-"""Every chapter in JupyterLab in a real browser: Run All, no error, and the widgets answer.
+"""Every chapter and lab in JupyterLab in a real browser: what the learner sees is right.
 
 JupyterLab runs on a free port with a token, on a copy of the notebooks (so nothing is saved
 back), with the settings `make lab` installs (no news pop-up). Debian's Chromium, driven by
-Playwright (which cannot download its own browser here), opens each chapter, runs all cells,
-checks that no cell is still running and no output is an error, then moves one control of each
-kind the chapter has (toggle buttons, dropdown, slider, button) and checks that a picture or a
-text it drives changed. Screenshots go to test-artifacts/browser/.
+Playwright (which cannot download its own browser here), opens each chapter and lab at 1280 px
+wide and checks that opening it changes nothing (its stored metadata is what JupyterLab
+writes), runs all cells, checks that no cell is still running and no output is an error, then
+moves one control of each kind the notebook has (toggle buttons, dropdown, slider, button) and
+checks that a picture or a text it drives changed.
+
+What the learner sees is read in the browser, not only that it moved: after Run All and after
+each move, every widget picture (an SVG in an <img>) is laid out by Chromium and checked by
+tests/browser/svgcheck.py (no overlapping labels, no spaces the browser collapses, no label off
+its box, no label cut off, no kind missing from its legend), and every quiz's options are
+measured (each radio button beside its own label, no option over the next). Screenshots go to
+test-artifacts/browser/.
 """
 
 from __future__ import annotations
@@ -23,8 +31,11 @@ import pytest
 
 playwright = pytest.importorskip("playwright.sync_api")
 
+from tests.browser.svgcheck import svg_problems_many  # noqa: E402 - after the importorskip
+
 ROOT = pathlib.Path(__file__).resolve().parents[2]
-NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
+NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb")) + sorted(
+    (ROOT / "notebooks" / "labs").glob("*.ipynb"))
 ARTIFACTS = ROOT / "test-artifacts" / "browser"
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 
@@ -125,6 +136,62 @@ def driven_state(page) -> list[str]:
             + [texts.nth(i).inner_html() for i in range(texts.count())])
 
 
+def widget_svgs(page) -> list[str]:
+    """The SVG behind every widget picture on the page (an <img> with an SVG data URL)."""
+    return page.locator(".jp-OutputArea .widget-image").evaluate_all(
+        """imgs => imgs.map(i => i.src).filter(s => s.startsWith('data:image/svg+xml'))
+                        .map(s => {
+                          const [head, body] = s.split(',', 2);
+                          return head.endsWith(';base64') ? atob(body) : decodeURIComponent(body);
+                        })""")
+
+
+def picture_problems(page, when: str) -> list[str]:
+    """What Chromium finds wrong with each widget picture on the page (see svgcheck)."""
+    found = []
+    for index, problems in enumerate(svg_problems_many(page, widget_svgs(page))):
+        found += [f"{when}, picture {index + 1}: {p}" for p in problems]
+    return found
+
+
+#: Each quiz option measured as laid out: its radio button inside its own label, level with
+#: the label's first line and left of its text; the label inside the quiz; no label over the
+#: next one.
+_QUIZ_LAYOUT = """() => {
+  const out = [];
+  document.querySelectorAll('.mmlab-quiz').forEach((quiz, q) => {
+    const box = quiz.getBoundingClientRect();
+    const labels = [...quiz.querySelectorAll('.widget-radio-box label')];
+    let previousBottom = -1e9;
+    labels.forEach((label, i) => {
+      const lr = label.getBoundingClientRect();
+      const input = label.querySelector('input');
+      const ir = input ? input.getBoundingClientRect() : null;
+      const range = document.createRange();
+      range.selectNodeContents(label);
+      const rects = [...range.getClientRects()].filter(r => r.width > 0 && r.height > 0);
+      const where = `quiz ${q + 1}, option ${i + 1} ("${label.textContent.trim().slice(0, 40)}")`;
+      if (!ir || ir.width === 0) { out.push(`${where}: no radio button`); return; }
+      const same = (a, b) => Math.abs(a - b) < 1;
+      const text = rects.filter(r => !(same(r.left, ir.left) && same(r.top, ir.top)
+                                       && same(r.width, ir.width)));
+      if (ir.left < lr.left - 1 || ir.right > lr.right + 1 || ir.top < lr.top - 1
+          || ir.bottom > lr.bottom + 1) out.push(`${where}: radio button outside its label`);
+      if (!text.length) out.push(`${where}: no text`);
+      if (text.some(r => r.left < ir.right - 1))
+        out.push(`${where}: radio button not left of its text`);
+      if (text.length && (ir.top > text[0].bottom || ir.bottom < text[0].top))
+        out.push(`${where}: radio button not level with its first line`);
+      if (text.some(r => r.right > box.right + 1)) out.push(`${where}: text runs out of the quiz`);
+      const bottom = Math.max(lr.bottom, ...text.map(r => r.bottom));
+      if (lr.top < previousBottom - 1) out.push(`${where}: overlaps the option above`);
+      previousBottom = bottom;
+    });
+  });
+  return out;
+}"""
+
+
 def move(page, selector: str, action: str) -> bool:
     control = page.locator(selector).first
     control.scroll_into_view_if_needed()
@@ -144,24 +211,39 @@ def move(page, selector: str, action: str) -> bool:
     return True
 
 
-@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
-def test_chapter_runs_and_its_widgets_answer(lab, path):
+def notebook_id(path: pathlib.Path) -> str:
+    return str(path.relative_to(ROOT / "notebooks"))
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=notebook_id)
+def test_chapter_runs_and_shows_right_pictures_and_quizzes(lab, path):
     browser, url, token = lab
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    page = browser.new_page(viewport={"width": 1300, "height": 900})
+    name = notebook_id(path)
+    shot = name.removesuffix(".ipynb").replace("/", "-")
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
     try:
-        # a workspace of its own, reset: only this chapter is open
-        page.goto(f"{url}/lab/workspaces/{path.stem}/tree/{path.name}?token={token}&reset")
+        # a workspace of its own, reset: only this notebook is open
+        page.goto(f"{url}/lab/workspaces/{shot}/tree/{name}?token={token}&reset")
         page.wait_for_selector(".jp-Notebook", timeout=60_000)
         time.sleep(1)
         accept_kernel_dialog(page)
         wait_idle(page)
         assert page.locator("text=Would you like to get notified").count() == 0  # no pop-up
+        # opening it changed nothing: JupyterLab wrote no metadata of its own into it
+        assert page.locator(".jp-mod-current.jp-mod-dirty, .lm-TabBar-tab.jp-mod-dirty") \
+            .count() == 0, "opening the notebook changed it (its stored metadata is incomplete)"
         run_all(page)
         wait_idle(page)
         errors = page.locator("[data-mime-type='application/vnd.jupyter.error']")
         assert errors.count() == 0, errors.first.inner_text()[:2000]
-        page.screenshot(path=str(ARTIFACTS / f"{path.stem}.png"))
+        page.screenshot(path=str(ARTIFACTS / f"{shot}.png"), full_page=True)
+        problems = picture_problems(page, "after Run All")
+        quizzes = page.evaluate(_QUIZ_LAYOUT)
+        for index in range(page.locator(".mmlab-quiz").count()):
+            quiz = page.locator(".mmlab-quiz").nth(index)
+            quiz.scroll_into_view_if_needed()
+            quiz.screenshot(path=str(ARTIFACTS / f"{shot}-quiz{index + 1}.png"))
         moved = []
         for kind, selector, action in CONTROLS:
             if page.locator(selector).count() == 0:
@@ -175,11 +257,14 @@ def test_chapter_runs_and_its_widgets_answer(lab, path):
             assert driven_state(page) != before, f"moving the first {kind} changed nothing"
             moved.append(kind)
             output = page.locator(".jp-OutputArea-output:has(" + selector + ")").first
-            output.screenshot(path=str(ARTIFACTS / f"{path.stem}-{kind}.png"))
-        assert moved, "no widget control found in the chapter"
+            output.screenshot(path=str(ARTIFACTS / f"{shot}-{kind}.png"))
+            problems += picture_problems(page, f"after moving the first {kind}")
+        assert moved, "no widget control found in the notebook"
         assert page.locator("[data-mime-type='application/vnd.jupyter.error']").count() == 0
+        assert not problems, "pictures read wrong in the browser:\n" + "\n".join(problems)
+        assert not quizzes, "quiz options read wrong at 1280 px:\n" + "\n".join(quizzes)
     except Exception:
-        page.screenshot(path=str(ARTIFACTS / f"{path.stem}-failure.png"))
+        page.screenshot(path=str(ARTIFACTS / f"{shot}-failure.png"), full_page=True)
         raise
     finally:
         page.close()

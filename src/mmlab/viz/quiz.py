@@ -54,9 +54,10 @@ _HEX_DIGITS = re.compile(r"[0-9a-fA-F]+")
 #: next one (JupyterLab gives each radio label one line of fixed height).
 _QUIZ_CSS = """<style>
 .mmlab-quiz .widget-radio-box label { height: auto !important; white-space: normal !important;
-  display: flex !important; align-items: flex-start; gap: 0.4em; line-height: 1.35;
-  margin: 0 0 0.35em 0; overflow: visible; }
-.mmlab-quiz .widget-radio-box label input { flex: none; margin: 0.2em 0 0 0; }
+  display: flex !important; align-items: flex-start; line-height: 1.35 !important;
+  margin: 0 0 0.4em 0; overflow: visible; }
+.mmlab-quiz .widget-radio-box label input { order: -1; flex: none; float: none;
+  height: auto !important; margin: 0.2em 0.6em 0 1px; }
 .mmlab-quiz .widget-radio-box { overflow: visible; }
 .mmlab-quiz .widget-radio { width: auto; max-width: 100%; }
 </style>"""
