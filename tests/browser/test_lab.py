@@ -62,8 +62,14 @@ def lab(tmp_path_factory):
     shutil.copytree(ROOT / "notebooks", home / "notebooks")
     (home / "data").symlink_to(ROOT / "data")
     port, token = free_port(), secrets.token_hex(16)
+    # every cell in the page, not only those in view (JupyterLab draws a long notebook in
+    # windows): the test reads every picture of the notebook, as a learner scrolling would
+    tracker = home / "settings" / "@jupyterlab" / "notebook-extension"
+    tracker.mkdir(parents=True)
+    (tracker / "tracker.jupyterlab-settings").write_text('{"windowingMode": "none"}')
     env = dict(os.environ, JUPYTER_CONFIG_DIR=str(home / "config"),
-               JUPYTERLAB_WORKSPACES_DIR=str(home / "workspaces"))
+               JUPYTERLAB_WORKSPACES_DIR=str(home / "workspaces"),
+               JUPYTERLAB_SETTINGS_DIR=str(home / "settings"))
     log = open(home / "server.log", "w")  # noqa: SIM115 - closed below
     server = subprocess.Popen(
         [sys.executable, "-m", "jupyterlab", "--no-browser", f"--port={port}",
@@ -137,19 +143,22 @@ def driven_state(page) -> list[str]:
 
 
 def widget_svgs(page) -> list[str]:
-    """The SVG behind every widget picture on the page (an <img> with an SVG data URL)."""
-    return page.locator(".jp-OutputArea .widget-image").evaluate_all(
-        """imgs => imgs.map(i => i.src).filter(s => s.startsWith('data:image/svg+xml'))
-                        .map(s => {
-                          const [head, body] = s.split(',', 2);
-                          return head.endsWith(';base64') ? atob(body) : decodeURIComponent(body);
-                        })""")
+    """The SVG behind every widget picture on the page (ipywidgets shows an Image widget's
+    bytes through a blob: URL, which the page can fetch back)."""
+    texts = page.locator(".jp-OutputArea .widget-image").evaluate_all(
+        """async imgs => Promise.all(imgs.map(async i => {
+             try { return await (await fetch(i.src)).text(); } catch (e) { return ''; }
+           }))""")
+    svgs = [t for t in texts if "<svg" in t[:2000]]
+    assert len(svgs) == len(texts), "a widget picture that is not an SVG, or could not be read"
+    return svgs
 
 
 def picture_problems(page, when: str) -> list[str]:
     """What Chromium finds wrong with each widget picture on the page (see svgcheck)."""
     found = []
-    for index, problems in enumerate(svg_problems_many(page, widget_svgs(page))):
+    svgs = widget_svgs(page)
+    for index, problems in enumerate(svg_problems_many(page, svgs)):
         found += [f"{when}, picture {index + 1}: {p}" for p in problems]
     return found
 
