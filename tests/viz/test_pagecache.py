@@ -20,6 +20,7 @@ from mmlab.viz.pagecache import (
     stored_smaps_comparison,
 )
 from mmlab.viz.quiz import check_function
+from tests.viz import pictures
 
 
 def frames_of_cache(e):
@@ -254,3 +255,118 @@ def test_a_given_file_keeps_its_page_cache_across_reset_and_a_bad_store_is_sigse
     assert e.system.physmem.pfn_to_page(frame)._mapcount == -1
     e.touch("A", 1)
     assert e.last.outcome == "minor"
+
+
+# --- the pictures, as a learner sees them -------------------------------------------------------
+def _on_page(e, shown):
+    """The file page whose column holds the text's centre."""
+    w = 84.0 / e.npages
+    return int((shown.x - 15.0) // w)
+
+
+def _check_picture(e):
+    fig, problems = pictures.draw(e)
+    assert problems == []
+    used, legend = pictures.kinds(fig)
+    assert used == legend  # the legend lists exactly what is drawn
+    return fig
+
+
+def test_picture_frames_sit_on_their_pages_in_the_chapters_fault_around_cell():
+    # chapter 04: read(2) of scattered pages, then one load: "101 ... 107" must sit on the
+    # cached pages 0, 2, 4, 6, 8, 14, 17, not on pages 0-6
+    e = PageCacheExplorer()
+    for page in (0, 2, 4, 6, 8, 14, 17):
+        e.read(page)
+    e.touch("A", 4)
+    fig = _check_picture(e)
+    cached = e.cached()
+    shown = pictures.texts(fig)
+    frames = {_on_page(e, s): s.text for s in shown if s.tagged and 6.75 <= s.y <= 8.35}
+    assert frames == {i: f"{pfn:x}" for i, pfn in cached.items()}
+    # the axis: every page number on its own column
+    axis = {_on_page(e, s): s.text for s in shown if 8.5 <= s.y <= 9.0 and s.x > 15}
+    assert axis == {i: str(i) for i in range(e.npages)}
+    # PTEs that point at the page-cache frame above them carry no number of their own
+    assert not [s for s in shown if s.tagged and s.y < 6.5]
+    used, _ = pictures.kinds(fig)
+    assert used == {"file", "around", "absent", "last"}
+    assert pictures.is_hollow_dashed(fig, "absent")
+    absent = pictures.boxes_of(fig, "absent")
+    ptes_a = e.ptes("A")
+    assert len(absent) == (e.npages - len(cached)) + (e.npages - len(ptes_a)) + e.npages
+
+
+def test_picture_flash_frames_each_on_its_own_page_under_mixedmap():
+    mixed = PageCacheExplorer.cramfs("/lib/libc.so.6", "mixedmap")
+    for page in range(5):
+        mixed.touch("A", page)
+    fig = _check_picture(mixed)
+    ptes = mixed.ptes("A")
+    row = {_on_page(mixed, s): s.text for s in pictures.texts(fig) if s.tagged and s.y < 6.5}
+    assert row == {i: f"{pfn:x}" for i, (pfn, where) in ptes.items() if where == "flash"}
+    assert len(row) == 3 and len(set(row.values())) == 3  # one number per flash box
+    used, _ = pictures.kinds(fig)
+    assert {"flash", "file", "last"} <= used and "anon" not in used
+
+
+def test_picture_a_private_copy_shows_its_own_frame_and_kind():
+    e = PageCacheExplorer()
+    e.touch("A", 3)
+    e.touch("B", 5, write=True)
+    fig = _check_picture(e)
+    frame = e.ptes("B")[5][0]
+    shown = [s for s in pictures.texts(fig) if s.tagged and s.text == f"{frame:x}"]
+    assert len(shown) == 1 and _on_page(e, shown[0]) == 5
+    anon = pictures.boxes_of(fig, "anon")
+    assert len(anon) == 1 and pictures.inside(shown[0], anon[0])
+
+
+@pytest.mark.parametrize("npages", [1, 5, 20, 40, 64, 150])
+def test_picture_stays_clean_for_any_file_size(npages):
+    e = PageCacheExplorer(npages=npages)
+    for page in range(0, npages, 3):
+        e.read(page)
+    e.touch("A", npages // 2)
+    e.touch("B", npages - 1, write=True)
+    fig = _check_picture(e)
+    shown = pictures.texts(fig)
+    axis = [s for s in shown if 8.5 <= s.y <= 9.0 and s.x > 15]
+    assert axis[0].text == "0" and len(axis) >= min(npages, 4)
+    written = {s.text for s in shown if s.tagged and 6.75 <= s.y <= 8.35}
+    missing = "frames not written" in " ".join(s.text for s in shown)
+    assert missing or written == {f"{pfn:x}" for pfn in e.cached().values()}
+
+
+def test_picture_clean_in_every_state_a_learner_drives():
+    from mmlab.bench.pagecache_bench import drive_pagecache
+
+    for e in (PageCacheExplorer(), PageCacheExplorer.cramfs("/lib/libc.so.6", "refuse"),
+              PageCacheExplorer.cramfs("/lib/libc.so.6", "mixedmap"),
+              PageCacheExplorer(npages=12, vmas=[VmaSpec("A", 2, 4)], misalign=3)):
+        for seed in range(8):
+            drive_pagecache(e, changes=4, seed=seed)
+            _check_picture(e)
+        e.press("reset")
+        _check_picture(e)
+    assert "page cache (file page: frame)" in e.alt_text()
+
+
+@pytest.mark.parametrize("name", [s.name for s in __import__("mmlab.scenarios",
+                                                            fromlist=["SCENARIOS"]).SCENARIOS])
+def test_ram_cost_picture_every_scenario(name):
+    e = RamCostExplorer(name)
+    fig = _check_picture(e)
+    cost = e.cost
+    shown = [s.text for s in pictures.texts(fig)]
+    for strategy, (ram, _rss, error) in cost.items():
+        assert strategy in shown
+        if not error:
+            assert f"RAM: {ram.ram} pages" in shown
+    used, _ = pictures.kinds(fig)
+    expected = set()
+    for ram, _rss, error in cost.values():
+        if not error:
+            expected |= {k for k, n in (("flash", ram.flash), ("file", ram.page_cache),
+                                        ("anon", ram.anonymous)) if n}
+    assert used == expected

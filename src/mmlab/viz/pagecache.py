@@ -34,7 +34,6 @@ from types import MappingProxyType
 
 import ipywidgets as widgets
 from matplotlib.axes import Axes
-from matplotlib.collections import PatchCollection
 from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 
@@ -59,8 +58,20 @@ from mmlab.physmem import frame_kind
 from mmlab.procfs import SMAPS_FIELDS
 from mmlab.scenarios import RamUse, run_scenario, scenario_image
 from mmlab.system import DEFAULT_FAULT_AROUND_BYTES, System, default_system
-from mmlab.viz.base import DPI, PALETTE, Explorer, course_data, schematic_axes
+from mmlab.viz.base import PALETTE, Explorer, course_data, schematic_axes
 from mmlab.viz.quiz import Drill
+from mmlab.viz.style import (
+    KINDS,
+    Kind,
+    box_label,
+    draw_legend,
+    first_fitting,
+    kind_collection,
+    kind_patch,
+    label_backing,
+    label_row,
+    text_width,
+)
 from mmlab.xip import mount
 
 __all__ = [
@@ -166,7 +177,7 @@ class PageCacheExplorer(Explorer):
     Model helper: no kernel counterpart.
     """
 
-    figsize = (9.0, 3.2)
+    figsize = (9.0, 3.6)
 
     def __init__(self, file: File | None = None, *, npages: int = 20,
                  vmas: Sequence[VmaSpec] | None = None, system: System | None = None,
@@ -438,105 +449,144 @@ class PageCacheExplorer(Explorer):
         return f"{cached.pfn:#x}" if cached is not None else "?"
 
     def draw(self, fig: Figure) -> None:
-        """The file's pages with their frames, and each VMA's PTEs under them."""
+        """The file's pages with their frames, and each VMA's PTEs under them.
+
+        One column per file page. The top row is the page cache: a box per cached page with its
+        frame number (hex), a hollow dashed box where the page is not cached. Under it, a row
+        per VMA: a box per PTE, drawn as what it points at (the page-cache page above it, a
+        private anonymous copy, flash), with the frame number where it is not the one above; a
+        hollow dashed box where there is no PTE. The last page touched or read is outlined.
+        """
         ax = schematic_axes(fig)
         n = self.npages
-        left = 15.0
-        w, chars, size = _columns(fig, n, 84.0)
-        rows = len(self.specs)
-        cache_y = 6.4
+        left, right = 15.0, 99.0
+        w = (right - left) / n
         cached = self.cached()
         last = self.last
-        rects: list[Rectangle] = []
-        colours: list[str] = []
-        styles: list[str] = []
+        boxes: dict[str, list[Rectangle]] = {}
+        labels: list[tuple[tuple[float, float, float, float], str, Kind]] = []
         hits: list[Rectangle] = []
-        around: list[Rectangle] = []
-        step = 5 if n > 10 else 1
-        _label_row(ax, left, w, 8.9, [str(i) if i % step == 0 else "" for i in range(n)], chars,
-                   size, color=PALETTE["muted"])
+        pad = min(0.1, w * 0.05)
+
+        def cell(i: int, y0: float, h: float) -> tuple[float, float, float, float]:
+            return (left + i * w + pad, y0, left + (i + 1) * w - pad, y0 + h)
+
+        def add(kind: str, box: tuple[float, float, float, float]) -> None:
+            x0, y0, x1, y1 = box
+            boxes.setdefault(kind, []).append(Rectangle((x0, y0), x1 - x0, y1 - y0))
+
+        # the file-page axis: every page's number, or every 2nd, 5th, 10th... where they crowd
+        size = 7.0
+        widest = text_width(ax, str(n - 1), size) + text_width(ax, "0", size)
+        step = next(k for k in (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, n) if k * w >= widest)
+        axis_y = 8.75
+        label_row(ax, [(left + i * w, left + (i + 1) * w) for i in range(n)],
+                  [str(i) if i % step == 0 else "" for i in range(n)], axis_y, fontsize=size,
+                  color=PALETTE["muted"])
+        # the page cache
+        cache_y, cache_h = 6.75, 1.6
         for i in range(n):
-            x = left + i * w
-            rects.append(Rectangle((x + 0.1, cache_y), w - 0.2, 1.9))
-            colours.append(PALETTE["file"] if i in cached else PALETTE["free"])
-            styles.append("-")
+            box = cell(i, cache_y, cache_h)
+            if i in cached:
+                add("cache", box)
+                labels.append((box, f"{cached[i]:x}", _PTE_KINDS["cache"]))
+            else:
+                add("absent", box)
             if last is not None and last.page == i and last.kind == "read(2)":
-                hits.append(Rectangle((x + 0.1, cache_y), w - 0.2, 1.9))
-        _label_row(ax, left, w, cache_y + 0.95,
-                   [f"{cached[i]:x}" if i in cached else "" for i in range(n)], chars, size)
-        labels = ["file page", "page cache\n(frame, hex)"]
-        label_y = [8.9, cache_y + 0.95]
-        band = 5.6 / rows
+                hits.append(Rectangle(box[:2], box[2] - box[0], box[3] - box[1]))
+        row_labels = [("file page", axis_y), ("page cache", cache_y + cache_h * 0.7),
+                      ("(frame, hex)", cache_y + cache_h * 0.3)]
+        # the PTEs of each VMA
+        band = 4.5 / len(self.specs)
         for r, spec in enumerate(self.specs):
-            y = cache_y - 0.4 - (r + 1) * band + 0.3
-            h = band - 0.8
+            h = min(1.6, band - 0.5)
+            y = cache_y - 0.55 - (r + 1) * band + (band - h) / 2
             ptes = self.ptes(spec.label)
             how = self.how[spec.label]
-            labels.append(f"VMA {spec.label} {spec.perms}\nPTEs")
-            label_y.append(y + h / 2)
-            row = [""] * n
+            row_labels += [(f"VMA {spec.label} {spec.perms}", y + h * 0.7), ("PTEs", y + h * 0.3)]
             for i in range(spec.file_page, min(n, spec.file_page + spec.npages)):
-                x = left + i * w
+                box = cell(i, y, h)
                 entry = ptes.get(i)
-                where = entry[1] if entry else None
-                rects.append(Rectangle((x + 0.1, y), w - 0.2, h))
-                colours.append(_PTE_COLOUR[where])
-                styles.append("-" if entry else ":")
-                if how.get(i) == "around" and entry:
-                    around.append(Rectangle((x + 0.1, y), w - 0.2, h))
+                if entry is None:
+                    add("absent", box)
+                    continue
+                pfn, where = entry
+                add("around" if where == "cache" and how.get(i) == "around" else where, box)
+                if where != "cache" or cached.get(i) != pfn:
+                    # a page-cache PTE points at the frame drawn above it; others say theirs
+                    labels.append((box, f"{pfn:x}", _PTE_KINDS[where]))
                 if (last is not None and last.vma == spec.label and last.page == i
                         and last.kind != "read(2)"):
-                    hits.append(Rectangle((x + 0.1, y), w - 0.2, h))
-                if entry and (where != "cache" or cached.get(i) != entry[0]):
-                    # a page-cache PTE points at the frame drawn above it; others say theirs
-                    row[i] = f"{entry[0]:x}"
-            _label_row(ax, left, w, y + h / 2, row, chars, size)
-        for text, y in zip(labels, label_y, strict=True):
-            ax.text(0.5, y, text, fontsize=8, va="center")
-        ax.add_collection(PatchCollection(rects, facecolors=colours, edgecolors=PALETTE["muted"],
-                                          linewidths=0.5, linestyles=styles))
-        if around:
-            ax.add_collection(PatchCollection(around, facecolors="none", hatch="////",
-                                              edgecolors=PALETTE["muted"], linewidths=0.5))
+                    hits.append(Rectangle(box[:2], box[2] - box[0], box[3] - box[1]))
+        for text, y in row_labels:
+            ax.text(0.5, y, text, fontsize=8, va="center", color=PALETTE["text"])
+        for key in _PTE_KIND_ORDER:
+            if key in boxes:
+                ax.add_collection(kind_collection(boxes[key], _PTE_KINDS[key],
+                                                  linewidths=0.6))
         if hits:
-            ax.add_collection(PatchCollection(hits, facecolors="none",
-                                              edgecolors=PALETTE["highlight"], linewidths=2))
+            ax.add_collection(kind_collection(hits, _LAST, zorder=3))
+        unlabelled = _frame_labels(ax, labels, size)
         c = self.counters()
-        ax.text(0.5, 9.6, f"major {c['maj_flt']}  minor {c['min_flt']}  RAM pages {c['ram']}"
-                "     (blue: page cache, green: anonymous copy, gold: flash, hatched: mapped "
-                "by fault-around)", va="center", fontsize=8, color=PALETTE["text"])
+        status = (f"faults: major {c['maj_flt']}, minor {c['min_flt']}; RAM pages "
+                  f"{c['ram']} (page cache {c['page_cache']}, anonymous {c['anonymous']})")
+        if unlabelled:
+            status += "; frames not written (too many pages): see .cached() and .ptes()"
+        ax.text(0.5, 9.55, status, va="center", fontsize=8, color=PALETTE["text"])
+        kinds = [_PTE_KINDS[k] for k in _PTE_KIND_ORDER if k in boxes]
+        if hits:
+            kinds.append(_LAST)
+        draw_legend(ax, kinds, 0.5, 0.95, fontsize=7)
+
+    def alt_text(self) -> str:
+        """The description, and what the picture shows page by page."""
+        cached = self.cached()
+        lines = [self.describe(),
+                 "page cache (file page: frame): " + (", ".join(
+                     f"{i}: {pfn:#x}" for i, pfn in cached.items()) or "empty")]
+        for spec in self.specs:
+            ptes = self.ptes(spec.label)
+            how = self.how[spec.label]
+            lines.append(f"PTEs of VMA {spec.label} (file page: frame, what): " + (", ".join(
+                f"{i}: {pfn:#x} {_PTE_KINDS[where].label}"
+                + (" by fault-around" if how.get(i) == "around" else "")
+                for i, (pfn, where) in sorted(ptes.items())) or "none"))
+        return "\n".join(lines)
 
 
-def _columns(fig: Figure, n: int, span: float, chars: int = 5) -> tuple[float, int, float]:
-    """Column geometry for :func:`_label_row`: ``(width in data units, characters a column,
-    font size)``, with each column a whole number of characters of a whole number of pixels
-    (so one monospace text stays aligned with the cells however many columns there are)."""
-    axes_px = fig.get_figwidth() * DPI * 0.98  # schematic_axes spans 98% of the width
-    widest = span / 100 * axes_px / n
-    advance = 5 if widest >= 5 * chars else 4
-    k = max(1, int(widest // advance))
-    return k * advance / axes_px * 100, k, advance / _MONO_ADVANCE * DPI / 72
+def _frame_labels(ax: Axes,
+                  labels: list[tuple[tuple[float, float, float, float], str, Kind]],
+                  size: float) -> bool:
+    """Write each frame number on its box (of that kind): across it where it fits, else up
+    it, else not at all. Returns True if some number did not fit."""
+    missing = False
+    fig = ax.figure
+    px_x = ax.get_position().width * fig.get_figwidth() * 72 / 100
+    px_y = ax.get_position().height * fig.get_figheight() * 72 / 10
+    for box, text, kind in labels:
+        x0, y0, x1, y1 = box
+        width = text_width(ax, text, size)
+        if width <= (x1 - x0) * 0.92:
+            box_label(ax, box, text, fontsize=size, **label_backing(kind))
+        elif size * 1.2 <= (x1 - x0) * px_x and width * px_x <= (y1 - y0) * px_y * 0.92:
+            box_label(ax, box, text, fontsize=size, rotation=90, **label_backing(kind))
+        else:
+            missing = True
+    return missing
 
 
-def _label_row(ax: Axes, left: float, width: float, y: float, labels: list[str], chars: int,
-               size: float, color: str = PALETTE["text"]) -> None:
-    """Labels centred in equal columns, drawn as one monospace text: one text is much cheaper
-    to draw than one a column."""
-    used = [i for i, s in enumerate(labels) if s]
-    if used:  # from the first label to the last: blanks around them cost time to lay out
-        first, last = used[0], used[-1]
-        text = "".join(s.center(chars) for s in labels[first:last + 1]).rstrip()
-        ax.text(left + first * width, y, text, family="DejaVu Sans Mono", fontsize=size,
-                va="center", ha="left", color=color)
-
-
-#: Advance width of DejaVu Sans Mono (matplotlib's own monospace font), in ems.
-_MONO_ADVANCE = 1233 / 2048
-
-
-#: PTE colours by where the frame is (None: no PTE).
-_PTE_COLOUR = MappingProxyType({None: "white", "cache": PALETTE["file"], "anon": PALETTE["anon"],
-                                "flash": PALETTE["flash"], "zero": PALETTE["ram"]})
+#: What a box of the page-cache picture can be, by what :meth:`PageCacheExplorer.ptes` says the
+#: frame is (and "around": a page-cache page mapped by fault-around), in legend order.
+_PTE_KINDS = MappingProxyType({
+    "cache": KINDS["file"],
+    "around": Kind("around", "page cache, mapped by fault-around", PALETTE["file"], "||||", "C"),
+    "anon": Kind("anon", "private anonymous copy (RAM)", PALETTE["anon"], "..", "A"),
+    "flash": KINDS["flash"],
+    "zero": KINDS["zero"],
+    "absent": Kind("absent", "not cached / no PTE", None, None, "", dashed=True),
+})
+_PTE_KIND_ORDER = ("cache", "around", "anon", "flash", "zero", "absent")
+_LAST = Kind("last", "last touch or read(2)", None, edge=PALETTE["highlight"], edge_width=2.0)
 
 
 def _ranges(pages: Sequence[int]) -> str:
@@ -690,7 +740,7 @@ class RamCostExplorer(Explorer):
     Model helper: no kernel counterpart.
     """
 
-    figsize = (7.0, 1.8)
+    figsize = (7.0, 2.1)
 
     def __init__(self, name: str = "libc-past-xip",
                  strategies: Sequence[str] = ("refuse", "mixedmap")) -> None:
@@ -732,32 +782,40 @@ class RamCostExplorer(Explorer):
         return "\n".join(lines)
 
     def draw(self, fig: Figure) -> None:
-        """One stacked bar per strategy: flash, page cache, anonymous."""
+        """One stacked bar per strategy: flash, page cache, anonymous; the legend under them."""
         ax = schematic_axes(fig)
         cost = self.cost
         most = max([r.flash + r.ram for r, _rss, _e in cost.values()] + [1])
-        scale = 60 / most
-        band = 8 / max(1, len(cost))
+        scale = 62 / most
+        band = 7.2 / max(1, len(cost))
+        drawn: list[Kind] = []
         for k, (strategy, (ram, _rss, error)) in enumerate(cost.items()):
-            y = 9 - (k + 1) * band + 0.3
-            ax.text(1, y + band / 2 - 0.3, strategy, va="center", fontsize=9)
-            x = 18.0
+            y = 9.6 - (k + 1) * band + 0.3
+            h = band - 0.8
+            ax.text(1, y + h / 2, strategy, va="center", fontsize=9, color=PALETTE["text"])
+            x = 16.0
             if error:
-                ax.text(x, y + band / 2 - 0.3, f"mmap/open failed: {error}", va="center",
-                        fontsize=8, color=PALETTE["muted"])
+                ax.text(x, y + h / 2, f"mmap/open failed: {error}", va="center", fontsize=8,
+                        color=PALETTE["muted"])
                 continue
-            for count, colour, label in ((ram.flash, PALETTE["flash"], "flash"),
-                                         (ram.page_cache, PALETTE["file"], "page cache"),
-                                         (ram.anonymous, PALETTE["anon"], "anon")):
+            for count, kind, word in ((ram.flash, KINDS["flash"], "flash"),
+                                      (ram.page_cache, KINDS["file"], "page cache"),
+                                      (ram.anonymous, _PTE_KINDS["anon"], "anonymous")):
                 if not count:
                     continue
-                ax.add_patch(Rectangle((x, y), count * scale, band - 0.8, facecolor=colour,
-                                       edgecolor=PALETTE["muted"], linewidth=0.5))
-                ax.text(x + count * scale / 2, y + (band - 0.8) / 2, f"{count} {label}",
-                        ha="center", va="center", fontsize=8)
+                ax.add_patch(kind_patch((x, y), count * scale, h, kind, linewidth=0.5))
+                if kind not in drawn:
+                    drawn.append(kind)
+                text = first_fitting(ax, (f"{count} {word}", str(count)), count * scale * 0.9,
+                                     8)
+                if text is not None:
+                    box_label(ax, (x, y, x + count * scale, y + h), text, fontsize=8,
+                              **label_backing(kind))
                 x += count * scale
-            ax.text(x + 1, y + (band - 0.8) / 2, f"RAM: {ram.ram} pages", va="center",
-                    fontsize=8, color=PALETTE["text"])
+            ax.text(x + 1, y + h / 2, f"RAM: {ram.ram} pages", va="center", fontsize=8,
+                    color=PALETTE["text"])
+        if drawn:
+            draw_legend(ax, drawn, 16.0, 1.1, fontsize=7.5)
 
 
 # --- the model's smaps next to the kernel's ----------------------------------------------------
