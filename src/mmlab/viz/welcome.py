@@ -12,15 +12,30 @@ Model helper: no kernel counterpart (a drawing of :func:`mmlab.scenarios.run_sce
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from types import MappingProxyType
+
 import ipywidgets as widgets
 from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 
 from mmlab.constants import PAGE_SIZE
+from mmlab.physmem import frame_kind
 from mmlab.scenarios import SCENARIOS, ScenarioRun, run_scenario, scenario_image
 from mmlab.viz.base import PALETTE, Explorer, schematic_axes
+from mmlab.viz.style import (
+    KINDS,
+    Kind,
+    box_label,
+    draw_legend,
+    first_fitting,
+    kind_collection,
+    kind_patch,
+    label_backing,
+    wrap_to_width,
+)
 
-__all__ = ["STRATEGY_LABELS", "XipGlance"]
+__all__ = ["PAGE_KINDS", "STRATEGY_LABELS", "VMA_KIND", "XipGlance", "page_homes"]
 
 #: The strategies the glance offers, with the words a newcomer reads.
 STRATEGY_LABELS = (
@@ -29,11 +44,42 @@ STRATEGY_LABELS = (
     ("Linux 4.15 (mixed map)", "mixedmap"),
 )
 
-_WHERE_COLOUR = (
-    ("flash", PALETTE["flash"]),
-    ("page cache", PALETTE["file"]),
-    ("anonymous", PALETTE["anon"]),
-)
+#: How the glance draws a page of the mapping, by what its PTE points at after the touches
+#: (:func:`mmlab.physmem.frame_kind`), or why it has none.
+PAGE_KINDS: Mapping[str, Kind] = MappingProxyType({
+    "flash": KINDS["flash"],
+    "page cache": KINDS["file"],
+    "anonymous": Kind("anon", "private copy (RAM)", PALETTE["anon"], "..", "A"),
+    "zero page": KINDS["zero"],
+    "SIGBUS": KINDS["sigbus"],
+    "SIGSEGV": Kind("sigsegv", "touch refused: SIGSEGV", PALETTE["sigbus"], "++", "S"),
+    "absent": Kind("absent", "not present (not touched)", None, None, "", dashed=True),
+})
+#: The VMAs, drawn as outlines over the pages they cover.
+VMA_KIND = Kind("vma", "a VMA: its permissions and the offset /proc/PID/maps shows", None,
+                edge=PALETTE["text"], edge_width=1.0)
+
+
+def page_homes(run: ScenarioRun) -> list[str]:
+    """For each page of the mapping, what its PTE points at after the touches (a key of
+    :data:`PAGE_KINDS`): ``"flash"``, ``"page cache"``, ``"anonymous"``, ``"zero page"``; for
+    a page with no PTE, the signal its touch got (``"SIGBUS"``) or ``"absent"``.
+
+    Model helper: no kernel counterpart.
+    """
+    pages = run.scenario.pages
+    if run.address is None:
+        return []
+    signals = {t.page: t.signal for t in run.touches if t.signal}
+    out = []
+    for i in range(pages):
+        pte = run.mm.pgd.walk(run.address + i * PAGE_SIZE)
+        if pte is not None:
+            kind = frame_kind(run.mm.physmem, pte.pfn)
+            out.append(kind if kind in PAGE_KINDS else "page cache")
+        else:
+            out.append(signals.get(i) if signals.get(i) in PAGE_KINDS else "absent")
+    return out
 
 
 class XipGlance(Explorer):
@@ -76,36 +122,54 @@ class XipGlance(Explorer):
         self.run = self._run()
 
     def draw(self, fig: Figure) -> None:
+        """The mapping's pages, each drawn as where its PTE points; the VMAs over them; the
+        pages of RAM and of flash they cost; a legend of what is drawn."""
         run = self.run
         sc = run.scenario
         pages = sc.pages
         width = 80 / max(pages, 1)
         ax = schematic_axes(fig)
-        ax.text(0, 9.3, f"{sc.path}: {sc.why}", fontsize=9, va="top", color=PALETTE["text"])
-        where = {t.page: t.where for t in run.touches if t.kind == "read"}
-        where.update({t.page: t.where for t in run.touches if t.kind == "write" and t.where})
-        for i in range(pages):
-            colour = dict(_WHERE_COLOUR).get(where.get(i) or "", PALETTE["free"])
-            ax.add_patch(Rectangle((2 + i * width, 3.6), width * 0.92, 2.2, facecolor=colour,
-                                   edgecolor=PALETTE["muted"]))
-            ax.text(2 + (i + 0.46) * width, 4.7, f"page {i}", ha="center", va="center",
-                    fontsize=8)
+        text = PALETTE["text"]
+        title = wrap_to_width(ax, f"{sc.path}: {sc.why}", 97, 9)
+        ax.text(1, 9.7, title, fontsize=9, va="top", color=text, linespacing=1.3)
+        homes = page_homes(run)
+        drawn: dict[str, list[Rectangle]] = {}
+        if not homes:
+            ax.text(2, 4.7, f"no mapping: {run.open_error or run.mmap_error}", va="center",
+                    fontsize=9, color=PALETTE["muted"])
+        for i, home in enumerate(homes):
+            box = (2 + i * width, 3.6, 2 + (i + 0.92) * width, 5.8)
+            drawn.setdefault(home, []).append(Rectangle(box[:2], box[2] - box[0], 2.2))
+            label = first_fitting(ax, (f"page {i}", str(i)), (box[2] - box[0]) * 0.9, 8)
+            if label:
+                box_label(ax, box, label, fontsize=8, **label_backing(PAGE_KINDS[home]))
+        for home, rects in drawn.items():
+            ax.add_collection(kind_collection(rects, PAGE_KINDS[home]))
         base = run.address or 0
         for vma in run.vmas:
             x0 = 2 + (vma.vm_start - base) // PAGE_SIZE * width
-            x1 = 2 + (vma.vm_end - base) // PAGE_SIZE * width
-            ax.add_patch(Rectangle((x0, 6.2), x1 - x0 - width * 0.08, 1.2, fill=False,
-                                   edgecolor=PALETTE["text"]))
+            x1 = 2 + (vma.vm_end - base) // PAGE_SIZE * width - width * 0.08
+            ax.add_patch(kind_patch((x0, 6.2), x1 - x0, 1.2, VMA_KIND))
             perms = "".join(c if vma.vm_flags & bit else "-" for c, bit in
                             (("r", 1), ("w", 2), ("x", 4)))
-            ax.text((x0 + x1) / 2, 6.8, f"VMA {perms}  offset {vma.vm_pgoff << 12:08x}",
-                    ha="center", va="center", fontsize=8)
-        for k, (label, colour) in enumerate(_WHERE_COLOUR):
-            ax.add_patch(Rectangle((2 + k * 22, 0.6), 3, 1.6, facecolor=colour))
-            ax.text(6 + k * 22, 1.4, label, va="center", fontsize=8)
+            offset = f"{vma.vm_pgoff << 12:08x}"
+            label = first_fitting(ax, (f"VMA {perms}, offset {offset}", f"{perms} {offset}",
+                                       offset, perms), (x1 - x0) * 0.94, 8)
+            if label:
+                box_label(ax, (x0, 6.2, x1, 7.4), label, fontsize=8)
         ram = run.ram
         ax.text(84, 4.7, f"RAM pages: {ram.ram}\nflash pages: {ram.flash}", va="center",
-                fontsize=9, color=PALETTE["text"])
+                fontsize=9, color=text, linespacing=1.4)
+        kinds = [PAGE_KINDS[k] for k in PAGE_KINDS if k in drawn]
+        if run.vmas:
+            kinds.append(VMA_KIND)
+        draw_legend(ax, kinds, 2, 1.9, fontsize=7.5)
+
+    def alt_text(self) -> str:
+        """The description, and each page's home as drawn."""
+        homes = page_homes(self.run)
+        where = ", ".join(f"page {i}: {PAGE_KINDS[h].label}" for i, h in enumerate(homes))
+        return self.describe() + ("\npages: " + where if where else "")
 
     def describe(self) -> str:
         run = self.run
