@@ -5,13 +5,14 @@ import re
 
 import pytest
 
-from mmlab import procfs
+from mmlab import fs, procfs
 from mmlab.mm import (
     MAP_ANONYMOUS,
     MAP_FIXED,
     MAP_PRIVATE,
     MM,
     PAGE_SIZE,
+    PROT_EXEC,
     PROT_READ,
     PROT_WRITE,
     VM_MIXEDMAP,
@@ -23,6 +24,7 @@ from mmlab.mm import (
 from mmlab.trace import snapshot
 from mmlab.viz import addrspace as A
 from mmlab.viz.quiz import check_function
+from tests.viz import pictures
 
 RW = PROT_READ | PROT_WRITE
 BASE = A.DEFAULT_BASE
@@ -233,3 +235,91 @@ def test_write_fallback_writes_what_stored_replay_reads(tmp_path):
             list(op) for op in A.REPLAYS[name]]
         assert [_mask(x) for x in stored.steps[-1]["real_lines"]] == [
             _mask(x) for x in A.stored_replay(name).steps[-1]["real_lines"]]
+
+
+# --- the pictures, as a learner sees them -------------------------------------------------------
+def _clean(explorer):
+    fig, problems = pictures.draw(explorer)
+    assert problems == []
+    used, legend = pictures.kinds(fig)
+    assert used == legend
+    return fig
+
+
+def test_strip_of_the_chapter_labels_each_vma_on_its_box():
+    mm = MM(System())
+    data = fs.file_from_bytes(bytes(16 * PAGE_SIZE), "/model/data.bin", system=mm.system)
+    mm.mmap(page(0), 8 * PAGE_SIZE, RW, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED)
+    mm.mmap(page(12), 4 * PAGE_SIZE, PROT_READ | PROT_EXEC, MAP_PRIVATE | MAP_FIXED, data,
+            2 * PAGE_SIZE)
+    for v in (A.StripView(mm), A.StripView(mm, highlight=page(10))):
+        fig = _clean(v)
+        anon, = pictures.boxes_of(fig, "anon")
+        file, = pictures.boxes_of(fig, "file")
+        shown = pictures.texts(fig)
+        label = next(s for s in shown if s.text.startswith("r-xp"))
+        assert label.text == "r-xp\ndata.bin\npgoff 0x2" and pictures.inside(label, file)
+        assert pictures.inside(next(s for s in shown if s.text.startswith("rw-p")), anon)
+        # every boundary address is written once, near its x
+        for addr in (page(0), page(8), page(12), page(16)):
+            assert [s.text for s in shown].count(f"{addr:x}") == 1
+    assert pictures.kinds(fig)[0] == {"anon", "file", "found"}
+
+
+def test_explorer_pictures_are_clean_through_random_calls():
+    rng = random.Random(17)
+    e = A.AddressSpaceExplorer()
+    for step in range(70):
+        if rng.random() < 0.3:
+            e.set(address=hex(e.base + rng.randrange(-PAGE_SIZE, 40 * PAGE_SIZE)))
+        else:
+            e.set(call=rng.choice(A.CALLS), page=rng.randrange(0, 30),
+                  npages=rng.randrange(1, 9), prot=rng.choice(list(A.PROTS.values())),
+                  file_page=rng.randrange(0, 16))
+            e.press("run")
+        if step % 3 == 0:
+            _clean(e)
+    _clean(e)
+
+
+def test_a_prot_none_vma_is_hatched_and_in_the_legend_and_the_next_call_is_dashed():
+    e = A.AddressSpaceExplorer()
+    e.set(call="mmap anonymous", page=0, npages=8, prot=RW)
+    e.press("run")
+    e.set(call="mprotect", page=2, npages=2, prot=A.PROTS["--- PROT_NONE"])
+    e.press("run")
+    fig = _clean(e)
+    used, _ = pictures.kinds(fig)
+    assert {"anon", "noaccess", "preview"} <= used
+    assert len(pictures.boxes_of(fig, "noaccess")) == 1
+    assert pictures.is_hollow_dashed(fig, "preview")
+
+
+def test_far_apart_vmas_narrow_boxes_and_many_boundaries_stay_readable():
+    heap = A.VmaBox(0x555555554000, 0x555555575000, VM_READ, 0, None)
+    stack = A.VmaBox(0x7FFFFFFDE000, 0x7FFFFFFFF000, VM_READ | 2, 0, None)
+    small = [A.VmaBox(0x7FFFFFFFF000 + k * PAGE_SIZE, 0x7FFFFFFFF000 + (k + 1) * PAGE_SIZE,
+                      VM_READ | (2 if k % 2 else 0), k, "/lib/a-long-library-name.so")
+             for k in range(1, 12)]
+    fig = _clean(A.StripView([heap, stack, *small], highlight=stack.start + 5))
+    shown = [s.text for s in pictures.texts(fig)]
+    assert "≈" in shown and any(t.endswith("GiB") or t.endswith("TiB") for t in shown)
+
+
+def test_a_title_and_the_find_vma_label_never_overlap():
+    from matplotlib.figure import Figure
+
+    from mmlab.viz.base import schematic_axes
+    from mmlab.viz.layoutcheck import layout_problems
+
+    boxes = [A.VmaBox(page(0), page(4), VM_READ, 0, None),
+             A.VmaBox(page(6), page(8), VM_READ | 2, 0, None)]
+    for addr in (page(0), page(1), page(5), page(7), page(9)):
+        fig = Figure(figsize=(9, 3))
+        ax = schematic_axes(fig)
+        layout = A.draw_address_space(ax, boxes, highlight=addr, area=(34, 98, 5.6, 7.0),
+                                      title="when called", legend=False)
+        A.draw_address_space(ax, boxes, highlight=addr, area=(34, 98, 2.0, 3.4),
+                             layout=layout, title="when it returned", legend=False)
+        A.draw_strip_legend(ax, 2, 0.6, align="left")
+        assert [str(p) for p in layout_problems(fig)] == []

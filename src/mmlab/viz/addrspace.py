@@ -63,11 +63,22 @@ from mmlab.mm_types import MmStruct, Vma
 from mmlab.trace import PteSnapshot, VmaSnapshot
 from mmlab.viz.base import PALETTE, Explorer, course_data, schematic_axes
 from mmlab.viz.quiz import Drill
+from mmlab.viz.style import (
+    Kind,
+    box_label,
+    draw_legend,
+    first_fitting,
+    kind_collection,
+    kind_patch,
+    label_backing,
+    text_width,
+)
 
 __all__ = [
     "CALLS",
     "PROTS",
     "REPLAYS",
+    "STRIP_KINDS",
     "AddressSpaceExplorer",
     "FindVmaDrill",
     "ReplayReport",
@@ -76,6 +87,7 @@ __all__ = [
     "VmaBox",
     "VmaCountDrill",
     "draw_address_space",
+    "draw_strip_legend",
     "render_fast",
     "find_vma_box",
     "find_vma_cases",
@@ -256,6 +268,20 @@ def _size_text(nbytes: int) -> str:
     return f"{nbytes} B"
 
 
+#: How the strip draws a VMA, by :attr:`VmaBox.kind`, and the marks it adds.
+STRIP_KINDS: MappingProxyType[str, Kind] = MappingProxyType({
+    "anon": Kind("anon", "anonymous VMA", PALETTE["anon"], "..", "A"),
+    "file": Kind("file", "file VMA", PALETTE["file"], None, "F"),
+    "pfnmap": Kind("pfnmap", "raw frames (PFNMAP/MIXEDMAP)", PALETTE["pfnmap"], "\\\\\\", "R"),
+    "noaccess": Kind("noaccess", "no access (---)", None, "//"),
+    "pte": Kind("pte", "present PTE", PALETTE["text"]),
+    "preview": Kind("preview", "where the next call acts", None, dashed=True,
+                    edge=PALETTE["muted"], edge_width=1.2),
+    "found": Kind("found", "the VMA find_vma returns", None, edge=PALETTE["highlight"],
+                  edge_width=2.2),
+})
+
+
 def draw_address_space(
     ax: Axes,
     source: VmaSource,
@@ -277,7 +303,11 @@ def draw_address_space(
     ``preview``: an address range drawn dashed (where the next call will act); ``layout``: reuse
     a placement (to keep several strips aligned); ``label``: the text at the highlighted
     address (default: what ``find_vma`` returns; ``""`` for none); ``outline``: outline the
-    VMA ``find_vma`` returns. Returns the layout used.
+    VMA ``find_vma`` returns; ``title``: a line above the strip's left end; ``legend``: the
+    kinds drawn, at the top right of the axes (with ``False``, draw them elsewhere with
+    :func:`draw_strip_legend`). Each VMA is drawn as its kind (:data:`STRIP_KINDS`), labelled
+    with as much of its permissions, file and ``vm_pgoff`` as fits in it; the boundary addresses
+    go under the strip on as many lines as they need. Returns the layout used.
 
     Model helper: no kernel counterpart.
     """
@@ -289,60 +319,53 @@ def draw_address_space(
     if layout is None:
         layout = strip_layout(boxes, x0, x1, extra)
     text = PALETTE["text"]
+    unit_x, unit_y = _units(ax)
+    title_end = x0
     if title:
         ax.text(x0, y1 + 0.35, title, fontsize=8, color=text, va="bottom")
+        title_end = x0 + text_width(ax, title, 8) + 8 * unit_x
     if not layout.pieces:
         ax.text((x0 + x1) / 2, (y0 + y1) / 2, "no VMAs", ha="center", va="center",
                 fontsize=9, color=PALETTE["muted"])
+        if legend:
+            draw_strip_legend(ax)
         return layout
-    px_per_unit = (ax.get_position().width * ax.figure.get_figwidth() * ax.figure.dpi
-                   / (ax.get_xlim()[1] - ax.get_xlim()[0]))
     mid = (y0 + y1) / 2
+    under: list[tuple[float, str, bool]] = []  # (x, text, tick) of the labels under the strip
     for lo, hi, a, b, compressed in layout.pieces:
         if compressed:
             ax.plot([a, b], [mid, mid], color=PALETTE["muted"], lw=0.8, ls=":")
             ax.text((a + b) / 2, mid, "≈", ha="center", va="center", fontsize=11,
                     color=PALETTE["muted"])
-            ax.text((a + b) / 2, y0 - 0.15, _size_text(hi - lo), ha="center", va="top",
-                    fontsize=6, color=PALETTE["muted"])
+            under.append(((a + b) / 2, _size_text(hi - lo), False))
     found = find_vma_box(boxes, highlight) if highlight is not None else None
+    by_kind: dict[str, list[Rectangle]] = {}
     for box in boxes:
         a, b = layout.x_of(box.start), layout.x_of(box.end)
-        none = box.perms.startswith("---")
-        ax.add_patch(Rectangle((a, y0), b - a, y1 - y0, facecolor=PALETTE[box.kind],
-                               edgecolor=text, lw=0.8, alpha=0.55 if none else 1.0,
-                               hatch="//" if none else None))
-        width_chars = (b - a) * px_per_unit / 5.0
-        lines = [box.perms]
-        if box.file and width_chars >= 6:
-            name = os.path.basename(box.file)
-            lines.append(name if len(name) <= width_chars else name[: int(width_chars) - 1] + "…")
-        pgoff = f"pgoff {box.pgoff:#x}"
-        if len(pgoff) <= width_chars:
-            lines.append(pgoff)
-        elif len(pgoff) - 6 <= width_chars:
-            lines.append(pgoff[6:])
-        ax.text((a + b) / 2, mid, "\n".join(lines), ha="center", va="center", fontsize=7,
-                color=text, clip_on=True)
-    bounds = sorted({p for bx in boxes for p in (bx.start, bx.end)})
-    last_x = [-1e9, -1e9]
-    for addr in bounds:
-        x = layout.x_of(addr)
-        row = 0 if x - last_x[0] > 13 else 1
-        if row == 1 and x - last_x[1] <= 13:
-            row = 0
-        last_x[row] = x
-        ax.plot([x, x], [y0 - 0.1, y0 - 0.3 - 0.55 * row], color=PALETTE["muted"], lw=0.5)
-        ha = "left" if x - x0 < 4 else "right" if x1 - x < 4 else "center"
-        ax.text(x, y0 - 0.3 - 0.55 * row, f"{addr:x}", ha=ha, va="top", fontsize=6, color=text)
-    for pte in ptes:
-        a, b = layout.x_of(pte.address), layout.x_of(pte.address + PAGE_SIZE)
-        ax.add_patch(Rectangle((a + 0.1, y0 + 0.05), max(b - a - 0.2, 0.2), (y1 - y0) * 0.12,
-                               facecolor=text, edgecolor="none"))
+        rect = Rectangle((a, y0), b - a, y1 - y0)
+        by_kind.setdefault(box.kind, []).append(rect)
+        if box.perms.startswith("---"):
+            by_kind.setdefault("noaccess", []).append(Rectangle((a, y0), b - a, y1 - y0))
+        lines = _box_lines(ax, box, (b - a) * 0.92, (y1 - y0) / (7 * 1.25 * unit_y))
+        if lines:
+            box_label(ax, (a, y0, b, y1), "\n".join(lines), fontsize=7,
+                      linespacing=1.15, **label_backing(STRIP_KINDS[box.kind]))
+    for key in ("anon", "file", "pfnmap", "noaccess"):
+        if key in by_kind:
+            ax.add_collection(kind_collection(by_kind[key], STRIP_KINDS[key]))
+    for addr in sorted({p for bx in boxes for p in (bx.start, bx.end)}):
+        under.append((layout.x_of(addr), f"{addr:x}", True))
+    _labels_under(ax, sorted(under), y0, (ax.get_xlim()[0], ax.get_xlim()[1]))
+    if ptes:
+        marks = []
+        for pte in ptes:
+            a, b = layout.x_of(pte.address), layout.x_of(pte.address + PAGE_SIZE)
+            marks.append(Rectangle((a + 0.1, y0 + 0.05), max(b - a - 0.2, 0.2),
+                                   (y1 - y0) * 0.12))
+        ax.add_collection(kind_collection(marks, STRIP_KINDS["pte"], linewidths=0))
     if preview is not None:
         a, b = layout.x_of(preview[0]), layout.x_of(preview[1])
-        ax.add_patch(Rectangle((a, y0 - 0.1), b - a, y1 - y0 + 0.2, fill=False, ls="--",
-                               lw=1.2, edgecolor=PALETTE["muted"]))
+        ax.add_patch(kind_patch((a, y0 - 0.1), b - a, y1 - y0 + 0.2, STRIP_KINDS["preview"]))
     if highlight is not None:
         hl = PALETTE["highlight"]
         x = layout.x_of(highlight)
@@ -352,21 +375,102 @@ def draw_address_space(
             f"{found.start:x}-{found.end:x}" + ("" if found.start <= highlight else
                                                  " (does not contain it)"))
         if where:
-            ax.text(x, y1 + 0.35, where, ha="center" if 25 < x < 75 else
-                    ("left" if x <= 25 else "right"), va="bottom", fontsize=7, color=hl)
+            _highlight_label(ax, where, x, y1 + 0.35, (x0, x1), title_end, unit_y)
         if found is not None and outline:
             a, b = layout.x_of(found.start), layout.x_of(found.end)
-            ax.add_patch(Rectangle((a, y0), b - a, y1 - y0, fill=False, edgecolor=hl, lw=2.2))
+            ax.add_patch(kind_patch((a, y0), b - a, y1 - y0, STRIP_KINDS["found"], zorder=3))
     if legend:
-        ly = ax.get_ylim()[1] - 0.7
-        lx = ax.get_xlim()[1] - 1.0
-        for kind, label in (("pfnmap", "raw frames"), ("file", "file"), ("anon", "anonymous")):
-            ax.text(lx, ly, label, ha="right", va="center", fontsize=7, color=text)
-            lx -= len(label) * 4.2 / px_per_unit + 0.6
-            ax.add_patch(Rectangle((lx - 1.2, ly - 0.25), 1.2, 0.5, facecolor=PALETTE[kind],
-                                   edgecolor=text, lw=0.5))
-            lx -= 2.5
+        draw_strip_legend(ax)
     return layout
+
+
+def draw_strip_legend(ax: Axes, x: float | None = None, y: float | None = None, *,
+                      align: str = "right", fontsize: float = 7) -> float:
+    """The legend of the strips drawn on ``ax``: every kind of :data:`STRIP_KINDS` the axes
+    show, from ``(x, y)`` (default: the top right corner, entries right to left). Returns the
+    ``y`` of its last row (see :func:`mmlab.viz.style.draw_legend`).
+
+    Model helper: no kernel counterpart.
+    """
+    drawn = {a.get_gid() for a in ax.get_children() if a.get_visible() and a.get_gid()}
+    kinds = [k for k in STRIP_KINDS.values() if f"kind-{k.key}" in drawn]
+    if align == "right":  # entries go right to left: the first kind ends up leftmost
+        kinds.reverse()
+    x_lo, x_hi = ax.get_xlim()
+    if x is None:
+        x = x_hi - 1.0 if align == "right" else x_lo + 1.0
+    if y is None:
+        y = ax.get_ylim()[1] - 0.7
+    return draw_legend(ax, kinds, x, y, fontsize=fontsize, align=align) if kinds else y
+
+
+def _units(ax: Axes) -> tuple[float, float]:
+    """Data units of ``ax`` per point, across and up."""
+    fig = ax.figure
+    x_lo, x_hi = ax.get_xlim()
+    y_lo, y_hi = ax.get_ylim()
+    return (abs(x_hi - x_lo) / (ax.get_position().width * fig.get_figwidth() * 72),
+            abs(y_hi - y_lo) / (ax.get_position().height * fig.get_figheight() * 72))
+
+
+def _box_lines(ax: Axes, box: VmaBox, width: float, room: float) -> list[str]:
+    """What fits of a VMA's label in ``width`` (data units), at most ``room`` lines: its
+    permissions, then its file's name and its ``vm_pgoff``, each shortened or left out if too
+    wide (nothing at all if the permissions do not fit: a lone number would read as anything)."""
+    if text_width(ax, box.perms, 7) > width or room < 1:
+        return []
+    candidates = [[box.perms]]
+    if box.file:
+        name = os.path.basename(box.file)
+        candidates.append([name] + [name[:k] + "…" for k in range(len(name) - 1, 2, -1)])
+    candidates.append([f"pgoff {box.pgoff:#x}", f"{box.pgoff:#x}"])
+    lines = []
+    for options in candidates:
+        if len(lines) >= int(room):
+            break
+        fitting = first_fitting(ax, options, width, 7)
+        if fitting is not None:
+            lines.append(fitting)
+    return lines
+
+
+def _labels_under(ax: Axes, items: list[tuple[float, str, bool]], y0: float,
+                  bounds: tuple[float, float]) -> None:
+    """Addresses (with a tick up to the strip) and gap sizes under the strip, each on the
+    first of three lines where it does not touch its neighbour, kept inside ``bounds``."""
+    unit_x, unit_y = _units(ax)
+    size = 6.5
+    step = size * 1.3 * unit_y
+    room = size * 0.6 * unit_x
+    ends = [-float("inf")] * 3
+    lo, hi = bounds
+    for x, text, tick in items:
+        width = text_width(ax, text, size)
+        left = min(max(x - width / 2, lo + 0.3), hi - 0.3 - width)
+        for row in range(3):
+            if left >= ends[row] + room:
+                ends[row] = left + width
+                y = y0 - 0.3 - row * step
+                if tick:
+                    ax.plot([x, x], [y0 - 0.1, y], color=PALETTE["muted"], lw=0.5)
+                ax.text(left, y, text, ha="left", va="top", fontsize=size,
+                        color=PALETTE["text"] if tick else PALETTE["muted"])
+                break
+
+
+def _highlight_label(ax: Axes, text: str, x: float, y: float, span: tuple[float, float],
+                     title_end: float, unit_y: float) -> None:
+    """The text at the highlighted address: over it if it fits in the strip's span, else
+    pushed inside the span; right of the title if it would cover it, else on the line above."""
+    width = text_width(ax, text, 7)
+    lo, hi = span
+    left = min(max(x - width / 2, lo), hi - width)
+    if left < title_end:
+        left = title_end
+        if left + width > hi:
+            left = min(max(x - width / 2, lo), hi - width)
+            y += 7 * 1.5 * unit_y
+    ax.text(left, y, text, ha="left", va="bottom", fontsize=7, color=PALETTE["highlight"])
 
 
 def render_fast(explorer: Explorer, fmt: str = "png") -> bytes:
@@ -408,7 +512,7 @@ class StripView(Explorer):
     def draw(self, fig: Figure) -> None:
         """The strip."""
         ax = schematic_axes(fig)
-        draw_address_space(ax, self.source, highlight=self.highlight, area=(2, 98, 3.2, 6.3))
+        draw_address_space(ax, self.source, highlight=self.highlight, area=(2, 98, 3.4, 6.1))
 
     def describe(self) -> str:
         """The maps lines (for an mm) or the VMAs, and find_vma's answer."""
@@ -449,7 +553,7 @@ class AddressSpaceExplorer(Explorer):
     Model helper: no kernel counterpart.
     """
 
-    figsize = (9.0, 2.6)
+    figsize = (9.0, 3.0)
 
     def __init__(self, mm: MM | None = None, *, base: int | None = None,
                  file_pages: int = 16) -> None:
@@ -576,17 +680,18 @@ class AddressSpaceExplorer(Explorer):
         """The strip, the chosen address, where the next call acts, the VMA counts."""
         ax = schematic_axes(fig)
         start = self.base + self.page * PAGE_SIZE
-        draw_address_space(ax, self.mm, highlight=self.address, area=(2, 98, 3.6, 6.4),
-                           preview=(start, start + self.npages * PAGE_SIZE))
+        draw_address_space(ax, self.mm, highlight=self.address, area=(2, 98, 4.2, 6.9),
+                           preview=(start, start + self.npages * PAGE_SIZE), legend=False)
         counts = [c.after for c in self.history[-12:] if c.text != "reset"]
         line = "VMA count: " + (" → ".join(str(n) for n in counts) if counts else
                                 str(self.mm.map_count))
         if self.history:
             last = self.history[-1]
-            line += f"     last: {last.text.split('(')[0]} = {last.result.split(' (')[0]}"
+            line += f"; last: {last.text.split('(')[0]} = {last.result.split(' (')[0]}"
             if last.what:
                 line += f" ({last.what})"
-        ax.text(2, 9.3, line, fontsize=8, color=PALETTE["text"], va="center")
+        ax.text(2, 9.4, line, fontsize=8, color=PALETTE["text"], va="center")
+        draw_strip_legend(ax, 2, 0.7, align="left")
 
     def describe(self) -> str:
         """The last call and its result, find_vma's answer, the maps lines, the history."""
