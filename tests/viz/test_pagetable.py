@@ -12,6 +12,7 @@ from mmlab.procfs import PM_FILE, PM_MMAP_EXCLUSIVE, PM_PFRAME_MASK, PM_PRESENT
 from mmlab.scenarios import scenario_image
 from mmlab.viz import pagetable as vpt
 from mmlab.viz.pagetable import AddressDrill, PageTableWalkExplorer, address_fields
+from tests.viz import pictures
 
 
 def by_bits(address):
@@ -145,3 +146,78 @@ def test_without_a_linux_kernel_the_stored_rows_are_shown(monkeypatch):
     monkeypatch.setattr(vpt, "live_kernel_available", lambda: False)
     c = vpt.pagemap_comparison()
     assert not c.live and c.rows == vpt.stored_pagemap().rows
+
+
+# --- the picture, as a learner sees it ----------------------------------------------------------
+def _clean(explorer):
+    fig, problems = pictures.draw(explorer)
+    assert problems == []
+    used, legend = pictures.kinds(fig)
+    assert used == legend
+    return fig, used
+
+
+def test_picture_of_each_walk_is_clean_and_names_its_frame(scene):
+    mm, exe, anon = scene
+    e = PageTableWalkExplorer(mm, exe + 0x123)
+    fig, used = _clean(e)
+    assert used == {"field", "table", "flash"}
+    frame = next(s for s in pictures.texts(fig) if s.text.startswith("pfn "))
+    assert pictures.inside(frame, pictures.boxes_of(fig, "flash")[0])
+    e.set(address=hex(anon + 5))
+    fig, used = _clean(e)
+    assert used == {"field", "table", "anon"}
+    # the five fields: each value on its own box, in order
+    fields = sorted(pictures.boxes_of(fig, "field"))
+    shown = [s for s in pictures.texts(fig) if s.tagged and s.y > 7.8]
+    assert len(fields) == 5 and len(shown) == 5
+    for box, label, (name, hi, lo) in zip(fields, sorted(shown, key=lambda s: s.x),
+                                          vpt.FIELDS, strict=True):
+        assert pictures.inside(label, box) and label.text.startswith(f"{name} {hi}-{lo}\n")
+
+
+@pytest.mark.parametrize("flip,stop", [(39, "pgd"), (30, "pud"), (21, "pmd"), (16, "pte")])
+def test_picture_where_the_walk_stops(scene, flip, stop):
+    mm, exe, _ = scene
+    e = PageTableWalkExplorer(mm, exe)
+    e.set(address=hex(exe ^ (1 << flip)))
+    assert e.walk.stop == stop
+    fig, used = _clean(e)
+    assert "stop" in used and ("absent" in used) == (stop != "pte")
+    assert pictures.is_hollow_dashed(fig, "absent") or stop == "pte"
+    assert len(pictures.boxes_of(fig, "table")) + len(pictures.boxes_of(fig, "absent")) == 4
+
+
+@pytest.mark.parametrize("typed", ["zz", "0x800000000000", "-5", "0x" + "f" * 40])
+def test_picture_of_a_refused_address_says_why_on_its_own_line(scene, typed):
+    mm, exe, _ = scene
+    e = PageTableWalkExplorer(mm, exe)
+    e.set(address=typed)
+    fig, _ = _clean(e)
+    assert e.error and any(s.text.replace("\n", " ") == e.error for s in pictures.texts(fig))
+
+
+def test_picture_for_every_present_page_of_the_chapter_scenes():
+    from mmlab.viz.physmem import xip_scene
+
+    for special in (True, False):
+        mm, _ = xip_scene(special)
+        e = PageTableWalkExplorer(mm)
+        for address in e.pages:
+            e.set(page=address)
+            _clean(e)
+
+
+def test_picture_of_the_zero_page_and_of_a_page_cache_frame(scene):
+    mm, exe, anon = scene
+    fault.do_page_fault(mm, anon + 4096, write=False)   # a read of untouched anonymous memory
+    e = PageTableWalkExplorer(mm, anon + 4096)
+    assert e.walk.where == "zero page"
+    _, used = _clean(e)
+    assert used == {"field", "table", "zero"}
+    from mmlab.viz.physmem import xip_scene
+
+    mm2, at = xip_scene()
+    e = PageTableWalkExplorer(mm2, at["txt"])
+    _, used = _clean(e)
+    assert used == {"field", "table", "file"}

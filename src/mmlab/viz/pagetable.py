@@ -22,11 +22,12 @@ import os
 import pathlib
 import platform
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
+from types import MappingProxyType
 
 import ipywidgets as widgets
-from matplotlib.collections import LineCollection, PatchCollection
+from matplotlib.collections import LineCollection
 from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 
@@ -41,18 +42,31 @@ from mmlab.pagetable import (
     pte_index,
     pud_index,
 )
+from mmlab.physmem import frame_kind
 from mmlab.procfs import PM_FILE, PM_MMAP_EXCLUSIVE, PM_PFRAME_MASK, PM_PRESENT, PM_SOFT_DIRTY
 from mmlab.viz.base import PALETTE, Explorer, course_data, schematic_axes
 from mmlab.viz.quiz import Drill
+from mmlab.viz.style import (
+    KINDS,
+    Kind,
+    box_label,
+    draw_legend,
+    kind_collection,
+    kind_patch,
+    label_backing,
+    wrap_to_width,
+)
 
 __all__ = [
     "DATA_DIR",
     "FIELDS",
+    "FRAME_KINDS",
     "PAGEMAP_STEPS",
     "AddressDrill",
     "PageTableWalkExplorer",
     "PagemapComparison",
     "PagemapRow",
+    "WALK_KINDS",
     "Walk",
     "address_fields",
     "compare_pagemap",
@@ -200,7 +214,7 @@ class PageTableWalkExplorer(Explorer):
     Kernel: ``follow_pte`` in `mm/memory.c @ v4.15 <https://elixir.bootlin.com/linux/v4.15/source/mm/memory.c#L4275>`_.
     """
 
-    figsize = (9.0, 3.6)
+    figsize = (9.0, 3.9)
 
     def __init__(self, mm: MM, address: int | None = None) -> None:
         super().__init__()
@@ -281,85 +295,103 @@ class PageTableWalkExplorer(Explorer):
         """The address bar, the four tables, the PTE and the frame."""
         ax = schematic_axes(fig, (0, 100), (0, 12))
         w = self.walk
+        text = PALETTE["text"]
+        ax.text(1, 11.4, f"address {w.address:#014x}; tables of {PTRS_PER_PTE} entries",
+                fontsize=9, color=text, weight="bold", va="center")
+        if self.error:
+            ax.text(1, 10.6, wrap_to_width(ax, self.error, 97, 8), fontsize=8, va="center",
+                    color=PALETTE["highlight"])
         # 1. the address, 48 bits wide, cut into its fields
-        ax.text(1, 11.3, f"address {w.address:#014x}; tables of {PTRS_PER_PTE} entries",
-                fontsize=9,
-                color=PALETTE["text"], weight="bold", va="center")
         scale = 98.0 / 48
-        colours = (PALETTE["file"], PALETTE["anon"], PALETTE["pfnmap"], PALETTE["compressed"],
-                   PALETTE["ram"])
-        boxes: list[Rectangle] = []
-        faces: list[str] = []
-        edges: list[str] = []
-        widths: list[float] = []
+        fields: list[Rectangle] = []
         centres = []
         x = 1.0
-        for (name, hi, lo), value, colour in zip(FIELDS, w.fields, colours, strict=True):
+        for (name, hi, lo), value in zip(FIELDS, w.fields, strict=True):
             width = (hi - lo + 1) * scale
-            boxes.append(Rectangle((x, 8.4), width, 2.2))
-            faces.append(colour)
-            edges.append("black")
-            widths.append(0.9)
+            fields.append(Rectangle((x, 7.8), width, 2.1))
             shown = f"{value:#x}" if name == "offset" else str(value)
-            ax.text(x + width / 2, 9.5, f"{name} {hi}-{lo}\n{shown}", ha="center",
-                    va="center", fontsize=8.5, linespacing=1.5)
+            box_label(ax, (x, 7.8, x + width, 9.9), f"{name} {hi}-{lo}\n{shown}",
+                      fontsize=8.5, linespacing=1.5)
             centres.append(x + width / 2)
             x += width
+        ax.add_collection(kind_collection(fields, WALK_KINDS["field"]))
+        drawn = [WALK_KINDS["field"]]
         # 2. the four tables, left to right, then the frame
         box_w, gap = 15.0, 4.5
         links = []
         arrows = []
+        tables: dict[str, list[Rectangle]] = {"table": [], "absent": []}
+        stop: Rectangle | None = None
         for i, (level, index) in enumerate(zip(_TABLES, w.fields[:4], strict=True)):
             bx = 1 + i * (box_w + gap)
             exists = i < w.levels
             stopped = level == w.stop
-            boxes.append(Rectangle((bx, 3.6), box_w, 3.4))
-            faces.append(PALETTE["ram"] if exists else PALETTE["free"])
-            edges.append(PALETTE["highlight"] if stopped else
-                         "black" if exists else PALETTE["muted"])
-            widths.append(2.2 if stopped else 0.9)
+            tables["table" if exists else "absent"].append(Rectangle((bx, 3.6), box_w, 3.4))
+            if stopped:
+                stop = Rectangle((bx, 3.6), box_w, 3.4)
             title = level.upper()
             if exists:
                 entry = "empty: stop" if stopped else "-> frame" if level == "pte" else "-> next"
                 label = f"{title}\n[{index}]\n{entry}"
             else:
-                label = f"{title}\n\nnone"
-            ax.text(bx + box_w / 2, 5.3, label, ha="center", va="center", fontsize=8.5,
-                    linespacing=1.6, color=PALETTE["text"] if exists else PALETTE["muted"])
-            links.append([(centres[i], 8.4), (bx + box_w / 2, 7.0)])
+                label = f"{title}\nnone"
+            box_label(ax, (bx, 3.6, bx + box_w, 7.0), label, fontsize=8.5, linespacing=1.6,
+                      color=text if exists else PALETTE["muted"])
+            links.append([(centres[i], 7.8), (bx + box_w / 2, 7.0)])
             if exists and not stopped:
                 arrows.append((bx + box_w, bx + box_w + gap))
+        for key, rects in tables.items():
+            if rects:
+                ax.add_collection(kind_collection(rects, WALK_KINDS[key], linewidths=0.9))
+                drawn.append(WALK_KINDS[key])
+        if stop is not None:
+            ax.add_collection(kind_collection([stop], WALK_KINDS["stop"], zorder=3))
+            drawn.append(WALK_KINDS["stop"])
         if w.pte is not None:
             fx = 1 + 4 * (box_w + gap)
             fw = 99 - fx
-            boxes.append(Rectangle((fx, 3.6), fw, 3.4))
-            faces.append({"flash": PALETTE["flash"], "RAM": PALETTE["file"],
-                          "zero page": PALETTE["ram"]}.get(w.where, PALETTE["free"]))
-            edges.append("black")
-            widths.append(0.9)
-            kind = "no struct page" if w.where == "flash" else "struct page"
-            ax.text(fx + fw / 2, 5.3, f"pfn {w.pte.pfn:#x}\nphys {w.phys:#x}\n"
-                    f"{w.where}: {kind}", ha="center", va="center", fontsize=8.5,
-                    linespacing=1.6)
-            links.append([(centres[4], 8.4), (fx + fw / 2, 7.0)])
+            kind = FRAME_KINDS.get(frame_kind(self.mm.physmem, w.pte.pfn), WALK_KINDS["none"])
+            ax.add_patch(kind_patch((fx, 3.6), fw, 3.4, kind, linewidth=0.9))
+            drawn.append(kind)
+            page = "no struct page" if w.where == "flash" else "struct page"
+            box_label(ax, (fx, 3.6, fx + fw, 7.0),
+                      f"pfn {w.pte.pfn:#x}\nphys {w.phys:#x}\n{w.where}: {page}",
+                      fontsize=8.5, linespacing=1.6, **label_backing(kind))
+            links.append([(centres[4], 7.8), (fx + fw / 2, 7.0)])
             names = " ".join(pte_bits_names(w.pte.bits))
-            ax.text(1, 1.6, f"PTE {w.pte.val:#018x}\nbits: {names}", fontsize=8.5,
-                    linespacing=1.8, va="center")
+            ax.text(1, 2.1, wrap_to_width(ax, f"PTE {w.pte.val:#018x}; bits: {names}", 97, 8.5),
+                    fontsize=8.5, va="center", color=text)
         else:
-            ax.text(1, 2.0, f"no PTE: the walk stopped at the {w.stop} level (a fault here "
-                    "fills what is missing, if a VMA allows the access)", fontsize=9,
-                    color=PALETTE["highlight"])
-        ax.add_collection(PatchCollection(boxes, facecolors=faces, edgecolors=edges,
-                                          linewidths=widths))
+            ax.text(1, 2.1, wrap_to_width(
+                ax, f"no PTE: the walk stopped at the {w.stop} level (a fault here fills what "
+                "is missing, if a VMA allows the access)", 97, 9), fontsize=9, va="center",
+                color=PALETTE["highlight"])
         ax.add_collection(LineCollection(links, colors=PALETTE["muted"], linewidths=0.6))
         if arrows:  # shafts and heads as two artists: far cheaper than one arrow patch each
             ax.add_collection(LineCollection([[(x0, 5.3), (x1, 5.3)] for x0, x1 in arrows],
                                              colors="black", linewidths=1.0))
             ax.scatter([x1 - 0.4 for _, x1 in arrows], [5.3] * len(arrows), marker=">",
                        s=30, c="black")
-        if self.error:
-            ax.text(99, 11.3, self.error[:60], ha="right", va="center", fontsize=8,
-                    color=PALETTE["highlight"])
+        draw_legend(ax, drawn, 1, 0.75, fontsize=7.5)
+
+
+#: The boxes of the walk: the address's fields, the tables, where the walk stops.
+WALK_KINDS: Mapping[str, Kind] = MappingProxyType({
+    "field": Kind("field", "a field of the address: its bits, its value", PALETTE["free"]),
+    "table": Kind("table", "a page-table page (RAM)", PALETTE["meta"]),
+    "absent": Kind("absent", "no table: the walk never gets there", None, dashed=True),
+    "stop": Kind("stop", "the empty entry that ends the walk", None,
+                 edge=PALETTE["highlight"], edge_width=2.2),
+    "none": Kind("nomem", "no memory at this frame", None, "xx"),
+})
+#: The frame at the end of the walk, by :func:`mmlab.physmem.frame_kind`.
+FRAME_KINDS: Mapping[str, Kind] = MappingProxyType({
+    "flash": KINDS["flash"],
+    "page cache": KINDS["file"],
+    "anonymous": KINDS["anon"],
+    "zero page": KINDS["zero"],
+    "raw RAM": Kind("rawram", "RAM with a struct page, of no file", PALETTE["ram"], None, "M"),
+})
 
 
 class AddressDrill(Drill):
