@@ -11,6 +11,7 @@ from mmlab.viz.physmem import (
     vma_label,
     xip_scene,
 )
+from tests.viz import pictures
 
 PAGE = 4096
 
@@ -103,3 +104,75 @@ def test_empty_mm_says_so():
     e = PhysMemExplorer(MM())
     assert "no present pages" in e.text
     assert e.png()
+
+
+# --- the picture, as a learner sees it ----------------------------------------------------------
+def _clean(explorer):
+    fig, problems = pictures.draw(explorer)
+    assert problems == []
+    used, legend = pictures.kinds(fig)
+    assert used == legend
+    return fig, used
+
+
+def test_picture_every_vma_and_page_a_learner_can_choose(scene):
+    mm, _ = scene
+    e = PhysMemExplorer(mm)
+    for i in range(len(e.vmas)):
+        e.set(vma=i)
+        for _label, address in e.controls["page"].options:
+            e.set(page=address)
+            _clean(e)
+
+
+def test_picture_draws_every_page_of_each_vma_absent_ones_hollow(scene):
+    mm, at = scene
+    e = PhysMemExplorer(mm)
+    fig, used = _clean(e)
+    pages = sum((v.vm_end - v.vm_start) // PAGE for v in e.vmas)
+    present = len(e.frames)
+    absent = pictures.boxes_of(fig, "absent")
+    assert len(absent) == pages - present == 1 + 2 + 1  # anon, motd, libc's last page
+    assert pictures.is_hollow_dashed(fig, "absent")
+    virtual = [b for k in ("anon", "file", "flash") for b in pictures.boxes_of(fig, k)
+               if b[1] >= 8.0]
+    assert len(virtual) == present
+    assert {"anon", "file", "flash", "zero", "absent", "chosen"} <= used
+
+
+def test_picture_frame_numbers_sit_under_their_frames(scene):
+    mm, _ = scene
+    e = PhysMemExplorer(mm)
+    fig, _ = _clean(e)
+    frames = [b for k in ("anon", "file", "flash", "zero", "ram", "unmapped")
+              for b in pictures.boxes_of(fig, k) if b[1] < 5]
+    labelled = [s for s in pictures.texts(fig) if s.text.startswith("0x")]
+    mapped = {f.pfn for f in e.frames} | {mm.physmem.zero_pfn}
+    assert {s.text for s in labelled} == {f"{p:#x}" for p in mapped}
+    for s in labelled:  # each number is centred under one frame's box
+        assert sum(b[0] <= s.x <= b[2] for b in frames) == 1
+
+
+def test_picture_of_a_long_mostly_absent_vma_squeezes_the_untouched_runs():
+    from mmlab import fault
+    from mmlab.constants import MAP_ANONYMOUS, MAP_PRIVATE, PROT_READ, PROT_WRITE
+
+    mm = MM()
+    big = mm.mmap(0, 90 * PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS)
+    for k in (0, 1, 40, 89):
+        fault.do_page_fault(mm, big + k * PAGE, write=True)
+    e = PhysMemExplorer(mm)
+    fig, _ = _clean(e)
+    shown = [s.text for s in pictures.texts(fig)]
+    assert "38 pages" in shown or "×38" in shown
+    assert len(pictures.boxes_of(fig, "absent")) == 2
+
+
+def test_alt_text_lists_each_page_and_its_frame(scene):
+    mm, at = scene
+    e = PhysMemExplorer(mm)
+    alt = e.alt_text()
+    assert alt.startswith(e.describe())
+    anon = next(line for line in alt.splitlines() if "[anon]" in line and line.startswith("7"))
+    pfn = mm.pgd.walk(at["anon"]).pfn
+    assert anon.endswith(f"0: frame {pfn:#x} (anonymous), 1: not present")

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from types import MappingProxyType
 
 import ipywidgets as widgets
-from matplotlib.collections import LineCollection, PatchCollection
+from matplotlib.collections import LineCollection
 from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 
@@ -43,8 +43,19 @@ from mmlab.physmem import Page
 from mmlab.physmem import frame_kind as physmem_frame_kind
 from mmlab.scenarios import scenario_image
 from mmlab.viz.base import PALETTE, Explorer, schematic_axes
+from mmlab.viz.style import (
+    KINDS,
+    Kind,
+    box_label,
+    draw_legend,
+    first_fitting,
+    kind_collection,
+    label_row,
+)
 
 __all__ = [
+    "CHOSEN",
+    "FRAME_KINDS",
     "KIND_COLOURS",
     "MappedFrame",
     "PhysMemExplorer",
@@ -209,7 +220,7 @@ class PhysMemExplorer(Explorer):
     Kernel: ``_vm_normal_page`` in `mm/memory.c @ v4.15 <https://elixir.bootlin.com/linux/v4.15/source/mm/memory.c#L822>`_.
     """
 
-    figsize = (9.0, 3.6)
+    figsize = (9.0, 4.2)
 
     def __init__(self, mm: MM) -> None:
         super().__init__()
@@ -297,87 +308,168 @@ class PhysMemExplorer(Explorer):
         ])
 
     def draw(self, fig: Figure) -> None:
-        """Virtual pages on top, RAM and flash frames below, a line per PTE."""
+        """Virtual pages on top (every page of each VMA, present or not), RAM and flash frames
+        below (a gap where frame numbers jump), a line per present PTE, a legend of what is
+        drawn."""
         ax = schematic_axes(fig, (0, 100), (0, 12))
-        mem = self.mm.physmem
-        boxes: list[Rectangle] = []
-        faces: list[str] = []
-        edges: list[str] = []
-        widths: list[float] = []
+        text = PALETTE["text"]
+        boxes: dict[str, list[Rectangle]] = {}
+        chosen_boxes: list[Rectangle] = []
 
-        def box(x: float, y: float, w: float, h: float, face: str, chosen: bool) -> None:
-            boxes.append(Rectangle((x, y), w, h))
-            faces.append(face)
-            edges.append(PALETTE["highlight"] if chosen else "black")
-            widths.append(2.2 if chosen else 0.5)
+        def box(x: float, y: float, w: float, h: float, key: str, chosen: bool) -> None:
+            boxes.setdefault(key, []).append(Rectangle((x, y), w, h))
+            if chosen:
+                chosen_boxes.append(Rectangle((x, y), w, h))
 
-        # top: the virtual pages, grouped by VMA
-        shown = self.frames[:_MAX_VIRT]
+        # top: the pages of each VMA, grouped by VMA
+        ax.text(1, 11.4, "virtual pages, by VMA", fontsize=9, weight="bold", va="center",
+                color=text)
+        rows = [self._virtual_cells(vma) for vma in self.vmas]
+        cells = sum(len(r) for r in rows)
         gap = 1.5
-        cell = min(6.0, (98 - gap * max(len(self.vmas) - 1, 0)) / max(len(shown), 1))
+        cell = min(6.0, (98 - gap * max(len(self.vmas) - 1, 0)) / max(cells, 1))
         x = 1.0
         virt: dict[int, float] = {}
-        ax.text(1, 11.4, "virtual pages, by VMA", fontsize=9, weight="bold", va="center")
-        for vma in self.vmas:
-            frames = [f for f in shown if f.vma is vma]
+        spans: list[tuple[float, float]] = []
+        names: list[str] = []
+        for vma, row in zip(self.vmas, rows, strict=True):
             start = x
-            for f in frames:
-                box(x, 8.6, cell, 1.8, KIND_COLOURS.get(f.kind, PALETTE["free"]),
-                    f is self.chosen)
-                virt[f.address] = x + cell / 2
+            for frame, count in row:
+                if frame is None:
+                    box(x, 8.0, cell, 1.6, "absent", False)
+                    if count > 1:
+                        label = first_fitting(ax, (f"{count} pages", f"×{count}", str(count)),
+                                              cell * 0.9, 6.5)
+                        if label:
+                            box_label(ax, (x, 8.0, x + cell, 9.6), label, fontsize=6.5,
+                                      color=PALETTE["muted"])
+                else:
+                    box(x, 8.0, cell, 1.6, _key(frame.kind), frame is self.chosen)
+                    virt[frame.address] = x + cell / 2
                 x += cell
-            if frames:
-                ax.text((start + x) / 2, 10.8, vma_label(vma).split(" ", 2)[2], ha="center",
-                        va="center", fontsize=7)
-                x += gap
-        # bottom: RAM frames in use, then the flash window
-        fcell = min(4.0, 94 / max(len(self._ram) + len(self._flash), 1))
-        flash_x = max(1.0 + len(self._ram) * fcell + 3, 34.0)
-        flash_cell = min(fcell, (99 - flash_x) / max(len(self._flash), 1))
-        y = 1.8
-        frame_x: dict[int, float] = {}
+            spans.append((start, x))
+            name = vma_label(vma).split(" ", 2)[2]
+            names.append(first_fitting(ax, (name, name.split(" ")[0]), max(x - start, 14), 7)
+                         or "")
+            x += gap
+        label_row(ax, spans, names, 10.25, fontsize=7, rows=2, color=text)
+        # bottom: RAM frames in use, then the flash window; a gap where the numbers jump
+        mem = self.mm.physmem
         kinds = {f.pfn: f.kind for f in self.frames}
         chosen_pfn = self.chosen.pfn if self.chosen is not None else None
+        jumps = sum(1 for seq in (self._ram, self._flash)
+                    for a, b in zip(seq, seq[1:], strict=False) if b != a + 1)
+        fcell = min(4.0, 92 / max(len(self._ram) + len(self._flash) + 0.4 * jumps, 1))
+        ram_end = 1.0 + (len(self._ram) + 0.4 * sum(
+            1 for a, b in zip(self._ram, self._ram[1:], strict=False) if b != a + 1)) * fcell
+        flash_x = max(ram_end + 3, 40.0)
+        flash_cell = min(fcell, (99 - flash_x) / max(len(self._flash) + 0.4 * jumps, 1))
+        frame_x: dict[int, float] = {}
+        y, h = 2.9, 1.7
+        spans, labels = [], []
         for title, pfns, x, width in (("RAM: a struct page for every frame", self._ram, 1.0,
                                        fcell),
                                       ("flash: no struct page", self._flash, flash_x,
                                        flash_cell)):
-            start = x
+            ax.text(x, y + h + 0.35, title, fontsize=8, weight="bold", va="bottom", color=text)
             previous = None
             for pfn in pfns:
+                if previous is not None and pfn != previous + 1:
+                    x += 0.4 * width
                 kind = kinds.get(pfn)
                 if kind is not None:
-                    face = KIND_COLOURS.get(kind, PALETTE["free"])
+                    key = _key(kind)
                 elif pfn == mem.zero_pfn:
-                    face = PALETTE["meta"]
+                    key = "zero"
+                elif mem.pfn_valid(pfn):
+                    key = "ram"
                 else:
-                    face = PALETTE["ram"] if mem.pfn_valid(pfn) else PALETTE["free"]
-                box(x, y, width, 2.0, face, pfn == chosen_pfn)
+                    key = "unmapped"
+                box(x, y, width, h, key, pfn == chosen_pfn)
                 frame_x[pfn] = x + width / 2
-                if kind is not None and (previous is None or previous + 1 != pfn
-                                         or kinds.get(previous) is None):
-                    ax.text(x, y - 0.3, f"{pfn:#x}", ha="left", va="top", fontsize=6.5)
+                if kind is not None or pfn == mem.zero_pfn:
+                    spans.append((x, x + width))
+                    labels.append(f"{pfn:#x}")
                 previous = pfn
                 x += width
-            ax.text(start, y + 2.4, title, fontsize=8, weight="bold", va="bottom")
+        label_row(ax, spans, labels, y - 0.4, fontsize=6.5, rows=2, color=text)
         if self.hidden_ram > 0:
-            ax.text(99, 0.2, f"(+{self.hidden_ram} other RAM frames in use)", ha="right",
-                    fontsize=7, color=PALETTE["muted"])
+            ax.text(99, 11.4, f"(+{self.hidden_ram} other RAM frames in use, not drawn)",
+                    ha="right", va="center", fontsize=7, color=PALETTE["muted"])
         # one line per PTE, the chosen one on top in red
         segments, colours, lws = [], [], []
-        for f in sorted(shown, key=lambda f: f is self.chosen):
-            if f.pfn in frame_x:
-                segments.append([(virt[f.address], 8.6), (frame_x[f.pfn], y + 2.0)])
+        for f in sorted(self.frames, key=lambda f: f is self.chosen):
+            if f.pfn in frame_x and f.address in virt:
+                segments.append([(virt[f.address], 8.0), (frame_x[f.pfn], y + h)])
                 chosen = f is self.chosen
-                colours.append(PALETTE["highlight"] if chosen else
-                               KIND_COLOURS.get(f.kind, "black"))
-                lws.append(2.0 if chosen else 0.8)
-        # legend
-        lx = 52.0
-        for kind in ("anonymous", "page cache", "flash", "raw RAM"):
-            box(lx, 11.1, 1.6, 0.7, KIND_COLOURS[kind], False)
-            ax.text(lx + 2.0, 11.45, kind, fontsize=7, va="center")
-            lx += 12.0
-        ax.add_collection(PatchCollection(boxes, facecolors=faces, edgecolors=edges,
-                                          linewidths=widths))
+                colours.append(PALETTE["highlight"] if chosen else PALETTE["muted"])
+                lws.append(2.0 if chosen else 0.6)
         ax.add_collection(LineCollection(segments, colors=colours, linewidths=lws))
+        for key, kind in FRAME_KINDS.items():
+            if key in boxes:
+                ax.add_collection(kind_collection(boxes[key], kind, linewidths=0.6))
+        drawn = [kind for key, kind in FRAME_KINDS.items() if key in boxes]
+        if chosen_boxes:
+            ax.add_collection(kind_collection(chosen_boxes, CHOSEN, zorder=3))
+            drawn.append(CHOSEN)
+        draw_legend(ax, drawn, 1, 0.95, fontsize=7)
+
+    def alt_text(self) -> str:
+        """The description, and each drawn VMA page by page: its frame and what it holds."""
+        lines = [self.describe()]
+        for vma in self.vmas:
+            present = {f.address: f for f in self._frames_of(vma)}
+            pages = []
+            for i in range((vma.vm_end - vma.vm_start) >> PAGE_SHIFT):
+                f = present.get(vma.vm_start + i * PAGE_SIZE)
+                pages.append(f"{i}: " + ("not present" if f is None else
+                                         f"frame {f.pfn:#x} ({f.kind})"))
+            lines.append(f"{vma_label(vma)}: " + ", ".join(pages))
+        return "\n".join(lines)
+
+    def _virtual_cells(self, vma: Vma) -> list[tuple[MappedFrame | None, int]]:
+        """The cells drawn for ``vma``: ``(frame, 1)`` for a present page, ``(None, n)`` for
+        ``n`` pages with no PTE (one cell each, or, in a VMA too long to draw page by page, one
+        cell for a run of three or more)."""
+        present = {f.address: f for f in self._frames_of(vma)}
+        npages = (vma.vm_end - vma.vm_start) >> PAGE_SHIFT
+        total = sum((v.vm_end - v.vm_start) >> PAGE_SHIFT for v in self.vmas)
+        out: list[tuple[MappedFrame | None, int]] = []
+        run = 0
+        for i in range(npages):
+            frame = present.get(vma.vm_start + i * PAGE_SIZE)
+            if frame is None:
+                run += 1
+                continue
+            out += _absent_cells(run, total > _MAX_VIRT)
+            run = 0
+            out.append((frame, 1))
+        return out + _absent_cells(run, total > _MAX_VIRT)
+
+
+def _absent_cells(run: int, squeeze: bool) -> list[tuple[MappedFrame | None, int]]:
+    if squeeze and run >= 3:
+        return [(None, run)]
+    return [(None, 1)] * run
+
+
+def _key(kind: str) -> str:
+    """The key in :data:`FRAME_KINDS` of a :func:`frame_kind` answer."""
+    return {"anonymous": "anon", "page cache": "file", "flash": "flash", "zero page": "zero",
+            "raw RAM": "raw"}.get(kind, "ram")
+
+
+#: How the explorer draws a page or a frame, by what it holds.
+FRAME_KINDS: Mapping[str, Kind] = MappingProxyType({
+    "anon": KINDS["anon"],
+    "file": KINDS["file"],
+    "flash": KINDS["flash"],
+    "raw": Kind("raw", "raw RAM (no file, not anonymous)", PALETTE["pfnmap"], "\\\\\\", "R"),
+    "zero": KINDS["zero"],
+    "ram": KINDS["ram"],
+    "unmapped": Kind("unmapped", "not mapped by this process", PALETTE["free"]),
+    "absent": Kind("absent", "no PTE (not present)", None, dashed=True),
+})
+#: The chosen page and the frame its PTE points at.
+CHOSEN = Kind("chosen", "the chosen page and its frame", None, edge=PALETTE["highlight"],
+              edge_width=2.2)
