@@ -21,7 +21,9 @@ from mmlab.cramfs.tree import Device, Dir, File, Symlink
 from mmlab.cramfs.writer import build_image
 from mmlab.scenarios import scenario_image
 from mmlab.viz.cramfs_map import (
+    MARKS,
     REGION_KINDS,
+    REGION_STYLES,
     ImageMapExplorer,
     ImageOffsetDrill,
     block_pointer_kind,
@@ -32,6 +34,7 @@ from mmlab.viz.cramfs_map import (
     layout_table,
     region_at,
 )
+from tests.viz.drawn import look
 
 DATA = pathlib.Path(__file__).parent.parent.parent / "data"
 
@@ -365,3 +368,103 @@ def test_row_width_control():
     assert big.row_bytes == 4096 and big.row_choices == (4096,)  # 256 or 1024 B: too many rows
     with pytest.raises(ValueError, match="row_bytes"):
         ImageMapExplorer(scenario_image(), row_bytes=256)
+
+
+# --- the picture ---------------------------------------------------------------------------------
+def _luminance(colour: str) -> float:
+    """Relative luminance (WCAG) of a #rrggbb colour."""
+    def channel(c: int) -> float:
+        v = c / 255
+        return v / 12.92 if v <= 0.03928 else ((v + 0.055) / 1.055) ** 2.4
+    r, g, b = (int(colour[i:i + 2], 16) for i in (1, 3, 5))
+    return 0.2126 * channel(r) + 0.7152 * channel(g) + 0.0722 * channel(b)
+
+
+def test_region_kinds_differ_by_more_than_colour():
+    assert set(REGION_STYLES) == set(REGION_KINDS)
+    styles = list(REGION_STYLES.values())
+    for i, a in enumerate(styles):
+        for b in styles[i + 1:]:
+            # the same hatch (or none): told apart by lightness, in greyscale too
+            if a.hatch == b.hatch:
+                assert abs(_luminance(a.face) - _luminance(b.face)) >= 0.2, (a.key, b.key)
+
+
+def _data_file(e):
+    return next(p for p in e.paths if e.image.lookup(p).is_file() and e.image.lookup(p).size)
+
+
+def test_map_legend_lists_every_kind_drawn_at_every_row_width(image):
+    e = ImageMapExplorer(image)
+    present = {r.kind for r in e.regions}
+    for rb in e.row_choices:
+        e.set(row=rb)
+        e.set(file=_data_file(e))
+        e.set(byte=str(e.length // 2))
+        pic = look(e)
+        assert pic.problems == [], (rb, pic.problems)
+        region_kinds = pic.used - set(MARKS)
+        assert region_kinds == present  # every kind in the image is drawn, nothing else
+        assert pic.legend == present | set(MARKS)
+        assert pic.used >= set(MARKS)  # a file and a byte chosen: both marks drawn
+        assert pic.smallest_font >= 7
+
+
+@pytest.mark.parametrize("which", ["classic", "xip", "scenario", "drill"])
+def test_map_reads_right_as_a_learner_walks_it(which):
+    """Chapter 3's cells: every file at the first row width, region by region at the
+    narrowest, one look at each other width."""
+    image = {"classic": lambda: build_image(tiny_tree(), endian="little"),
+             "xip": lambda: build_image(tiny_tree(), endian="little", xip=("bin/*",)),
+             "scenario": scenario_image,
+             "drill": lambda: ImageOffsetDrill().image}[which]()
+    e = ImageMapExplorer(image, byte=0)
+    assert look(e).problems == []
+    for path in ("", "/", *e.paths):
+        e.set(file=path)
+        assert look(e).problems == [], path
+    e.set(row=e.row_choices[-1])
+    for _ in range(12):
+        e.press("next")
+        assert look(e).problems == [], hex(e.byte)
+    for rb in e.row_choices[:-1]:
+        e.set(row=rb)
+        assert look(e).problems == [], rb
+    e.set(byte="-3")
+    assert look(e).problems == []
+
+
+def test_map_row_offsets_are_in_order_at_the_left_of_their_rows():
+    e = ImageMapExplorer(ImageOffsetDrill().image)
+    for rb in e.row_choices:
+        e.set(row=rb)
+        pic = look(e)
+        offsets = [lab for lab in pic.box_labels if lab.text.startswith("0x")]
+        offsets.sort(key=lambda lab: -lab.centre[1])  # top first
+        values = [int(lab.text, 16) for lab in offsets]
+        assert values[0] == 0 and values == sorted(values)
+        step = values[1] - values[0]
+        assert step % rb == 0 and values == list(range(0, values[-1] + 1, step))
+        assert all(lab.box[2] < 0.1 for lab in offsets)  # in the gutter, left of the map
+        heights = [lab.box[3] - lab.box[1] for lab in offsets]
+        assert max(heights) - min(heights) < 1e-3  # each label's box is one row high
+
+
+def test_map_block_numbers_sit_on_their_blocks():
+    image = scenario_image()
+    e = ImageMapExplorer(image, file="lib/libc.so.6")
+    pic = look(e)
+    ax = e._figure.axes[0]
+    to_figure = ax.transData + e._figure.transFigure.inverted()
+    img = open_image(image)
+    blocks = img.blocks(img.lookup("lib/libc.so.6"))
+    numbers = {lab.text: lab for lab in pic.box_labels if not lab.text.startswith("0x")}
+    assert {"block 0", "block 1", "block 2"} <= set(numbers)  # the three XIP pages
+    for b in blocks:
+        label = next(v for k, v in numbers.items() if k in (f"block {b.index}", f"b{b.index}",
+                                                             str(b.index)))
+        x0, y0, x1, y1 = e._rects(b.start, b.end)[0]
+        cx, cy = to_figure.transform(((x0 + x1) / 2, (y0 + y1) / 2))
+        bx0, by0, bx1, by1 = label.box
+        assert bx0 <= cx <= bx1 and by0 <= cy <= by1, b.index
+    assert "lib/libc.so.6's regions outlined" in e.alt_text()

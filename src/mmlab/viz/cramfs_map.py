@@ -15,16 +15,18 @@ Model helper: no kernel counterpart (a drawing of the on-disk format of
 from __future__ import annotations
 
 import bisect
+import math
 import random
 import stat
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from types import MappingProxyType
 
 import ipywidgets as widgets
-from matplotlib.collections import PolyCollection
+from matplotlib.axes import Axes
+from matplotlib.collections import PatchCollection
 from matplotlib.figure import Figure
-from matplotlib.patches import FancyArrowPatch
+from matplotlib.patches import FancyArrowPatch, Rectangle
 
 from mmlab.constants import PAGE_SHIFT, PAGE_SIZE
 from mmlab.cramfs.elf import PF_R, PF_W, PF_X, make_elf
@@ -42,11 +44,22 @@ from mmlab.cramfs.tree import Dir, File, Symlink
 from mmlab.cramfs.writer import build_image
 from mmlab.viz.base import PALETTE, Explorer, schematic_axes
 from mmlab.viz.quiz import CheckResult, Drill, check_function
+from mmlab.viz.style import (
+    OKABE_ITO,
+    Kind,
+    box_label,
+    draw_legend,
+    first_fitting,
+    kind_collection,
+    label_backing,
+)
 from mmlab.xip import CramfsInode, cramfs_get_block_range, cramfs_last_page_is_shared
 
 __all__ = [
     "KIND_COLOURS",
+    "MARKS",
     "REGION_KINDS",
+    "REGION_STYLES",
     "ROW_BYTES",
     "SUPERBLOCK_FIELDS",
     "ImageMapExplorer",
@@ -69,21 +82,40 @@ REGION_KINDS: tuple[str, ...] = (
     "direct", "direct-compressed", "inserted", "padding", "unreferenced",
 )
 
-#: One colour per region kind (data blocks share the course's flash / compressed colours).
-KIND_COLOURS = MappingProxyType({
-    "boot-pad": "#e8e8e8",
-    "superblock": "#5b5b5b",
-    "inode": "#9a9a9a",
-    "name": "#cdcdcd",
-    "pointers": "#f28e2b",
-    "compressed": PALETTE["compressed"],
-    "uncompressed": "#3a78b5",
-    "direct": PALETTE["flash"],
-    "direct-compressed": "#b39ddb",
-    "inserted": "#b5dba8",
-    "padding": PALETTE["free"],
-    "unreferenced": "#000000",
-})
+#: How the map draws each kind of region: a fill of the Okabe-Ito family and a hatch of its own
+#: (or, for the plain ones, a lightness far from the others'), so that no two kinds differ by
+#: colour alone. Data blocks share the course's colours: an XIP page is flash (orange,
+#: ``///``), compressed bytes blue (``--``).
+REGION_STYLES: Mapping[str, Kind] = MappingProxyType({k.key: k for k in (
+    Kind("boot-pad", "boot-pad", "#dcdcdc", "\\\\\\"),
+    Kind("superblock", "superblock", OKABE_ITO["reddish purple"], "xx"),
+    Kind("inode", "inode", OKABE_ITO["yellow"]),
+    Kind("name", "name", "#fbf7cf", "||"),
+    Kind("pointers", "pointers", OKABE_ITO["bluish green"], "++"),
+    Kind("compressed", "compressed", PALETTE["compressed"], "--"),
+    Kind("uncompressed", "uncompressed", OKABE_ITO["blue"]),
+    Kind("direct", "direct (XIP page)", PALETTE["flash"], "///"),
+    Kind("direct-compressed", "direct-compressed", OKABE_ITO["orange"], ".."),
+    Kind("inserted", "inserted", "#b3e2d5", "oo"),
+    Kind("padding", "padding", PALETTE["free"]),
+    Kind("unreferenced", "unreferenced", OKABE_ITO["black"], "xx"),
+)})
+
+#: The fill of each region kind (:data:`REGION_STYLES`).
+KIND_COLOURS: Mapping[str, str | None] = MappingProxyType(
+    {key: kind.face for key, kind in REGION_STYLES.items()})
+
+#: The marks the map draws around regions: the chosen file's (with arrows from each block
+#: pointer to its block) and the chosen byte's region (with a triangle over the byte).
+MARKS: Mapping[str, Kind] = MappingProxyType({k.key: k for k in (
+    Kind("chosen-file", "chosen file (arrows: pointer → block)", None,
+         edge=PALETTE["highlight"], edge_width=1.4),
+    Kind("chosen-byte", "chosen byte (▼) and its region", None, edge=OKABE_ITO["black"],
+         edge_width=1.6),
+)})
+
+#: Fills dark enough that a label on them is drawn in white.
+_DARK = frozenset({"superblock", "pointers", "uncompressed", "unreferenced"})
 
 #: ``struct cramfs_super``: (field, offset, length, what it means), 76 bytes in all.
 SUPERBLOCK_FIELDS: tuple[tuple[str, int, int, str], ...] = (
@@ -515,18 +547,41 @@ class ImageMapExplorer(Explorer):
             raise ValueError(f"row_bytes must be one of {self.row_choices}, not {row_bytes}")
         self.row_bytes = row_bytes
         self.rows = max(1, -(-self.length // row_bytes))
-        self.figsize = self._size()
         super().__init__()
         self.paths = tuple(e.path for e in self.image.walk())
         self.file = file
         self.byte = byte
         self.focus = "byte" if byte is not None else "file"
-        self._verts, self._colours = self._layout()
-        self._kinds = [k for k in REGION_KINDS if any(r.kind == k for r in self.regions)]
+        self._kinds = [REGION_STYLES[k] for k in REGION_KINDS
+                       if any(r.kind == k for r in self.regions)]
+        self._legend_rows = self._count_legend_rows()
+        self._figure.set_size_inches(*self._size())
+        self._boxes = self._layout()
         self._reports: dict[str, str] = {}
 
+    # The map is laid out in points from its top: rows of a fixed height, then the legend.
+    _TOP, _GAP, _LEGEND_ROW, _BOTTOM = 14.0, 10.0, 12.0, 6.0
+
+    @property
+    def row_height(self) -> float:
+        """The height of one drawn row, in points."""
+        return max(5.5, min(20.0, 280.0 / self.rows))
+
+    def _count_legend_rows(self) -> int:
+        """How many rows the legend takes at this figure's width (measured once)."""
+        ax = schematic_axes(self._figure, xlim=self._xlim(), ylim=(100, 0))
+        last = draw_legend(ax, [*self._kinds, *MARKS.values()], 0, 0, row_gap=1.0,
+                           right=self.row_bytes)
+        self._figure.clear()
+        return round(last) + 1
+
+    def _xlim(self) -> tuple[float, float]:
+        return -0.075 * self.row_bytes, 1.01 * self.row_bytes
+
     def _size(self) -> tuple[float, float]:
-        return 9.0, min(5.0, 1.3 + 0.2 * self.rows)
+        points = (self._TOP + self.rows * self.row_height + self._GAP
+                  + self._legend_rows * self._LEGEND_ROW + self._BOTTOM)
+        return 9.0, points / 0.98 / 72
 
     # --- state ---------------------------------------------------------------------------------
     def make_controls(self) -> dict[str, widgets.Widget]:
@@ -549,7 +604,7 @@ class ImageMapExplorer(Explorer):
             self.row_bytes = int(value)  # type: ignore[call-overload]
             self.rows = max(1, -(-self.length // self.row_bytes))
             self._figure.set_size_inches(*self._size())
-            self._verts, self._colours = self._layout()
+            self._boxes = self._layout()
         elif name == "file":
             self.file = str(value)
             self.focus = "file"
@@ -620,74 +675,112 @@ class ImageMapExplorer(Explorer):
             start = stop
         return out
 
-    def _rects(self, start: int, end: int) -> list[list[tuple[float, float]]]:
+    def _row_top(self, row: int) -> float:
+        return self._TOP + row * self.row_height
+
+    def _rects(self, start: int, end: int) -> list[tuple[float, float, float, float]]:
+        """``(x0, y0, x1, y1)`` boxes of a byte range, one per row it touches (y downward)."""
         rects = []
+        h = self.row_height
         for row, x0, x1 in self._segments(start, end):
             x1 = max(x1, x0 + self.row_bytes / 512)  # a 4-byte field stays visible
-            rects.append([(x0, row + 0.1), (x1, row + 0.1), (x1, row + 0.9), (x0, row + 0.9)])
+            top = self._row_top(row)
+            rects.append((x0, top + 0.1 * h, x1, top + 0.9 * h))
         return rects
 
-    def _layout(self) -> tuple[list[list[tuple[float, float]]], list[str]]:
-        verts: list[list[tuple[float, float]]] = []
-        colours: list[str] = []
+    def _layout(self) -> dict[str, list[Rectangle]]:
+        """The boxes of every region, by kind (one collection each when drawn; made once per
+        row width: a collection only reads them)."""
+        boxes: dict[str, list[Rectangle]] = {}
         for r in self.regions:
-            rects = self._rects(r.start, r.end)
-            verts += rects
-            colours += [KIND_COLOURS[r.kind]] * len(rects)
-        return verts, colours
+            boxes.setdefault(r.kind, []).extend(
+                Rectangle((x0, y0), x1 - x0, y1 - y0)
+                for x0, y0, x1, y1 in self._rects(r.start, r.end))
+        return boxes
 
     def _xy(self, offset: int) -> tuple[float, float]:
-        return offset % self.row_bytes, offset // self.row_bytes + 0.5
+        return offset % self.row_bytes, self._row_top(offset // self.row_bytes) \
+            + self.row_height / 2
 
     def draw(self, fig: Figure) -> None:
-        """Rows of pages coloured by kind; the chosen file's regions and arrows; the byte."""
-        legend_rows = 0.8 * -(-len(self._kinds) // 6) + 0.5
+        """Rows of bytes, each region filled and hatched by kind, the row offsets at the left;
+        the chosen file's regions outlined, with arrows from its pointers to its blocks and
+        each block's number on it; the chosen byte's region outlined; the legend."""
         rb = self.row_bytes
-        ax = schematic_axes(fig, xlim=(-0.127 * rb, 1.01 * rb),
-                            ylim=(self.rows + legend_rows, -0.2))
-        ax.add_collection(PolyCollection(self._verts, facecolors=self._colours,
-                                         edgecolors="none"))
-        step = max(1, -(-self.rows // 6))  # at most six labels: text is slow to draw
+        height = fig.get_figheight() * 72 * 0.98
+        ax = schematic_axes(fig, xlim=self._xlim(), ylim=(height, 0))
+        h = self.row_height
+        frames = [Rectangle((0, self._row_top(row) + 0.1 * h),
+                            min(rb, self.length - row * rb), 0.8 * h)
+                  for row in range(self.rows)]
+        for key, rects in self._boxes.items():
+            coll = kind_collection(rects, REGION_STYLES[key])
+            coll.set_edgecolor("#ffffff")  # a hairline between neighbouring regions
+            coll.set_linewidth(0.3)
+            ax.add_collection(coll)
+        ax.add_collection(PatchCollection(frames, facecolors="none",
+                                          edgecolors=PALETTE["edge"], linewidths=0.5))
+        step = max(1, math.ceil(11 / h), -(-self.rows // 8))  # labels 11 pt apart, <= 8
+        gutter = self._xlim()[0]
         for row in range(0, self.rows, step):
-            ax.text(-0.007 * rb, row + 0.5, f"0x{row * rb:05x}", ha="right", va="center",
-                    fontsize=7, color=PALETTE["muted"], family="monospace")
-        hl = PALETTE["highlight"]
+            top = self._row_top(row)
+            box_label(ax, (gutter, top, -0.004 * rb, top + h), f"0x{row * rb:05x}",
+                      fontsize=7, color=PALETTE["muted"], family="monospace")
         if self.file:
-            mine = self.file_regions()
-            outline = [rect for r in mine for rect in self._rects(r.start, r.end)]
-            if outline:
-                ax.add_collection(PolyCollection(outline, facecolors="none", edgecolors=hl,
-                                                 linewidths=1.4))
-            entry = _entry_by_path(self.image, self.file)
-            if _has_data(entry):
-                for b in self.image.blocks(entry)[:16]:
-                    if b.kind is BlockKind.HOLE:
-                        continue
-                    ax.add_patch(FancyArrowPatch(
-                        self._xy(b.pointer_offset + 2), self._xy(b.start), arrowstyle="->",
-                        connectionstyle="arc3,rad=0.25", shrinkA=0, shrinkB=0,
-                        mutation_scale=8, color=hl, lw=0.9))
+            self._draw_file(ax)
         region = self.region
         if region is not None:
-            rects = self._rects(region.start, region.end)
-            ax.add_collection(PolyCollection(rects, facecolors="none", edgecolors="#000000",
-                                             linewidths=1.6))
+            ax.add_collection(kind_collection(
+                [Rectangle((x0, y0), x1 - x0, y1 - y0)
+                 for x0, y0, x1, y1 in self._rects(region.start, region.end)],
+                MARKS["chosen-byte"]))
             x, y = self._xy(self.byte or 0)
-            ax.plot([x], [y - 0.55], marker="v", color=hl, markersize=7)
-        # the legend, drawn by hand: ax.legend lays itself out on every draw and costs more
-        # than all the rest
-        kinds = self._kinds
-        per_row = 6
-        width = rb / per_row
-        swatches = []
-        for i, kind in enumerate(kinds):
-            x = (i % per_row) * width
-            y = self.rows + 0.7 + 0.8 * (i // per_row)
-            x1 = x + 0.027 * rb
-            swatches.append([(x, y - 0.3), (x1, y - 0.3), (x1, y + 0.3), (x, y + 0.3)])
-            ax.text(x + 0.04 * rb, y, kind, fontsize=7, va="center", color=PALETTE["text"])
-        ax.add_collection(PolyCollection(swatches, facecolors=[KIND_COLOURS[k] for k in kinds],
-                                         edgecolors="#999999", linewidths=0.5))
+            ax.plot([x], [y - 0.5 * h - 3], marker="v", color=PALETTE["highlight"],
+                    markersize=7)
+        legend_y = self._row_top(self.rows) + self._GAP + self._LEGEND_ROW / 2
+        draw_legend(ax, [*self._kinds, *MARKS.values()], 0, legend_y,
+                    row_gap=self._LEGEND_ROW, right=rb)
+
+    def _draw_file(self, ax: Axes) -> None:
+        """The chosen file: its regions outlined, arrows pointer -> block, block numbers."""
+        hl = PALETTE["highlight"]
+        mine = self.file_regions()
+        outline = [rect for r in mine for rect in self._rects(r.start, r.end)]
+        if outline:
+            ax.add_collection(kind_collection(
+                [Rectangle((x0, y0), x1 - x0, y1 - y0) for x0, y0, x1, y1 in outline],
+                MARKS["chosen-file"]))
+        entry = _entry_by_path(self.image, self.file)
+        if not _has_data(entry):
+            return
+        for b in self.image.blocks(entry)[:16]:
+            if b.kind is BlockKind.HOLE:
+                continue
+            ax.add_patch(FancyArrowPatch(
+                self._xy(b.pointer_offset + 2), self._xy(b.start), arrowstyle="->",
+                connectionstyle="arc3,rad=0.25", shrinkA=0, shrinkB=0,
+                mutation_scale=8, color=hl, lw=0.9))
+        for r in self._data_regions(entry):
+            if r.index < 0:
+                continue
+            x0, y0, x1, y1 = self._rects(r.start, r.end)[0]
+            fitting = first_fitting(ax, (f"block {r.index}", f"b{r.index}", str(r.index)),
+                                    (x1 - x0) * 0.9, 7)
+            if fitting is None or y1 - y0 < 7:
+                continue
+            kind = REGION_STYLES[r.kind]
+            box_label(ax, (x0, y0, x1, y1), fitting, fontsize=7,
+                      color="#ffffff" if r.kind in _DARK else PALETTE["text"],
+                      **label_backing(kind))
+
+    def alt_text(self) -> str:
+        """The description, and what the map shows: its rows and the kinds of region in it."""
+        kinds = ", ".join(k.key for k in self._kinds)
+        drawn = (f"the map: {self.rows} row(s) of {self.row_bytes} bytes; region kinds: "
+                 f"{kinds}")
+        if self.file:
+            drawn += f"; {self.file}'s regions outlined, arrows from its pointers to its blocks"
+        return self.describe() + "\n" + drawn
 
     # --- text ----------------------------------------------------------------------------------
     def describe(self) -> str:
