@@ -12,8 +12,10 @@ from mmlab.cramfs.reader import open_image
 from mmlab.scenarios import SCENARIOS, run_scenario, scenario_image
 from mmlab.system import System
 from mmlab.viz.xipconditions import (
+    PAGE_KINDS,
     PROTS,
     STAGES,
+    STATUS_KINDS,
     InPlaceDrill,
     XipConditionsExplorer,
     bailout_cases,
@@ -24,6 +26,7 @@ from mmlab.viz.xipconditions import (
     xip_decision,
 )
 from mmlab.xip import mount
+from tests.viz.drawn import look
 
 CAPTURES = Path(__file__).resolve().parents[2] / "data" / "kernel-captures" / "xip-scenarios.json"
 _PROT_NAME = {v: k for k, v in PROTS.items()}
@@ -213,3 +216,49 @@ def test_captured_errors_are_what_the_model_answers():
     for name, open_errno, mmap_errno, log in got:
         run = run_scenario(name)
         assert (open_errno, mmap_errno, log) == (run.open_error, run.mmap_error, ())
+
+
+# --- the picture ---------------------------------------------------------------------------------
+def test_picture_reads_right_for_every_file_offset_length_and_driver():
+    e = XipConditionsExplorer()
+    for strategy in ("mixedmap", "refuse"):
+        for path in e.files:
+            for pgoff in (0, 2, 7):
+                for pages in (1, 3, 8):
+                    e.set(strategy=strategy, path=path, pgoff=pgoff, pages=pages)
+                    pic = look(e)
+                    assert pic.problems == [], (strategy, path, pgoff, pages)
+                    assert pic.used == pic.legend  # exactly the kinds drawn
+                    assert pic.smallest_font >= 7
+                    # one label per page, on its own box, saying what the page is
+                    kinds = e.page_kinds()
+                    pages_drawn = sorted((lab for lab in pic.box_labels
+                                          if lab.text.startswith("page ")),
+                                         key=lambda lab: lab.centre[0])
+                    assert [lab.text for lab in pages_drawn] == [
+                        f"page {pgoff + i}\n{k}" for i, k in enumerate(kinds)]
+                    d = e.decision
+                    assert kinds.count("flash") == d.in_place
+                    past = max(0, pgoff + pages - max(d.max_pages, pgoff))
+                    if d.stage != "vfs":
+                        assert kinds.count("past EOF") == past
+
+
+def test_picture_kinds_follow_the_decision():
+    e = XipConditionsExplorer()
+    e.set(path="/lib/libc.so.6", pgoff=0, pages=5)
+    pic = look(e)
+    assert {"check-pass", "flash", "file"} == pic.used - {"check-fired"}
+    e.set(path="/lib/ld-tail.so", pgoff=0, pages=3)  # the last page is left out
+    pic = look(e)
+    assert "check-trimmed" in pic.used and e.decision.last_page_dropped
+    e.set(prot="rw-", flags="MAP_SHARED", path="/bin/xipexe", pages=4)  # EACCES: no VMA
+    pic = look(e)
+    assert {"check-fired", "check-not-reached", "no-vma"} <= pic.used
+    assert "check-pass" not in pic.used and "flash" not in pic.used
+    assert "vfs: fired" in e.alt_text() and "page 0 no VMA" in e.alt_text()
+    # every filled kind looks different; the hollow dashed ones are what did not happen
+    filled = [k for k in (*STATUS_KINDS.values(), *PAGE_KINDS.values()) if k.face is not None]
+    assert len({(k.face, k.hatch) for k in filled}) == len(filled)
+    assert {k.key for k in (*STATUS_KINDS.values(), *PAGE_KINDS.values())
+            if k.face is None} == {"check-not-reached", "no-vma"}

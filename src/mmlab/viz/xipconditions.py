@@ -25,7 +25,7 @@ from types import MappingProxyType
 import ipywidgets as widgets
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
-from matplotlib.patches import FancyArrowPatch, Rectangle
+from matplotlib.patches import FancyArrowPatch
 
 from mmlab.constants import (
     MAP_PRIVATE,
@@ -46,6 +46,15 @@ from mmlab.scenarios import scenario_image
 from mmlab.system import System
 from mmlab.viz.base import PALETTE, Explorer, course_data, schematic_axes
 from mmlab.viz.quiz import CheckResult, Drill, check_function
+from mmlab.viz.style import (
+    KINDS,
+    OKABE_ITO,
+    Kind,
+    box_label,
+    draw_legend,
+    kind_patch,
+    label_backing,
+)
 from mmlab.xip import (
     CramfsInode,
     CramfsSuperBlock,
@@ -56,8 +65,10 @@ from mmlab.xip import (
 )
 
 __all__ = [
+    "PAGE_KINDS",
     "PROTS",
     "STAGES",
+    "STATUS_KINDS",
     "InPlaceDrill",
     "XipConditionsExplorer",
     "XipDecision",
@@ -347,11 +358,25 @@ class InPlaceDrill(Drill):
 
 
 # --- the explorer ----------------------------------------------------------------------------
-_STATUS_COLOUR = MappingProxyType({
-    "pass": "#cfe8cf",
-    "fired": PALETTE["highlight"],
-    "trimmed": PALETTE["flash"],
-    "not reached": PALETTE["free"],
+#: How the pipeline draws a check, by :meth:`XipDecision.status`: passed (a light bluish
+#: green), the one that decided (vermillion, a heavy outline, white text), the last-page trim
+#: (light yellow, hatched), not reached (hollow, dashed).
+STATUS_KINDS: MappingProxyType[str, Kind] = MappingProxyType({
+    "pass": Kind("check-pass", "check passed", "#b3e2d5"),
+    "fired": Kind("check-fired", "the check that decided", OKABE_ITO["vermillion"],
+                  edge=OKABE_ITO["black"], edge_width=1.6),
+    "trimmed": Kind("check-trimmed", "passed, last page left out", PALETTE["zero"],
+                    "\\\\\\"),
+    "not reached": Kind("check-not-reached", "not reached", None, dashed=True),
+})
+
+#: How the row of the mapping's pages draws each page: from flash in place, left to the page
+#: cache, past the end of the file (an access gets SIGBUS), or no VMA at all (mmap failed).
+PAGE_KINDS: MappingProxyType[str, Kind] = MappingProxyType({
+    "flash": KINDS["flash"],
+    "page cache": KINDS["file"],
+    "past EOF": KINDS["sigbus"],
+    "no VMA": Kind("no-vma", "no VMA (mmap failed)", None, dashed=True),
 })
 
 
@@ -367,7 +392,7 @@ class XipConditionsExplorer(Explorer):
     Model helper: no kernel counterpart.
     """
 
-    figsize = (9.0, 2.6)
+    figsize = (9.0, 3.2)
 
     def __init__(self, image: bytes | None = None, *, path: str = "/lib/libc.so.6",
                  pgoff: int = 0, pages: int = 5, prot: str = "r-x",
@@ -426,55 +451,73 @@ class XipConditionsExplorer(Explorer):
         self.decision = self._decide()
 
     def draw(self, fig: Figure) -> None:
-        """The checks as a pipeline, then the mapping's pages."""
-        ax = schematic_axes(fig, (0, 100), (0, 10))
+        """The checks as a pipeline, then the mapping's pages, then the legend."""
+        ax = schematic_axes(fig, (0, 100), (0, 12))
         d = self.decision
         width, gap = 10.0, 1.1
+        drawn: list[Kind] = []
         for i, (key, label) in enumerate(STAGES):
             x = 0.5 + i * (width + gap)
             status = d.status(key)
-            ax.add_artist(Rectangle((x, 5.6), width, 3.2, facecolor=_STATUS_COLOUR[status],
-                                   edgecolor=PALETTE["text"] if status != "not reached"
-                                   else PALETTE["muted"], linewidth=1.4 if status == "fired"
-                                   else 0.8))
-            text_colour = "white" if status == "fired" else (
+            kind = STATUS_KINDS[status]
+            drawn.append(kind)
+            ax.add_patch(kind_patch((x, 7.0), width, 3.2, kind))
+            text_colour = "#ffffff" if status == "fired" else (
                 PALETTE["muted"] if status == "not reached" else PALETTE["text"])
             if key == "map" and d.stage == "map" and d.outcome != "refused":
                 label = {"remap_pfn_range": "remap_pfn\n_range", "vm_insert_mixed":
                          "MIXEDMAP +\ninsert_mixed"}.get(d.outcome, label)
             elif key == "map" and d.outcome == "refused":
                 label = "fix me:\nrefused"
-            ax.text(x + width / 2, 7.2, label, ha="center", va="center", fontsize=8,
-                    color=text_colour)
+            box_label(ax, (x, 7.0, x + width, 10.2), label, fontsize=8, color=text_colour,
+                      **label_backing(kind))
             if i:
-                ax.add_artist(FancyArrowPatch((x - gap, 7.2), (x, 7.2), arrowstyle="-|>",
+                ax.add_artist(FancyArrowPatch((x - gap, 8.6), (x, 8.6), arrowstyle="-|>",
                                              mutation_scale=7, color=PALETTE["muted"]))
-        ax.text(0.5, 9.5, self._title(), fontsize=9, va="center", color=PALETTE["text"])
-        self._draw_pages(ax)
+        ax.text(0.5, 11.3, self._title(), fontsize=9, va="center", color=PALETTE["text"])
+        drawn += self._draw_pages(ax)
+        draw_legend(ax, list(dict.fromkeys(drawn)), 0.5, 1.3, fontsize=7.5, right=99.5)
 
-    def _draw_pages(self, ax: Axes) -> None:
+    def page_kinds(self) -> list[str]:
+        """What each page of the mapping is, as the picture draws it (keys of
+        :data:`PAGE_KINDS`)."""
+        d = self.decision
+        out = []
+        for i in range(d.pages):
+            if d.stage == "vfs" or d.outcome == "EINVAL":
+                out.append("no VMA")
+            elif i < d.in_place:
+                out.append("flash")
+            elif d.pgoff + i < d.max_pages:
+                out.append("page cache")
+            else:
+                out.append("past EOF")
+        return out
+
+    def _draw_pages(self, ax: Axes) -> list[Kind]:
         d = self.decision
         n = d.pages
         size = min(8.0, 80.0 / max(n, 1))
-        ax.text(0.5, 3.2, "pages of\nthe mapping", fontsize=8, va="center",
+        ax.text(0.5, 4.85, "pages of\nthe mapping", fontsize=8, va="center",
                 color=PALETTE["text"])
-        for i in range(n):
-            page = d.pgoff + i
-            if d.stage == "vfs" or d.outcome in ("EINVAL",):
-                kind, colour = "no VMA", PALETTE["free"]
-            elif i < d.in_place:
-                kind, colour = "flash", PALETTE["flash"]
-            elif page < d.max_pages:
-                kind, colour = "page cache", PALETTE["file"]
-            else:
-                kind, colour = "past EOF", PALETTE["free"]
+        kinds = []
+        for i, key in enumerate(self.page_kinds()):
+            kind = PAGE_KINDS[key]
+            kinds.append(kind)
             x = 12.0 + i * (size + 0.8)
-            ax.add_artist(Rectangle((x, 1.4), size, 3.4, facecolor=colour,
-                                   edgecolor=PALETTE["text"], linewidth=0.6))
-            ax.text(x + size / 2, 3.1, f"page {page}\n{kind}", ha="center",
-                    va="center", fontsize=7, color=PALETTE["text"])
-        ax.text(12.0, 0.6, f"{d.in_place}/{n} in place on flash", fontsize=8,
+            ax.add_patch(kind_patch((x, 3.3), size, 3.1, kind))
+            box_label(ax, (x, 3.3, x + size, 6.4), f"page {d.pgoff + i}\n{key}", fontsize=7,
+                      **label_backing(kind))
+        ax.text(12.0, 2.55, f"{d.in_place}/{n} in place on flash", fontsize=8, va="center",
                 color=PALETTE["text"])
+        return kinds
+
+    def alt_text(self) -> str:
+        """The description, then the picture: each check's status and each page's kind."""
+        d = self.decision
+        checks = ", ".join(f"{key}: {d.status(key)}" for key, _ in STAGES)
+        pages = ", ".join(f"page {d.pgoff + i} {kind}" for i, kind in enumerate(self.page_kinds()))
+        return f"{self.describe()}\nthe checks: {checks}\nthe pages: {pages}"
 
     def _title(self) -> str:
         d = self.decision
