@@ -24,6 +24,7 @@ from mmlab.physmem import PHYS_PFN, PhysMem
 from mmlab.scenarios import run_scenario
 from mmlab.system import System
 from mmlab.viz.pgoff import (
+    FRAME_KINDS,
     KINDS,
     NPAGES,
     MapsOffsetDrill,
@@ -37,6 +38,7 @@ from mmlab.viz.pgoff import (
     unfaulted_split_mapping,
 )
 from mmlab.viz.quiz import check_function
+from tests.viz.drawn import look
 
 FLASH = 0x08000000
 
@@ -219,3 +221,34 @@ def test_linear_index_check_and_drill():
         else:
             assert answer >= 0x08000000
         d1.next()
+
+
+# --- the picture ---------------------------------------------------------------------------------
+def test_picture_reads_right_for_every_kind_page_and_write():
+    e = PgoffExplorer()
+    frame_kind = {name: kind.key for name, kind in FRAME_KINDS.items()}
+    for kind, _path, _flags in KINDS:
+        for file_page in (0, 1):
+            for written in (False, True):
+                for page in range(NPAGES):
+                    e.set(kind=kind, file_page=file_page, written=written, page=page)
+                    pic = look(e)
+                    assert pic.problems == [], (kind, file_page, written, page)
+                    assert pic.used == pic.legend
+                    assert pic.smallest_font >= 7
+                    _mm, _vma, rows = e.world(True)
+                    assert pic.used - {"chosen-page", "verdict-raw", "verdict-page"} == {
+                        frame_kind[r.frame] for r in rows}
+                    # each page's number, pfn and frame sit on that page's box, left to right
+                    for what in ("page ", "pfn "):
+                        labels = sorted((lab for lab in pic.box_labels
+                                         if lab.text.startswith(what)
+                                         and lab.text != "page cache"),
+                                        key=lambda lab: lab.centre[0])
+                        expect = [f"page {r.page}" if what == "page " else f"pfn {r.pfn:#x}"
+                                  for r in rows]
+                        assert [lab.text for lab in labels] == expect
+                    raw = {e.row(True).normal == "None", e.row(False).normal == "None"}
+                    assert ("verdict-raw" in pic.used) == (True in raw)
+                    assert ("verdict-page" in pic.used) == (False in raw)
+    assert "page 1: 0x" in e.alt_text()

@@ -26,10 +26,11 @@ import json
 import pathlib
 import random
 from dataclasses import dataclass
+from types import MappingProxyType
 
 import ipywidgets as widgets
+from matplotlib.axes import Axes
 from matplotlib.figure import Figure
-from matplotlib.patches import Rectangle
 
 from mmlab import xip
 from mmlab.constants import (
@@ -55,9 +56,19 @@ from mmlab.system import System
 from mmlab.uaccess import user_read, user_write
 from mmlab.viz.base import PALETTE, Explorer, course_data, schematic_axes
 from mmlab.viz.quiz import Drill
+from mmlab.viz.style import KINDS as STYLE_KINDS
+from mmlab.viz.style import (
+    Kind,
+    box_label,
+    draw_legend,
+    first_fitting,
+    kind_patch,
+    label_backing,
+)
 
 __all__ = [
     "CAPTURES",
+    "FRAME_KINDS",
     "KINDS",
     "MapsOffsetDrill",
     "PageRow",
@@ -344,6 +355,25 @@ class MapsOffsetDrill(Drill):
         return given == answer
 
 
+#: How the explorer draws a page by what its PTE points at, the chosen page, and the two
+#: verdicts of ``vm_normal_page``.
+FRAME_KINDS: MappingProxyType[str, Kind] = MappingProxyType({
+    "flash": STYLE_KINDS["flash"],
+    "page cache": STYLE_KINDS["file"],
+    "anonymous copy": Kind("anon", "anonymous copy (RAM)", STYLE_KINDS["anon"].face,
+                           STYLE_KINDS["anon"].hatch, "A"),
+    "RAM": STYLE_KINDS["ram"],
+    "not mapped": STYLE_KINDS["absent"],
+})
+_CHOSEN = Kind("chosen-page", "the chosen page", None, edge=PALETTE["highlight"],
+               edge_width=2.5)
+_VERDICTS = MappingProxyType({
+    "raw": Kind("verdict-raw", "vm_normal_page: None (taken as a raw frame)", PALETTE["pfnmap"],
+                "\\\\\\"),
+    "page": Kind("verdict-page", "vm_normal_page: a struct page (a normal page)", PALETTE["ram"]),
+})
+
+
 class PgoffExplorer(Explorer):
     """One VMA of a chosen kind; pick a page: ``vm_pgoff``, the linear index, the PTE's pfn,
     ``vm_normal_page`` with and without ``pte_special``, and the ``/proc/PID/maps`` line.
@@ -355,7 +385,7 @@ class PgoffExplorer(Explorer):
     Model helper: no kernel counterpart.
     """
 
-    figsize = (9.0, 3.2)
+    figsize = (9.0, 3.6)
 
     def __init__(self, kind: str = "remapped private", page: int = 0, file_page: int = 0,
                  written: bool = False) -> None:
@@ -433,43 +463,60 @@ class PgoffExplorer(Explorer):
         ])
 
     def draw(self, fig: Figure) -> None:
-        """The VMA's pages, the linear index against the PTE's pfn, the two verdicts."""
-        ax = schematic_axes(fig, (0, 100), (0, 12))
+        """The VMA's pages (what each PTE points at, the chosen one outlined), the linear index
+        under each, the two verdicts of ``vm_normal_page``, the maps line."""
+        ax = schematic_axes(fig, (0, 100), (0, 13))
         _mm, vma, rows = self.world(True)
-        colour = {"flash": PALETTE["flash"], "page cache": PALETTE["file"],
-                  "anonymous copy": PALETTE["anon"], "not mapped": PALETTE["free"]}
-        ax.text(1, 11.2, f"{self.kind}: vm_pgoff = {vma.vm_pgoff:#x}", fontsize=11,
+        ax.text(1, 12.3, f"{self.kind}: vm_pgoff = {vma.vm_pgoff:#x}", fontsize=11,
                 color=PALETTE["text"], va="center")
-        width = 18.0
+        width, y0, y1 = 18.0, 7.4, 10.9
+        band = (y1 - y0) / 3
+        drawn: list[Kind] = []
         for r in rows:
             x = 2 + r.page * (width + 2)
             chosen = r.page == self.page
-            ax.add_patch(Rectangle((x, 6.6), width, 3.4, facecolor=colour[r.frame],
-                                   edgecolor=PALETTE["highlight"] if chosen else PALETTE["text"],
-                                   linewidth=2.5 if chosen else 0.8))
+            kind = FRAME_KINDS[r.frame]
+            drawn.append(kind)
+            ax.add_patch(kind_patch((x, y0), width, y1 - y0, kind))
+            backing = label_backing(kind)
             pfn = "-" if r.pfn is None else f"pfn {r.pfn:#x}"
-            ax.text(x + width / 2, 9.1, f"page {r.page}", ha="center", fontsize=9)
-            ax.text(x + width / 2, 8.1, pfn, ha="center", fontsize=9)
-            ax.text(x + width / 2, 7.1, r.frame, ha="center", fontsize=8, color=PALETTE["text"])
-            ax.text(x + width / 2, 5.7, _linear_words(vma, r, short=True),
-                    ha="center", fontsize=8,
-                    color=PALETTE["highlight"] if chosen else PALETTE["muted"])
-        for i, (label, key) in enumerate((("flash: no struct page", "flash"),
-                                          ("page cache (RAM)", "page cache"),
-                                          ("anonymous copy (RAM)", "anonymous copy"))):
-            y = 9.6 - i * 1.2
-            ax.add_patch(Rectangle((70, y - 0.4), 2.5, 0.8, facecolor=colour[key],
-                                   edgecolor=PALETTE["text"], linewidth=0.5))
-            ax.text(73.5, y, label, fontsize=8, va="center", color=PALETTE["text"])
-        x86, arm = self.row(True), self.row(False)
-        for y, title, r in ((3.7, "x86 (pte_special)", x86),
-                            (2.0, "classic ARM (no spare bit)", arm)):
-            raw = r.normal == "None"
-            ax.add_patch(Rectangle((2, y - 0.7), 96, 1.4,
-                                   facecolor=PALETTE["pfnmap"] if raw else PALETTE["ram"],
-                                   edgecolor=PALETTE["text"], linewidth=0.8))
-            verdict = "None (raw frame)" if raw else f"struct {r.normal}"
-            ax.text(3, y, f"vm_normal_page, {title}: {verdict}: {r.reason}", fontsize=9,
-                    va="center")
-        ax.text(2, 0.5, " ".join(self.maps_line().split()), fontsize=8, family="monospace",
+            for i, (text, size) in enumerate(((f"page {r.page}", 9), (pfn, 9), (r.frame, 8))):
+                top = y1 - i * band
+                box_label(ax, (x, top - band, x + width, top), text, fontsize=size, **backing)
+            words = _linear_words(vma, r, short=True)
+            size = 8 if first_fitting(ax, [words], width + 1.5, 8) else 7
+            box_label(ax, (x, 6.2, x + width, 7.2), words, fontsize=size,
+                      color=PALETTE["highlight"] if chosen else PALETTE["muted"])
+        chosen_x = 2 + self.page * (width + 2)
+        ax.add_patch(kind_patch((chosen_x, y0), width, y1 - y0, _CHOSEN))
+        legend = [*dict.fromkeys(drawn), _CHOSEN]
+        y = 10.6
+        for kind in legend:  # one entry a line, beside the pages
+            draw_legend(ax, [kind], 65, y, fontsize=7.5)
+            y -= 0.9
+        self._draw_verdicts(ax)
+        ax.text(2, 0.7, " ".join(self.maps_line().split()), fontsize=8, family="monospace",
                 va="center")
+
+    def _draw_verdicts(self, ax: Axes) -> None:
+        x86, arm = self.row(True), self.row(False)
+        drawn = []
+        for y, title, r in ((5.0, "x86 (pte_special)", x86),
+                            (3.4, "classic ARM (no spare bit)", arm)):
+            raw = r.normal == "None"
+            kind = _VERDICTS["raw" if raw else "page"]
+            drawn.append(kind)
+            ax.add_patch(kind_patch((2, y - 0.65), 96, 1.3, kind))
+            verdict = "None (raw frame)" if raw else f"struct {r.normal}"
+            text = f"vm_normal_page, {title}: {verdict}: {r.reason}"
+            size = 9 if first_fitting(ax, [text], 94, 9) else 8
+            ax.text(3, y, text, fontsize=size, va="center", color=PALETTE["text"],
+                    **label_backing(kind))
+        draw_legend(ax, list(dict.fromkeys(drawn)), 2, 1.9, fontsize=7.5)
+
+    def alt_text(self) -> str:
+        """The description, and each page of the VMA as the picture draws it."""
+        _mm, vma, rows = self.world(True)
+        pages = "; ".join(f"page {r.page}: {'-' if r.pfn is None else hex(r.pfn)} "
+                          f"({r.frame}), {_linear_words(vma, r, short=True)}" for r in rows)
+        return f"{self.describe()}\nthe pages: {pages}"
