@@ -12,6 +12,8 @@ from mmlab.scenarios import SCENARIOS, run_scenario, scenario
 from mmlab.viz import compare
 from mmlab.viz.compare import (
     COLUMNS,
+    PAGE_KINDS,
+    VMA_KINDS,
     RamDrill,
     StrategyExplorer,
     StrategyRuns,
@@ -30,6 +32,7 @@ from mmlab.viz.compare import (
     summary_rows,
 )
 from mmlab.viz.quiz import check_function
+from tests.viz.drawn import look
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 
@@ -237,3 +240,42 @@ def test_a_page_read_then_written_shows_both_faults(runs, monkeypatch):
     assert [(t.kind, t.majflt, t.minflt) for t in page1] == [("read", 1, 0), ("write", 0, 1)]
     assert drawn.count("Mm") == 3  # one per column: the read's major, then the COW's minor
     assert "r1:page cache 1M 0m" in e.text and "w1:anonymous 0M 1m" in e.text
+
+
+# --- the picture ---------------------------------------------------------------------------------
+def test_picture_reads_right_for_every_scenario(runs):
+    e = StrategyExplorer(runs=runs)
+    for sc in SCENARIOS:
+        for v3 in (False, True):
+            e.set(scenario=sc.name, **{"split-v3": v3})
+            pic = look(e)
+            assert pic.problems == [], (sc.name, v3)
+            assert pic.used == pic.legend  # the legend lists exactly the kinds drawn
+            assert pic.smallest_font >= 6.5
+            expect = set()
+            for strategy in e.strategies:
+                run = e.run(strategy)
+                if run.open_error or run.mmap_error:
+                    continue
+                for after in (False, True):
+                    expect |= {VMA_KINDS[k].key for *_x, k in compare._vma_spans(run, after)}
+                touched = {t.page: t for t in run.touches}
+                for page in range(sc.pages):
+                    t = touched.get(page)
+                    expect.add(PAGE_KINDS["untouched"].key if t is None else
+                               PAGE_KINDS["signal"].key if t.signal else
+                               PAGE_KINDS.get(t.where, PAGE_KINDS["other"]).key)
+            assert pic.used == expect, sc.name
+
+
+def test_picture_puts_offsets_and_faults_on_their_boxes(runs):
+    e = StrategyExplorer("libc-past-xip", runs=runs)
+    pic = look(e)
+    offsets = sorted((lab for lab in pic.box_labels if lab.text in ("0", "800e000", "3000")),
+                     key=lambda lab: (round(-lab.centre[1], 2), lab.centre[0]))
+    # refuse: 0 and 0; split: 800e000, then 800e000 and 3000 after the split; mixedmap: 0
+    assert [lab.text for lab in offsets] == ["0", "800e000", "0", "0", "800e000", "3000", "0"]
+    split_after = [lab for lab in offsets if lab.text in ("800e000", "3000")][1:]
+    assert split_after[0].box[2] <= split_after[1].box[0] + 1e-3  # side by side, in order
+    faults = [lab for lab in pic.box_labels if set(lab.text) <= {"M", "m"}]
+    assert len(faults) == 5 + 2 + 2  # refuse faults on every page; split and mixedmap on 3-4

@@ -31,7 +31,6 @@ from types import MappingProxyType
 
 import ipywidgets as widgets
 from matplotlib.axes import Axes
-from matplotlib.collections import PatchCollection
 from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 
@@ -53,11 +52,15 @@ from mmlab.scenarios import (
 from mmlab.system import System
 from mmlab.viz.base import PALETTE, Explorer, course_data, schematic_axes
 from mmlab.viz.quiz import Drill
+from mmlab.viz.style import KINDS, Kind, box_label, draw_legend, first_fitting, kind_collection
+from mmlab.viz.style import text_width as _text_width
 
 __all__ = [
     "COLUMNS",
+    "PAGE_KINDS",
     "STRATEGY_NOTES",
     "STRATEGY_SHORT",
+    "VMA_KINDS",
     "FieldRow",
     "RaceRow",
     "RamDrill",
@@ -273,20 +276,51 @@ def _clip(text: str, chars: int) -> str:
     return text if len(text) <= chars else text[:chars - 1] + "…"
 
 
+def _fit(ax: Axes, text: str, width: float, size: float, family: str = "sans-serif") -> str:
+    """``text``, cut short with "…" until it fits ``width`` data units of ``ax``."""
+    if _text_width(ax, text, size, family=family) <= width:
+        return text
+    for end in range(len(text) - 1, 0, -1):
+        short = text[:end].rstrip() + "…"
+        if _text_width(ax, short, size, family=family) <= width:
+            return short
+    return "…"
+
+
+#: How the explorer draws a VMA, by the flags ``smaps`` shows.
+VMA_KINDS: Mapping[str, Kind] = MappingProxyType({
+    "file": Kind("vma-file", "file VMA (page cache)", PALETTE["file"], "||"),
+    "pfnmap": Kind("vma-pfnmap", "VM_PFNMAP VMA", PALETTE["pfnmap"]),
+    "mixed": Kind("vma-mixed", "VM_MIXEDMAP VMA", PALETTE["pfnmap"], "///"),
+})
+
+#: How the explorer draws a page of the mapping, by where its (last) touch found it.
+PAGE_KINDS: Mapping[str, Kind] = MappingProxyType({
+    "flash": KINDS["flash"],
+    "page cache": KINDS["file"],
+    "anonymous": KINDS["anon"],
+    "other": KINDS["ram"],
+    "signal": Kind("sigbus", "the touch got SIGBUS", PALETTE["sigbus"], "xx", "S"),
+    "untouched": Kind("untouched", "not touched", None, dashed=True),
+})
+
+
 class StrategyExplorer(Explorer):
     """One scenario under each strategy, drawn as columns.
 
     Each column shows, top to bottom: the VMAs right after the mmap and after the touches
-    (purple: ``VM_PFNMAP``, hatched purple: ``VM_MIXEDMAP``, blue: plain file VMA; the label
-    is the offset column of ``/proc/PID/maps``), one box per page of the mapping coloured by
-    where the touch found it (flash, page cache, anonymous copy; red: a signal) with the fault
-    it took under it (``M`` major, ``m`` minor, nothing: no fault), the RAM bill, and the cramfs log
-    lines. Runs are computed once per scenario and strategy (:class:`StrategyRuns`).
+    (:data:`VMA_KINDS`: purple ``VM_PFNMAP``, hatched purple ``VM_MIXEDMAP``, blue with
+    vertical lines a plain file VMA; the label is the offset column of ``/proc/PID/maps``), one
+    box per page of the mapping drawn by where the touch found it (:data:`PAGE_KINDS`: flash,
+    page cache, anonymous copy, SIGBUS, not touched) with the fault it took under it (``M``
+    major, ``m`` minor, nothing: no fault), the RAM bill, and the cramfs log lines (cut to the
+    column; in full in the text). The legend lists the kinds drawn. Runs are computed once per
+    scenario and strategy (:class:`StrategyRuns`).
 
     Model helper: no kernel counterpart.
     """
 
-    figsize = (10.0, 2.9)
+    figsize = (10.0, 3.1)
 
     def __init__(self, name: str = "libc-past-xip", *, show_v3: bool = False,
                  runs: StrategyRuns | None = None) -> None:
@@ -356,67 +390,62 @@ class StrategyExplorer(Explorer):
         return "\n".join(lines)
 
     def draw(self, fig: Figure) -> None:
-        """A label column, then a column per strategy (boxes drawn as two collections)."""
-        ax = schematic_axes(fig, ylim=(2.3, 10.0))
+        """A label column, then a column per strategy; boxes drawn one collection per kind;
+        the legend lists the kinds drawn."""
+        ax = schematic_axes(fig, ylim=(3.0, 12.0))
         sc = scenario(self.name)
-        for label, y in (("after mmap", 8.15), ("after touches", 7.15), ("pages", 6.15),
-                         ("faults", 5.3), ("RAM", 4.5), ("log", 3.7)):
+        for label, y in (("after mmap", 10.3), ("after touches", 9.3), ("pages", 8.3),
+                         ("faults", 7.55), ("RAM", 6.9), ("log", 6.3)):
             ax.text(0.5, y, label, fontsize=7, color=PALETTE["muted"], va="center")
-        plain: list[Rectangle] = []
-        hatched: list[Rectangle] = []
+        boxes: dict[Kind, list[Rectangle]] = {}
         strategies = self.strategies
         width = 90.0 / len(strategies)
         for k, strategy in enumerate(strategies):
-            self._column(ax, 10.0 + k * width, width - 2.0, strategy, sc, plain, hatched)
-        ax.add_collection(PatchCollection(plain, match_original=True))
-        if hatched:
-            mixed = PatchCollection(hatched, match_original=True)
-            mixed.set_hatch("///")
-            ax.add_collection(mixed)
+            self._column(ax, 10.0 + k * width, width - 2.0, strategy, sc, boxes)
+        for kind, rects in boxes.items():
+            ax.add_collection(kind_collection(rects, kind, linewidths=0.6))
+        order = [*VMA_KINDS.values(), *PAGE_KINDS.values()]
+        draw_legend(ax, [k for k in order if k in boxes], 0.5, 4.3, fontsize=7.5, right=99.5)
 
     def _column(self, ax: Axes, x0: float, w: float, strategy: str, sc: Scenario,
-                plain: list[Rectangle], hatched: list[Rectangle]) -> None:
+                boxes: dict[Kind, list[Rectangle]]) -> None:
         run = self.run(strategy)
-        ax.text(x0, 9.3, f"{strategy}  ({STRATEGY_SHORT[strategy]})", fontsize=8.5,
-                fontweight="bold", va="center")
+        title = first_fitting(ax, (f"{strategy} ({STRATEGY_SHORT[strategy]})", strategy), w,
+                              8.5, weight="bold") or strategy
+        ax.text(x0, 11.4, title, fontsize=8.5, fontweight="bold", va="center")
         error = run.open_error or run.mmap_error
         if error:
-            ax.text(x0, 6.9, f"{'open' if run.open_error else 'mmap'}: {error}", fontsize=8,
-                    color=PALETTE["highlight"])
+            ax.text(x0, 9.3, f"{'open' if run.open_error else 'mmap'}: {error}", fontsize=8,
+                    color=PALETTE["highlight"], va="center")
             return
         pw = w / max(1, sc.pages)
-        for y, after in ((7.8, False), (6.8, True)):  # rows "after mmap", "after touches"
+        for y, after in ((10.3, False), (9.3, True)):  # rows "after mmap", "after touches"
             for first, end, offset, kind in _vma_spans(run, after):
-                colour = PALETTE["file"] if kind == "file" else PALETTE["pfnmap"]
-                box = Rectangle((x0 + first * pw, y), (end - first) * pw, 0.7,
-                                facecolor=colour, linewidth=0.6,
-                                edgecolor=PALETTE["muted"] if kind == "mixed" else PALETTE["text"],
-                                hatch="///" if kind == "mixed" else None)
-                (hatched if kind == "mixed" else plain).append(box)
-                ax.text(x0 + first * pw + 0.4, y + 0.35, offset.lstrip("0") or "0",
-                        fontsize=6.5, va="center")
-        touched = {t.page: t for t in run.touches}  # the last touch of a page: its colour
-        colours = {"flash": PALETTE["flash"], "page cache": PALETTE["file"],
-                   "anonymous": PALETTE["anon"]}
+                left, right = x0 + first * pw, x0 + end * pw
+                boxes.setdefault(VMA_KINDS[kind], []).append(
+                    Rectangle((left, y - 0.35), right - left, 0.7))
+                text = offset.lstrip("0") or "0"
+                size = 7.0 if _text_width(ax, text, 7.0) <= right - left - 0.4 else 6.5
+                box_label(ax, (left, y - 0.35, right, y + 0.35), text, fontsize=size)
+        touched = {t.page: t for t in run.touches}  # the last touch of a page: its kind
         for page in range(sc.pages):
             t = touched.get(page)
-            colour = PALETTE["free"] if t is None or t.where is None else \
-                colours.get(t.where, PALETTE["ram"])
-            edge = PALETTE["highlight"] if t is not None and t.signal else PALETTE["muted"]
-            plain.append(Rectangle((x0 + page * pw + 0.15, 5.6), pw - 0.3, 0.7,
-                                   facecolor=colour, edgecolor=edge, linewidth=0.8))
+            key = ("untouched" if t is None else "signal" if t.signal else
+                   t.where if t.where in PAGE_KINDS else "other")
+            left = x0 + page * pw
+            boxes.setdefault(PAGE_KINDS[key], []).append(
+                Rectangle((left + 0.15, 7.95), pw - 0.3, 0.7))
             mark = "".join(u.signal[3:] if u.signal else "M" * u.majflt + "m" * u.minflt
                            for u in run.touches if u.page == page)
             if mark:  # a touched page with nothing under it took no fault
-                ax.text(x0 + (page + 0.5) * pw, 5.3, mark, fontsize=7, ha="center",
-                        va="center")
-        ax.text(x0, 4.5, f"RAM {run.ram.ram} · flash {run.ram.flash}", fontsize=7.5,
+                box_label(ax, (left, 7.25, left + pw, 7.85), mark, fontsize=7)
+        ax.text(x0, 6.9, f"RAM {run.ram.ram} · flash {run.ram.flash}", fontsize=7.5,
                 va="center")
         logs = run.kernel_log + [line for t in run.touches for line in t.kernel_log]
-        if logs:
-            ax.text(x0, 3.95, "\n".join(_clip(line.removeprefix("cramfs: "), int(w * 1.9))
-                                        for line in logs[:4]),
-                    fontsize=5.5, va="top", family="monospace", linespacing=1.6)
+        for i, line in enumerate(logs[:4]):
+            ax.text(x0, 6.3 - i * 0.45, _fit(ax, line.removeprefix("cramfs: "), w, 7,
+                                             "monospace"),
+                    fontsize=7, va="center", family="monospace")
 
 
 # --- the review's objections, counted ---------------------------------------------------------
