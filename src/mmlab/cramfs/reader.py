@@ -48,7 +48,7 @@ from .errors import (
     CramfsTruncatedError,
     CramfsUnsupportedError,
 )
-from .inflate import crc32, inflate_block, inflater
+from .inflate import OUT_SLACK, crc32, inflate_block, inflater
 from .layout import (
     CRAMFS_BLK_DIRECT_PTR_SHIFT,
     CRAMFS_BLK_FLAG_DIRECT_PTR,
@@ -694,6 +694,7 @@ class CramfsImage:
         start = base + 4 * n
         out = []
         last = n - 1
+        room = bs + OUT_SLACK
         for i, end in enumerate(ptrs):
             want = bs if i < last else size - i * bs
             if end == start:
@@ -702,7 +703,7 @@ class CramfsImage:
             if end < start or end > limit or end - start > 2 * bs:
                 return None
             try:
-                chunk = decompress(view[start:end], 15, bs)
+                chunk = decompress(view[start:end], 15, room)
             except inflate_error:
                 return None
             if len(chunk) != want:

@@ -34,6 +34,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 
 from .errors import CramfsBuildError, CramfsIOError
+from .layout import MAX_INPUT_NAMELEN
 
 __all__ = [
     "Node",
@@ -49,7 +50,8 @@ __all__ = [
     "scan_directory",
 ]
 
-MAX_INPUT_NAMELEN = 255  #: longest name component mkfs.cramfs reads (MAX_INPUT_NAMELEN)
+# MAX_INPUT_NAMELEN (255, the longest name component mkfs.cramfs reads) is defined in .layout
+# and importable from here as before.
 
 
 def as_name(name: str | bytes) -> bytes:

@@ -63,13 +63,11 @@ import os
 import stat
 import warnings
 import zlib
-from collections import Counter, deque
+from collections import Counter, deque, namedtuple
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, fields
 
-from . import elf
 from .errors import CramfsBuildError, CramfsIOError, CramfsWarning
+from .inflate import crc32
 from .layout import (
     CRAMFS_BLK_DIRECT_PTR_SHIFT,
     CRAMFS_BLK_FLAG_DIRECT_PTR,
@@ -90,15 +88,26 @@ from .layout import (
     CRAMFS_SIZE_WIDTH,
     CRAMFS_UID_WIDTH,
     INODE_SIZE,
+    MAX_INPUT_NAMELEN,
     SB_OFFSET_CRC,
     SUPERBLOCK_SIZE,
+    Inode,
+    SuperblockFields,
     host_endian,
     inode_codec,
     pack_block_pointers,
+    pack_superblock,
     pack_u32,
-    superblock_struct,
 )
-from .tree import MAX_INPUT_NAMELEN, Device, Dir, File, Node, Symlink
+from .pool import Job, Pool
+
+# Start-up: ``mmlab cramfs build`` imports this module, so it keeps off ``dataclasses`` and
+# ``concurrent.futures`` (with ``logging``: ~8 ms together) and ``construct`` (~12 ms: the
+# superblock is packed with :func:`~mmlab.cramfs.layout.pack_superblock`); ``.elf`` and
+# ``.tree`` (dataclasses) are imported only by an XIP build and an in-memory tree.
+TYPE_CHECKING = False  # what typing.TYPE_CHECKING is, without importing typing
+if TYPE_CHECKING:
+    from .tree import Dir
 
 # CramfsWarning lives in .errors; it is re-exported here (``from mmlab.cramfs.writer import
 # CramfsWarning`` keeps working).
@@ -120,42 +129,39 @@ _XIP = -1  #: stored uncompressed at a block-aligned offset (mkcramfs -X)
 _HOLE = -2  #: all zeros, stored as an empty block (-z)
 
 
-@dataclass(eq=False, slots=True)
 class _Entry:
     """mkfs.cramfs's ``struct entry``: one directory entry and its layout."""
 
-    name: bytes
-    mode: int
-    uid: int
-    gid: int
-    size: int  # as stored in the inode (already truncated for regular files)
-    relpath: str
-    is_data: bool = False  # regular file or symlink (mkfs: entry->path != NULL)
-    is_reg: bool = False
-    path: bytes | None = None  # a regular file on disk: read when its data is written
-    data: bytes | memoryview | None = None  # a symlink's target, an in-memory file's bytes
-    children: list[_Entry] | None = None  # non-empty directories only
-    dir_offset: int = 0
-    offset: int = 0  # data offset (files, symlinks) or first child (directories)
-    same: _Entry | None = None
-    xip: tuple[bool, ...] | None = None  # per block: store direct + uncompressed
+    __slots__ = ("name", "mode", "uid", "gid", "size", "relpath", "is_data", "is_reg", "path",
+                 "data", "children", "dir_offset", "offset", "same", "xip")
+
+    def __init__(self, name: bytes, mode: int, uid: int, gid: int, size: int,
+                 relpath: str) -> None:
+        self.name = name
+        self.mode = mode
+        self.uid = uid
+        self.gid = gid
+        self.size = size  # as stored in the inode (already truncated for regular files)
+        self.relpath = relpath
+        self.is_data = False  # regular file or symlink (mkfs: entry->path != NULL)
+        self.is_reg = False
+        self.path: bytes | None = None  # a regular file on disk: read when its data is written
+        self.data: bytes | memoryview | None = None  # a symlink's target, an in-memory file
+        self.children: list[_Entry] | None = None  # non-empty directories only
+        self.dir_offset = 0
+        self.offset = 0  # data offset (files, symlinks) or first child (directories)
+        self.same: _Entry | None = None
+        self.xip: tuple[bool, ...] | None = None  # per block: store direct + uncompressed
 
 
-@dataclass(frozen=True)
-class _Options:
+class _Options(namedtuple("_Options", "blocksize endian name edition pad insert_file holes xip",
+                          defaults=(4096, "host", "Compressed", 0, False, None, False, ()))):
     """The keywords of :func:`build_image` (mkfs.cramfs's options)."""
 
-    blocksize: int = 4096
-    endian: str = "host"
-    name: str | bytes = "Compressed"
-    edition: int = 0
-    pad: bool = False
-    insert_file: str | os.PathLike | bytes | None = None
-    holes: bool = False
-    xip: Sequence[str] | str = ()
+    __slots__ = ()
 
 
-_OPTION_NAMES = frozenset(f.name for f in fields(_Options))
+_OPTION_NAMES = frozenset(_Options._fields)
 
 
 class _Warn:
@@ -269,6 +275,8 @@ def _scan_directory(path: bytes, rel: str, warn: _Warn) -> tuple[list[_Entry], i
 
 def _scan_tree(d: Dir, rel: str, warn: _Warn) -> tuple[list[_Entry], int]:
     """The same as :func:`_scan_directory` for an in-memory :class:`Dir`."""
+    from .tree import Device, Dir, File, Node, Symlink  # only for in-memory trees
+
     out: list[_Entry] = []
     total = 0
     for name, node in d.sorted_entries():
@@ -295,9 +303,18 @@ def _scan_tree(d: Dir, rel: str, warn: _Warn) -> tuple[list[_Entry], int]:
     return out, total
 
 
+def _in_memory(root: str | os.PathLike | Dir) -> bool:
+    """Is ``root`` an in-memory :class:`~mmlab.cramfs.tree.Dir` (not a path)?"""
+    if isinstance(root, (str, bytes, os.PathLike)):
+        return False
+    from .tree import Dir  # not loaded for a build from a path
+
+    return isinstance(root, Dir)
+
+
 def _root_meta(root: str | os.PathLike | Dir) -> tuple[int, int, int]:
     """main()'s ``stat`` of the root (it must be a directory): mode, uid, gid."""
-    if isinstance(root, Dir):
+    if _in_memory(root):
         return root.st_mode, root.uid, root.gid
     top = os.fsencode(os.fspath(root))
     try:
@@ -313,7 +330,7 @@ def _root_meta(root: str | os.PathLike | Dir) -> tuple[int, int, int]:
 def _scan(root: str | os.PathLike | Dir, warn: _Warn) -> tuple[list[_Entry], int]:
     """parse_directory() on a path (``lstat`` below the root) or an in-memory tree."""
     try:
-        if isinstance(root, Dir):
+        if _in_memory(root):
             return _scan_tree(root, "", warn)
         return _scan_directory(os.fsencode(os.fspath(root)), "", warn)
     except RecursionError:
@@ -365,12 +382,28 @@ def _read_exact(f: io.FileIO, n: int) -> bytes:
 
 
 def _read_whole(e: _Entry) -> bytes:
-    """A regular file's first ``e.size`` bytes (the size ``lstat`` saw)."""
+    """A regular file's first ``e.size`` bytes (the size ``lstat`` saw).
+
+    ``os.open`` + ``os.read``, not ``open()``: a file object costs more than the read of
+    a small file (a tenth of the main thread's time on a tree of small files).
+    """
     try:
-        with open(e.path, "rb", buffering=0) as f:
-            data = _read_exact(f, e.size)
+        fd = os.open(e.path, os.O_RDONLY | os.O_CLOEXEC)
     except OSError as err:
         raise _input_error(e, err) from err
+    try:
+        data = os.read(fd, e.size)
+        if 0 < len(data) < e.size:  # a short read that is not the end of the file
+            parts = [data]
+            got = len(data)
+            while got < e.size and (more := os.read(fd, e.size - got)):
+                parts.append(more)
+                got += len(more)
+            data = b"".join(parts)
+    except OSError as err:
+        raise _input_error(e, err) from err
+    finally:
+        os.close(fd)
     if len(data) != e.size:
         raise _changed_size(e)
     return data
@@ -405,6 +438,8 @@ def _chunks(e: _Entry, data: bytes | memoryview | None, chunk: int) -> Iterator[
 def _xip_blocks_of(e: _Entry, data: bytes | memoryview, blksize: int,
                    warn: _Warn) -> tuple[bool, ...] | None:
     """mkcramfs -X's ``is_elf_loadable()`` per block of a file a glob matched (None: no XIP)."""
+    from . import elf  # only XIP builds look at ELF headers
+
     nblocks = (e.size - 1) // blksize + 1
     if elf.is_elf(data):
         info = elf.parse_elf(data)
@@ -426,7 +461,7 @@ def _fingerprint(e: _Entry, data: bytes | memoryview | None, chunk: int) -> int:
     """mdfile(): what picks the candidates among files of one size (a CRC32 of the bytes)."""
     crc = 0
     for part in _chunks(e, data, chunk):
-        crc = zlib.crc32(part, crc)
+        crc = crc32(part, crc)
     return crc
 
 
@@ -459,26 +494,31 @@ class _Doubles:
 # --- write_data() / do_compress(): pieces, compression, output -------------------------------
 
 
-@dataclass(eq=False, slots=True)
 class _Batch:
     """Blocks compressed together by one pool task (or here, for small inputs)."""
 
-    blocks: list[memoryview]
-    nbytes: int = 0
-    future: Future[list[bytes]] | None = None
-    out: list[bytes] | None = None
+    __slots__ = ("blocks", "nbytes", "future", "out")
+
+    def __init__(self, blocks: list[memoryview]) -> None:
+        self.blocks = blocks
+        self.nbytes = 0
+        self.future: Job | None = None
+        self.out: list[bytes] | None = None
 
 
-@dataclass(eq=False, slots=True)
 class _Piece:
     """Whole blocks of one stored file (at most ``_CHUNK_BYTES``), or a file that is a double."""
 
-    entry: _Entry
-    first: int = 0  #: index in the file of the piece's first block
-    data: memoryview | None = None  #: None: the file shares ``entry.same``'s data
-    last: bool = True  #: the file's last piece
-    kinds: list[int] | None = None  #: per block: _XIP, _HOLE or its index in ``batch``
-    batch: _Batch | None = None
+    __slots__ = ("entry", "first", "data", "last", "kinds", "batch")
+
+    def __init__(self, entry: _Entry, first: int = 0, data: memoryview | None = None,
+                 last: bool = True) -> None:
+        self.entry = entry
+        self.first = first  #: index in the file of the piece's first block
+        self.data = data  #: None: the file shares ``entry.same``'s data
+        self.last = last  #: the file's last piece
+        self.kinds: list[int] | None = None  #: per block: _XIP, _HOLE or its index in batch
+        self.batch: _Batch | None = None
 
 
 def _pieces(all_entries: list[_Entry], globs: tuple[str, ...], blksize: int,
@@ -523,7 +563,7 @@ class _Compressor:
     writer reaches it; without one (small inputs), a batch is compressed when needed.
     """
 
-    def __init__(self, level: int, pool: ThreadPoolExecutor | None, *, blksize: int,
+    def __init__(self, level: int, pool: Pool | None, *, blksize: int,
                  holes: bool) -> None:
         self.level = level
         self.pool = pool
@@ -536,6 +576,14 @@ class _Compressor:
         """Sort ``p``'s blocks: XIP page, hole (``-z``) or a compress() job for the batch."""
         e, mv, blksize = p.entry, p.data, self.blksize
         batch = self.open
+        if not e.xip and not self.holes:  # every block compressed: no look at its bytes
+            first = len(batch.blocks)
+            batch.blocks += [mv[i:i + blksize] for i in range(0, len(mv), blksize)]
+            batch.nbytes += len(mv)
+            p.kinds, p.batch = list(range(first, len(batch.blocks))), batch
+            if batch.nbytes >= _TASK_BYTES:
+                self.start(batch)
+            return
         kinds = []
         for j, start in enumerate(range(0, len(mv), blksize)):
             blk = mv[start:start + blksize]
@@ -607,6 +655,9 @@ class _DataWriter:
             self.total_blocks += nblocks
             self.ptrs = []
             pos = sink.put(pos, bytes(4 * nblocks))
+        if not self.xip_mode:
+            self.pos = self._write_classic(p, pos)
+            return
         ptrs = self.ptrs
         mv = p.data
         for j, kind in enumerate(p.kinds):
@@ -641,6 +692,35 @@ class _DataWriter:
             pos += -pos % 4
         self.pos = pos
 
+    def _write_classic(self, p: _Piece, pos: int) -> int:
+        """:meth:`write`'s loop for mkfs.cramfs's layout (no XIP): each block compressed, or
+        empty (a hole), back to back; the piece's blocks go to the sink in one piece."""
+        e, ptrs, limit = p.entry, self.ptrs, 2 * self.blksize
+        parts: list[bytes] = []
+        start = pos
+        out: list[bytes] | None = None
+        for kind in p.kinds:
+            if kind != _HOLE:
+                if out is None:
+                    self.comp.get(p.batch, kind)  # waits for the piece's batch
+                    out = p.batch.out
+                z = out[kind]
+                if len(z) > limit:
+                    raise CramfsBuildError(
+                        f"AIEEE: block \"compressed\" to > 2*blocklength ({len(z)}) "
+                        f"in {e.relpath!r}", where="writer")
+                parts.append(z)
+                pos += len(z)
+            ptrs.append(pos)
+        if parts:
+            self.sink.put(start, parts[0] if len(parts) == 1 else b"".join(parts))
+        if pos & CRAMFS_BLK_FLAGS and any(q & CRAMFS_BLK_FLAGS for q in ptrs):
+            self.flags |= CRAMFS_FLAG_EXT_BLOCK_POINTERS  # as write() would (never below 1 GiB)
+        if p.last:
+            self.sink.put(self.start, pack_block_pointers(self.endian, ptrs))
+            pos += -pos % 4
+        return pos
+
 
 def _write_data(sink: _Sink, pos: int, all_entries: list[_Entry], *, blksize: int,
                 endian: str, holes: bool, globs: tuple[str, ...], flags: int,
@@ -654,8 +734,7 @@ def _write_data(sink: _Sink, pos: int, all_entries: list[_Entry], *, blksize: in
     xip_mode = bool(globs)
     level = XIP_ZLIB_LEVEL if xip_mode else MKFS_ZLIB_LEVEL
     parallel = sum(e.size for e in all_entries if e.is_data) >= _PARALLEL_MIN_BYTES
-    pool = (ThreadPoolExecutor(max_workers=_WORKERS, thread_name_prefix="cramfs-zlib")
-            if parallel else None)
+    pool = Pool(_WORKERS, "cramfs-zlib") if parallel else None
     comp = _Compressor(level, pool, blksize=blksize, holes=holes)
     out = _DataWriter(sink, pos, comp, blksize=blksize, endian=endian, xip_mode=xip_mode,
                       flags=flags)
@@ -679,7 +758,7 @@ def _write_data(sink: _Sink, pos: int, all_entries: list[_Entry], *, blksize: in
     finally:
         pieces.close()
         if pool is not None:
-            pool.shutdown(wait=True, cancel_futures=True)
+            pool.shutdown()  # cancels the batches not started, waits for the running ones
     return out.pos, out.total_blocks, out.flags
 
 
@@ -770,7 +849,7 @@ class _MemorySink:
     def crc32(self, start: int) -> int:
         """CRC32 of the image from ``start`` on."""
         with self.buf.getbuffer() as mv, mv[start:] as tail:
-            return zlib.crc32(tail)
+            return crc32(tail)
 
     def value(self) -> bytes:
         """The image (no copy: the BytesIO gives up its buffer)."""
@@ -849,7 +928,7 @@ class _FileSink:
                 if not n:
                     raise CramfsIOError(f"{self.name} shrank while it was written",
                                         where="writer")
-                crc = zlib.crc32(buf[:n], crc)
+                crc = crc32(buf[:n], crc)
                 pos += n
         except OSError as err:
             raise self._error(err, "read back") from err
@@ -1009,13 +1088,9 @@ def _write_superblock(sink: _Sink, header: bytearray, padsize: int, endian: str,
                       flags: int, edition: int, blocks: int, files: int, name: str | bytes,
                       root: dict[str, int]) -> None:
     """write_superblock() + main()'s CRC32 from the superblock on (fsid.crc summed as 0)."""
-    header[padsize:padsize + SUPERBLOCK_SIZE] = superblock_struct(endian).build({
-        "magic": CRAMFS_MAGIC, "size": size, "flags": flags, "future": 0,
-        "signature": CRAMFS_SIGNATURE,
-        "fsid": {"crc": 0, "edition": edition, "blocks": blocks, "files": files},
-        "name": _super_name(name),
-        "root": root,
-    })
+    header[padsize:padsize + SUPERBLOCK_SIZE] = pack_superblock(endian, SuperblockFields(
+        CRAMFS_MAGIC, size, flags, 0, CRAMFS_SIGNATURE, 0, edition, blocks, files,
+        _super_name(name), Inode(**root)))
     sink.put(0, header)
     crc = sink.crc32(padsize)
     sink.put(padsize + SB_OFFSET_CRC, pack_u32(endian, crc))
