@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import os
+import random
 import stat
 import sys
 from pathlib import Path
@@ -93,3 +94,101 @@ def test_tree_holds_what_real_images_hold(tmp_path, monkeypatch):
     B.run_command([B._tool("mkfs.cramfs"), str(root), str(ref)])
     write_image(root, tmp_path / "mine.img")
     assert (tmp_path / "mine.img").read_bytes() == ref.read_bytes()
+
+
+def test_pairs_give_medians_and_the_median_of_their_ratios():
+    mine, theirs = B.Run(), B.Run()
+    for a, b in ((1.0, 2.0), (9.0, 10.0), (2.0, 8.0), (3.0, 4.0), (0.5, 1.0)):
+        mine.add(a, None)
+        theirs.add(b, None)
+    mine.add(None, 5 * MIB)  # the RSS run adds no time
+    assert mine.walls == [1.0, 9.0, 2.0, 3.0, 0.5] and mine.wall == 0.5
+    assert mine.median == 2.0 and theirs.median == 4.0 and mine.maxrss == 5 * MIB
+    assert B.pair_ratio(mine, theirs) == 0.5  # of 0.5, 0.9, 0.25, 0.75, 0.5
+    assert B.pair_ratio(B.Run(), B.Run()) is None and B.Run().median == float("inf")
+
+
+def _fake_lib_dir(lib: Path) -> None:
+    lib.mkdir(parents=True)
+    for i in range(40):
+        (lib / f"libsmall{i:02d}.so.1.0").write_bytes(random.Random(i).randbytes(1000 + 300 * i))
+        os.symlink(f"libsmall{i:02d}.so.1.0", lib / f"libsmall{i:02d}.so.1")
+    (lib / "libbig.so.1").write_bytes(b"B" * (B.LIBRARY_FILE_MAX + 1))
+    os.symlink("libbig.so.1", lib / "libbig.so")  # its target is not taken: nor is the link
+    (lib / "gconv").mkdir()
+    (lib / "gconv" / "UTF-16.so").write_bytes(b"gconv" * 100)
+    os.symlink("/abs/libx.so", lib / "libabs.so")
+
+
+@needs_mkfs
+def test_library_tree_is_small_files_in_path_order(tmp_path):
+    src = tmp_path / "usrlib"
+    _fake_lib_dir(src)
+    mkfs = B._tool("mkfs.cramfs")
+    tree = B.make_library_tree(tmp_path, mkfs, src, image_bytes=40_000)
+    root = tree.root
+    names = sorted(p.name for p in root.iterdir())
+    assert "libbig.so.1" not in names and "libbig.so" not in names and "libabs.so" not in names
+    copied = sorted(p.name for p in root.iterdir() if p.is_file() and not p.is_symlink())
+    assert copied == [f"libsmall{i:02d}.so.1.0" for i in range(len(copied))]  # a prefix
+    assert 5 < len(copied) < 40
+    assert all(os.readlink(root / f"libsmall{i:02d}.so.1") == f"libsmall{i:02d}.so.1.0"
+               for i in range(len(copied)))
+    assert tree.name == "library" and tree.files == len(copied) and tree.symlinks == len(copied)
+    assert tree.input_bytes == sum((root / n).stat().st_size for n in copied)
+
+    from mmlab.cramfs.writer import write_image
+
+    B.run_command([mkfs, str(root), str(tmp_path / "ref.img")])
+    write_image(root, tmp_path / "mine.img")
+    assert (tmp_path / "mine.img").read_bytes() == (tmp_path / "ref.img").read_bytes()
+
+
+@needs_mkfs
+def test_rootfs_is_a_busybox_system(tmp_path):
+    """A stand-in busybox (a script printing an applet list), libraries, zoneinfo: the tree
+    has the applets as symlinks (init a hard link), the libraries with soname links, /etc,
+    fifos, devices as root; mkfs.cramfs and mmlab agree on it."""
+    fake = tmp_path / "busybox"
+    fake.write_text("#!/bin/sh\nprintf 'bin/busybox\\nbin/ls\\nbin/sh\\nsbin/init\\n"
+                    "usr/bin/awk\\nlinuxrc\\n../escape\\n'\n")
+    fake.chmod(0o755)
+    lib = tmp_path / "lib"
+    lib.mkdir()
+    (lib / "libc.so.6").write_bytes(b"libc" * 5000)
+    (lib / "libz.so.1.2.13").write_bytes(b"libz" * 3000)
+    os.symlink("libz.so.1.2.13", lib / "libz.so.1")
+    (lib / "gconv").mkdir()
+    (lib / "gconv" / "ISO8859-1.so").write_bytes(b"gconv" * 99)
+    share = tmp_path / "share"
+    (share / "zoneinfo" / "Europe").mkdir(parents=True)
+    (share / "zoneinfo" / "Europe" / "Paris").write_bytes(b"TZif2" * 300)
+    os.symlink("Europe/Paris", share / "zoneinfo" / "CET")
+    (tmp_path / "w").mkdir()
+    tree = B.make_rootfs(tmp_path / "w", str(fake), lib_dirs=[lib], share=share)
+    root = tree.root
+    assert (root / "bin/busybox").read_bytes() == fake.read_bytes()
+    assert os.readlink(root / "bin/ls") == "busybox"
+    assert os.readlink(root / "usr/bin/awk") == "../../bin/busybox"
+    assert os.readlink(root / "linuxrc") == "bin/busybox"
+    assert os.path.samefile(root / "sbin/init", root / "bin/busybox")
+    assert not os.path.lexists(tmp_path / "w" / "escape")
+    assert (root / "lib/libc.so.6").read_bytes() == b"libc" * 5000
+    assert os.readlink(root / "usr/lib/libz.so.1") == "libz.so.1.2.13"
+    assert (root / "usr/lib/gconv/ISO8859-1.so").exists()
+    assert os.readlink(root / "usr/share/zoneinfo/CET") == "Europe/Paris"
+    assert stat.S_IMODE((root / "etc/shadow").stat().st_mode) == 0o600
+    assert os.readlink(root / "etc/mtab") == "/proc/self/mounts"
+    assert stat.S_ISFIFO((root / "dev/initctl").lstat().st_mode)
+    assert stat.S_ISCHR((root / "dev/console").lstat().st_mode) if os.geteuid() == 0 \
+        else not os.path.lexists(root / "dev/console")
+    assert tree.name == "rootfs" and tree.hard_links == 1
+    assert tree.symlinks == 4 + 1 + 1 + len(B.ROOTFS_SYMLINKS)  # applets, libz, CET, /etc
+    assert tree.devices == 2 + (len(B.ROOTFS_DEVICES) if os.geteuid() == 0 else 0)
+
+    from mmlab.cramfs.writer import write_image
+
+    mkfs = B._tool("mkfs.cramfs")
+    B.run_command([mkfs, str(root), str(tmp_path / "ref.img")])
+    write_image(root, tmp_path / "mine.img")
+    assert (tmp_path / "mine.img").read_bytes() == (tmp_path / "ref.img").read_bytes()

@@ -1,39 +1,47 @@
 """cramfs speed and memory: the ``mmlab cramfs`` commands vs util-linux, as whole processes.
 
-The image holds what real images hold (see :func:`make_tree`): a copy of
-Python's standard library (many small files), a few large files (random,
-text, mixed; several MiB each), duplicates (hard links and plain copies),
-symlinks (absolute, relative, dangling, to a directory) and, as root,
-device nodes and a fifo.
+Three source trees, each made here from what this machine has (what ``make bench``
+installs), each turned into an image by ``mkfs.cramfs``:
 
-The headline is the whole-command table: each command is run as a child
-process (``subprocess``, wall time from spawn to exit, best of ``REPEAT``
-runs interleaved with its util-linux counterpart so that a busy machine
-hurts both alike, after one warm-up run), and with the child's peak RSS (one
-more run under GNU ``/usr/bin/time -f %M``, see :func:`run_command`).  The
-children cache bytecode in a private directory (:func:`child_env`), as an
+* ``big files`` (:func:`make_tree`): a copy of Python's standard library (many small
+  files), a few large files (random, text, mixed; several MiB each), duplicates (hard
+  links and plain copies), symlinks (absolute, relative, dangling, to a directory)
+  and, as root, device nodes and a fifo;
+* ``library`` (:func:`make_library_tree`): a distribution's library tree, the
+  regular files of at most 256 KiB of ``/usr/lib/<multiarch>`` in path order (a few
+  hundred ELF libraries and modules) and the symlinks among them, until
+  ``mkfs.cramfs`` makes about :data:`LIBRARY_IMAGE` bytes;
+* ``rootfs`` (:func:`make_rootfs`): a busybox root file system as a board boots it:
+  Debian's static ``busybox`` with a symlink per applet (``init`` a hard link), glibc
+  and the usual shared libraries with their soname links, glibc's ``gconv`` modules,
+  ``zoneinfo`` and ``terminfo``, small ``/etc`` files written here, fifos and, as root,
+  device nodes.
+
+For every tree the whole commands run as child processes (``subprocess``, wall time
+from spawn to exit) in pairs, mmlab then util-linux, :data:`REPEAT` pairs after one
+warm-up pair, so that a busy machine slows both sides of a pair alike; a table row
+gives the median time of each side and the median of the pairs' ratios.  One more run
+of each under GNU ``/usr/bin/time -f %M`` gives its peak RSS (see :func:`run_command`).
+The children cache bytecode in a private directory (:func:`child_env`), as an
 installed mmlab would, even if ``PYTHONDONTWRITEBYTECODE`` is set here:
 
-* ``mmlab cramfs check IMG`` vs ``fsck.cramfs --extract IMG`` (goal <= 0.7x);
-* ``mmlab cramfs extract IMG DIR`` vs ``fsck.cramfs --extract=DIR IMG``
-  (goal <= 0.7x; a fresh DIR on the same file system for every run, removed
-  and ``sync``-ed after it, so that no run pays for another's writeback);
-  again into /dev/shm if it is a tmpfs: on disk much of the time is the file
-  system's (and varies with its state), in RAM it is the tools' own;
-* ``mmlab cramfs build SRC IMG`` vs ``mkfs.cramfs SRC IMG`` (goal <= 0.5x,
-  and the two images must be byte-identical);
-* start-up: ``mmlab --help`` (also without any bytecode cache) and a bare
-  ``python -c pass``.
+* ``mmlab cramfs check IMG`` vs ``fsck.cramfs --extract IMG`` (goal <= 0.7x; without a
+  DIR fsck inflates every block and writes nothing, as ``check`` does);
+* ``mmlab cramfs extract IMG DIR`` vs ``fsck.cramfs --extract=DIR IMG`` (a fresh DIR
+  on the same file system for every run, removed and ``sync``-ed after it, so that no
+  run pays for another's writeback); again into /dev/shm if it is a tmpfs: on disk much
+  of the time is the file system's (and varies with its state), in RAM it is the
+  tools' own;
+* ``mmlab cramfs build SRC IMG`` vs ``mkfs.cramfs SRC IMG`` (goal <= 0.5x, and the two
+  images must be byte-identical);
 
-Then the memory of a build, read off directly: the peak RSS of
-``mmlab cramfs build`` next to the image size and the bare interpreter's RSS
-(goal: at most twice the image plus the interpreter).
-
-Last, the in-process library figures: read + inflate with
-``mmlab.cramfs.reader`` vs ``fsck.cramfs --extract IMG`` vs
-``dissect.cramfs`` (pip ``.[bench]``), ``write_image`` vs ``mkfs.cramfs``,
-and the ``tracemalloc`` peaks of both.  Results also go to
-``bench-results/cramfs.json``.
+and per tree the memory of a build: the peak RSS of ``mmlab cramfs build`` next to
+the image size and the bare interpreter's RSS (goal: at most twice the image plus the
+interpreter).  Once: start-up (``mmlab --help``, also without any bytecode cache, and a
+bare ``python -c pass``), and on the big-file image the in-process library figures:
+read + inflate with ``mmlab.cramfs.reader`` vs ``fsck.cramfs --extract IMG`` vs
+``dissect.cramfs`` (pip ``.[bench]``), ``write_image`` vs ``mkfs.cramfs``, and the
+``tracemalloc`` peaks of both.  Results also go to ``bench-results/cramfs.json``.
 """
 
 from __future__ import annotations
@@ -42,6 +50,8 @@ import json
 import os
 import random
 import shutil
+import stat
+import statistics
 import subprocess
 import sys
 import sysconfig
@@ -49,11 +59,14 @@ import tempfile
 import time
 import tracemalloc
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 STDLIB_IMAGE = 14 << 20  #: bytes of image the copy of the standard library should make
-REPEAT = 5
+LIBRARY_IMAGE = 12 << 20  #: bytes of image the library tree should make
+LIBRARY_FILE_MAX = 256 << 10  #: the library tree takes files up to this size
+REPEAT = 11  #: timed pairs per command (after one warm-up pair)
+LIBRARY_REPEAT = 5  #: runs of the in-process figures (best of)
 CHECK_GOAL = 0.7
 EXTRACT_GOAL = 0.7
 BUILD_GOAL = 0.5
@@ -68,6 +81,11 @@ TIME = shutil.which("time", path="/usr/bin:/bin")  #: GNU time, for a child's pe
 
 def _tool(name: str) -> str | None:
     return shutil.which(name, path=f"/usr/sbin:/sbin:{os.environ.get('PATH', '')}")
+
+
+def _busybox() -> str | None:
+    """Debian's ``busybox`` (package busybox-static, which ``make bench`` installs)."""
+    return shutil.which("busybox", path=f"/usr/bin:/bin:{os.environ.get('PATH', '')}")
 
 
 def _mmlab_command() -> list[str]:
@@ -221,6 +239,31 @@ class Tree:
     symlinks: int
     devices: int
     input_bytes: int
+    name: str = "big files"
+
+
+def _count(root: Path) -> tuple[int, int, int, int, int, int]:
+    """(regular files, their bytes, files of >= 3 MiB, hard links, symlinks, device nodes and
+    fifos) under ``root``; a hard link is a name past the first of an inode (counted as a
+    file, its bytes once)."""
+    files = total = big = hard = links = special = 0
+    seen: set[tuple[int, int]] = set()
+    for dirpath, dirs, names in os.walk(root):
+        for n in dirs + names:  # a symlink to a directory is listed with the directories
+            st = os.lstat(os.path.join(dirpath, n))
+            if stat.S_ISLNK(st.st_mode):
+                links += 1
+            elif stat.S_ISREG(st.st_mode):
+                files += 1
+                if st.st_nlink > 1 and (st.st_dev, st.st_ino) in seen:
+                    hard += 1
+                    continue
+                seen.add((st.st_dev, st.st_ino))
+                total += st.st_size
+                big += st.st_size >= 3 * MIB
+            elif not stat.S_ISDIR(st.st_mode):
+                special += 1
+    return files, total, big, hard, links, special
 
 
 def make_tree(work: Path, mkfs: str) -> Tree:
@@ -244,21 +287,239 @@ def make_tree(work: Path, mkfs: str) -> Tree:
     return Tree(root, files, 5, nhard + 1, nlinks, ndev, total)
 
 
+def _multiarch_lib() -> Path:
+    """``/usr/lib/<multiarch>`` (Debian's library directory), else ``/usr/lib``."""
+    arch = sysconfig.get_config_var("MULTIARCH")
+    lib = Path("/usr/lib") / arch if arch else Path("/usr/lib")
+    return lib if lib.is_dir() else Path("/usr/lib")
+
+
+def _library_files(source: Path) -> list[tuple[Path, int]]:
+    """Regular files of at most LIBRARY_FILE_MAX bytes below ``source``, in path order."""
+    out = []
+    for dirpath, dirs, files in os.walk(source):
+        dirs[:] = sorted(d for d in dirs if d not in SKIP_DIRS)
+        for f in sorted(files):
+            p = Path(dirpath) / f
+            try:
+                st = p.lstat()
+            except OSError:
+                continue
+            if stat.S_ISREG(st.st_mode) and 0 < st.st_size <= LIBRARY_FILE_MAX:
+                out.append((p, st.st_size))
+    return out
+
+
+def _library_links(source: Path, dest: Path) -> int:
+    """The symlinks of ``source`` whose target was copied (``libz.so.1 -> libz.so.1.2.13``)."""
+    made = 0
+    for dirpath, dirs, names in os.walk(source):
+        dirs[:] = sorted(d for d in dirs if d not in SKIP_DIRS)
+        for n in sorted(names):
+            p = Path(dirpath) / n
+            if not p.is_symlink():
+                continue
+            target = os.readlink(p)
+            if os.path.isabs(target):
+                continue
+            link = dest / p.relative_to(source)
+            if link.parent.is_dir() and (link.parent / target).is_file() \
+                    and not os.path.lexists(link):
+                os.symlink(target, link)
+                made += 1
+    return made
+
+
+def make_library_tree(work: Path, mkfs: str, source: Path | None = None,
+                      image_bytes: int = LIBRARY_IMAGE) -> Tree:
+    """A distribution's library tree under ``work/library``: the small files of ``source``
+    (default ``/usr/lib/<multiarch>``), in path order, until ``mkfs.cramfs`` makes about
+    ``image_bytes``, and the symlinks among them."""
+    source = source or _multiarch_lib()
+    root = work / "library"
+    files = _library_files(source)
+    budget = 3 * image_bytes
+    for _attempt in range(3):
+        if root.exists():
+            shutil.rmtree(root)
+        root.mkdir()
+        copied = 0
+        for p, size in files:
+            if copied >= budget:
+                break
+            target = root / p.relative_to(source)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                shutil.copyfile(p, target)
+            except OSError:
+                continue
+            copied += size
+        img = work / "library-size.cramfs"
+        subprocess.run([mkfs, str(root), str(img)], check=True, capture_output=True)
+        size = img.stat().st_size
+        img.unlink()
+        if abs(size - image_bytes) < image_bytes // 20 or copied < budget:
+            break
+        budget = int(budget * image_bytes / size)
+    _library_links(source, root)
+    nfiles, total, big, hard, links, special = _count(root)
+    return Tree(root, nfiles, big, hard, links, special, total, "library")
+
+
+#: Shared libraries of the root file system, in /lib (glibc) and /usr/lib (the rest), each
+#: copied from this machine's library directory under its real name with its soname link.
+ROOTFS_LIBS = ("ld-linux-x86-64.so.2", "libc.so.6", "libm.so.6", "libresolv.so.2",
+               "libnss_files.so.2", "libnss_dns.so.2", "libpthread.so.0", "libdl.so.2",
+               "librt.so.1", "libutil.so.1", "libcrypt.so.1", "libgcc_s.so.1")
+ROOTFS_USR_LIBS = ("libz.so.1", "libssl.so.3", "libcrypto.so.3", "libstdc++.so.6",
+                   "libsqlite3.so.0", "libexpat.so.1", "libffi.so.8", "liblzma.so.5",
+                   "libbz2.so.1.0", "libzstd.so.1", "libreadline.so.8", "libncursesw.so.6",
+                   "libtinfo.so.6", "libcurl.so.4", "libpcre2-8.so.0", "libuuid.so.1")
+#: Applets installed as hard links of /bin/busybox (the others are symlinks).  Few:
+#: ``fsck.cramfs`` inflates a hard link's data again for every name, so with every applet
+#: a hard link (``busybox --install``) it would spend nine tenths of its time on busybox.
+ROOTFS_HARD_LINKS = frozenset({"sbin/init"})
+#: (path, mode, contents) of the small /etc files a busybox system boots with.
+ROOTFS_ETC = (
+    ("etc/passwd", 0o644, "root:x:0:0:root:/root:/bin/sh\ndaemon:x:1:1:daemon:/usr/sbin:"
+     "/bin/false\nwww-data:x:33:33:www-data:/var/www:/bin/false\n"
+     "nobody:x:65534:65534:nobody:/nonexistent:/bin/false\n"),
+    ("etc/group", 0o644, "root:x:0:\ndaemon:x:1:\ntty:x:5:\nwww-data:x:33:\n"
+     "nogroup:x:65534:\n"),
+    ("etc/shadow", 0o600, "root::19000:0:99999:7:::\ndaemon:*:19000:0:99999:7:::\n"),
+    ("etc/hostname", 0o644, "board\n"),
+    ("etc/hosts", 0o644, "127.0.0.1\tlocalhost\n127.0.1.1\tboard\n::1\tlocalhost\n"),
+    ("etc/fstab", 0o644, "proc\t/proc\tproc\tdefaults\t0 0\nsysfs\t/sys\tsysfs\t"
+     "defaults\t0 0\ntmpfs\t/tmp\ttmpfs\tmode=1777\t0 0\n"),
+    ("etc/inittab", 0o644, "::sysinit:/etc/init.d/rcS\nttyS0::respawn:/sbin/getty -L "
+     "ttyS0 115200 vt100\n::ctrlaltdel:/sbin/reboot\n::shutdown:/bin/umount -a -r\n"),
+    ("etc/init.d/rcS", 0o755, "#!/bin/sh\nmount -a\nmkdir -p /dev/pts\nmount -t devpts "
+     "devpts /dev/pts\nhostname -F /etc/hostname\nifup -a\nsyslogd\n"),
+    ("etc/network/interfaces", 0o644, "auto lo\niface lo inet loopback\nauto eth0\n"
+     "iface eth0 inet dhcp\n"),
+    ("etc/profile", 0o644, "export PATH=/bin:/sbin:/usr/bin:/usr/sbin\nexport PS1='\\h:\\w\\$ '\n"),
+    ("etc/issue", 0o644, "busybox board \\n \\l\n"),
+    ("etc/shells", 0o644, "/bin/sh\n/bin/ash\n"),
+    ("etc/nsswitch.conf", 0o644, "passwd: files\ngroup: files\nhosts: files dns\n"),
+)
+#: (path, target) of the /etc and /var symlinks (absolute ones point at run-time files).
+ROOTFS_SYMLINKS = (("etc/mtab", "/proc/self/mounts"), ("etc/resolv.conf", "/tmp/resolv.conf"),
+                   ("etc/localtime", "/usr/share/zoneinfo/UTC"), ("var/run", "../tmp"),
+                   ("var/lock", "../tmp"), ("var/tmp", "../tmp"))
+#: (name, mode, major, minor) of the device nodes in /dev (made as root only).
+ROOTFS_DEVICES = (("console", 0o20600, 5, 1), ("null", 0o20666, 1, 3), ("zero", 0o20666, 1, 5),
+                  ("random", 0o20666, 1, 8), ("urandom", 0o20666, 1, 9), ("tty", 0o20666, 5, 0),
+                  ("tty0", 0o20620, 4, 0), ("tty1", 0o20620, 4, 1), ("ttyS0", 0o20660, 4, 64),
+                  ("ttyS1", 0o20660, 4, 65), ("mtd0", 0o20660, 90, 0), ("mtd1", 0o20660, 90, 2),
+                  ("mtdblock0", 0o60660, 31, 0), ("mtdblock1", 0o60660, 31, 1),
+                  ("ram0", 0o60660, 1, 0), ("loop0", 0o60660, 7, 0), ("mmcblk0", 0o60660, 179, 0),
+                  ("mmcblk0p1", 0o60660, 179, 1))
+
+
+def _copy_lib(name: str, sources: Sequence[Path], dest: Path) -> bool:
+    """Copy library ``name`` (a soname) from the first of ``sources`` that has it: the real
+    file under its own name, and ``name`` as a symlink to it when the two differ."""
+    for src in sources:
+        p = src / name
+        if not p.exists():
+            continue
+        real = p.resolve()
+        dest.mkdir(parents=True, exist_ok=True)
+        if not (dest / real.name).exists():
+            shutil.copyfile(real, dest / real.name)
+            os.chmod(dest / real.name, 0o755)
+        if real.name != name and not os.path.lexists(dest / name):
+            os.symlink(real.name, dest / name)
+        return True
+    return False
+
+
+def make_rootfs(work: Path, busybox: str, *, lib_dirs: Sequence[Path] | None = None,
+                share: Path | None = None) -> Tree:
+    """A busybox root file system under ``work/rootfs`` (see the module docstring).
+
+    ``busybox`` is the binary (its ``--list-full`` names the applets); ``lib_dirs`` where
+    the libraries are looked up (default ``/lib/<multiarch>`` and ``/usr/lib/<multiarch>``;
+    ``gconv`` comes from the last of them); ``share`` holds ``zoneinfo`` and ``terminfo``.
+    Whatever of it this machine lacks is left out.
+    """
+    share = share or Path("/usr/share")
+    root = work / "rootfs"
+    root.mkdir()
+    for d in ("bin", "sbin", "usr/bin", "usr/sbin", "lib", "usr/lib", "dev", "proc", "sys",
+              "tmp", "mnt", "root", "home", "var/log", "var/www", "usr/share"):
+        (root / d).mkdir(parents=True, exist_ok=True)
+    os.chmod(root / "tmp", 0o1777)
+    shutil.copyfile(busybox, root / "bin/busybox")
+    os.chmod(root / "bin/busybox", 0o755)
+    applets = subprocess.run([busybox, "--list-full"], check=True, capture_output=True,
+                             text=True).stdout.split()
+    for path in sorted(set(applets)):
+        link = root / path
+        if path == "bin/busybox" or os.path.lexists(link) or ".." in path.split("/"):
+            continue
+        link.parent.mkdir(parents=True, exist_ok=True)
+        if path in ROOTFS_HARD_LINKS:
+            os.link(root / "bin/busybox", link)
+        else:  # busybox's default install: a symlink per applet
+            os.symlink(os.path.relpath(root / "bin/busybox", link.parent), link)
+    arch = _multiarch_lib()
+    lib_dirs = list(lib_dirs) if lib_dirs is not None else [Path("/lib") / arch.name, arch]
+    for name in ROOTFS_LIBS:
+        _copy_lib(name, lib_dirs, root / "lib")
+    for name in ROOTFS_USR_LIBS:
+        _copy_lib(name, lib_dirs, root / "usr/lib")
+    if lib_dirs and (lib_dirs[-1] / "gconv").is_dir():
+        shutil.copytree(lib_dirs[-1] / "gconv", root / "usr/lib/gconv", symlinks=True)
+    for sub in ("zoneinfo", "terminfo"):
+        if (share / sub).is_dir():
+            shutil.copytree(share / sub, root / "usr/share" / sub, symlinks=True,
+                            dirs_exist_ok=True)
+    for path, mode, text in ROOTFS_ETC:
+        f = root / path
+        f.parent.mkdir(parents=True, exist_ok=True)
+        f.write_text(text)
+        os.chmod(f, mode)
+    for path, target in ROOTFS_SYMLINKS:
+        os.symlink(target, root / path)
+    os.mkfifo(root / "dev/initctl", 0o600)
+    os.mkfifo(root / "var/log/messages.fifo", 0o640)
+    if os.geteuid() == 0:
+        for name, mode, major, minor in ROOTFS_DEVICES:
+            os.mknod(root / "dev" / name, mode, os.makedev(major, minor))
+    nfiles, total, big, hard, links, special = _count(root)
+    return Tree(root, nfiles, big, hard, links, special, total, "rootfs")
+
+
 # --- running commands ---------------------------------------------------------------------------
 
 
 @dataclass
 class Run:
-    """Best wall time over the runs of one command, and its peak RSS."""
+    """The wall times of the runs of one command (``wall``: the best), and its peak RSS."""
 
     wall: float = float("inf")
     maxrss: int | None = None  #: bytes; None when /usr/bin/time is missing
+    walls: list[float] = field(default_factory=list)  #: every timed run, in order
 
     def add(self, wall: float | None, maxrss: int | None) -> None:
         if wall is not None:
             self.wall = min(self.wall, wall)
+            self.walls.append(wall)
         if maxrss is not None:
             self.maxrss = max(self.maxrss or 0, maxrss)
+
+    @property
+    def median(self) -> float:
+        """The median wall time (inf before any run)."""
+        return statistics.median(self.walls) if self.walls else float("inf")
+
+
+def pair_ratio(mine: Run, theirs: Run) -> float | None:
+    """The median over the pairs of ``mine``'s time / ``theirs``'s (the runs of one pair
+    were made one after the other, so a busy machine slows both alike); None without runs."""
+    ratios = [a / b for a, b in zip(mine.walls, theirs.walls, strict=True) if b > 0]
+    return statistics.median(ratios) if ratios else None
 
 
 def child_env(pycache: Path, *, cached: bool = True) -> dict[str, str]:
@@ -397,7 +658,7 @@ def read_dissect(img: Path) -> int | None:
     return total
 
 
-def _best(fn: Callable[[], object], repeat: int = REPEAT) -> float:
+def _best(fn: Callable[[], object], repeat: int = 5) -> float:
     best = float("inf")
     for _ in range(repeat):
         t0 = time.perf_counter()
@@ -416,28 +677,32 @@ def _peak_python(fn: Callable[[], object]) -> int:
 
 
 def _rows(title: str, rows: list[tuple[str, Run, Run, float]]) -> list[dict]:
-    """Print the whole-command table; returns its rows for the JSON file."""
+    """Print a whole-command table (medians, the median of the pairs' ratios); returns its
+    rows for the JSON file."""
     _log(title)
     _log(f"  {'':38} {'mmlab':>18}   {'util-linux':>18}   ratio   goal")
     out = []
     for name, mine, theirs, goal in rows:
-        ratio = _ratio(mine.wall, theirs.wall)
-        _log(f"  {name:38} {mine.wall:6.3f} s {_rss(mine):>9}   "
-             f"{theirs.wall:6.3f} s {_rss(theirs):>9}   {ratio:5.2f}x  "
+        ratio = pair_ratio(mine, theirs)
+        shown = "  n/a" if ratio is None else f"{ratio:5.2f}"
+        _log(f"  {name:38} {mine.median:6.3f} s {_rss(mine):>9}   "
+             f"{theirs.median:6.3f} s {_rss(theirs):>9}   {shown}x  "
              f"<= {goal}x {_verdict(ratio, goal)}")
-        out.append({"name": name, "mmlab": asdict(mine), "util_linux": asdict(theirs),
+        out.append({"name": name, "mmlab": {**asdict(mine), "median": mine.median},
+                    "util_linux": {**asdict(theirs), "median": theirs.median},
                     "ratio": ratio, "goal": goal, "met": _verdict(ratio, goal) == "OK"})
     return out
 
 
-def _whole_commands(tree: Tree, img: Path, work: Path, mkfs: str, fsck: str,
-                    results: dict) -> None:
+def _whole_commands(tree: Tree, img: Path, work: Path, mkfs: str, fsck: str, env: dict,
+                    repeat: int = REPEAT) -> dict:
+    """The paired runs of check, extract (disk, tmpfs) and build on one tree; its results."""
     mmlab = _mmlab_command()
-    env = child_env(work / "pycache")
+    results: dict = {}
     rows = []
 
     checks = race({"mmlab": lambda i: [*mmlab, "cramfs", "check", str(img)],
-                   "fsck": lambda i: [fsck, "--extract", str(img)]}, env=env)
+                   "fsck": lambda i: [fsck, "--extract", str(img)]}, repeat, env=env)
     rows.append(("check IMG / fsck --extract IMG", checks["mmlab"], checks["fsck"], CHECK_GOAL))
 
     def extract_cleanup() -> None:
@@ -448,7 +713,7 @@ def _whole_commands(tree: Tree, img: Path, work: Path, mkfs: str, fsck: str,
     extracts = race({"mmlab": lambda i: [*mmlab, "cramfs", "extract", str(img),
                                          str(work / f"x-mmlab-{i}")],
                      "fsck": lambda i: [fsck, f"--extract={work / f'x-fsck-{i}'}", str(img)]},
-                    cleanup=extract_cleanup, env=env)
+                    repeat, cleanup=extract_cleanup, env=env)
     rows.append(("extract IMG DIR / fsck --extract=DIR", extracts["mmlab"], extracts["fsck"],
                  EXTRACT_GOAL))
     shm = _tmpfs_dir()
@@ -457,7 +722,7 @@ def _whole_commands(tree: Tree, img: Path, work: Path, mkfs: str, fsck: str,
             in_ram = race({"mmlab": lambda i: [*mmlab, "cramfs", "extract", str(img),
                                                str(shm / f"x-mmlab-{i}")],
                            "fsck": lambda i: [fsck, f"--extract={shm / f'x-fsck-{i}'}",
-                                              str(img)]},
+                                              str(img)]}, repeat,
                           cleanup=lambda: [shutil.rmtree(d) for d in shm.glob("x-*")], env=env)
             rows.append(("  the same, DIR on tmpfs (/dev/shm)", in_ram["mmlab"], in_ram["fsck"],
                          EXTRACT_GOAL))
@@ -466,53 +731,61 @@ def _whole_commands(tree: Tree, img: Path, work: Path, mkfs: str, fsck: str,
 
     mine, theirs = work / "build-mmlab.cramfs", work / "build-mkfs.cramfs"
     builds = race({"mmlab": lambda i: [*mmlab, "cramfs", "build", str(tree.root), str(mine)],
-                   "mkfs": lambda i: [mkfs, str(tree.root), str(theirs)]},
+                   "mkfs": lambda i: [mkfs, str(tree.root), str(theirs)]}, repeat,
                   cleanup=os.sync, env=env)
     same = mine.read_bytes() == theirs.read_bytes()
     rows.append(("build SRC IMG / mkfs.cramfs SRC IMG", builds["mmlab"], builds["mkfs"],
                  BUILD_GOAL))
 
-    results["commands"] = _rows(f"whole commands (wall: best of {REPEAT}, interleaved; peak "
-                                "RSS of the child):", rows)
+    results["commands"] = _rows(f"whole commands on {tree.name} (median of {repeat} pairs, "
+                                "mmlab then util-linux; peak RSS of the child):", rows)
     _log(f"  build output byte-identical to mkfs.cramfs: {same}"
          + ("" if same else "   <-- MISSED"))
     results["build_identical"] = same
+    results["build_maxrss"] = builds["mmlab"].maxrss
+    results["mkfs_maxrss"] = builds["mkfs"].maxrss
+    return results
 
+
+def _startup(work: Path, env: dict) -> dict:
+    """``mmlab --help`` (with and without bytecode cache) and ``python -c pass``."""
+    mmlab = _mmlab_command()
     startup = race({"mmlab --help": lambda i: [*mmlab, "--help"],
                     "python -c pass": lambda i: [sys.executable, "-c", "pass"]}, env=env)
-    cold = race({"mmlab --help": lambda i: [*mmlab, "--help"]},
+    cold = race({"mmlab --help": lambda i: [*mmlab, "--help"]}, LIBRARY_REPEAT,
                 env=child_env(work / "pycache-empty", cached=False))["mmlab --help"]
     help_run, bare = startup["mmlab --help"], startup["python -c pass"]
-    _log(f"  start-up: mmlab --help {help_run.wall:.3f} s {_mib(help_run.maxrss)} "
-         f"({cold.wall:.3f} s compiling every module, no bytecode cache), "
-         f"python -c pass {bare.wall:.3f} s {_mib(bare.maxrss)}")
-    results["startup"] = {"mmlab_help": asdict(help_run), "mmlab_help_uncached": asdict(cold),
-                          "python_pass": asdict(bare)}
+    _log(f"start-up (medians): mmlab --help {help_run.median:.3f} s {_mib(help_run.maxrss)} "
+         f"({cold.median:.3f} s compiling every module, no bytecode cache), "
+         f"python -c pass {bare.median:.3f} s {_mib(bare.maxrss)}")
+    return {"mmlab_help": asdict(help_run), "mmlab_help_uncached": asdict(cold),
+            "python_pass": asdict(bare)}
 
+
+def _build_memory(tree: Tree, img: Path, commands: dict, bare: int | None) -> dict | None:
+    """Peak RSS of ``mmlab cramfs build`` against 2 x image + the bare interpreter."""
     size = img.stat().st_size
-    peak, base = builds["mmlab"].maxrss, bare.maxrss
-    _log("build memory (goal: peak RSS of the command <= 2 x image + bare interpreter):")
-    if peak is None or base is None:
-        _log("  n/a: /usr/bin/time is missing (apt-get install time)")
-        results["build_memory"] = None
-        return
-    budget = 2 * size + base
-    _log(f"  image {_mib(size)}, bare interpreter (python -c pass) {_mib(base)} -> budget "
-         f"{_mib(budget)}; mmlab cramfs build {_mib(peak)} = interpreter + "
-         f"{(peak - base) / size:.2f} x image ({_verdict(peak / budget, 1.0)}); "
-         f"mkfs.cramfs {_mib(builds['mkfs'].maxrss)}")
-    results["build_memory"] = {"image_bytes": size, "python_pass_maxrss": base,
-                               "budget": budget, "mmlab_build_maxrss": peak,
-                               "mkfs_maxrss": builds["mkfs"].maxrss, "met": peak <= budget}
+    peak = commands["build_maxrss"]
+    if peak is None or bare is None:
+        _log("  build memory: n/a (/usr/bin/time is missing: apt-get install time)")
+        return None
+    budget = 2 * size + bare
+    _log(f"  build memory (goal: peak RSS <= 2 x image + bare interpreter): image "
+         f"{_mib(size)}, interpreter {_mib(bare)} -> budget {_mib(budget)}; mmlab cramfs "
+         f"build {_mib(peak)} = interpreter + {(peak - bare) / size:.2f} x image "
+         f"({_verdict(peak / budget, 1.0)}); mkfs.cramfs {_mib(commands['mkfs_maxrss'])}")
+    return {"image_bytes": size, "python_pass_maxrss": bare, "budget": budget,
+            "mmlab_build_maxrss": peak, "mkfs_maxrss": commands["mkfs_maxrss"],
+            "met": peak <= budget}
 
 
 def _library(tree: Tree, img: Path, work: Path, mkfs: str, fsck: str, results: dict) -> None:
     from mmlab.cramfs.writer import write_image
 
     nbytes = read_mmlab(img)
-    _log(f"library, in this process (best of {REPEAT}):")
+    _log(f"library, in this process, on {tree.name} (best of {LIBRARY_REPEAT}):")
     t_read = t_fsck = float("inf")
-    for _ in range(REPEAT):
+    for _ in range(LIBRARY_REPEAT):
         t_read = min(t_read, _best(lambda: read_mmlab(img), 1))
         t_fsck = min(t_fsck, run_command([fsck, "--extract", str(img)])[0])
     t_read1 = _best(lambda: read_mmlab(img, threads=1), 2)
@@ -530,7 +803,7 @@ def _library(tree: Tree, img: Path, work: Path, mkfs: str, fsck: str, results: d
 
     out = work / "lib-build.cramfs"
     t_build = t_mkfs = float("inf")
-    for _ in range(REPEAT):
+    for _ in range(LIBRARY_REPEAT):
         t_build = min(t_build, _best(lambda: write_image(tree.root, out), 1))
         t_mkfs = min(t_mkfs, run_command([mkfs, str(tree.root), str(work / "m.img")])[0])
     same = out.read_bytes() == img.read_bytes()
@@ -550,33 +823,72 @@ def _library(tree: Tree, img: Path, work: Path, mkfs: str, fsck: str, results: d
     }
 
 
+def make_trees(work: Path, mkfs: str) -> list[Tree]:
+    """The bench's trees: big files, a library tree and (with busybox) a root file system."""
+    trees = []
+    for name in ("big", "library", "rootfs"):
+        d = work / name
+        d.mkdir()
+        if name == "big":
+            trees.append(make_tree(d, mkfs))
+        elif name == "library":
+            trees.append(make_library_tree(d, mkfs))
+        elif busybox := _busybox():
+            trees.append(make_rootfs(d, busybox))
+        else:
+            _log("rootfs: skipped, busybox is not installed (make bench installs "
+                 "busybox-static)")
+    return trees
+
+
+def _describe(tree: Tree, img: Path) -> str:
+    return (f"{tree.name}: image {_mib(img.stat().st_size)} from {tree.files} regular files "
+            f"({_mib(tree.input_bytes)}; {tree.big_files} of >= 3 MiB), {tree.hard_links} hard "
+            f"links, {tree.symlinks} symlinks, {tree.devices} device nodes/fifos"
+            + ("" if os.geteuid() == 0 else " (not root: no device nodes)"))
+
+
 def main() -> None:
     """Run the benchmark and print the tables (called by ``python -m mmlab.bench``)."""
     mkfs, fsck = _tool("mkfs.cramfs"), _tool("fsck.cramfs")
     if not mkfs or not fsck:
         print("skipped: mkfs.cramfs/fsck.cramfs not installed (make apt-deps)")
         return
-    results: dict = {}
+    results: dict = {"trees": {}}
     load = os.getloadavg()[0]
     with tempfile.TemporaryDirectory(prefix="mmlab-bench-") as tmp:
         work = Path(tmp)
-        tree = make_tree(work, mkfs)
-        img = work / "ref.cramfs"
-        subprocess.run([mkfs, str(tree.root), str(img)], check=True, capture_output=True)
         from mmlab.cramfs.inflate import ENGINE
 
-        _log(f"inflate engine: {ENGINE}")
-        _log(f"image: {_mib(img.stat().st_size)} from {tree.files} regular files "
-             f"({_mib(tree.input_bytes)}; {tree.big_files} of 3-8 MiB), {tree.hard_links} hard "
-             f"links, {tree.symlinks} symlinks, {tree.devices} device nodes/fifos"
-             + ("" if tree.devices else " (not root: none)")
-             + f"; load average {load:.2f} on {os.cpu_count()} CPUs")
+        _log(f"inflate engine: {ENGINE}; load average {load:.2f} on {os.cpu_count()} CPUs")
         results["engine"] = ENGINE
-        results["image"] = {**asdict(tree), "root": str(tree.root),
-                            "image_bytes": img.stat().st_size, "loadavg": load}
-        _whole_commands(tree, img, work, mkfs, fsck, results)
-        _library(tree, img, work, mkfs, fsck, results)
-    _log(f"load average {os.getloadavg()[0]:.2f} at the end (rerun if it grew: other jobs "
+        results["loadavg_start"] = load
+        env = child_env(work / "pycache")
+        results["startup"] = _startup(work, env)
+        bare = results["startup"]["python_pass"]["maxrss"]
+        trees = make_trees(work, mkfs)
+        summary = []
+        for tree in trees:
+            img = tree.root.parent / "ref.cramfs"
+            subprocess.run([mkfs, str(tree.root), str(img)], check=True, capture_output=True)
+            _log()
+            _log(_describe(tree, img) + f"; load average {os.getloadavg()[0]:.2f}")
+            part = _whole_commands(tree, img, tree.root.parent, mkfs, fsck, env)
+            part["build_memory"] = _build_memory(tree, img, part, bare)
+            part["image"] = {**asdict(tree), "root": str(tree.root),
+                             "image_bytes": img.stat().st_size}
+            results["trees"][tree.name] = part
+            summary += [(tree.name, row) for row in part["commands"]]
+            if tree.name == "big files":
+                _library(tree, img, tree.root.parent, mkfs, fsck, results)
+        _log()
+        _log("every ratio (median of the pairs' ratios):")
+        for name, row in summary:
+            shown = "n/a" if row["ratio"] is None else f"{row['ratio']:.2f}x"
+            _log(f"  {name:10} {row['name']:38} {shown:>6}  goal <= {row['goal']}x "
+                 f"{_verdict(row['ratio'], row['goal'])}")
+    results["loadavg_end"] = os.getloadavg()[0]
+    _log(f"load average {results['loadavg_end']:.2f} at the end (rerun if it grew: other jobs "
          "slow both sides, but not always alike)")
     outdir = Path("bench-results")
     try:
