@@ -67,6 +67,10 @@ test-long: $(STAMP) apt-deps
 
 bench: $(STAMP) apt-deps
 	$(PY) -m pip install -q -e '.[dev,bench]'
+	@# the cramfs bench builds a root file system of Debian's busybox and zoneinfo
+	@if ! command -v busybox >/dev/null || ! test -d /usr/share/zoneinfo; then \
+	  apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y busybox-static tzdata; \
+	fi
 	$(PY) -m mmlab.bench
 
 data: $(STAMP) apt-deps
