@@ -756,10 +756,11 @@ class ImageMapExplorer(Explorer):
         for b in self.image.blocks(entry)[:16]:
             if b.kind is BlockKind.HOLE:
                 continue
+            start, end = self._xy(b.pointer_offset + 2), self._xy(b.start)
+            bend = self._bend(ax, start, end)
             ax.add_patch(FancyArrowPatch(
-                self._xy(b.pointer_offset + 2), self._xy(b.start), arrowstyle="->",
-                connectionstyle="arc3,rad=0.25", shrinkA=0, shrinkB=0,
-                mutation_scale=8, color=hl, lw=0.9))
+                start, end, arrowstyle="->", connectionstyle=f"arc3,rad={bend:.3f}",
+                shrinkA=0, shrinkB=0, mutation_scale=8, color=hl, lw=0.9))
         for r in self._data_regions(entry):
             if r.index < 0:
                 continue
@@ -772,6 +773,22 @@ class ImageMapExplorer(Explorer):
             box_label(ax, (x0, y0, x1, y1), fitting, fontsize=7,
                       color="#ffffff" if r.kind in _DARK else PALETTE["text"],
                       **label_backing(kind))
+
+    def _bend(self, ax: Axes, start: tuple[float, float], end: tuple[float, float]) -> float:
+        """How much an arrow from ``start`` to ``end`` curves (matplotlib's ``arc3`` rad): at
+        most a row's height, towards the middle of the map, so it never leaves the picture."""
+        (x0, y0), (x1, y1) = ax.transData.transform([start, end])
+        dist = math.hypot(x1 - x0, y1 - y0)
+        if dist < 1:
+            return 0.0
+        px_per_pt = ax.figure.dpi / 72
+        bulge = min(0.8 * self.row_height, 12.0) * px_per_pt
+        size = min(0.25, bulge / dist)
+        mid_row = ((start[1] + end[1]) / 2 - self._TOP) / self.row_height
+        down = mid_row <= self.rows / 2  # in the top half: bend down into the map
+        # arc3 puts its control point rad * (dy, -dx) from the middle (display, y up)
+        sign = 1.0 if x1 >= x0 else -1.0
+        return sign * size if down else -sign * size
 
     def alt_text(self) -> str:
         """The description, and what the map shows: its rows and the kinds of region in it."""
