@@ -34,7 +34,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-__all__ = ["TOLERANCE", "svg_problems", "svg_problems_many"]
+__all__ = ["TOLERANCE", "has_dejavu_sans", "image_svgs", "svg_problems", "svg_problems_many"]
 
 #: Overlaps (and overruns of the edge) up to this many SVG units are rounding, not a fault.
 TOLERANCE = 1.0
@@ -162,6 +162,52 @@ _CHECK = r"""
   return out;
 }
 """
+
+
+_IMAGES = r"""
+async (selector) => {
+  const out = [];
+  for (const img of document.querySelectorAll(selector)) {
+    const src = img.getAttribute('src') || '';
+    if (!src) continue;
+    try {
+      const response = await fetch(src);
+      const type = response.headers.get('content-type') || '';
+      const text = await response.text();
+      if (type.includes('svg') || text.trimStart().startsWith('<?xml') ||
+          text.trimStart().startsWith('<svg')) out.push(text);
+    } catch (e) { /* an image that cannot be read back is not an SVG we can check */ }
+  }
+  return out;
+}
+"""
+
+_DEJAVU = r"""
+() => {
+  const ctx = document.createElement('canvas').getContext('2d');
+  const width = (font) => {
+    ctx.font = font;
+    return ctx.measureText('mmmmmmmmmmlli 0x800e').width;
+  };
+  return width("20px 'DejaVu Sans', monospace") !== width('20px monospace') &&
+         width("20px 'DejaVu Sans', serif") !== width('20px serif');
+}
+"""
+
+
+def image_svgs(page, selector: str = ".jp-OutputArea .widget-image") -> list[str]:
+    """The SVG text of every image matching ``selector`` in ``page`` whose content is SVG (an
+    ipywidgets ``Image`` shows its bytes through a blob URL; they are read back in the page).
+    With :func:`svg_problems_many`, a chapter's test checks every widget picture after Run All.
+    """
+    return page.evaluate(_IMAGES, selector)
+
+
+def has_dejavu_sans(page) -> bool:
+    """Does the browser lay out text in DejaVu Sans (the font matplotlib measures with)? Without
+    it Chromium falls back to another font and the measurements mean something else (Debian:
+    the package fonts-dejavu-core)."""
+    return bool(page.evaluate(_DEJAVU))
 
 
 def _text(svg: bytes | str) -> str:

@@ -24,7 +24,7 @@ from collections.abc import Callable, Iterator
 import ipywidgets as widgets
 import pytest
 
-from tests.browser.svgcheck import svg_problems, svg_problems_many
+from tests.browser.svgcheck import has_dejavu_sans, image_svgs, svg_problems, svg_problems_many
 
 playwright = pytest.importorskip("playwright.sync_api")
 
@@ -53,6 +53,8 @@ def page():
         browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
         tab = browser.new_page(viewport={"width": 1000, "height": 700})
         tab.set_content("<!doctype html><html><body></body></html>")
+        assert has_dejavu_sans(tab), ("Chromium has no DejaVu Sans, the font matplotlib "
+                                      "measures with: install fonts-dejavu-core")
         yield tab
         browser.close()
 
@@ -467,3 +469,21 @@ def test_svgcheck_many_at_once_keeps_the_order_and_measures_matplotlib_output(pa
     assert len(results) == 90
     assert results[0] == [] and results[2] == [] and results[-1] == []
     assert results[1] == ['spacing: "  0    5   10" has spaces a browser collapses']
+
+
+def test_image_svgs_reads_back_widget_images_shown_through_blob_urls(page):
+    from mmlab.viz.welcome import XipGlance
+
+    svg = XipGlance().svg().decode()
+    page.set_content("<!doctype html><html><body><div class='jp-OutputArea'>"
+                     "<img class='widget-image' id='a'><img class='widget-image' id='b'>"
+                     "<img class='widget-image' id='c'></div></body></html>")
+    page.evaluate("""([svg]) => {
+        const blob = (text, type) => URL.createObjectURL(new Blob([text], {type}));
+        document.getElementById('a').src = blob(svg, 'image/svg+xml');
+        document.getElementById('b').src = blob('not a picture', 'image/png');
+        document.getElementById('c').src = blob(svg, 'image/svg+xml');
+    }""", [svg])
+    found = image_svgs(page)
+    assert found == [svg, svg]
+    assert svg_problems_many(page, found) == [[], []]
