@@ -468,3 +468,23 @@ def test_map_block_numbers_sit_on_their_blocks():
         bx0, by0, bx1, by1 = label.box
         assert bx0 <= cx <= bx1 and by0 <= cy <= by1, b.index
     assert "lib/libc.so.6's regions outlined" in e.alt_text()
+
+
+def test_map_arrows_stay_in_the_picture():
+    from matplotlib.patches import FancyArrowPatch
+
+    classic = build_image(tiny_tree(), endian="little")
+    for image, path in ((classic, "etc/motd"), (classic, "bin/hello"),
+                        (scenario_image(), "lib/libc.so.6"), (scenario_image(), "lib/gappy.so")):
+        e = ImageMapExplorer(image, file=path)
+        for rb in e.row_choices:
+            e.set(row=rb)
+            look(e)
+            fig = e._figure
+            renderer = fig.canvas.get_renderer()
+            arrows = fig.findobj(FancyArrowPatch)
+            assert arrows, (path, rb)
+            for arrow in arrows:
+                box = arrow.get_window_extent(renderer)
+                assert box.y0 >= 0 and box.y1 <= fig.bbox.height, (path, rb)
+                assert box.x0 >= 0 and box.x1 <= fig.bbox.width, (path, rb)
