@@ -563,7 +563,7 @@ class RaceExplorer(Explorer):
         options = []
         for i, ((outcomes, broken), n) in enumerate(self.classes()):
             label = f"{i + 1}: {n} × " + " | ".join(_short(o) for o in outcomes)
-            options.append((label + ("  BROKEN" if broken else ""), i))
+            options.append((label + (" BROKEN" if broken else ""), i))
         return options
 
     def make_controls(self) -> dict[str, widgets.Widget]:
