@@ -7,7 +7,7 @@ the learner's, and the tracked notebooks stay as the course ships them, so the n
 ``git pull`` never conflicts. A later ``sync`` copies only what the copy lacks (a chapter added
 upstream); it never overwrites a learner's file.
 
-``make reset CHAPTER=04`` (``python -m mmlab.workcopy reset 04``) puts chapter 04 back as the
+``make reset CHAPTER=04`` (``python -m mmlab.workcopy reset 04``) puts notebook 04 back as the
 course ships it; the learner's version is kept in ``my-notebooks/.old/`` first. ``labs/05``
 names lab 05.
 
