@@ -172,6 +172,19 @@ def test_pack_superblock_is_the_construct_declaration(endian):
         L.pack_superblock("middle", fields)  # type: ignore[arg-type]
 
 
+@pytest.mark.parametrize("endian", ["little", "big"])
+def test_pack_truncated_is_pack_of_the_values_cut_to_their_fields(endian):
+    """The writer's inode packer: :meth:`InodeCodec.pack` of each value cut to its width."""
+    rng = random.Random(endian)
+    codec = L.inode_codec(endian)
+    widths = dict(name_width for word in L.INODE_WORDS for name_width in word)
+    for _ in range(500):
+        values = {name: rng.getrandbits(width + rng.choice((0, 0, 3, 9)))
+                  for name, width in widths.items()}
+        cut = {name: v & ((1 << widths[name]) - 1) for name, v in values.items()}
+        assert codec.pack_truncated(**values) == codec.pack(cut)
+
+
 def test_build_keeps_off_the_slow_imports(tmp_path):
     """What made ``mmlab cramfs build`` start 23 ms later (construct, dataclasses,
     concurrent.futures with logging): none of it is loaded by a build from a directory."""

@@ -329,6 +329,28 @@ class InodeCodec:
         """12 bytes of ``struct cramfs_inode``."""
         return self._struct.pack(*self.words_of(values))
 
+    def pack_truncated(self, mode: int, uid: int, size: int, gid: int, namelen: int,
+                       offset: int) -> bytes:
+        """12 bytes of ``struct cramfs_inode``, each value cut to its bitfield's width.
+
+        What assigning to the C bitfields does (``mkfs.cramfs`` fills the inode that
+        way, after its own warnings); :meth:`pack` raises instead.  For the writer's
+        loop over every directory entry: no dictionary, no per-field check.
+
+        util-linux: ``write_directory_structure`` in `disk-utils/mkfs.cramfs.c @ v2.38
+        <https://github.com/util-linux/util-linux/blob/v2.38/disk-utils/mkfs.cramfs.c>`_.
+        """
+        (
+            ((_, s_mode, m_mode), (_, s_uid, m_uid)),
+            ((_, s_size, m_size), (_, s_gid, m_gid)),
+            ((_, s_nl, m_nl), (_, s_off, m_off)),
+        ) = self.words
+        return self._struct.pack(
+            (mode & m_mode) << s_mode | (uid & m_uid) << s_uid,
+            (size & m_size) << s_size | (gid & m_gid) << s_gid,
+            (namelen & m_nl) << s_nl | (offset & m_off) << s_off,
+        )
+
 
 #: The two inode codecs, built once at import (no cache filled at run time).
 _CODECS: Mapping[str, InodeCodec] = MappingProxyType(

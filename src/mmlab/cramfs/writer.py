@@ -81,7 +81,6 @@ from .layout import (
     CRAMFS_GID_WIDTH,
     CRAMFS_MAGIC,
     CRAMFS_MAXPATHLEN,
-    CRAMFS_NAMELEN_WIDTH,
     CRAMFS_OFFSET_WIDTH,
     CRAMFS_PAD_SIZE,
     CRAMFS_SIGNATURE,
@@ -1070,18 +1069,14 @@ def _round_up_to_block(sink: _Sink, pos: int, blksize: int) -> int:
 
 def _write_directory_entries(header: bytearray, all_entries: list[_Entry], endian: str) -> None:
     """write_directory_structure() + set_data_offset(): every inode and name, offsets known."""
-    codec = inode_codec(endian)
-    nl_mask = (1 << CRAMFS_NAMELEN_WIDTH) - 1
+    pack = inode_codec(endian).pack_truncated  # mode, uid, size, gid, namelen cut as in C
     for e in all_entries:
         off = _check_offset(e.offset, e) if (e.children or (e.is_data and e.size)) else 0
-        namelen = (len(e.name) + 3) >> 2
         pos = e.dir_offset
-        header[pos:pos + INODE_SIZE] = codec.pack({
-            "mode": e.mode & 0xFFFF, "uid": e.uid & 0xFFFF,
-            "size": e.size & 0xFFFFFF, "gid": e.gid & 0xFF,
-            "namelen": namelen & nl_mask, "offset": off,
-        })
-        header[pos + INODE_SIZE:pos + INODE_SIZE + len(e.name)] = e.name
+        name = e.name
+        header[pos:pos + INODE_SIZE] = pack(e.mode, e.uid, e.size, e.gid, (len(name) + 3) >> 2,
+                                            off)
+        header[pos + INODE_SIZE:pos + INODE_SIZE + len(name)] = name
 
 
 def _write_superblock(sink: _Sink, header: bytearray, padsize: int, endian: str, *, size: int,
