@@ -75,6 +75,52 @@ def test_a_file_shorter_than_its_blocks_is_reported_alike_both_ways(tmp_path, mo
     assert any("inflates to 4096 bytes, expected 4000" in msg for msg in fast[0])
 
 
+# --- big files in runs of blocks --------------------------------------------------------------
+
+
+@needs_mkfs
+@pytest.mark.parametrize("run", [1, 3, 64])
+def test_big_files_checked_in_runs_report_what_the_block_path_reports(tmp_path, monkeypatch,
+                                                                       run):
+    """Files of many blocks (text, random, with holes under -z) queued in runs of ``run``
+    blocks, and 60 damaged copies: the same report as block by block."""
+    monkeypatch.setattr(check_module, "RUN_BLOCKS", run)
+    rng = random.Random(run)
+    src = tmp_path / "src"
+    src.mkdir()
+    text = b"".join(b"line %d of a log file\n" % i for i in range(20_000))
+    (src / "text.log").write_bytes(text[:300_000])
+    (src / "noise.bin").write_bytes(rng.randbytes(70_000))
+    (src / "sparse").write_bytes(text[:9000] + bytes(40_000) + text[:5000])
+    img = tmp_path / "big.img"
+    subprocess.run([MKFS, "-z", str(src), str(img)], check=True, capture_output=True)
+
+    def both(path) -> tuple[tuple, tuple]:
+        fast = report_of(path)
+        with monkeypatch.context() as m:
+            m.setattr(check_module, "_queue_classic", lambda *a: None)
+            slow = report_of(path)
+        return fast, slow
+
+    fast, slow = both(img)
+    assert fast == slow and not fast[0] and fast[2]["hole"] >= 8
+    base = bytearray(img.read_bytes())
+    with open_image(bytes(base)) as im:
+        data_start = max(e.inode_offset for e in im.walk()) + 64
+        data_end = max(b.end for e in im.walk() for b in im.blocks(e))
+    found = 0
+    for i in range(60):
+        buf = bytearray(base)
+        for _ in range(rng.randint(1, 4)):
+            buf[rng.randrange(data_start, data_end)] = rng.randrange(256)
+        damaged = tmp_path / f"d{i}.img"
+        damaged.write_bytes(fix_crc(buf))
+        fast, slow = both(damaged)
+        assert fast == slow, i
+        found += bool(fast[0])
+    assert found > 30
+
+
 # --- symlinks read once -----------------------------------------------------------------------
 
 
