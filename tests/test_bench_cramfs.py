@@ -192,3 +192,25 @@ def test_rootfs_is_a_busybox_system(tmp_path):
     B.run_command([mkfs, str(root), str(tmp_path / "ref.img")])
     write_image(root, tmp_path / "mine.img")
     assert (tmp_path / "mine.img").read_bytes() == (tmp_path / "ref.img").read_bytes()
+
+
+def test_settle_waits_for_idle_cpus_then_gives_up():
+    readings = iter([0.6, 0.5, 0.05, 0.9])
+    settle = B.Settle(patience=5.0, busy=lambda: next(readings))
+    assert settle() is True  # busy, busy, idle
+    assert 0 < settle.patience < 5.0
+    hopeless = B.Settle(patience=0.5, busy=lambda: 0.9)
+    assert hopeless() is False and hopeless.patience <= 0
+    assert hopeless() is False  # no more waiting in this race
+
+
+def test_race_counts_the_pairs_run_on_a_busy_machine():
+    verdicts = iter([True, False, True])
+    runs = B.race({"a": lambda i: [sys.executable, "-c", "pass"],
+                   "b": lambda i: [sys.executable, "-c", "pass"]}, repeat=3,
+                  settle=lambda: next(verdicts))
+    assert runs["a"].busy == runs["b"].busy == 1 and len(runs["a"].walls) == 3
+
+
+def test_cpu_busy_is_a_share():
+    assert 0.0 <= B.cpu_busy(0.05) <= 1.0

@@ -19,8 +19,10 @@ installs), each turned into an image by ``mkfs.cramfs``:
 
 For every tree the whole commands run as child processes (``subprocess``, wall time
 from spawn to exit) in pairs, mmlab then util-linux, :data:`REPEAT` pairs after one
-warm-up pair, so that a busy machine slows both sides of a pair alike; a table row
-gives the median time of each side and the median of the pairs' ratios.  One more run
+warm-up pair, each pair started once other jobs leave the CPUs idle (:class:`Settle`:
+mmlab uses two threads, util-linux one, so a job busy on one CPU would slow the two
+sides unlike); a table row gives the median time of each side, the median of the pairs'
+ratios and how many pairs still ran while the machine was busy.  One more run
 of each under GNU ``/usr/bin/time -f %M`` gives its peak RSS (see :func:`run_command`).
 The children cache bytecode in a private directory (:func:`child_env`), as an
 installed mmlab would, even if ``PYTHONDONTWRITEBYTECODE`` is set here:
@@ -501,6 +503,7 @@ class Run:
     wall: float = float("inf")
     maxrss: int | None = None  #: bytes; None when /usr/bin/time is missing
     walls: list[float] = field(default_factory=list)  #: every timed run, in order
+    busy: int = 0  #: timed runs that started while other jobs kept the CPUs busy
 
     def add(self, wall: float | None, maxrss: int | None) -> None:
         if wall is not None:
@@ -567,18 +570,71 @@ def run_command(argv: Sequence[str], *, rss: bool = False,
     return wall, None
 
 
+def cpu_busy(interval: float = 0.2) -> float:
+    """The share of all CPUs that were busy (not idle, not waiting for I/O) over ``interval``
+    seconds, from ``/proc/stat`` (0.0 where it cannot be read).  This process sleeps
+    meanwhile: what is busy is other jobs."""
+    def sample() -> tuple[int, int]:
+        with open("/proc/stat") as f:
+            fields = [int(x) for x in f.readline().split()[1:]]
+        idle = fields[3] + (fields[4] if len(fields) > 4 else 0)
+        return sum(fields[:8]), idle
+
+    try:
+        total0, idle0 = sample()
+        time.sleep(interval)
+        total1, idle1 = sample()
+    except (OSError, ValueError, IndexError):
+        return 0.0
+    total = total1 - total0
+    return 1.0 - (idle1 - idle0) / total if total > 0 else 0.0
+
+
+class Settle:
+    """Before each pair of runs, wait (a while) until other jobs leave the CPUs idle.
+
+    The mmlab commands inflate and compress on two threads, util-linux on one: on a
+    machine where another job keeps a CPU busy, a pair measures the other job as much
+    as the tools.  So a pair starts once the CPUs were :data:`IDLE_BELOW` idle over
+    0.2 s, waiting at most ``patience`` seconds in all for one race; past that, pairs
+    start at once and are counted in :attr:`Run.busy`.
+    """
+
+    IDLE_BELOW = 0.1  #: busy share of all CPUs under which the machine counts as idle
+
+    def __init__(self, patience: float = 30.0,
+                 busy: Callable[[], float] = cpu_busy) -> None:
+        self.patience = patience
+        self.busy = busy
+
+    def __call__(self) -> bool:
+        """Wait until the machine is idle or the patience is spent; True if it is idle."""
+        while True:
+            t0 = time.perf_counter()
+            if self.busy() < self.IDLE_BELOW:
+                return True
+            if self.patience <= 0:
+                return False
+            time.sleep(0.3)
+            self.patience -= time.perf_counter() - t0
+
+
 def race(pairs: dict[str, Callable[[int], Sequence[str]]], repeat: int = REPEAT,
          cleanup: Callable[[], None] | None = None,
-         env: dict[str, str] | None = None) -> dict[str, Run]:
+         env: dict[str, str] | None = None,
+         settle: Callable[[], bool] | None = None) -> dict[str, Run]:
     """Run each command once to warm up, ``repeat`` times for time and once more for RSS,
     interleaved.
 
     ``pairs`` maps a name to ``argv(i)`` (``i``: the run, for fresh output paths);
-    ``cleanup`` runs after every command.
+    ``cleanup`` runs after every command; ``settle`` (a :class:`Settle`), when given,
+    before each timed round: it says whether the machine was idle.
     """
     runs = {name: Run() for name in pairs}
     for i in range(-1, repeat + 1):
+        idle = settle() if settle is not None and 0 <= i < repeat else True
         for name, argv in pairs.items():
+            runs[name].busy += not idle
             wall, rss = run_command(argv(i + 1), rss=i == repeat, env=env)
             if i >= 0:
                 runs[name].add(wall, rss)
@@ -685,9 +741,11 @@ def _rows(title: str, rows: list[tuple[str, Run, Run, float]]) -> list[dict]:
     for name, mine, theirs, goal in rows:
         ratio = pair_ratio(mine, theirs)
         shown = "  n/a" if ratio is None else f"{ratio:5.2f}"
+        busy = f"  ({mine.busy} of {len(mine.walls)} pairs on a busy machine)" \
+            if mine.busy else ""
         _log(f"  {name:38} {mine.median:6.3f} s {_rss(mine):>9}   "
              f"{theirs.median:6.3f} s {_rss(theirs):>9}   {shown}x  "
-             f"<= {goal}x {_verdict(ratio, goal)}")
+             f"<= {goal}x {_verdict(ratio, goal)}{busy}")
         out.append({"name": name, "mmlab": {**asdict(mine), "median": mine.median},
                     "util_linux": {**asdict(theirs), "median": theirs.median},
                     "ratio": ratio, "goal": goal, "met": _verdict(ratio, goal) == "OK"})
@@ -702,7 +760,8 @@ def _whole_commands(tree: Tree, img: Path, work: Path, mkfs: str, fsck: str, env
     rows = []
 
     checks = race({"mmlab": lambda i: [*mmlab, "cramfs", "check", str(img)],
-                   "fsck": lambda i: [fsck, "--extract", str(img)]}, repeat, env=env)
+                   "fsck": lambda i: [fsck, "--extract", str(img)]}, repeat, env=env,
+                  settle=Settle())
     rows.append(("check IMG / fsck --extract IMG", checks["mmlab"], checks["fsck"], CHECK_GOAL))
 
     def extract_cleanup() -> None:
@@ -713,7 +772,7 @@ def _whole_commands(tree: Tree, img: Path, work: Path, mkfs: str, fsck: str, env
     extracts = race({"mmlab": lambda i: [*mmlab, "cramfs", "extract", str(img),
                                          str(work / f"x-mmlab-{i}")],
                      "fsck": lambda i: [fsck, f"--extract={work / f'x-fsck-{i}'}", str(img)]},
-                    repeat, cleanup=extract_cleanup, env=env)
+                    repeat, cleanup=extract_cleanup, env=env, settle=Settle())
     rows.append(("extract IMG DIR / fsck --extract=DIR", extracts["mmlab"], extracts["fsck"],
                  EXTRACT_GOAL))
     shm = _tmpfs_dir()
@@ -723,7 +782,8 @@ def _whole_commands(tree: Tree, img: Path, work: Path, mkfs: str, fsck: str, env
                                                str(shm / f"x-mmlab-{i}")],
                            "fsck": lambda i: [fsck, f"--extract={shm / f'x-fsck-{i}'}",
                                               str(img)]}, repeat,
-                          cleanup=lambda: [shutil.rmtree(d) for d in shm.glob("x-*")], env=env)
+                          cleanup=lambda: [shutil.rmtree(d) for d in shm.glob("x-*")], env=env,
+                          settle=Settle())
             rows.append(("  the same, DIR on tmpfs (/dev/shm)", in_ram["mmlab"], in_ram["fsck"],
                          EXTRACT_GOAL))
         finally:
@@ -732,13 +792,14 @@ def _whole_commands(tree: Tree, img: Path, work: Path, mkfs: str, fsck: str, env
     mine, theirs = work / "build-mmlab.cramfs", work / "build-mkfs.cramfs"
     builds = race({"mmlab": lambda i: [*mmlab, "cramfs", "build", str(tree.root), str(mine)],
                    "mkfs": lambda i: [mkfs, str(tree.root), str(theirs)]}, repeat,
-                  cleanup=os.sync, env=env)
+                  cleanup=os.sync, env=env, settle=Settle())
     same = mine.read_bytes() == theirs.read_bytes()
     rows.append(("build SRC IMG / mkfs.cramfs SRC IMG", builds["mmlab"], builds["mkfs"],
                  BUILD_GOAL))
 
     results["commands"] = _rows(f"whole commands on {tree.name} (median of {repeat} pairs, "
-                                "mmlab then util-linux; peak RSS of the child):", rows)
+                                "mmlab then util-linux, each pair started once the CPUs were "
+                                "idle; peak RSS of the child):", rows)
     _log(f"  build output byte-identical to mkfs.cramfs: {same}"
          + ("" if same else "   <-- MISSED"))
     results["build_identical"] = same
