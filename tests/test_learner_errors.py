@@ -32,3 +32,39 @@ def test_fault_around_bytes_says_negative_is_not_a_size():
         system.fault_around_bytes = 1 << 30
     system.fault_around_bytes = 3 * PAGE_SIZE
     assert system.fault_around_bytes == 2 * PAGE_SIZE
+
+
+def test_page_cache_explorer_names_the_vmas_and_where_the_file_ends():
+    from mmlab.viz.pagecache import PageCacheExplorer
+
+    pc = PageCacheExplorer()
+    with pytest.raises(KeyError, match="no VMA 'C' here; the VMAs are 'A', 'B'"):
+        pc.touch("C", 3)
+    with pytest.raises(ValueError, match="file page 25 is not in the file: it has 20 pages"):
+        pc.touch("A", 25)
+    with pytest.raises(ValueError, match="file page 99 is not in the file"):
+        pc.read(99)
+    with pytest.raises(ValueError, match="file page -1 is not in the file"):
+        pc.read(-1)
+    assert pc.touch("A", 3).outcome == "major"
+
+
+def test_a_bad_replay_name_lists_the_replays():
+    from mmlab.viz import addrspace
+
+    with pytest.raises(KeyError, match="no replay 'nonsense'; there are: 'mmap'"):
+        addrspace.replay("nonsense")
+
+
+def test_the_image_map_explains_a_negative_or_unreadable_offset():
+    from mmlab.cramfs.samples import sample_tree
+    from mmlab.cramfs.writer import build_image
+    from mmlab.viz.cramfs_map import ImageMapExplorer
+
+    explorer = ImageMapExplorer(build_image(sample_tree()))
+    explorer.set(byte="-3")
+    assert "byte -3: offsets count up from 0" in explorer.text and "0x-3" not in explorer.text
+    explorer.set(byte="zz")
+    assert "'zz' is not a number: type an offset" in explorer.text
+    explorer.set(byte="0x10")
+    assert "byte 0x10" in explorer.text

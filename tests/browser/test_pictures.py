@@ -36,7 +36,7 @@ CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 
 #: Explorers whose pictures the other picture helper of issue 17 is still fixing: their cases
 #: are expected to fail until then (xfail, not strict, so a fixed one passes quietly).
-BEING_FIXED = frozenset({"TraceStepper"})
+BEING_FIXED: frozenset[str] = frozenset()
 
 #: At most this many options of one menu are tried from one state.
 MAX_OPTIONS = 12

@@ -947,6 +947,8 @@ def replay(name: str) -> ReplayReport:
 
     Model helper: no kernel counterpart.
     """
+    if name not in REPLAYS:
+        raise KeyError(f"no replay {name!r}; there are: {', '.join(map(repr, REPLAYS))}")
     if live_kernel_available():
         try:
             return run_replay(name)

@@ -551,6 +551,7 @@ class ImageMapExplorer(Explorer):
         self.paths = tuple(e.path for e in self.image.walk())
         self.file = file
         self.byte = byte
+        self.byte_text = "" if byte is None else str(byte)
         self.focus = "byte" if byte is not None else "file"
         self._kinds = [REGION_STYLES[k] for k in REGION_KINDS
                        if any(r.kind == k for r in self.regions)]
@@ -610,6 +611,7 @@ class ImageMapExplorer(Explorer):
             self.focus = "file"
         elif name == "byte":
             text = str(value).strip()
+            self.byte_text = text
             try:
                 self.byte = int(text, 0) if text else None
             except ValueError:
@@ -807,11 +809,17 @@ class ImageMapExplorer(Explorer):
                 f"{len(self.regions)} regions, flags "
                 f"{', '.join(flag_names(self.image.superblock.flags))}")
         if self.focus == "byte":
+            last = f"0..0x{self.length - 1:x}"
+            if self.byte is None and self.byte_text:
+                return head + (f"\n{self.byte_text!r} is not a number: type an offset, decimal "
+                               f"(4096) or hex (0x1000), in {last}")
             if self.byte is None:
                 return head + "\nbyte: type an offset (decimal or 0x hex)"
-            if not 0 <= self.byte < self.length:
-                return head + f"\nbyte 0x{self.byte:x} is outside the image (0..0x" \
-                    f"{self.length - 1:x})"
+            if self.byte < 0:
+                return head + (f"\nbyte {self.byte}: offsets count up from 0, the first byte "
+                               f"of the image; this image's bytes are {last}")
+            if self.byte >= self.length:
+                return head + f"\nbyte 0x{self.byte:x} is outside the image, past its end ({last})"
             return head + "\n" + explain_byte(self.image, self.regions, self.byte)
         if not self.file:
             return head + "\nchoose a file, or type a byte offset"

@@ -255,9 +255,27 @@ class PageCacheExplorer(Explorer):
         self._setup()
 
     # --- what a learner does ------------------------------------------------------------------
+    def _spec(self, label: str) -> VmaSpec:
+        """The VMA called ``label``, or an error that lists the VMAs there are."""
+        for spec in self.specs:
+            if spec.label == label:
+                return spec
+        names = ", ".join(repr(s.label) for s in self.specs)
+        raise KeyError(f"no VMA {label!r} here; the VMAs are {names}")
+
+    def _file_page(self, page: int) -> int:
+        """``page`` if it is a page of the file, or an error that says where the file ends."""
+        npages = self.npages
+        if not isinstance(page, int) or isinstance(page, bool):
+            raise TypeError(f"a file page is a number, not {type(page).__name__}")
+        if not 0 <= page < npages:
+            raise ValueError(f"file page {page} is not in the file: it has {npages} pages "
+                             f"(0 to {npages - 1})")
+        return page
+
     def address_of(self, label: str, page: int) -> int | None:
         """The address where VMA ``label`` maps file page ``page`` (None if it does not)."""
-        spec = next(s for s in self.specs if s.label == label)
+        spec = self._spec(label)
         if not spec.file_page <= page < spec.file_page + spec.npages:
             return None
         return self.vmas[label].vm_start + ((page - spec.file_page) << PAGE_SHIFT)
@@ -282,7 +300,13 @@ class PageCacheExplorer(Explorer):
         return {i: p.pfn for i, p in sorted(self.file.f_mapping.pages.items())}
 
     def touch(self, label: str, page: int, write: bool = False) -> Action:
-        """Load from (or store to) file page ``page`` through VMA ``label``: one access."""
+        """Load from (or store to) file page ``page`` through VMA ``label``: one access.
+
+        A page of the file that the VMA does not map is an ``"outside"`` touch (nothing
+        happens); a page past the end of the file, or a VMA that is not there, is an error
+        that says so."""
+        self._spec(label)
+        self._file_page(page)
         action = Action("write" if write else "read", page, label)
         addr = self.address_of(label, page)
         self.last = action
@@ -316,7 +340,11 @@ class PageCacheExplorer(Explorer):
         return action
 
     def read(self, page: int) -> Action:
-        """read(2) of file page ``page`` (``generic_file_buffered_read``): fills the cache."""
+        """read(2) of file page ``page`` (``generic_file_buffered_read``): fills the cache.
+
+        A page past the end of the file is an error that says so (read(2) would return 0
+        bytes there and cache nothing)."""
+        self._file_page(page)
         action = Action("read(2)", page)
         was_cached = page in self.file.f_mapping.pages
         with trace.record(snapshots=False) as rec:
