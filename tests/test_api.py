@@ -21,7 +21,8 @@ import mmlab
 SRC = pathlib.Path(mmlab.__file__).parent
 MODEL = [m for m in mmlab.SUBMODULES if m not in ("cramfs", "cli", "viz", "labs")]
 #: Modules that model no single kernel file (their first docstring line needs no path).
-NO_KERNEL_FILE = {"version", "live", "scenarios", "race", "workshop", "lite", "workcopy"}
+NO_KERNEL_FILE = {"version", "live", "scenarios", "race", "workshop", "lite", "workcopy",
+                  "coursetime"}
 ELIXIR = "https://elixir.bootlin.com/linux/v4.15/source/"
 FOOTER = re.compile(
     r"Kernel: (``[^`]+`` in )?`(?P<shown>[^`<]+?) @ v4\.15 <" + re.escape(ELIXIR)

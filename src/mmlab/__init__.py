@@ -54,6 +54,7 @@ fs/cramfs/inode.c + the 2017 patch       ``xip``           mount on flash, cramf
 (course tooling)                          ``workshop``      the workshop copy, the answer key
 (course tooling)                          ``lite``          the course as a JupyterLite site
 (course tooling)                          ``workcopy``      the learner's own copy (make lab)
+(course tooling)                          ``coursetime``    how long each chapter takes a learner
 ========================================  ================  =======================================
 
 Each module imports only the modules above it in this table (``make lint`` checks it), so a
@@ -106,6 +107,7 @@ SUBMODULES = (
     "workshop",
     "lite",
     "workcopy",
+    "coursetime",
     "cli",
 )
 
