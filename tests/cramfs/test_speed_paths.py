@@ -121,6 +121,74 @@ def test_big_files_checked_in_runs_report_what_the_block_path_reports(tmp_path, 
     assert found > 30
 
 
+# --- the caller works too -----------------------------------------------------------------------
+
+
+def test_help_until_runs_queued_jobs_on_the_waiting_thread():
+    """While a worker is stuck on one job, the caller waiting for a later one runs the
+    queued jobs itself, in order, and gets values and exceptions as result() would."""
+    import threading
+
+    from mmlab.cramfs.pool import Pool
+
+    started, release = threading.Event(), threading.Event()
+    ran_on: list[tuple[int, str]] = []
+
+    def blocker() -> str:
+        started.set()
+        release.wait(5)
+        return "slow"
+
+    def note(i: int) -> int:
+        ran_on.append((i, threading.current_thread().name))
+        return i * i
+
+    with Pool(1, "helper") as pool:
+        stuck = pool.submit(blocker)
+        started.wait(5)
+        jobs = [pool.submit(note, i) for i in range(5)]
+        bad = pool.submit(int, "x")
+        assert pool.help_until(jobs[2]) == 4  # runs jobs 0, 1, 2 here
+        assert [i for i, _ in ran_on] == [0, 1, 2]
+        assert {name for _, name in ran_on} == {threading.current_thread().name}
+        assert [pool.help_until(j) for j in jobs] == [0, 1, 4, 9, 16]
+        with pytest.raises(ValueError, match="invalid literal"):
+            pool.help_until(bad)
+        release.set()
+        assert pool.help_until(stuck) == "slow"  # running on the worker: waited for
+
+
+@needs_mkfs
+@pytest.mark.parametrize("small_batches", [False, True])
+def test_check_with_more_threads_reports_what_one_thread_reports(tmp_path, monkeypatch,
+                                                                 small_batches):
+    """Damaged images checked by one thread, by a worker + this thread, by three workers +
+    this thread (also in batches of 16 KiB, two in flight: results collected during the
+    walk): the same report."""
+    if small_batches:
+        monkeypatch.setattr(check_module, "BATCH_BYTES", 16 << 10)
+        monkeypatch.setattr(check_module, "MAX_IN_FLIGHT", 2)
+    rng = random.Random(4)
+    src = tmp_path / "src"
+    src.mkdir()
+    for i in range(40):
+        (src / f"f{i}").write_bytes(rng.randbytes(2000) * rng.randint(1, 60))
+    img = tmp_path / "a.img"
+    subprocess.run([MKFS, str(src), str(img)], check=True, capture_output=True)
+    base = bytearray(img.read_bytes())
+    for i in range(20):
+        buf = bytearray(base)
+        for _ in range(rng.randint(0, 5)):
+            buf[rng.randrange(4096, len(buf))] = rng.randrange(256)
+        damaged = tmp_path / f"d{i}.img"
+        damaged.write_bytes(fix_crc(buf))
+        reports = []
+        for threads in (1, 2, 4):
+            r = check_image(damaged, threads=threads)
+            reports.append((r.messages(), r.warnings, r.blocks, r.bytes_out, r.files))
+        assert reports[0] == reports[1] == reports[2], i
+
+
 # --- symlinks read once -----------------------------------------------------------------------
 
 

@@ -207,8 +207,9 @@ def check_image(
     with image:
         report.endian = image.endian
         report.blocksize = image.blocksize
-        pool = Pool(threads, "cramfs-check") if threads > 1 \
-            else None
+        # threads - 1 workers: this thread inflates too, once the tree is walked (or when
+        # MAX_IN_FLIGHT batches wait), instead of sleeping until a worker is done
+        pool = Pool(threads - 1, "cramfs-check") if threads > 1 else None
         try:
             crc: Job | None = None
             if _check_super(image, report):
@@ -217,7 +218,7 @@ def check_image(
             _check_tree(image, report, inflater)
             inflater.finish()
             if _wants_crc(image):
-                _check_crc(image, report, crc.result() if crc else image.compute_crc())
+                _check_crc(image, report, pool.help_until(crc) if crc else image.compute_crc())
         finally:
             if pool:
                 pool.shutdown()
@@ -316,7 +317,8 @@ class _ClassicFile(namedtuple("_ClassicFile", "entry start ends first out_size")
 
 
 class _Inflater:
-    """Inflates data blocks in batches, on the pool when there is one; results in order."""
+    """Inflates data blocks in batches, on the pool (and this thread) when there is one;
+    results in order."""
 
     def __init__(self, image: CramfsImage, report: CheckReport,
                  progress: Callable[[int], None] | None,
@@ -339,7 +341,7 @@ class _Inflater:
     def finish(self) -> None:
         self._flush()
         while self.pending:
-            self._collect(*self.pending.popleft().result())
+            self._collect(*self.pool.help_until(self.pending.popleft()))
 
     def _flush(self) -> None:
         if not self.batch:
@@ -350,7 +352,7 @@ class _Inflater:
             return
         self.pending.append(self.pool.submit(_inflate, self.image, batch))
         while len(self.pending) > MAX_IN_FLIGHT:
-            self._collect(*self.pending.popleft().result())
+            self._collect(*self.pool.help_until(self.pending.popleft()))
 
     def _collect(self, nbytes: int, errors: list[tuple[str, CramfsError]]) -> None:
         self.report.bytes_out += nbytes
