@@ -122,6 +122,10 @@ FIGURES: Mapping[str, Figure] = MappingProxyType({
         0.0, 2.0, "minutes/cell",
         "An open cell after \"Try it below\": optional; a quick learner skips it, a careful one "
         "tries one thing."),
+    "aloud": Figure(
+        1.0, 2.0, "minutes/section",
+        "In a workshop, a section the instructor summarises instead of the room reading it: "
+        "its conclusion in two or three sentences, its picture or output on the projector."),
     "explorer again": Figure(
         0.4, 0.4, "share",
         "An explorer of a type already used in the same notebook: only its new state is new, "
@@ -296,6 +300,17 @@ class NotebookTime:
         left = {id(s) for h in headings for s in self.pieces(h)}
         kept = [s for s in self.sections if id(s) not in left]
         return sum(s.low for s in kept), sum(s.high for s in kept)
+
+    def in_room(self, aloud: Sequence[str] = (), later: Sequence[str] = ()) -> tuple[float, float]:
+        """Minutes (low, high) a workshop room spends on the notebook when the instructor
+        summarises the sections ``aloud`` (:data:`FIGURES` "aloud" each) and the sections
+        ``later`` are left for after the workshop.
+
+        Model helper: no kernel counterpart.
+        """
+        low, high = self.without([*aloud, *later])
+        return (low + len(aloud) * FIGURES["aloud"].low,
+                high + len(aloud) * FIGURES["aloud"].high)
 
 
 def round_range(low: float, high: float) -> tuple[int, int]:

@@ -4,7 +4,11 @@
 
 * every notebook of ``notebooks/`` and ``notebooks/labs/``, without the cells tagged
   ``"solution"`` (solved functions, answers written out) and without outputs; the labs'
-  ``solutions/`` folder is left out;
+  ``solutions/`` folder is left out. A chapter's explanation after a "predict, then run" is
+  cut in two where it also holds a conclusion the chapter builds on (07's verdict on the tail
+  check, 08's reading of the strategy table): the answer (tagged ``"solution"``) is left out,
+  for the instructor to give aloud (:func:`answer_cells` lists them), and the conclusion
+  (tagged ``"conclusion"``) stays;
 * a :data:`~mmlab.viz.quiz.WORKSHOP_MARKER` file, so that every ``Quiz`` hides its "Show the
   answer" button (the instructor holds the answers);
 * ``data/``, which some cells read.
@@ -19,21 +23,27 @@ from __future__ import annotations
 
 import argparse
 import ast
+import re
 import shutil
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlsplit
 
 import nbformat
 
 from mmlab.viz.quiz import WORKSHOP_MARKER, quiz_bank
 
-__all__ = ["SOLUTION_TAG", "QuizAnswer", "WorkshopCopy", "answers_markdown", "main",
-           "make_workshop_copy", "nbgitpuller_link", "quiz_answers"]
+__all__ = ["CONCLUSION_TAG", "SOLUTION_TAG", "AnswerCell", "QuizAnswer", "WorkshopCopy",
+           "answer_cells", "answers_markdown", "main", "make_workshop_copy", "nbgitpuller_link",
+           "quiz_answers"]
 
 #: The cell tag that marks a solution or an answer: such cells are not in the workshop copy.
 SOLUTION_TAG = "solution"
+
+#: The cell tag that marks a conclusion next to an answer: such cells stay in the workshop copy
+#: (the tag only documents why the cell is not part of the answer before it).
+CONCLUSION_TAG = "conclusion"
 
 
 @dataclass
@@ -93,6 +103,44 @@ def make_workshop_copy(src: Path | str, dst: Path | str,
     if data_dir.is_dir():
         shutil.copytree(data_dir, dst / "data")
     return out
+
+
+@dataclass(frozen=True)
+class AnswerCell:
+    """A cell the workshop copy leaves out: where it is (notebook, the headings above it,
+    ``"COW mappings › Predict, then run"`` for a ``###`` under a ``##``), its kind and its text.
+
+    Model helper: no kernel counterpart.
+    """
+
+    notebook: str
+    heading: str
+    cell_type: str
+    text: str
+
+
+def answer_cells(src: Path | str) -> list[AnswerCell]:
+    """Every cell tagged ``"solution"`` in the notebooks under ``src`` (not the labs'
+    ``solutions/`` folder), with the heading it sits under: what the instructor of a workshop
+    says aloud after the exercise.
+
+    Model helper: no kernel counterpart.
+    """
+    src = Path(src)
+    found = []
+    for path in _course_notebooks(src):
+        part = heading = ""
+        for cell in nbformat.read(path, as_version=4).cells:
+            if cell.cell_type == "markdown":
+                for line in cell.source.splitlines():
+                    if line.startswith("## "):
+                        part = heading = line[3:].strip()
+                    elif line.startswith("### "):
+                        heading = f"{part} › {line[4:].strip()}" if part else line[4:].strip()
+            if SOLUTION_TAG in cell.get("metadata", {}).get("tags", []):
+                found.append(AnswerCell(str(path.relative_to(src)), heading, cell.cell_type,
+                                        cell.source))
+    return found
 
 
 @dataclass(frozen=True)
@@ -163,19 +211,58 @@ def answers_markdown(src: Path | str) -> str:
     return "\n".join(lines)
 
 
+#: The schemes a repository URL may have: what ``git clone`` on the hub can fetch from.
+_GIT_SCHEMES = ("http", "https", "git", "ssh", "git+ssh", "ssh+git")
+#: scp-like git addresses: ``git@github.com:owner/mmlab.git``.
+_SCP_LIKE = re.compile(r"^[\w.-]+@[\w.-]+:[^/\s][^\s]*$")
+
+
+def _check_hub(hub: str) -> str:
+    url = urlsplit(hub.strip())
+    if not url.scheme:
+        raise ValueError(f"hub URL {hub!r} has no scheme: write it in full, e.g. "
+                         f"'https://{hub.strip().lstrip('/')}' (without one the link would be "
+                         "relative to the page it is on)")
+    if url.scheme not in ("http", "https") or not url.netloc:
+        raise ValueError(f"hub URL {hub!r} is not an http(s) address of a JupyterHub "
+                         "(e.g. 'https://hub.example.org')")
+    if url.query or url.fragment:
+        raise ValueError(f"hub URL {hub!r} has a query or fragment: give the hub's address "
+                         "alone (e.g. 'https://hub.example.org')")
+    return hub.strip().rstrip("/")
+
+
+def _check_repository(repository: str) -> str:
+    repo = repository.strip()
+    if _SCP_LIKE.match(repo):
+        return repo
+    url = urlsplit(repo)
+    if url.scheme in _GIT_SCHEMES and url.netloc and url.path.strip("/"):
+        return repo
+    raise ValueError(f"repository URL {repository!r} is not one a hub can clone: give an "
+                     "http(s) address ('https://github.com/OWNER/mmlab') or a git one "
+                     "('git@github.com:OWNER/mmlab.git', 'ssh://host/path/mmlab.git')")
+
+
 def nbgitpuller_link(hub: str, repository: str, branch: str = "main",
                      notebook: str = "notebooks/00-welcome.ipynb") -> str:
     """A link that makes a JupyterHub clone (or update) the course and open ``notebook``.
 
     The hub needs nbgitpuller installed; each learner who clicks gets their own copy, and a
-    second click pulls new commits without overwriting their changes.
+    second click pulls new commits without overwriting their changes. ``hub`` must be an
+    http(s) address (without a scheme the link would be relative: a ``ValueError`` says so);
+    ``repository`` an http(s) or git address (``git@host:path``, ``ssh://``, ``git://``).
 
     Model helper: no kernel counterpart (nbgitpuller's ``git-pull`` link format).
     """
-    name = repository.rstrip("/").rsplit("/", 1)[-1].removesuffix(".git")
+    hub = _check_hub(hub)
+    repository = _check_repository(repository)
+    if not branch.strip():
+        raise ValueError("branch is empty: name the branch the hub clones (e.g. 'main')")
+    name = re.split(r"[/:]", repository.rstrip("/"))[-1].removesuffix(".git")
     query = urlencode({"repo": repository, "branch": branch,
                        "urlpath": f"lab/tree/{name}/{notebook}"})
-    return f"{hub.rstrip('/')}/hub/user-redirect/git-pull?{query}"
+    return f"{hub}/hub/user-redirect/git-pull?{query}"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -193,7 +280,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--branch", default="main", help="the branch nbgitpuller clones")
     args = parser.parse_args(argv)
     if args.nbgitpuller:
-        print(nbgitpuller_link(*args.nbgitpuller, branch=args.branch))
+        try:
+            print(nbgitpuller_link(*args.nbgitpuller, branch=args.branch))
+        except ValueError as exc:
+            parser.error(str(exc))
         return 0
     if args.answers:
         Path(args.answers).write_text(answers_markdown(args.src))
