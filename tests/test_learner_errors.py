@@ -68,3 +68,28 @@ def test_the_image_map_explains_a_negative_or_unreadable_offset():
     assert "'zz' is not a number: type an offset" in explorer.text
     explorer.set(byte="0x10")
     assert "byte 0x10" in explorer.text
+
+
+def test_lab05_takes_a_list_for_the_pair_and_reports_a_learners_exception():
+    from mmlab.labs import xip_layout
+
+    def starting():
+        from mmlab.constants import PAGE_SIZE
+        from mmlab.cramfs.elf import PF_R, PF_W, PF_X, make_elf
+        from mmlab.cramfs.tree import Dir, File
+
+        libc = make_elf([(PF_R | PF_X, 0, 2 * PAGE_SIZE), (PF_R | PF_W, 2 * PAGE_SIZE,
+                                                            2 * PAGE_SIZE + 600)],
+                        4 * PAGE_SIZE + 600, fill=b"libc text and data ")
+        return Dir({"lib": Dir({"libc.so.6": File(libc, mode=0o755)})}), ("lib/*",)
+
+    as_tuple = xip_layout.check(starting)
+    as_list = xip_layout.check(lambda: list(starting()))
+    assert as_tuple.problem is None and as_list.problem is None
+    assert as_list.flash == as_tuple.flash
+
+    def broken():
+        raise ValueError("a typo")
+
+    assert xip_layout.check(broken).problem == "make_layout raised ValueError: a typo"
+    assert "it returned a Dir" in xip_layout.check(lambda: starting()[0]).problem

@@ -20,6 +20,7 @@ NOTEBOOKS = sorted((ROOT / "notebooks").rglob("*.ipynb"))
 
 #: What makes a cell a widget or check cell.
 MARKERS = re.compile(r"Explorer\(|Glance\(|Stepper\(|StripView\(|Quiz\.named|check_function|"
+                     r"comparison\(|replay\(|trace\.record|"
                      r"compare_guess|\.check\(|Drill\(")
 
 
@@ -66,7 +67,7 @@ def test_widget_and_check_cells_import_what_they_use(path):
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: str(p.relative_to(ROOT / "notebooks")))
 def test_each_notebook_says_near_the_top_what_to_do_with_a_broken_widget(path):
     first = "".join(json.loads(path.read_text())["cells"][0]["source"])
-    assert "broken-image icon" in first and "run the\ncells again" not in first
+    assert "broken-image icon" in first and "NameError" in first
     assert "Run All Above Selected Cell" in first
 
 

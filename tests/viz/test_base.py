@@ -58,7 +58,7 @@ def test_quiz_checks_explains_a_right_answer_and_reveals_only_on_request():
     assert "exclusive" not in q.feedback.value  # no spoiler
     q.choose(1)
     assert q.check() is True
-    assert "Right." in q.feedback.value and "exclusive" in q.feedback.value  # and why
+    assert "Right:" in q.feedback.value and "exclusive" in q.feedback.value  # and why
     q.show()
     assert "exclusive" in q.feedback.value and "first byte after" in q.feedback.value
     assert "first byte after" in q._repr_mimebundle_()["text/plain"]
@@ -95,7 +95,8 @@ def test_drill_is_the_same_for_the_same_seed():
 def test_compare_guess():
     assert "right" in compare_guess(3, 3)
     assert "You guessed 2" in compare_guess(2, 3)
-    assert "did not write a guess" in compare_guess(None, 3)
+    assert "did not write a guess" in compare_guess(..., 3)
+    assert "You guessed None" in compare_guess(None, 3)
 
 
 def test_course_data_is_found_from_a_notebook_folder_or_the_package(tmp_path, monkeypatch):

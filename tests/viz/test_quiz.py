@@ -118,3 +118,55 @@ def test_compare_guess_reads_bare_hex_digits_where_the_quantity_is_hex():
     assert "is right" in compare_guess("00000000", 0, "the offset column")
     assert "is right" not in compare_guess("10", 10, "the offset column")  # hex 0x10
     assert "is right" in compare_guess("10", 10, "the number of pages")
+
+
+def test_a_guess_may_carry_its_unit_or_be_a_pair_written_as_text():
+    assert "is right" in compare_guess("20 bytes", 20, "the size of directory bin")
+    assert "is right" in compare_guess("3 pages", 3, "the number of pages")
+    assert same_value("5, 0", (5, 0)) and same_value("(5, 0)", (5, 0))
+    assert not same_value("5", (5, 0)) and not same_value("5, x", (5, 0))
+
+
+def test_a_check_reports_every_input_in_one_base():
+    def kind(ptr):
+        if ptr == 756:
+            raise AttributeError("boom")
+        return "x"
+
+    cases = [((0x80002F4C,), "y"), ((756,), "y")]
+    report = str(check_function(kind, cases, name="kind"))
+    assert "kind(0x80002f4c) returned 'x'; expected 'y'" in report
+    report = str(check_function(lambda p: "y" if p > 1000 else "z", cases, name="kind"))
+    assert "kind(0x2f4)" in report
+
+
+def test_a_quiz_verdict_names_its_option_and_goes_when_the_choice_changes():
+    q = Quiz("vm_end is?", ["the last byte", "the first byte after"], 1, "It is exclusive.")
+    q.choose(0)
+    q.check()
+    assert "Not quite:</b> <i>the last byte</i>" in q.feedback.value
+    q.choose(1)
+    assert q.feedback.value == ""
+    q.check()
+    assert "Right:</b> <i>the first byte after</i>" in q.feedback.value
+
+
+def test_none_is_a_guess_and_only_the_placeholder_is_not():
+    assert "is right" in compare_guess(None, None, "the first page of what find_vma returns")
+    assert "You guessed None" in compare_guess(None, 12, "the first page")
+    assert "did not write a guess" in compare_guess(..., 12, "the first page")
+
+
+def test_words_errno_names_and_the_base_of_a_return_value():
+    assert "is right" in compare_guess("three", 3, "the number of VMAs")
+    assert "is right" in compare_guess("-EINVAL", -22, "remap_pfn_range's return")
+    line = compare_guess(-22, -22, "remap_pfn_range's return")
+    assert line == "Your guess -22 is right: remap_pfn_range's return is -22."
+    assert "0x0" not in compare_guess(0, -22, "remap_pfn_range's return")
+    assert "0x8001" in compare_guess(1, 0x8001, "vma.vm_pgoff")
+
+
+def test_a_failing_tuple_says_where_it_differs():
+    cases = [((1,), (255, 511, 447, 507, 0x123))]
+    report = str(check_function(lambda a: (255, 511, 447, 251, 0x123), cases, name="f"))
+    assert report.endswith("(they differ at position 3)")

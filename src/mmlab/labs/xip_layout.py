@@ -88,10 +88,17 @@ def check(make_layout: Callable[[], tuple[Dir, Sequence[str]]]) -> LayoutCheck:
         made = make_layout()
     except NotImplementedError:
         return LayoutCheck(0, _PAGES, problem="make_layout is not written yet")
-    if not (isinstance(made, tuple) and len(made) == 2 and isinstance(made[0], Dir)):
-        return LayoutCheck(0, _PAGES, problem="make_layout must return (tree, xip_globs), "
-                                              f"a Dir and a tuple of globs, not {made!r:.80}")
+    except Exception as exc:  # noqa: BLE001 - a learner's bug is feedback, not a crash
+        return LayoutCheck(0, _PAGES, problem=f"make_layout raised {type(exc).__name__}: {exc}")
+    # any pair will do, (tree, globs) or [tree, globs], and the globs as any sequence
+    if not (isinstance(made, Sequence) and not isinstance(made, str) and len(made) == 2
+            and isinstance(made[0], Dir)):
+        what = type(made).__name__ + (f" of {len(made)}" if isinstance(made, Sequence) else "")
+        return LayoutCheck(0, _PAGES, problem="make_layout must return two things, the tree "
+                                              f"(a Dir) and the XIP globs; it returned a {what}")
     tree, globs = made
+    if not isinstance(globs, str | Sequence) or not all(isinstance(g, str) for g in globs):
+        return LayoutCheck(0, _PAGES, problem="the XIP globs must be strings, like 'lib/*'")
     globs = (globs,) if isinstance(globs, str) else tuple(globs)
     data = _libc_of(tree)
     if data is None:

@@ -227,7 +227,10 @@ class Explorer:
         self.update_times.append(time.perf_counter() - start)
 
     def _label_html(self) -> str:
-        return f"<pre style='margin:0;line-height:1.25'>{html.escape(self.describe())}</pre>"
+        # JupyterLab breaks output text anywhere (word-break: break-all): keep words whole
+        return ("<pre style='margin:0;line-height:1.25;white-space:pre-wrap;"
+                "word-break:normal;overflow-wrap:break-word'>"
+                f"{html.escape(self.describe())}</pre>")
 
     def _changed_handler(self, name: str) -> Callable[[dict], None]:
         def handler(change: dict) -> None:

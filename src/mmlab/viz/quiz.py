@@ -23,6 +23,7 @@ Model helper: no kernel counterpart.
 
 from __future__ import annotations
 
+import errno
 import functools
 import html
 import operator
@@ -44,11 +45,23 @@ __all__ = ["WORKSHOP_MARKER", "CheckResult", "Drill", "Quiz", "QuizData", "check
 #: The file whose presence in the notebook's folder (or the one above) marks a workshop copy.
 WORKSHOP_MARKER = ".mmlab-workshop"
 
-#: Words in a quantity's name that say it is read in hex (addresses, frames, offsets, flags).
-HEX_WORDS = ("address", "addr", "pfn", "frame", "offset", "pgoff", "flags", "vm_start",
-             "vm_end", "private_data", "pointer", "byte 0x")
+#: Words in a quantity's name that say it is read in hex (addresses, frames, offsets, flags):
+#: a whole word of the name, or the end of a kernel identifier in it (``vm_pgoff``).
+HEX_WORDS = frozenset({"address", "addr", "pfn", "frame", "offset", "pgoff", "flags", "pointer"})
+HEX_SUFFIXES = ("_pgoff", "_flags", "_addr", "_start", "_end", "_pfn", "_private_data")
+
+#: Numbers a learner may write as words.
+NUMBER_WORDS = MappingProxyType({w: i for i, w in enumerate(
+    "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen "
+    "fifteen sixteen seventeen eighteen nineteen twenty".split())})
 
 _HEX_DIGITS = re.compile(r"[0-9a-fA-F]+")
+
+#: An errno name as a return value: ``-EINVAL`` (or ``EINVAL``) for -22.
+_ERRNO = re.compile(r"(-?)(E[A-Z0-9]+)")
+
+#: A unit word after a number ("20 bytes", "3 pages"): the number is what is compared.
+_UNIT = re.compile(r"\s+(bytes?|pages?|VMAs?|faults?|frames?|blocks?)$", re.IGNORECASE)
 
 #: CSS for a quiz: long options wrap beside their own radio button instead of running over the
 #: next one (JupyterLab gives each radio label one line of fixed height).
@@ -92,11 +105,22 @@ def learner_value(value: object, *, hex_text: bool = False) -> object:
             return None
         if text in ("True", "False"):
             return text == "True"
-        digits = text.replace("_", "")
+        if text.lower() in NUMBER_WORDS:
+            return NUMBER_WORDS[text.lower()]
+        errno_name = _ERRNO.fullmatch(text)
+        if errno_name and hasattr(errno, errno_name.group(2)):  # "-EINVAL" as the kernel says
+            return -getattr(errno, errno_name.group(2))
+        digits = _UNIT.sub("", text).replace("_", "")
         try:
             return int(digits, 16) if hex_text and _HEX_DIGITS.fullmatch(digits) else int(digits, 0)
         except ValueError:
-            return text
+            pass
+        if "," in text:  # "5, 0" or "(5, 0)": a tuple written as text
+            parts = text.strip("()[] ").split(",")
+            values = tuple(learner_value(p, hex_text=hex_text) for p in parts if p.strip())
+            if values and all(not isinstance(v, str) for v in values):
+                return values
+        return text
     if isinstance(value, set | frozenset):
         return frozenset(learner_value(v, hex_text=hex_text) for v in value)
     if isinstance(value, list | tuple | range):
@@ -128,8 +152,12 @@ def same_value(given: object, expected: object, *, unordered: bool = False,
 
 
 def _reads_in_hex(what: str) -> bool:
-    lowered = what.lower()
-    return any(word in lowered for word in HEX_WORDS)
+    """Does the name of a quantity say it is read in hex? (``remap_pfn_range's return`` does
+    not: a word inside an identifier counts only as its suffix, like ``vm_pgoff``.)"""
+    for word in re.findall(r"[A-Za-z_]+", what.lower()):
+        if word in HEX_WORDS or word.endswith(HEX_SUFFIXES):
+            return True
+    return False
 
 
 def show_value(value: object, *, hex_ints: bool | None = None) -> str:
@@ -140,9 +168,9 @@ def show_value(value: object, *, hex_ints: bool | None = None) -> str:
     """
     if isinstance(value, bool) or value is None:
         return repr(value)
-    if isinstance(value, int):
+    if isinstance(value, int):  # a negative number is an error code: decimal, as -22
         as_hex = hex_ints if hex_ints is not None else value > 0xFFFF
-        return hex(value) if as_hex else repr(value)
+        return hex(value) if as_hex and value >= 0 else repr(value)
     if isinstance(value, list | tuple):
         inner = ", ".join(show_value(v, hex_ints=hex_ints) for v in value)
         if isinstance(value, tuple):
@@ -227,6 +255,8 @@ class Quiz:
         self.feedback = widgets.HTML("")
         self.check_button.on_click(lambda _b: self.check())
         self.show_button.on_click(lambda _b: self.show())
+        # a verdict belongs to the option it judged: another choice clears it
+        self.choice.observe(lambda _change: setattr(self.feedback, "value", ""), names="value")
 
     @classmethod
     def named(cls, name: str) -> Quiz:
@@ -252,12 +282,13 @@ class Quiz:
             self.feedback.value = "<i>Pick an option first.</i>"
             return None
         index = self.options.index(self.choice.value)
+        picked = f"<i>{html.escape(_short(self.options[index]))}</i>"
         if index == self.answer:
-            self.feedback.value = (f"<b style='color:#1b7837'>Right.</b> "
+            self.feedback.value = (f"<b style='color:#1b7837'>Right:</b> {picked}. "
                                    f"{html.escape(self.why)}")
             return True
         hint = self.hints.get(index, "Look again at what the chapter showed.")
-        self.feedback.value = (f"<b style='color:#b2182b'>Not quite.</b> "
+        self.feedback.value = (f"<b style='color:#b2182b'>Not quite:</b> {picked}. "
                                f"{html.escape(hint)}")
         return False
 
@@ -282,6 +313,32 @@ class Quiz:
         bundle["text/plain"] = "\n".join(
             [self.question, *(f"  {chr(97 + i)}) {o}" for i, o in enumerate(self.options))])
         return bundle
+
+
+def _differs_at(got: object, expected: object) -> str:
+    """`` (they differ at position 3)`` for two sequences of one length, else nothing."""
+    mine, want = learner_value(got), learner_value(expected)
+    if not (isinstance(mine, tuple) and isinstance(want, tuple) and len(mine) == len(want)
+            and len(want) > 1):
+        return ""
+    where = [str(i) for i, (a, b) in enumerate(zip(mine, want, strict=True)) if a != b]
+    if not where or len(where) == len(want):
+        return ""
+    return f" (they differ at position{'s' if len(where) > 1 else ''} {', '.join(where)})"
+
+
+def _has_big_int(value: object) -> bool:
+    if isinstance(value, bool):
+        return False
+    if isinstance(value, int):
+        return value > 0xFFFF
+    if isinstance(value, list | tuple | set | frozenset):
+        return any(_has_big_int(v) for v in value)
+    return False
+
+
+def _short(option: str, limit: int = 60) -> str:
+    return option if len(option) <= limit else option[:limit - 1] + "…"
 
 
 # --- function checks -----------------------------------------------------------------------------
@@ -329,6 +386,8 @@ def check_function(fn: Callable[..., object], cases: Sequence[tuple[tuple, objec
     """
     label = name or getattr(fn, "__name__", "f")
     equal = same or (lambda got, want: same_value(got, want, unordered=unordered))
+    if hex_ints is None:  # one base for the whole report: hex if any input is an address
+        hex_ints = any(_has_big_int(args) for args, _ in cases) or None
     passed = 0
     first: str | None = None
     for args, expected in cases:
@@ -346,7 +405,8 @@ def check_function(fn: Callable[..., object], cases: Sequence[tuple[tuple, objec
         if equal(got, expected):
             passed += 1
         elif first is None:
-            first = f"{call} returned {show_value(got, hex_ints=hex_ints)}; expected {want}"
+            first = (f"{call} returned {show_value(got, hex_ints=hex_ints)}; expected {want}"
+                     + _differs_at(got, expected))
     return CheckResult(passed, len(cases), first)
 
 
@@ -400,10 +460,12 @@ def compare_guess(guess: object, actual: object, what: str = "the result", *,
                   unordered: bool = False, hex_ints: bool | None = None) -> str:
     """The "predict, then run" line: the learner's guess next to what the model did.
 
-    A guess counts when it means the same (:func:`same_value`: ``"3"`` for 3, hex for a
-    number, a list for a tuple; any order with ``unordered`` or when ``actual`` is a set).
-    Numbers print in hex where the quantity is read in hex (``what`` names an address, a pfn,
-    an offset, flags...; or the learner wrote hex), else as ``hex_ints`` says.
+    A guess counts when it means the same (:func:`same_value`: ``"3"``, ``"three"`` or
+    ``"3 pages"`` for 3, hex for a number, ``"-EINVAL"`` for -22, a list for a tuple; any order
+    with ``unordered`` or when ``actual`` is a set). ``...`` (the guess cell's placeholder)
+    means no guess yet; ``None`` is a guess (NULL). Numbers print in hex where the quantity is
+    read in hex (``what`` names an address, a pfn, an offset, flags...; or the learner wrote
+    hex), else as ``hex_ints`` says.
 
     Model helper: no kernel counterpart.
     """
@@ -411,7 +473,7 @@ def compare_guess(guess: object, actual: object, what: str = "the result", *,
                              (isinstance(guess, str) and guess.strip().lower().startswith("0x"))):
         hex_ints = True
     shown = show_value(actual, hex_ints=hex_ints)
-    if guess is None or guess is Ellipsis:
+    if guess is Ellipsis:
         return (f"You did not write a guess; {what} is {shown}. "
                 "Next time, guess first: it is how the idea sticks.")
     hex_text = bool(hex_ints)
