@@ -22,7 +22,7 @@ copyright = "mmlab authors (MIT)"  # noqa: A001 - Sphinx's name
 
 root_doc = "docs/index"
 extensions = ["myst_nb", "sphinx.ext.autodoc"]
-include_patterns = ["docs/*.md", "docs/_generated/*.md", "notebooks/*.ipynb",
+include_patterns = ["docs/*.md", "docs/_generated/*.md", "notebooks/*.ipynb", "notebooks/glossary.md",
                     "notebooks/labs/*.ipynb", "notebooks/labs/README.md",
                     "notebooks/labs/solutions/*.ipynb"]
 exclude_patterns = ["build", ".venv", "**/.ipynb_checkpoints"]
