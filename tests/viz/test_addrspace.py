@@ -1,5 +1,6 @@
 """mmlab.viz.addrspace: the strip, the address-space explorer driven like a learner, the checks."""
 
+import html
 import random
 import re
 
@@ -323,3 +324,105 @@ def test_a_title_and_the_find_vma_label_never_overlap():
                              layout=layout, title="when it returned", legend=False)
         A.draw_strip_legend(ax, 2, 0.6, align="left")
         assert [str(p) for p in layout_problems(fig)] == []
+
+
+# --- the find_vma box: what a learner types -------------------------------------------------------
+def _two_vmas():
+    e = A.AddressSpaceExplorer()
+    e.widget()  # the live widget: its text must follow every change
+    for p, n, file_page in ((20, 8, 0), (28, 4, 9)):
+        e.set(call="mmap a file", page=p, npages=n, prot=PROT_READ, file_page=file_page)
+        e.press("run")
+    return e
+
+
+@pytest.mark.parametrize("typed, rule", [
+    ("0xffffffff81000000", "0xffffffff81000000 is a kernel address: user space ends at TASK_SIZE"),
+    ("0x800000000000", "0x800000000000 is a kernel address"),
+    ("-3", "-3 is not an address: find_vma takes an unsigned long"),
+    ("-0x1", "-1 is not an address"),
+    ("99999999999999999999999", "read as hex"),
+    ("hello", "cannot read 'hello' as an address"),
+])
+def test_an_address_find_vma_refuses_is_an_error_in_text_and_picture_never_a_stale_text(
+        typed, rule):
+    e = _two_vmas()
+    e.set(address="0x7f0000016000")
+    e.set(address=typed)
+    text = e.text
+    assert e._label is not None and html.unescape(e._label.value).count(text) == 1
+    error = next(line for line in text.splitlines() if line.startswith("! "))
+    assert rule in error and error.endswith("still showing find_vma(0x7f0000016000)")
+    assert "find_vma(0x7f0000016000) → 7f0000014000-7f000001c000 (contains it)" in text
+    fig = _clean(e)
+    shown = " ".join(s.text.replace("\n", " ") for s in pictures.texts(fig))
+    assert "find_vma(0x7f0000016000) → 7f0000014000-7f000001c000" in shown
+    assert rule.split(":")[0] in shown and "still showing" in shown
+    assert f"find_vma({typed}" not in shown and "find_vma(-" not in shown
+    # the next Run updates the text as well as the picture; clearing the box clears the error
+    e.set(call="mmap anonymous", page=2, npages=1)
+    e.press("run")
+    assert "last call: mmap(0x7f0000002000" in html.unescape(e._label.value)
+    e.set(address="")
+    assert "! " not in e.text and "find_vma(" not in e.text
+
+
+def test_a_bad_address_before_any_good_one_marks_nothing():
+    e = _two_vmas()
+    e.set(address="-1")
+    assert "! -1 is not an address" in e.text and "no address marked" in e.text
+    assert e.address is None
+    fig = _clean(e)
+    assert pictures.kinds(fig)[0] == {"file", "preview"}
+
+
+@pytest.mark.parametrize("typed, address, note", [
+    ("7f0000016000", 0x7F0000016000, "read as hex"),      # as /proc/PID/maps prints it
+    ("0x7f0000016000", 0x7F0000016000, ""),
+    ("00400000", 0x400000, "read as hex"),                # maps pads to 8 digits
+    ("123456789", 0x123456789, "read as hex"),            # 9+ digits
+    ("4096", 4096, "read as decimal"),
+    ("7f00_0001_6000", 0x7F0000016000, "read as hex"),
+    ("+3", A.DEFAULT_BASE + 3 * PAGE_SIZE, ""),
+    ("+0x10", A.DEFAULT_BASE + 16 * PAGE_SIZE, ""),
+])
+def test_bare_hex_is_read_as_maps_prints_it_and_the_text_says_how(typed, address, note):
+    assert A.read_address(typed, A.DEFAULT_BASE)[0] == address
+    e = _two_vmas()
+    e.set(address=typed)
+    assert e.address == address and not e.address_error
+    line = next(x for x in e.text.splitlines() if x.startswith(f"find_vma({address:#x})"))
+    assert (note in line) if note else ("read as" not in line)
+    _clean(e)
+
+
+def test_the_box_says_how_it_reads_an_address():
+    box = A.AddressSpaceExplorer().controls["address"]
+    assert "7f0000003000" in box.placeholder and "+3" in box.placeholder
+    assert "a-f" in box.tooltip and f"{A.BARE_HEX_DIGITS}+ digits" in box.tooltip
+
+
+def test_the_pictures_vma_count_shows_a_reset_as_the_text_does():
+    e = _two_vmas()
+    e.press("reset")
+    e.set(call="mmap anonymous", page=0, npages=4, prot=RW)
+    e.press("run")
+    assert "reset → 0" in e.text
+    fig = _clean(e)
+    line = next(s.text for s in pictures.texts(fig) if s.text.startswith("VMA count"))
+    assert line.startswith("VMA count: 1 → 2 → 0 (reset) → 1;")
+    e.press("reset")
+    line = next(s.text for s in pictures.texts(_clean(e)) if s.text.startswith("VMA count"))
+    assert line.endswith("→ 0 (reset); last: reset (a new, empty address space)")
+
+
+def test_the_prot_menu_is_wide_enough_for_its_longest_option():
+    from matplotlib.font_manager import FontProperties
+    from matplotlib.textpath import TextToPath
+
+    prot = A.AddressSpaceExplorer().controls["prot"]
+    longest = max(TextToPath().get_text_width_height_descent(
+        label, FontProperties(family="DejaVu Sans", size=13), ismath=False)[0]
+        for label in A.PROTS)
+    # JupyterLab: an 80 px description, 13 px text, ~30 px of padding and arrow
+    assert int(prot.layout.width.removesuffix("px")) >= 80 + 8 + longest + 30

@@ -72,9 +72,11 @@ from mmlab.viz.style import (
     kind_patch,
     label_backing,
     text_width,
+    wrap_to_width,
 )
 
 __all__ = [
+    "BARE_HEX_DIGITS",
     "CALLS",
     "PROTS",
     "REPLAYS",
@@ -93,6 +95,7 @@ __all__ = [
     "find_vma_cases",
     "live_kernel_available",
     "my_find_vma_reference",
+    "read_address",
     "replay",
     "run_replay",
     "stored_replay",
@@ -486,6 +489,50 @@ def render_fast(explorer: Explorer, fmt: str = "png") -> bytes:
         return getattr(Explorer, fmt)(explorer)
 
 
+#: Bare digits (no ``0x``) read as hex: with a letter a-f, a leading zero (``/proc/PID/maps``
+#: pads to 8 digits) or this many digits or more; shorter runs of 0-9 are decimal.
+BARE_HEX_DIGITS = 9
+
+
+def read_address(text: str, base: int = 0) -> tuple[int, str]:
+    """The address a learner typed, and how it was read (a note, empty when it is plain).
+
+    ``0x7f0000016000`` is hex; ``7f0000016000`` too, as ``/proc/PID/maps`` prints it: bare
+    digits are hex when they hold a letter a-f, start with 0 or are
+    :data:`BARE_HEX_DIGITS` digits or more, else decimal (``4096``); ``+N`` is page ``N``
+    from ``base``; a leading ``-`` makes it negative (which no address is: ``MM.find_vma``
+    says so). Underscores are ignored. Raises ``ValueError`` naming the text and the forms it
+    takes.
+
+    Model helper: no kernel counterpart.
+    """
+    s = text.strip().replace("_", "")
+    if s.startswith("+"):
+        try:
+            return base + int(s[1:], 0) * PAGE_SIZE, ""
+        except ValueError:
+            pass
+    else:
+        sign, digits = (-1, s[1:]) if s.startswith("-") else (1, s)
+        if digits.lower().startswith("0x") and _is_hex(digits[2:]):
+            return sign * int(digits[2:], 16), ""
+        if _is_hex(digits):
+            if digits.isdigit() and not digits.startswith("0") \
+                    and len(digits) < BARE_HEX_DIGITS:
+                return sign * int(digits), (f"{text.strip()!r} read as decimal (write 0x for "
+                                            "hex)")
+            return sign * int(digits, 16), (f"{text.strip()!r} read as hex (bare digits with "
+                                            f"a-f, a leading 0 or {BARE_HEX_DIGITS}+ digits are "
+                                            "hex)")
+    raise ValueError(f"cannot read {text.strip()!r} as an address: type hex (0x7f0000003000, "
+                     "or 7f0000003000 as /proc/PID/maps prints it), decimal (4096) or +N for "
+                     "page N from the base")
+
+
+def _is_hex(digits: str) -> bool:
+    return bool(digits) and all(c in "0123456789abcdefABCDEF" for c in digits)
+
+
 class StripView(Explorer):
     """A still picture of an address space: the strip, an optional address, the maps lines.
 
@@ -545,9 +592,10 @@ class AddressSpaceExplorer(Explorer):
     """Run ``mmap``/``mprotect``/``munmap`` on a model mm and watch its VMAs split and merge.
 
     Controls: the call, its start page (from ``base``), its number of pages, its protection,
-    the file page (``vm_pgoff``) for a file mapping, "Run", an address for ``find_vma`` (hex
-    text) and "Reset" (a fresh, empty address space). Every mmap uses ``MAP_FIXED`` at the
-    chosen page, so the learner decides where things go. ``base`` is the start of the first VMA
+    the file page (``vm_pgoff``) for a file mapping, "Run", an address for ``find_vma`` (read
+    by :func:`read_address`; one ``find_vma`` refuses is shown as an error, the last good one
+    stays marked) and "Reset" (a fresh, empty address space). Every mmap uses ``MAP_FIXED`` at
+    the chosen page, so the learner decides where things go. ``base`` is the start of the first VMA
     of ``mm`` if it has one, else ``0x7f0000000000``.
 
     Model helper: no kernel counterpart.
@@ -569,6 +617,7 @@ class AddressSpaceExplorer(Explorer):
         self.prot, self.file_page = PROT_READ | PROT_WRITE, 0
         self.address: int | None = None
         self.address_error = ""
+        self.address_note = ""
         self.history: list[_Call] = []
 
     def _make_file(self) -> fs.File:
@@ -592,13 +641,18 @@ class AddressSpaceExplorer(Explorer):
                                      layout=short),
             "page": widgets.IntSlider(value=self.page, min=0, max=31, description="start page"),
             "npages": widgets.IntSlider(value=self.npages, min=1, max=16, description="pages"),
+            # wide enough for the longest option, "rwx PROT_READ|PROT_WRITE|PROT_EXEC"
             "prot": widgets.Dropdown(options=list(PROTS.items()), value=self.prot,
-                                     description="prot", layout=short),
+                                     description="prot", layout=widgets.Layout(width="400px")),
             "file_page": widgets.IntSlider(value=self.file_page, min=0,
                                            max=self.file_pages - 1, description="file page"),
             "run": widgets.Button(description="Run", button_style="primary"),
-            "address": widgets.Text(value="", placeholder="0x7f0000003000",
-                                    description="find_vma", layout=short),
+            "address": widgets.Text(
+                value="", placeholder="0x7f0000003000, 7f0000003000 or +3",
+                description="find_vma", layout=widgets.Layout(width="330px"),
+                tooltip=("an address: 0x hex; bare digits with a-f, a leading 0 or "
+                         f"{BARE_HEX_DIGITS}+ digits are hex too (as /proc/PID/maps prints "
+                         "them), shorter ones decimal; +N is page N from the base")),
             "reset": widgets.Button(description="Reset"),
         }
 
@@ -612,17 +666,34 @@ class AddressSpaceExplorer(Explorer):
             self.call = str(value)
 
     def set_address(self, text: str) -> None:
-        """Parse the address box: ``0x...``, a number, ``+N`` (page N from base), or empty."""
+        """Read the address box (see :func:`read_address`) and check it with ``MM.find_vma``'s
+        rule (``0 <= addr < task_size``). A text that is not an address leaves the last good
+        address marked and says why (:attr:`address_error`); an empty box clears both."""
         text = text.strip()
-        self.address_error = ""
         if not text:
-            self.address = None
+            self.address, self.address_error, self.address_note = None, "", ""
             return
         try:
-            self.address = (self.base + int(text[1:], 0) * PAGE_SIZE if text.startswith("+")
-                            else int(text, 0))
-        except ValueError:
-            self.address, self.address_error = None, f"cannot read {text!r} as an address"
+            addr, note = read_address(text, self.base)
+        except ValueError as exc:
+            self.address_error = str(exc)
+            return
+        try:
+            self.mm.find_vma(addr)  # raises ValueError with the rule for a non-user address
+        except ValueError as exc:
+            # a surprise worth saying: bare digits read as hex ("99999999999" is 0x99999999999)
+            hexed = note and "as hex" in note
+            self.address_error = f"{note}: {exc}" if hexed else str(exc)
+            return
+        self.address, self.address_error, self.address_note = addr, "", note
+
+    def _address_error_line(self) -> str:
+        """The address error as the text and the picture show it (empty without one)."""
+        if not self.address_error:
+            return ""
+        still = (f"still showing find_vma({self.address:#x})" if self.address is not None
+                 else "no address marked")
+        return f"! {self.address_error}; {still}"
 
     def on_press(self, name: str) -> None:
         """Run the chosen call, or reset the address space."""
@@ -670,10 +741,14 @@ class AddressSpaceExplorer(Explorer):
         return ret
 
     def found(self) -> Vma | None:
-        """What ``find_vma`` returns for the chosen address (None without an address)."""
+        """What ``find_vma`` returns for the chosen address (None without an address, or for
+        one ``find_vma`` refuses)."""
         if self.address is None:
             return None
-        return self.mm.find_vma(self.address)
+        try:
+            return self.mm.find_vma(self.address)
+        except ValueError:  # set from code past set_address: the picture says NULL too
+            return None
 
     # --- drawing -----------------------------------------------------------------------------
     def draw(self, fig: Figure) -> None:
@@ -682,15 +757,22 @@ class AddressSpaceExplorer(Explorer):
         start = self.base + self.page * PAGE_SIZE
         draw_address_space(ax, self.mm, highlight=self.address, area=(2, 98, 4.2, 6.9),
                            preview=(start, start + self.npages * PAGE_SIZE), legend=False)
-        counts = [c.after for c in self.history[-12:] if c.text != "reset"]
-        line = "VMA count: " + (" → ".join(str(n) for n in counts) if counts else
-                                str(self.mm.map_count))
+        counts = [f"{c.after} (reset)" if c.text == "reset" else str(c.after)
+                  for c in self.history[-12:]]
+        line = "VMA count: " + (" → ".join(counts) if counts else str(self.mm.map_count))
         if self.history:
             last = self.history[-1]
-            line += f"; last: {last.text.split('(')[0]} = {last.result.split(' (')[0]}"
-            if last.what:
-                line += f" ({last.what})"
+            if last.text == "reset":
+                line += f"; last: reset ({last.result})"
+            else:
+                line += f"; last: {last.text.split('(')[0]} = {last.result.split(' (')[0]}"
+                if last.what:
+                    line += f" ({last.what})"
         ax.text(2, 9.4, line, fontsize=8, color=PALETTE["text"], va="center")
+        error = self._address_error_line()
+        if error:
+            ax.text(2, 8.35, wrap_to_width(ax, error, 96, 7.5), fontsize=7.5, va="center",
+                    color=PALETTE["highlight"], linespacing=1.2)
         draw_strip_legend(ax, 2, 0.7, align="left")
 
     def describe(self) -> str:
@@ -706,16 +788,17 @@ class AddressSpaceExplorer(Explorer):
         else:
             out.append(f"no call yet; VMAs: {self.mm.map_count}")
         if self.address_error:
-            out.append(self.address_error)
-        elif self.address is not None:
+            out.append(self._address_error_line())
+        if self.address is not None:
             vma = self.found()
             if vma is None:
-                out.append(f"find_vma({self.address:#x}) → NULL (no VMA ends above it)")
+                line = f"find_vma({self.address:#x}) → NULL (no VMA ends above it)"
             else:
                 inside = "contains it" if vma.vm_start <= self.address else (
                     "does NOT contain it: the address is in the gap below it")
-                out.append(f"find_vma({self.address:#x}) → {vma.vm_start:x}-{vma.vm_end:x} "
-                           f"({inside})")
+                line = (f"find_vma({self.address:#x}) → {vma.vm_start:x}-{vma.vm_end:x} "
+                        f"({inside})")
+            out.append(line + (f"; {self.address_note}" if self.address_note else ""))
         out.append("/proc/PID/maps:")
         maps = procfs.format_maps(self.mm).rstrip("\n")
         out.append(maps or "(empty)")
