@@ -75,7 +75,23 @@ def test_choosing_a_page_keeps_the_offset_and_fills_the_address(scene):
     assert e.address == anon + 0xABC
     assert e.controls["address"].value == hex(anon + 0xABC)
     e.set(address="0x1000")          # not a present page: the list shows the typed address
-    assert e.controls["page"].value is None and e.address == 0x1000
+    page = e.controls["page"]
+    assert page.label == "(typed address)" and page.index == 0 and e.address == 0x1000
+    e.set(address=hex(anon + 7))     # a present page again: the list follows
+    assert page.value == anon and page.label == f"{anon:#014x}"
+
+
+def test_a_typed_address_off_the_present_pages_is_shown_in_the_page_menu(scene):
+    mm, exe, _ = scene
+    e = PageTableWalkExplorer(mm, 0x7F3A5C2D1E8F)   # as the chapter's own address
+    page = e.controls["page"]
+    assert page.label == "(typed address)" and page.index == 0
+    e.set(page=exe)
+    assert e.address == exe + 0xE8F and e.controls["address"].value == hex(exe + 0xE8F)
+    e.set(address="0x7f3a5c2d1e8f")
+    assert page.label == "(typed address)"
+    e.set(page=page.options[0][1])   # choosing "(typed address)" itself changes nothing
+    assert e.address == 0x7F3A5C2D1E8F and e.error is None
 
 
 def test_bad_addresses_are_named_and_change_nothing(scene):

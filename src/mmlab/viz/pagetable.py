@@ -91,6 +91,8 @@ FIELDS: tuple[tuple[str, int, int], ...] = (
 _TABLES = ("pgd", "pud", "pmd", "pte")
 #: Highest user address + 1 with 4-level paging (bit 47 set means a kernel address).
 _USER_END = 1 << 47
+#: The ``page`` menu's value for "(typed address)" (no present page is at -1).
+_TYPED = -1
 #: The fallback data of this chapter (a checkout or an editable install).
 DATA_DIR = course_data("course", "02")
 
@@ -228,16 +230,21 @@ class PageTableWalkExplorer(Explorer):
 
     def make_controls(self) -> dict[str, widgets.Widget]:
         """An address to type and a list of the present pages."""
-        options: list[tuple[str, int | None]] = [("(typed address)", None)]
+        # "(typed address)" has a value of its own: a Dropdown shows a value of None as blank
+        options: list[tuple[str, int]] = [("(typed address)", _TYPED)]
         options += [(f"{a:#014x}", a) for a in self.pages]
-        page = self.address & ~(PAGE_SIZE - 1)
         return {
             "address": widgets.Text(value=f"{self.address:#x}", description="address",
                                     continuous_update=False),
-            "page": widgets.Dropdown(options=options,
-                                     value=page if page in self.pages else None,
+            "page": widgets.Dropdown(options=options, value=self._page_choice(),
                                      description="page"),
         }
+
+    def _page_choice(self) -> int:
+        """The ``page`` menu's value for the current address: its page if present, else
+        "(typed address)"."""
+        page = self.address & ~(PAGE_SIZE - 1)
+        return page if page in self.pages else _TYPED
 
     def on_change(self, name: str, value: object) -> None:
         """Follow a new address (typed, or a present page with the current offset)."""
@@ -248,10 +255,9 @@ class PageTableWalkExplorer(Explorer):
             except ValueError as exc:
                 self.error = str(exc)
                 return
-            page = self.address & ~(PAGE_SIZE - 1)
-            self._sync("page", page if page in self.pages else None)
+            self._sync("page", self._page_choice())
             return
-        if name == "page" and isinstance(value, int):
+        if name == "page" and isinstance(value, int) and value != _TYPED:
             self._go(value | (self.address & (PAGE_SIZE - 1)))
             self.error = None
             self._sync("address", f"{self.address:#x}")
