@@ -147,32 +147,69 @@ def test_picture_frame_numbers_sit_under_their_frames(scene):
     frames = [b for k in ("anon", "file", "flash", "zero", "ram", "unmapped")
               for b in pictures.boxes_of(fig, k) if b[1] < 5]
     labelled = [s for s in pictures.texts(fig) if s.text.startswith("0x")]
-    mapped = {f.pfn for f in e.frames} | {mm.physmem.zero_pfn}
-    assert {s.text for s in labelled} == {f"{p:#x}" for p in mapped}
+    # every frame drawn has its number: the unmapped flash frames too (0x8000 and the run up
+    # to the frames libc's text uses)
+    drawn = set(e._ram) | set(e._flash)
+    assert len(frames) == len(drawn)
+    assert sorted(s.text for s in labelled) == sorted(f"{p:#x}" for p in drawn)
+    assert f"{mm.physmem.flash_start_pfn:#x}" in {s.text for s in labelled}
     for s in labelled:  # each number is centred under one frame's box
         assert sum(b[0] <= s.x <= b[2] for b in frames) == 1
+    assert not any("mapped frames only" in s.text for s in pictures.texts(fig))
 
 
-def test_picture_of_a_long_mostly_absent_vma_squeezes_the_untouched_runs():
+def _crosses(segment, box):
+    """Does the straight segment pass through the box (x0, y0, x1, y1)?"""
+    (xa, ya), (xb, yb) = segment
+    for k in range(201):
+        t = k / 200
+        x, y = xa + (xb - xa) * t, ya + (yb - ya) * t
+        if box[0] <= x <= box[2] and box[1] <= y <= box[3]:
+            return True
+    return False
+
+
+def test_no_pte_line_crosses_a_heading(scene):
+    from matplotlib.collections import LineCollection
+
+    mm, _ = scene
+    e = PhysMemExplorer(mm)
+    for i in range(len(e.vmas)):
+        e.set(vma=i)
+        fig, _ = _clean(e)
+        ax = fig.axes[0]
+        renderer = fig.canvas.get_renderer()
+        headings = [t for t in ax.texts if t.get_text() in (
+            "RAM: a struct page for every frame", "flash: no struct page")]
+        assert len(headings) == 2
+        lines = [seg for c in ax.collections if isinstance(c, LineCollection)
+                 for seg in c.get_segments()]
+        assert len(lines) == len(e.frames)
+        for t in headings:
+            ext = t.get_window_extent(renderer).transformed(ax.transData.inverted())
+            box = (ext.x0, ext.y0, ext.x1, ext.y1)
+            assert not any(_crosses(seg, box) for seg in lines), t.get_text()
+
+
+@pytest.mark.parametrize("pages, note", [
+    (22, None), (30, "too many frames to number each: alt_text() lists them")])
+def test_crowded_frames_are_numbered_where_they_fit_and_the_picture_says_so(pages, note):
     from mmlab import fault
     from mmlab.constants import MAP_ANONYMOUS, MAP_PRIVATE, PROT_READ, PROT_WRITE
 
-    mm = MM()
-    big = mm.mmap(0, 90 * PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS)
-    for k in (0, 1, 40, 89):
+    mm, at = build(True)
+    big = mm.mmap(0, pages * PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS)
+    for k in range(pages):
         fault.do_page_fault(mm, big + k * PAGE, write=True)
     e = PhysMemExplorer(mm)
     fig, _ = _clean(e)
-    shown = [s.text for s in pictures.texts(fig)]
-    assert "38 pages" in shown or "×38" in shown
-    assert len(pictures.boxes_of(fig, "absent")) == 2
-
-
-def test_alt_text_lists_each_page_and_its_frame(scene):
-    mm, at = scene
-    e = PhysMemExplorer(mm)
-    alt = e.alt_text()
-    assert alt.startswith(e.describe())
-    anon = next(line for line in alt.splitlines() if "[anon]" in line and line.startswith("7"))
-    pfn = mm.pgd.walk(at["anon"]).pfn
-    assert anon.endswith(f"0: frame {pfn:#x} (anonymous), 1: not present")
+    shown = pictures.texts(fig)
+    numbers = {s.text for s in shown if s.text.startswith("0x")}
+    notes = [s.text for s in shown if s.text.startswith("(")]
+    if note is None:
+        assert numbers == {f"{p:#x}" for p in (*e._ram, *e._flash)} and notes == []
+    else:
+        assert notes == [f"({note})"]
+        assert numbers < {f"{f.pfn:#x}" for f in e.frames} | {f"{mm.physmem.zero_pfn:#x}"}
+    for f in e.frames:  # what the picture leaves out, the text alternative says
+        assert f"frame {f.pfn:#x}" in e.alt_text()

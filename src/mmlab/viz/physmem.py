@@ -365,13 +365,16 @@ class PhysMemExplorer(Explorer):
         flash_x = max(ram_end + 3, 40.0)
         flash_cell = min(fcell, (99 - flash_x) / max(len(self._flash) + 0.4 * jumps, 1))
         frame_x: dict[int, float] = {}
-        y, h = 2.9, 1.7
-        spans, labels = [], []
+        # the frames, their numbers under them, and under those the headings (above the
+        # frames, the PTE lines would cross them)
+        y, h = 3.3, 1.7
+        spans, labels, mapped_labels = [], [], []
+        headings = []
         for title, pfns, x, width in (("RAM: a struct page for every frame", self._ram, 1.0,
                                        fcell),
                                       ("flash: no struct page", self._flash, flash_x,
                                        flash_cell)):
-            ax.text(x, y + h + 0.35, title, fontsize=8, weight="bold", va="bottom", color=text)
+            headings.append((x, title))
             previous = None
             for pfn in pfns:
                 if previous is not None and pfn != previous + 1:
@@ -387,15 +390,34 @@ class PhysMemExplorer(Explorer):
                     key = "unmapped"
                 box(x, y, width, h, key, pfn == chosen_pfn)
                 frame_x[pfn] = x + width / 2
-                if kind is not None or pfn == mem.zero_pfn:
-                    spans.append((x, x + width))
-                    labels.append(f"{pfn:#x}")
+                spans.append((x, x + width))
+                labels.append(f"{pfn:#x}")
+                mapped_labels.append(f"{pfn:#x}" if kind is not None or pfn == mem.zero_pfn
+                                     else "")
                 previous = pfn
                 x += width
-        label_row(ax, spans, labels, y - 0.4, fontsize=6.5, rows=2, color=text)
+        # every frame's number where two lines hold them all; else those of the frames this
+        # process maps (and the zero page), and the picture says so
+        placed = label_row(ax, spans, labels, y - 0.4, fontsize=6.5, rows=2, color=text)
+        notes = []
+        if any(t is None for t in placed):
+            for t in placed:
+                if t is not None:
+                    t.remove()
+            placed = label_row(ax, spans, mapped_labels, y - 0.4, fontsize=6.5, rows=2,
+                               color=text)
+            if all(t is not None for t, want in zip(placed, mapped_labels, strict=True)
+                   if want):
+                notes.append("numbers under the frames this process maps")
+            else:
+                notes.append("too many frames to number each: alt_text() lists them")
+        for x, title in headings:
+            ax.text(x, 1.95, title, fontsize=8, weight="bold", va="center", color=text)
         if self.hidden_ram > 0:
-            ax.text(99, 11.4, f"(+{self.hidden_ram} other RAM frames in use, not drawn)",
-                    ha="right", va="center", fontsize=7, color=PALETTE["muted"])
+            notes.append(f"+{self.hidden_ram} other RAM frames in use, not drawn")
+        if notes:
+            ax.text(99, 11.4, f"({'; '.join(notes)})", ha="right", va="center", fontsize=7,
+                    color=PALETTE["muted"])
         # one line per PTE, the chosen one on top in red
         segments, colours, lws = [], [], []
         for f in sorted(self.frames, key=lambda f: f is self.chosen):
