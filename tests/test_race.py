@@ -53,12 +53,41 @@ def test_munmap_in_the_window_dereferences_null_in_the_patch_not_in_v3():
     assert "NULL pointer dereference" in broken[0]
 
 
+def test_an_oops_ends_its_thread_at_the_step_that_broke_holding_the_lock():
+    """The seed's NULL dereference kills the faulting thread in its down_write_killable step:
+    it runs no further step (no downgrade_write), and mmap_sem stays held for writing."""
+    seed = race("munmap in the window", "split")
+    (run,) = [r for (_, broken), r in seed.examples.items() if broken]
+    assert run.outcomes[0] == "oops"
+    assert run.schedule[-1] == (0, "down_write_killable")
+    assert run.broken_at == (len(run.schedule) - 1, None)  # the oops; the lock, seen at the end
+    assert "NULL pointer dereference" in run.broken[0]
+    assert "mmap_sem left held" in run.broken[1]
+    assert run.first_broken_step == len(run.schedule) - 1
+
+
+def test_each_problem_is_tied_to_the_step_it_appeared_in():
+    remap = race("remap in the window", "split")
+    (run,) = [r for (_, broken), r in remap.examples.items() if broken]
+    (step,) = run.broken_at
+    assert run.schedule[step] == (0, "finish_fault")  # the write through the stale vmf->pmd
+    gup = race("get_user_pages", "split")
+    for (_, broken), r in gup.examples.items():
+        assert len(r.broken_at) == len(broken)
+        for problem, at in zip(r.broken, r.broken_at, strict=True):
+            if "up_read()s a lock" in problem:
+                assert r.schedule[at] == (0, "up_read")
+    assert all(r.broken_at == () for (_, b), r in gup.examples.items() if not b)
+
+
 def test_mprotect_splits_the_vma_and_the_kept_split_point_goes_stale():
     seed, v3 = race("mprotect in the window", "split"), race("mprotect in the window", "split-v3")
     assert seed.broken_runs == 3 and v3.broken_runs == 0
     problems = {p for (_, b) in seed.classes for p in b}
     assert any("valid read at page 4 got SIGSEGV" in p for p in problems)
-    assert any("split_vma at" in p and "outside the VMA" in p for p in problems)
+    # the seed splits at the first address of the VMA mprotect left: not a point inside it
+    assert any("split_vma at" in p and "the first address of the VMA" in p
+               and "not strictly inside it" in p for p in problems)
 
 
 @pytest.mark.parametrize("strategy", ["split", "split-v3"])
@@ -95,7 +124,7 @@ def test_table_lists_every_class():
     r = explore((Fault(3), Munmap(0, 5)), "split")
     text = r.table()
     assert text.splitlines()[0].startswith("5 interleavings of: fault page 3 | munmap pages 0-4")
-    assert "BROKEN: find_vma returned NULL" in text
+    assert "BROKEN: oops: find_vma returned NULL" in text
     assert Mprotect(3, 2, PROT_READ).label == "mprotect pages 3-4"
 
 

@@ -158,6 +158,11 @@ class _Outcome:
     retries: int = 0
     split: bool = False
     waiting_for: Page | None = None  # a page-cache page whose lock the thread sleeps on
+    handler: SplitFault | None = None  # the split handler's report while it runs
+
+    def problems(self) -> list[str]:
+        """What broke so far, including what the split handler found while it still runs."""
+        return self.broken + (self.handler.broken if self.handler is not None else [])
 
     def summary(self) -> str:
         parts = [self.result]
@@ -238,7 +243,9 @@ def _fault_program(world: _World, spec: Fault, out: _Outcome) -> Generator[str, 
             vmf = VmFault(vma, flags, linear_page_index(vma, addr), addr & PAGE_MASK)
             rep = SplitFault()
             killed: Callable[[], bool] = lambda: spec.killed and sem.is_locked  # noqa: E731
+            out.handler = rep
             ret = yield from vmasplit_fault_steps(vmf, killed, rep)
+            out.handler = None
             out.events += rep.events
             out.broken += rep.broken
             out.split |= rep.split
@@ -321,7 +328,11 @@ class Run:
 
     ``schedule`` lists ``(thread index, step label)`` in order; ``outcomes`` one summary per
     thread; ``broken`` what went wrong that a kernel would not survive or not notice;
-    ``vmas`` the mapping's ``(start page, end page, vm_pgoff)`` triples at the end.
+    ``vmas`` the mapping's ``(start page, end page, vm_pgoff)`` triples at the end;
+    ``broken_at``, one entry per ``broken``: the index in ``schedule`` of the step during which
+    it went wrong, or ``None`` for what the checks after the last step found (a lock left
+    held, a broken invariant, wrong bytes). A thread that oopses stops at that step, as a
+    kernel thread does; the others go on as far as the lock lets them.
 
     Model helper: no kernel counterpart.
     """
@@ -330,6 +341,16 @@ class Run:
     outcomes: tuple[str, ...]
     broken: tuple[str, ...]
     vmas: tuple[tuple[int, int, int], ...]
+    broken_at: tuple[int | None, ...] = ()
+
+    @property
+    def first_broken_step(self) -> int | None:
+        """The index of the first step during which something went wrong, if any.
+
+        Model helper: no kernel counterpart.
+        """
+        steps = [i for i in self.broken_at if i is not None]
+        return min(steps) if steps else None
 
     @property
     def key(self) -> tuple[tuple[str, ...], tuple[str, ...]]:
@@ -398,6 +419,7 @@ def _execute(threads: Sequence[ThreadSpec], strategy: str, which: Scenario, imag
     pending: list[str | None] = [next(p) for p in programs]
     schedule: list[tuple[int, str]] = []
     choices: list[list[int]] = []
+    broken_at: dict[str, int] = {}
     while any(label is not None for label in pending):
         enabled = [i for i, label in enumerate(pending)
                    if label is not None and _enabled(label, world, threads[i], outs[i])]
@@ -412,6 +434,7 @@ def _execute(threads: Sequence[ThreadSpec], strategy: str, which: Scenario, imag
             raise KernelBug(f"schedule prefix names thread {i}, which cannot run")
         choices.append(enabled)
         schedule.append((i, pending[i] or ""))
+        seen = len(outs[i].problems())
         try:
             pending[i] = programs[i].send(None)
         except StopIteration:
@@ -420,18 +443,24 @@ def _execute(threads: Sequence[ThreadSpec], strategy: str, which: Scenario, imag
             outs[i].result = "oops"
             outs[i].broken.append(f"oops: {bug}")
             pending[i] = None
-    broken = [b for o in outs for b in o.broken]
+        for problem in outs[i].problems()[seen:]:
+            broken_at.setdefault(problem, depth)
+    broken = [b for o in outs for b in o.problems()]
     sem = world.mm.mmap_sem
     if sem.is_locked:
-        broken.append(f"mmap_sem left held at the end ({sem!r})")
+        broken.append(f"mmap_sem left held at the end ({sem!r}): no other fault, mmap or munmap "
+                      "of this process can take it again")
     problems = check_mm_invariants(world.mm)
-    broken += [f"invariant: {p}" for p in problems]
+    broken += [f"invariant: {p}" for p in problems
+               if not (sem.is_locked and p.startswith("mmap_sem still held"))]
     for t, o in zip(threads, outs, strict=True):
         if isinstance(t, Fault) and o.result == "done" and not sem.is_locked:
             broken += _check_data(world, t)
     vmas = tuple(((v.vm_start - world.base) // PAGE_SIZE, (v.vm_end - world.base) // PAGE_SIZE,
                   v.vm_pgoff) for v in world.mm)
-    run = Run(schedule, tuple(o.summary() for o in outs), tuple(dict.fromkeys(broken)), vmas)
+    found = tuple(dict.fromkeys(broken))
+    run = Run(schedule, tuple(o.summary() for o in outs), found, vmas,
+              tuple(broken_at.get(b) for b in found))
     return run, choices
 
 

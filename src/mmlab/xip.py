@@ -829,6 +829,17 @@ class SplitFault:
     split: bool = False
 
 
+def _where(addr: int, vma: Vma) -> str:
+    """Where ``addr`` lies against ``vma``, in words: "the first address of", "below"..."""
+    if addr == vma.vm_start:
+        return "the first address of"
+    if addr < vma.vm_start:
+        return "below"
+    if addr == vma.vm_end:
+        return "the end of"
+    return "past the end of" if addr > vma.vm_end else "inside"
+
+
 def _downgrade(sem: RwSemaphore, rep: SplitFault) -> Generator[str, None, None]:
     """The handler's way back to a read hold: a scheduling point, then ``downgrade_write``."""
     yield "downgrade_write"
@@ -851,9 +862,11 @@ def vmasplit_fault_steps(vmf: VmFault, fatal_signal_pending: Callable[[], bool] 
     the VMA → ``VM_FAULT_SIGSEGV``; ``up_read``; ``down_write_killable``, interrupted →
     ``VM_FAULT_RETRY`` (the lock is not held); ``find_vma`` again: its ``vm_ops`` are not the
     split ops any more → ``downgrade_write``, ``VM_FAULT_NOPAGE`` (someone else split: fault
-    again); ``split_vma`` failing → ``VM_FAULT_OOM``; the direct part loses its ``vm_ops``; the
-    new VMA gets the real file ``vm_pgoff`` and ``generic_file_vm_ops``; ``vmf`` is pointed at
-    it; ``downgrade_write``; ``filemap_fault``. ``"split-v3"`` adds the v3 fixes: a missing VMA
+    again; the seed reads ``vm_ops`` without testing for NULL, so a VMA gone meanwhile is an
+    oops, raised as :class:`~mmlab.errors.KernelBug`, with the lock held for writing);
+    ``split_vma`` failing → ``VM_FAULT_OOM``; the direct part loses its ``vm_ops``; the new VMA
+    gets the real file ``vm_pgoff`` and ``generic_file_vm_ops``; ``vmf`` is pointed at it;
+    ``downgrade_write``; ``filemap_fault``. ``"split-v3"`` adds the v3 fixes: a missing VMA
     → ``VM_FAULT_SIGSEGV``, another file → ``VM_FAULT_NOPAGE``, the split point decoded again
     from the VMA found under the write lock and checked, nothing to split when the lower part
     is gone, and ``VM_IO | VM_PFNMAP | VM_DONTEXPAND`` cleared on the page-cache VMA.
@@ -888,20 +901,19 @@ def vmasplit_fault_steps(vmf: VmFault, fatal_signal_pending: Callable[[], bool] 
     rep.events.append("down_write_killable")
     vma = find_vma(mm, vmf.address)
     rep.events.append("find_vma")
-    if vma is None or vma.vm_start > vmf.address:
-        if not v3 and vma is None:
-            rep.broken.append("find_vma returned NULL and the seed reads vma->vm_ops: "
-                              "NULL pointer dereference (oops with mmap_sem held for write)")
+    if vma is None and not v3:
+        # the seed reads vma->vm_ops at once: the thread dies here, holding mmap_sem for writing
+        raise KernelBug("find_vma returned NULL and the seed reads vma->vm_ops: NULL pointer "
+                        "dereference; the thread dies there, holding mmap_sem for writing")
+    if v3 and (vma is None or vma.vm_start > vmf.address):
         yield from _downgrade(sem, rep)
-        if v3 or vma is None:
-            rep.events.append("VM_FAULT_SIGSEGV")
-            return VM_FAULT_SIGSEGV
-    if vma is not None and (vma.vm_ops is not CRAMFS_VMASPLIT_OPS
-                            or (v3 and vma.vm_file is not file)):
+        rep.events.append("VM_FAULT_SIGSEGV")
+        return VM_FAULT_SIGSEGV
+    assert vma is not None
+    if vma.vm_ops is not CRAMFS_VMASPLIT_OPS or (v3 and vma.vm_file is not file):
         yield from _downgrade(sem, rep)
         rep.events.append("VM_FAULT_NOPAGE")
         return VM_FAULT_NOPAGE
-    assert vma is not None
     if v3:  # decode the split point again, from the VMA that is there now
         split_val, split_pgoff, split_addr = _unpack_split(vma, sb.strategy)
         if not split_val or split_addr >= vma.vm_end or vmf.address < split_addr:
@@ -909,10 +921,11 @@ def vmasplit_fault_steps(vmf: VmFault, fatal_signal_pending: Callable[[], bool] 
             rep.events.append("VM_FAULT_SIGSEGV")
             return VM_FAULT_SIGSEGV
     elif not vma.vm_start < split_addr < vma.vm_end:
-        rep.broken.append(f"split_vma at {split_addr:#x}, outside the VMA "
-                          f"{vma.vm_start:#x}-{vma.vm_end:#x} found under the write lock: the "
-                          "split point was decoded before the lock was dropped (v4.15's "
-                          "__split_vma does not check: the VMA tree is corrupted)")
+        rep.broken.append(f"split_vma at {split_addr:#x}, {_where(split_addr, vma)} the VMA "
+                          f"{vma.vm_start:#x}-{vma.vm_end:#x} found under the write lock, not "
+                          "strictly inside it: the split point was decoded before the lock was "
+                          "dropped (v4.15's __split_vma does not check: the VMA tree is "
+                          "corrupted)")
     if v3 and split_addr <= vma.vm_start:
         new_vma = vma  # the direct part is gone: nothing to split
         new_vma.vm_pgoff = split_pgoff + ((vma.vm_start - split_addr) >> PAGE_SHIFT)

@@ -162,6 +162,20 @@ def test_race_explorer_switches_race_and_strategy_and_keeps_each_report():
     r.set(race="munmap in the window")
     assert r.report().interleavings == 5
     assert "NULL pointer dereference" in r.text and "BROKEN" in r.text
+    # the broken class: the schedule marks the step that broke and stops the oopsed thread there
+    broken = next(i for i, ((_, b), _) in enumerate(r.classes()) if b)
+    r.set(klass=broken)
+    r.set(step=len(r.run.schedule))
+    lines = r.text.splitlines()
+    at = lines.index(next(line for line in lines if "broke here" in line))
+    assert lines[at - 1].endswith("thread 0: down_write_killable")
+    assert "NULL pointer dereference" in lines[at]
+    assert lines[at + 1].startswith("  ✖ found after the last step: mmap_sem left held")
+    pic = look(r)
+    marks = [t for t in pic.texts if t.get_text() == "✖"]
+    (label,) = [t for t in pic.texts if t.get_text() == "down_write_killable"]
+    assert len(marks) == 1 and marks[0].get_position()[1] == label.get_position()[1]
+    assert any(t.get_text().startswith("BROKEN at step 5:") for t in pic.texts)
     r.set(strategy="split-v3")
     assert "BROKEN" not in r.text  # v3 returns SIGSEGV when the VMA is gone
     r.set(race="remap in the window")

@@ -507,6 +507,15 @@ def _wrap(ax: Axes, text: str, width: float, size: float) -> list[str]:
     return lines
 
 
+#: The mark of the step during which a run broke, in the schedule and its description.
+BROKE_MARK = "✖"
+
+
+def _when(step: int | None) -> str:
+    """"at step N" (counted from 1, as the schedule is numbered) or "after the last step"."""
+    return "after the last step" if step is None else f"at step {step + 1}"
+
+
 #: The outcome classes of a race, as the bars draw them.
 RACE_KINDS: MappingProxyType[str, Kind] = MappingProxyType({
     "ok": Kind("race-ok", "every thread ends well", PALETTE["file"], None, "O"),
@@ -652,7 +661,7 @@ class RaceExplorer(Explorer):
                     fontsize=7.5)
         run = self.run
         if run.broken:
-            lines = _wrap(ax, "BROKEN: " + run.broken[0], 58, 7.5)[:2]
+            lines = _wrap(ax, f"BROKEN {_when(run.broken_at[0])}: {run.broken[0]}", 58, 7.5)[:2]
             for k, line in enumerate(lines):
                 ax.text(1, 1.6 - k * 0.8, line, fontsize=7.5, color=PALETTE["highlight"],
                         va="center")
@@ -669,11 +678,16 @@ class RaceExplorer(Explorer):
                     color=PALETTE["text"], va="center")
         window = self.WINDOW
         first = max(0, min(self.index - window // 2, len(run.schedule) - window))
+        broke = set(run.broken_at)
         for k, (thread, label) in enumerate(run.schedule[first:first + window]):
             j = first + k
             y = 10.6 - k * step_y
             now, done = j == self.index - 1, j < self.index
             colour = PALETTE["text"] if done else PALETTE["muted"]
+            if j in broke:  # the step during which something went wrong
+                colour = PALETTE["highlight"]
+                ax.text(x0 - 1.4, y, BROKE_MARK, fontsize=7.5, ha="right", va="center",
+                        color=PALETTE["highlight"])
             ax.text(x0 + 2.6, y, f"{j + 1}", fontsize=7.5, ha="right", va="center",
                     color=colour, weight="bold" if now else "normal")
             if now:
@@ -683,7 +697,8 @@ class RaceExplorer(Explorer):
                     fontsize=8, va="center", family="monospace", color=colour,
                     weight="bold" if now else "normal")
         rows = min(window, len(run.schedule))
-        ax.text(x0, 10.6 - rows * step_y, "dark: run, grey: not yet, ▶ the last step run",
+        ax.text(x0, 10.6 - rows * step_y, "dark: run, grey: not yet, ▶ the last step run"
+                + (f", {BROKE_MARK} it broke there" if broke - {None} else ""),
                 fontsize=7, va="center", color=PALETTE["muted"])
 
     def alt_text(self) -> str:
@@ -700,7 +715,12 @@ class RaceExplorer(Explorer):
                  f"{len(run.schedule)} steps run"]
         for j, (thread, label) in enumerate(run.schedule[:self.index]):
             lines.append(f"  {j + 1:2}. thread {thread}: {label}")
+            lines += [f"      {BROKE_MARK} broke here: {problem}"
+                      for problem, at in zip(run.broken, run.broken_at, strict=True) if at == j]
         if self.index == len(run.schedule):
+            lines += [f"  {BROKE_MARK} found after the last step: {problem}"
+                      for problem, at in zip(run.broken, run.broken_at, strict=True)
+                      if at is None]
             lines.append("  outcomes: " + "  |  ".join(run.outcomes))
             lines.append("  VMAs at the end (start page, end page, vm_pgoff): "
                          + ", ".join(f"({a}, {b}, {c:#x})" for a, b, c in run.vmas))
