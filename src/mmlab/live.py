@@ -45,6 +45,7 @@ from mmlab.constants import (
     MAP_PRIVATE,
     MAP_SHARED,
     PAGE_SIZE,
+    PROT_EXEC,
     PROT_NONE,
     PROT_READ,
     PROT_WRITE,
@@ -81,6 +82,60 @@ MAP_FAILED = ctypes.c_void_p(-1).value
 
 #: An operation: a name, then its arguments (see the module docstring).
 Op = tuple[object, ...]
+
+
+#: The names ``format_op`` spells a protection and mmap flags with, lowest bit first.
+_PROT_NAMES = ((PROT_READ, "PROT_READ"), (PROT_WRITE, "PROT_WRITE"), (PROT_EXEC, "PROT_EXEC"))
+_MAP_NAMES = ((MAP_SHARED, "MAP_SHARED"), (MAP_PRIVATE, "MAP_PRIVATE"), (MAP_FIXED, "MAP_FIXED"),
+              (MAP_ANONYMOUS, "MAP_ANONYMOUS"))
+
+
+def _names(value: int, table: tuple[tuple[int, str], ...], zero: str) -> str:
+    names = [name for bit, name in table if value & bit]
+    rest = value & ~sum(bit for bit, _ in table)
+    if rest:
+        names.append(hex(rest))
+    return "|".join(names) or zero
+
+
+def _int(value: object, op: Op) -> int:
+    if isinstance(value, int):
+        return value
+    raise ValueError(f"operation {op!r}: {value!r} is not a number of protection or flag bits")
+
+
+def _pages(npages: object) -> str:
+    count = f"{npages:g}" if isinstance(npages, float) else str(npages)
+    return f"{count} page" + ("" if count == "1" else "s")
+
+
+def format_op(op: Op) -> str:
+    """An operation as the call it makes, with the flags by name: ``("mmap", 4, 8, 3, 2,
+    "anon", 0)`` reads ``mmap(+4, 8 pages, PROT_READ|PROT_WRITE,
+    MAP_PRIVATE|MAP_FIXED|MAP_ANONYMOUS)``; places are pages from the region's first page, as
+    :meth:`Replay.real_lines` prints them. ``MAP_FIXED`` (and ``MAP_ANONYMOUS`` for ``"anon"``)
+    are shown because :meth:`Replay.run_real` adds them. Raises ``ValueError`` naming an
+    operation it does not know.
+
+    Model helper: no kernel counterpart.
+    """
+    kind = op[0] if op else None
+    if kind == "mmap" and len(op) == 7:
+        _, page, npages, prot, flags, src, file_page = op
+        flags = _int(flags, op) | MAP_FIXED | (MAP_ANONYMOUS if src == "anon" else 0)
+        prot_text = _names(_int(prot, op), _PROT_NAMES, "PROT_NONE")
+        call = f"mmap(+{page}, {_pages(npages)}, {prot_text}, {_names(flags, _MAP_NAMES, '0')}"
+        return call + (")" if src == "anon" else f", file {src} from its page {file_page})")
+    if kind == "mprotect" and len(op) == 4:
+        prot = _names(_int(op[3], op), _PROT_NAMES, "PROT_NONE")
+        return f"mprotect(+{op[1]}, {_pages(op[2])}, {prot})"
+    if kind == "munmap" and len(op) == 3:
+        return f"munmap(+{op[1]}, {_pages(op[2])})"
+    if kind == "touch" and len(op) == 3:
+        return f"{'write' if op[2] else 'read'} one byte of page +{op[1]}"
+    raise ValueError(f"unknown operation {op!r}: an operation is (\"mmap\", page, npages, prot, "
+                     "flags, src, file_page), (\"mprotect\", page, npages, prot), "
+                     "(\"munmap\", page, npages) or (\"touch\", page, write)")
 
 
 #: ``CAP_SYS_RAWIO`` (include/uapi/linux/capability.h): the capability to map below mmap_min_addr.
@@ -193,7 +248,8 @@ class Mismatch:
     model_lines: list[str]
 
     def __str__(self) -> str:
-        head = f"after step {self.step} {self.op!r}: kernel returned {self.real_ret}, "
+        call = format_op(self.op) if self.op is not None else "(the end)"
+        head = f"after step {self.step}, {call}: kernel returned {self.real_ret}, "
         head += f"model {self.model_ret}"
         return "\n".join([head, "kernel:", *self.real_lines, "model:", *self.model_lines])
 
@@ -478,6 +534,7 @@ __all__ = [
     "Replay",
     "available",
     "compare",
+    "format_op",
     "real_mmap",
     "real_mprotect",
     "real_munmap",
