@@ -161,7 +161,7 @@ class Page:
         kind = "anon" if PageAnon(self) else ("file" if self.mapping is not None else "-")
         return (
             f"Page(pfn={self.pfn:#x}, ref={self._refcount}, map={page_mapcount(self)}, "
-            f"{kind}, index={self.index}, [{flags}])"
+            f"{kind}, index={self.index:#x}, [{flags}])"
         )
 
 

@@ -181,7 +181,7 @@ class PageSnapshot:
     def __repr__(self) -> str:
         flags = ",".join(sorted(f.removeprefix("PG_") for f in self.flags))
         return (f"Page(pfn={self.pfn:#x}, ref={self.refcount}, map={self.mapcount}, "
-                f"{self.kind}, index={self.index}, [{flags}])")
+                f"{self.kind}, index={self.index:#x}, [{flags}])")
 
 
 @dataclass(frozen=True)
