@@ -32,6 +32,7 @@ from mmlab.viz.pgoff import (
     captured_maps,
     cow_copy_that_fits,
     format_page_rows,
+    frame_books,
     linear_index_cases,
     page_rows,
     pgoff_world,
@@ -151,6 +152,35 @@ def test_cow_copy_that_fits_fools_the_linear_rule():
     assert pte.pfn == vma.vm_pgoff + 1
     assert memory.vm_normal_page(vma, vma.vm_start + PAGE_SIZE, pte).pfn == pte.pfn
     assert memory.check_mm_invariants(mm) == []
+
+
+@pytest.mark.parametrize("special", [False, True])
+def test_the_fitting_copy_is_mapped_until_the_unmap_and_then_leaked(special):
+    mm, vma = cow_copy_that_fits(have_pte_special=special)
+    copy = page_rows(mm, vma)[1].pfn
+    before = frame_books(mm, copy)
+    # mapped by its PTE and counted by its struct page, whatever vm_normal_page says
+    assert (before.ptes, before.mapcount, before.refcount) == (1, 1, 1)
+    assert before.counted == int(special) and not before.leaked
+    assert "mapped by 1 PTE" in str(before) and "leaked" not in str(before)
+    assert ("calls raw" in str(before)) is not special
+    mm.munmap(vma.vm_start, 2 * PAGE_SIZE)
+    after = frame_books(mm, copy)
+    assert after.ptes == 0
+    if special:
+        assert after.refcount == 0 and "free" in str(after) and not after.leaked
+        assert memory.check_mm_invariants(mm) == []
+    else:  # the zap cleared the PTE but uncounted nothing: the page stays held
+        assert (after.mapcount, after.refcount) == (1, 1) and after.leaked
+        assert "no PTE maps it" in str(after) and "leaked" in str(after)
+        assert any("mapped nowhere" in p for p in memory.check_mm_invariants(mm))
+
+
+def test_frame_books_wants_a_ram_frame():
+    mm, vma = pgoff_world("remapped private")
+    flash = mm.pgd.walk(vma.vm_start).pfn
+    with pytest.raises(ValueError, match="no struct page"):
+        frame_books(mm, flash)
 
 
 def test_vm_pgoff_put_back_to_the_file_offset_makes_flash_frames_bad_ptes():

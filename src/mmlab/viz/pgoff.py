@@ -12,7 +12,8 @@ the file.
   whether page 1 was written; see ``vm_pgoff``, the index the kernel derives from it, what
   ``vm_normal_page`` answers with and without ``pte_special``, and the ``/proc/PID/maps`` line.
 * :func:`page_rows` / :func:`format_page_rows`: the same facts for every page of one VMA.
-* :func:`cow_copy_that_fits`: the linear rule broken on purpose (a COW copy whose pfn fits it).
+* :func:`cow_copy_that_fits`: the linear rule broken on purpose (a COW copy whose pfn fits it);
+  :func:`frame_books`: a frame as its PTEs and its ``struct page`` count it (the copy, leaked).
 * :func:`unfaulted_split_mapping`: libc mapped by the 2017 patch's ``vm_end`` trick, untouched.
 * :func:`captured_maps`: the ``/proc/PID/maps`` lines a real kernel printed for a scenario.
 * :func:`linear_index_cases` and :class:`MapsOffsetDrill`: the self-check and the drill.
@@ -49,7 +50,7 @@ from mmlab.memory import remap_pfn_range, vm_normal_page
 from mmlab.mm import MM
 from mmlab.mm_types import Vma, linear_page_index
 from mmlab.pagetable import pte_present, pte_special
-from mmlab.physmem import PageAnon
+from mmlab.physmem import PageAnon, page_count, page_mapcount
 from mmlab.procfs import format_vma
 from mmlab.scenarios import scenario_image
 from mmlab.system import System
@@ -70,12 +71,14 @@ __all__ = [
     "CAPTURES",
     "FRAME_KINDS",
     "KINDS",
+    "FrameBooks",
     "MapsOffsetDrill",
     "PageRow",
     "PgoffExplorer",
     "captured_maps",
     "cow_copy_that_fits",
     "format_page_rows",
+    "frame_books",
     "linear_index_cases",
     "normal_page_reason",
     "page_rows",
@@ -263,9 +266,15 @@ def cow_copy_that_fits(have_pte_special: bool = False) -> tuple[MM, Vma]:
     ``remap_pfn_range`` onto RAM frames ``X - 1`` and ``X``, where ``X`` is a frame the page
     allocator will hand out next (nobody owns it: the raw mapping does not take a reference).
     A write to page 1 then copies it into a new anonymous page, which is frame ``X`` again:
-    ``pfn == vm_pgoff + 1``, so ``vm_normal_page`` calls the copy a raw frame and the refcounts
-    no longer add up. Returns the process and the VMA (page 1 written). With
-    ``have_pte_special`` the same steps are harmless: the copy's PTE lacks the special bit.
+    ``pfn == vm_pgoff + 1``, so ``vm_normal_page`` calls the copy a raw frame. The copy *is*
+    mapped (one PTE, mapcount 1, refcount 1), but nothing that asks ``vm_normal_page`` sees it:
+    when the VMA is unmapped, ``zap_pte_range`` clears the PTE and drops neither count, so the
+    frame is never freed (:func:`frame_books` shows both moments). Returns the process and the
+    VMA (page 1 written). With ``have_pte_special`` the same steps are harmless: the copy's PTE
+    lacks the special bit.
+
+    (``check_mm_invariants`` counts only the PTEs ``vm_normal_page`` recognises, so it reports
+    the copy as mapped nowhere even while its PTE is there; after the unmap that is true.)
 
     Model helper: no kernel counterpart (a driver remapping RAM it does not own).
     """
@@ -285,6 +294,70 @@ def cow_copy_that_fits(have_pte_special: bool = False) -> tuple[MM, Vma]:
         raise RuntimeError(f"remap_pfn_range returned {ret}")
     user_write(mm, addr + PAGE_SIZE, b"w")
     return mm, vma
+
+
+@dataclass(frozen=True)
+class FrameBooks:
+    """One RAM frame, as the page tables and its ``struct page`` each count it.
+
+    ``ptes``: how many present PTEs of the process point at the frame (a walk of its page
+    tables); ``counted``: how many of those ``vm_normal_page`` turns into the frame's
+    ``struct page``, which are the ones an unmap will uncount (``zap_pte_range`` asks it for
+    every PTE it clears); ``mapcount`` and ``refcount``: ``page_mapcount`` and ``page_count``.
+    The frame is free when ``refcount`` is 0.
+
+    Model helper: no kernel counterpart.
+    """
+
+    pfn: int
+    ptes: int
+    counted: int
+    mapcount: int
+    refcount: int
+
+    @property
+    def leaked(self) -> bool:
+        """Held (``refcount`` > 0) although no PTE maps it and nothing else owns it."""
+        return self.refcount > 0 and self.ptes == 0
+
+    def __str__(self) -> str:
+        if self.ptes == 0:
+            where = "no PTE maps it"
+        elif self.ptes == 1:
+            where = "mapped by 1 PTE, " + ("counted by vm_normal_page" if self.counted else
+                                            "which vm_normal_page calls raw (not counted)")
+        else:
+            where = f"mapped by {self.ptes} PTEs, {self.counted} counted by vm_normal_page"
+        if self.refcount == 0:
+            return f"frame {self.pfn:#x}: {where}; free (refcount 0)"
+        tail = ": a reference nobody will drop, never freed (leaked)" if self.leaked else ""
+        return (f"frame {self.pfn:#x}: {where}; mapcount {self.mapcount}, "
+                f"refcount {self.refcount}{tail}")
+
+
+def frame_books(mm: MM, pfn: int) -> FrameBooks:
+    """:class:`FrameBooks` of RAM frame ``pfn`` in process ``mm``.
+
+    Counts the present PTEs of every VMA of ``mm`` that point at ``pfn`` and asks the model's
+    ``vm_normal_page`` about each (as ``zap_pte_range`` does when it unmaps:
+    `mm/memory.c @ v4.15 <https://elixir.bootlin.com/linux/v4.15/source/mm/memory.c#L1307>`_),
+    then reads the frame's ``struct page``. ``pfn`` must be a RAM frame (it has a
+    ``struct page``).
+
+    Model helper: no kernel counterpart.
+    """
+    mem = mm.physmem
+    if not mem.pfn_valid(pfn):
+        raise ValueError(f"frame {pfn:#x} has no struct page: frame_books needs a RAM frame")
+    ptes = counted = 0
+    for vma in mm.vmas:
+        for addr, pte in mm.pgd.range(vma.vm_start, vma.vm_end):
+            if pte_present(pte) and pte.pfn == pfn:
+                ptes += 1
+                page = vm_normal_page(vma, addr, pte)
+                counted += page is not None and page.pfn == pfn
+    page = mem.pfn_to_page(pfn)
+    return FrameBooks(pfn, ptes, counted, page_mapcount(page), page_count(page))
 
 
 def unfaulted_split_mapping() -> tuple[MM, Vma]:
