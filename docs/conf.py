@@ -6,6 +6,13 @@ JupyterLab, and they run with `notebooks/` as their working directory. The noteb
 executed during the build (myst-nb); widgets have no kernel on a web page, so their static
 PNG picture is shown instead (every explorer puts one in its output). The CLI reference is
 generated from the command line's own argparse parsers.
+
+What the public site leaves out: the quiz answer key (`docs/quiz-answers.md` stays in the
+repository, for instructors); a quiz shows its question and options only (its "Show the
+answer" is a widget). The labs' solutions are published in a section of their own, each page
+titled "Lab NN solution: ...". The notebooks run with MMLAB_SITE=1, so a "predict, then run"
+cell prints the result without the "You did not write a guess" line (a reader of the site has
+no cell to write in).
 """
 
 from __future__ import annotations
@@ -13,8 +20,11 @@ from __future__ import annotations
 import argparse
 import io
 import os
+import re
 from contextlib import redirect_stdout
 from pathlib import Path
+
+from docutils import nodes
 
 project = "mmlab"
 author = "mmlab authors"
@@ -25,7 +35,8 @@ extensions = ["myst_nb", "sphinx.ext.autodoc"]
 include_patterns = ["docs/*.md", "docs/_generated/*.md", "notebooks/*.ipynb", "notebooks/glossary.md",
                     "notebooks/labs/*.ipynb", "notebooks/labs/README.md",
                     "notebooks/labs/solutions/*.ipynb"]
-exclude_patterns = ["build", ".venv", "**/.ipynb_checkpoints"]
+# The quiz answer key is for instructors: kept in the repository, not published.
+exclude_patterns = ["build", ".venv", "**/.ipynb_checkpoints", "docs/quiz-answers.md"]
 
 # Run every chapter; a cell error fails the build, as a warning does (`-W`).
 nb_execution_mode = "force"
@@ -38,6 +49,11 @@ nb_mime_priority_overrides = [
     ("html", "application/vnd.jupyter.widget-state+json", None),
 ]
 myst_enable_extensions = ["colon_fence"]
+# Links to a section of a page (the instructor guide's "#timing-plans") need heading anchors.
+myst_heading_anchors = 3
+# The notebooks are executed for the site: mmlab.viz.quiz.compare_guess then prints the result
+# alone, not "You did not write a guess". The kernels myst-nb starts inherit this environment.
+os.environ["MMLAB_SITE"] = "1"
 suppress_warnings = ["mystnb.unknown_mime_type"]
 
 autodoc_member_order = "bysource"
@@ -139,6 +155,34 @@ def _root_redirect(app: object, exception: Exception | None) -> None:
             '<a href="docs/index.html">mmlab: the course</a>\n')
 
 
+#: A lab's first heading, "Lab 01 · The copy-on-write rule of ...".
+_LAB_TITLE = re.compile(r"^Lab (\d+) · ")
+
+
+def _solution_titles(app: object, doctree: nodes.document) -> None:
+    """A lab solution's page is titled "Lab 01 solution: ..." (its notebook keeps the lab's
+    own heading, so that the exercise and its solution differ only in the work cell); run
+    before Sphinx reads the title for the page list and the sidebar."""
+    docname = app.env.docname  # type: ignore[attr-defined]
+    if not docname.startswith("notebooks/labs/solutions/"):
+        return
+    for title in doctree.findall(nodes.title):
+        first = title.children[0] if title.children else None
+        if isinstance(first, nodes.Text) and _LAB_TITLE.match(first):
+            title.replace(first, nodes.Text(_LAB_TITLE.sub(r"Lab \1 solution: ", first, 1)))
+        return
+
+
+def _wide_pictures(app: object, doctree: nodes.document) -> None:
+    """A cell that shows an explorer's picture spans the page's margin too (the theme's
+    full-width cell): the picture is drawn at its size in CSS pixels, 864 px for a 9-inch
+    figure, wider than the text column, and scaled down it would set 7 pt labels in 7 px."""
+    for cell in doctree.findall(nodes.container):
+        if "cell" in cell["classes"] and any(
+                'class="mmlab-picture"' in raw.astext() for raw in cell.findall(nodes.raw)):
+            cell["classes"].append("tag_full-width")
+
+
 def setup(app: object) -> None:
     """Write the generated pages before Sphinx reads the sources."""
     out = Path(__file__).parent / "_generated"
@@ -147,3 +191,5 @@ def setup(app: object) -> None:
     (out / "api.md").write_text(_api_reference())
     (out / "launch.md").write_text(_launch_links())
     app.connect("build-finished", _root_redirect)
+    app.connect("doctree-read", _solution_titles, priority=400)  # before the title collector
+    app.connect("doctree-read", _wide_pictures)

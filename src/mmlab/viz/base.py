@@ -38,10 +38,15 @@ from matplotlib.figure import Figure
 from mmlab.viz.layoutcheck import Problem, layout_problems
 from mmlab.viz.style import PALETTE
 
-__all__ = ["DPI", "PALETTE", "Explorer", "course_data", "schematic_axes"]
+__all__ = ["DPI", "PALETTE", "STATIC_DPI", "Explorer", "course_data", "schematic_axes"]
 
 #: Resolution of every picture: small PNGs that redraw fast and read well in a notebook.
 DPI = 72
+
+#: Resolution of the static picture (a docs page): twice :data:`DPI`, shown at the figure's
+#: size in CSS pixels (96 to the inch), so that 7 pt text is 9.3 px tall, and sharp.
+STATIC_DPI = 2 * DPI
+
 
 def course_data(*parts: str) -> Path:
     """A file or folder of the repository's ``data/``, found wherever the course runs.
@@ -147,7 +152,11 @@ class Explorer:
         zoom, and faster to make than a PNG)."""
         return self._render("svg")
 
-    def _render(self, fmt: str) -> bytes:
+    def static_png(self) -> bytes:
+        """The picture at :data:`STATIC_DPI`: the static fallback of a docs page."""
+        return self._render("png", STATIC_DPI)
+
+    def _render(self, fmt: str, dpi: int = DPI) -> bytes:
         # Text is most of what a schematic costs: SVG keeps it as text (the browser draws it,
         # five times smaller than glyph paths), and PNG skips FreeType's hinting.
         with matplotlib.rc_context({"svg.fonttype": "none", "text.hinting": "none"}):
@@ -155,7 +164,7 @@ class Explorer:
             fig.clear()
             self.draw(fig)
             out = io.BytesIO()
-            fig.savefig(out, format=fmt, dpi=DPI)
+            fig.savefig(out, format=fmt, dpi=dpi)
         return out.getvalue()
 
     def layout_problems(self) -> list[Problem]:
@@ -253,11 +262,17 @@ class Explorer:
     def _repr_mimebundle_(self, include: object = None, exclude: object = None) -> dict:
         """The widget where a kernel runs, with a PNG and the text for everywhere else."""
         bundle = dict(self.widget()._repr_mimebundle_())
-        png = base64.b64encode(self.png()).decode("ascii")
+        data = self.static_png()
+        png = base64.b64encode(data).decode("ascii")
         bundle["image/png"] = png
         alt = html.escape(self.alt_text(), quote=True)
+        # shown at the figure's size in CSS pixels (the PNG's width says it), never wider
+        # than the page: 7 pt text is then 9.3 px tall, drawn with twice the pixels
+        width = round(int.from_bytes(data[16:20], "big") * 96 / STATIC_DPI)
         bundle["text/html"] = (f'<figure class="mmlab-picture" style="margin:0">'
-                               f'<img src="data:image/png;base64,{png}" alt="{alt}">'
-                               f"<figcaption>{self._label_html()}</figcaption></figure>")
+                               f'<img src="data:image/png;base64,{png}" width="{width}" '
+                               f'style="max-width:100%;height:auto" alt="{alt}">'
+                               '<figcaption style="text-align:left">'
+                               f"{self._label_html()}</figcaption></figure>")
         bundle["text/plain"] = self.describe()
         return bundle

@@ -465,7 +465,9 @@ def compare_guess(guess: object, actual: object, what: str = "the result", *,
     with ``unordered`` or when ``actual`` is a set). ``...`` (the guess cell's placeholder)
     means no guess yet; ``None`` is a guess (NULL). Numbers print in hex where the quantity is
     read in hex (``what`` names an address, a pfn, an offset, flags...; or the learner wrote
-    hex), else as ``hex_ints`` says.
+    hex), else as ``hex_ints`` says. Where the notebook runs for the course site
+    (``MMLAB_SITE=1``, set by ``docs/conf.py``) a missing guess gives the result alone: a
+    reader of the site has no cell to write a guess in.
 
     Model helper: no kernel counterpart.
     """
@@ -473,6 +475,8 @@ def compare_guess(guess: object, actual: object, what: str = "the result", *,
                              (isinstance(guess, str) and guess.strip().lower().startswith("0x"))):
         hex_ints = True
     shown = show_value(actual, hex_ints=hex_ints)
+    if guess is Ellipsis and os.environ.get("MMLAB_SITE", "") not in ("", "0"):
+        return f"Result: {what} is {shown}."
     if guess is Ellipsis:
         return (f"You did not write a guess; {what} is {shown}. "
                 "Next time, guess first: it is how the idea sticks.")
