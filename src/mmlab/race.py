@@ -98,6 +98,11 @@ class Fault:
         return f"fault page {self.page}{extra}"
 
 
+def _pages(page: int, pages: int) -> str:
+    """"page 3" or "pages 3-4"."""
+    return f"page {page}" if pages == 1 else f"pages {page}-{page + pages - 1}"
+
+
 @dataclass(frozen=True)
 class Munmap:
     """A thread calling ``munmap`` on pages ``[page, page + pages)`` of the mapping.
@@ -110,7 +115,7 @@ class Munmap:
 
     @property
     def label(self) -> str:
-        return f"munmap pages {self.page}-{self.page + self.pages - 1}"
+        return f"munmap {_pages(self.page, self.pages)}"
 
 
 @dataclass(frozen=True)
@@ -126,7 +131,7 @@ class Mprotect:
 
     @property
     def label(self) -> str:
-        return f"mprotect pages {self.page}-{self.page + self.pages - 1}"
+        return f"mprotect {_pages(self.page, self.pages)}"
 
 
 @dataclass(frozen=True)

@@ -28,6 +28,7 @@ from mmlab.viz.split import (
     PackDrill,
     PackingExplorer,
     RaceExplorer,
+    direct_part_fault,
     format_return_paths,
     format_tail_table,
     format_vm_end_story,
@@ -67,20 +68,28 @@ def test_packing_explorer_shows_the_fields_and_unpacks_them():
     p.set(strategy="split-v3")
     vpn = (LIBC_START >> 12) + 5
     assert p.value == 12 | (vpn << 12)
-    assert f"{vpn:#x}" in p.text and "fits in 12 bits" in p.text
+    assert f"{vpn:#x}" in p.text and "split_pgoff 12 fits in 12 bits" in p.text
     p.set(split_page=0, split_pgoff=0, strategy="split")
     assert p.value == 0 and "no split point" in p.text
     assert len(p.update_times) == 6  # one redraw per control moved
     assert "image/png" in p._repr_mimebundle_()
 
 
-def test_the_largest_file_page_fits_both_packings():
+def test_the_largest_split_pgoff_fits_the_seed_and_overlaps_v3s_split_point():
     p = PackingExplorer()
-    assert p.controls["split_pgoff"].max == 4095  # (16 MiB - 1) >> 12
-    p.set(split_pgoff=4095, split_page=4095)
-    assert p.value == 4095 + (4095 << 16)
-    p.set(strategy="split-v3")
-    assert p.value & 0xFFF == 4095
+    assert p.controls["split_pgoff"].max == 4096  # a 4096-page file mapped to its end
+    p.set(split_pgoff=4096, split_page=4096)
+    assert p.value == 4096 + (4096 << 16) and not p.overlaps
+    assert "split_pgoff 4096 fits in 16 bits" in p.text
+    p.set(split_pgoff=4095, strategy="split-v3")
+    assert p.value & 0xFFF == 4095 and not p.overlaps
+    p.set(split_page=2, split_pgoff=4096)  # an even virtual page number: bit 12 was 0
+    vpn = (p.vm_start >> 12) + 2
+    assert vpn % 2 == 0 and p.overlaps
+    assert p.value == 4096 | (vpn << 12)  # as v3's code packs it: the fields overlap
+    assert "does not fit in 12 bits" in p.text
+    assert f"decodes as {(vpn + 1) << 12:#x}, with split_pgoff 0" in p.text  # a page too high
+    assert look(p).problems == []
 
 
 # --- the mmap side -----------------------------------------------------------------------------
@@ -134,6 +143,16 @@ def test_every_return_path_is_reached_with_the_right_lock_state():
     assert paths["OOM"].ret == VM_FAULT_OOM and paths["OOM"].ours
     assert "split_vma -12" in paths["OOM"].events  # -ENOMEM from split_vma
     assert "RELEASED" in format_return_paths(list(paths.values()))
+
+
+def test_a_fault_in_the_direct_part_after_the_split_would_map_the_zero_page():
+    """vm_ops = NULL makes the lower VMA anonymous to handle_pte_fault: an emptied PTE there
+    would be filled with the zero page, and the program would read zeros instead of its code."""
+    d = direct_part_fault()
+    assert d.vm_ops is None and d.anonymous
+    assert d.path == ("handle_mm_fault", "handle_pte_fault", "do_anonymous_page")
+    assert d.frame == "zero page"
+    assert any(d.before) and d.after == bytes(8)
 
 
 # --- the race explorer -------------------------------------------------------------------------

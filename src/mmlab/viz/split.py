@@ -45,9 +45,10 @@ from mmlab.cramfs.tree import Dir
 from mmlab.cramfs.tree import File as TreeFile
 from mmlab.cramfs.writer import build_image
 from mmlab.fault import do_page_fault
-from mmlab.memory import remap_pfn_range
+from mmlab.memory import remap_pfn_range, zap_page_range
 from mmlab.mm import MM
-from mmlab.mm_types import Vma, VmFault, linear_page_index
+from mmlab.mm_types import Vma, VmFault, linear_page_index, vma_is_anonymous
+from mmlab.physmem import frame_kind
 from mmlab.race import RACES, RaceReport, Run, race
 from mmlab.scenarios import Scenario, run_scenario, scenario_image
 from mmlab.system import System
@@ -70,6 +71,8 @@ from mmlab.xip import (
 
 __all__ = [
     "LIBC",
+    "MAX_SPLIT_PGOFF",
+    "DirectPartFault",
     "PackDrill",
     "PackingExplorer",
     "RACE_KINDS",
@@ -78,6 +81,7 @@ __all__ = [
     "ReturnPath",
     "TailRow",
     "VmEndRow",
+    "direct_part_fault",
     "format_return_paths",
     "format_tail_table",
     "format_vm_end_story",
@@ -99,6 +103,10 @@ LIBC = "/lib/libc.so.6"
 
 #: The largest page index of a cramfs file: ``size`` is a 24-bit field (< 16 MiB).
 MAX_FILE_PAGE = ((1 << 24) - 1) >> PAGE_SHIFT
+
+#: The largest ``split_pgoff`` (``vm_pgoff + pages``): a 4096-page file mapped from flash to its
+#: end by a VMA longer than the file. It needs 13 bits.
+MAX_SPLIT_PGOFF = MAX_FILE_PAGE + 1
 
 _RX = PROT_READ | PROT_EXEC
 
@@ -150,10 +158,10 @@ class PackingExplorer(Explorer):
     def make_controls(self) -> dict[str, widgets.Widget]:
         """The split page (within the VMA), the split pgoff (within the file), the packing."""
         return {
-            "split_page": widgets.IntSlider(value=self.split_page, min=0, max=MAX_FILE_PAGE,
-                                            description="split page"),
-            "split_pgoff": widgets.IntSlider(value=self.split_pgoff, min=0, max=MAX_FILE_PAGE,
-                                             description="split pgoff"),
+            "split_page": widgets.IntSlider(value=self.split_page, min=0,
+                                            max=MAX_SPLIT_PGOFF, description="split page"),
+            "split_pgoff": widgets.IntSlider(value=self.split_pgoff, min=0,
+                                             max=MAX_SPLIT_PGOFF, description="split pgoff"),
             "strategy": widgets.ToggleButtons(options=[("seed (16 + 16)", "split"),
                                                        ("v3 (12 + vpn)", "split-v3")],
                                               value=self.strategy),
@@ -168,9 +176,21 @@ class PackingExplorer(Explorer):
 
     @property
     def value(self) -> int:
-        """The packed ``vm_private_data`` (by :func:`mmlab.xip.split_private_data`)."""
+        """The packed ``vm_private_data`` (by :func:`mmlab.xip.split_private_data`).
+
+        A ``split_pgoff`` too wide for v3's 12 bits is packed as v3's code would do it, OR-ed
+        into the split point's bits (the model's :func:`~mmlab.xip.split_private_data` refuses
+        it): the picture shows the overlap.
+        """
+        if self.overlaps:
+            return self.split_pgoff | (((self.vm_start >> PAGE_SHIFT) + self.split_page) << 12)
         return split_private_data(self.split_pgoff, self.split_page, self.vm_start,
                                   self.strategy)
+
+    @property
+    def overlaps(self) -> bool:
+        """Does ``split_pgoff`` spill into the split point's bits (v3 with 4096)?"""
+        return self.split_pgoff >= 1 << self.low_bits
 
     @property
     def low_bits(self) -> int:
@@ -259,8 +279,14 @@ class PackingExplorer(Explorer):
         if not value:
             lines.append("  value 0: the handler reads it as \"no split point\" and returns "
                          "VM_FAULT_SIGSEGV")
-        lines.append(f"  a cramfs file has at most {MAX_FILE_PAGE + 1} pages (24-bit size): "
-                     f"any page offset < {MAX_FILE_PAGE + 1} = 2^12 fits in {low} bits")
+        lines.append(f"  a cramfs file has at most {MAX_FILE_PAGE + 1} pages (24-bit size), so "
+                     f"split_pgoff = vm_pgoff + pages is at most {MAX_SPLIT_PGOFF}: 13 bits")
+        if self.overlaps:
+            lines.append(f"  split_pgoff {self.split_pgoff} does not fit in {low} bits: its bit "
+                         f"{low} is OR-ed into the split point, which the handler decodes as "
+                         f"{addr:#x}, with split_pgoff {pgoff}")
+        else:
+            lines.append(f"  split_pgoff {self.split_pgoff} fits in {low} bits")
         return "\n".join(lines)
 
 
@@ -386,6 +412,57 @@ def split_fault_trace(strategy: str = "split", page: int = 3) -> tuple[Recorder,
     with trace.record() as rec:
         res = do_page_fault(mm, addr + page * PAGE_SIZE)
     return rec, repr(res)
+
+
+@dataclass(frozen=True)
+class DirectPartFault:
+    """What a fault in the directly mapped part would do once the split has set its ``vm_ops``
+    to NULL (:func:`direct_part_fault`).
+
+    ``vm_ops``: the lower VMA's ops after the split (``None``); ``anonymous``: what
+    ``vma_is_anonymous`` says of it; ``path``: the fault handlers called, in order; ``frame``:
+    what the page's new PTE points at; ``before``/``after``: the page's first bytes as the
+    program read them before its PTE was emptied and after the fault.
+
+    Model helper: no kernel counterpart.
+    """
+
+    vm_ops: object
+    anonymous: bool
+    path: tuple[str, ...]
+    frame: str
+    before: bytes
+    after: bytes
+
+
+def direct_part_fault(page: int = 1) -> DirectPartFault:
+    """Split libc the seed's way (a read of page 3), then empty the PTE of ``page`` of the
+    directly mapped part by hand and read that page again.
+
+    Nothing in v4.15 empties a PTE of a ``VM_PFNMAP`` VMA that stays mapped (the pages have no
+    ``struct page`` to reclaim, and ``madvise(MADV_DONTNEED)`` refuses ``VM_PFNMAP``), which is
+    why the seed's comment says the direct part "should no longer ever fault": this shows what
+    would happen if it did. With ``vm_ops`` NULL, ``handle_pte_fault`` takes the VMA for
+    anonymous memory and ``do_anonymous_page`` maps the shared zero page for a read.
+
+    Model helper: no kernel counterpart (``zap_page_range`` by hand, then ``do_page_fault``).
+    """
+    _sb, mm, addr = libc_mapping("split")
+    do_page_fault(mm, addr + 3 * PAGE_SIZE)  # the split
+    vma = mm.find_vma(addr)
+    assert vma is not None and vma.vm_end == addr + 3 * PAGE_SIZE
+    target = addr + page * PAGE_SIZE
+    before = user_read(mm, target, 8)
+    zap_page_range(vma, target, PAGE_SIZE)
+    with trace.record(snapshots=False) as rec:
+        do_page_fault(mm, target)
+    path = tuple(n for n in rec.names if n in ("handle_mm_fault", "handle_pte_fault",
+                                                "do_anonymous_page", "do_fault",
+                                                "__do_fault", "filemap_fault"))
+    pte = mm.pgd.walk(target)
+    assert pte is not None
+    return DirectPartFault(vma.vm_ops, vma_is_anonymous(vma), path,
+                           frame_kind(mm.physmem, pte.pfn), before, user_read(mm, target, 8))
 
 
 @dataclass(frozen=True)
