@@ -35,7 +35,7 @@ CHECKS = {
                                    race_recheck.check_recheck(ns["still_ours"])],
     "04-private-data": lambda ns: [private_data.check(ns["pack"], ns["unpack"])],
     "05-xip-layout": lambda ns: [xip_layout.check(ns["make_layout"])],
-    "06-mixedmap-plan": lambda ns: [mixedmap_plan.check(ns["mixedmap_plan"])],
+    "06-mixedmap-plan": lambda ns: [mixedmap_plan.check(ns["text_offsets"])],
 }
 
 
@@ -187,12 +187,56 @@ def test_layout_check_reports_problems_instead_of_raising():
     assert not xip_layout.check(not_done).ok
 
 
-def test_mixedmap_cases_cover_every_outcome_and_match_the_models_log():
-    outcomes = {how for _, (how, _pages) in mixedmap_plan.cases()}
-    assert outcomes == {"remap_pfn_range", "vm_insert_mixed", "page cache"}
-    # a shared last page shows up: a mapping of the whole file maps one page less than its run
-    assert any(a[5] and a[1] + a[4] == a[3] and e[1] == a[4] - 1 and not a[0]
-               for a, e in mixedmap_plan.cases())
+def test_loader_cases_cover_every_outcome_and_the_labs_story():
+    cases = mixedmap_plan.cases()
+    by_kind = {}
+    for (strategy, file_pages, xip_pages, data_from, flash), offsets in cases:
+        kind = ("whole" if xip_pages == file_pages else "none" if xip_pages == 0
+                else "split past" if strategy == "split" and data_from > xip_pages
+                else "part")
+        by_kind.setdefault((strategy, kind), set()).add(len(offsets))
+        if flash is None:
+            assert xip_pages == 0 and offsets == [0]
+    # every strategy meets a whole, a partial and a compressed file; only the split makes two
+    # read+exec VMAs, and only when a page past the XIP part is read
+    for strategy in mixedmap_plan.STRATEGIES:
+        for kind in ("whole", "none", "part"):
+            assert by_kind[(strategy, kind)] == {1}, (strategy, kind)
+    assert by_kind[("split", "split past")] == {2}
+    # the lab's two predictions: libc after the loader's MAP_FIXED, mixed map and split
+    merged = mixedmap_plan.LoadedLibrary("/lib/libc.so.6", 3, "mixedmap")
+    split = mixedmap_plan.LoadedLibrary("/lib/libc.so.6", 3, "split")
+    assert merged.text_offsets == [0]
+    assert split.text_offsets == [0x0800E000]
+    assert not any("fault:" in line for line in split.log)
+    assert len(merged.maps) == len(split.maps) == 2
+
+
+def test_loader_refuses_a_data_mapping_outside_the_file():
+    with pytest.raises(ValueError, match="data_from=0.*1 to 5"):
+        mixedmap_plan.LoadedLibrary("/lib/libc.so.6", 0)
+    with pytest.raises(ValueError, match="data_from=6"):
+        mixedmap_plan.LoadedLibrary("/lib/libc.so.6", 6)
+
+
+def test_plausible_wrong_answers_fail_the_loader_check():
+    """A function that forgets the fault-time split, or treats the mixed map like the split,
+    or reads the offset from the data mapping, does not pass."""
+    def no_split(strategy, file_pages, xip_pages, data_from, flash):
+        if xip_pages == file_pages:
+            return [flash]
+        return [flash] if strategy == "split" and xip_pages else [0]
+
+    def mixed_like_split(strategy, file_pages, xip_pages, data_from, flash):
+        if xip_pages == file_pages:
+            return [flash]
+        if xip_pages == 0 or strategy == "refuse":
+            return [0]
+        return [flash, xip_pages * PAGE_SIZE] if data_from > xip_pages else [flash]
+
+    for wrong in (no_split, mixed_like_split):
+        result = mixedmap_plan.check(wrong)
+        assert not result.ok and "expected" in str(result), wrong.__name__
 
 
 def test_labs_package_lists_its_modules():

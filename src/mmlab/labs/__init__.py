@@ -10,8 +10,8 @@ copies are in ``notebooks/labs/solutions/``.
 * :mod:`~mmlab.labs.race_recheck`: a thread schedule that breaks the fault-time split.
 * :mod:`~mmlab.labs.private_data`: packing the split point into ``vm_private_data``.
 * :mod:`~mmlab.labs.xip_layout`: an image layout in which all of a library maps from flash.
-* :mod:`~mmlab.labs.mixedmap_plan`: v4.15's choice between ``remap_pfn_range``,
-  ``vm_insert_mixed`` and the page cache.
+* :mod:`~mmlab.labs.mixedmap_plan`: a library mapped as the dynamic loader maps it: what
+  ``/proc/PID/maps`` shows under each strategy (why libc lost its flash address in v4.15).
 
 Model helper: no kernel counterpart.
 """
