@@ -2,6 +2,7 @@
 the smaps comparison with the running kernel, driven as a learner drives them."""
 
 import random
+import re
 
 import pytest
 
@@ -69,7 +70,7 @@ def test_read2_fills_the_cache_and_fault_around_maps_it_with_one_minor_fault():
     assert e.last.outcome == "minor" and e.last.around == [5, 9]
     assert "filemap_fault" not in e.last.calls and "do_fault_around" in e.last.calls
     assert "mapped cached pages 5, 9" in e.text and "->fault was never called" in e.text
-    assert e.how["A"] == {5: "around", 6: "touch", 9: "around"}
+    assert e.how["A"] == {5: "around", 6: "around", 9: "around"}  # 6 too: no ->fault
     e.touch("A", 9)
     assert e.last.outcome == "none"
     assert (e.mm.maj_flt, e.mm.min_flt) == (0, 1)
@@ -186,11 +187,12 @@ def test_ram_cost_and_its_explorer():
     assert (mixed.flash, mixed.page_cache, mixed.ram) == (3, 2, 2) and rss_mixed == 8
     e = RamCostExplorer()
     first = e.png()
-    assert "refuse    RAM 5 pages" in e.text and "from flash 3 pages" in e.text
+    assert "after them RAM 5 pages" in e.text and "from flash 3 pages" in e.text
     e.set(scenario="shared-writable")
     assert "EROFS" in e.text and e.png() != first
     e.set(scenario="xip-executable")
-    assert "refuse    RAM 0 pages" in e.text  # a whole-file XIP map was never refused
+    # a whole-file XIP map was never refused
+    assert "refuse    touches: read pages 0-3: flash; after them RAM 0 pages" in e.text
     assert "image/png" in e._repr_mimebundle_()
 
 
@@ -362,11 +364,199 @@ def test_ram_cost_picture_every_scenario(name):
     for strategy, (ram, _rss, error) in cost.items():
         assert strategy in shown
         if not error:
-            assert f"RAM: {ram.ram} pages" in shown
+            assert f"RAM: {ram.ram} page{'' if ram.ram == 1 else 's'}" in shown
     used, _ = pictures.kinds(fig)
     expected = set()
-    for ram, _rss, error in cost.values():
+    for (ram, _rss, error), run in zip(cost.values(), e.runs.values(), strict=True):
         if not error:
             expected |= {k for k, n in (("flash", ram.flash), ("file", ram.page_cache),
-                                        ("anon", ram.anonymous)) if n}
+                                        ("anon", ram.anonymous),
+                                        ("sigbus", sum(t.signal == "SIGBUS"
+                                                       for t in run.touches))) if n}
     assert used == expected
+
+
+# --- what the text says, as the chapter's learners read it --------------------------------------
+def test_after_reset_the_mixedmap_text_says_what_mmap_mapped():
+    mixed = PageCacheExplorer.cramfs("/lib/libc.so.6", "mixedmap")
+    for page in range(5):
+        mixed.touch("A", page)
+    mixed.press("reset")
+    assert [w for _pfn, w in mixed.ptes("A").values()] == ["flash"] * 3  # mapped at mmap time
+    first = mixed.text.splitlines()[0]
+    assert "mmap() itself mapped file pages 0-2 of VMA A from flash" in first
+    assert "vm_insert_mixed" in first and "VM_MIXEDMAP" in first
+    assert "page cache is empty" in first and "no PTE is set" not in first
+    refuse = PageCacheExplorer.cramfs("/lib/libc.so.6", "refuse")
+    assert refuse.text.startswith("Nothing touched yet: mmap() read nothing and set no PTE")
+
+
+def test_read2_of_a_page_mapped_from_flash_says_the_touch_never_uses_the_copy():
+    mixed = PageCacheExplorer.cramfs("/lib/libc.so.6", "mixedmap")
+    mixed.read(1)
+    first = mixed.text.splitlines()[0]
+    assert "VMA A maps this page from flash: a touch there does not fault and never uses " \
+           "this RAM copy" in first
+    assert "finds it cached" not in first
+    mixed.touch("A", 1)
+    assert mixed.last.outcome == "none" and mixed.ptes("A")[1][1] == "flash"
+    mixed.read(4)  # compressed: the page cache is the only way in
+    assert "A touch through VMA A finds it cached" in mixed.text
+    plain = PageCacheExplorer()
+    plain.read(3)
+    assert "A touch through VMA A or B finds it cached" in plain.text
+    plain.touch("B", 3, write=True)
+    plain.read(3)
+    assert "VMA B has a private copy of this page" in plain.text
+
+
+def test_a_page_fault_around_mapped_is_drawn_so_and_outlined_as_the_last_touch():
+    e = PageCacheExplorer()
+    for page in (7, 8, 9):
+        e.read(page)
+    e.touch("A", 8)
+    assert "Page 8 was cached, so fault-around itself mapped it" in e.text
+    fig = _check_picture(e)
+    around = pictures.boxes_of(fig, "around")
+    last, = pictures.boxes_of(fig, "last")
+    assert len(around) == 3  # 7, 8 and 9: all striped
+    assert any(abs(b[0] - last[0]) < 1e-6 and abs(b[1] - last[1]) < 1e-6 for b in around)
+    assert not pictures.boxes_of(fig, "file") or all(b[1] > 6 for b in
+                                                     pictures.boxes_of(fig, "file"))
+    assert "8: 0x" in e.alt_text() and "by fault-around" in e.alt_text()
+
+
+def test_a_refused_store_is_marked_on_its_page_and_in_the_legend():
+    e = PageCacheExplorer()
+    e.touch("A", 3, write=True)
+    assert e.last.outcome == "SIGSEGV"
+    assert "VMA A is r--p, it does not allow a write" in e.text
+    fig = _check_picture(e)
+    used, legend = pictures.kinds(fig)
+    assert "sigsegv" in used and "sigsegv" in legend
+    cross, = pictures.boxes_of(fig, "sigsegv")
+    last, = pictures.boxes_of(fig, "last")
+    assert cross == pytest.approx(last)
+    # on page 3's column, in VMA A's row (the first row of PTEs)
+    w = 84.0 / e.npages
+    assert 15 + 3 * w <= (cross[0] + cross[2]) / 2 <= 15 + 4 * w
+    shown = " ".join(s.text for s in pictures.texts(fig))
+    assert "last touch: SIGSEGV" in shown and "refused: SIGSEGV" in shown
+    e.touch("A", 3)  # the next touch clears the mark
+    assert "sigsegv" not in pictures.kinds(_check_picture(e))[0]
+
+
+def test_plurals_are_right_in_the_text_and_the_picture():
+    e = PageCacheExplorer(fault_around_bytes=PAGE_SIZE)
+    e.read(12)
+    e.touch("A", 12)
+    texts = [e.text, e.alt_text()]
+    e.set_fault_around(4 * PAGE_SIZE)
+    e.read(13)
+    e.touch("A", 14)
+    texts += [e.text, e.alt_text()]
+    fig = _check_picture(e)
+    texts += [s.text for s in pictures.texts(fig)]
+    joined = "\n".join(texts)
+    assert "(1 page)" in joined and "mapped cached page 13." in joined
+    assert "RAM 3 pages" in joined
+    one = PageCacheExplorer()
+    one.read(0)
+    joined += "\n" + "\n".join(s.text for s in pictures.texts(_check_picture(one)))
+    assert "RAM 1 page " in joined
+    assert not re.search(r"\b1 pages\b", joined) and "(1 pages)" not in joined
+    for name in ("beyond-eof", "writable-private", "non-contiguous-tail"):
+        r = RamCostExplorer(name)
+        joined = r.text + "\n" + "\n".join(s.text for s in pictures.texts(_check_picture(r)))
+        assert not re.search(r"\b1 pages\b", joined), name
+
+
+def test_the_controls_follow_what_code_does_without_a_redraw():
+    e = PageCacheExplorer()
+    e.widget()
+    controls = e.controls
+    before = len(e.update_times)
+    e.touch("A", 4)
+    assert (controls["vma"].value, controls["page"].value, controls["access"].value) == \
+        ("A", 4, "read")
+    e.touch("B", 7, write=True)
+    assert (controls["vma"].value, controls["page"].value, controls["access"].value) == \
+        ("B", 7, "write")
+    e.read(11)
+    assert controls["page"].value == 11 and controls["vma"].value == "B"
+    e.set_fault_around(4 * PAGE_SIZE)
+    assert controls["fault_around_bytes"].value == 4 * PAGE_SIZE
+    e.set_fault_around(8 * PAGE_SIZE)  # not in the menu: it gets an entry
+    assert controls["fault_around_bytes"].label == "8 pages"
+    assert len(e.update_times) == before  # nothing redrawn by calls from code
+    e.press("touch")  # the button acts on what the controls show, with one redraw
+    assert (e.last.vma, e.last.page, e.last.kind) == ("B", 11, "write")
+    assert len(e.update_times) == before + 1
+
+
+# --- the RAM cost of each scenario: what it does, what its touches got ---------------------------
+@pytest.mark.parametrize("name", [s.name for s in __import__("mmlab.scenarios",
+                                                            fromlist=["SCENARIOS"]).SCENARIOS])
+def test_ram_cost_says_what_the_scenario_does_and_what_its_touches_got(name):
+    from mmlab.scenarios import scenario
+
+    sc = scenario(name)
+    e = RamCostExplorer(name)
+    lines = e.text.splitlines()
+    assert lines[0] == f"{name}: {sc.why}"
+    assert lines[1] == f"  the program: {pagecache.scenario_calls(sc)}"
+    assert sc.path in lines[1]
+    shown = [s.text for s in pictures.texts(_check_picture(e))]
+    assert any(sc.why in t for t in shown)
+    assert pagecache.scenario_calls(sc).split(";")[0] in " ".join(shown)
+    for strategy, run in e.runs.items():
+        line = next(x for x in lines if x.startswith(f"  {strategy} "))
+        if run.touches:
+            assert f"touches: {pagecache.touch_outcomes(run)};" in line
+
+
+def test_ram_cost_of_beyond_eof_draws_the_sigbus_and_the_failures_are_explained():
+    e = RamCostExplorer("beyond-eof")
+    assert "refuse    touches: read page 0: SIGBUS;" in e.text
+    fig = _check_picture(e)
+    used, legend = pictures.kinds(fig)
+    assert used == legend == {"sigbus"}
+    assert "1 SIGBUS" in [s.text for s in pictures.texts(fig)]
+    e.set(scenario="shared-writable")
+    assert "open(O_RDWR) refused: cramfs is a read-only file system" in e.text
+    e.set(scenario="shared-write-readonly-fd")
+    assert "a shared writable mapping needs a descriptor opened for writing" in e.text
+    shown = " ".join(s.text.replace("\n", " ") for s in pictures.texts(_check_picture(e)))
+    assert "opened for writing" in shown and "EACCES" in shown
+
+
+# --- the fault-count drill: feedback and a walk through the loads --------------------------------
+def test_the_drill_explains_each_load_and_its_totals_are_the_answer():
+    for seed in (2017, 1, 2, 3, 11, 40):
+        d = FaultCountDrill(seed)
+        for _ in range(3):
+            lines = d.explain().splitlines()
+            loads = [x for x in lines if x.startswith("load ")]
+            touches = re.search(r"loads from pages ([\d, ]+), in that order", d.problem())
+            assert len(loads) == len(touches.group(1).split(", "))
+            major = sum(": major:" in x for x in loads)
+            minor = sum(": minor:" in x for x in loads)
+            none = sum(": no fault:" in x for x in loads)
+            assert (major, minor) == d.answer() and major + minor + none == len(loads)
+            assert lines[-1] == f"total: {d.answer()} = (major, minor)"
+            d.next()
+
+
+def test_the_drills_feedback_says_what_is_wrong_and_check_stays_a_bool():
+    d = FaultCountDrill(2017)
+    major, minor = d.answer()
+    assert d.check((major, minor)) is True and d.check([major, minor]) is True
+    assert d.check(f"{major}, {minor}") is True and d.check(f"({major},{minor})") is True
+    assert d.check(major + minor) is False and d.check((major + 1, minor)) is False
+    assert "Write a pair (major, minor)" in d.feedback(5)
+    assert d.feedback(...).startswith("Not answered yet")
+    assert d.feedback((major, minor)).startswith("Right")
+    wrong = d.feedback((major, minor + 1))
+    assert "your minor count is off" in wrong and f"{(major, minor)}" in wrong
+    assert "drill.explain()" in wrong
+    assert "major and minor counts are off" in d.feedback((major + 1, minor + 1))

@@ -27,6 +27,7 @@ from __future__ import annotations
 import json
 import os
 import pathlib
+import re
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -41,11 +42,14 @@ from mmlab import trace
 from mmlab.constants import (
     MAP_FIXED,
     MAP_PRIVATE,
+    MAP_SHARED,
     PAGE_SHIFT,
     PAGE_SIZE,
     PROT_EXEC,
     PROT_READ,
     PROT_WRITE,
+    VM_MIXEDMAP,
+    VM_PFNMAP,
 )
 from mmlab.fault import do_page_fault
 from mmlab.filemap import generic_file_buffered_read
@@ -56,7 +60,7 @@ from mmlab.mm_types import Vma
 from mmlab.pagetable import PTRS_PER_PTE
 from mmlab.physmem import frame_kind
 from mmlab.procfs import SMAPS_FIELDS
-from mmlab.scenarios import RamUse, run_scenario, scenario_image
+from mmlab.scenarios import RamUse, Scenario, ScenarioRun, run_scenario, scenario, scenario_image
 from mmlab.system import DEFAULT_FAULT_AROUND_BYTES, System, default_system
 from mmlab.viz.base import PALETTE, Explorer, course_data, schematic_axes
 from mmlab.viz.quiz import Drill
@@ -71,6 +75,7 @@ from mmlab.viz.style import (
     label_backing,
     label_row,
     text_width,
+    wrap_to_width,
 )
 from mmlab.xip import mount
 
@@ -85,13 +90,16 @@ __all__ = [
     "VmaSpec",
     "can_run_live",
     "count_faults",
+    "explain_loads",
     "fault_around_cases",
     "fault_around_window",
     "format_smaps",
     "live_smaps_comparison",
     "ram_cost",
+    "scenario_calls",
     "smaps_comparison",
     "stored_smaps_comparison",
+    "touch_outcomes",
     "write_course_data",
 ]
 
@@ -307,6 +315,7 @@ class PageCacheExplorer(Explorer):
         that says so."""
         self._spec(label)
         self._file_page(page)
+        self._follow(vma=label, page=page, access="write" if write else "read")
         action = Action("write" if write else "read", page, label)
         addr = self.address_of(label, page)
         self.last = action
@@ -329,9 +338,12 @@ class PageCacheExplorer(Explorer):
         for index in list(how):
             if index not in after:
                 del how[index]
+        # a cached page that fault-around maps before ->fault is called (the touch then
+        # finds its PTE there) was mapped by fault-around, the touched page included
+        by_around = "do_fault_around" in action.calls and "filemap_fault" not in action.calls
         for index, entry in after.items():
             if before.get(index) != entry:
-                how[index] = "touch" if index == page else "around"
+                how[index] = "around" if index != page or by_around else "touch"
                 if index != page:
                     action.around.append(index)
         action.around.sort()
@@ -345,6 +357,7 @@ class PageCacheExplorer(Explorer):
         A page past the end of the file is an error that says so (read(2) would return 0
         bytes there and cache nothing)."""
         self._file_page(page)
+        self._follow(page=page)
         action = Action("read(2)", page)
         was_cached = page in self.file.f_mapping.pages
         with trace.record(snapshots=False) as rec:
@@ -361,6 +374,28 @@ class PageCacheExplorer(Explorer):
         """Set ``fault_around_bytes`` (the debugfs knob) on this machine."""
         self.fault_around_bytes = nbytes
         self.system.fault_around_bytes = nbytes
+        self._follow(fault_around_bytes=nbytes)
+
+    def _follow(self, **values: object) -> None:
+        """Remember what was done (from a button or from code) and show it in the controls,
+        quietly: one action, one redraw (the button's), and none for a call from code."""
+        if "vma" in values:
+            self.selected_vma = str(values["vma"])
+        if "page" in values:
+            self.selected_page = int(values["page"])  # type: ignore[call-overload]
+        if "access" in values:
+            self.access = str(values["access"])
+        if self._controls is None:
+            return
+        with self.quietly():
+            for name, value in values.items():
+                control = self._controls[name]
+                if name == "fault_around_bytes":
+                    options = list(control.options)  # type: ignore[attr-defined]
+                    if all(v != value for _label, v in options):
+                        pages = int(value) // PAGE_SIZE  # type: ignore[call-overload]
+                        control.options = [*options, (_count(pages, "page"), value)]  # type: ignore[attr-defined]
+                control.value = value  # type: ignore[attr-defined]
 
     # --- counters -----------------------------------------------------------------------------
     def counters(self) -> dict[str, int]:
@@ -417,28 +452,73 @@ class PageCacheExplorer(Explorer):
     def describe(self) -> str:
         """What the last action did, and the counters."""
         c = self.counters()
+        nbytes = self.system.fault_around_bytes
         lines = [self._describe_last()]
-        lines.append(f"fault_around_bytes {self.system.fault_around_bytes} "
-                     f"({self.system.fault_around_bytes // PAGE_SIZE} pages). "
+        lines.append(f"fault_around_bytes {nbytes} ({_count(nbytes // PAGE_SIZE, 'page')}). "
                      f"Faults: major {c['maj_flt']}, minor {c['min_flt']} "
                      f"(mm.maj_flt, mm.min_flt). RAM pages used: {c['ram']} "
                      f"(page cache {c['page_cache']}, anonymous copies {c['anonymous']}); "
                      f"pages mapped from flash: {c['flash']}.")
         return "\n".join(lines)
 
+    def _describe_start(self) -> str:
+        """Before any touch: what mmap() itself did (a cramfs driver may map flash pages at
+        mmap time), and what the page cache already holds."""
+        cached = sorted(self.file.f_mapping.pages)
+        cache = ("the page cache is empty" if not cached else
+                 f"the page cache already holds {_count(len(cached), 'page')} "
+                 f"({_ranges(cached)}) from before")
+        done = []
+        for label, vma in self.vmas.items():
+            flash = sorted(i for i, (_pfn, where) in self.ptes(label).items()
+                           if where == "flash")
+            if not flash:
+                continue
+            how = ("vm_insert_mixed for each XIP page, so VM_MIXEDMAP"
+                   if vma.vm_flags & VM_MIXEDMAP else "remap_pfn_range, so VM_PFNMAP"
+                   if vma.vm_flags & VM_PFNMAP else "its ->mmap")
+            done.append(f"file {_count(len(flash), 'page', 'pages')} {_ranges(flash)} of VMA "
+                        f"{label} from flash ({how})")
+        if not done:
+            return f"Nothing touched yet: mmap() read nothing and set no PTE; {cache}."
+        return ("Nothing touched yet. mmap() itself mapped " + "; ".join(done)
+                + f". It read nothing into RAM: {cache}, and the other pages have no PTE.")
+
+    def _describe_read(self, a: Action) -> str:
+        """read(2): the page cache, and what each VMA's next touch of the page does."""
+        readpage = getattr(self.file.f_mapping.a_ops.readpage, "__name__", "->readpage")
+        if a.outcome == "cached":
+            head = (f"read(2) of file page {a.page}: already cached (frame {a.frame:#x}), "
+                    "copied out with no I/O. No PTE changed.")
+        else:
+            head = (f"read(2) of file page {a.page}: not cached, so page_cache_read put it in "
+                    f"frame {a.frame:#x} and {readpage} filled it. No PTE changed.")
+        fates: dict[str, list[str]] = {}
+        for label in self.vmas:
+            if self.address_of(label, a.page) is None:
+                continue
+            entry = self.ptes(label).get(a.page)
+            fate = ("cached" if entry is None else "flash" if entry[1] == "flash"
+                    else "anon" if entry[1] == "anon" else "mapped")
+            fates.setdefault(fate, []).append(label)
+        words = {
+            "cached": "a touch through VMA {} finds it cached (a minor fault, or none if "
+                      "fault-around maps it first)",
+            "flash": "VMA {} maps this page from flash: a touch there does not fault and never "
+                     "uses this RAM copy (the PTE points at flash)",
+            "anon": "VMA {} has a private copy of this page: a touch there uses the copy",
+            "mapped": "VMA {} already maps this page: a touch there does not fault",
+        }
+        later = [words[fate].format(" or ".join(labels)) for fate, labels in fates.items()]
+        return head + "".join(f" {s[0].upper()}{s[1:]}." for s in later)
+
     def _describe_last(self) -> str:
         a = self.last
         if a is None:
-            return ("Nothing touched yet: mmap() read nothing, the page cache is empty and no "
-                    "PTE is set.")
+            return self._describe_start()
         readpage = getattr(self.file.f_mapping.a_ops.readpage, "__name__", "->readpage")
         if a.kind == "read(2)":
-            if a.outcome == "cached":
-                return (f"read(2) of file page {a.page}: already cached (frame {a.frame:#x}), "
-                        "copied out with no I/O. No PTE changed.")
-            return (f"read(2) of file page {a.page}: not cached, so page_cache_read put it in "
-                    f"frame {a.frame:#x} and {readpage} filled it. No PTE changed: a later "
-                    "touch finds it cached (a minor fault, or none if fault-around maps it).")
+            return self._describe_read(a)
         head = f"{a.kind} of file page {a.page} through VMA {a.vma}"
         if a.outcome == "outside":
             return f"{head}: VMA {a.vma} does not map that page."
@@ -446,14 +526,16 @@ class PageCacheExplorer(Explorer):
         if a.outcome == "none":
             return f"{head}: no fault: the PTE was already there and allows it."
         if a.outcome not in ("major", "minor"):
-            why = {"SIGSEGV": "the VMA does not allow this access",
+            perms = self._spec(a.vma or "").perms
+            why = {"SIGSEGV": f"VMA {a.vma} is {perms}, it does not allow a {a.kind}",
                    "SIGBUS": "the page lies past the end of the file"}.get(a.outcome, "")
-            return f"{head}: {a.outcome}" + (f": {why}." if why else ".")
+            return (f"{head}: {a.outcome}" + (f": {why}" if why else "")
+                    + ". Nothing was mapped; the picture marks the refused access.")
         parts = [f"{head}: {a.outcome} fault."]
         if "do_fault_around" in a.calls:
             if a.around:
                 parts.append("Fault-around (do_fault_around, filemap_map_pages) mapped cached "
-                             f"pages {_ranges(a.around)}.")
+                             f"{_count(len(a.around), 'page', 'pages')} {_ranges(a.around)}.")
             else:
                 parts.append("Fault-around found no other cached page to map.")
         if "filemap_fault" in a.calls:
@@ -534,6 +616,11 @@ class PageCacheExplorer(Explorer):
             row_labels += [(f"VMA {spec.label} {spec.perms}", y + h * 0.7), ("PTEs", y + h * 0.3)]
             for i in range(spec.file_page, min(n, spec.file_page + spec.npages)):
                 box = cell(i, y, h)
+                if (last is not None and last.vma == spec.label and last.page == i
+                        and last.kind != "read(2)"):
+                    hits.append(Rectangle(box[:2], box[2] - box[0], box[3] - box[1]))
+                    if last.outcome in _REFUSED:  # the access the kernel refused: a cross
+                        add(_REFUSED[last.outcome].key, box)
                 entry = ptes.get(i)
                 if entry is None:
                     add("absent", box)
@@ -543,25 +630,28 @@ class PageCacheExplorer(Explorer):
                 if where != "cache" or cached.get(i) != pfn:
                     # a page-cache PTE points at the frame drawn above it; others say theirs
                     labels.append((box, f"{pfn:x}", _PTE_KINDS[where]))
-                if (last is not None and last.vma == spec.label and last.page == i
-                        and last.kind != "read(2)"):
-                    hits.append(Rectangle(box[:2], box[2] - box[0], box[3] - box[1]))
         for text, y in row_labels:
             ax.text(0.5, y, text, fontsize=8, va="center", color=PALETTE["text"])
         for key in _PTE_KIND_ORDER:
             if key in boxes:
                 ax.add_collection(kind_collection(boxes[key], _PTE_KINDS[key],
                                                   linewidths=0.6))
+        refused = [kind for kind in _REFUSED.values() if kind.key in boxes]
+        for kind in refused:
+            ax.add_collection(kind_collection(boxes[kind.key], kind, zorder=2.5))
         if hits:
             ax.add_collection(kind_collection(hits, _LAST, zorder=3))
         unlabelled = _frame_labels(ax, labels, size)
         c = self.counters()
-        status = (f"faults: major {c['maj_flt']}, minor {c['min_flt']}; RAM pages "
-                  f"{c['ram']} (page cache {c['page_cache']}, anonymous {c['anonymous']})")
+        status = (f"faults: major {c['maj_flt']}, minor {c['min_flt']}; RAM "
+                  f"{_count(c['ram'], 'page')} (page cache {c['page_cache']}, anonymous "
+                  f"{c['anonymous']})")
+        if last is not None and last.outcome in _REFUSED:
+            status += f"; last touch: {last.outcome}"
         if unlabelled:
             status += "; frames not written (too many pages): see .cached() and .ptes()"
         ax.text(0.5, 9.55, status, va="center", fontsize=8, color=PALETTE["text"])
-        kinds = [_PTE_KINDS[k] for k in _PTE_KIND_ORDER if k in boxes]
+        kinds = [_PTE_KINDS[k] for k in _PTE_KIND_ORDER if k in boxes] + refused
         if hits:
             kinds.append(_LAST)
         draw_legend(ax, kinds, 0.5, 0.95, fontsize=7)
@@ -615,6 +705,13 @@ _PTE_KINDS = MappingProxyType({
 })
 _PTE_KIND_ORDER = ("cache", "around", "anon", "flash", "zero", "absent")
 _LAST = Kind("last", "last touch or read(2)", None, edge=PALETTE["highlight"], edge_width=2.0)
+#: The mark of a touch the kernel refused with a signal: a cross over the page's PTE.
+_REFUSED = MappingProxyType({
+    "SIGSEGV": Kind("sigsegv", "refused: SIGSEGV (the VMA forbids it)", None, "xx", "S",
+                    edge=PALETTE["highlight"], edge_width=1.2),
+    "SIGBUS": Kind("sigbus", "refused: SIGBUS (past the end of the file)", PALETTE["sigbus"],
+                   "xx", "S", edge=PALETTE["highlight"], edge_width=1.2),
+})
 
 
 def _ranges(pages: Sequence[int]) -> str:
@@ -631,6 +728,13 @@ def _ranges(pages: Sequence[int]) -> str:
     if run:
         out.append(f"{run[0]}-{run[-1]}" if len(run) > 1 else str(run[0]))
     return ", ".join(out)
+
+
+def _count(n: int, word: str, plural: str | None = None) -> str:
+    """``1 page``, ``3 pages``; with ``plural`` given, only the word (``page``/``pages``)."""
+    if plural is not None:
+        return word if n == 1 else plural
+    return f"{n} {word}" if n == 1 else f"{n} {word}s"
 
 
 # --- the rule of fault-around ------------------------------------------------------------------
@@ -704,19 +808,89 @@ def count_faults(npages: int, touches: Sequence[int], *, read_first: Sequence[in
 
     Model helper: no kernel counterpart (a program's accesses, run on the model).
     """
+    explorer = _run_loads(npages, touches, read_first, fault_around_bytes, misalign)[0]
+    return explorer.mm.maj_flt, explorer.mm.min_flt
+
+
+def _run_loads(npages: int, touches: Sequence[int], read_first: Sequence[int],
+               fault_around_bytes: int, misalign: int = 0,
+               ) -> tuple[PageCacheExplorer, list[Action]]:
+    """The loads of :func:`count_faults`, run; the explorer after them and each load's action."""
     explorer = PageCacheExplorer(npages=npages, vmas=[VmaSpec("A", 0, npages)],
                                  fault_around_bytes=fault_around_bytes, misalign=misalign)
     for page in read_first:
         explorer.read(page)
-    for page in touches:
-        explorer.touch("A", page)
-    return explorer.mm.maj_flt, explorer.mm.min_flt
+    return explorer, [explorer.touch("A", page) for page in touches]
+
+
+def explain_loads(npages: int, touches: Sequence[int], *, read_first: Sequence[int] = (),
+                  fault_around_bytes: int = DEFAULT_FAULT_AROUND_BYTES) -> list[str]:
+    """One line per load of :func:`count_faults`: major, minor or no fault, and why (was the
+    page cached, who put its PTE there), then the totals.
+
+    Model helper: no kernel counterpart (the loads run on the model, each one explained).
+    """
+    _explorer, actions = _run_loads(npages, touches, read_first, fault_around_bytes)
+    nr = max(1, fault_around_bytes // PAGE_SIZE)
+    cached = set(read_first)
+    mapped: dict[int, str] = {}  # page -> which load put its PTE there, and how
+    lines = []
+    if read_first:
+        lines.append(f"read(2) of {_count(len(read_first), 'page', 'pages')} "
+                     f"{_ranges(read_first)}: now in the page cache, no PTE (read(2) maps "
+                     "nothing)")
+    for k, a in enumerate(actions, 1):
+        head = f"load {k}, page {a.page}:"
+        if a.outcome == "none":
+            lines.append(f"{head} no fault: its PTE is there already ({mapped[a.page]})")
+            continue
+        if a.outcome == "major":
+            why = "major: not cached, so filemap_fault read it from the file"
+        elif "filemap_fault" in a.calls:
+            why = "minor: cached, filemap_fault found it (no read)"
+        else:
+            why = "minor: cached, fault-around mapped it (no read, ->fault not called)"
+        was = "cached by read(2)" if a.page in read_first else \
+            "cached by an earlier major fault" if a.page in cached else ""
+        if was and a.outcome == "minor":
+            why += f"; it was {was}"
+        if a.around:
+            why += (f"; fault-around also mapped cached {_count(len(a.around), 'page', 'pages')} "
+                    f"{_ranges(a.around)} (the {nr}-page window, cached pages only)")
+        elif nr > 1 and "do_fault_around" in a.calls:
+            why += (f"; fault-around mapped no other page (none in its {nr}-page window is "
+                    "both cached and without a PTE)")
+        lines.append(f"{head} {why}")
+        cached.add(a.page)
+        mapped.setdefault(a.page, f"its own fault at load {k}")
+        for page in a.around:
+            mapped.setdefault(page, f"fault-around at load {k}")
+    major = sum(a.outcome == "major" for a in actions)
+    minor = sum(a.outcome == "minor" for a in actions)
+    lines.append(f"total: ({major}, {minor}) = (major, minor)")
+    return lines
+
+
+_PAIR = re.compile(r"\(?\s*(\d+)\s*,\s*(\d+)\s*\)?")
+
+
+def _as_pair(given: object) -> tuple[int, int] | None:
+    """``given`` as two ints: a tuple or list of two ints, or text like ``"5, 0"``."""
+    if isinstance(given, str):
+        match = _PAIR.fullmatch(given.strip())
+        return (int(match.group(1)), int(match.group(2))) if match else None
+    if isinstance(given, tuple | list) and len(given) == 2 and all(
+            isinstance(v, int) and not isinstance(v, bool) for v in given):
+        return int(given[0]), int(given[1])
+    return None
 
 
 class FaultCountDrill(Drill):
     """How many major and minor faults? A file, maybe some read(2)s first, then loads.
 
-    The answer is a pair ``(major, minor)``, run on the model (:func:`count_faults`).
+    The answer is a pair ``(major, minor)``, run on the model (:func:`count_faults`);
+    :meth:`feedback` says what is right or wrong in an answer, :meth:`explain` walks through
+    each load.
 
     Model helper: no kernel counterpart.
     """
@@ -731,20 +905,47 @@ class FaultCountDrill(Drill):
         touches = [rng.choice(pool) for _ in range(rng.randrange(4, 7))]
         if read_first and rng.random() < 0.7:
             touches[rng.randrange(len(touches))] = rng.choice(read_first)
+        self._setup = (npages, touches, read_first, nr * PAGE_SIZE)
         answer = count_faults(npages, touches, read_first=read_first,
                               fault_around_bytes=nr * PAGE_SIZE)
         reads = (f"read(2) of file pages {', '.join(map(str, read_first))}"
                  if read_first else "no read(2)")
         text = (f"A {npages}-page file (nothing cached) is mapped whole, read-only, private, "
                 f"at an address aligned to 2 MiB; fault_around_bytes is {nr * PAGE_SIZE} "
-                f"({nr} page{'s' if nr > 1 else ''}). First {reads}; then loads from pages "
+                f"({_count(nr, 'page')}). First {reads}; then loads from pages "
                 f"{', '.join(map(str, touches))}, in that order. How many (major, minor) "
                 "faults?")
         return text, answer
 
     def same(self, given: object, answer: object) -> bool:
-        """A pair (or list) of two ints."""
-        return isinstance(given, tuple | list) and tuple(given) == answer
+        """A pair of two ints (a tuple, a list, or text like ``"5, 0"``)."""
+        return _as_pair(given) == answer
+
+    def explain(self) -> str:
+        """Each load of the current problem: major, minor or no fault, and why; the totals."""
+        npages, touches, read_first, nbytes = self._setup
+        return "\n".join(explain_loads(npages, touches, read_first=read_first,
+                                        fault_around_bytes=nbytes))
+
+    def feedback(self, given: object) -> str:
+        """A sentence on an answer: right, not a pair (and what to write), or which count is
+        off, with the expected pair and where to look (once the learner has tried)."""
+        if given is Ellipsis:
+            return "Not answered yet: write a pair (major, minor)."
+        pair = _as_pair(given)
+        answer = self._answer
+        assert isinstance(answer, tuple)
+        if pair is None:
+            return (f"Write a pair (major, minor), e.g. (2, 1), not {given!r}: the question "
+                    "asks for the major and the minor faults separately.")
+        if pair == answer:
+            return f"Right: {answer} (major, minor)."
+        wrong = [name for name, mine, want in zip(("major", "minor"), pair, answer,
+                                                  strict=True) if mine != want]
+        which = " and ".join(wrong)
+        return (f"Not quite: you wrote {pair}, the model counts {answer} (major, minor); "
+                f"your {which} count{'s are' if len(wrong) > 1 else ' is'} off. "
+                "drill.explain() goes through the loads one by one.")
 
 
 # --- what XIP saves --------------------------------------------------------------------------
@@ -754,21 +955,75 @@ def ram_cost(name: str, strategies: Sequence[str] = ("refuse", "mixedmap"),
 
     Model helper: no kernel counterpart (a summary of :func:`mmlab.scenarios.run_scenario`).
     """
-    out: dict[str, tuple[RamUse, int, str | None]] = {}
-    for strategy in strategies:
-        run = run_scenario(name, strategy, image=image)
-        rss = sum(int(e["Rss"]) for e in run.smaps_after)
-        out[strategy] = (run.ram, rss, run.open_error or run.mmap_error)
-    return out
+    return {strategy: _cost_of(run_scenario(name, strategy, image=image))
+            for strategy in strategies}
+
+
+def _cost_of(run: ScenarioRun) -> tuple[RamUse, int, str | None]:
+    rss = sum(int(e["Rss"]) for e in run.smaps_after)
+    return run.ram, rss, run.open_error or run.mmap_error
+
+
+_PROT_NAMES = ((PROT_READ, "PROT_READ"), (PROT_WRITE, "PROT_WRITE"), (PROT_EXEC, "PROT_EXEC"))
+
+
+def scenario_calls(sc: Scenario) -> str:
+    """What scenario ``sc``'s program does, in one line: its open, its mmap, its touches.
+
+    Model helper: no kernel counterpart (the probe program of :mod:`mmlab.scenarios`).
+    """
+    prot = "|".join(n for bit, n in _PROT_NAMES if sc.prot & bit) or "PROT_NONE"
+    share = "MAP_SHARED" if sc.flags & MAP_SHARED else "MAP_PRIVATE"
+    first = sc.offset // PAGE_SIZE
+    what = [f"open {sc.path}" + (" O_RDWR" if sc.open_write else " O_RDONLY"),
+            f"mmap {_count(sc.pages, 'page')} from file page {first}, {prot}, {share}"]
+    if sc.touch:
+        what.append(f"read {_count(len(sc.touch), 'page', 'pages')} {_ranges(sc.touch)}")
+    if sc.write:
+        what.append(f"write {_count(len(sc.write), 'page', 'pages')} {_ranges(sc.write)}")
+    if not sc.touch and not sc.write:
+        what.append("no touch")
+    return "; ".join(what)
+
+
+#: Why a scenario's open or mmap failed, by errno name (the kernel's reason, in words).
+_FAILURES = MappingProxyType({
+    "EROFS": "open(O_RDWR) refused: cramfs is a read-only file system, so there is no "
+             "mapping",
+    "EACCES": "mmap refused: a shared writable mapping needs a descriptor opened for "
+              "writing (do_mmap), so there is no mapping",
+})
+
+
+def touch_outcomes(run: ScenarioRun) -> str:
+    """The touches of a scenario run and where each page ended up, runs of pages grouped:
+    ``read pages 0-2: flash; read pages 3-4: page cache`` or ``read page 0: SIGBUS``.
+
+    Model helper: no kernel counterpart (a summary of :attr:`ScenarioRun.touches`).
+    """
+    groups: list[tuple[str, str, list[int]]] = []
+    for t in run.touches:
+        outcome = t.signal or (t.where if t.where is not None else "?")
+        if groups and groups[-1][:2] == (t.kind, outcome) and groups[-1][2][-1] == t.page - 1:
+            groups[-1][2].append(t.page)
+        else:
+            groups.append((t.kind, outcome, [t.page]))
+    return "; ".join(f"{kind} {_count(len(pages), 'page', 'pages')} {_ranges(pages)}: {outcome}"
+                     for kind, outcome, pages in groups)
+
+
+def _failure_text(error: str) -> str:
+    return _FAILURES.get(error, f"open or mmap failed: {error}")
 
 
 class RamCostExplorer(Explorer):
-    """Pages of one XIP scenario served from flash vs held in RAM, per strategy, as bars.
+    """One XIP scenario under each strategy: what the program does, what each touch got, and
+    the pages served from flash against those held in RAM, as bars.
 
     Model helper: no kernel counterpart.
     """
 
-    figsize = (7.0, 2.1)
+    figsize = (7.0, 2.6)
 
     def __init__(self, name: str = "libc-past-xip",
                  strategies: Sequence[str] = ("refuse", "mixedmap")) -> None:
@@ -779,14 +1034,20 @@ class RamCostExplorer(Explorer):
         self.strategies = tuple(strategies)
         self.name = name
         self._image_bytes = scenario_image()
-        self._costs: dict[str, dict[str, tuple[RamUse, int, str | None]]] = {}
+        self._runs: dict[str, dict[str, ScenarioRun]] = {}
+
+    @property
+    def runs(self) -> dict[str, ScenarioRun]:
+        """The current scenario's run per strategy (each run once, then kept)."""
+        if self.name not in self._runs:
+            self._runs[self.name] = {s: run_scenario(self.name, s, image=self._image_bytes)
+                                     for s in self.strategies}
+        return self._runs[self.name]
 
     @property
     def cost(self) -> dict[str, tuple[RamUse, int, str | None]]:
-        """The current scenario's cost per strategy (computed once per scenario)."""
-        if self.name not in self._costs:
-            self._costs[self.name] = ram_cost(self.name, self.strategies, self._image_bytes)
-        return self._costs[self.name]
+        """The current scenario's cost per strategy (see :func:`ram_cost`)."""
+        return {strategy: _cost_of(run) for strategy, run in self.runs.items()}
 
     def make_controls(self) -> dict[str, widgets.Widget]:
         """The scenario."""
@@ -798,37 +1059,55 @@ class RamCostExplorer(Explorer):
         self.name = str(value)
 
     def describe(self) -> str:
-        """Per strategy: RAM pages, flash pages, smaps Rss."""
-        lines = [f"{self.name}, after its touches:"]
-        for strategy, (ram, rss, error) in self.cost.items():
+        """The scenario, its calls, and per strategy: its touches, RAM and flash pages, Rss."""
+        sc = scenario(self.name)
+        lines = [f"{self.name}: {sc.why}", f"  the program: {scenario_calls(sc)}"]
+        for strategy, run in self.runs.items():
+            ram, rss, error = _cost_of(run)
             if error:
-                lines.append(f"  {strategy:9} no mapping ({error})")
+                lines.append(f"  {strategy:9} {_failure_text(error)} ({error})")
                 continue
-            lines.append(f"  {strategy:9} RAM {ram.ram} pages (page cache {ram.page_cache}, "
-                         f"anonymous {ram.anonymous}), from flash {ram.flash} pages; "
-                         f"smaps Rss {rss} kB")
+            touches = touch_outcomes(run)
+            lines.append(f"  {strategy:9} " + (f"touches: {touches}; " if touches else "")
+                         + f"after them RAM {_count(ram.ram, 'page')} (page cache "
+                         f"{ram.page_cache}, anonymous {ram.anonymous}), from flash "
+                         f"{_count(ram.flash, 'page')}; smaps Rss {rss} kB")
         return "\n".join(lines)
 
     def draw(self, fig: Figure) -> None:
-        """One stacked bar per strategy: flash, page cache, anonymous; the legend under them."""
+        """The scenario in a line; one stacked bar per strategy: flash, page cache, anonymous,
+        and touches that got a signal; the legend under them."""
         ax = schematic_axes(fig)
-        cost = self.cost
-        most = max([r.flash + r.ram for r, _rss, _e in cost.values()] + [1])
+        sc = scenario(self.name)
+        ax.text(1, 9.55, first_fitting(ax, (f"{self.name}: {sc.why}", sc.why), 98, 8,
+                                       weight="bold") or sc.why,
+                fontsize=8, va="center", color=PALETTE["text"], weight="bold")
+        ax.text(1, 9.1, wrap_to_width(ax, scenario_calls(sc), 98, 7), fontsize=7, va="top",
+                color=PALETTE["muted"], linespacing=1.15)
+        runs = self.runs
+        signals = {k: sum(1 for t in run.touches if t.signal) for k, run in runs.items()}
+        most = max([run.ram.flash + run.ram.ram + signals[k] for k, run in runs.items()] + [1])
         scale = 62 / most
-        band = 7.2 / max(1, len(cost))
+        band = 6.2 / max(1, len(runs))
         drawn: list[Kind] = []
-        for k, (strategy, (ram, _rss, error)) in enumerate(cost.items()):
-            y = 9.6 - (k + 1) * band + 0.3
+        for k, (strategy, run) in enumerate(runs.items()):
+            ram, _rss, error = _cost_of(run)
+            y = 7.95 - (k + 1) * band + 0.3
             h = band - 0.8
             ax.text(1, y + h / 2, strategy, va="center", fontsize=9, color=PALETTE["text"])
             x = 16.0
             if error:
-                ax.text(x, y + h / 2, f"mmap/open failed: {error}", va="center", fontsize=8,
-                        color=PALETTE["muted"])
+                ax.text(x, y + h / 2, wrap_to_width(ax, f"{_failure_text(error)} ({error})",
+                                                    82, 8),
+                        va="center", fontsize=8, color=PALETTE["muted"])
                 continue
+            sigbus = sum(1 for t in run.touches if t.signal == "SIGBUS")
+            other = signals[strategy] - sigbus
             for count, kind, word in ((ram.flash, KINDS["flash"], "flash"),
                                       (ram.page_cache, KINDS["file"], "page cache"),
-                                      (ram.anonymous, _PTE_KINDS["anon"], "anonymous")):
+                                      (ram.anonymous, _PTE_KINDS["anon"], "anonymous"),
+                                      (sigbus, _COST_KINDS["sigbus"], "SIGBUS"),
+                                      (other, _COST_KINDS["signal"], "signal")):
                 if not count:
                     continue
                 ax.add_patch(kind_patch((x, y), count * scale, h, kind, linewidth=0.5))
@@ -840,10 +1119,19 @@ class RamCostExplorer(Explorer):
                     box_label(ax, (x, y, x + count * scale, y + h), text, fontsize=8,
                               **label_backing(kind))
                 x += count * scale
-            ax.text(x + 1, y + h / 2, f"RAM: {ram.ram} pages", va="center", fontsize=8,
-                    color=PALETTE["text"])
+            ax.text(x + 1, y + h / 2, f"RAM: {_count(ram.ram, 'page')}", va="center",
+                    fontsize=8, color=PALETTE["text"])
         if drawn:
-            draw_legend(ax, drawn, 16.0, 1.1, fontsize=7.5)
+            draw_legend(ax, drawn, 16.0, 1.0, fontsize=7.5)
+
+
+#: The bars' kinds for touches that got a signal (no page to count: a touch that failed).
+_COST_KINDS = MappingProxyType({
+    "sigbus": Kind("sigbus", "touched, got SIGBUS (past the end of the file)", PALETTE["sigbus"],
+                   "xx", "S"),
+    "signal": Kind("signal", "touched, got SIGSEGV", None, "xx", "S", edge=PALETTE["highlight"],
+                   edge_width=1.2),
+})
 
 
 # --- the model's smaps next to the kernel's ----------------------------------------------------
