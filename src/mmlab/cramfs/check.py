@@ -69,10 +69,11 @@ MAX_ERRORS = 100  #: stop collecting after this many
 MAX_PADDED_SIZE = 64 << 20
 BATCH_BYTES = 1 << 20  #: inflated bytes handed to an inflate thread at once
 #: A big file goes to the inflate threads in runs of this many blocks, so that the two
-#: threads finish together: whole, a 4.6 MiB library (a root file system's libcrypto)
-#: kept one thread busy alone for ~10 ms at the end of a 50 ms check.
+#: threads finish together: whole, a 4.6 MiB library (a root file system's libcrypto) is
+#: ~10 ms of inflating for one thread, a fifth of a 50 ms check.
 RUN_BLOCKS = 64
-MAX_IN_FLIGHT = 16  #: batches queued before the tree walk waits for the inflate threads
+#: Batches queued before the tree walk stops to inflate (or wait for) the oldest one.
+MAX_IN_FLIGHT = 16
 
 
 class CheckReport:
