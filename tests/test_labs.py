@@ -33,7 +33,7 @@ CHECKS = {
     "02-tail-check": lambda ns: [tail_check.check(ns["tail_start"])],
     "03-race-recheck": lambda ns: [race_recheck.check(ns["schedules"]),
                                    race_recheck.check_recheck(ns["still_ours"])],
-    "04-private-data": lambda ns: [private_data.check(ns["pack"], ns["unpack"])],
+    "04-private-data": lambda ns: [private_data.check(ns["first_read"])],
     "05-xip-layout": lambda ns: [xip_layout.check(ns["make_layout"])],
     "06-mixedmap-plan": lambda ns: [mixedmap_plan.check(ns["text_offsets"])],
 }
@@ -170,11 +170,60 @@ def test_a_schedule_replays_what_explore_found_and_bad_ones_are_refused():
     assert fixed.passed == 0  # v3 survives the same schedules
 
 
-def test_private_data_cases_cover_the_limits():
-    args = [a for a, _ in private_data.pack_cases()]
-    assert max(a[0] for a in args) == private_data.MAX_FILE_PAGES - 1 == 4095
-    assert max(a[2] for a in args) > 1 << 46
-    assert private_data.seed_split_addr(3 + (3 << 16), 0x40001000) == 0x40004000
+def test_private_data_cases_hold_each_way_the_seed_goes_wrong_and_v3_right():
+    cases = private_data.first_read_cases()
+    assert len(cases) == 146
+    seed = {args: read for args, read in cases if args[0] == "seed"}
+    v3 = {args: read for args, read in cases if args[0] == "v3"}
+    # v3 reads the right file page in every case; the seed only when nothing was unmapped
+    assert all(read == args[4] for args, read in v3.items())
+    assert all(read == args[4] for args, read in seed.items() if args[3] == 0)
+    wrong = [a for a, read in seed.items() if isinstance(read, int) and read != a[4]]
+    below = [a for a, read in seed.items() if read == "SIGSEGV" and a[4] < a[3] + a[1] < a[2]]
+    past = [a for a, read in seed.items() if read == "SIGSEGV" and a[3] + a[1] >= a[2]]
+    assert wrong and below and past
+    assert seed[("seed", 3, 5, 1, 4)] == 3 and v3[("v3", 3, 5, 1, 4)] == 4
+
+
+def test_private_data_check_is_fair_to_right_answers_written_otherwise():
+    def right(form, xip_pages, vma_pages, unmapped, page):
+        if page < xip_pages:
+            return str(page)
+        split = unmapped + xip_pages if form == "seed" else max(xip_pages, unmapped)
+        pgoff = xip_pages if form == "seed" else split
+        if split >= vma_pages or page < split:
+            return "segv"
+        return pgoff + page - split
+    assert private_data.check(right).ok
+    assert private_data.same_read("SIGSEGV", "SIGSEGV") and private_data.same_read("0x3", 3)
+    assert not private_data.same_read(True, 1) and not private_data.same_read("SIGBUS", "SIGSEGV")
+    bad = private_data.check(lambda form, x, n, u, p: p)
+    assert not bad.ok and "first_read('seed'" in str(bad) and "expected" in str(bad)
+
+
+def test_private_data_schedule_refuses_impossible_arguments():
+    with pytest.raises(ValueError, match="form must be"):
+        private_data.read_after_unmap("v4")
+    with pytest.raises(ValueError, match="unmapped <= page"):
+        private_data.read_after_unmap("seed", 3, 5, unmapped=2, page=1)
+    with pytest.raises(ValueError, match="xip_pages < file_pages"):
+        private_data.lab_image(5, 5)
+
+
+def test_the_largest_split_pgoff_is_4096_and_v3_cannot_pack_it():
+    assert private_data.MAX_FILE_PAGES == 4096
+    seed = private_data.map_past_the_end("seed")
+    assert seed.value == 4096 + (4096 << 16) and seed.refused is None
+    assert any("4096/4098 pages" in line for line in seed.kernel_log)
+    v3 = private_data.map_past_the_end("v3")
+    assert v3.value is None and "12 bits" in (v3.refused or "")
+    # no split point when the VMA is no longer than the file
+    assert private_data.map_past_the_end("seed", vma_pages=4096).value is None
+    # v3's own expression mixes the fields: pgoff 0, the split one page up (even page number)
+    value = private_data.v3_split_val(4096, 4096, 0x40000000)
+    assert private_data.v3_decode(value) == (0, 0x41001000)
+    assert private_data.v3_decode(private_data.v3_split_val(4095, 4096, 0x40000000)) == (
+        4095, 0x41000000)
 
 
 def test_layout_check_reports_problems_instead_of_raising():

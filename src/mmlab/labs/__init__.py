@@ -8,7 +8,8 @@ copies are in ``notebooks/labs/solutions/``.
 * :mod:`~mmlab.labs.remap_cow_rule`: the COW rule of ``remap_pfn_range``.
 * :mod:`~mmlab.labs.tail_check`: where the last-page scan must start (the seed's two forms).
 * :mod:`~mmlab.labs.race_recheck`: a thread schedule that breaks the fault-time split.
-* :mod:`~mmlab.labs.private_data`: packing the split point into ``vm_private_data``.
+* :mod:`~mmlab.labs.private_data`: the packed split point after the VMA's bottom is unmapped;
+  its largest value.
 * :mod:`~mmlab.labs.xip_layout`: an image layout in which all of a library maps from flash.
 * :mod:`~mmlab.labs.mixedmap_plan`: a library mapped as the dynamic loader maps it: what
   ``/proc/PID/maps`` shows under each strategy (why libc lost its flash address in v4.15).

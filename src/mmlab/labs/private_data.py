@@ -1,111 +1,285 @@
-"""Lab 04: packing the split point into ``vm_private_data``, the seed's way and v3's.
+"""Lab 04: when the packed split point lies.
 
-``remap_pfn_range`` takes over ``vm_pgoff`` of a COW mapping, so the fault-time split keeps
-the file offset of the split point, and where the split is, in ``vm_private_data``, one
-``unsigned long``. The learner writes ``pack(split_pgoff, split_page, vm_start, form)`` and
-``unpack(value, vm_start, form)`` for ``form`` ``"seed"`` (``split_pgoff + (split_page << 16)``)
-and ``"v3"`` (``split_pgoff | (split_vpn << 12)``, the split point as a virtual page number);
-:func:`check` compares ``pack`` with the model's :func:`mmlab.xip.split_private_data` and
-``unpack`` with the model's packing (round trips), including the limits: a cramfs file is at
-most 16 MiB (a 24-bit size field), 4096 pages, so any page offset fits in 12 bits.
+The fault-time split keeps its split point in ``vm_private_data``: the seed as
+``split_pgoff + (split_page << 16)``, ``split_page`` counted from ``vm_start``; v3 as
+``split_pgoff | (split_vpn << 12)``, the split point as a virtual page number. The lab runs a
+schedule the course's chapter on the split does not: the program unmaps the bottom of a partly
+mapped VMA, then makes its first access past the pages mapped in place. The learner writes
+``first_read(form, xip_pages, vma_pages, unmapped, page)``: the file page a read of ``page``
+(counted from the old ``vm_start``) then shows, or ``"SIGSEGV"``. :func:`check` holds it to the
+model: :func:`read_after_unmap` builds a file of ``vma_pages`` pages whose first ``xip_pages``
+are stored for XIP, maps all of it private under ``"split"`` (the seed) or ``"split-v3"``, unmaps
+the first ``unmapped`` pages, reads one byte of ``page`` and names the file page by the mark
+written into every page of the file.
+
+The other way the packed value lies: ``split_pgoff = vm_pgoff + pages`` reaches 4096 when a
+file of 4096 pages (over 16 MiB - 4 KiB; a cramfs size field has 24 bits) is mapped whole, its
+last flash page not shared, by a VMA longer than the file. 4096 needs 13 bits: the seed's 16
+hold it, v3's 12 do not (:func:`map_past_the_end`, :func:`v3_split_val`).
 
 Model helper: no kernel counterpart.
 """
 
 from __future__ import annotations
 
-import random
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
+from types import MappingProxyType
 
-from mmlab.constants import PAGE_SIZE
+from mmlab.constants import MAP_PRIVATE, PAGE_SHIFT, PAGE_SIZE, PROT_EXEC, PROT_READ
+from mmlab.cramfs.elf import PF_R, PF_W, PF_X, make_elf
+from mmlab.cramfs.layout import CRAMFS_SIZE_WIDTH
+from mmlab.cramfs.tree import Dir, File
+from mmlab.cramfs.writer import build_image
+from mmlab.errors import SignalDelivered
+from mmlab.mm import MM
+from mmlab.physmem import PhysMem
+from mmlab.procfs import format_maps
+from mmlab.system import System
+from mmlab.uaccess import user_read
 from mmlab.viz.quiz import CheckResult, check_function
-from mmlab.xip import split_private_data
+from mmlab.viz.split import unpack_seed
+from mmlab.xip import mount
 
-__all__ = ["FORMS", "MAX_FILE_PAGES", "PackCheck", "check", "pack_cases", "seed_split_addr",
-           "unpack_cases"]
+__all__ = ["FORMS", "LAB_FILE", "MAX_FILE_PAGES", "MAX_FILE_SIZE", "PastTheEnd", "ReadAfterUnmap",
+           "check", "first_read_cases", "lab_image", "map_past_the_end", "read_after_unmap",
+           "same_read", "v3_decode", "v3_split_val"]
 
 #: The lab's form names and the model's strategy for each.
-FORMS = (("seed", "split"), ("v3", "split-v3"))
+FORMS = MappingProxyType({"seed": "split", "v3": "split-v3"})
 
-#: The largest file cramfs can hold (``CRAMFS_SIZE_WIDTH`` is 24 bits) in pages.
-MAX_FILE_PAGES = (1 << 24) // PAGE_SIZE
+#: The largest file cramfs can hold: its inode's size field has ``CRAMFS_SIZE_WIDTH`` (24) bits.
+MAX_FILE_SIZE = (1 << CRAMFS_SIZE_WIDTH) - 1
 
-_TOP_USER = 0x7FFFFFFFF000  # the highest page start of x86-64 user space (47 bits)
+#: ... in pages: 4096 (the last one 4095 bytes long).
+MAX_FILE_PAGES = -(-MAX_FILE_SIZE // PAGE_SIZE)
 
+#: Where the lab's file lies on the image (``lib/*`` is an XIP glob).
+LAB_FILE = "/lib/libx.so"
 
-def _points(seed: int, count: int) -> list[tuple[int, int, int]]:
-    """``(split_pgoff, split_page, vm_start)`` triples: random ones and the limits."""
-    rng = random.Random(seed)
-    limits = [
-        (1, 1, 0x10000),
-        (MAX_FILE_PAGES - 1, 1, 0x40000000),              # the last page of a 16 MiB file
-        (MAX_FILE_PAGES - 1, MAX_FILE_PAGES - 1, 0x7FFFF7000000),
-        (4096 - 5, 3, _TOP_USER - 8 * PAGE_SIZE),         # top of user space
-        (2, 2, 0xB7F00000),                               # a 32-bit address
-    ]
-    out = list(limits)
-    while len(out) < count:
-        split_page = rng.randint(1, 300)
-        split_pgoff = rng.randint(split_page, MAX_FILE_PAGES - 1)
-        vm_start = rng.randrange(0x10, 0x7FFFF0000) * PAGE_SIZE
-        out.append((split_pgoff, split_page, vm_start))
-    return out
+#: Where in each page of the lab's file its mark is written (after the ELF headers of page 0).
+_MARK_AT = 0x800
+_MARK = re.compile(rb"file page (\d{4})\n")
 
 
-def pack_cases(seed: int = 2017, count: int = 16) -> list[tuple[tuple, object]]:
-    """``pack`` cases in both forms; the answers come from :func:`mmlab.xip.split_private_data`.
+def _form(form: str) -> str:
+    if form not in FORMS:
+        raise ValueError(f"form must be one of {', '.join(map(repr, FORMS))}, not {form!r}")
+    return FORMS[form]
+
+
+def lab_image(xip_pages: int, file_pages: int) -> bytes:
+    """A cramfs image holding :data:`LAB_FILE`: an ELF of ``file_pages`` pages whose first
+    ``xip_pages`` are a read+exec segment (stored for XIP: uncompressed, page aligned) and the
+    rest a read+write one (compressed), with ``file page NNNN`` written into every page.
 
     Model helper: no kernel counterpart.
     """
-    return [((pgoff, page, start, form), split_private_data(pgoff, page, start, strategy))
-            for pgoff, page, start in _points(seed, count) for form, strategy in FORMS]
-
-
-def unpack_cases(seed: int = 2018, count: int = 16) -> list[tuple[tuple, object]]:
-    """``unpack`` cases: a value the model packed, and the ``(split_pgoff, split_addr)`` it holds.
-
-    ``split_addr`` is ``vm_start + split_page * PAGE_SIZE``: a round trip through the model.
-
-    Model helper: no kernel counterpart.
-    """
-    return [((split_private_data(pgoff, page, start, strategy), start, form),
-             (pgoff, start + page * PAGE_SIZE))
-            for pgoff, page, start in _points(seed, count) for form, strategy in FORMS]
+    if not 0 < xip_pages < file_pages:
+        raise ValueError(f"need 0 < xip_pages < file_pages, not {xip_pages} and {file_pages}")
+    elf = bytearray(make_elf([(PF_R | PF_X, 0, xip_pages * PAGE_SIZE),
+                              (PF_R | PF_W, xip_pages * PAGE_SIZE,
+                               (file_pages - xip_pages) * PAGE_SIZE)],
+                             file_pages * PAGE_SIZE, fill=b"libx "))
+    for page in range(file_pages):
+        mark = b"file page %04d\n" % page
+        at = page * PAGE_SIZE + _MARK_AT
+        elf[at:at + len(mark)] = mark
+    tree = Dir({"lib": Dir({"libx.so": File(bytes(elf), mode=0o755)})})
+    return build_image(tree, endian="little", xip=("lib/*",))
 
 
 @dataclass(frozen=True)
-class PackCheck:
-    """The two checks together: ``pack`` against the model, ``unpack`` on the model's values.
+class ReadAfterUnmap:
+    """One run of the schedule: what the read showed, and the process around it.
+
+    ``read`` is the file page whose mark the read found, or the signal's name;
+    ``maps_before`` and ``maps_after`` are ``/proc/PID/maps`` right after the ``munmap`` and
+    after the read; ``kernel_log`` the cramfs lines of the read's fault.
 
     Model helper: no kernel counterpart.
     """
 
-    pack: CheckResult
-    unpack: CheckResult
-
-    @property
-    def ok(self) -> bool:
-        """Both pass."""
-        return self.pack.ok and self.unpack.ok
+    form: str
+    xip_pages: int
+    vma_pages: int
+    unmapped: int
+    page: int
+    read: int | str
+    maps_before: str
+    maps_after: str
+    kernel_log: tuple[str, ...]
 
     def __str__(self) -> str:
-        return f"pack:   {self.pack}\nunpack: {self.unpack}"
+        shown = self.read if isinstance(self.read, str) else f"file page {self.read}"
+        return "\n".join([
+            f"{self.form}: {self.vma_pages} pages mapped, the first {self.xip_pages} from flash; "
+            f"munmap of the first {self.unmapped}; a read of page {self.page} shows: {shown}",
+            "maps before the read:", *(f"  {line}" for line in self.maps_before.splitlines()),
+            "kernel log of the read:",
+            *(f"  {line}" for line in self.kernel_log or ("(nothing: no fault reached cramfs)",)),
+            "maps after it:", *(f"  {line}" for line in self.maps_after.splitlines()),
+        ])
 
 
-def check(pack: Callable[[int, int, int, str], int],
-          unpack: Callable[[int, int, str], tuple[int, int]]) -> PackCheck:
-    """Check a learner's ``pack`` and ``unpack`` (both forms, limits included).
+def read_after_unmap(form: str, xip_pages: int = 3, vma_pages: int = 5, unmapped: int = 1,
+                     page: int = 4, *, image: bytes | None = None) -> ReadAfterUnmap:
+    """Run the lab's schedule on the model and say what the read shows.
+
+    A fresh machine mounts :func:`lab_image` ``(xip_pages, vma_pages)`` under the form's
+    strategy; a process maps all ``vma_pages`` pages read+exec, private (the patch maps the
+    first ``xip_pages`` from flash and packs the split point), unmaps the first ``unmapped``
+    pages, and reads one byte of page ``page`` (counted from the old ``vm_start``). ``image``
+    (the same image, built once) saves building it again.
+
+    Model helper: no kernel counterpart (a user program on the board).
+    """
+    strategy = _form(form)
+    if not 0 <= unmapped <= page < vma_pages:
+        raise ValueError(f"need 0 <= unmapped <= page < vma_pages, not unmapped={unmapped}, "
+                         f"page={page}, vma_pages={vma_pages}")
+    sb = mount(image if image is not None else lab_image(xip_pages, vma_pages), None, strategy,
+               system=System())
+    mm = MM(sb.system)
+    start = mm.mmap(0, vma_pages * PAGE_SIZE, PROT_READ | PROT_EXEC, MAP_PRIVATE,
+                    sb.open(LAB_FILE), 0)
+    if unmapped:
+        mm.munmap(start, unmapped * PAGE_SIZE)
+    before = format_maps(mm)
+    seen = len(sb.system.dmesg)
+    try:
+        data = user_read(mm, start + page * PAGE_SIZE + _MARK_AT, 14 + 1)
+    except SignalDelivered as sig:
+        read: int | str = str(sig.signal)
+    else:
+        mark = _MARK.fullmatch(data)
+        read = int(mark.group(1)) if mark else f"bytes {data!r}"
+    log = tuple(line.removeprefix("cramfs: ") for line in sb.system.dmesg[seen:])
+    return ReadAfterUnmap(form, xip_pages, vma_pages, unmapped, page, read, before,
+                          format_maps(mm), log)
+
+
+def first_read_cases() -> list[tuple[tuple[str, int, int, int, int], int | str]]:
+    """The check's cases ``((form, xip_pages, vma_pages, unmapped, page), what the read shows)``,
+    each answered by :func:`read_after_unmap` on the model: files of 2 to 7 pages, 1 to 4 of
+    them XIP, every number of unmapped pages and every page still mapped, both forms.
 
     Model helper: no kernel counterpart.
     """
-    return PackCheck(check_function(pack, pack_cases(), name="pack"),
-                     check_function(unpack, unpack_cases(), name="unpack"))
+    cases = []
+    for xip_pages, vma_pages in ((1, 2), (2, 3), (3, 5), (2, 6), (4, 7)):
+        image = lab_image(xip_pages, vma_pages)
+        for form in FORMS:
+            for unmapped in range(vma_pages):
+                for page in range(unmapped, vma_pages):
+                    run = read_after_unmap(form, xip_pages, vma_pages, unmapped, page,
+                                           image=image)
+                    cases.append(((form, xip_pages, vma_pages, unmapped, page), run.read))
+    return cases
 
 
-def seed_split_addr(value: int, vm_start: int) -> int:
-    """Where the seed's handler puts the split for ``vm_private_data == value`` at ``vm_start``.
+def same_read(given: object, expected: object) -> bool:
+    """A file page as a number (or its text), a signal by its name in any case, with or
+    without ``SIG``.
 
-    Patch: ``cramfs_vmasplit_fault`` of the fault-time split (LKML, 2017-08-16), never merged.
+    Model helper: no kernel counterpart.
     """
-    return vm_start + (value >> 16) * PAGE_SIZE
+    if isinstance(expected, str):
+        return (isinstance(given, str)
+                and given.strip().upper().removeprefix("SIG") == expected.removeprefix("SIG"))
+    if isinstance(given, str):
+        try:
+            given = int(given.strip(), 0)
+        except ValueError:
+            return False
+    return not isinstance(given, bool) and given == expected
+
+
+def check(first_read: Callable[[str, int, int, int, int], int | str]) -> CheckResult:
+    """Check a learner's ``first_read`` against the model on every case of
+    :func:`first_read_cases`.
+
+    Model helper: no kernel counterpart.
+    """
+    return check_function(first_read, first_read_cases(), name="first_read", same=same_read)
+
+
+# --- the largest split_pgoff ----------------------------------------------------------------------
+def v3_split_val(split_pgoff: int, split_page: int, vm_start: int) -> int:
+    """The value v3 stores in ``vm_private_data``, by its own expression: ``split_pgoff`` OR-ed
+    with the split point's virtual page number shifted left by 12, with no check that
+    ``split_pgoff`` fits (the model's :func:`mmlab.xip.split_private_data` refuses one that does
+    not; v3 would mix the two fields silently).
+
+    Patch: the packing in ``cramfs_physmem_mmap`` of the fault-time split's v3
+    (LKML, 2017-08-31), as Christoph Hellwig quoted it that day, never merged.
+    """
+    return split_pgoff | (((vm_start >> PAGE_SHIFT) + split_page) << 12)
+
+
+def v3_decode(value: int) -> tuple[int, int]:
+    """``(split_pgoff, split_addr)`` as v3's handler decodes ``vm_private_data``: the low 12 bits,
+    and the rest as a virtual page number (:func:`mmlab.viz.split.unpack_seed` in its v3 form).
+
+    Patch: the decoding in ``cramfs_vmasplit_fault`` of the fault-time split's v3
+    (LKML, 2017-08-31), as Christoph Hellwig quoted it that day, never merged.
+    """
+    return unpack_seed(value, 0, "split-v3")
+
+
+@dataclass(frozen=True)
+class PastTheEnd:
+    """The largest file, mapped past its end: what the patch stored, or why the model refused.
+
+    Model helper: no kernel counterpart.
+    """
+
+    form: str
+    vma_pages: int
+    vm_start: int
+    kernel_log: tuple[str, ...]
+    value: int | None
+    refused: str | None
+
+    def __str__(self) -> str:
+        head = (f"{self.form}: a file of {MAX_FILE_SIZE} bytes ({MAX_FILE_PAGES} pages, all XIP) "
+                f"in a VMA of {self.vma_pages} pages at {self.vm_start:#x}")
+        lines = [head, *(f"  {line}" for line in self.kernel_log)]
+        if self.value is not None:
+            lines.append(f"  vm_private_data = {self.value:#x}: split_pgoff {self.value & 0xFFFF}"
+                         f", split_page {self.value >> 16}")
+        if self.refused:
+            lines.append(f"  the model refuses to pack it: {self.refused}")
+        return "\n".join(lines)
+
+
+def map_past_the_end(form: str, vma_pages: int = MAX_FILE_PAGES + 2,
+                     vm_start: int = 0x40000000) -> PastTheEnd:
+    """Map the largest cramfs file (:data:`MAX_FILE_SIZE` bytes, every block XIP, nothing after
+    it on flash) from page 0 with a VMA of ``vma_pages`` pages at ``vm_start``, under the form's
+    strategy: the patch maps all 4096 pages in place and packs ``split_pgoff`` 4096. The seed's
+    packing holds it; for v3 the model raises (a 32 MiB flash window holds the 16 MiB image).
+
+    Model helper: no kernel counterpart (a user program on the board).
+    """
+    strategy = _form(form)
+    tree = Dir({"big.bin": File(b"\x5a" * MAX_FILE_SIZE)})
+    image = build_image(tree, endian="little", xip=("big.bin",))
+    sb = mount(image, None, strategy, system=System(physmem=PhysMem(flash_size=32 << 20)))
+    mm = MM(sb.system)
+    seen = len(sb.system.dmesg)
+    value: int | None = None
+    refused: str | None = None
+    try:
+        addr = mm.mmap(vm_start, vma_pages * PAGE_SIZE, PROT_READ | PROT_EXEC, MAP_PRIVATE,
+                       sb.open("/big.bin"), 0)
+    except ValueError as exc:
+        refused = str(exc)
+    else:
+        vma = mm.find_vma(addr)
+        assert vma is not None and vma.vm_start == vm_start
+        value = vma.vm_private_data if isinstance(vma.vm_private_data, int) else None
+    log = tuple(line.removeprefix("cramfs: ") for line in sb.system.dmesg[seen:])
+    return PastTheEnd(form, vma_pages, vm_start, log, value, refused)
+
