@@ -163,6 +163,33 @@ def test_the_command_line_prints_the_table_and_the_figures(capsys):
     assert "RaceExplorer" in out and "150-150 words/minute" in out
 
 
+def test_write_stated_times_changes_only_the_sentence_and_the_readme_row(tmp_path):
+    nbs = tmp_path / "notebooks"
+    (nbs / "labs" / "solutions").mkdir(parents=True)
+    first = "# 1 · A chapter\n\n" + "word " * 300 + "\n\nIt takes 1 to 2 minutes. Run the cells."
+    nbformat.write(new_notebook(cells=[new_markdown_cell(first), new_code_cell("x = 1")]),
+                   nbs / "01-a.ipynb")
+    lab = new_notebook(cells=[new_markdown_cell("# Lab 01 · L\n\n*It takes 1 to 2 minutes.*"),
+                              new_code_cell("def f():\n    ...", metadata={"tags": ["exercise"]})])
+    nbformat.write(lab, nbs / "labs" / "01-l.ipynb")
+    nbformat.write(lab, nbs / "labs" / "solutions" / "01-l.ipynb")
+    (nbs / "labs" / "README.md").write_text(
+        "| Lab | Time |\n| --- | --- |\n| [01 · L](01-l.ipynb) | 20 min |\n")
+    times = [notebook_time(p) for p in course_notebooks(tmp_path)]
+    changed = coursetime.write_stated_times(tmp_path, times)
+    assert len(changed) == 4
+    for t, path in zip(times, course_notebooks(tmp_path), strict=True):
+        assert stated_minutes(path) == t.rounded
+    assert stated_minutes(nbs / "labs" / "solutions" / "01-l.ipynb") == times[1].rounded
+    text = nbformat.read(nbs / "01-a.ipynb", as_version=4).cells[0].source
+    assert text.endswith(f"It takes {times[0].rounded[0]} to {times[0].rounded[1]} minutes. "
+                         "Run the cells.")
+    low, high = times[1].rounded
+    readme = (nbs / "labs" / "README.md").read_text()
+    assert f"| [01 · L](01-l.ipynb) | {low}-{high} min |" in readme
+    assert coursetime.write_stated_times(tmp_path, times) == []
+
+
 # --- the course, run -----------------------------------------------------------------------------
 def test_the_model_sees_every_widget_a_run_shows(measured):
     """Counted from the code, checked against the run: each widget shown is an explorer the
@@ -183,7 +210,8 @@ def test_each_chapter_and_lab_states_its_time_from_the_model(measured):
             wrong.append(f"{name}: says {stated[0]} to {stated[1]}, the model {low} to {high}")
         if "labs" in path.parts:
             assert stated_minutes(path.parent / "solutions" / path.name) == stated, name
-    assert not wrong, "update the first cell's 'It takes N to M minutes':\n" + "\n".join(wrong)
+    assert not wrong, ("run python -m mmlab.coursetime --write-times (or update the first "
+                       "cell's 'It takes N to M minutes'):\n" + "\n".join(wrong))
 
 
 def test_the_labs_readme_gives_each_labs_time(measured):

@@ -39,6 +39,7 @@ from __future__ import annotations
 import argparse
 import ast
 import io
+import json
 import math
 import re
 import sys
@@ -56,7 +57,7 @@ from mmlab.viz.quiz import quiz_bank
 __all__ = ["EXPLORER_MINUTES", "FIGURES", "WORDS_PER_MINUTE", "CellRun", "Counts", "Figure",
            "NotebookTime", "Section", "course_notebooks", "course_times", "main",
            "markdown_words", "notebook_time", "round_range", "run_notebook", "stated_minutes",
-           "table"]
+           "table", "write_stated_times"]
 
 #: Reading speed for the course's prose, in words a minute (the figure issue 19 used).
 WORDS_PER_MINUTE = 150
@@ -386,11 +387,13 @@ def _count_code(source: str, tags: Sequence[str], explorers: dict[str, str],
         if name == "compare_guess":
             counts.predicts += 1
         elif name == "named" and isinstance(node, ast.Call) and node.args \
-                and isinstance(node.args[0], ast.Constant) and str(node.args[0].value) in bank:
-            quiz = bank[str(node.args[0].value)]
-            counts.quizzes.append(quiz.name)
-            counts.quiz_words += sum(markdown_words(t) for t in
-                                     (quiz.question, *quiz.options, quiz.why))
+                and isinstance(node.args[0], ast.Constant):
+            quiz_name = str(node.args[0].value)
+            counts.quizzes.append(quiz_name)
+            if quiz_name in bank:  # (a question being written may not be in the bank yet)
+                quiz = bank[quiz_name]
+                counts.quiz_words += sum(markdown_words(t) for t in
+                                         (quiz.question, *quiz.options, quiz.why))
         elif name.endswith("Drill") and name != "Drill":
             counts.drills += 1
         elif isinstance(node, ast.FunctionDef) and node.name.startswith("my_") and not lab:
@@ -542,9 +545,13 @@ def notebook_time(path: Path | str, runs: dict[int, CellRun] | None = None) -> N
         low, high, e_low, e_high = _minutes(c, first_use)
         sections.append(Section(title, part, c, low, high, e_low, e_high))
     heading = re.search(r"^# +(.+)$", nb.cells[0].source, re.MULTILINE) if nb.cells else None
-    name = str(Path(*path.parts[-2:])) if lab else path.name
-    return NotebookTime(name.removesuffix(".ipynb"), heading.group(1) if heading else name,
+    return NotebookTime(_name(path), heading.group(1) if heading else _name(path),
                         tuple(sections))
+
+
+def _name(path: Path) -> str:
+    """How the model names a notebook: ``07-fault-time-split``, ``labs/02-tail-check``."""
+    return f"labs/{path.stem}" if "labs" in path.parts else path.stem
 
 
 def course_notebooks(root: Path | str) -> list[Path]:
@@ -575,6 +582,50 @@ def stated_minutes(path: Path | str) -> tuple[int, int] | None:
     nb = nbformat.read(Path(path), as_version=4)
     found = _STATED.search(nb.cells[0].source) if nb.cells else None
     return (int(found.group(1)), int(found.group(2))) if found else None
+
+
+def write_stated_times(root: Path | str, times: Sequence[NotebookTime]) -> list[str]:
+    """Put the model's rounded range in each notebook's first cell ("It takes N to M
+    minutes", the sentence only; a lab's solution too) and in the labs' README table; returns
+    what changed. Notebooks are rewritten as the course stores them (JSON, indent 1).
+
+    Model helper: no kernel counterpart.
+    """
+    root = Path(root)
+    changed = []
+    by_name = {t.name: t for t in times}
+    for path in course_notebooks(root):
+        t = by_name.get(_name(path))
+        if t is None:
+            continue
+        low, high = t.rounded
+        paths = [path] + ([path.parent / "solutions" / path.name]
+                          if path.parent.name == "labs" else [])
+        for target in paths:
+            nb = json.loads(target.read_text())
+            first = "".join(nb["cells"][0]["source"])
+            if not _STATED.search(first):
+                raise ValueError(f"{target}: its first cell has no 'It takes N to M minutes'")
+            new = _STATED.sub(f"It takes {low} to {high} minutes", first, count=1)
+            if new != first:
+                nb["cells"][0]["source"] = new.splitlines(keepends=True)
+                target.write_text(json.dumps(nb, indent=1, ensure_ascii=False) + "\n")
+                changed.append(f"{target.relative_to(root)}: {low} to {high} minutes")
+    readme = root / "notebooks" / "labs" / "README.md"
+    if readme.exists():
+        text = readme.read_text()
+        for t in times:
+            if not t.name.startswith("labs/"):
+                continue
+            low, high = t.rounded
+            row = re.compile(rf"^(\|[^\n]*\]\({re.escape(t.name[5:])}\.ipynb\)[^\n]*?\| )"
+                             r"\d+(?:-\d+)? min( \|)", re.MULTILINE)
+            new = row.sub(rf"\g<1>{low}-{high} min\g<2>", text, count=1)
+            if new != text:
+                changed.append(f"{readme.relative_to(root)}: {t.name} {low}-{high} min")
+                text = new
+        readme.write_text(text)
+    return changed
 
 
 def table(times: Sequence[NotebookTime]) -> str:
@@ -614,7 +665,8 @@ def _sections_table(t: NotebookTime) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m mmlab.coursetime [--root .] [--static] [--sections] [--figures]``.
+    """``python -m mmlab.coursetime [--root .] [--static] [--sections] [--figures]
+    [--write-times]``.
 
     Model helper: no kernel counterpart.
     """
@@ -626,6 +678,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sections", action="store_true", help="minutes per section too")
     parser.add_argument("--figures", action="store_true",
                         help="print the model's figures and where they come from")
+    parser.add_argument("--write-times", action="store_true",
+                        help="write the model's times into each notebook's first cell "
+                             "('It takes N to M minutes') and the labs' README")
     args = parser.parse_args(argv)
     if args.figures:
         for name, fig in FIGURES.items():
@@ -635,6 +690,9 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     times = course_times(args.root, run=not args.static)
     print(table(times))
+    if args.write_times:
+        for line in write_stated_times(args.root, times) or ["every stated time is the model's"]:
+            print(line)
     if args.sections:
         for t in times:
             print()
