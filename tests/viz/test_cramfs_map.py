@@ -488,3 +488,86 @@ def test_map_arrows_stay_in_the_picture():
                 box = arrow.get_window_extent(renderer)
                 assert box.y0 >= 0 and box.y1 <= fig.bbox.height, (path, rb)
                 assert box.x0 >= 0 and box.x1 <= fig.bbox.width, (path, rb)
+
+
+# --- what two learner trials of chapter 3 ran into ------------------------------------------------
+def test_every_row_width_offered_keeps_rows_readable(image):
+    e = ImageMapExplorer(image)
+    for rb in e.row_choices:
+        e.set(row=rb)
+        if rb != 4096:
+            assert e.rows <= 32 and e.row_height >= 11
+        if e.rows <= 32:
+            assert e.row_height >= 11
+    # the chapter's XIP image (four pages): 256 bytes/row would be 64 rows of 4 pt
+    xip = ImageMapExplorer(build_image(tiny_tree(), endian="little", xip=("bin/*",)),
+                           file="bin/hello")
+    assert xip.row_choices == (4096, 1024)
+    xip.set(row=1024)
+    pic = look(xip)
+    assert pic.problems == [] and {"block 0", "block 1"} <= {lab.text for lab in pic.box_labels}
+
+
+def test_every_row_is_labelled_up_to_32_rows_and_the_chosen_files_rows_past_that():
+    e = ImageMapExplorer(scenario_image(), file="lib/libc.so.6")
+    assert e.rows == 18
+    offsets = [lab.text for lab in look(e).box_labels if lab.text.startswith("0x")]
+    assert offsets == [f"0x{r * 4096:05x}" for r in range(18)]
+    assert "0x0d000" in offsets  # the row of ld-tail.so's shared last page, 0xd064
+    big = ImageMapExplorer((DATA / "xip-sample.cramfs").read_bytes())
+    assert big.rows > 32
+    plain = {lab.text for lab in look(big).box_labels if lab.text.startswith("0x")}
+    path = next(p for p in big.paths if p.startswith("c_"))  # its blocks: rows 22-26
+    big.set(file=path)
+    pic = look(big)
+    assert pic.problems == []
+    labelled = {lab.text for lab in pic.box_labels if lab.text.startswith("0x")}
+    rows = {f"0x{(r.start // 4096) * 4096:05x}" for r in big.file_regions()}
+    assert plain < labelled and (rows - plain) & labelled
+
+
+def test_region_stepping_from_past_the_end_goes_to_the_last_region():
+    image = build_image(tiny_tree(), endian="little")
+    regions = image_regions(image)
+    e = ImageMapExplorer(image)
+    e.set(byte="0x99999")
+    e.press("prev")
+    assert e.byte == regions[-1].start
+    e.set(byte=hex(len(image)))
+    e.press("next")
+    assert e.byte == regions[-1].start
+    e.set(byte="-3")
+    e.press("next")
+    assert e.byte == 0
+    e.set(byte="")
+    e.press("prev")
+    assert e.byte == 0
+
+
+def test_choosing_the_root_names_its_inode_and_its_entries():
+    image = build_image(tiny_tree(), endian="little")
+    e = ImageMapExplorer(image, file="/")
+    pic = look(e)
+    assert pic.problems == []
+    ax = e._figure.axes[0]
+    to_figure = ax.transData + e._figure.transFigure.inverted()
+    inodes = {r.owner: r for r in e.file_regions() if r.kind == "inode"}
+    assert inodes["/"].start == 0x40 and set(inodes) == {"/", "bin", "etc", "sh"}
+    named = {lab.text: lab for lab in pic.box_labels if not lab.text.startswith("0x")}
+    for owner, text in (("/", "root"), ("bin", "bin"), ("etc", "etc"), ("sh", "sh")):
+        label = next(v for k, v in named.items() if k == text or k == "root inode" and
+                     text == "root")
+        x0, y0, x1, y1 = e._rects(inodes[owner].start, inodes[owner].end)[0]
+        cx, cy = to_figure.transform(((x0 + x1) / 2, (y0 + y1) / 2))
+        bx0, by0, bx1, by1 = label.box
+        assert bx0 <= cx <= bx1 and by0 <= cy <= by1, owner
+    e.set(file="bin/hello")
+    assert "inode" in {lab.text for lab in look(e).box_labels}
+
+
+def test_the_legend_says_what_a_classic_pointer_holds():
+    label = MARKS["chosen-file"].label
+    assert "pointer → the block it describes" in label and "classic pointer holds the " \
+        "block's end" in label
+    e = ImageMapExplorer(build_image(tiny_tree(), endian="little"), file="bin/hello")
+    assert label in [t.get_text() for t in look(e).texts]

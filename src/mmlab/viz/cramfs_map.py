@@ -108,8 +108,8 @@ KIND_COLOURS: Mapping[str, str | None] = MappingProxyType(
 #: The marks the map draws around regions: the chosen file's (with arrows from each block
 #: pointer to its block) and the chosen byte's region (with a triangle over the byte).
 MARKS: Mapping[str, Kind] = MappingProxyType({k.key: k for k in (
-    Kind("chosen-file", "chosen file (arrows: pointer → block)", None,
-         edge=PALETTE["highlight"], edge_width=1.4),
+    Kind("chosen-file", "chosen file (arrows: pointer → the block it describes; a classic "
+         "pointer holds the block's end)", None, edge=PALETTE["highlight"], edge_width=1.4),
     Kind("chosen-byte", "chosen byte (▼) and its region", None, edge=OKABE_ITO["black"],
          edge_width=1.6),
 )})
@@ -516,19 +516,21 @@ def in_place_pages(inode: CramfsInode, pgoff: int = 0, pages: int | None = None)
 
 #: Bytes per drawn row the explorer offers: a 4 KiB page, or a closer look.
 ROW_BYTES: tuple[int, ...] = (4096, 1024, 256)
-_MAX_ROWS = 64  #: a row width that needs more rows than this is not offered
+_MAX_ROWS = 32  #: a row width that needs more rows than this is not offered (but 4 KiB)
+_MIN_ROW = 11.0  #: the least height of a row (points) at a row width the menu offers
 
 
 class ImageMapExplorer(Explorer):
     """A cramfs image as rows of 4 KiB pages coloured by region; pick a file or a byte.
 
     Controls: ``row`` (bytes per row: a 4 KiB page, or 1 KiB or 256 bytes to look closer at a
-    small image; the default is 256 for an image of one page, 4096 otherwise), ``file`` (a
-    path; its inode, name, pointer table and blocks are outlined, with arrows from each pointer
-    to its block), ``byte`` (an offset, decimal or ``0x`` hex: its region is outlined and
-    explained), ``prev``/``next`` (move ``byte`` to the start of the previous or next region,
-    to walk the image region by region). The text shows the chosen file's inode and blocks, or
-    the chosen byte's region, whichever was set last.
+    small image, offered where the image takes at most 32 such rows, each 11 pt high or more;
+    the default is 256 for an image of one page, 4096 otherwise), ``file`` (a path; its inode,
+    name, pointer table and blocks are outlined, with arrows from each pointer to its block;
+    a directory's entries are outlined and named), ``byte`` (an offset, decimal or ``0x``
+    hex: its region is outlined and explained), ``prev``/``next`` (move ``byte`` to the start
+    of the previous or next region, to walk the image region by region). The text shows the
+    chosen file's inode and blocks, or the chosen byte's region, whichever was set last.
 
     Model helper: no kernel counterpart.
     """
@@ -565,8 +567,12 @@ class ImageMapExplorer(Explorer):
 
     @property
     def row_height(self) -> float:
-        """The height of one drawn row, in points."""
-        return max(5.5, min(20.0, 280.0 / self.rows))
+        """The height of one drawn row, in points: at least 11 (a row's offset, a block's
+        number fit in it) up to :data:`_MAX_ROWS` rows, the picture growing to hold them;
+        thinner for the 4 KiB rows of a bigger image."""
+        if self.rows <= _MAX_ROWS:
+            return max(_MIN_ROW, min(20.0, 280.0 / self.rows))
+        return max(5.5, 280.0 / self.rows)
 
     def _count_legend_rows(self) -> int:
         """How many rows the legend takes at this figure's width (measured once)."""
@@ -619,13 +625,16 @@ class ImageMapExplorer(Explorer):
             self.focus = "byte"
 
     def on_press(self, name: str) -> None:
-        """Step ``byte`` to the start of the previous or next region."""
-        cur = self.byte if self.byte is not None and 0 <= self.byte < self.length else -1
-        if cur < 0:
+        """Step ``byte`` to the start of the previous or next region (from no byte or one
+        before the image: to the first region; from one past its end: to the last)."""
+        last = len(self.regions) - 1
+        if self.byte is not None and self.byte >= self.length:
+            i = last
+        elif self.byte is None or self.byte < 0:
             i = 0
         else:
-            i = bisect.bisect_right(self._starts, cur) - 1
-            i = min(len(self.regions) - 1, i + 1) if name == "next" else max(0, i - 1)
+            i = bisect.bisect_right(self._starts, self.byte) - 1
+            i = min(last, i + 1) if name == "next" else max(0, i - 1)
         self.byte = self.regions[i].start
         self.focus = "byte"
         if self._controls is not None:
@@ -722,9 +731,8 @@ class ImageMapExplorer(Explorer):
             ax.add_collection(coll)
         ax.add_collection(PatchCollection(frames, facecolors="none",
                                           edgecolors=PALETTE["edge"], linewidths=0.5))
-        step = max(1, math.ceil(11 / h), -(-self.rows // 8))  # labels 11 pt apart, <= 8
         gutter = self._xlim()[0]
-        for row in range(0, self.rows, step):
+        for row in self._labelled_rows():
             top = self._row_top(row)
             box_label(ax, (gutter, top, -0.004 * rb, top + h), f"0x{row * rb:05x}",
                       fontsize=7, color=PALETTE["muted"], family="monospace")
@@ -743,6 +751,22 @@ class ImageMapExplorer(Explorer):
         draw_legend(ax, [*self._kinds, *MARKS.values()], 0, legend_y,
                     row_gap=self._LEGEND_ROW, right=rb)
 
+    def _labelled_rows(self) -> list[int]:
+        """The rows whose offset is written at their left: every row up to :data:`_MAX_ROWS`;
+        past that every few (11 pt apart, at most 8), and the rows of the chosen file and the
+        chosen byte where they have room."""
+        if self.rows <= _MAX_ROWS:
+            return list(range(self.rows))
+        apart = math.ceil(11 / self.row_height)
+        rows = set(range(0, self.rows, max(apart, -(-self.rows // 8))))
+        wanted = {r.start // self.row_bytes for r in self.file_regions()} if self.file else set()
+        if self.region is not None:
+            wanted.add((self.byte or 0) // self.row_bytes)
+        for row in sorted(wanted):
+            if all(abs(row - other) >= apart for other in rows):
+                rows.add(row)
+        return sorted(rows)
+
     def _draw_file(self, ax: Axes) -> None:
         """The chosen file: its regions outlined, arrows pointer -> block, block numbers."""
         hl = PALETTE["highlight"]
@@ -753,6 +777,7 @@ class ImageMapExplorer(Explorer):
                 [Rectangle((x0, y0), x1 - x0, y1 - y0) for x0, y0, x1, y1 in outline],
                 MARKS["chosen-file"]))
         entry = _entry_by_path(self.image, self.file)
+        self._label_inodes(ax, mine)
         if not _has_data(entry):
             return
         for b in self.image.blocks(entry)[:16]:
@@ -775,6 +800,24 @@ class ImageMapExplorer(Explorer):
             box_label(ax, (x0, y0, x1, y1), fitting, fontsize=7,
                       color="#ffffff" if r.kind in _DARK else PALETTE["text"],
                       **label_backing(kind))
+
+    def _label_inodes(self, ax: Axes, mine: Sequence[Region]) -> None:
+        """The chosen file's inode says so on its box ("root inode" for /, at 0x40 in the
+        superblock); a directory's entries' inodes carry their names; where they fit."""
+        owner = "/" if self.file in ("/", "") else self.file
+        for r in mine:
+            if r.kind != "inode":
+                continue
+            if r.owner == owner:
+                texts: tuple[str, ...] = ("root inode", "root", "/") if owner == "/" \
+                    else ("inode",)
+            else:
+                name = r.owner.rsplit("/", 1)[-1]
+                texts = (name, *(name[:k] + "…" for k in range(len(name) - 1, 0, -1)))
+            x0, y0, x1, y1 = self._rects(r.start, r.end)[0]
+            fitting = first_fitting(ax, texts, (x1 - x0) * 0.92, 7)
+            if fitting is not None and y1 - y0 >= 7:
+                box_label(ax, (x0, y0, x1, y1), fitting, fontsize=7, color=PALETTE["text"])
 
     def _bend(self, ax: Axes, start: tuple[float, float], end: tuple[float, float]) -> float:
         """How much an arrow from ``start`` to ``end`` curves (matplotlib's ``arc3`` rad): at
