@@ -262,3 +262,18 @@ def test_picture_kinds_follow_the_decision():
     assert len({(k.face, k.hatch) for k in filled}) == len(filled)
     assert {k.key for k in (*STATUS_KINDS.values(), *PAGE_KINDS.values())
             if k.face is None} == {"check-not-reached", "no-vma"}
+
+
+def test_the_words_say_what_the_picture_draws_for_the_pages_not_in_place():
+    e = XipConditionsExplorer()
+    e.set(path="/bin/xipexe", pgoff=0, pages=5)  # 4 pages on flash, the 5th past the file
+    head = e.describe().splitlines()[1]
+    assert e.page_kinds()[-1] == "past EOF"
+    assert "1 page lies past the end of the file" in head and "page cache" not in head
+    e.set(path="/lib/libc.so.6", pgoff=0, pages=5)
+    assert "the page cache serves 2 pages" in e.describe() and "past the end" not in e.describe()
+    e.set(path="/bin/xipexe", pgoff=8, pages=1)  # beyond file limit: nothing to serve
+    head = e.describe().splitlines()[1]
+    assert "beyond file limit" in head and "page cache" not in head and "SIGBUS" in head
+    e.set(path="/etc/motd.txt", pgoff=0, pages=3)
+    assert "the page cache serves all 3 pages" in e.describe()

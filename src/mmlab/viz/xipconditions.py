@@ -512,6 +512,19 @@ class XipConditionsExplorer(Explorer):
                 color=PALETTE["text"])
         return kinds
 
+    def _rest(self) -> str:
+        """What happens to the pages not mapped in place, as the picture draws them."""
+        kinds = self.page_kinds()
+        cache, past = kinds.count("page cache"), kinds.count("past EOF")
+        words = []
+        if cache:
+            words.append(f"the page cache serves {'all ' if cache == len(kinds) else ''}"
+                         f"{cache} page{'s' if cache != 1 else ''}")
+        if past:
+            words.append(f"{past} page{'s lie' if past != 1 else ' lies'} past the end of the "
+                         "file (an access there gets SIGBUS)")
+        return "; ".join(words) or "no page left"
+
     def alt_text(self) -> str:
         """The description, then the picture: each check's status and each page's kind."""
         d = self.decision
@@ -534,17 +547,17 @@ class XipConditionsExplorer(Explorer):
                    "a descriptor opened for writing")
             head = f"-{d.outcome}: {why}. The driver never runs."
         elif d.outcome == "bailout":
-            head = (f"stopped by: {d.reason!r}. Nothing mapped in place; the page cache serves "
-                    "all of it (mmap succeeds).")
+            head = (f"stopped by: {d.reason!r}. Nothing mapped in place (mmap succeeds): "
+                    f"{self._rest()}.")
         elif d.outcome == "refused":
             head = ("stopped by: 'fix me': some pages could be mapped in place, but not the "
-                    "whole VMA, so none are (the page cache serves all of it).")
+                    f"whole VMA, so none are: {self._rest()}.")
         elif d.outcome == "remap_pfn_range":
             head = (f"no check fired: remap_pfn_range maps all {d.in_place} page(s) in place "
                     "(VM_PFNMAP).")
         elif d.outcome == "vm_insert_mixed":
             head = (f"no check fired: {d.in_place}/{d.pages} page(s) in place with "
-                    "VM_MIXEDMAP + vm_insert_mixed; the rest from the page cache.")
+                    f"VM_MIXEDMAP + vm_insert_mixed; {self._rest()}.")
         else:
             head = f"outcome: {d.outcome}"
         if d.last_page_dropped:
