@@ -34,7 +34,8 @@ CHECKS = {
     "03-race-recheck": lambda ns: [race_recheck.check(ns["schedules"]),
                                    race_recheck.check_recheck(ns["still_ours"])],
     "04-private-data": lambda ns: [private_data.check(ns["first_read"])],
-    "05-xip-layout": lambda ns: [xip_layout.check(ns["make_layout"])],
+    "05-xip-layout": lambda ns: [xip_layout.check(ns["make_layout"]),
+                                 xip_layout.check(ns["make_layout"], reads=True)],
     "06-mixedmap-plan": lambda ns: [mixedmap_plan.check(ns["text_offsets"])],
 }
 
@@ -286,6 +287,35 @@ def test_plausible_wrong_answers_fail_the_loader_check():
     for wrong in (no_split, mixed_like_split):
         result = mixedmap_plan.check(wrong)
         assert not result.ok and "expected" in str(result), wrong.__name__
+
+
+def _libc_layout(size, libm_dir="lib"):
+    """A lab-05 layout: libc one read-only segment of ``size`` bytes, libm in ``libm_dir``."""
+    from mmlab.cramfs.elf import PF_R, PF_X, make_elf
+    from mmlab.cramfs.tree import Dir, File
+
+    def make_layout():
+        libc = make_elf([(PF_R | PF_X, 0, size)], size, fill=b"libc ")
+        libm = make_elf([(PF_R | PF_X, 0, PAGE_SIZE + 300)], PAGE_SIZE + 300, fill=b"libm ")
+        dirs: dict = {"bin": {}, "lib": {"libc.so.6": File(libc)}}
+        dirs[libm_dir]["libm.so.6"] = File(libm)
+        return Dir({k: Dir(v) for k, v in dirs.items()}), ("bin/*", "lib/*")
+    return make_layout
+
+
+def test_layout_check_reads_each_page_and_finds_v415s_zero_last_page():
+    whole = _libc_layout(5 * PAGE_SIZE)
+    assert xip_layout.check(whole).ok  # part 1: every page from flash
+    read = xip_layout.check(whole, reads=True)
+    assert read.flash == 5 and not read.ok and not read.reads_right
+    assert read.reads == ("right",) * 4 + ("zeros",)
+    assert "page 4: flash; read(2) gives zeros" in str(read)
+    # a libc that ends inside its last page reads right, if nothing follows it in that page
+    assert not xip_layout.check(_libc_layout(4 * PAGE_SIZE + 600)).ok  # libm's pointers follow
+    assert xip_layout.check(_libc_layout(4 * PAGE_SIZE + 600, "bin"), reads=True).ok
+    assert xip_layout.check(_libc_layout(5 * PAGE_SIZE - 1), reads=True).ok  # pointers: next page
+    assert xip_layout.check(_libc_layout(5 * PAGE_SIZE - 4)).flash == 4  # pointers: same page
+    assert xip_layout.check(whole).reads == ()  # part 1 does not read
 
 
 def test_labs_package_lists_its_modules():

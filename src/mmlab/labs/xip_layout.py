@@ -10,6 +10,12 @@ stands in the way is what ``cramfs_physmem_mmap`` checks: blocks stored uncompre
 contiguous (only blocks of read-only ELF segments of files a glob matches are), and a last
 page that holds nothing but the file.
 
+With ``reads=True`` the check also reads every page with ``read(2)`` (through the page cache, as
+``generic_file_buffered_read`` does) and wants the file's bytes back. That is the lab's second
+part: v4.15's ``cramfs_readpage`` copies only ``offset_in_page(i_size)`` bytes of a direct
+uncompressed last block (fs/cramfs/inode.c L853), none for a file of whole pages, so such a
+file reads back zeros for its last page although a mapping of it shows the right bytes.
+
 Model helper: no kernel counterpart.
 """
 
@@ -22,7 +28,8 @@ from mmlab.constants import MAP_PRIVATE, PAGE_SIZE, PROT_EXEC, PROT_READ
 from mmlab.cramfs.errors import CramfsError
 from mmlab.cramfs.tree import Dir, File, Node
 from mmlab.cramfs.writer import build_image
-from mmlab.scenarios import Scenario, run_scenario
+from mmlab.filemap import generic_file_buffered_read
+from mmlab.scenarios import Scenario, ScenarioRun, run_scenario
 
 __all__ = ["LIBC", "LayoutCheck", "check"]
 
@@ -40,7 +47,9 @@ class LayoutCheck:
     """What :func:`check` saw: pages from flash, where each page came from, the kernel log.
 
     ``problem`` is set when the layout could not be tried (no such file, wrong size, the
-    image would not build or mount).
+    image would not build or mount). ``reads`` is set when the check read the pages with
+    ``read(2)`` too: per page ``"right"`` (the file's bytes), ``"zeros"`` (zeros where the
+    file has other bytes) or ``"wrong"``.
 
     Model helper: no kernel counterpart.
     """
@@ -50,18 +59,30 @@ class LayoutCheck:
     where: tuple[str, ...] = ()
     log: tuple[str, ...] = ()
     problem: str | None = None
+    reads: tuple[str, ...] = ()
+
+    @property
+    def reads_right(self) -> bool:
+        """``read(2)`` returned the file's bytes for every page (only meaningful with reads)."""
+        return bool(self.reads) and all(r == "right" for r in self.reads)
 
     @property
     def ok(self) -> bool:
-        """Every page came from flash."""
-        return self.problem is None and self.flash == self.total
+        """Every page came from flash (and, when the check read them, read right)."""
+        return (self.problem is None and self.flash == self.total
+                and (not self.reads or self.reads_right))
 
     def __str__(self) -> str:
         if self.problem is not None:
             return f"The layout could not be tried: {self.problem}"
-        lines = [f"{self.flash}/{self.total} pages from flash." + (" Well done." if self.ok
-                                                                    else "")]
-        lines += [f"  page {i}: {w}" for i, w in enumerate(self.where)]
+        head = f"{self.flash}/{self.total} pages from flash"
+        if self.reads:
+            head += f", {sum(r == 'right' for r in self.reads)}/{self.total} read right by read(2)"
+        lines = [head + "." + (" Well done." if self.ok else "")]
+        said = {"right": "read(2) right", "zeros": "read(2) gives zeros, not the file's bytes",
+                "wrong": "read(2) gives other bytes than the file's"}
+        lines += [f"  page {i}: {w}" + (f"; {said[self.reads[i]]}" if self.reads else "")
+                  for i, w in enumerate(self.where)]
         lines.append("cramfs log of the mmap:" if self.log else "cramfs log of the mmap: empty")
         lines += [f"  {line}" for line in self.log]
         return "\n".join(lines)
@@ -79,8 +100,24 @@ def _libc_of(tree: Dir) -> bytes | None:
     return node.data if isinstance(node, File) else None
 
 
-def check(make_layout: Callable[[], tuple[Dir, Sequence[str]]]) -> LayoutCheck:
+def _reads(run: ScenarioRun) -> tuple[str, ...]:
+    """What ``read(2)`` of each page of the file returns, against the image's true bytes."""
+    file = run.sb.open(LIBC)
+    out = []
+    for page in range(_PAGES):
+        got = generic_file_buffered_read(file, page * PAGE_SIZE, PAGE_SIZE,
+                                         physmem=run.sb.system.physmem)
+        truth = run.sb.read_true(LIBC, page * PAGE_SIZE, PAGE_SIZE)
+        out.append("right" if got == truth else "zeros" if not any(got) else "wrong")
+    return tuple(out)
+
+
+def check(make_layout: Callable[[], tuple[Dir, Sequence[str]]], *,
+          reads: bool = False) -> LayoutCheck:
     """Build, mount, map and touch the learner's layout; count the pages served from flash.
+
+    With ``reads``, also ``read(2)`` every page and count it right only when it returns the
+    file's bytes (the lab's second part).
 
     Model helper: no kernel counterpart.
     """
@@ -115,4 +152,4 @@ def check(make_layout: Callable[[], tuple[Dir, Sequence[str]]]) -> LayoutCheck:
         return LayoutCheck(0, _PAGES, problem=f"{type(err).__name__}: {err}")
     where = tuple(t.where or (t.signal or "nothing") for t in run.touches)
     return LayoutCheck(sum(w == "flash" for w in where), _PAGES, where,
-                       tuple(run.kernel_log))
+                       tuple(run.kernel_log), reads=_reads(run) if reads else ())
