@@ -139,7 +139,7 @@ def check(fn: Callable[[int, int, int, int, int], int | None]) -> CheckResult:
 
     Model helper: no kernel counterpart.
     """
-    return check_function(fn, cases(), name="tail_start")
+    return check_function(fn, cases(), name="tail_start", hex_ints=True)
 
 
 def seed_forms(path: str = "/lib/ld-tail.so") -> list[str]:

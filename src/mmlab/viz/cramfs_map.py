@@ -479,7 +479,7 @@ def check_block_pointer_kind(fn: Callable[[int], str]) -> CheckResult:
     values = (0x2F4, 0x1D038, 0x80002F4C, 0x80021110, 0x40000400, 0x40001C01, 0xC0000400,
               0xC001D0E2, 0xC0003800, 0x40000)
     cases = [((p,), block_pointer_kind(p)) for p in values]
-    return check_function(fn, cases, name="my_block_pointer_kind")
+    return check_function(fn, cases, name="my_block_pointer_kind", hex_ints=True)
 
 
 def in_place_pages(inode: CramfsInode, pgoff: int = 0, pages: int | None = None) -> tuple[int, str]:
