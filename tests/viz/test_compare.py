@@ -279,3 +279,25 @@ def test_picture_puts_offsets_and_faults_on_their_boxes(runs):
     assert split_after[0].box[2] <= split_after[1].box[0] + 1e-3  # side by side, in order
     faults = [lab for lab in pic.box_labels if set(lab.text) <= {"M", "m"}]
     assert len(faults) == 5 + 2 + 2  # refuse faults on every page; split and mixedmap on 3-4
+
+
+def test_ram_differences_name_the_scenarios_that_differ(runs):
+    rows = summary_rows(runs=runs)
+    assert compare.ram_differences(rows, "split", "mixedmap") == []
+    assert compare.ram_differences(rows, "refuse", "mixedmap") == [
+        "libc-past-xip", "last-page-shared", "non-contiguous", "tail-at-offset"]
+    with pytest.raises(ValueError, match="no rows for strategy 'split-v3'"):
+        compare.ram_differences(rows, "split-v3")
+
+
+def test_counts_and_nouns_agree_in_number(runs):
+    """One field, one page; never '1 fields' or 'RAM 1 pages' (issue 19's grammar slips)."""
+    rows = capture_comparison()
+    counts = compare.format_counts(compare.comparison_counts(rows))
+    assert "(mount)" in counts and " 1 of 1 field the same" in counts
+    assert "1 fields" not in counts and counts.splitlines()[-1].startswith("total: ")
+    one = format_rows(rows, scenario_name="beyond-eof", field_contains="signal")
+    assert one.endswith("\n1 field shown, 1 the same.")
+    text = StrategyExplorer("non-contiguous", runs=runs).describe()
+    assert "flash 1 page\n" in text + "\n" and "flash 1 pages" not in text
+    assert "RAM 0 pages" in StrategyExplorer("xip-executable", runs=runs).describe()

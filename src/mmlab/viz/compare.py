@@ -73,12 +73,14 @@ __all__ = [
     "compare_capture",
     "comparison_counts",
     "data_dir",
+    "format_counts",
     "format_race_rows",
     "format_rows",
     "format_summary",
     "load_capture",
     "race_rows",
     "ram_cases",
+    "ram_differences",
     "replay_capture",
     "summary_rows",
 ]
@@ -204,6 +206,21 @@ def format_summary(rows: Sequence[SummaryRow]) -> str:
     return "\n".join(line.rstrip() for line in lines)
 
 
+def ram_differences(rows: Sequence[SummaryRow], first: str = "split",
+                    second: str = "mixedmap") -> list[str]:
+    """The scenarios whose RAM pages after the touches differ between two strategies' rows.
+
+    Model helper: no kernel counterpart.
+    """
+    ram = {(r.scenario, r.strategy): r.ram for r in rows}
+    names = dict.fromkeys(r.scenario for r in rows)
+    missing = [s for s in (first, second) if not any(k[1] == s for k in ram)]
+    if missing:
+        raise ValueError(f"no rows for strategy {missing[0]!r}; the rows have "
+                         f"{sorted({k[1] for k in ram})}")
+    return [n for n in names if ram.get((n, first)) != ram.get((n, second))]
+
+
 def ram_cases(runs: StrategyRuns | None = None,
               strategies: Sequence[str] = COLUMNS) -> list[tuple[tuple[int, int, str], int]]:
     """Cases for ``my_strategy_ram(pages, xip_pages, strategy)``: RAM pages after reading.
@@ -270,6 +287,11 @@ def _vma_spans(run: ScenarioRun, after: bool) -> list[tuple[int, int, str, str]]
         out.append(((start - run.address) >> PAGE_SHIFT, (end - run.address) >> PAGE_SHIFT,
                     offset, kind))
     return out
+
+
+def _count(n: int, word: str) -> str:
+    """``1 page``, ``2 pages``, ``0 pages``: a number and its noun, in the right form."""
+    return f"{n} {word}" if n == 1 else f"{n} {word}s"
 
 
 def _clip(text: str, chars: int) -> str:
@@ -383,8 +405,9 @@ class StrategyExplorer(Explorer):
                                                   f"{t.where} {t.majflt}M {t.minflt}m")
                        for t in run.touches]
             lines.append("  touches: " + ("; ".join(touches) or "none"))
-            lines.append(f"  RAM {run.ram.ram} pages (page cache {run.ram.page_cache}, "
-                         f"anonymous {run.ram.anonymous}), flash {run.ram.flash} pages")
+            lines.append(f"  RAM {_count(run.ram.ram, 'page')} (page cache "
+                         f"{run.ram.page_cache}, anonymous {run.ram.anonymous}), flash "
+                         f"{_count(run.ram.flash, 'page')}")
             logs = run.kernel_log + [line for t in run.touches for line in t.kernel_log]
             lines += [f"  log: {line}" for line in logs]
         return "\n".join(lines)
@@ -713,6 +736,20 @@ def comparison_counts(rows: Sequence[FieldRow]) -> dict[str, tuple[int, int]]:
     return out
 
 
+def format_counts(counts: Mapping[str, tuple[int, int]]) -> str:
+    """:func:`comparison_counts` as lines, ``libc-past-xip  43 of 43 fields the same``, and a
+    total.
+
+    Model helper: no kernel counterpart.
+    """
+    lines = [f"{name:26} {same:3} of {_count(compared, 'field')} the same"
+             for name, (compared, same) in counts.items()]
+    compared = sum(c for c, _ in counts.values())
+    same = sum(s for _, s in counts.values())
+    lines.append(f"total: {same} of {_count(compared, 'field')} the same")
+    return "\n".join(lines)
+
+
 def format_rows(rows: Sequence[FieldRow], *, scenario_name: str | None = None,
                 field_contains: str = "", only_different: bool = False,
                 width: int = 60) -> str:
@@ -727,6 +764,6 @@ def format_rows(rows: Sequence[FieldRow], *, scenario_name: str | None = None,
     for r in chosen:
         lines.append(f"{r.scenario:22} {_clip(r.field, 32):32} {_clip(r.kernel, width):{width}} "
                      f"{_clip(r.model, width):{width}} {'yes' if r.same else 'NO'}")
-    lines.append(f"{len(chosen)} fields shown, {sum(r.same for r in chosen)} the same.")
+    lines.append(f"{_count(len(chosen), 'field')} shown, {sum(r.same for r in chosen)} the same.")
     return "\n".join(lines)
 
