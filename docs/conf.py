@@ -173,6 +173,18 @@ def _solution_titles(app: object, doctree: nodes.document) -> None:
         return
 
 
+#: An HTML anchor on a line of its own, as the glossary writes one before each entry.
+_HTML_ANCHOR = re.compile(r'^<a id="([^"]+)"></a>$', re.MULTILINE)
+
+
+def _anchors_as_targets(app: object, docname: str, source: list[str]) -> None:
+    """A markdown page's ``<a id="x"></a>`` lines (the glossary's: JupyterLab and GitHub follow
+    them) become MyST targets ``(x)=``, so that a chapter's link to ``glossary.md#x`` resolves
+    on the site as well (MyST does not read HTML anchors)."""
+    if str(app.env.doc2path(docname)).endswith(".md"):  # type: ignore[attr-defined]
+        source[0] = _HTML_ANCHOR.sub(r"(\1)=", source[0])
+
+
 def _wide_pictures(app: object, doctree: nodes.document) -> None:
     """A cell that shows an explorer's picture spans the page's margin too (the theme's
     full-width cell): the picture is drawn at its size in CSS pixels, 864 px for a 9-inch
@@ -193,3 +205,4 @@ def setup(app: object) -> None:
     app.connect("build-finished", _root_redirect)
     app.connect("doctree-read", _solution_titles, priority=400)  # before the title collector
     app.connect("doctree-read", _wide_pictures)
+    app.connect("source-read", _anchors_as_targets)

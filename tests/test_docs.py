@@ -139,3 +139,16 @@ def test_explorer_pictures_are_drawn_at_twice_the_resolution_and_full_width(site
     cells = [c for c in page.split('<div class="cell ')[1:] if 'class="mmlab-picture"' in c]
     assert len(cells) == len(figures)
     assert all("tag_full-width" in c[:c.index('">')] for c in cells), "a picture in the column"
+
+
+def test_glossary_links_land_on_an_entry_of_the_sites_glossary(site):
+    """The glossary marks its entries with HTML anchors (JupyterLab follows them); conf.py
+    makes them targets on the site, so each chapter's link lands on its entry there too."""
+    glossary = (site / "notebooks" / "glossary.html").read_text()
+    linked = 0
+    for nb in CHAPTERS:
+        page = (site / "notebooks" / f"{nb.stem}.html").read_text()
+        for anchor in re.findall(r'href="glossary\.html#([^"]+)"', page):
+            assert f'id="{anchor}"' in glossary, f"{nb.stem} links glossary#{anchor}"
+            linked += 1
+    assert linked, "no chapter links the glossary"
