@@ -21,7 +21,7 @@ from mmlab.labs import (
     tail_check,
     xip_layout,
 )
-from mmlab.xip import CRAMFS_VMASPLIT_OPS, CramfsInode, mount, seed_last_page_is_shared
+from mmlab.xip import CRAMFS_VMASPLIT_OPS
 
 LABS_DIR = pathlib.Path(__file__).parent.parent / "notebooks" / "labs"
 EXERCISES = sorted(LABS_DIR.glob("*.ipynb"))
@@ -30,7 +30,7 @@ SOLUTIONS = sorted((LABS_DIR / "solutions").glob("*.ipynb"))
 #: notebook -> how to run its check on the names the learner's cell defines
 CHECKS = {
     "01-remap-cow-rule": lambda ns: [remap_cow_rule.check(ns["remap_cow_rule"])],
-    "02-tail-check": lambda ns: [tail_check.check(ns["tail_start"])],
+    "02-tail-check": lambda ns: [tail_check.check(ns["tail_range"])],
     "03-race-recheck": lambda ns: [race_recheck.check(ns["schedules"]),
                                    race_recheck.check_recheck(ns["still_ours"])],
     "04-private-data": lambda ns: [private_data.check(ns["first_read"])],
@@ -142,18 +142,24 @@ def test_remap_cases_agree_with_the_rule_as_v415_writes_it():
     assert len(kinds) >= 5  # refusals and successes of COW mappings, and the other kinds
 
 
-def test_tail_answers_are_what_the_pages_minus_1_form_scans():
+def test_tail_answers_are_the_last_blocks_own_range_and_match_the_kernels_verdict():
     for case in tail_check.tail_cases():
-        if case.expected is not None:
-            assert case.expected == case.offset + (case.pages - 1) * PAGE_SIZE \
-                + case.i_size % PAGE_SIZE
-    assert any(c.pgoff > 0 and c.expected is not None for c in tail_check.tail_cases())
-    # and the model's seed helper, in its "pages-1" form, scans the same place
-    sb = mount(tail_check.lab_image())
-    inode = sb.open("/lib/libbig.so").f_inode
-    assert isinstance(inode, CramfsInode)
-    _, start = seed_last_page_is_shared(inode, 0x9000, 6, 7, "pages-1")
-    assert start == tail_check.last_block_scan_start(inode)
+        partial = case.i_size % PAGE_SIZE
+        if not partial:
+            assert case.expected is None and not case.shared
+            continue
+        start, length = case.expected
+        assert length == PAGE_SIZE - partial and start % PAGE_SIZE == partial
+        assert start - partial == (case.last_ptr & 0x3FFFFFFF) << 2
+    cases = tail_check.tail_cases()
+    kinds = {(c.expected is None, c.shared) for c in cases}
+    assert kinds == {(True, False), (False, True), (False, False)}  # every kind of answer
+    # the lab image's verdicts, as the predict question has them
+    assert tail_check.shared_last_pages() == ["/bin/tiny", "/lib/libbig.so", "/lib/libmid.so"]
+    lines = tail_check.verdicts()
+    assert sum("shared: the last page stays in RAM" in line for line in lines) == 3
+    assert "not written yet" in tail_check.verdicts(lambda i_size, ptr: (_ for _ in ()).throw(
+        NotImplementedError()))[0]
 
 
 def test_a_schedule_replays_what_explore_found_and_bad_ones_are_refused():

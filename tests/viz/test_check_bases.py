@@ -25,11 +25,11 @@ def test_remap_cow_rule_shows_flags_addresses_and_pfns_in_hex_and_errors_as_minu
     assert "returned -0x" not in wrong.first_failure
 
 
-def test_tail_start_shows_image_offsets_in_hex():
-    wrong = tail_check.check(lambda offset, pgoff, pages, max_pages, i_size: offset + PAGE_SIZE)
-    call = re.match(r"tail_start\((.*)\) returned (\S+); expected (\S+)", wrong.first_failure)
-    offset, *_ = call.group(1).split(", ")
-    assert offset.startswith("0x") and call.group(2).startswith("0x")
+def test_tail_range_shows_pointers_and_image_offsets_in_hex():
+    wrong = tail_check.check(lambda i_size, ptr: (ptr, 1) if i_size % PAGE_SIZE else None)
+    call = re.match(r"tail_range\(\S+, (\S+)\) returned \((\S+), \S+\); expected \((\S+),",
+                    wrong.first_failure)
+    assert all(call.group(k).startswith("0x") for k in (1, 2, 3)), wrong.first_failure
 
 
 def test_counts_and_booleans_stay_decimal():
@@ -56,5 +56,5 @@ def test_each_helper_asks_for_its_base_itself_not_by_the_size_of_its_inputs(monk
                 lambda: xipconditions.check_bailout_reason(max)):
         with pytest.raises(StopIteration):
             run()
-    assert asked == {"my_block_pointer_kind": True, "remap_cow_rule": True, "tail_start": True,
+    assert asked == {"my_block_pointer_kind": True, "remap_cow_rule": True, "tail_range": True,
                      "my_bailout_reason": None}

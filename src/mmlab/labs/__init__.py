@@ -6,7 +6,8 @@ whether everything passed). The exercises are ``notebooks/labs/NN-<name>.ipynb``
 copies are in ``notebooks/labs/solutions/``.
 
 * :mod:`~mmlab.labs.remap_cow_rule`: the COW rule of ``remap_pfn_range``.
-* :mod:`~mmlab.labs.tail_check`: where the last-page scan must start (the seed's two forms).
+* :mod:`~mmlab.labs.tail_check`: the test for a shared last page that v4.15 merged, from the
+  last block's own pointer, on an image the course had not used.
 * :mod:`~mmlab.labs.race_recheck`: a thread schedule that breaks the fault-time split.
 * :mod:`~mmlab.labs.private_data`: the packed split point after the VMA's bottom is unmapped;
   its largest value.
