@@ -21,6 +21,7 @@ from mmlab.labs import (
     tail_check,
     xip_layout,
 )
+from mmlab.race import Fault, Mprotect, Munmap
 from mmlab.xip import CRAMFS_VMASPLIT_OPS
 
 LABS_DIR = pathlib.Path(__file__).parent.parent / "notebooks" / "labs"
@@ -31,7 +32,7 @@ SOLUTIONS = sorted((LABS_DIR / "solutions").glob("*.ipynb"))
 CHECKS = {
     "01-remap-cow-rule": lambda ns: [remap_cow_rule.check(ns["remap_cow_rule"])],
     "02-tail-check": lambda ns: [tail_check.check(ns["tail_range"])],
-    "03-race-recheck": lambda ns: [race_recheck.check(ns["schedules"]),
+    "03-race-recheck": lambda ns: [race_recheck.check_own_race(ns["my_race"], ns["my_schedule"]),
                                    race_recheck.check_recheck(ns["still_ours"])],
     "04-private-data": lambda ns: [private_data.check(ns["first_read"])],
     "05-xip-layout": lambda ns: [xip_layout.check(ns["make_layout"]),
@@ -165,16 +166,43 @@ def test_tail_answers_are_the_last_blocks_own_range_and_match_the_kernels_verdic
 def test_a_schedule_replays_what_explore_found_and_bad_ones_are_refused():
     rep = race_recheck.replay("munmap in the window", [0, 0, 0, 1])
     assert rep.run is not None and rep.broken and "NULL" in rep.broken[0]
+    assert "BROKEN here: oops" in str(rep)  # under the step it broke in
     assert race_recheck.replay("munmap in the window", [1, 1]).problem
     assert "not a thread" in (race_recheck.replay("munmap in the window", [0, 5]).problem or "")
     assert race_recheck.replay("munmap in the window", [0] * 20).run is None
-    assert not race_recheck.check({}).ok
     assert race_recheck.check_recheck(race_recheck.v3_still_ours).ok
     seed = race_recheck.check_recheck(lambda vma, address, file: vma.vm_ops is CRAMFS_VMASPLIT_OPS)
     assert not seed.ok and "AttributeError" in str(seed)
-    fixed = race_recheck.check({"munmap in the window": [0, 0, 0, 1],
-                                "mprotect in the window": [0, 0, 0, 1]}, strategy="split-v3")
-    assert fixed.passed == 0  # v3 survives the same schedules
+    own = race_recheck.replay((Fault(3), Munmap(0, 3)), [0, 0, 0, 1])
+    assert own.broken and "your race" in str(own)
+
+
+def test_unmapping_the_first_page_makes_the_seeds_split_point_stale_without_a_race():
+    assert race_recheck.unmap_first_page("split", (4, 3, 1)) == [
+        "page 4: file page 3", "page 3: zeros", "page 1: file page 1"]
+    assert race_recheck.unmap_first_page("split-v3", (4, 3)) == [
+        "page 4: file page 4", "page 3: file page 3"]
+
+
+@pytest.mark.parametrize(("threads", "schedule", "why"), [
+    ((Fault(3), Munmap(0, 5)), [0, 0, 0, 1], "chapter's race 'munmap in the window'"),
+    ((Fault(4), Munmap(0, 5)), [0, 0, 0, 1], "already puts munmap pages 0-4 in the window"),
+    ((Fault(4), Munmap(0, 1)), [1], "does not run in the handler's window"),
+    ((Fault(4), Munmap(0, 1)), [0, 0, 0, 1], "nothing breaks under the seed"),
+    ((Fault(4), Munmap(3, 1)), [0, 0, 0, 1], None),  # the split point now below the VMA
+    ((Fault(3),), [0], "two threads"),
+    ((Fault(3), Fault(4)), [0], "two threads"),
+    ((Fault(3), Munmap(0, 3)), [1, 1], "cannot run"),
+])
+def test_a_race_of_ones_own_must_be_new_in_the_window_and_break_only_the_seed(threads, schedule,
+                                                                              why):
+    result = race_recheck.check_own_race(threads, schedule)
+    if why is None:
+        assert result.ok, str(result)
+    else:
+        assert not result.ok and why in str(result), str(result)
+    assert race_recheck.check_own_race((Fault(3), Munmap(0, 3)), [0, 0, 0, 1]).ok
+    assert race_recheck.check_own_race((Fault(4), Mprotect(0, 3)), [0, 0, 0, 1]).ok
 
 
 def test_private_data_cases_hold_each_way_the_seed_goes_wrong_and_v3_right():

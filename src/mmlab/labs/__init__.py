@@ -8,7 +8,8 @@ copies are in ``notebooks/labs/solutions/``.
 * :mod:`~mmlab.labs.remap_cow_rule`: the COW rule of ``remap_pfn_range``.
 * :mod:`~mmlab.labs.tail_check`: the test for a shared last page that v4.15 merged, from the
   last block's own pointer, on an image the course had not used.
-* :mod:`~mmlab.labs.race_recheck`: a thread schedule that breaks the fault-time split.
+* :mod:`~mmlab.labs.race_recheck`: the split point gone stale without a race, a race of one's
+  own that breaks the seed's handler and not v3's, and v3's re-check.
 * :mod:`~mmlab.labs.private_data`: the packed split point after the VMA's bottom is unmapped;
   its largest value.
 * :mod:`~mmlab.labs.xip_layout`: an image layout in which all of a library maps from flash.

@@ -1,11 +1,17 @@
-"""Lab 03: find a thread schedule that breaks the fault-time split's handler.
+"""Lab 03: a split point gone stale without a race, a race of one's own, v3's re-check.
 
-The seed's ``cramfs_vmasplit_fault`` drops ``mmap_sem``, takes it again for writing, and then
-trusts that the VMA it finds is the one it left. The learner writes a schedule, a list of
-thread indices (which thread runs its next step), for the races "munmap in the window" and
-"mprotect in the window" of :data:`mmlab.race.RACES`; :func:`check` replays each schedule on the
-model under the seed's strategy (``"split"``) and says what broke. A schedule may stop early:
-the threads then run lowest index first, as :func:`mmlab.race.explore` does.
+The seed's ``cramfs_vmasplit_fault`` keeps its split point as a page count from ``vm_start``,
+drops ``mmap_sem``, takes it again for writing, and trusts that the VMA it finds is the one it
+left. The lab has three parts:
+
+* :func:`unmap_first_page`: no race at all: a program unmaps the first page of a partly mapped
+  libc, then reads the rest; which file page each read shows, under the seed and under v3.
+* :func:`check_own_race`: the learner designs a race of their own (two threads: a fault, and a
+  ``munmap`` or ``mprotect`` that is not one of :data:`mmlab.race.RACES`) and a schedule that
+  runs the system call in the handler's window; it passes when the seed breaks and v3 does
+  not. A schedule is a list of thread indices (which thread runs its next step); one that stops
+  early goes on lowest index first, as :func:`mmlab.race.explore` does.
+* :func:`check_recheck`: the learner writes v3's re-check of the VMA found under the write lock.
 
 Replaying runs one interleaving the way :func:`mmlab.race.explore` runs each of its own: on a
 fresh machine, the given order first, then the lowest runnable index.
@@ -15,26 +21,23 @@ Model helper: no kernel counterpart.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from mmlab.constants import MAP_ANONYMOUS, MAP_FIXED, MAP_PRIVATE, PAGE_SIZE, PROT_READ
-from mmlab.errors import KernelBug
+from mmlab.errors import KernelBug, SignalDelivered
 from mmlab.fs_types import File
 from mmlab.mm import MM
 from mmlab.mm_types import Vma
-from mmlab.race import RACES, Run, ThreadSpec, run_schedule
+from mmlab.race import RACES, Fault, Mprotect, Munmap, Run, ThreadSpec, run_schedule
 from mmlab.scenarios import Scenario, scenario, scenario_image
 from mmlab.system import System
 from mmlab.uaccess import user_read
 from mmlab.viz.quiz import CheckResult
 from mmlab.xip import CRAMFS_VMASPLIT_OPS, mount
 
-__all__ = ["LAB_RACES", "WINDOW_EVENTS", "Replay", "ScheduleCheck", "WindowState", "check",
-           "check_recheck", "replay", "steps_of", "v3_still_ours", "window_states"]
-
-#: The races of the lab, in the order the notebook asks for them.
-LAB_RACES = ("munmap in the window", "mprotect in the window")
+__all__ = ["WINDOW_EVENTS", "OwnRaceCheck", "Replay", "WindowState", "check_own_race",
+           "check_recheck", "replay", "unmap_first_page", "v3_still_ours", "window_states"]
 
 
 @dataclass(frozen=True)
@@ -47,11 +50,16 @@ class Replay:
     Model helper: no kernel counterpart.
     """
 
-    race: str
+    race: str | tuple[ThreadSpec, ...]
     strategy: str
     schedule: tuple[int, ...]
     run: Run | None
     problem: str | None = None
+
+    @property
+    def threads(self) -> tuple[ThreadSpec, ...]:
+        """The threads replayed (a named race's, or the ones given)."""
+        return tuple(RACES[self.race]) if isinstance(self.race, str) else self.race
 
     @property
     def broken(self) -> tuple[str, ...]:
@@ -59,29 +67,36 @@ class Replay:
         return self.run.broken if self.run is not None else ()
 
     def __str__(self) -> str:
-        threads = RACES[self.race]
-        head = (f"{self.race} ({self.strategy}): thread 0 = {threads[0].label}, "
-                f"thread 1 = {threads[1].label}")
+        threads = self.threads
+        name = self.race if isinstance(self.race, str) else "your race"
+        head = (f"{name} ({self.strategy}): "
+                + ", ".join(f"thread {i} = {t.label}" for i, t in enumerate(threads)))
         if self.run is None:
             return f"{head}\n  schedule {list(self.schedule)}: {self.problem}"
         lines = [head]
         for n, (i, label) in enumerate(self.run.schedule):
             mark = "" if n < len(self.schedule) else "   (default order)"
             lines.append(f"  {n:2}. thread {i}: {label}{mark}")
+            lines += [f"      BROKEN here: {b}" for b, at in
+                      zip(self.run.broken, self.run.broken_at, strict=True) if at == n]
         lines.append("  outcomes: " + "  |  ".join(self.run.outcomes))
         if self.broken:
-            lines += [f"  BROKEN: {b}" for b in self.broken]
+            lines += [f"  BROKEN after the last step: {b}" for b, at in
+                      zip(self.run.broken, self.run.broken_at, strict=True) if at is None]
         else:
             lines.append("  nothing broke")
         return "\n".join(lines)
 
 
-def replay(race: str, schedule: Sequence[int], strategy: str = "split") -> Replay:
-    """Replay ``schedule`` (thread indices, in order) of the race called ``race``.
+def replay(race: str | Sequence[ThreadSpec], schedule: Sequence[int],
+           strategy: str = "split") -> Replay:
+    """Replay ``schedule`` (thread indices, in order) of the race called ``race``, or of the
+    threads ``race`` lists.
 
     Model helper: no kernel counterpart.
     """
-    threads = RACES[race]
+    threads = RACES[race] if isinstance(race, str) else tuple(race)
+    key: str | tuple[ThreadSpec, ...] = race if isinstance(race, str) else threads
     want = tuple(schedule)
     image = scenario_image()
     which = scenario("libc-past-xip")
@@ -90,9 +105,9 @@ def replay(race: str, schedule: Sequence[int], strategy: str = "split") -> Repla
     except KernelBug:
         run = None
     if run is not None and len(want) <= len(run.schedule):
-        return Replay(race, strategy, want, run)
+        return Replay(key, strategy, want, run)
     if run is not None:
-        return Replay(race, strategy, want, None,
+        return Replay(key, strategy, want, None,
                       f"the threads have finished after {len(run.schedule)} steps; the "
                       f"schedule has {len(want)}")
     depth = max(d for d in range(len(want)) if _runs(threads, strategy, which, image, want[:d]))
@@ -100,7 +115,7 @@ def replay(race: str, schedule: Sequence[int], strategy: str = "split") -> Repla
     possible = choices[depth] if depth < len(choices) else []
     why = (f"only thread {possible[0]} can run there (the other waits for mmap_sem or has "
            "finished)" if len(possible) == 1 else "that is not a thread of this race")
-    return Replay(race, strategy, want, None,
+    return Replay(key, strategy, want, None,
                   f"step {depth} names thread {want[depth]}, which cannot run: {why}")
 
 
@@ -114,71 +129,120 @@ def _runs(threads: Sequence[ThreadSpec], strategy: str, which: Scenario, image: 
     return True
 
 
-def _all_runs(race: str, strategy: str) -> dict[tuple[int, ...], Run]:
-    """Every interleaving of the race by its order of threads (depth first, as ``explore``)."""
-    threads = RACES[race]
-    image = scenario_image()
+# --- part 1: no race at all -------------------------------------------------------------------
+def unmap_first_page(strategy: str = "split", pages: Sequence[int] = (4,)) -> list[str]:
+    """Map libc as the chapter does (``libc-past-xip``), ``munmap`` its page 0, then read each of
+    ``pages`` (page numbers of the original mapping) in turn: one line per read, saying which
+    page of the file it shows ("file page 3"), or "zeros", or the signal.
+
+    One thread, no lock dropped while anything else runs: what goes stale is the split point
+    kept as a page count from ``vm_start``, which the ``munmap`` moved.
+
+    Model helper: no kernel counterpart (a program's ``munmap`` and reads).
+    """
     which = scenario("libc-past-xip")
-    out: dict[tuple[int, ...], Run] = {}
-    stack: list[tuple[int, ...]] = [()]
-    while stack:
-        prefix = stack.pop()
-        run, choices = run_schedule(threads, strategy, which, image, prefix)
-        taken = tuple(i for i, _ in run.schedule)
-        out[taken] = run
-        for depth in range(len(prefix), len(taken)):
-            stack += [(*taken[:depth], alt) for alt in choices[depth] if alt != taken[depth]]
-    return out
+    sb = mount(scenario_image(), None, strategy, system=System())
+    mm = MM(sb.system)
+    file = sb.open(which.path)
+    base = mm.mmap(0, which.length, which.prot, which.flags, file, which.offset)
+    data = file.read(0, file.f_inode.i_size)
+    file_pages = [data[i:i + PAGE_SIZE].ljust(PAGE_SIZE, b"\0")
+                  for i in range(0, len(data), PAGE_SIZE)]
+    mm.munmap(base, PAGE_SIZE)
+    lines = []
+    for page in pages:
+        try:
+            got = user_read(mm, base + page * PAGE_SIZE, PAGE_SIZE)
+        except SignalDelivered as sig:
+            lines.append(f"page {page}: {sig.signal}")
+            continue
+        if got in file_pages:
+            shown = f"file page {file_pages.index(got)}"
+        else:
+            shown = "zeros" if not any(got) else "bytes of no file page"
+        lines.append(f"page {page}: {shown}")
+    return lines
 
 
-def steps_of(race: str, strategy: str = "split") -> list[str]:
-    """Every order of threads the race can run in, with its outcome: the whole search space.
-
-    Model helper: no kernel counterpart.
-    """
-    runs = _all_runs(race, strategy)
-    return [f"{list(order)}: {'BROKEN' if run.broken else 'fine'}"
-            for order, run in sorted(runs.items())]
-
-
+# --- part 2: a race of your own -----------------------------------------------------------------
 @dataclass(frozen=True)
-class ScheduleCheck:
-    """The lab's check: one replay per race, passed when it broke something.
+class OwnRaceCheck:
+    """The check of a race designed by the learner: the replays under the seed and v3, and
+    what is wrong with the design, if anything.
 
     Model helper: no kernel counterpart.
     """
 
-    replays: tuple[Replay, ...]
-
-    @property
-    def passed(self) -> int:
-        """Schedules that broke the handler."""
-        return sum(1 for r in self.replays if r.broken)
+    seed: Replay | None
+    v3: Replay | None
+    problems: tuple[str, ...]
 
     @property
     def ok(self) -> bool:
-        """Every schedule broke the handler."""
-        return self.passed == len(self.replays)
+        """A race of one's own, run in the window, that breaks the seed and not v3."""
+        return not self.problems
 
     def __str__(self) -> str:
-        lines = [f"{self.passed}/{len(self.replays)} schedules break the seed's handler."
-                 + (" Well done." if self.ok else "")]
-        lines += [str(r) for r in self.replays]
-        return "\n\n".join(lines)
+        if self.ok:
+            head = "Well done: the seed breaks, v3 does not, and the chapter did not show it."
+        else:
+            head = "Not yet:\n" + "\n".join(f"  - {p}" for p in self.problems)
+        return "\n\n".join([head] + [str(r) for r in (self.seed, self.v3) if r is not None])
 
 
-def check(schedules: Mapping[str, Sequence[int]], strategy: str = "split") -> ScheduleCheck:
-    """Replay the learner's schedule for each race of :data:`LAB_RACES`.
+def _in_window(run: Run) -> bool:
+    """Does thread 1's system call run after the handler's ``up_read`` and before its
+    ``down_write_killable`` (thread 0's steps just before and just after it)?"""
+    steps = run.schedule
+    call = next((n for n, (i, label) in enumerate(steps) if i == 1 and label == "syscall"),
+                None)
+    if call is None:
+        return False
+    before = [label for i, label in steps[:call] if i == 0]
+    after = [label for i, label in steps[call + 1:] if i == 0]
+    return bool(before and after) and before[-1] == "up_read" and \
+        after[0] == "down_write_killable"
 
-    A missing race counts as the empty schedule (the default order, which breaks nothing).
+
+def check_own_race(threads: Sequence[ThreadSpec], schedule: Sequence[int]) -> OwnRaceCheck:
+    """Check a race the learner designed: thread 0 a :class:`~mmlab.race.Fault`, thread 1 a
+    :class:`~mmlab.race.Munmap` or :class:`~mmlab.race.Mprotect` that none of the chapter's
+    races (:data:`mmlab.race.RACES`) runs, and a schedule that runs the system call in the handler's
+    window (between its ``up_read`` and its ``down_write_killable``) and breaks the seed's
+    handler but not v3's.
 
     Model helper: no kernel counterpart.
     """
-    return ScheduleCheck(tuple(replay(name, schedules.get(name, ()), strategy)
-                               for name in LAB_RACES))
+    threads = tuple(threads or ())
+    problems: list[str] = []
+    if len(threads) != 2 or not isinstance(threads[0], Fault) \
+            or not isinstance(threads[1], Munmap | Mprotect):
+        problems.append("my_race must be two threads: a Fault(page), then a Munmap(page, pages) "
+                        "or an Mprotect(page, pages)")
+        return OwnRaceCheck(None, None, tuple(problems))
+    taken = next((name for name, race in RACES.items() if threads[1] in race), None)
+    if taken is not None:
+        problems.append(f"the chapter's race {taken!r} already puts {threads[1].label} in the "
+                        "window: find another call")
+    seed = replay(threads, schedule, "split")
+    v3 = replay(threads, schedule, "split-v3")
+    if seed.run is None:
+        problems.append(f"the schedule cannot run: {seed.problem}")
+        return OwnRaceCheck(seed, None, tuple(problems))
+    if not _in_window(seed.run):
+        problems.append("thread 1's call does not run in the handler's window: it must come "
+                        "right after thread 0's up_read in the handler, before its "
+                        "down_write_killable")
+    if not seed.broken:
+        problems.append("nothing breaks under the seed")
+    if v3.run is None:
+        problems.append(f"under v3 the schedule cannot run: {v3.problem}")
+    elif v3.broken:
+        problems.append("v3 breaks too: find one that v3's fixes close")
+    return OwnRaceCheck(seed, v3, tuple(problems))
 
 
-# --- part 2: the re-check -------------------------------------------------------------------
+# --- part 3: the re-check -------------------------------------------------------------------
 #: What another thread does in the handler's window, as the lab names it.
 WINDOW_EVENTS = (
     "nothing",
