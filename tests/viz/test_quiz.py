@@ -170,3 +170,10 @@ def test_a_failing_tuple_says_where_it_differs():
     cases = [((1,), (255, 511, 447, 507, 0x123))]
     report = str(check_function(lambda a: (255, 511, 447, 251, 0x123), cases, name="f"))
     assert report.endswith("(they differ at position 3)")
+
+
+def test_each_column_of_a_check_keeps_its_own_base():
+    cases = [((0x40000000, 4), 4), ((0x40001000, 5), 5)]
+    report = str(check_function(lambda addr, n: n + 1, cases, name="pages"))
+    assert "pages(0x40000000, 4) returned 5; expected 4" in report
+    assert "is right" in compare_guess("none", 0, "the number of major faults")

@@ -53,7 +53,7 @@ HEX_SUFFIXES = ("_pgoff", "_flags", "_addr", "_start", "_end", "_pfn", "_private
 #: Numbers a learner may write as words.
 NUMBER_WORDS = MappingProxyType({w: i for i, w in enumerate(
     "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen "
-    "fifteen sixteen seventeen eighteen nineteen twenty".split())})
+    "fifteen sixteen seventeen eighteen nineteen twenty".split())} | {"none": 0, "no": 0})
 
 _HEX_DIGITS = re.compile(r"[0-9a-fA-F]+")
 
@@ -380,19 +380,26 @@ def check_function(fn: Callable[..., object], cases: Sequence[tuple[tuple, objec
     Results compare by value (:func:`same_value`: a list for a tuple, ``"3"`` for 3); with
     ``unordered`` a collection in any order; ``same`` replaces the comparison altogether. The
     report names the first failing call, what it returned (or raised) and what was expected,
-    in hex where ``hex_ints`` (default: large numbers).
+    in hex where ``hex_ints`` says; by default an argument (or the result) is in hex in every
+    case when it holds an address-sized number in any case, so a column reads in one base.
 
     Model helper: no kernel counterpart.
     """
     label = name or getattr(fn, "__name__", "f")
     equal = same or (lambda got, want: same_value(got, want, unordered=unordered))
-    if hex_ints is None:  # one base for the whole report: hex if any input is an address
-        hex_ints = any(_has_big_int(args) for args, _ in cases) or None
+    # one base per argument and per result across all cases: a column that holds an address
+    # anywhere is in hex everywhere, a column of counts stays decimal
+    arg_hex = [hex_ints if hex_ints is not None else
+               any(_has_big_int(c[0][i]) for c in cases if i < len(c[0])) or None
+               for i in range(max((len(a) for a, _ in cases), default=0))]
+    out_hex = hex_ints if hex_ints is not None else (
+        any(_has_big_int(expected) for _, expected in cases) or None)
     passed = 0
     first: str | None = None
     for args, expected in cases:
-        call = f"{label}({', '.join(show_value(a, hex_ints=hex_ints) for a in args)})"
-        want = show_value(expected, hex_ints=hex_ints)
+        shown = (show_value(a, hex_ints=arg_hex[i]) for i, a in enumerate(args))
+        call = f"{label}({', '.join(shown)})"
+        want = show_value(expected, hex_ints=out_hex)
         try:
             got = fn(*args)
         except NotImplementedError:
@@ -405,7 +412,7 @@ def check_function(fn: Callable[..., object], cases: Sequence[tuple[tuple, objec
         if equal(got, expected):
             passed += 1
         elif first is None:
-            first = (f"{call} returned {show_value(got, hex_ints=hex_ints)}; expected {want}"
+            first = (f"{call} returned {show_value(got, hex_ints=out_hex)}; expected {want}"
                      + _differs_at(got, expected))
     return CheckResult(passed, len(cases), first)
 
