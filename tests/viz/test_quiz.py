@@ -177,3 +177,9 @@ def test_each_column_of_a_check_keeps_its_own_base():
     report = str(check_function(lambda addr, n: n + 1, cases, name="pages"))
     assert "pages(0x40000000, 4) returned 5; expected 4" in report
     assert "is right" in compare_guess("none", 0, "the number of major faults")
+
+
+def test_bytes_written_as_a_dump_prints_them():
+    assert "is right" in compare_guess("00 10 00 00", [0, 0x10, 0, 0], "the list of bytes 4 to 7",
+                                       hex_ints=True)
+    assert "is right" not in compare_guess("00 10 00 00", [0, 0x10, 0, 0], "the bytes")

@@ -115,8 +115,8 @@ def learner_value(value: object, *, hex_text: bool = False) -> object:
             return int(digits, 16) if hex_text and _HEX_DIGITS.fullmatch(digits) else int(digits, 0)
         except ValueError:
             pass
-        if "," in text:  # "5, 0" or "(5, 0)": a tuple written as text
-            parts = text.strip("()[] ").split(",")
+        if "," in text or len(text.split()) > 1:  # "5, 0", "(5, 0)", "00 10 00 00": a tuple
+            parts = text.strip("()[] ").split("," if "," in text else None)
             values = tuple(learner_value(p, hex_text=hex_text) for p in parts if p.strip())
             if values and all(not isinstance(v, str) for v in values):
                 return values
