@@ -161,6 +161,10 @@ def test_tail_answers_are_the_last_blocks_own_range_and_match_the_kernels_verdic
     assert sum("shared: the last page stays in RAM" in line for line in lines) == 3
     assert "not written yet" in tail_check.verdicts(lambda i_size, ptr: (_ for _ in ()).throw(
         NotImplementedError()))[0]
+    # a guess names the files however the learner writes them
+    assert tail_check.as_paths(["bin/tiny", "libbig.so", "/lib/libmid.so", "nope"]) == [
+        "/bin/tiny", "/lib/libbig.so", "/lib/libmid.so", "nope"]
+    assert tail_check.as_paths(...) is ... and tail_check.as_paths(3) == 3
 
 
 def test_a_schedule_replays_what_explore_found_and_bad_ones_are_refused():

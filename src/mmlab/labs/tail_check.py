@@ -34,8 +34,8 @@ from mmlab.viz.quiz import CheckResult, check_function
 from mmlab.viz.split import tail_lab_image
 from mmlab.xip import CramfsInode, CramfsSuperBlock, cramfs_last_page_is_shared, mount
 
-__all__ = ["EDGE_SIZES", "LAB_FILES", "TailCase", "cases", "check", "lab_image", "last_block_scan",
-           "shared_last_pages", "tail_cases", "verdicts"]
+__all__ = ["EDGE_SIZES", "LAB_FILES", "TailCase", "as_paths", "cases", "check", "lab_image",
+           "last_block_scan", "shared_last_pages", "tail_cases", "verdicts"]
 
 #: Files of :func:`lab_image`: path -> size in bytes (all text, all XIP).
 LAB_FILES = (
@@ -174,6 +174,26 @@ def shared_last_pages(image: bytes | None = None) -> list[str]:
     """
     sb = _mounted(image if image is not None else lab_image())
     return [p for p in _files(sb) if cramfs_last_page_is_shared(_inode(sb, p))]
+
+
+def as_paths(guess: object, image: bytes | None = None) -> object:
+    """A guess of file names written as the learner pleases ("bin/tiny", "tiny") given as the
+    image's paths ("/bin/tiny"), so that the comparison judges the files named, not the spelling.
+
+    Anything but a list, tuple or set of strings comes back as it is (``...`` stays "no guess").
+
+    Model helper: no kernel counterpart.
+    """
+    if not isinstance(guess, list | tuple | set) or not all(isinstance(g, str) for g in guess):
+        return guess
+    paths = _files(_mounted(image if image is not None else lab_image()))
+    out = []
+    for g in guess:
+        name = g.strip().lstrip("/")
+        full = [p for p in paths if p.lstrip("/") == name] or \
+            [p for p in paths if p.rsplit("/", 1)[-1] == name]
+        out.append(full[0] if len(full) == 1 else g)
+    return out
 
 
 def verdicts(fn: Callable[[int, int], tuple[int, int] | None] | None = None,
