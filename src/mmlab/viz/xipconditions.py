@@ -439,7 +439,7 @@ class XipConditionsExplorer(Explorer):
                                       description="flags", layout=widgets.Layout(width="220px")),
             "open_write": widgets.Dropdown(options=[("O_RDONLY", False), ("O_RDWR", True)],
                                            value=s["open_write"], description="open",
-                                           layout=narrow),
+                                           layout=widgets.Layout(width="200px")),
             "strategy": widgets.Dropdown(options=[(v, k) for k, v in _STRATEGY_NAMES.items()],
                                          value=s["strategy"], description="driver",
                                          layout=widgets.Layout(width="300px")),
