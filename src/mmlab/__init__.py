@@ -38,12 +38,13 @@ mm/truncate.c                             ``truncate``      invalidate_mapping_p
 mm/shmem.c                                ``shmem``         shared anonymous memory
 mm/mmap.c                                 ``mmap``          find_vma, split_vma, vma_merge, do_mmap
 mm/mprotect.c                             ``mprotect``      do_mprotect_pkey, mprotect_fixup
+mm/mremap.c                               ``mremap``        sys_mremap, move_vma, move_page_tables
 mm/gup.c                                  ``gup``           mm_populate (MAP_POPULATE)
 arch/x86/mm/fault.c                       ``fault``         do_page_fault, access_error
 asm/uaccess.h (and the MMU)               ``uaccess``       user_read, user_write
 fs/proc/task_mmu.c                        ``procfs``        /proc/PID/maps
 fs/ramfs/, fs/ext4/file.c (mmap)          ``fs``            file_from_bytes, file_from_path
-mm/util.c, the mmap/mprotect syscalls     ``mm``            MM: the address space to use
+mm/util.c, the mm syscalls                ``mm``            MM: the address space to use
 include/uapi/linux/cramfs_fs.h            ``cramfs``        the cramfs format (stands alone)
 fs/cramfs/inode.c + the 2017 patch       ``xip``           mount on flash, cramfs_physmem_mmap x3
 (programs on the board)                   ``scenarios``     the XIP scenarios, run on the model
@@ -91,6 +92,7 @@ SUBMODULES = (
     "shmem",
     "mmap",
     "mprotect",
+    "mremap",
     "gup",
     "fault",
     "uaccess",

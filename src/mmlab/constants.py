@@ -9,7 +9,7 @@ Values are those of Linux v4.15 on x86-64 with 4-level paging:
 - ``PROT_*``, ``MAP_*``: `include/uapi/asm-generic/mman-common.h
   <https://elixir.bootlin.com/linux/v4.15/source/include/uapi/asm-generic/mman-common.h>`_,
   `include/uapi/asm-generic/mman.h`, `arch/x86/include/uapi/asm/mman.h` and
-  `include/uapi/linux/mman.h` (the ``MAP_HUGE_*`` size encoding);
+  `include/uapi/linux/mman.h` (the ``MAP_HUGE_*`` size encoding, ``MREMAP_*``);
 - ``LEGACY_MAP_MASK``, ``calc_vm_prot_bits``, ``calc_vm_flag_bits``: `include/linux/mman.h
   <https://elixir.bootlin.com/linux/v4.15/source/include/linux/mman.h>`_.
 
@@ -33,7 +33,7 @@ __all__ = [
     "MAP_ANON", "MAP_32BIT", "MAP_GROWSDOWN", "MAP_DENYWRITE", "MAP_EXECUTABLE", "MAP_LOCKED",
     "MAP_NORESERVE", "MAP_POPULATE", "MAP_NONBLOCK", "MAP_STACK", "MAP_HUGETLB", "MAP_SYNC",
     "MAP_UNINITIALIZED", "MAP_HUGE_SHIFT", "MAP_HUGE_MASK", "MAP_HUGE_2MB", "MAP_HUGE_1GB",
-    "LEGACY_MAP_MASK",
+    "LEGACY_MAP_MASK", "MREMAP_MAYMOVE", "MREMAP_FIXED",
     "DEFAULT_MAX_MAP_COUNT", "DEFAULT_MMAP_MIN_ADDR", "TASK_SIZE", "ULONG_MASK",
     "calc_vm_prot_bits", "calc_vm_flag_bits",
     "FAULT_FLAG_WRITE", "FAULT_FLAG_MKWRITE", "FAULT_FLAG_ALLOW_RETRY", "FAULT_FLAG_RETRY_NOWAIT",
@@ -182,6 +182,11 @@ MAP_HUGE_SHIFT = 26
 MAP_HUGE_MASK = 0x3F
 MAP_HUGE_2MB = 21 << MAP_HUGE_SHIFT
 MAP_HUGE_1GB = 30 << MAP_HUGE_SHIFT
+
+#: mremap(2)'s flags (include/uapi/linux/mman.h @ v4.15 L8-L9): the mapping may move; it moves
+#: to the address given (which needs ``MREMAP_MAYMOVE`` too).
+MREMAP_MAYMOVE = 1
+MREMAP_FIXED = 2
 
 #: The flags every mmap implementation has always accepted: what ``MAP_SHARED`` keeps and what
 #: ``MAP_SHARED_VALIDATE`` accepts without the file's ``mmap_supported_flags``. 0x7c07f973 on

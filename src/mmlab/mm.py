@@ -3,9 +3,10 @@
 This is the module a notebook imports. :class:`MM` is an ``mm_struct``
 (:class:`~mmlab.mm_types.MmStruct`) with the system calls as methods: they take ``mmap_sem``
 as the kernel does, call the kernel-internal functions of :mod:`mmlab.mmap`,
-:mod:`mmlab.mprotect` and :mod:`mmlab.gup`, and behave like the system calls: they return an
-address or ``None`` and raise :class:`OSError` with the kernel's errno. :meth:`MM.read` and
-:meth:`MM.write` are a program's loads and stores (:mod:`mmlab.uaccess`), page faults included.
+:mod:`mmlab.mprotect`, :mod:`mmlab.mremap` and :mod:`mmlab.gup`, and behave like the system
+calls: they return an address or ``None`` and raise :class:`OSError` with the kernel's errno.
+:meth:`MM.read` and :meth:`MM.write` are a program's loads and stores (:mod:`mmlab.uaccess`),
+page faults included.
 
 It also re-exports, for one-line imports: every constant of :mod:`mmlab.constants`, the
 structures (:class:`Vma`, :class:`VmOperations`, :class:`AnonVma`), the ``mm/mmap.c`` functions
@@ -16,8 +17,10 @@ Kernel: the system calls ``mmap`` (x86's ``SYSCALL_DEFINE6(mmap)`` in `arch/x86/
 <https://elixir.bootlin.com/linux/v4.15/source/arch/x86/kernel/sys_x86_64.c#L91>`_,
 then ``vm_mmap_pgoff`` in `mm/util.c`), ``munmap`` (``SYSCALL_DEFINE2(munmap)`` in `mm/mmap.c
 <https://elixir.bootlin.com/linux/v4.15/source/mm/mmap.c#L2752>`_)
-and ``mprotect`` (``SYSCALL_DEFINE3(mprotect)`` in `mm/mprotect.c
-<https://elixir.bootlin.com/linux/v4.15/source/mm/mprotect.c#L514>`_) @ v4.15.
+``mprotect`` (``SYSCALL_DEFINE3(mprotect)`` in `mm/mprotect.c
+<https://elixir.bootlin.com/linux/v4.15/source/mm/mprotect.c#L514>`_) and ``mremap``
+(``SYSCALL_DEFINE5(mremap)`` in `mm/mremap.c
+<https://elixir.bootlin.com/linux/v4.15/source/mm/mremap.c#L523>`_) @ v4.15.
 """
 
 
@@ -51,6 +54,7 @@ from mmlab.mmap import (
     vma_merge,
 )
 from mmlab.mprotect import do_mprotect_pkey, mprotect_fixup
+from mmlab.mremap import sys_mremap
 from mmlab.rmap import anon_vma_prepare
 from mmlab.rwsem import RwSemaphore
 from mmlab.system import System
@@ -226,6 +230,21 @@ class MM(MmStruct):
         ret = do_mprotect_pkey(self, _ulong(addr), _ulong(length), _ulong(prot), -1)
         if ret:
             _raise(ret, "mprotect")
+
+    def mremap(self, old_address: int, old_size: int, new_size: int, flags: int,
+               new_address: int = 0) -> int:
+        """mremap(2): shrink, grow or move a mapping; returns its address or raises ``OSError``.
+
+        :func:`mmlab.mremap.sys_mremap` (it takes ``mmap_sem`` for writing itself). ``flags``
+        is 0, ``MREMAP_MAYMOVE``, or ``MREMAP_MAYMOVE | MREMAP_FIXED`` with ``new_address``.
+
+        Kernel: ``SYSCALL_DEFINE5(mremap)`` in `mm/mremap.c @ v4.15 <https://elixir.bootlin.com/linux/v4.15/source/mm/mremap.c#L523>`_.
+        """
+        ret = sys_mremap(self, _ulong(old_address), _ulong(old_size), _ulong(new_size),
+                         _ulong(flags), _ulong(new_address))
+        if ret < 0:
+            _raise(ret, "mremap")
+        return ret
 
     def read(self, addr: int, length: int, *, exec_: bool = False) -> bytes:
         """Load ``length`` bytes as the program would (see :func:`mmlab.uaccess.user_read`).

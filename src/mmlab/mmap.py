@@ -2,7 +2,8 @@
 
 Models, in `mm/mmap.c <https://elixir.bootlin.com/linux/v4.15/source/mm/mmap.c>`_:
 ``find_vma``, ``find_vma_prev``, ``__split_vma``/``split_vma``, ``vma_merge``,
-``get_unmapped_area``, ``do_mmap``, ``mmap_region``, ``do_munmap``, ``vm_get_page_prot``.
+``get_unmapped_area``, ``do_mmap``, ``mmap_region``, ``do_munmap``, ``vm_get_page_prot``, and
+``copy_vma`` (for mremap, :mod:`mmlab.mremap`).
 
 They are the kernel-internal functions: they return what the kernel returns (0, an address or
 ``-errno``) and expect the caller to hold ``mmap_sem`` as the kernel does. The system calls
@@ -57,14 +58,16 @@ from mmlab.constants import (
     calc_vm_prot_bits,
     offset_in_page,
 )
+from mmlab.errors import KernelBug
 from mmlab.fs_types import FMODE_READ, FMODE_WRITE, File
 from mmlab.memory import zap_page_range
-from mmlab.mm_types import AnonVma, MmStruct, Vma, vma_pages
+from mmlab.mm_types import AnonVma, MmStruct, Vma, vma_is_anonymous, vma_pages
 from mmlab.pagetable import pgprot_modify, protection_map
 from mmlab.shmem import shmem_zero_setup
 from mmlab.trace import traced
 
 __all__ = [
+    "copy_vma",
     "do_mmap",
     "do_munmap",
     "find_vma",
@@ -698,3 +701,55 @@ def unmap_region(mm: MmStruct, vmas: list[Vma], start: int, end: int) -> None:
     floor = prev.vm_end if prev is not None else 0  # FIRST_USER_ADDRESS
     ceiling = nxt.vm_start if nxt is not None else 0  # USER_PGTABLES_CEILING: the top
     mm.pgd.free_pgtables(start, end, floor, ceiling)
+
+
+# ---------------------------------------------------------------------------------------------
+# mremap's copy
+# ---------------------------------------------------------------------------------------------
+
+
+@traced
+def copy_vma(vma: Vma, addr: int, length: int, pgoff: int) -> tuple[Vma, Vma, bool] | None:
+    """The VMA that will hold ``vma``'s pages at ``[addr, addr + length)``, for mremap.
+
+    Returns ``(new_vma, vma, need_rmap_locks)`` -- ``vma`` again, or the VMA it was merged
+    into (the kernel updates the caller's pointer, ``*vmap``) -- or None (``NULL``: the range
+    is not free, "should never get here", L3116). An anonymous VMA that never had a page gets
+    the file offset of its new address instead of ``pgoff``, so that it can merge there
+    (L3110-L3113). :func:`vma_merge` is tried first (``VM_SPECIAL`` VMAs never merge); if the
+    source itself was merged into the result, which only an unfaulted anonymous VMA can be,
+    ``vma`` becomes the result (L3124-L3140; the kernel's ``VM_BUG_ON_VMA`` for a faulted one is
+    a :class:`~mmlab.errors.KernelBug` here). Otherwise the new VMA is a copy of ``vma``, every
+    field (``*new_vma = *vma``, L3146: flags, ``vm_ops``, ``vm_private_data``, file,
+    ``anon_vma``) but its range and ``vm_pgoff``; ``vm_ops->open`` is called and it is linked
+    (L3147-L3159). No ``->mremap`` hook runs here. Not modelled: the NUMA policy copy, the
+    ``anon_vma_chain`` (without fork the new VMA shares the one ``anon_vma``), the file's
+    reference count.
+
+    Kernel: ``copy_vma`` in `mm/mmap.c @ v4.15 <https://elixir.bootlin.com/linux/v4.15/source/mm/mmap.c#L3095>`_.
+    """
+    mm = vma.vm_mm
+    if mm is None:
+        raise KernelBug(f"copy_vma: {vma!r} belongs to no mm")
+    vma_start = vma.vm_start
+    faulted_in_anon_vma = True
+    if vma_is_anonymous(vma) and vma.anon_vma is None:
+        pgoff = addr >> PAGE_SHIFT
+        faulted_in_anon_vma = False
+    if _overlaps(mm, addr, addr + length):  # find_vma_links
+        return None
+    prev = mm.mm_rb.find_prev(addr)
+    new_vma = vma_merge(mm, prev, addr, addr + length, vma.vm_flags, vma.anon_vma,
+                        vma.vm_file, pgoff)
+    if new_vma is not None:
+        if new_vma.vm_start <= vma_start < new_vma.vm_end:
+            if faulted_in_anon_vma:
+                raise KernelBug(f"copy_vma: VM_BUG_ON_VMA: {vma!r} merged into itself")
+            vma = new_vma
+        return new_vma, vma, new_vma.vm_pgoff <= vma.vm_pgoff
+    new_vma = _copy_vma(vma)
+    new_vma.vm_start, new_vma.vm_end, new_vma.vm_pgoff = addr, addr + length, pgoff
+    if new_vma.vm_ops is not None and new_vma.vm_ops.open is not None:
+        new_vma.vm_ops.open(new_vma)
+    mm.mm_rb.insert(new_vma)
+    return new_vma, vma, False

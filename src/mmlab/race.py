@@ -4,8 +4,8 @@ The fault-time split (Nicolas Pitre, 2017-08-16) drops ``mmap_sem`` inside a fau
 takes it again for writing. Between the two, anything can happen: another thread faults on the
 same VMA, or unmaps it, or changes its protection. The review rejected the design for that
 reason. This module makes the objection concrete: :func:`explore` runs a small program per
-thread (a page fault, a munmap, an mprotect, a re-mmap) on one process of the model, tries
-every order in which the threads' steps can run, and reports what each order led to.
+thread (a page fault, a munmap, an mprotect, a re-mmap, an mremap) on one process of the model,
+tries every order in which the threads' steps can run, and reports what each order led to.
 
 The rules of the lock are the model's :class:`~mmlab.rwsem.RwSemaphore`'s: readers share it; a
 writer waits until nobody holds it; ``down_write_killable`` gives up with ``-EINTR`` instead of
@@ -31,6 +31,8 @@ from mmlab.constants import (
     FAULT_FLAG_TRIED,
     FAULT_FLAG_USER,
     MAP_FIXED,
+    MREMAP_FIXED,
+    MREMAP_MAYMOVE,
     PAGE_MASK,
     PAGE_SIZE,
     PROT_READ,
@@ -41,6 +43,7 @@ from mmlab.constants import (
     vm_fault_names,
 )
 from mmlab.errors import KernelBug, SignalDelivered
+from mmlab.filemap import generic_file_vm_ops
 from mmlab.fs_types import File
 from mmlab.memory import check_mm_invariants
 from mmlab.memory_fault import finish_fault, handle_mm_fault
@@ -64,6 +67,7 @@ __all__ = [
     "RACES",
     "Fault",
     "Mprotect",
+    "Mremap",
     "Munmap",
     "RaceReport",
     "Remap",
@@ -149,7 +153,32 @@ class Remap:
         return "mmap MAP_FIXED again"
 
 
-ThreadSpec = Fault | Munmap | Mprotect | Remap
+@dataclass(frozen=True)
+class Mremap:
+    """A thread moving another mapping onto the faulting one: Al Viro's schedule.
+
+    Before the threads start, ``path`` (a file of the same cramfs image) is mapped whole,
+    read+exec and private, somewhere else (below the faulting mapping: ``mmap`` allocates top
+    down); it is a partly mapped XIP VMA too when its file allows. The thread then calls
+    ``mremap(that, size, size, MREMAP_MAYMOVE | MREMAP_FIXED, page of the faulting mapping)``:
+    whatever is mapped there is unmapped, and a copy of the other VMA -- its ``vm_ops`` and
+    ``vm_private_data`` (the split point) included -- takes its place, with its page-table
+    entries. A ``path`` equal to the faulting mapping's file is mapped through the same open
+    file (the same ``struct file``, as a loader mapping one library twice from one descriptor
+    does): then even v3's ``vm_file`` re-check passes.
+
+    Model helper: no kernel counterpart.
+    """
+
+    path: str
+    page: int = 0
+
+    @property
+    def label(self) -> str:
+        return f"mremap {self.path.rsplit('/', 1)[-1]} onto page {self.page}"
+
+
+ThreadSpec = Fault | Munmap | Mprotect | Remap | Mremap
 
 
 @dataclass
@@ -190,6 +219,22 @@ class _World:
     base: int
     scenario: Scenario
     file_bytes: bytes
+    #: For each :class:`Mremap` thread: the other mapping's file, address and size in pages.
+    others: dict[int, tuple[File, int, int]] = field(default_factory=dict)
+    #: What a successful mremap put where: (first page, end page, the file, its page shown at
+    #: the first page), in pages of the faulting mapping; the later the move, the later in
+    #: the list.
+    moved: list[tuple[int, int, File, int]] = field(default_factory=list)
+
+    def expected(self, page: int) -> tuple[File, int] | None:
+        """The file and file page the program mapped at ``page`` of the mapping (None outside
+        it): the scenario's, or what an mremap moved there."""
+        for first, end, file, file_page in reversed(self.moved):
+            if first <= page < end:
+                return file, file_page + page - first
+        if 0 <= page < self.scenario.length // PAGE_SIZE:
+            return self.file, self.scenario.offset // PAGE_SIZE + page
+        return None
 
 
 def _enabled(label: str, world: _World, spec: ThreadSpec, out: _Outcome) -> bool:
@@ -285,10 +330,17 @@ def _fault_program(world: _World, spec: Fault, out: _Outcome) -> Generator[str, 
             if ret & VM_FAULT_ERROR:
                 now = find_vma(mm, addr)
                 if now is not None and now.vm_start <= addr and now.vm_flags & VM_READ:
-                    out.broken.append(f"a valid read at page {spec.page} got "
-                                      f"{'+'.join(vm_fault_names(ret & VM_FAULT_ERROR))}: the "
-                                      "split point kept in vm_private_data no longer matches "
-                                      "the VMA it was copied into")
+                    got = "+".join(vm_fault_names(ret & VM_FAULT_ERROR))
+                    if now.vm_file is not vma.vm_file and now.vm_file is not None:
+                        out.broken.append(
+                            f"a valid read at page {spec.page} got {got}: the handler applied "
+                            f"the split point it decoded from {_name(vma.vm_file)}'s VMA before "
+                            f"dropping mmap_sem to a VMA of {_name(now.vm_file)} that took its "
+                            "place meanwhile (matching ->vm_ops is not enough)")
+                    else:
+                        out.broken.append(f"a valid read at page {spec.page} got {got}: the "
+                                          "split point kept in vm_private_data no longer "
+                                          "matches the VMA it was copied into")
                 yield "up_read"
                 sem.up_read()
                 out.result = "+".join(vm_fault_names(ret & VM_FAULT_ERROR))
@@ -308,7 +360,7 @@ def _fault_program(world: _World, spec: Fault, out: _Outcome) -> Generator[str, 
         out.result = "still faulting after 4 tries"
 
 
-def _syscall_program(world: _World, spec: Munmap | Mprotect | Remap,
+def _syscall_program(world: _World, spec: Munmap | Mprotect | Remap | Mremap, index: int,
                      out: _Outcome) -> Generator[str, None, None]:
     """A system call that takes ``mmap_sem`` for writing, runs, and releases it: one step."""
     mm = world.mm
@@ -318,6 +370,11 @@ def _syscall_program(world: _World, spec: Munmap | Mprotect | Remap,
             mm.munmap(world.base + spec.page * PAGE_SIZE, spec.pages * PAGE_SIZE)
         elif isinstance(spec, Mprotect):
             mm.mprotect(world.base + spec.page * PAGE_SIZE, spec.pages * PAGE_SIZE, spec.prot)
+        elif isinstance(spec, Mremap):
+            file, addr, pages = world.others[index]
+            mm.mremap(addr, pages * PAGE_SIZE, pages * PAGE_SIZE,
+                      MREMAP_MAYMOVE | MREMAP_FIXED, world.base + spec.page * PAGE_SIZE)
+            world.moved.append((spec.page, spec.page + pages, file, 0))
         else:
             sc = world.scenario
             mm.mmap(world.base, sc.length, sc.prot, sc.flags | MAP_FIXED, world.file, sc.offset)
@@ -404,22 +461,30 @@ class RaceReport:
         return "\n".join(lines)
 
 
-def _setup(strategy: str, which: Scenario, image: bytes) -> _World:
+def _setup(strategy: str, which: Scenario, image: bytes,
+           threads: Sequence[ThreadSpec]) -> _World:
     system = System()
     sb = mount(image, None, strategy, system=system)
     mm = MM(system)
     file = sb.open(which.path)
     base = mm.mmap(0, which.length, which.prot, which.flags, file, which.offset)
-    return _World(mm, sb, file, base, which, file.read(0, file.f_inode.i_size))
+    world = _World(mm, sb, file, base, which, file.read(0, file.f_inode.i_size))
+    for i, spec in enumerate(threads):
+        if isinstance(spec, Mremap):
+            other = file if spec.path == which.path else sb.open(spec.path)
+            pages = -(-other.f_inode.i_size // PAGE_SIZE)
+            addr = mm.mmap(0, pages * PAGE_SIZE, which.prot, which.flags, other, 0)
+            world.others[i] = (other, addr, pages)
+    return world
 
 
 def _execute(threads: Sequence[ThreadSpec], strategy: str, which: Scenario, image: bytes,
              prefix: Sequence[int]) -> tuple[Run, list[list[int]]]:
-    world = _setup(strategy, which, image)
+    world = _setup(strategy, which, image, threads)
     outs = [_Outcome() for _ in threads]
     programs: list[Generator[str, None, None]] = [
-        _fault_program(world, t, o) if isinstance(t, Fault) else _syscall_program(world, t, o)
-        for t, o in zip(threads, outs, strict=True)
+        _fault_program(world, t, o) if isinstance(t, Fault) else _syscall_program(world, t, i, o)
+        for i, (t, o) in enumerate(zip(threads, outs, strict=True))
     ]
     pending: list[str | None] = [next(p) for p in programs]
     schedule: list[tuple[int, str]] = []
@@ -461,6 +526,7 @@ def _execute(threads: Sequence[ThreadSpec], strategy: str, which: Scenario, imag
     for t, o in zip(threads, outs, strict=True):
         if isinstance(t, Fault) and o.result == "done" and not sem.is_locked:
             broken += _check_data(world, t)
+    broken += _check_offsets(world)
     vmas = tuple(((v.vm_start - world.base) // PAGE_SIZE, (v.vm_end - world.base) // PAGE_SIZE,
                   v.vm_pgoff) for v in world.mm)
     found = tuple(dict.fromkeys(broken))
@@ -487,7 +553,8 @@ def run_schedule(threads: Sequence[ThreadSpec], strategy: str, which: Scenario |
 
 
 def _check_data(world: _World, spec: Fault) -> list[str]:
-    """The page a finished fault made present must show the file's bytes."""
+    """The page a finished fault made present must show the file's bytes: those of the
+    mapping's file, or of the file an mremap moved there."""
     addr = world.base + spec.page * PAGE_SIZE
     if world.mm.find_vma(addr) is None or world.mm.find_vma(addr).vm_start > addr:
         return []
@@ -495,11 +562,42 @@ def _check_data(world: _World, spec: Fault) -> list[str]:
         got = user_read(world.mm, addr, PAGE_SIZE)
     except SignalDelivered as sig:
         return [f"page {spec.page} reads as {sig.signal} after the fault succeeded"]
-    start = world.scenario.offset + spec.page * PAGE_SIZE
-    want = world.file_bytes[start:start + PAGE_SIZE]
+    expected = world.expected(spec.page)
+    if expected is None:
+        return []
+    file, file_page = expected
+    want = file.read(file_page * PAGE_SIZE, PAGE_SIZE)
     if got[:len(want)] != want:
-        return [f"page {spec.page} shows the wrong bytes after the fault"]
+        return [f"page {spec.page} shows the wrong bytes after the fault (not those of page "
+                f"{file_page} of {_name(file)}, which the program mapped there)"]
     return []
+
+
+def _name(file: File) -> str:
+    return file.f_path.rsplit("/", 1)[-1]
+
+
+def _check_offsets(world: _World) -> list[str]:
+    """Each page-cache VMA of the mapping must read the file the program mapped there, from
+    the file page the program mapped there (its ``vm_pgoff``, the offset /proc/PID/maps
+    shows, is what ``filemap_fault`` reads)."""
+    problems = []
+    for vma in world.mm:
+        if vma.vm_ops is not generic_file_vm_ops or vma.vm_file is None:
+            continue
+        page = (vma.vm_start - world.base) // PAGE_SIZE
+        expected = world.expected(page)
+        if expected is None:
+            continue
+        file, file_page = expected
+        if vma.vm_file is not file or vma.vm_pgoff != file_page:
+            end = (vma.vm_end - world.base) // PAGE_SIZE
+            problems.append(
+                f"the page-cache VMA at pages {page}-{end - 1} reads {_name(vma.vm_file)} from "
+                f"its page {vma.vm_pgoff}, but the program mapped page {file_page} of "
+                f"{_name(file)} there: /proc/PID/maps shows that offset and faults read the "
+                "wrong file pages")
+    return problems
 
 
 def explore(threads: Sequence[ThreadSpec], strategy: str = "split", *,
@@ -542,6 +640,8 @@ RACES: Mapping[str, tuple[ThreadSpec, ...]] = MappingProxyType({
     "munmap in the window": (Fault(3), Munmap(0, 5)),
     "mprotect in the window": (Fault(4), Mprotect(3, 2, PROT_READ)),
     "remap in the window": (Fault(4), Remap()),
+    "mremap in the window": (Fault(3), Mremap("/lib/ld-tail.so", 2)),
+    "mremap of the same file": (Fault(3), Mremap("/lib/libc.so.6", 0)),
     "fatal signal": (Fault(3, killed=True), Fault(4)),
     "get_user_pages": (Fault(3, allow_retry=False, killed=True), Fault(4)),
 })
