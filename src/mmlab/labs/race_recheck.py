@@ -76,7 +76,7 @@ class Replay:
         lines = [head]
         for n, (i, label) in enumerate(self.run.schedule):
             mark = "" if n < len(self.schedule) else "   (default order)"
-            lines.append(f"  {n:2}. thread {i}: {label}{mark}")
+            lines.append(f"  {n + 1:2}. thread {i}: {label}{mark}")
             lines += [f"      BROKEN here: {b}" for b, at in
                       zip(self.run.broken, self.run.broken_at, strict=True) if at == n]
         lines.append("  outcomes: " + "  |  ".join(self.run.outcomes))
