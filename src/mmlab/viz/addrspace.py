@@ -967,10 +967,12 @@ class ReplayReport:
                    for s in self.steps)
 
     def __str__(self) -> str:
+        from mmlab.live import format_op  # live needs ctypes: loaded only when a replay prints
+
         out = [f"{self.name!r} — kernel side: {self.source}"]
         for i, s in enumerate(self.steps, 1):
-            out.append(f"step {i}: {tuple(s['op'])}  kernel returned {_ret(s['real'])}, "
-                       f"model {_ret(s['model'])}")
+            out.append(f"step {i}: {format_op(tuple(s['op']))}: the kernel returned "
+                       f"{_ret(s['real'])}, the model {_ret(s['model'])}")
             out += [f"   {line}" for line in s["real_lines"]]  # type: ignore[union-attr]
             if s["real_lines"] == s["model_lines"] and s["real"] == s["model"]:
                 out.append("   model: the same lines (mismatch: none)")
@@ -983,7 +985,9 @@ class ReplayReport:
 def _ret(value: object) -> str:
     if isinstance(value, int) and value < 0:
         return f"-{errno.errorcode.get(-value, -value)}"
-    return "an address" if isinstance(value, int) and value > 0 else str(value)
+    if isinstance(value, int) and value > 0 or value == "address":  # stored replays say so
+        return "an address"
+    return str(value)
 
 
 def live_kernel_available() -> bool:

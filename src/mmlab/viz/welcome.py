@@ -109,9 +109,11 @@ class XipGlance(Explorer):
         return {
             "scenario": widgets.Dropdown(options=mapped, value=self.name,
                                          description="scenario"),
+            # a row of its own: the label stays with its buttons when they wrap
             "strategy": widgets.ToggleButtons(options=list(STRATEGY_LABELS),
                                               value=self.strategy, description="kernel",
-                                              style={"button_width": "auto"}),
+                                              style={"button_width": "auto"},
+                                              layout=widgets.Layout(width="100%")),
         }
 
     def on_change(self, name: str, value: object) -> None:
