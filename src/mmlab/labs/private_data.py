@@ -251,6 +251,8 @@ class PastTheEnd:
                          f", split_page {self.value >> 16}")
         if self.refused:
             lines.append(f"  the model refuses to pack it: {self.refused}")
+        elif self.value is None:
+            lines.append("  no split point packed: the whole VMA is mapped in place")
         return "\n".join(lines)
 
 
