@@ -10,7 +10,7 @@ from __future__ import annotations
 import pytest
 
 from mmlab.constants import PROT_READ
-from mmlab.race import RACES, Fault, Mprotect, Munmap, explore, race
+from mmlab.race import RACES, Fault, Mprotect, Mremap, Munmap, explore, race, run_schedule
 
 OK = ()
 
@@ -131,3 +131,70 @@ def test_table_lists_every_class():
 def test_unknown_race_names_the_choices():
     with pytest.raises(KeyError, match="two faults"):
         race("three faults")
+
+
+# --- Al Viro's schedule: mremap in the window (review of v2, 2017-08-28) -------------------------
+def _problems(report):
+    return {p for (_, broken) in report.classes for p in broken}
+
+
+def test_mremap_of_another_cramfs_file_into_the_window():
+    """ld-tail.so's partly mapped VMA (the same vm_ops) moved onto libc's pages 2-4 while the
+    fault on page 3 waits for the write lock: the seed splits the VMA of the other file at
+    libc's split point; v3's vm_file re-check answers NOPAGE and the refault finds ld-tail's
+    page, moved there with its PTE."""
+    seed, v3 = race("mremap in the window", "split"), race("mremap in the window", "split-v3")
+    assert seed.interleavings == v3.interleavings == 5
+    assert seed.broken_runs == 1 and v3.broken_runs == 0
+    (key,) = [k for k in seed.classes if k[1]]
+    run = seed.examples[key]
+    assert run.outcomes == ("split, SIGBUS", "done")
+    assert run.schedule[2:5] == [(0, "up_read"), (1, "syscall"), (0, "down_write_killable")]
+    problem, offsets = run.broken
+    assert "decoded from libc.so.6's VMA" in problem and "a VMA of ld-tail.so" in problem
+    assert "valid read at page 3 got SIGBUS" in problem
+    # ld-tail's VMA cut at libc's split point (page 3), its upper part given libc's split_pgoff 3:
+    # page 3 of a 3-page file (its page 1 is what lies there)
+    assert [(a, b) for a, b, _ in run.vmas[-2:]] == [(2, 3), (3, 5)] and run.vmas[-1][2] == 3
+    assert "reads ld-tail.so from its page 3, but the program mapped page 1" in offsets
+    assert ("NOPAGE x1, refault, done", "done") in {o for o, _ in v3.classes}
+
+
+def test_mremap_of_the_same_file_passes_both_re_checks_and_v3_breaks_on_the_move():
+    """libc mapped a second time from the same open file, moved onto the first: the same
+    vm_ops and vm_file. The seed's split page counts from vm_start and moved with the VMA:
+    it splits right, every time. v3's split point is a virtual page number of the old place:
+    the whole VMA becomes a page-cache VMA at file page 5, flash PTEs still in it, and a valid
+    read gets SIGBUS, in every interleaving (also when the mremap runs before the fault)."""
+    seed = race("mremap of the same file", "split")
+    v3 = race("mremap of the same file", "split-v3")
+    assert seed.interleavings == v3.interleavings == 5
+    assert seed.broken_runs == 0
+    assert set(seed.classes) == {(("split, done", "done"), ())}
+    assert v3.broken_runs == 5
+    problems = _problems(v3)
+    assert any("valid read at page 3 got SIGBUS: the split point kept in vm_private_data"
+               in p for p in problems)
+    assert any("page-cache VMA at pages 0-4 reads libc.so.6 from its page 5" in p
+               for p in problems)
+    assert any("special PTE" in p and "ordinary VMA" in p for p in problems)
+    # no window needed: the mremap first, then the fault
+    first, _ = run_schedule(RACES["mremap of the same file"], "split-v3", "libc-past-xip", None,
+                            [1])
+    assert first.schedule[0] == (1, "syscall") and first.outcomes[0] == "SIGBUS"
+    assert first.vmas == ((0, 5, 5),)
+
+
+@pytest.mark.parametrize("name", ["mremap in the window", "mremap of the same file"])
+def test_mremap_races_break_nothing_under_mixedmap(name):
+    r = explore(RACES[name], "mixedmap")
+    assert r.interleavings == 4 and r.broken_runs == 0  # no lock drop: one step fewer
+
+
+def test_mremap_thread_label_and_setup():
+    (_, mover) = RACES["mremap in the window"]
+    assert isinstance(mover, Mremap) and mover.label == "mremap ld-tail.so onto page 2"
+    run, _ = run_schedule(RACES["mremap in the window"], "split", "libc-past-xip", None,
+                          [1])  # the mremap first: the fault then finds ld-tail's page there
+    assert run.outcomes == ("done", "done") and run.broken == ()
+    assert [(a, b) for a, b, _ in run.vmas] == [(0, 2), (2, 5)]  # libc's pages 0-1, ld-tail

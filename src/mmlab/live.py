@@ -1,4 +1,5 @@
-"""Run the same mmap/mprotect/munmap calls on this machine's kernel and on the model, and compare.
+"""Run the same mmap/mprotect/munmap/mremap calls on this machine's kernel and on the model, and
+compare.
 
 This is how the model is held against reality: the Python process calls the real system calls
 through ``ctypes``, reads its own ``/proc/self/maps``, replays the calls on a model
@@ -19,6 +20,12 @@ Operations are tuples, easy to write by hand and to generate with hypothesis:
     added (and ``MAP_ANONYMOUS`` for ``"anon"``).
 ``("munmap", page, npages)``, ``("mprotect", page, npages, prot)``
     unmap, or change the protection of, ``npages`` pages from ``page``.
+``("mremap", page, old_npages, new_npages, flags, new_page)``
+    mremap(2) of ``old_npages`` pages from ``page`` to ``new_npages`` pages, with ``flags``
+    (``MREMAP_MAYMOVE``, ``MREMAP_FIXED``) and, for ``MREMAP_FIXED``, ``new_page`` as the
+    destination. Returns the new address, as the system call does. ``MREMAP_MAYMOVE`` without
+    ``MREMAP_FIXED`` may put the mapping outside the region, where the two sides need not
+    agree: sequences should grow such a mapping only where it can grow in place.
 ``("touch", page, write)``
     read or write one byte: the real access faults the page in, the model runs
     :func:`mmlab.fault.do_page_fault`. Only done where the model says the access is allowed
@@ -44,6 +51,8 @@ from mmlab.constants import (
     MAP_FIXED,
     MAP_PRIVATE,
     MAP_SHARED,
+    MREMAP_FIXED,
+    MREMAP_MAYMOVE,
     PAGE_SIZE,
     PROT_EXEC,
     PROT_NONE,
@@ -75,6 +84,11 @@ def _libc() -> ctypes.CDLL:
     )
     libc.munmap.argtypes = (ctypes.c_void_p, ctypes.c_size_t)
     libc.mprotect.argtypes = (ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int)
+    # mremap is variadic (the new address comes only with MREMAP_FIXED); on x86-64 and arm64
+    # the fifth argument travels in a register either way, so it is always passed.
+    libc.mremap.restype = ctypes.c_void_p
+    libc.mremap.argtypes = (ctypes.c_void_p, ctypes.c_size_t, ctypes.c_size_t, ctypes.c_int,
+                            ctypes.c_void_p)
     return libc
 
 
@@ -88,6 +102,7 @@ Op = tuple[object, ...]
 _PROT_NAMES = ((PROT_READ, "PROT_READ"), (PROT_WRITE, "PROT_WRITE"), (PROT_EXEC, "PROT_EXEC"))
 _MAP_NAMES = ((MAP_SHARED, "MAP_SHARED"), (MAP_PRIVATE, "MAP_PRIVATE"), (MAP_FIXED, "MAP_FIXED"),
               (MAP_ANONYMOUS, "MAP_ANONYMOUS"))
+_MREMAP_NAMES = ((MREMAP_MAYMOVE, "MREMAP_MAYMOVE"), (MREMAP_FIXED, "MREMAP_FIXED"))
 
 
 def _names(value: int, table: tuple[tuple[int, str], ...], zero: str) -> str:
@@ -131,11 +146,18 @@ def format_op(op: Op) -> str:
         return f"mprotect(+{op[1]}, {_pages(op[2])}, {prot})"
     if kind == "munmap" and len(op) == 3:
         return f"munmap(+{op[1]}, {_pages(op[2])})"
+    if kind == "mremap" and len(op) == 6:
+        _, page, old_npages, new_npages, flags, new_page = op
+        flags = _int(flags, op)
+        call = (f"mremap(+{page}, {_pages(old_npages)}, {_pages(new_npages)}, "
+                f"{_names(flags, _MREMAP_NAMES, '0')}")
+        return call + (f", +{new_page})" if flags & MREMAP_FIXED else ")")
     if kind == "touch" and len(op) == 3:
         return f"{'write' if op[2] else 'read'} one byte of page +{op[1]}"
     raise ValueError(f"unknown operation {op!r}: an operation is (\"mmap\", page, npages, prot, "
                      "flags, src, file_page), (\"mprotect\", page, npages, prot), "
-                     "(\"munmap\", page, npages) or (\"touch\", page, write)")
+                     "(\"munmap\", page, npages), (\"mremap\", page, old_npages, new_npages, "
+                     "flags, new_page) or (\"touch\", page, write)")
 
 
 #: ``CAP_SYS_RAWIO`` (include/uapi/linux/capability.h): the capability to map below mmap_min_addr.
@@ -209,6 +231,17 @@ def real_munmap(addr: int, length: int) -> int:
     """
     ctypes.set_errno(0)
     return -ctypes.get_errno() if _libc().munmap(addr, length) else 0
+
+
+def real_mremap(addr: int, old_length: int, new_length: int, flags: int,
+                new_addr: int = 0) -> int:
+    """mremap(2) on this machine: the new address, or ``-errno``.
+
+    Model helper: no kernel counterpart.
+    """
+    ctypes.set_errno(0)
+    ret = _libc().mremap(addr, old_length, new_length, flags, new_addr or None)
+    return -ctypes.get_errno() if ret == MAP_FAILED else ret
 
 
 def real_mprotect(addr: int, length: int, prot: int) -> int:
@@ -347,6 +380,10 @@ class Replay:
             return real_munmap(self._addr(op[1]), int(op[2] * PAGE_SIZE))
         if kind == "mprotect":
             return real_mprotect(self._addr(op[1]), int(op[2] * PAGE_SIZE), op[3])
+        if kind == "mremap":
+            _, page, old_npages, new_npages, flags, new_page = op
+            return real_mremap(self._addr(page), int(old_npages * PAGE_SIZE),
+                               int(new_npages * PAGE_SIZE), flags, self._addr(new_page))
         if kind == "touch":
             addr = self._addr(op[1])
             if op[2]:
@@ -386,6 +423,10 @@ class Replay:
             if kind == "mprotect":
                 mm.mprotect(self._addr(op[1]), int(op[2] * PAGE_SIZE), op[3])
                 return 0
+            if kind == "mremap":
+                _, page, old_npages, new_npages, flags, new_page = op
+                return mm.mremap(self._addr(page), int(old_npages * PAGE_SIZE),
+                                 int(new_npages * PAGE_SIZE), flags, self._addr(new_page))
             if kind == "touch":
                 # As on the real side (run_real): a load of the byte, and for a write a store
                 # of it back, each through the page tables as the MMU does (faults, and the
@@ -537,5 +578,6 @@ __all__ = [
     "format_op",
     "real_mmap",
     "real_mprotect",
+    "real_mremap",
     "real_munmap",
 ]
