@@ -210,6 +210,17 @@ def test_a_refused_fixed_move_has_already_unmapped_the_destination_in_v4_15():
     assert layout(mm, base) == [(0, 2)]
 
 
+def test_a_fixed_move_of_a_range_spanning_two_vmas_is_efault_in_v4_15():
+    """vma_to_resize: "We can't remap across vm area boundaries" (L405), even at the same size
+    (6.18 moves both VMAs)."""
+    mm, base = fresh()
+    mm.mmap(base, 2 * P, RW, ANON | MAP_FIXED)
+    mm.mmap(base + 2 * P, 2 * P, PROT_READ, ANON | MAP_FIXED)
+    assert errno_of(lambda: mm.mremap(base, 4 * P, 4 * P, MREMAP_MAYMOVE | MREMAP_FIXED,
+                                      base + 8 * P)) == errno.EFAULT
+    assert layout(mm, base) == [(0, 2), (2, 4)]
+
+
 @pytest.mark.parametrize("new_page, err", [(1, errno.EINVAL), (8.5, errno.EINVAL)])
 def test_fixed_overlapping_or_unaligned_destination(new_page, err):
     mm, base = fresh()
