@@ -198,3 +198,15 @@ def test_mremap_thread_label_and_setup():
                           [1])  # the mremap first: the fault then finds ld-tail's page there
     assert run.outcomes == ("done", "done") and run.broken == ()
     assert [(a, b) for a, b, _ in run.vmas] == [(0, 2), (2, 5)]  # libc's pages 0-1, ld-tail
+
+
+def test_v3_catches_the_other_file_but_its_refault_meets_the_moved_split_point():
+    """The race uses page 3, which ld-tail's moved PTE covers, so that it shows the re-check
+    alone. On page 4 v3's NOPAGE sends the thread back to fault on ld-tail's moved VMA, whose
+    split point, a virtual page number of where ld-tail was, is stale: every interleaving
+    breaks, the one through the window included, while the seed breaks only in the window."""
+    threads = (Fault(4), Mremap("/lib/ld-tail.so", 2))
+    seed, v3 = explore(threads, "split"), explore(threads, "split-v3")
+    assert (seed.broken_runs, v3.broken_runs) == (1, 5)
+    window = [o for (o, b) in v3.classes if o[0].startswith("NOPAGE")]
+    assert window == [("NOPAGE x1, refault, SIGBUS", "done")]
