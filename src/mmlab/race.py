@@ -640,6 +640,10 @@ RACES: Mapping[str, tuple[ThreadSpec, ...]] = MappingProxyType({
     "munmap in the window": (Fault(3), Munmap(0, 5)),
     "mprotect in the window": (Fault(4), Mprotect(3, 2, PROT_READ)),
     "remap in the window": (Fault(4), Remap()),
+    # Al Viro's schedule (review of v2, 2017-08-28): another cramfs file's split VMA moved over
+    # ours, whose page 3 then holds ld-tail's page 1, moved with its PTE (page 3, not 4, so that
+    # v3's refault after NOPAGE needs no fault of its own); then libc itself, mapped again from
+    # the same open file and moved there: both re-checks pass.
     "mremap in the window": (Fault(3), Mremap("/lib/ld-tail.so", 2)),
     "mremap of the same file": (Fault(3), Mremap("/lib/libc.so.6", 0)),
     "fatal signal": (Fault(3, killed=True), Fault(4)),
