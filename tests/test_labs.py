@@ -209,42 +209,59 @@ def test_a_race_of_ones_own_must_be_new_in_the_window_and_break_only_the_seed(th
     assert race_recheck.check_own_race((Fault(4), Mprotect(0, 3)), [0, 0, 0, 1]).ok
 
 
-def test_private_data_cases_hold_each_way_the_seed_goes_wrong_and_v3_right():
+def test_private_data_cases_hold_each_form_breaking_where_the_other_survives():
     cases = private_data.first_read_cases()
-    assert len(cases) == 146
-    seed = {args: read for args, read in cases if args[0] == "seed"}
-    v3 = {args: read for args, read in cases if args[0] == "v3"}
-    # v3 reads the right file page in every case; the seed only when nothing was unmapped
-    assert all(read == args[4] for args, read in v3.items())
-    assert all(read == args[4] for args, read in seed.items() if args[3] == 0)
-    wrong = [a for a, read in seed.items() if isinstance(read, int) and read != a[4]]
-    below = [a for a, read in seed.items() if read == "SIGSEGV" and a[4] < a[3] + a[1] < a[2]]
-    past = [a for a, read in seed.items() if read == "SIGSEGV" and a[3] + a[1] >= a[2]]
+    assert len(cases) == 330
+    reads = dict(cases)
+    right = {a: r == a[5] for a, r in cases}
+    # the seed survives a move and an untouched bottom; v3 survives an unmapped bottom
+    assert all(right[a] for a in reads if a[0] == "seed" and (a[3] == "mremap" or a[4] == 0))
+    assert all(right[a] for a in reads if a[0] == "v3" and a[3] == "munmap")
+    seed_unmap = [(a, r) for a, r in cases if a[0] == "seed" and a[3] == "munmap" and a[4]]
+    wrong = [a for a, r in seed_unmap if isinstance(r, int) and r != a[5]]
+    below = [a for a, r in seed_unmap if r == "SIGSEGV" and a[5] < a[4] + a[1] < a[2]]
+    past = [a for a, r in seed_unmap if r == "SIGSEGV" and a[4] + a[1] >= a[2]]
     assert wrong and below and past
-    assert seed[("seed", 3, 5, 1, 4)] == 3 and v3[("v3", 3, 5, 1, 4)] == 4
+    # v3 after a move: every page past the XIP part gets a signal, by direction
+    for a, r in cases:
+        if a[0] == "v3" and a[3] == "mremap" and a[5] >= a[1]:
+            assert r == ("SIGBUS" if a[4] > 0 else "SIGSEGV"), a
+    assert reads[("seed", 3, 5, "munmap", 1, 4)] == 3 and reads[("v3", 3, 5, "munmap", 1, 4)] == 4
+    assert reads[("v3", 3, 5, "mremap", 8, 3)] == "SIGBUS"
+    assert reads[("seed", 3, 5, "mremap", 8, 3)] == 3
+    moved = private_data.read_after("v3", 3, 5, "mremap", 8, 3)
+    assert "split=0x40003000" in moved.kernel_log[0] and " 00008000 " in moved.maps_after
 
 
 def test_private_data_check_is_fair_to_right_answers_written_otherwise():
-    def right(form, xip_pages, vma_pages, unmapped, page):
+    def right(form, xip_pages, vma_pages, change, amount, page):
         if page < xip_pages:
             return str(page)
-        split = unmapped + xip_pages if form == "seed" else max(xip_pages, unmapped)
-        pgoff = xip_pages if form == "seed" else split
+        if form == "seed":
+            split, pgoff = xip_pages + (amount if change == "munmap" else 0), xip_pages
+        else:
+            start = amount if change == "munmap" else 0
+            split = xip_pages - (amount if change == "mremap" else 0)
+            pgoff, split = xip_pages + max(0, start - split), max(split, start)
         if split >= vma_pages or page < split:
             return "segv"
-        return pgoff + page - split
+        return pgoff + page - split if pgoff + page - split < vma_pages else "sigbus"
     assert private_data.check(right).ok
     assert private_data.same_read("SIGSEGV", "SIGSEGV") and private_data.same_read("0x3", 3)
     assert not private_data.same_read(True, 1) and not private_data.same_read("SIGBUS", "SIGSEGV")
-    bad = private_data.check(lambda form, x, n, u, p: p)
+    bad = private_data.check(lambda form, x, n, change, amount, p: p)
     assert not bad.ok and "first_read('seed'" in str(bad) and "expected" in str(bad)
 
 
 def test_private_data_schedule_refuses_impossible_arguments():
     with pytest.raises(ValueError, match="form must be"):
-        private_data.read_after_unmap("v4")
-    with pytest.raises(ValueError, match="unmapped <= page"):
-        private_data.read_after_unmap("seed", 3, 5, unmapped=2, page=1)
+        private_data.read_after("v4")
+    with pytest.raises(ValueError, match="amount .pages unmapped. <= page"):
+        private_data.read_after("seed", 3, 5, "munmap", amount=2, page=1)
+    with pytest.raises(ValueError, match="onto the old place"):
+        private_data.read_after("seed", 3, 5, "mremap", amount=2, page=1)
+    with pytest.raises(ValueError, match="change must be"):
+        private_data.read_after("seed", 3, 5, "mprotect", amount=1, page=1)
     with pytest.raises(ValueError, match="xip_pages < file_pages"):
         private_data.lab_image(5, 5)
 

@@ -2,15 +2,15 @@
 
 The fault-time split keeps its split point in ``vm_private_data``: the seed as
 ``split_pgoff + (split_page << 16)``, ``split_page`` counted from ``vm_start``; v3 as
-``split_pgoff | (split_vpn << 12)``, the split point as a virtual page number. The lab runs a
-schedule the course's chapter on the split does not: the program unmaps the bottom of a partly
-mapped VMA, then makes its first access past the pages mapped in place. The learner writes
-``first_read(form, xip_pages, vma_pages, unmapped, page)``: the file page a read of ``page``
-(counted from the old ``vm_start``) then shows, or ``"SIGSEGV"``. :func:`check` holds it to the
-model: :func:`read_after_unmap` builds a file of ``vma_pages`` pages whose first ``xip_pages``
-are stored for XIP, maps all of it private under ``"split"`` (the seed) or ``"split-v3"``, unmaps
-the first ``unmapped`` pages, reads one byte of ``page`` and names the file page by the mark
-written into every page of the file.
+``split_pgoff | (split_vpn << 12)``, the split point as a virtual page number. The lab runs two
+schedules the course's chapter on the split does not run one after the other: before its first
+access past the pages mapped in place, the program unmaps the bottom of the partly mapped VMA,
+or moves the whole VMA elsewhere (``mremap``). The learner writes
+``first_read(form, xip_pages, vma_pages, change, amount, page)``: the file page a read of
+``page`` then shows, or the signal it gets. :func:`check` holds it to the model:
+:func:`read_after` builds a file of ``vma_pages`` pages whose first ``xip_pages`` are stored for
+XIP, maps all of it private under ``"split"`` (the seed) or ``"split-v3"``, makes the change,
+reads one byte of ``page`` and names the file page by the mark written into every page.
 
 The other way the packed value lies: ``split_pgoff = vm_pgoff + pages`` reaches 4096 when a
 file of 4096 pages (over 16 MiB - 4 KiB; a cramfs size field has 24 bits) is mapped whole, its
@@ -27,7 +27,15 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from types import MappingProxyType
 
-from mmlab.constants import MAP_PRIVATE, PAGE_SHIFT, PAGE_SIZE, PROT_EXEC, PROT_READ
+from mmlab.constants import (
+    MAP_PRIVATE,
+    MREMAP_FIXED,
+    MREMAP_MAYMOVE,
+    PAGE_SHIFT,
+    PAGE_SIZE,
+    PROT_EXEC,
+    PROT_READ,
+)
 from mmlab.cramfs.elf import PF_R, PF_W, PF_X, make_elf
 from mmlab.cramfs.layout import CRAMFS_SIZE_WIDTH
 from mmlab.cramfs.tree import Dir, File
@@ -42,9 +50,9 @@ from mmlab.viz.quiz import CheckResult, check_function
 from mmlab.viz.split import unpack_seed
 from mmlab.xip import mount
 
-__all__ = ["FORMS", "LAB_FILE", "MAX_FILE_PAGES", "MAX_FILE_SIZE", "PastTheEnd", "ReadAfterUnmap",
-           "check", "first_read_cases", "lab_image", "map_past_the_end", "read_after_unmap",
-           "same_read", "v3_decode", "v3_split_val"]
+__all__ = ["BASE", "CHANGES", "FORMS", "LAB_FILE", "MAX_FILE_PAGES", "MAX_FILE_SIZE", "PastTheEnd",
+           "ReadAfter", "check", "first_read_cases", "lab_image", "map_past_the_end",
+           "read_after", "same_read", "v3_decode", "v3_split_val"]
 
 #: The lab's form names and the model's strategy for each.
 FORMS = MappingProxyType({"seed": "split", "v3": "split-v3"})
@@ -54,6 +62,12 @@ MAX_FILE_SIZE = (1 << CRAMFS_SIZE_WIDTH) - 1
 
 #: ... in pages: 4096 (the last one 4095 bytes long).
 MAX_FILE_PAGES = -(-MAX_FILE_SIZE // PAGE_SIZE)
+
+#: The changes the program makes before its read: unmap the bottom, or move the whole VMA.
+CHANGES = ("munmap", "mremap")
+
+#: Where the lab's program maps the file (well inside user space, so a move has room).
+BASE = 0x40000000
 
 #: Where the lab's file lies on the image (``lib/*`` is an XIP glob).
 LAB_FILE = "/lib/libx.so"
@@ -91,12 +105,12 @@ def lab_image(xip_pages: int, file_pages: int) -> bytes:
 
 
 @dataclass(frozen=True)
-class ReadAfterUnmap:
-    """One run of the schedule: what the read showed, and the process around it.
+class ReadAfter:
+    """One run of a schedule: what the read showed, and the process around it.
 
     ``read`` is the file page whose mark the read found, or the signal's name;
-    ``maps_before`` and ``maps_after`` are ``/proc/PID/maps`` right after the ``munmap`` and
-    after the read; ``kernel_log`` the cramfs lines of the read's fault.
+    ``maps_before`` and ``maps_after`` are ``/proc/PID/maps`` right after the change and after
+    the read; ``kernel_log`` the cramfs lines of the read's fault.
 
     Model helper: no kernel counterpart.
     """
@@ -104,18 +118,25 @@ class ReadAfterUnmap:
     form: str
     xip_pages: int
     vma_pages: int
-    unmapped: int
+    change: str
+    amount: int
     page: int
     read: int | str
     maps_before: str
     maps_after: str
     kernel_log: tuple[str, ...]
 
+    def _what(self) -> str:
+        if self.change == "munmap":
+            return f"munmap of the first {self.amount}"
+        way = "up" if self.amount > 0 else "down"
+        return f"mremap of the whole VMA {abs(self.amount)} pages {way}"
+
     def __str__(self) -> str:
         shown = self.read if isinstance(self.read, str) else f"file page {self.read}"
         return "\n".join([
             f"{self.form}: {self.vma_pages} pages mapped, the first {self.xip_pages} from flash; "
-            f"munmap of the first {self.unmapped}; a read of page {self.page} shows: {shown}",
+            f"{self._what()}; a read of page {self.page} shows: {shown}",
             "maps before the read:", *(f"  {line}" for line in self.maps_before.splitlines()),
             "kernel log of the read:",
             *(f"  {line}" for line in self.kernel_log or ("(nothing: no fault reached cramfs)",)),
@@ -123,29 +144,48 @@ class ReadAfterUnmap:
         ])
 
 
-def read_after_unmap(form: str, xip_pages: int = 3, vma_pages: int = 5, unmapped: int = 1,
-                     page: int = 4, *, image: bytes | None = None) -> ReadAfterUnmap:
-    """Run the lab's schedule on the model and say what the read shows.
+def _check_schedule(change: str, amount: int, page: int, vma_pages: int) -> None:
+    if change == "munmap":
+        if not 0 <= amount <= page < vma_pages:
+            raise ValueError(f"munmap: need 0 <= amount (pages unmapped) <= page < vma_pages, "
+                             f"not amount={amount}, page={page}, vma_pages={vma_pages}")
+    elif change == "mremap":
+        if abs(amount) < vma_pages or not 0 <= page < vma_pages:
+            raise ValueError(f"mremap: need |amount| (pages moved) >= vma_pages (mremap refuses "
+                             f"a move onto the old place) and 0 <= page < vma_pages, not "
+                             f"amount={amount}, page={page}, vma_pages={vma_pages}")
+    else:
+        raise ValueError(f"change must be one of {', '.join(map(repr, CHANGES))}, not {change!r}")
+
+
+def read_after(form: str, xip_pages: int = 3, vma_pages: int = 5, change: str = "munmap",
+               amount: int = 1, page: int = 4, *, image: bytes | None = None) -> ReadAfter:
+    """Run one of the lab's schedules on the model and say what the read shows.
 
     A fresh machine mounts :func:`lab_image` ``(xip_pages, vma_pages)`` under the form's
-    strategy; a process maps all ``vma_pages`` pages read+exec, private (the patch maps the
-    first ``xip_pages`` from flash and packs the split point), unmaps the first ``unmapped``
-    pages, and reads one byte of page ``page`` (counted from the old ``vm_start``). ``image``
-    (the same image, built once) saves building it again.
+    strategy; a process maps all ``vma_pages`` pages read+exec, private, at :data:`BASE` (the
+    patch maps the first ``xip_pages`` from flash and packs the split point). Then the change:
+    ``"munmap"`` unmaps the first ``amount`` pages; ``"mremap"`` moves the whole VMA ``amount``
+    pages up (or down, when negative; ``MREMAP_MAYMOVE | MREMAP_FIXED``, same length). Last,
+    one byte of page ``page`` is read: for ``"munmap"`` pages count from the old ``vm_start``,
+    for ``"mremap"`` from the new one (page ``n`` is always the page that showed file page
+    ``n`` when the file was mapped). ``image`` (the same image, built once) saves building it.
 
     Model helper: no kernel counterpart (a user program on the board).
     """
     strategy = _form(form)
-    if not 0 <= unmapped <= page < vma_pages:
-        raise ValueError(f"need 0 <= unmapped <= page < vma_pages, not unmapped={unmapped}, "
-                         f"page={page}, vma_pages={vma_pages}")
+    _check_schedule(change, amount, page, vma_pages)
     sb = mount(image if image is not None else lab_image(xip_pages, vma_pages), None, strategy,
                system=System())
     mm = MM(sb.system)
-    start = mm.mmap(0, vma_pages * PAGE_SIZE, PROT_READ | PROT_EXEC, MAP_PRIVATE,
+    start = mm.mmap(BASE, vma_pages * PAGE_SIZE, PROT_READ | PROT_EXEC, MAP_PRIVATE,
                     sb.open(LAB_FILE), 0)
-    if unmapped:
-        mm.munmap(start, unmapped * PAGE_SIZE)
+    if change == "munmap":
+        if amount:
+            mm.munmap(start, amount * PAGE_SIZE)
+    else:
+        start = mm.mremap(start, vma_pages * PAGE_SIZE, vma_pages * PAGE_SIZE,
+                          MREMAP_MAYMOVE | MREMAP_FIXED, start + amount * PAGE_SIZE)
     before = format_maps(mm)
     seen = len(sb.system.dmesg)
     try:
@@ -156,26 +196,30 @@ def read_after_unmap(form: str, xip_pages: int = 3, vma_pages: int = 5, unmapped
         mark = _MARK.fullmatch(data)
         read = int(mark.group(1)) if mark else f"bytes {data!r}"
     log = tuple(line.removeprefix("cramfs: ") for line in sb.system.dmesg[seen:])
-    return ReadAfterUnmap(form, xip_pages, vma_pages, unmapped, page, read, before,
-                          format_maps(mm), log)
+    return ReadAfter(form, xip_pages, vma_pages, change, amount, page, read, before,
+                     format_maps(mm), log)
 
 
-def first_read_cases() -> list[tuple[tuple[str, int, int, int, int], int | str]]:
-    """The check's cases ``((form, xip_pages, vma_pages, unmapped, page), what the read shows)``,
-    each answered by :func:`read_after_unmap` on the model: files of 2 to 7 pages, 1 to 4 of
-    them XIP, every number of unmapped pages and every page still mapped, both forms.
+def first_read_cases() -> list[tuple[tuple[str, int, int, str, int, int], int | str]]:
+    """The check's cases ``((form, xip_pages, vma_pages, change, amount, page), what the read
+    shows)``, each answered by :func:`read_after` on the model: files of 2 to 7 pages, 1 to 4 of
+    them XIP; every number of unmapped pages and every page still mapped; moves of the whole
+    VMA up and down, by its length and more, and every page; both forms.
 
     Model helper: no kernel counterpart.
     """
     cases = []
     for xip_pages, vma_pages in ((1, 2), (2, 3), (3, 5), (2, 6), (4, 7)):
         image = lab_image(xip_pages, vma_pages)
+        schedules = [("munmap", amount, page) for amount in range(vma_pages)
+                     for page in range(amount, vma_pages)]
+        schedules += [("mremap", amount, page)
+                      for amount in (-vma_pages - 2, -vma_pages, vma_pages, vma_pages + 3)
+                      for page in range(vma_pages)]
         for form in FORMS:
-            for unmapped in range(vma_pages):
-                for page in range(unmapped, vma_pages):
-                    run = read_after_unmap(form, xip_pages, vma_pages, unmapped, page,
-                                           image=image)
-                    cases.append(((form, xip_pages, vma_pages, unmapped, page), run.read))
+            for change, amount, page in schedules:
+                run = read_after(form, xip_pages, vma_pages, change, amount, page, image=image)
+                cases.append(((form, xip_pages, vma_pages, change, amount, page), run.read))
     return cases
 
 
@@ -196,7 +240,7 @@ def same_read(given: object, expected: object) -> bool:
     return not isinstance(given, bool) and given == expected
 
 
-def check(first_read: Callable[[str, int, int, int, int], int | str]) -> CheckResult:
+def check(first_read: Callable[[str, int, int, str, int, int], int | str]) -> CheckResult:
     """Check a learner's ``first_read`` against the model on every case of
     :func:`first_read_cases`.
 
