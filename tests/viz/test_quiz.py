@@ -183,3 +183,13 @@ def test_bytes_written_as_a_dump_prints_them():
     assert "is right" in compare_guess("00 10 00 00", [0, 0x10, 0, 0], "the list of bytes 4 to 7",
                                        hex_ints=True)
     assert "is right" not in compare_guess("00 10 00 00", [0, 0x10, 0, 0], "the bytes")
+
+
+def test_names_of_errors_and_signals_in_any_case_and_yes_for_true():
+    assert "Your guess 'EROFS' is right" in compare_guess("EROFS", -30, "open(O_RDWR)'s error")
+    assert "is right" in compare_guess("erofs", "EROFS", "open(O_RDWR)'s error")
+    assert "is right" in compare_guess("sigbus", "SIGBUS", "the signal")
+    assert "is right" in compare_guess("-einval", -22, "the return")
+    assert "is right" in compare_guess("yes", True, "whether both threads can split")
+    assert "is right" not in compare_guess("no", True, "whether both threads can split")
+    assert "is right" not in compare_guess("no", 0, "the number of faults")

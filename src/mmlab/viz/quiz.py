@@ -53,12 +53,18 @@ HEX_SUFFIXES = ("_pgoff", "_flags", "_addr", "_start", "_end", "_pfn", "_private
 #: Numbers a learner may write as words.
 NUMBER_WORDS = MappingProxyType({w: i for i, w in enumerate(
     "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen "
-    "fifteen sixteen seventeen eighteen nineteen twenty".split())} | {"none": 0, "no": 0})
+    "fifteen sixteen seventeen eighteen nineteen twenty".split())} | {"none": 0})
+
+#: Words for True and False, where the answer is one.
+YES_NO = MappingProxyType({"yes": True, "no": False, "true": True, "false": False})
 
 _HEX_DIGITS = re.compile(r"[0-9a-fA-F]+")
 
 #: An errno name as a return value: ``-EINVAL`` (or ``EINVAL``) for -22.
 _ERRNO = re.compile(r"(-?)(E[A-Z0-9]+)")
+
+#: A signal's name, in any case.
+_SIGNAL = re.compile(r"SIG[A-Z]+")
 
 #: A unit word after a number ("20 bytes", "3 pages"): the number is what is compared.
 _UNIT = re.compile(r"\s+(bytes?|pages?|VMAs?|faults?|frames?|blocks?)$", re.IGNORECASE)
@@ -107,9 +113,11 @@ def learner_value(value: object, *, hex_text: bool = False) -> object:
             return text == "True"
         if text.lower() in NUMBER_WORDS:
             return NUMBER_WORDS[text.lower()]
-        errno_name = _ERRNO.fullmatch(text)
+        errno_name = _ERRNO.fullmatch(text.upper())
         if errno_name and hasattr(errno, errno_name.group(2)):  # "-EINVAL" as the kernel says
             return -getattr(errno, errno_name.group(2))
+        if _SIGNAL.fullmatch(text.upper()):  # "sigbus" is SIGBUS
+            return text.upper()
         digits = _UNIT.sub("", text).replace("_", "")
         try:
             return int(digits, 16) if hex_text and _HEX_DIGITS.fullmatch(digits) else int(digits, 0)
@@ -141,6 +149,8 @@ def same_value(given: object, expected: object, *, unordered: bool = False,
     """
     got = learner_value(given, hex_text=hex_text)
     want = learner_value(expected, hex_text=hex_text)
+    if isinstance(want, bool) and isinstance(got, str) and got.lower() in YES_NO:
+        got = YES_NO[got.lower()]
     if isinstance(want, bool) != isinstance(got, bool) and want is not None and got is not None:
         return False
     if (unordered or isinstance(want, frozenset)) and isinstance(got, tuple | frozenset) \
@@ -488,8 +498,9 @@ def compare_guess(guess: object, actual: object, what: str = "the result", *,
         return (f"You did not write a guess; {what} is {shown}. "
                 "Next time, guess first: it is how the idea sticks.")
     hex_text = bool(hex_ints)
-    mine = show_value(learner_value(guess, hex_text=hex_text) if isinstance(guess, str)
-                      else guess, hex_ints=hex_ints)
+    # the guess as the learner wrote it: a text is echoed as typed ("EROFS", "0x10")
+    mine = repr(guess.strip()) if isinstance(guess, str) else show_value(guess,
+                                                                         hex_ints=hex_ints)
     if same_value(guess, actual, unordered=unordered, hex_text=hex_text):
         return f"Your guess {mine} is right: {what} is {shown}."
     return f"You guessed {mine}; {what} is {shown}. Find where your reasoning parted."
