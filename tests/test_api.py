@@ -24,9 +24,12 @@ MODEL = [m for m in mmlab.SUBMODULES if m not in ("cramfs", "cli", "viz", "labs"
 NO_KERNEL_FILE = {"version", "live", "scenarios", "race", "workshop", "lite", "workcopy",
                   "coursetime"}
 ELIXIR = "https://elixir.bootlin.com/linux/v4.15/source/"
+#: A function that exists only in newer kernels (the 6.x mode of chapter 09) cites the release
+#: the model follows there, read in Debian's linux-source-6.12 (see mmlab.version).
 FOOTER = re.compile(
-    r"Kernel: (``[^`]+`` in )?`(?P<shown>[^`<]+?) @ v4\.15 <" + re.escape(ELIXIR)
-    + r"(?P<url>[^#>]+)(#L\d+)?>`_\."
+    r"Kernel: (``[^`]+`` in )?`(?P<shown>[^`<]+?) @ (?P<ver>v4\.15|v6\.12\.118) <"
+    r"https://elixir\.bootlin\.com/linux/(?P=ver)/source/"
+    r"(?P<url>[^#>]+)(#L\d+)?>`_\."
     r"|Model helper: .+"
     r"|Patch: .+ \(LKML, \d{4}-\d\d-\d\d\).*, never merged\..*"
     r"|util-linux: ``[^`]+``(, ``[^`]+``)*( and ``[^`]+``)? in `[^`<]+ @ v2\.38 "

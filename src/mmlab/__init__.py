@@ -28,9 +28,11 @@ mm/page_alloc.c, page-flags.h             ``physmem``       struct page, RAM and
 kernel/locking/rwsem.c                    ``rwsem``         the mmap_sem
 mm/mmap.c (mm_rb), lib/rbtree.c           ``vmatree``       the VMAs in address order
 (globals of many files)                   ``system``        System: RAM, sysctls, vmstat, dmesg
+include/linux/mmap_lock.h (v6.x)          ``mmap_lock``     mmap_lock and its per-VMA sequence
 include/linux/mm_types.h, mm.h            ``mm_types``      Vma, MmStruct, VmOperations, VmFault
 include/linux/fs.h                        ``fs_types``      File, Inode, AddressSpace
 mm/rmap.c                                 ``rmap``          anon_vma_prepare, mapcounts
+include/linux/mm.h (v6.x), maple tree     ``vma_iter``      vma_lookup, VmaIterator, mas_walk
 mm/memory.c (PTEs in and out)             ``memory``        remap_pfn_range, vm_insert_mixed, zap
 mm/memory.c (the fault handlers)          ``memory_fault``  handle_mm_fault, do_*_fault, do_wp_page
 mm/filemap.c                              ``filemap``       page cache, filemap_fault
@@ -82,9 +84,11 @@ SUBMODULES = (
     "rwsem",
     "vmatree",
     "system",
+    "mmap_lock",
     "mm_types",
     "fs_types",
     "rmap",
+    "vma_iter",
     "memory",
     "memory_fault",
     "filemap",

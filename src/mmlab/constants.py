@@ -38,11 +38,12 @@ __all__ = [
     "calc_vm_prot_bits", "calc_vm_flag_bits",
     "FAULT_FLAG_WRITE", "FAULT_FLAG_MKWRITE", "FAULT_FLAG_ALLOW_RETRY", "FAULT_FLAG_RETRY_NOWAIT",
     "FAULT_FLAG_KILLABLE", "FAULT_FLAG_TRIED", "FAULT_FLAG_USER", "FAULT_FLAG_REMOTE",
-    "FAULT_FLAG_INSTRUCTION", "FAULT_FLAG_NAMES", "fault_flag_names",
+    "FAULT_FLAG_INSTRUCTION", "FAULT_FLAG_VMA_LOCK", "FAULT_FLAG_NAMES", "fault_flag_names",
     "VM_FAULT_OOM", "VM_FAULT_SIGBUS", "VM_FAULT_MAJOR", "VM_FAULT_WRITE", "VM_FAULT_HWPOISON",
     "VM_FAULT_HWPOISON_LARGE", "VM_FAULT_SIGSEGV", "VM_FAULT_NOPAGE", "VM_FAULT_LOCKED",
     "VM_FAULT_RETRY", "VM_FAULT_FALLBACK", "VM_FAULT_DONE_COW", "VM_FAULT_NEEDDSYNC",
-    "VM_FAULT_ERROR", "VM_FAULT_NAMES", "VM_FAULT_SET_HINDEX", "VM_FAULT_GET_HINDEX",
+    "VM_FAULT_COMPLETED", "VM_FAULT_ERROR", "VM_FAULT_NAMES", "VM_FAULT_SET_HINDEX",
+    "VM_FAULT_GET_HINDEX",
     "vm_fault_names",
 ]  # fmt: skip
 
@@ -260,6 +261,11 @@ FAULT_FLAG_TRIED = 0x20
 FAULT_FLAG_USER = 0x40
 FAULT_FLAG_REMOTE = 0x80
 FAULT_FLAG_INSTRUCTION = 0x100
+#: Since v6.4 (per-VMA locks, see :data:`mmlab.version.PER_VMA_LOCK`): the fault is handled
+#: under the VMA's own lock, not ``mmap_lock``. The bits above keep their v4.15 values in 6.12
+#: (``enum fault_flag``, `include/linux/mm_types.h @ v6.12.118 L1448
+#: <https://elixir.bootlin.com/linux/v6.12.118/source/include/linux/mm_types.h#L1448>`_).
+FAULT_FLAG_VMA_LOCK = 1 << 12
 
 #: Names as ``FAULT_FLAG_TRACE`` prints them.
 FAULT_FLAG_NAMES = MappingProxyType(
@@ -273,6 +279,7 @@ FAULT_FLAG_NAMES = MappingProxyType(
         FAULT_FLAG_USER: "USER",
         FAULT_FLAG_REMOTE: "REMOTE",
         FAULT_FLAG_INSTRUCTION: "INSTRUCTION",
+        FAULT_FLAG_VMA_LOCK: "VMA_LOCK",
     }
 )
 
@@ -299,6 +306,13 @@ VM_FAULT_RETRY = 0x0400
 VM_FAULT_FALLBACK = 0x0800
 VM_FAULT_DONE_COW = 0x1000
 VM_FAULT_NEEDDSYNC = 0x2000
+#: Not in v4.15: "->fault completed, meanwhile mmap lock released" (the handler gave up the
+#: lock *and* finished the fault, so the caller must neither retry nor unlock). ``enum
+#: vm_fault_reason`` in `include/linux/mm_types.h @ v6.12.118 L1331
+#: <https://elixir.bootlin.com/linux/v6.12.118/source/include/linux/mm_types.h#L1331>`_, added by
+#: commit d92725256b4f "mm: avoid unnecessary page fault retires on shared memory types"
+#: (Peter Xu, 2022). ``VM_FAULT_WRITE`` (0x0008) is gone by 6.12.
+VM_FAULT_COMPLETED = 0x4000
 VM_FAULT_ERROR = (
     VM_FAULT_OOM
     | VM_FAULT_SIGBUS
@@ -324,6 +338,7 @@ VM_FAULT_NAMES = MappingProxyType(
         VM_FAULT_FALLBACK: "FALLBACK",
         VM_FAULT_DONE_COW: "DONE_COW",
         VM_FAULT_NEEDDSYNC: "NEEDDSYNC",
+        VM_FAULT_COMPLETED: "COMPLETED",
     }
 )
 

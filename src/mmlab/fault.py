@@ -25,6 +25,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from mmlab import version
 from mmlab.constants import (
     FAULT_FLAG_ALLOW_RETRY,
     FAULT_FLAG_INSTRUCTION,
@@ -35,10 +36,12 @@ from mmlab.constants import (
     FAULT_FLAG_RETRY_NOWAIT,
     FAULT_FLAG_TRIED,
     FAULT_FLAG_USER,
+    FAULT_FLAG_VMA_LOCK,
     FAULT_FLAG_WRITE,
     PAGE_MASK,
     TASK_SIZE,
     VM_EXEC,
+    VM_FAULT_COMPLETED,
     VM_FAULT_DONE_COW,
     VM_FAULT_ERROR,
     VM_FAULT_FALLBACK,
@@ -73,9 +76,10 @@ from mmlab.memory_fault import (
     finish_fault,
     handle_mm_fault,
     handle_pte_fault,
+    lock_vma_under_rcu,
     wp_page_copy,
 )
-from mmlab.mm_types import MmStruct, Vma, VmFault
+from mmlab.mm_types import MmStruct, Vma, VmFault, vma_end_read
 from mmlab.mmap import find_vma
 from mmlab.pagetable import _PAGE_PRESENT, mmu_permits
 from mmlab.trace import traced
@@ -156,7 +160,8 @@ class FaultResult:
     back to ``retry:``; ``error_code``: the x86 error code; ``oom``: user-mode
     ``VM_FAULT_OOM`` (``pagefault_out_of_memory``); ``kernel_fixup``: a kernel-mode fault that
     would be fixed up (``-EFAULT``); ``no_fault``: the PTE already allowed the access, so the
-    CPU would not have faulted.
+    CPU would not have faulted; ``vma_lock``: the fault was handled to the end under a per-VMA
+    lock, never touching ``mmap_lock`` (6.x).
 
     Model helper: no kernel counterpart (the kernel's result is the signal it queues).
     """
@@ -171,6 +176,7 @@ class FaultResult:
     oom: bool = False
     kernel_fixup: bool = False
     no_fault: bool = False
+    vma_lock: bool = False
 
     @property
     def ok(self) -> bool:
@@ -263,6 +269,28 @@ def do_page_fault(
     After it returns, the mmap_sem is as it was before — unless a ``->fault`` handler broke the
     locking rules, which the model then shows rather than hides.
 
+    **On a newer machine** the same call follows ``do_user_addr_fault`` (`arch/x86/mm/fault.c
+    @ v6.12.118 L1209 <https://elixir.bootlin.com/linux/v6.12.118/source/arch/x86/mm/fault.c#L1209>`_)
+    where the releases differ (:mod:`mmlab.version`):
+
+    - v6.4 on (per-VMA locks), for a user-mode fault, *before* step 3:
+      :func:`~mmlab.memory_fault.lock_vma_under_rcu` (L1327). A VMA → ``access_error`` (SIGSEGV
+      after ``vma_end_read``), then ``handle_mm_fault`` with ``FAULT_FLAG_VMA_LOCK`` (L1336),
+      ``vma_end_read`` unless the result has ``VM_FAULT_RETRY`` or ``VM_FAULT_COMPLETED`` (the
+      lock is already gone then); no ``VM_FAULT_RETRY`` → done, without ever touching
+      ``mmap_lock`` (``vma_lock_success``). ``VM_FAULT_RETRY`` → ``vma_lock_retry``,
+      ``FAULT_FLAG_TRIED`` if the try was ``VM_FAULT_MAJOR``, a fatal signal ends it there, and
+      the fault starts again under ``mmap_lock`` (L1356 ``lock_mmap:``). No VMA (a gap, or a
+      VMA being changed) → straight to ``mmap_lock``. Kernel-mode faults always take
+      ``mmap_lock``.
+    - v5.7 on: a ``VM_FAULT_RETRY`` under ``mmap_lock`` keeps ``ALLOW_RETRY`` and adds
+      ``TRIED``, so the fault may retry again (L1410); ``VM_FAULT_COMPLETED`` returns at once,
+      the lock already released (L1402).
+    - v5.9 on: the fault is counted by :func:`~mmlab.memory_fault.handle_mm_fault`
+      (``mm_account_fault``), not here: a retried fault counts as major.
+
+    ``FaultResult.vma_lock`` says whether the fault was finished under the VMA lock.
+
     Kernel: ``__do_page_fault`` in `arch/x86/mm/fault.c @ v4.15 <https://elixir.bootlin.com/linux/v4.15/source/arch/x86/mm/fault.c#L1238>`_.
     """
     address = int(address)
@@ -286,10 +314,39 @@ def do_page_fault(
         flags |= FAULT_FLAG_WRITE
     if exec_:
         flags |= FAULT_FLAG_INSTRUCTION
+    core_counts = version.has(mm.version, version.FAULT_ACCOUNTING_IN_CORE)
+    many_retries = version.has(mm.version, version.MULTIPLE_FAULT_RETRIES)
+    counted = (mm.maj_flt, mm.min_flt)
+    major = 0
+    if mm.per_vma_locks and user:
+        vmstat = mm.system.vmstat
+        vma = lock_vma_under_rcu(mm, address)
+        if vma is not None:
+            if access_error(error_code, vma):
+                vma_end_read(vma)  # bad_area_access_error(..., NULL, vma)
+                vmstat["vma_lock_success"] += 1
+                return _signal(res, user, "SIGSEGV", "SEGV_ACCERR")
+            fault = handle_mm_fault(vma, address, flags | FAULT_FLAG_VMA_LOCK)
+            res.ret = fault
+            major |= fault & VM_FAULT_MAJOR
+            if not fault & (VM_FAULT_RETRY | VM_FAULT_COMPLETED):
+                vma_end_read(vma)
+            if not fault & VM_FAULT_RETRY:
+                vmstat["vma_lock_success"] += 1
+                res.vma_lock = True
+                return _finish(mm, res, fault, user, fatal_signal_pending, major, counted,
+                               core_counts)
+            vmstat["vma_lock_retry"] += 1
+            if fault & VM_FAULT_MAJOR:
+                flags |= FAULT_FLAG_TRIED
+            if fatal_signal_pending:  # fault_signal_pending
+                if not user:
+                    res.kernel_fixup = True
+                return res
+            res.retries += 1
     sem = mm.mmap_sem
     if not sem.down_read_trylock():
         sem.down_read()
-    major = 0
     while True:
         vma = find_vma(mm, address)
         if vma is None or vma.vm_start > address:
@@ -302,6 +359,20 @@ def do_page_fault(
         fault = handle_mm_fault(vma, address, flags)
         res.ret = fault
         major |= fault & VM_FAULT_MAJOR
+        if many_retries:
+            if fault & VM_FAULT_RETRY and fatal_signal_pending:  # fault_signal_pending
+                if not user:
+                    res.kernel_fixup = True
+                return res
+            if fault & VM_FAULT_COMPLETED:
+                return _finish(mm, res, fault, user, fatal_signal_pending, major, counted,
+                               core_counts)
+            if fault & VM_FAULT_RETRY:
+                flags |= FAULT_FLAG_TRIED
+                res.retries += 1
+                sem.down_read()  # retry: lock_mm_and_find_vma
+                continue
+            break
         if fault & VM_FAULT_RETRY:
             if flags & FAULT_FLAG_ALLOW_RETRY:
                 flags &= ~FAULT_FLAG_ALLOW_RETRY
@@ -315,6 +386,12 @@ def do_page_fault(
             return res
         break
     sem.up_read()
+    return _finish(mm, res, fault, user, fatal_signal_pending, major, counted, core_counts)
+
+
+def _finish(mm: MmStruct, res: FaultResult, fault: int, user: bool, fatal_signal_pending: bool,
+            major: int, counted: tuple[int, int], core_counts: bool) -> FaultResult:
+    """The end of the handler, the lock released: ``mm_fault_error`` or the fault counts."""
     if fault & VM_FAULT_ERROR:
         # mm_fault_error
         if fatal_signal_pending and not user:
@@ -333,7 +410,9 @@ def do_page_fault(
         if fault & VM_FAULT_SIGSEGV:
             return _signal(res, user, "SIGSEGV", "SEGV_MAPERR")
         raise KernelBug(f"mm_fault_error: unexpected fault code {fault:#x} (BUG)")
-    if major:
+    if core_counts:  # handle_mm_fault counted it (mm_account_fault)
+        res.major = mm.maj_flt > counted[0]
+    elif major:
         res.major = True
         mm.maj_flt += 1
     else:

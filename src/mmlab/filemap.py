@@ -30,6 +30,14 @@ Where the model simplifies:
   ``FAULT_FLAG_ALLOW_RETRY`` :func:`lock_page_or_retry` drops mmap_sem, "waits" (the I/O
   completes and the page is unlocked) and makes the fault return ``VM_FAULT_RETRY``; without it
   the lock is simply taken over.
+- **Since v5.1** (:data:`mmlab.version.FILEMAP_DROPS_LOCK_FOR_IO`) a first try
+  (``FAULT_FLAG_ALLOW_RETRY`` without ``FAULT_FLAG_TRIED``) that must read a page gives up the
+  fault's lock before the read (``maybe_unlock_mmap_for_io``) and returns
+  ``VM_FAULT_MAJOR | VM_FAULT_RETRY``: the retry finds the page cached. In 6.12 the lock it
+  gives up is the VMA's when the fault runs under one (``release_fault_lock``), so a cold
+  page-cache fault under a VMA lock always ends on ``mmap_lock`` (`mm/filemap.c @ v6.12.118
+  L3438 <https://elixir.bootlin.com/linux/v6.12.118/source/mm/filemap.c#L3438>`_, the re-read
+  of a page that is not uptodate, which is how a cold page is read when ``ra_pages`` is 0).
 - No truncation races beyond the ``page.mapping`` re-check, no writeback, no ``file_accessed``
   timestamps, no memcg, no ``-EIO`` shrinking of the readahead window.
 """
@@ -42,6 +50,7 @@ from mmlab.constants import (
     FAULT_FLAG_ALLOW_RETRY,
     FAULT_FLAG_RETRY_NOWAIT,
     FAULT_FLAG_TRIED,
+    FAULT_FLAG_VMA_LOCK,
     PAGE_SHIFT,
     PAGE_SIZE,
     VM_FAULT_LOCKED,
@@ -64,7 +73,15 @@ from mmlab.fs_types import (
     SuperBlock,
 )
 from mmlab.memory_fault import alloc_set_pte
-from mmlab.mm_types import MmStruct, Vma, VmFault, VmOperations, vma_mm
+from mmlab.mm_types import (
+    MmStruct,
+    Vma,
+    VmFault,
+    VmOperations,
+    release_fault_lock,
+    vma_end_read,
+    vma_mm,
+)
 from mmlab.pagetable import pte_none
 from mmlab.physmem import (
     ClearPageError,
@@ -78,6 +95,7 @@ from mmlab.physmem import (
     unlock_page,
 )
 from mmlab.trace import traced
+from mmlab.version import FILEMAP_DROPS_LOCK_FOR_IO, MULTIPLE_FAULT_RETRIES, Version, has
 
 __all__ = [
     "AOP_TRUNCATED_PAGE",
@@ -98,6 +116,7 @@ __all__ = [
     "generic_file_mmap",
     "generic_file_readonly_mmap",
     "generic_file_vm_ops",
+    "fault_flag_allow_retry_first",
     "lock_page_or_retry",
     "page_cache_read",
 ]
@@ -193,23 +212,45 @@ def page_cache_read(file: File, offset: int, gfp_mask: int = 0, *, physmem: Phys
             return ret
 
 
-def lock_page_or_retry(page: Page, mm: MmStruct, flags: int) -> bool:
+def fault_flag_allow_retry_first(flags: int, version: Version) -> bool:
+    """May this fault still drop its lock and ask for a retry?
+
+    v4.15: ``FAULT_FLAG_ALLOW_RETRY`` (the x86 handler clears it for the second try). From v5.7
+    (:data:`mmlab.version.MULTIPLE_FAULT_RETRIES`) the flag stays and ``FAULT_FLAG_TRIED``
+    tells the first try apart.
+
+    Kernel: ``fault_flag_allow_retry_first`` in `include/linux/mm.h @ v6.12.118 <https://elixir.bootlin.com/linux/v6.12.118/source/include/linux/mm.h#L518>`_.
+    """
+    if not flags & FAULT_FLAG_ALLOW_RETRY:
+        return False
+    return not (has(version, MULTIPLE_FAULT_RETRIES) and flags & FAULT_FLAG_TRIED)
+
+
+def lock_page_or_retry(page: Page, mm: MmStruct, flags: int, vma: Vma | None = None) -> bool:
     """Lock ``page``, or give up mmap_sem and ask for a retry (``lock_page_or_retry``).
 
     True: the page is locked. False: the caller must return ``VM_FAULT_RETRY``; unless
     ``FAULT_FLAG_RETRY_NOWAIT`` was set, mmap_sem has been released (``up_read``) and the wait
     for the page is over (in the model the imagined I/O completes and unlocks the page).
     Without ``FAULT_FLAG_ALLOW_RETRY`` the caller sleeps for the lock with mmap_sem held (the
-    model takes it over at once).
+    model takes it over at once). A fault under a VMA lock (``FAULT_FLAG_VMA_LOCK``, 6.x)
+    releases that lock instead (``release_fault_lock``; ``vma`` is the VMA it holds), as
+    ``__folio_lock_or_retry`` does (`mm/filemap.c @ v6.12.118 L1699
+    <https://elixir.bootlin.com/linux/v6.12.118/source/mm/filemap.c#L1699>`_).
 
     Kernel: ``__lock_page_or_retry`` in `mm/filemap.c @ v4.15 <https://elixir.bootlin.com/linux/v4.15/source/mm/filemap.c#L1296>`_.
     """
     if trylock_page(page):
         return True
-    if flags & FAULT_FLAG_ALLOW_RETRY:
+    if fault_flag_allow_retry_first(flags, mm.version):
         if flags & FAULT_FLAG_RETRY_NOWAIT:
             return False
-        mm.mmap_sem.up_read()
+        if flags & FAULT_FLAG_VMA_LOCK:
+            if vma is None:
+                raise KernelBug("lock_page_or_retry under a VMA lock without the VMA")
+            vma_end_read(vma)
+        else:
+            mm.mmap_sem.up_read()
         page.flags.discard("PG_locked")  # wait_on_page_locked: the holder finishes
         return False
     lock_page(page)
@@ -258,7 +299,14 @@ def filemap_fault(vmf: VmFault) -> int:
         if page is None:  # retry_find / no_cached_page
             page = find_get_page(mapping, offset)
             if page is None:
+                unlocked = (has(mm.version, FILEMAP_DROPS_LOCK_FOR_IO)
+                            and fault_flag_allow_retry_first(vmf.flags, mm.version)
+                            and not vmf.flags & FAULT_FLAG_RETRY_NOWAIT)
+                if unlocked:
+                    release_fault_lock(vmf)  # maybe_unlock_mmap_for_io: no I/O under the lock
                 error = page_cache_read(file, offset, vmf.gfp_mask, physmem=physmem)
+                if unlocked:
+                    return ret | VM_FAULT_RETRY  # out_retry: the retry finds the page cached
                 if error >= 0:
                     continue
                 if error == -errno.ENOMEM:
@@ -268,7 +316,7 @@ def filemap_fault(vmf: VmFault) -> int:
             raise KernelBug(
                 "page cache page from another machine: mms sharing a file must run on one System"
             )
-        if not lock_page_or_retry(page, mm, vmf.flags):
+        if not lock_page_or_retry(page, mm, vmf.flags, vma):
             physmem.put_page(page)
             return ret | VM_FAULT_RETRY
         if page.mapping is not mapping:  # truncated

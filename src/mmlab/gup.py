@@ -50,6 +50,7 @@ from mmlab.mm_types import MmStruct, Vma, vma_mm
 from mmlab.mmap import find_vma
 from mmlab.pagetable import pte_dirty, pte_present, pte_write
 from mmlab.trace import traced
+from mmlab.version import FAULT_ACCOUNTING_IN_CORE, has
 
 __all__ = [
     "FOLL_COW",
@@ -150,7 +151,8 @@ def faultin_page(vma: Vma, address: int, foll_flags: int, nonblocking: list[int]
 
     ``FOLL_WRITE`` becomes ``FAULT_FLAG_WRITE``; with ``nonblocking`` the fault may drop
     ``mmap_sem`` and ask for a retry (``FAULT_FLAG_ALLOW_RETRY``): then ``nonblocking[0]``
-    becomes 0 and ``-EBUSY`` is returned. A major or minor fault is counted on the process.
+    becomes 0 and ``-EBUSY`` is returned. A major or minor fault is counted on the process
+    (from v5.9 by ``handle_mm_fault`` itself, :data:`mmlab.version.FAULT_ACCOUNTING_IN_CORE`).
     (The kernel also sets ``FOLL_COW`` after a write fault broke COW in a VMA without
     ``VM_WRITE``; the populate path writes only where ``VM_WRITE`` is set, so it never needs it.)
 
@@ -176,10 +178,11 @@ def faultin_page(vma: Vma, address: int, foll_flags: int, nonblocking: list[int]
         if err:
             return err
         raise KernelBug(f"faultin_page: fault error {ret:#x} with no errno (BUG)")
-    if ret & VM_FAULT_MAJOR:
-        mm.maj_flt += 1
-    else:
-        mm.min_flt += 1
+    if not has(mm.version, FAULT_ACCOUNTING_IN_CORE):  # v5.9 on: handle_mm_fault counts
+        if ret & VM_FAULT_MAJOR:
+            mm.maj_flt += 1
+        else:
+            mm.min_flt += 1
     if ret & VM_FAULT_RETRY:
         if nonblocking is not None:
             nonblocking[0] = 0

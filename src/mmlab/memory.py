@@ -40,6 +40,9 @@ from mmlab.constants import (
     PAGE_SIZE,
     VM_DONTDUMP,
     VM_DONTEXPAND,
+    VM_FAULT_NOPAGE,
+    VM_FAULT_OOM,
+    VM_FAULT_SIGBUS,
     VM_IO,
     VM_MIXEDMAP,
     VM_PAT,
@@ -87,6 +90,7 @@ __all__ = [
     "vm_insert_page",
     "vm_insert_pfn",
     "vm_normal_page",
+    "vmf_insert_mixed",
     "zap_page_range",
 ]
 
@@ -330,6 +334,38 @@ def vm_insert_mixed(vma: Vma, addr: int, pfn: int) -> int:
     if not mm.system.have_pte_special and not devmap and mm.physmem.pfn_valid(plain):
         return insert_page(vma, addr, mm.physmem.pfn_to_page(plain), prot)
     return insert_pfn(vma, addr, pfn, prot)
+
+
+@traced
+def vmf_insert_mixed(vma: Vma, addr: int, pfn: int) -> int:
+    """:func:`vm_insert_mixed` as v4.20 on has it: it answers with ``VM_FAULT_*`` bits.
+
+    ``VM_FAULT_NOPAGE`` when the frame is mapped (or the PTE was already populated: another
+    thread got there first, and this is not an error any more); ``VM_FAULT_SIGBUS`` for an
+    address outside the VMA, or a VMA without ``VM_MIXEDMAP`` and a frame that is not device
+    memory (``vm_mixed_ok``, where v4.15 had a ``BUG_ON``); ``VM_FAULT_OOM`` when no page table
+    could be allocated. Callers outside a fault handler, such as cramfs's ``->mmap``, turn an
+    error into an errno with ``vm_fault_to_errno``. The frame is still a ``pfn_t`` in 6.12
+    (``phys_to_pfn_t``); from v6.17 it is a plain frame number (see the chapter on the 2025
+    cramfs fix).
+
+    Kernel: ``vmf_insert_mixed`` in `mm/memory.c @ v6.12.118 <https://elixir.bootlin.com/linux/v6.12.118/source/mm/memory.c#L2521>`_.
+    """
+    if not (vma.vm_flags & VM_MIXEDMAP or pfn_t_devmap(pfn)):  # vm_mixed_ok
+        return VM_FAULT_SIGBUS
+    if addr < vma.vm_start or addr >= vma.vm_end:
+        return VM_FAULT_SIGBUS
+    mm = vma_mm(vma)
+    plain = pfn_t_to_pfn(pfn)
+    if not mm.system.have_pte_special and not pfn_t_devmap(pfn) and mm.physmem.pfn_valid(plain):
+        err = insert_page(vma, addr, mm.physmem.pfn_to_page(plain), vma.vm_page_prot)
+    else:
+        err = insert_pfn(vma, addr, pfn, vma.vm_page_prot)
+    if err == -errno.ENOMEM:
+        return VM_FAULT_OOM
+    if err < 0 and err != -errno.EBUSY:
+        return VM_FAULT_SIGBUS
+    return VM_FAULT_NOPAGE
 
 
 @traced

@@ -13,6 +13,18 @@ L3596, ``do_fault_around`` L3541, ``finish_fault`` L3452, ``alloc_set_pte`` L338
 ``__do_fault`` L3197, ``do_anonymous_page`` L3083, ``do_wp_page`` L2690, ``wp_page_copy``
 L2452.
 
+On a machine with per-VMA locks (v6.4 on, :data:`mmlab.version.PER_VMA_LOCK`) the same handlers
+follow the rules of 6.12 (Debian's 6.12.118, `mm/memory.c
+<https://elixir.bootlin.com/linux/v6.12.118/source/mm/memory.c>`_): ``lock_vma_under_rcu``
+L6273 finds and read-locks the VMA for the x86 handler; a fault under that lock
+(``FAULT_FLAG_VMA_LOCK``) gives up with ``VM_FAULT_RETRY``, after ``vma_end_read``, where it
+needs more than the one VMA: ``vmf_can_call_fault`` L3279 before a ``->fault``,
+``->page_mkwrite`` or ``->pfn_mkwrite`` of a VMA whose ``vm_ops`` has no ``->map_pages``, and
+``__vmf_anon_prepare`` L3304 when an anonymous page is needed in a VMA without an ``anon_vma``
+and ``mmap_lock`` cannot be had at once. From v5.9
+(:data:`mmlab.version.FAULT_ACCOUNTING_IN_CORE`) ``handle_mm_fault`` L6080 counts the fault
+itself (``mm_account_fault`` L5965).
+
 Where the model simplifies: no swap (``do_swap_page`` is never reached), no NUMA hinting faults,
 no huge pages (``VM_FAULT_FALLBACK`` never produced), no userfaultfd, no memcg charging, no
 pkeys, no page-table locks (the model is single threaded: "re-check the PTE under the lock"
@@ -23,6 +35,9 @@ from __future__ import annotations
 
 from mmlab.constants import (
     FAULT_FLAG_MKWRITE,
+    FAULT_FLAG_RETRY_NOWAIT,
+    FAULT_FLAG_TRIED,
+    FAULT_FLAG_VMA_LOCK,
     FAULT_FLAG_WRITE,
     PAGE_MASK,
     PAGE_SHIFT,
@@ -30,17 +45,27 @@ from mmlab.constants import (
     VM_FAULT_DONE_COW,
     VM_FAULT_ERROR,
     VM_FAULT_LOCKED,
+    VM_FAULT_MAJOR,
     VM_FAULT_NOPAGE,
     VM_FAULT_OOM,
     VM_FAULT_RETRY,
     VM_FAULT_SIGBUS,
+    VM_FAULT_SIGSEGV,
     VM_FAULT_WRITE,
     VM_SHARED,
     VM_WRITE,
 )
 from mmlab.errors import KernelBug
 from mmlab.memory import arch_pte_mkspecial, maybe_mkwrite, mk_pte, vm_normal_page
-from mmlab.mm_types import Vma, VmFault, linear_page_index, vma_mm
+from mmlab.mm_types import (
+    MmStruct,
+    Vma,
+    VmFault,
+    linear_page_index,
+    vma_end_read,
+    vma_mm,
+    vma_start_read,
+)
 from mmlab.pagetable import (
     pfn_pte,
     pte_mkdirty,
@@ -68,6 +93,8 @@ from mmlab.rmap import (
     page_remove_rmap,
 )
 from mmlab.trace import traced
+from mmlab.version import FAULT_ACCOUNTING_IN_CORE, has
+from mmlab.vma_iter import mas_walk
 
 __all__ = [
     "alloc_set_pte",
@@ -82,6 +109,10 @@ __all__ = [
     "finish_fault",
     "handle_mm_fault",
     "handle_pte_fault",
+    "lock_vma_under_rcu",
+    "mm_account_fault",
+    "vmf_anon_prepare",
+    "vmf_can_call_fault",
     "wp_page_copy",
     "wp_page_shared",
     "wp_pfn_shared",
@@ -131,10 +162,148 @@ def handle_mm_fault(vma: Vma, address: int, flags: int) -> int:
     ``__handle_mm_fault`` (no hugetlb). Returns ``VM_FAULT_*`` bits. If the result has
     ``VM_FAULT_RETRY``, the mmap_sem has been released.
 
+    From v5.9 (:data:`mmlab.version.FAULT_ACCOUNTING_IN_CORE`) the count moves to the end, in
+    :func:`mm_account_fault`, and includes the process's major/minor fault counters. With
+    ``FAULT_FLAG_VMA_LOCK`` (v6.4 on) the caller holds the VMA's read lock instead of
+    ``mmap_lock`` (``sanitize_fault_flags`` refuses it together with
+    ``FAULT_FLAG_RETRY_NOWAIT``: ``VM_FAULT_SIGSEGV``), and a ``VM_FAULT_RETRY`` result means
+    that the VMA lock has been released (`mm/memory.c @ v6.12.118 L6080
+    <https://elixir.bootlin.com/linux/v6.12.118/source/mm/memory.c#L6080>`_).
+
     Kernel: ``handle_mm_fault`` in `mm/memory.c @ v4.15 <https://elixir.bootlin.com/linux/v4.15/source/mm/memory.c#L4076>`_.
     """
-    vma_mm(vma).system.vmstat["pgfault"] += 1
-    return __handle_mm_fault(vma, address, flags)
+    mm = vma_mm(vma)
+    if not has(mm.version, FAULT_ACCOUNTING_IN_CORE):
+        mm.system.vmstat["pgfault"] += 1
+        return __handle_mm_fault(vma, address, flags)
+    if (flags & (FAULT_FLAG_VMA_LOCK | FAULT_FLAG_RETRY_NOWAIT)
+            == FAULT_FLAG_VMA_LOCK | FAULT_FLAG_RETRY_NOWAIT):
+        ret = VM_FAULT_SIGSEGV  # sanitize_fault_flags: WARN_ON_ONCE
+    else:
+        ret = __handle_mm_fault(vma, address, flags)
+    mm_account_fault(mm, flags, ret)
+    return ret
+
+
+@traced
+def mm_account_fault(mm: MmStruct, flags: int, ret: int) -> None:
+    """Count a finished fault (v5.9 on): nothing while it retries; else ``pgfault``; and if it
+    succeeded, a major fault when it was ``VM_FAULT_MAJOR`` or had been retried
+    (``FAULT_FLAG_TRIED``), a minor one otherwise.
+
+    The kernel counts the major/minor faults on the task (``current->maj_flt``); the model's
+    are on the mm (:attr:`~mmlab.mm_types.MmStruct.maj_flt`). Perf events are not modelled.
+
+    Kernel: ``mm_account_fault`` in `mm/memory.c @ v6.12.118 <https://elixir.bootlin.com/linux/v6.12.118/source/mm/memory.c#L5965>`_.
+    """
+    if ret & VM_FAULT_RETRY:
+        return
+    mm.system.vmstat["pgfault"] += 1
+    if ret & VM_FAULT_ERROR:
+        return
+    if ret & VM_FAULT_MAJOR or flags & FAULT_FLAG_TRIED:
+        mm.maj_flt += 1
+    else:
+        mm.min_flt += 1
+
+
+@traced
+def lock_vma_under_rcu(mm: MmStruct, address: int) -> Vma | None:
+    """Find the VMA that contains ``address`` and read-lock it, or None (v6.4 on).
+
+    Under RCU, without ``mmap_lock``: :func:`~mmlab.vma_iter.mas_walk` (no VMA there, a gap →
+    None), :func:`~mmlab.mm_types.vma_start_read` (write-locked, being changed → None), then
+    the checks made under the VMA lock: a VMA detached by munmap meanwhile is unlocked and the
+    walk starts again (``vma_lock_miss``); an address no longer inside it → unlock, None. Every
+    None counts ``vma_lock_abort`` in the machine's vmstat (the kernel counts these events only
+    with ``CONFIG_PER_VMA_LOCK_STATS``). None sends the fault to ``mmap_lock``. In 6.12 the VMA
+    may be anonymous without an ``anon_vma``, or file-backed: the handlers decide later
+    (:func:`vmf_can_call_fault`, :func:`vmf_anon_prepare`).
+
+    Kernel: ``lock_vma_under_rcu`` in `mm/memory.c @ v6.12.118 <https://elixir.bootlin.com/linux/v6.12.118/source/mm/memory.c#L6273>`_.
+    """
+    vmstat = mm.system.vmstat
+    while True:
+        vma = mas_walk(mm, address)
+        if vma is None or not vma_start_read(vma):
+            break
+        if vma.detached:
+            vma_end_read(vma)
+            vmstat["vma_lock_miss"] += 1
+            continue
+        if not vma.vm_start <= address < vma.vm_end:
+            vma_end_read(vma)
+            break
+        return vma
+    vmstat["vma_lock_abort"] += 1
+    return None
+
+
+@traced
+def vmf_can_call_fault(vmf: VmFault) -> int:
+    """May this fault call into the VMA's ``vm_ops`` (``->fault`` and its kin) under the lock
+    it holds? 0 if yes; else ``vma_end_read`` and ``VM_FAULT_RETRY``: try again under
+    ``mmap_lock``.
+
+    Under ``mmap_lock`` (no ``FAULT_FLAG_VMA_LOCK``): always yes. Under a VMA lock: only when the
+    ``vm_ops`` have a ``->map_pages``, which the kernel takes as the sign that they were checked
+    not to need ``mmap_lock`` ("all vm_ops that have a ->map_pages have been audited"). The
+    2017 handler's ``cramfs_vmasplit_ops`` has only ``->fault``: it always falls back here.
+
+    Kernel: ``vmf_can_call_fault`` in `mm/memory.c @ v6.12.118 <https://elixir.bootlin.com/linux/v6.12.118/source/mm/memory.c#L3279>`_.
+    """
+    vma = vmf.vma
+    ops = vma.vm_ops
+    if (ops is not None and ops.map_pages is not None) or not vmf.flags & FAULT_FLAG_VMA_LOCK:
+        return 0
+    vma_end_read(vma)
+    return VM_FAULT_RETRY
+
+
+@traced
+def __vmf_anon_prepare(vmf: VmFault) -> int:  # noqa: N807 - kernel name
+    """Give the VMA an ``anon_vma`` before an anonymous page goes in: 0, OOM or RETRY.
+
+    Already there: 0. Under a VMA lock, :func:`~mmlab.rmap.anon_vma_prepare` (which looks at the
+    neighbouring VMAs) needs ``mmap_lock`` too: taken with a trylock only, and if that fails
+    the fault retries under ``mmap_lock``.
+
+    Kernel: ``__vmf_anon_prepare`` in `mm/memory.c @ v6.12.118 <https://elixir.bootlin.com/linux/v6.12.118/source/mm/memory.c#L3304>`_.
+    """
+    vma = vmf.vma
+    if vma.anon_vma is not None:
+        return 0
+    sem = vma_mm(vma).mmap_sem
+    locked = bool(vmf.flags & FAULT_FLAG_VMA_LOCK)
+    if locked and not sem.down_read_trylock():
+        return VM_FAULT_RETRY
+    ret = VM_FAULT_OOM if anon_vma_prepare(vma) else 0
+    if locked:
+        sem.up_read()
+    return ret
+
+
+def vmf_anon_prepare(vmf: VmFault) -> int:
+    """:func:`__vmf_anon_prepare`, releasing the VMA lock when it asks for a retry.
+
+    Kernel: ``vmf_anon_prepare`` in `mm/internal.h @ v6.12.118 <https://elixir.bootlin.com/linux/v6.12.118/source/mm/internal.h#L365>`_.
+    """
+    ret = __vmf_anon_prepare(vmf)
+    if ret & VM_FAULT_RETRY:
+        vma_end_read(vmf.vma)
+    return ret
+
+
+def _anon_prepare(vmf: VmFault) -> int:
+    """v4.15's ``anon_vma_prepare`` (OOM or 0); with per-VMA locks :func:`vmf_anon_prepare`."""
+    if vma_mm(vmf.vma).per_vma_locks:
+        return vmf_anon_prepare(vmf)
+    return VM_FAULT_OOM if anon_vma_prepare(vmf.vma) else 0
+
+
+def _can_call(vmf: VmFault) -> int:
+    """:func:`vmf_can_call_fault` on per-VMA lock machines; nothing to check on v4.15."""
+    return vmf_can_call_fault(vmf) if vma_mm(vmf.vma).per_vma_locks else 0
 
 
 @traced
@@ -220,8 +389,9 @@ def do_anonymous_page(vmf: VmFault) -> int:
             return 0
         mm.pgd.set_pte_at(vmf.address, entry)
         return 0
-    if anon_vma_prepare(vma):
-        return VM_FAULT_OOM
+    ret = _anon_prepare(vmf)
+    if ret:
+        return ret
     page = mem.alloc_page()  # alloc_zeroed_user_highpage_movable
     if page is None:
         return VM_FAULT_OOM
@@ -312,6 +482,9 @@ def do_read_fault(vmf: VmFault) -> int:
         ret = do_fault_around(vmf)
         if ret:
             return ret
+    ret = _can_call(vmf)
+    if ret:
+        return ret
     ret = __do_fault(vmf)
     if ret & (VM_FAULT_ERROR | VM_FAULT_NOPAGE | VM_FAULT_RETRY):
         return ret
@@ -335,8 +508,11 @@ def do_cow_fault(vmf: VmFault) -> int:
     """
     vma = vmf.vma
     mem = _mem(vma)
-    if anon_vma_prepare(vma):
-        return VM_FAULT_OOM
+    ret = _can_call(vmf)
+    if not ret:
+        ret = _anon_prepare(vmf)
+    if ret:
+        return ret
     vmf.cow_page = mem.alloc_page()
     if vmf.cow_page is None:
         return VM_FAULT_OOM
@@ -405,6 +581,9 @@ def do_shared_fault(vmf: VmFault) -> int:
     """
     vma = vmf.vma
     mem = _mem(vma)
+    ret = _can_call(vmf)
+    if ret:
+        return ret
     ret = __do_fault(vmf)
     if ret & (VM_FAULT_ERROR | VM_FAULT_NOPAGE | VM_FAULT_RETRY):
         return ret
@@ -492,6 +671,9 @@ def wp_pfn_shared(vmf: VmFault) -> int:
     vma = vmf.vma
     pfn_mkwrite = vma.vm_ops.pfn_mkwrite if vma.vm_ops is not None else None
     if pfn_mkwrite:
+        ret = _can_call(vmf)
+        if ret:
+            return ret
         vmf.flags |= FAULT_FLAG_MKWRITE
         ret = pfn_mkwrite(vmf)
         if ret & (VM_FAULT_ERROR | VM_FAULT_NOPAGE):
@@ -514,6 +696,10 @@ def wp_page_shared(vmf: VmFault) -> int:
     page = vmf.page
     mem.get_page(page)
     if vma.vm_ops is not None and vma.vm_ops.page_mkwrite is not None:
+        tmp = _can_call(vmf)
+        if tmp:
+            mem.put_page(page)
+            return tmp
         tmp = do_page_mkwrite(vmf)
         if not tmp or tmp & (VM_FAULT_ERROR | VM_FAULT_NOPAGE):
             mem.put_page(page)
@@ -547,10 +733,11 @@ def wp_page_copy(vmf: VmFault) -> int:
     mm = vma_mm(vma)
     mem = mm.physmem
     old_page = vmf.page
-    if anon_vma_prepare(vma):
+    ret = _anon_prepare(vmf)
+    if ret:
         if old_page is not None:
             mem.put_page(old_page)
-        return VM_FAULT_OOM
+        return ret
     new_page = mem.alloc_page()
     if new_page is None:
         if old_page is not None:

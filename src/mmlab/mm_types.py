@@ -18,9 +18,10 @@ space a notebook uses, :class:`mmlab.mm.MM`, is an :class:`MmStruct` with the sy
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from mmlab.constants import (
+    FAULT_FLAG_VMA_LOCK,
     PAGE_ALIGN,
     PAGE_SHIFT,
     TASK_SIZE,
@@ -31,12 +32,13 @@ from mmlab.constants import (
 )
 from mmlab.errors import KernelBug
 from mmlab.fs_types import File
+from mmlab.mmap_lock import MmapLock
 from mmlab.pagetable import PageTable, Pte
 from mmlab.physmem import PAGE_MAPPING_ANON, Page, PhysMem
 from mmlab.rwsem import RwSemaphore
 from mmlab.system import System, default_system
-from mmlab.trace import MmStructSnapshot, VmaSnapshot, VmFaultSnapshot, lock_state
-from mmlab.version import Version
+from mmlab.trace import MmStructSnapshot, VmaSnapshot, VmFaultSnapshot, lock_state, traced
+from mmlab.version import PER_VMA_LOCK, Version, has
 from mmlab.vmatree import VmaTree
 
 __all__ = [
@@ -46,10 +48,18 @@ __all__ = [
     "Vma",
     "VmFault",
     "VmOperations",
+    "VmaLock",
     "linear_page_index",
+    "release_fault_lock",
+    "vma_assert_write_locked",
+    "vma_end_read",
     "vma_is_anonymous",
+    "vma_is_write_locked",
+    "vma_mark_detached",
     "vma_mm",
     "vma_pages",
+    "vma_start_read",
+    "vma_start_write",
 ]
 
 #: Where top-down allocation starts (``mm->mmap_base``) for a 64-bit process without address
@@ -108,6 +118,23 @@ class VmOperations:
         return f"<{self.label}>"
 
 
+class VmaLock(RwSemaphore):
+    """``struct vma_lock``: the semaphore a VMA has of its own since v6.4 (per-VMA locks).
+
+    Readers are faults handled under the VMA lock; a writer holds it only for a moment, in
+    :func:`vma_start_write`. Its operations are not traced one by one: :func:`vma_start_read`,
+    :func:`vma_end_read` and :func:`vma_start_write` are.
+
+    Kernel: ``struct vma_lock`` in `include/linux/mm_types.h @ v6.12.118 <https://elixir.bootlin.com/linux/v6.12.118/source/include/linux/mm_types.h#L663>`_.
+    """
+
+    def __init__(self) -> None:
+        super().__init__(None, "vm_lock")
+
+    def _note(self, op: str) -> None:
+        return None
+
+
 @dataclass(eq=False)
 class Vma:
     """``struct vm_area_struct``: one contiguous range of an address space with one set of rules.
@@ -116,6 +143,13 @@ class Vma:
     for private anonymous VMAs it is ``vm_start >> PAGE_SHIFT``; after ``remap_pfn_range`` on a
     COW mapping it holds the first page frame number instead. ``vm_ops is None`` means anonymous
     memory, exactly as ``vma_is_anonymous()`` tests.
+
+    The last three fields exist since v6.4 (:data:`mmlab.version.PER_VMA_LOCK`) and are unused
+    before: ``vm_lock`` (the VMA's own lock, :class:`VmaLock`), ``vm_lock_seq`` (the mm's
+    ``mm_lock_seq`` when the VMA was last write-locked; ``-1``, the kernel's ``UINT_MAX``, for
+    never) and ``detached`` (taken out of the mm's tree by munmap), as in `include/linux/mm_types.h
+    @ v6.12.118 L763 <https://elixir.bootlin.com/linux/v6.12.118/source/include/linux/mm_types.h#L763>`_
+    (``vm_lock_seq``).
 
     Kernel: ``struct vm_area_struct`` in `include/linux/mm_types.h @ v4.15 <https://elixir.bootlin.com/linux/v4.15/source/include/linux/mm_types.h#L280>`_.
     """
@@ -130,6 +164,9 @@ class Vma:
     vm_page_prot: int = 0
     vm_mm: MmStruct | None = None
     anon_vma: AnonVma | None = None
+    vm_lock: VmaLock = field(default_factory=VmaLock, repr=False)
+    vm_lock_seq: int = -1
+    detached: bool = False
 
     def __repr__(self) -> str:
         perms = _perms(self.vm_flags)
@@ -220,7 +257,7 @@ class MmStruct:
     ) -> None:
         self.system = system if system is not None else default_system()
         self.mm_rb: VmaTree[Vma] = VmaTree()
-        self.mmap_sem = RwSemaphore(self)
+        self.mmap_sem = MmapLock(self, per_vma_locks=has(self.system.version, PER_VMA_LOCK))
         self.pgd = PageTable()
         self.mmap_base = mmap_base
         #: Where bottom-up allocation starts (``TASK_UNMAPPED_BASE``: a third of the way up).
@@ -257,9 +294,14 @@ class MmStruct:
         return len(self.mm_rb)
 
     @property
-    def mmap_lock(self) -> RwSemaphore:
+    def mmap_lock(self) -> MmapLock:
         """The lock under its v5.8+ name."""
         return self.mmap_sem
+
+    @property
+    def per_vma_locks(self) -> bool:
+        """The machine's kernel tries faults under per-VMA locks (v6.4 on)."""
+        return self.mmap_sem.per_vma_locks
 
     @property
     def physmem(self) -> PhysMem:
@@ -320,3 +362,109 @@ def vma_is_anonymous(vma: Vma) -> bool:
     Kernel: ``vma_is_anonymous`` in `include/linux/mm.h @ v4.15 <https://elixir.bootlin.com/linux/v4.15/source/include/linux/mm.h#L1471>`_.
     """
     return vma.vm_ops is None
+
+
+# --- per-VMA locks (include/linux/mm.h @ v6.12.118): faults under one VMA's lock ---------------
+def vma_is_write_locked(vma: Vma) -> bool:
+    """Is ``vma`` write-locked now (its ``vm_lock_seq`` is the mm's current sequence)?
+
+    ``__is_vma_write_locked`` asks this of a VMA whose mm the caller holds for writing; the
+    model asks it at any time (a reader's :func:`vma_start_read` makes the same comparison).
+
+    Kernel: ``__is_vma_write_locked`` in `include/linux/mm.h @ v6.12.118 <https://elixir.bootlin.com/linux/v6.12.118/source/include/linux/mm.h#L733>`_.
+    """
+    mm = vma_mm(vma)
+    lock = mm.mmap_sem
+    return lock.per_vma_locks and lock.writer and vma.vm_lock_seq == lock.mm_lock_seq
+
+
+@traced
+def vma_start_read(vma: Vma) -> bool:
+    """Try to read-lock ``vma`` for a fault; False sends the fault to ``mmap_lock``.
+
+    It fails when the VMA is write-locked (its ``vm_lock_seq`` equals the mm's sequence: a
+    writer holds ``mmap_lock`` and has called :func:`vma_start_write` on it) or its semaphore
+    cannot be taken at once (a writer is in :func:`vma_start_write` right now). It never waits.
+    On a machine without per-VMA locks it always fails, as the kernel's stub does.
+
+    Kernel: ``vma_start_read`` in `include/linux/mm.h @ v6.12.118 <https://elixir.bootlin.com/linux/v6.12.118/source/include/linux/mm.h#L692>`_.
+    """
+    mm = vma_mm(vma)
+    lock = mm.mmap_sem
+    if not lock.per_vma_locks:
+        return False
+    if vma.vm_lock_seq == lock.mm_lock_seq:
+        return False
+    if not vma.vm_lock.down_read_trylock():
+        return False
+    return True
+
+
+@traced
+def vma_end_read(vma: Vma) -> None:
+    """Release a VMA read lock taken by :func:`vma_start_read`.
+
+    Kernel: ``vma_end_read`` in `include/linux/mm.h @ v6.12.118 <https://elixir.bootlin.com/linux/v6.12.118/source/include/linux/mm.h#L725>`_.
+    """
+    vma.vm_lock.up_read()
+
+
+@traced
+def vma_start_write(vma: Vma) -> None:
+    """Write-lock ``vma`` before changing it, until ``mmap_lock`` is released or downgraded.
+
+    The caller holds ``mmap_lock`` for writing (the kernel WARNs otherwise; the model raises
+    :class:`~mmlab.errors.KernelBug`). Already locked in this hold: nothing to do. Otherwise it
+    takes the VMA's semaphore for writing, which waits for the faults that hold it for reading
+    (:class:`~mmlab.errors.WouldSleep` in the model, which has no scheduler), stamps
+    ``vm_lock_seq`` with the mm's sequence and releases the semaphore at once: from now on
+    :func:`vma_start_read` fails on this VMA. A no-op on a machine without per-VMA locks.
+
+    Kernel: ``vma_start_write`` in `include/linux/mm.h @ v6.12.118 <https://elixir.bootlin.com/linux/v6.12.118/source/include/linux/mm.h#L750>`_.
+    """
+    mm = vma_mm(vma)
+    lock = mm.mmap_sem
+    if not lock.per_vma_locks:
+        return
+    if not lock.writer:
+        raise KernelBug(f"vma_start_write({vma!r}) without mmap_lock held for writing "
+                        "(mmap_assert_write_locked: WARN_ON)")
+    if vma.vm_lock_seq == lock.mm_lock_seq:
+        return
+    vma.vm_lock.down_write()
+    vma.vm_lock_seq = lock.mm_lock_seq
+    vma.vm_lock.up_write()
+
+
+def vma_assert_write_locked(vma: Vma) -> None:
+    """``VM_BUG_ON_VMA`` unless ``vma`` is write-locked (checked on per-VMA lock machines only).
+
+    Kernel: ``vma_assert_write_locked`` in `include/linux/mm.h @ v6.12.118 <https://elixir.bootlin.com/linux/v6.12.118/source/include/linux/mm.h#L768>`_.
+    """
+    if vma_mm(vma).per_vma_locks and not vma_is_write_locked(vma):
+        raise KernelBug(f"VM_BUG_ON_VMA: {vma!r} is not write-locked")
+
+
+def vma_mark_detached(vma: Vma, detached: bool) -> None:
+    """Mark ``vma`` as taken out of the mm's tree (it must be write-locked first).
+
+    :func:`mmlab.memory_fault.lock_vma_under_rcu` checks the flag after locking a VMA it found,
+    in case munmap removed it in between.
+
+    Kernel: ``vma_mark_detached`` in `include/linux/mm.h @ v6.12.118 <https://elixir.bootlin.com/linux/v6.12.118/source/include/linux/mm.h#L781>`_.
+    """
+    if detached:
+        vma_assert_write_locked(vma)
+    vma.detached = detached
+
+
+def release_fault_lock(vmf: VmFault) -> None:
+    """Release whichever lock the fault holds: the VMA's (``FAULT_FLAG_VMA_LOCK``) or
+    ``mmap_lock`` (v4.15's handlers call ``up_read(&mm->mmap_sem)`` directly).
+
+    Kernel: ``release_fault_lock`` in `include/linux/mm.h @ v6.12.118 <https://elixir.bootlin.com/linux/v6.12.118/source/include/linux/mm.h#L789>`_.
+    """
+    if vmf.flags & FAULT_FLAG_VMA_LOCK:
+        vma_end_read(vmf.vma)
+    else:
+        vma_mm(vmf.vma).mmap_sem.up_read()

@@ -61,7 +61,15 @@ from mmlab.constants import (
 from mmlab.errors import KernelBug
 from mmlab.fs_types import FMODE_READ, FMODE_WRITE, File
 from mmlab.memory import zap_page_range
-from mmlab.mm_types import AnonVma, MmStruct, Vma, vma_is_anonymous, vma_pages
+from mmlab.mm_types import (
+    AnonVma,
+    MmStruct,
+    Vma,
+    vma_is_anonymous,
+    vma_mark_detached,
+    vma_pages,
+    vma_start_write,
+)
 from mmlab.pagetable import pgprot_modify, protection_map
 from mmlab.shmem import shmem_zero_setup
 from mmlab.trace import traced
@@ -215,6 +223,12 @@ def __split_vma(mm: MmStruct, vma: Vma, addr: int, new_below: int) -> int:  # no
     ``addr``, which assumes ``vm_pgoff`` is a linear file offset. Every other field (flags, ops,
     file, private data) is copied, and page tables are not touched.
 
+    On a machine with per-VMA locks both VMAs are write-locked (``vma_start_write``) before
+    either changes, as 6.12 does (`mm/vma.c @ v6.12.118 L416
+    <https://elixir.bootlin.com/linux/v6.12.118/source/mm/vma.c#L416>`_): a fault that holds the
+    VMA's read lock is waited for, and later faults on either half go to ``mmap_lock`` until it
+    is released.
+
     v4.15 does not check that ``addr`` lies strictly inside ``vma`` (callers must). The model
     returns ``-EINVAL`` there instead of making a VMA that ends where it starts: its own guard,
     not a kernel's. No kernel returns an error there: Debian's 6.1.192 (``mm/mmap.c``) has no
@@ -238,6 +252,9 @@ def __split_vma(mm: MmStruct, vma: Vma, addr: int, new_below: int) -> int:  # no
         new.vm_pgoff += pages_below
     if new.vm_ops is not None and new.vm_ops.open is not None:
         new.vm_ops.open(new)  # before vma_adjust makes the new VMA visible, as in the kernel
+    if mm.per_vma_locks:  # v6.4 on: no fault may use either half while they change
+        vma_start_write(vma)
+        vma_start_write(new)
     tree = mm.mm_rb
     if new_below:
         tree.set_bounds(vma, addr, vma.vm_end)
@@ -314,6 +331,10 @@ def _absorb(mm: MmStruct, keep: Vma, start: int, end: int, pgoff: int) -> None:
     overlaps its start is trimmed from above.
     """
     tree = mm.mm_rb
+    if mm.per_vma_locks:  # vma_merge write-locks what it changes (6.12: mm/vma.c L759-L765)
+        vma_start_write(keep)
+        for other in _vmas_in(mm, start, end):
+            vma_start_write(other)
     for other in list(_vmas_in(mm, start, end)):
         if other is keep:
             continue
@@ -653,7 +674,11 @@ def do_munmap(mm: MmStruct, start: int, length: int) -> int:
     Nothing mapped there is not an error. A VMA that straddles ``start`` is split (the original
     struct keeps the part below), one that straddles the end is split again (a new struct for
     the part below the end); the VMAs inside are detached, their PTEs zapped and page tables
-    freed. Splitting in the middle of a VMA needs a free map-count slot (``-ENOMEM``).
+    freed. Splitting in the middle of a VMA needs a free map-count slot (``-ENOMEM``). With
+    per-VMA locks each removed VMA is write-locked and marked detached first, as
+    ``vms_gather_munmap_vmas`` does in 6.12 (`mm/vma.c @ v6.12.118 L1254
+    <https://elixir.bootlin.com/linux/v6.12.118/source/mm/vma.c#L1254>`_); 6.12 then downgrades
+    ``mmap_lock`` to read for the zapping, which the model does not.
 
     Kernel: ``do_munmap`` in `mm/mmap.c @ v4.15 <https://elixir.bootlin.com/linux/v4.15/source/mm/mmap.c#L2635>`_.
     """
@@ -679,7 +704,11 @@ def do_munmap(mm: MmStruct, start: int, length: int) -> int:
             return err
     doomed = list(_vmas_in(mm, start, end))
     for v in doomed:
+        if mm.per_vma_locks:  # 6.12: vma_start_write, then vma_mark_detached (mm/vma.c L1254)
+            vma_start_write(v)
         mm.mm_rb.remove(v)
+        if mm.per_vma_locks:
+            vma_mark_detached(v, True)
     unmap_region(mm, doomed, start, end)
     for v in doomed:
         if v.vm_ops is not None and v.vm_ops.close is not None:

@@ -36,7 +36,7 @@ from mmlab.constants import (
     calc_vm_prot_bits,
 )
 from mmlab.gup import populate_vma_page_range
-from mmlab.mm_types import MmStruct, Vma, vma_is_anonymous, vma_mm
+from mmlab.mm_types import MmStruct, Vma, vma_is_anonymous, vma_mm, vma_start_write
 from mmlab.mmap import find_vma, split_vma, vma_merge, vma_set_page_prot, vma_wants_writenotify
 from mmlab.trace import traced
 
@@ -131,6 +131,8 @@ def mprotect_fixup(
     (so it can merge again with read-only neighbours; see :mod:`mmlab.version`). It tries
     :func:`vma_merge` first, otherwise splits off the parts outside the range
     (:func:`split_vma`, which can fail at the map-count limit). Then it rewrites the PTEs.
+    With per-VMA locks the VMA is write-locked before its flags change (`mm/mprotect.c @
+    v6.12.118 L676 <https://elixir.bootlin.com/linux/v6.12.118/source/mm/mprotect.c#L676>`_).
 
     Kernel: ``mprotect_fixup`` in `mm/mprotect.c @ v4.15 <https://elixir.bootlin.com/linux/v4.15/source/mm/mprotect.c#L296>`_.
     """
@@ -161,6 +163,8 @@ def mprotect_fixup(
             err = split_vma(mm, vma, end, 0)
             if err:
                 return err, vma
+    if mm.per_vma_locks:  # 6.12: vma_start_write, then vm_flags_reset (mm/mprotect.c L676)
+        vma_start_write(vma)
     vma.vm_flags = newflags
     dirty_accountable = vma_wants_writenotify(vma, vma.vm_page_prot)
     vma_set_page_prot(vma)

@@ -51,7 +51,7 @@ from mmlab.constants import (
     offset_in_page,
 )
 from mmlab.gup import mm_populate
-from mmlab.mm_types import MmStruct, Vma, vma_mm
+from mmlab.mm_types import MmStruct, Vma, vma_mm, vma_start_write
 from mmlab.mmap import copy_vma, do_munmap, find_vma, get_unmapped_area
 from mmlab.pagetable import _PAGE_SOFT_DIRTY, PMD_SIZE, Pte, pte_present
 from mmlab.trace import traced
@@ -266,6 +266,10 @@ def move_vma(vma: Vma, old_addr: int, old_len: int, new_len: int,
     5. ``do_munmap`` of the old range (L356): its PTEs are empty by now; the old VMA, or the
        part of it that was moved, goes away.
 
+    With per-VMA locks the old VMA is write-locked before ``copy_vma`` (`mm/mremap.c @ v6.12.118
+    L759 <https://elixir.bootlin.com/linux/v6.12.118/source/mm/mremap.c#L759>`_), so no fault
+    under its VMA lock sees it while its page tables move.
+
     Not modelled: ``ksm_madvise`` (L294), the ``->mremap`` method (L309), ``arch_remap``,
     ``vm_stat_account`` (L350), ``untrack_pfn_moved`` (L353), ``locked_vm``.
 
@@ -275,6 +279,8 @@ def move_vma(vma: Vma, old_addr: int, old_len: int, new_len: int,
     vm_flags = vma.vm_flags
     if mm.map_count >= mm.system.max_map_count - 3:
         return -errno.ENOMEM, False
+    if mm.per_vma_locks:  # 6.12 write-locks the VMA before copying it (mm/mremap.c L759)
+        vma_start_write(vma)
     new_pgoff = vma.vm_pgoff + ((old_addr - vma.vm_start) >> PAGE_SHIFT)
     copied = copy_vma(vma, new_addr, new_len, new_pgoff)
     if copied is None:

@@ -14,6 +14,18 @@ other shared-state access) to the next, so the interleavings are those a schedul
 produce at those points. Each interleaving is run from scratch on a fresh machine (no state is
 copied), so a run is exactly what the model's functions do.
 
+``version=`` runs the same threads on a newer kernel's rules (:mod:`mmlab.version`). From v6.4 a
+fault first tries the VMA's own lock (``lock_vma_under_rcu``, then ``handle_mm_fault`` with
+``FAULT_FLAG_VMA_LOCK``: two steps, the VMA read-locked between them) and falls back to
+``mmap_sem`` when that fails or the handler answers ``VM_FAULT_RETRY``; a system call takes
+``mmap_sem`` for writing in one step and does its work in the next, which waits until no fault
+holds the read lock of a VMA it write-locks (``vma_start_write``; the model waits for the VMAs
+in the call's range and the two that touch it, a superset of what the kernel locks); the split
+handler waits there too before ``split_vma``. A VMA that changes while a fault holds its read
+lock is reported: that is the rule per-VMA locks add (every change of a VMA goes through
+``vma_start_write``). A fault may also touch a second, anonymous mapping of the same process
+(``Fault(page, region="anon")``), to show which faults wait for which.
+
 Model helper: no kernel counterpart (the kernel's threads and scheduler).
 """
 
@@ -30,31 +42,45 @@ from mmlab.constants import (
     FAULT_FLAG_KILLABLE,
     FAULT_FLAG_TRIED,
     FAULT_FLAG_USER,
+    FAULT_FLAG_VMA_LOCK,
+    FAULT_FLAG_WRITE,
+    MAP_ANONYMOUS,
     MAP_FIXED,
+    MAP_PRIVATE,
     MREMAP_FIXED,
     MREMAP_MAYMOVE,
     PAGE_MASK,
     PAGE_SIZE,
     PROT_READ,
+    PROT_WRITE,
+    VM_FAULT_COMPLETED,
     VM_FAULT_ERROR,
+    VM_FAULT_MAJOR,
     VM_FAULT_NOPAGE,
     VM_FAULT_RETRY,
     VM_READ,
     vm_fault_names,
 )
 from mmlab.errors import KernelBug, SignalDelivered
-from mmlab.filemap import generic_file_vm_ops
+from mmlab.filemap import generic_file_buffered_read, generic_file_vm_ops
 from mmlab.fs_types import File
 from mmlab.memory import check_mm_invariants
-from mmlab.memory_fault import finish_fault, handle_mm_fault
+from mmlab.memory_fault import finish_fault, handle_mm_fault, lock_vma_under_rcu
 from mmlab.mm import MM
-from mmlab.mm_types import VmFault, linear_page_index
+from mmlab.mm_types import Vma, VmFault, linear_page_index, vma_end_read
 from mmlab.mmap import find_vma
-from mmlab.pagetable import pte_present
+from mmlab.pagetable import mmu_permits, pte_present
 from mmlab.physmem import Page, PageLocked, unlock_page
 from mmlab.scenarios import Scenario, scenario, scenario_image
 from mmlab.system import System
-from mmlab.uaccess import user_read
+from mmlab.uaccess import user_read, user_write
+from mmlab.version import (
+    DEFAULT_VERSION,
+    FAULT_ACCOUNTING_IN_CORE,
+    MULTIPLE_FAULT_RETRIES,
+    Version,
+    has,
+)
 from mmlab.xip import (
     CRAMFS_VMASPLIT_OPS,
     CramfsSuperBlock,
@@ -72,13 +98,19 @@ __all__ = [
     "RaceReport",
     "Remap",
     "Run",
+    "Step",
     "explore",
+    "fair_schedule",
     "race",
     "run_schedule",
+    "steps_of",
 ]
 
 
 # --- what a thread does ---------------------------------------------------------------------
+#: Pages of the anonymous region a :class:`Fault` with ``region="anon"`` touches.
+ANON_PAGES = 4
+
 @dataclass(frozen=True)
 class Fault:
     """A thread touching page ``page`` of the mapping (a read), as the CPU and the kernel do.
@@ -86,7 +118,10 @@ class Fault:
     ``allow_retry=False`` is a ``get_user_pages`` caller without ``nonblocking``: the handler may
     not drop ``mmap_sem``, and a ``VM_FAULT_RETRY`` comes back as ``-EBUSY`` to a caller who then
     releases a lock it no longer holds. ``killed``: a SIGKILL arrives while the thread waits for
-    the lock for writing.
+    the lock for writing. ``region="anon"``: the page is one of a second, anonymous private
+    mapping of the process (four pages, read+write, away from the cramfs mapping, its page 0
+    written before the threads start so that it has its ``anon_vma``); ``write``: the access
+    writes.
 
     Model helper: no kernel counterpart.
     """
@@ -94,12 +129,23 @@ class Fault:
     page: int
     allow_retry: bool = True
     killed: bool = False
+    region: str = "mapping"
+    write: bool = False
+
+    def __post_init__(self) -> None:
+        if self.region not in ("mapping", "anon"):
+            raise ValueError(f"Fault region {self.region!r}: 'mapping' or 'anon'")
+        if self.region == "anon" and not 0 <= self.page < ANON_PAGES:
+            raise ValueError(f"Fault page {self.page} of the anonymous region: 0 to "
+                             f"{ANON_PAGES - 1}")
 
     @property
     def label(self) -> str:
         """What the thread does, in a few words."""
         extra = ("" if self.allow_retry else ", gup") + (", killed" if self.killed else "")
-        return f"fault page {self.page}{extra}"
+        if self.region == "anon":
+            return f"{'write' if self.write else 'read'} anon page {self.page}{extra}"
+        return f"{'write' if self.write else 'fault'} page {self.page}{extra}"
 
 
 def _pages(page: int, pages: int) -> str:
@@ -193,6 +239,13 @@ class _Outcome:
     split: bool = False
     waiting_for: Page | None = None  # a page-cache page whose lock the thread sleeps on
     handler: SplitFault | None = None  # the split handler's report while it runs
+    #: 6.x: the VMA whose read lock the thread holds now, and what it looked like then.
+    vma_locked: Vma | None = None
+    vma_seen: tuple[object, ...] = ()
+    #: 6.x: how the fault ended: finished under the VMA lock, or fell back to mmap_sem.
+    vma_lock: str = ""
+    minflt: int = 0
+    majflt: int = 0
 
     def problems(self) -> list[str]:
         """What broke so far, including what the split handler found while it still runs."""
@@ -200,6 +253,8 @@ class _Outcome:
 
     def summary(self) -> str:
         parts = [self.result]
+        if self.vma_lock:
+            parts.insert(0, self.vma_lock)
         if self.split:
             parts.insert(0, "split")
         if self.nopage:
@@ -225,6 +280,13 @@ class _World:
     #: the first page), in pages of the faulting mapping; the later the move, the later in
     #: the list.
     moved: list[tuple[int, int, File, int]] = field(default_factory=list)
+    #: Where the anonymous region starts (0 when no thread touches it).
+    anon: int = 0
+
+    def address(self, spec: Fault) -> int:
+        """The address a fault touches."""
+        base = self.anon if spec.region == "anon" else self.base
+        return base + spec.page * PAGE_SIZE
 
     def expected(self, page: int) -> tuple[File, int] | None:
         """The file and file page the program mapped at ``page`` of the mapping (None outside
@@ -237,7 +299,7 @@ class _World:
         return None
 
 
-def _enabled(label: str, world: _World, spec: ThreadSpec, out: _Outcome) -> bool:
+def _enabled(label: str, world: _World, spec: ThreadSpec, index: int, out: _Outcome) -> bool:
     sem = world.mm.mmap_sem
     if label == "lock_page":
         return out.waiting_for is None or not PageLocked(out.waiting_for)
@@ -245,23 +307,72 @@ def _enabled(label: str, world: _World, spec: ThreadSpec, out: _Outcome) -> bool
         return not sem.writer
     if label == "down_write_killable":
         return (isinstance(spec, Fault) and spec.killed) or not sem.is_locked
-    if label == "syscall":
+    if label == "mmap_write_lock":
         return not sem.is_locked
+    if label == "syscall":
+        if sem.per_vma_locks and not isinstance(spec, Fault):  # holds mmap_sem: vma_start_write
+            return not any(v.vm_lock.readers for v in _write_set(world, spec, index))
+        return not sem.is_locked
+    if label == "vma_start_write":
+        vma = out.handler.write_locking if out.handler is not None else None
+        return vma is None or not vma.vm_lock.readers
     return True
 
 
+def _write_set(world: _World, spec: Munmap | Mprotect | Remap | Mremap, index: int) -> list[Vma]:
+    """The VMAs a system call may write-lock: those in its ranges and the two touching each."""
+    mm = world.mm
+    if isinstance(spec, Munmap | Mprotect):
+        ranges = [(world.base + spec.page * PAGE_SIZE,
+                   world.base + (spec.page + spec.pages) * PAGE_SIZE)]
+    elif isinstance(spec, Mremap):
+        _file, addr, pages = world.others[index]
+        dest = world.base + spec.page * PAGE_SIZE
+        ranges = [(addr, addr + pages * PAGE_SIZE), (dest, dest + pages * PAGE_SIZE)]
+    else:
+        ranges = [(world.base, world.base + world.scenario.length)]
+    found: list[Vma] = []
+    for start, end in ranges:
+        for vma in mm:
+            if vma.vm_start <= end and vma.vm_end >= start and vma not in found:
+                found.append(vma)
+    return found
+
+
+def _vma_fields(vma: Vma) -> tuple[object, ...]:
+    return (vma.vm_start, vma.vm_end, vma.vm_pgoff, vma.vm_flags, vma.vm_ops, vma.vm_file,
+            vma.detached)
+
+
 def _fault_program(world: _World, spec: Fault, out: _Outcome) -> Generator[str, None, None]:
-    """The x86 fault path (``__do_page_fault``) around the cramfs handler, step by step."""
+    """The x86 fault path (``__do_page_fault``) around the cramfs handler, step by step.
+
+    From v6.4 each hardware fault first tries the VMA lock (:func:`_vma_lock_try`).
+    """
     mm = world.mm
     sem = mm.mmap_sem
-    addr = world.base + spec.page * PAGE_SIZE
+    addr = world.address(spec)
+    many_retries = has(mm.version, MULTIPLE_FAULT_RETRIES)
     flags = FAULT_FLAG_KILLABLE | FAULT_FLAG_USER
     if spec.allow_retry:
         flags |= FAULT_FLAG_ALLOW_RETRY
+    if spec.write:
+        flags |= FAULT_FLAG_WRITE
+    core_counts = has(mm.version, FAULT_ACCOUNTING_IN_CORE)
     for _attempt in range(4):  # each pass is one hardware fault; NOPAGE makes the CPU refault
         yield "fault"
-        if pte_present(mm.pgd.walk(addr)):
+        if mmu_permits(mm.pgd.walk(addr & PAGE_MASK), spec.write, True, False):
             return  # the access succeeds without a fault
+        major = 0  # VM_FAULT_MAJOR of any try of this fault (v4.15 counts at the end)
+        if sem.per_vma_locks and spec.allow_retry:  # a user fault (get_user_pages: no VMA lock)
+            ret = yield from _vma_lock_try(world, spec, out, addr, flags)
+            if ret is not None:
+                if ret & VM_FAULT_NOPAGE:
+                    out.nopage += 1
+                    continue
+                return
+            if out.vma_lock.endswith("MAJOR"):
+                flags |= FAULT_FLAG_TRIED
         yield "down_read"
         sem.down_read()
         while True:  # retry:
@@ -272,21 +383,25 @@ def _fault_program(world: _World, spec: Fault, out: _Outcome) -> Generator[str, 
                 out.result = "SIGSEGV"
                 return
             if vma.vm_ops is not CRAMFS_VMASPLIT_OPS or pte_present(mm.pgd.walk(addr)):
-                mapping = vma.vm_file.f_mapping if vma.vm_file is not None else None
-                page = mapping.pages.get(linear_page_index(vma, addr)) if mapping else None
-                if page is not None and PageLocked(page):  # another fault is filling it
-                    out.waiting_for = page
-                    yield "lock_page"  # lock_page_or_retry would sleep until it is unlocked
-                    out.waiting_for = None
-                ret = handle_mm_fault(vma, addr, flags)
+                yield from _wait_for_page(vma, addr, out)
+                ret = _counted(mm, out, lambda v=vma, f=flags: handle_mm_fault(v, addr, f))
+                major |= ret & VM_FAULT_MAJOR
                 out.events.append(f"handle_mm_fault {vm_fault_names(ret) or 0}")
                 if ret & VM_FAULT_RETRY:
-                    raise KernelBug("a page-cache fault retried: not expected in these races")
+                    if not many_retries:
+                        raise KernelBug("a page-cache fault retried: not expected in these races")
+                    flags |= FAULT_FLAG_TRIED  # filemap_fault gave up mmap_sem for the read
+                    out.retries += 1
+                    yield "down_read"
+                    sem.down_read()
+                    continue
                 yield "up_read"
                 sem.up_read()
                 if ret & VM_FAULT_ERROR:
                     out.result = "+".join(vm_fault_names(ret & VM_FAULT_ERROR))
                     return
+                if not core_counts:
+                    _count(out, major)
                 break
             mm.pgd.pmd_alloc(addr)  # __handle_mm_fault: vmf->pmd
             pmd_before = mm.pgd.table_of("pmd", addr)
@@ -295,6 +410,9 @@ def _fault_program(world: _World, spec: Fault, out: _Outcome) -> Generator[str, 
             killed: Callable[[], bool] = lambda: spec.killed and sem.is_locked  # noqa: E731
             out.handler = rep
             ret = yield from vmasplit_fault_steps(vmf, killed, rep)
+            major |= ret & VM_FAULT_MAJOR
+            if core_counts and not ret & (VM_FAULT_RETRY | VM_FAULT_ERROR):  # mm_account_fault
+                _count(out, ret & VM_FAULT_MAJOR or flags & FAULT_FLAG_TRIED)
             out.handler = None
             out.events += rep.events
             out.broken += rep.broken
@@ -304,7 +422,10 @@ def _fault_program(world: _World, spec: Fault, out: _Outcome) -> Generator[str, 
                                   "allow it (no FAULT_FLAG_ALLOW_RETRY)")
             if ret & VM_FAULT_RETRY:
                 if flags & FAULT_FLAG_ALLOW_RETRY:
-                    flags = (flags & ~FAULT_FLAG_ALLOW_RETRY) | FAULT_FLAG_TRIED
+                    if many_retries:  # v5.7 on: ALLOW_RETRY stays, TRIED is added
+                        flags |= FAULT_FLAG_TRIED
+                    else:
+                        flags = (flags & ~FAULT_FLAG_ALLOW_RETRY) | FAULT_FLAG_TRIED
                     out.retries += 1
                     if spec.killed:
                         out.result = "killed (SIGKILL delivered; lock not held, as required)"
@@ -326,6 +447,8 @@ def _fault_program(world: _World, spec: Fault, out: _Outcome) -> Generator[str, 
                 yield "up_read"
                 sem.up_read()
                 out.nopage += 1
+                if not core_counts:
+                    _count(out, major)
                 break
             if ret & VM_FAULT_ERROR:
                 now = find_vma(mm, addr)
@@ -346,13 +469,17 @@ def _fault_program(world: _World, spec: Fault, out: _Outcome) -> Generator[str, 
                 out.result = "+".join(vm_fault_names(ret & VM_FAULT_ERROR))
                 return
             yield "finish_fault"
+            if not core_counts:
+                _count(out, major)
             if mm.pgd.table_of("pmd", addr) is not pmd_before:
                 out.broken.append("finish_fault writes through vmf->pmd, computed before "
                                   "mmap_sem was dropped: that page table was freed meanwhile "
                                   "(use after free)")
-            finish_fault(vmf)
-            if vmf.page is not None:
+            done = finish_fault(vmf)
+            if vmf.page is not None:  # do_read_fault's end
                 unlock_page(vmf.page)
+                if done & (VM_FAULT_ERROR | VM_FAULT_NOPAGE | VM_FAULT_RETRY):
+                    mm.physmem.put_page(vmf.page)  # another thread mapped it meanwhile
             yield "up_read"
             sem.up_read()
             break
@@ -360,11 +487,99 @@ def _fault_program(world: _World, spec: Fault, out: _Outcome) -> Generator[str, 
         out.result = "still faulting after 4 tries"
 
 
+def _wait_for_page(vma: Vma, addr: int, out: _Outcome) -> Generator[str, None, None]:
+    """Sleep (a ``"lock_page"`` step) while another fault holds the page-cache page's lock."""
+    mapping = vma.vm_file.f_mapping if vma.vm_file is not None else None
+    page = mapping.pages.get(linear_page_index(vma, addr)) if mapping else None
+    if page is not None and PageLocked(page):  # another fault is filling it
+        out.waiting_for = page
+        yield "lock_page"  # lock_page_or_retry would sleep until it is unlocked
+        out.waiting_for = None
+
+
+def _count(out: _Outcome, major: int) -> None:
+    """One fault more for the thread: major or minor."""
+    if major:
+        out.majflt += 1
+    else:
+        out.minflt += 1
+
+
+def _counted(mm: MM, out: _Outcome, call: Callable[[], int]) -> int:
+    """Run ``call`` and add the faults it counted on the mm to the thread's own counts."""
+    before = (mm.min_flt, mm.maj_flt)
+    ret = call()
+    out.minflt += mm.min_flt - before[0]
+    out.majflt += mm.maj_flt - before[1]
+    return ret
+
+
+def _vma_lock_try(world: _World, spec: Fault, out: _Outcome, addr: int,
+                  flags: int) -> Generator[str, None, int | None]:
+    """v6.4 on: ``lock_vma_under_rcu``, then ``handle_mm_fault`` under the VMA lock.
+
+    ``lock_vma_under_rcu`` runs in the ``"fault"`` step itself; ``handle_mm_fault`` is a step
+    of its own, the VMA read-locked in between. Returns the fault's
+    ``VM_FAULT_*`` code when it finished there (success, an error or
+    NOPAGE), None when it must go on under ``mmap_sem`` (no VMA lock, or ``VM_FAULT_RETRY``:
+    ``out.vma_lock`` then ends with "MAJOR" if the try was a major one).
+    """
+    mm = world.mm
+    vma = lock_vma_under_rcu(mm, addr)  # in the "fault" step: nothing shared happens between
+    if vma is None:
+        out.vma_lock = "no VMA lock, mmap_sem"
+        out.events.append("lock_vma_under_rcu: NULL")
+        return None
+    out.vma_locked, out.vma_seen = vma, _vma_fields(vma)
+    out.events.append("lock_vma_under_rcu")
+    yield from _wait_for_page(vma, addr, out)
+    yield "handle_mm_fault"  # a step while the VMA is read-locked: writers wait, or change it
+    if _vma_fields(vma) != out.vma_seen:
+        out.broken.append(
+            f"the VMA {_span(world, vma)} changed while this thread held its VMA lock (a change "
+            "made without vma_start_write): the fault works on a VMA under change")
+    ret = _counted(mm, out, lambda: handle_mm_fault(vma, addr, flags | FAULT_FLAG_VMA_LOCK))
+    out.events.append(f"handle_mm_fault VMA_LOCK {vm_fault_names(ret) or 0}")
+    if not ret & (VM_FAULT_RETRY | VM_FAULT_COMPLETED):
+        vma_end_read(vma)
+    out.vma_locked, out.vma_seen = None, ()
+    if not ret & VM_FAULT_RETRY:
+        out.vma_lock = "under VMA lock"
+        if ret & VM_FAULT_ERROR:
+            out.result = "+".join(vm_fault_names(ret & VM_FAULT_ERROR))
+        return ret
+    out.retries += 1
+    out.vma_lock = "VMA lock RETRY, mmap_sem" + (" MAJOR" if ret & VM_FAULT_MAJOR else "")
+    return None
+
+
+def _span(world: _World, vma: Vma) -> str:
+    """A VMA's pages relative to the cramfs mapping ("at pages 3-4"), or to the anonymous
+    region ("anon pages 0-3")."""
+    if world.anon and world.anon <= vma.vm_start < world.anon + ANON_PAGES * PAGE_SIZE:
+        base, where = world.anon, "anon pages"
+    else:
+        base, where = world.base, "at pages"
+    first = (vma.vm_start - base) // PAGE_SIZE
+    last = (vma.vm_end - base) // PAGE_SIZE - 1
+    return f"{where} {first}-{last}"
+
+
 def _syscall_program(world: _World, spec: Munmap | Mprotect | Remap | Mremap, index: int,
                      out: _Outcome) -> Generator[str, None, None]:
-    """A system call that takes ``mmap_sem`` for writing, runs, and releases it: one step."""
+    """A system call that takes ``mmap_sem`` for writing, runs, and releases it: one step.
+
+    From v6.4: two, ``"mmap_write_lock"`` (the lock taken) and ``"syscall"`` (the work, once no
+    fault holds a VMA lock it needs, and the release).
+    """
     mm = world.mm
-    yield "syscall"
+    if mm.mmap_sem.per_vma_locks:
+        yield "mmap_write_lock"
+        mm.mmap_sem.down_write()
+        yield "syscall"
+        mm.mmap_sem.up_write()  # the call below takes it again itself, in the same step
+    else:
+        yield "syscall"
     try:
         if isinstance(spec, Munmap):
             mm.munmap(world.base + spec.page * PAGE_SIZE, spec.pages * PAGE_SIZE)
@@ -391,9 +606,10 @@ class Run:
     ``schedule`` lists ``(thread index, step label)`` in order; ``outcomes`` one summary per
     thread; ``broken`` what went wrong that a kernel would not survive or not notice;
     ``vmas`` the mapping's ``(start page, end page, vm_pgoff)`` triples at the end;
-    ``broken_at``, one entry per ``broken``: the index in ``schedule`` of the step during which
-    it went wrong, or ``None`` for what the checks after the last step found (a lock left
-    held, a broken invariant, wrong bytes). A thread that oopses stops at that step, as a
+    ``faults`` the (minor, major) fault counts of each thread; ``broken_at``, one entry per
+    ``broken``: the index in ``schedule`` of the step during which it went wrong, or ``None``
+    for what the checks after the last step found (a lock left held, a broken invariant, wrong
+    bytes). A thread that oopses stops at that step, as a
     kernel thread does; the others go on as far as the lock lets them.
 
     Model helper: no kernel counterpart.
@@ -404,6 +620,8 @@ class Run:
     broken: tuple[str, ...]
     vmas: tuple[tuple[int, int, int], ...]
     broken_at: tuple[int | None, ...] = ()
+    #: (minor, major) faults each thread counted (a fault thread; 0, 0 for the others).
+    faults: tuple[tuple[int, int], ...] = ()
 
     @property
     def first_broken_step(self) -> int | None:
@@ -423,6 +641,34 @@ class Run:
         return self.outcomes, self.broken
 
 
+@dataclass(frozen=True)
+class Step:
+    """One step of a run, as :func:`steps_of` records it for a picture.
+
+    ``thread`` ran ``label``; ``pending`` is every thread's next step at that moment (None for a
+    thread that has finished), ``enabled`` the threads that could run (a pending thread not in
+    it waits: for ``mmap_sem``, a VMA lock or a page); ``mmap_sem`` the lock's state before the
+    step ("free", "read x2", "write"); ``vma_locks`` who held which VMA's read lock.
+
+    Model helper: no kernel counterpart.
+    """
+
+    thread: int
+    label: str
+    pending: tuple[str | None, ...]
+    enabled: tuple[int, ...]
+    mmap_sem: str
+    vma_locks: tuple[tuple[int, str], ...]
+
+    def waiting(self) -> tuple[int, ...]:
+        """The threads that had a step to run but could not.
+
+        Model helper: no kernel counterpart.
+        """
+        return tuple(i for i, label in enumerate(self.pending)
+                     if label is not None and i not in self.enabled)
+
+
 @dataclass
 class RaceReport:
     """Every interleaving of a race, grouped by outcome.
@@ -436,6 +682,7 @@ class RaceReport:
 
     threads: tuple[ThreadSpec, ...]
     strategy: str
+    version: Version = DEFAULT_VERSION
     interleavings: int = 0
     classes: Counter = field(default_factory=Counter)
     examples: dict = field(default_factory=dict)
@@ -453,8 +700,9 @@ class RaceReport:
 
         Model helper: no kernel counterpart.
         """
+        on = "" if self.version == DEFAULT_VERSION else f", v{self.version[0]}.{self.version[1]}"
         lines = [f"{self.interleavings} interleavings of: "
-                 + " | ".join(t.label for t in self.threads) + f" ({self.strategy})"]
+                 + " | ".join(t.label for t in self.threads) + f" ({self.strategy}{on})"]
         for (outcomes, broken), n in self.classes.most_common():
             lines.append(f"{n:6}  " + "  |  ".join(outcomes))
             lines.extend(f"        BROKEN: {b}" for b in broken)
@@ -462,25 +710,42 @@ class RaceReport:
 
 
 def _setup(strategy: str, which: Scenario, image: bytes,
-           threads: Sequence[ThreadSpec]) -> _World:
-    system = System()
+           threads: Sequence[ThreadSpec], version: Version = DEFAULT_VERSION,
+           cached: Sequence[int] = (), before: Sequence[Munmap | Mprotect] = ()) -> _World:
+    system = System(version=version)
     sb = mount(image, None, strategy, system=system)
     mm = MM(system)
     file = sb.open(which.path)
     base = mm.mmap(0, which.length, which.prot, which.flags, file, which.offset)
     world = _World(mm, sb, file, base, which, file.read(0, file.f_inode.i_size))
+    for page in cached:  # read(2) of those pages of the mapping: they are in the page cache
+        generic_file_buffered_read(file, which.offset + page * PAGE_SIZE, PAGE_SIZE,
+                                   physmem=system.physmem)
+    for call in before:  # system calls made before the threads start
+        start, length = base + call.page * PAGE_SIZE, call.pages * PAGE_SIZE
+        if isinstance(call, Munmap):
+            mm.munmap(start, length)
+        else:
+            mm.mprotect(start, length, call.prot)
     for i, spec in enumerate(threads):
         if isinstance(spec, Mremap):
             other = file if spec.path == which.path else sb.open(spec.path)
             pages = -(-other.f_inode.i_size // PAGE_SIZE)
             addr = mm.mmap(0, pages * PAGE_SIZE, which.prot, which.flags, other, 0)
             world.others[i] = (other, addr, pages)
+    if any(isinstance(t, Fault) and t.region == "anon" for t in threads):
+        length = ANON_PAGES * PAGE_SIZE
+        world.anon = mm.mmap(base - 64 * PAGE_SIZE, length, PROT_READ | PROT_WRITE,
+                             MAP_PRIVATE | MAP_ANONYMOUS)
+        user_write(mm, world.anon, b"\x01")  # page 0 in: the region has its anon_vma
     return world
 
 
 def _execute(threads: Sequence[ThreadSpec], strategy: str, which: Scenario, image: bytes,
-             prefix: Sequence[int]) -> tuple[Run, list[list[int]]]:
-    world = _setup(strategy, which, image, threads)
+             prefix: Sequence[int], version: Version = DEFAULT_VERSION,
+             frames: list[Step] | None = None, cached: Sequence[int] = (),
+             before: Sequence[Munmap | Mprotect] = ()) -> tuple[Run, list[list[int]]]:
+    world = _setup(strategy, which, image, threads, version, cached, before)
     outs = [_Outcome() for _ in threads]
     programs: list[Generator[str, None, None]] = [
         _fault_program(world, t, o) if isinstance(t, Fault) else _syscall_program(world, t, i, o)
@@ -492,7 +757,7 @@ def _execute(threads: Sequence[ThreadSpec], strategy: str, which: Scenario, imag
     broken_at: dict[str, int] = {}
     while any(label is not None for label in pending):
         enabled = [i for i, label in enumerate(pending)
-                   if label is not None and _enabled(label, world, threads[i], outs[i])]
+                   if label is not None and _enabled(label, world, threads[i], i, outs[i])]
         if not enabled:
             for i, label in enumerate(pending):
                 if label is not None:
@@ -504,6 +769,9 @@ def _execute(threads: Sequence[ThreadSpec], strategy: str, which: Scenario, imag
             raise KernelBug(f"schedule prefix names thread {i}, which cannot run")
         choices.append(enabled)
         schedule.append((i, pending[i] or ""))
+        if frames is not None:
+            frames.append(Step(i, pending[i] or "", tuple(pending), tuple(enabled),
+                               _lock_text(world), _vma_locks(world, outs)))
         seen = len(outs[i].problems())
         try:
             pending[i] = programs[i].send(None)
@@ -513,9 +781,21 @@ def _execute(threads: Sequence[ThreadSpec], strategy: str, which: Scenario, imag
             outs[i].result = "oops"
             outs[i].broken.append(f"oops: {bug}")
             pending[i] = None
+        for j, other in enumerate(outs):  # a VMA changed under another thread's VMA lock
+            if j != i and other.vma_locked is not None and (
+                    _vma_fields(other.vma_locked) != other.vma_seen):
+                other.broken.append(
+                    f"thread {j + 1}'s VMA {_span(world, other.vma_locked)} changed while it held "
+                    f"the VMA's read lock: thread {i + 1} changed it without vma_start_write")
+                other.vma_seen = _vma_fields(other.vma_locked)
+                broken_at.setdefault(other.broken[-1], depth)
         for problem in outs[i].problems()[seen:]:
             broken_at.setdefault(problem, depth)
     broken = [b for o in outs for b in o.problems()]
+    held = [v for v in world.mm if v.vm_lock.readers]
+    if held:
+        broken.append(f"a VMA lock left held at the end ({len(held)} VMA): munmap and mprotect "
+                      "of it would wait for ever")
     sem = world.mm.mmap_sem
     if sem.is_locked:
         broken.append(f"mmap_sem left held at the end ({sem!r}): no other fault, mmap or munmap "
@@ -524,19 +804,33 @@ def _execute(threads: Sequence[ThreadSpec], strategy: str, which: Scenario, imag
     broken += [f"invariant: {p}" for p in problems
                if not (sem.is_locked and p.startswith("mmap_sem still held"))]
     for t, o in zip(threads, outs, strict=True):
-        if isinstance(t, Fault) and o.result == "done" and not sem.is_locked:
+        if isinstance(t, Fault) and o.result == "done" and not sem.is_locked \
+                and t.region == "mapping":
             broken += _check_data(world, t)
     broken += _check_offsets(world)
     vmas = tuple(((v.vm_start - world.base) // PAGE_SIZE, (v.vm_end - world.base) // PAGE_SIZE,
                   v.vm_pgoff) for v in world.mm)
     found = tuple(dict.fromkeys(broken))
     run = Run(schedule, tuple(o.summary() for o in outs), found, vmas,
-              tuple(broken_at.get(b) for b in found))
+              tuple(broken_at.get(b) for b in found), tuple((o.minflt, o.majflt) for o in outs))
     return run, choices
 
 
+def _lock_text(world: _World) -> str:
+    sem = world.mm.mmap_sem
+    return "write" if sem.writer else f"read x{sem.readers}" if sem.readers else "free"
+
+
+def _vma_locks(world: _World, outs: Sequence[_Outcome]) -> tuple[tuple[int, str], ...]:
+    """(thread, the VMA whose read lock it holds) for each thread holding one."""
+    return tuple((i, _span(world, o.vma_locked)) for i, o in enumerate(outs)
+                 if o.vma_locked is not None)
+
+
 def run_schedule(threads: Sequence[ThreadSpec], strategy: str, which: Scenario | str,
-                 image: bytes | None, schedule: Sequence[int]) -> tuple[Run, list[list[int]]]:
+                 image: bytes | None, schedule: Sequence[int], *,
+                 version: Version = DEFAULT_VERSION, cached: Sequence[int] = (),
+                 before: Sequence[Munmap | Mprotect] = ()) -> tuple[Run, list[list[int]]]:
     """Run one interleaving: the threads named by ``schedule`` (thread indices, in order),
     then the lowest-numbered thread that can run, to the end.
 
@@ -549,7 +843,57 @@ def run_schedule(threads: Sequence[ThreadSpec], strategy: str, which: Scenario |
     """
     sc = scenario(which) if isinstance(which, str) else which
     return _execute(threads, strategy, sc, image if image is not None else scenario_image(),
-                    schedule)
+                    schedule, version, cached=cached, before=before)
+
+
+def steps_of(threads: Sequence[ThreadSpec], strategy: str, schedule: Sequence[int], *,
+             which: Scenario | str = "libc-past-xip", version: Version = DEFAULT_VERSION,
+             image: bytes | None = None, cached: Sequence[int] = (),
+             before: Sequence[Munmap | Mprotect] = ()) -> tuple[Run, list[Step]]:
+    """:func:`run_schedule`, with each step's :class:`Step` (who ran, who waited, the locks).
+
+    Model helper: no kernel counterpart.
+    """
+    sc = scenario(which) if isinstance(which, str) else which
+    frames: list[Step] = []
+    run, _ = _execute(threads, strategy, sc, image if image is not None else scenario_image(),
+                      schedule, version, frames, cached, before)
+    return run, frames
+
+
+def fair_schedule(threads: Sequence[ThreadSpec], strategy: str, *,
+                  which: Scenario | str = "libc-past-xip", version: Version = DEFAULT_VERSION,
+                  image: bytes | None = None, limit: int = 200,
+                  cached: Sequence[int] = (), before: Sequence[Munmap | Mprotect] = (),
+                  first: tuple[int, str] | None = None) -> list[int]:
+    """A round-robin schedule: at each step the thread that can run and ran least recently.
+
+    The order a fair scheduler on as many CPUs as threads would give: every thread moves as
+    soon as the locks let it, so who waits for whom shows. ``first=(thread, label)`` runs that
+    thread alone until its next step is ``label`` (say, until the split handler holds
+    ``mmap_sem`` for writing), then goes round. ``limit`` caps the steps.
+
+    Model helper: no kernel counterpart (the kernel's scheduler).
+    """
+    sc = scenario(which) if isinstance(which, str) else which
+    img = image if image is not None else scenario_image()
+    schedule: list[int] = []
+    last_ran = {i: -1 for i in range(len(threads))}
+    alone = first
+    while len(schedule) < limit:
+        run, choices = _execute(threads, strategy, sc, img, schedule, version, cached=cached,
+                                before=before)
+        if len(choices) <= len(schedule):
+            return schedule
+        if alone is not None and (alone[0] not in choices[len(schedule)] or (
+                schedule and run.schedule[len(schedule) - 1][0] == alone[0]
+                and _next_label(run, alone[0], len(schedule)) == alone[1])):
+            alone = None
+        pick = alone[0] if alone is not None else min(choices[len(schedule)],
+                                                       key=lambda i: (last_ran[i], i))
+        last_ran[pick] = len(schedule)
+        schedule.append(pick)
+    raise ValueError(f"more than {limit} steps")
 
 
 def _check_data(world: _World, spec: Fault) -> list[str]:
@@ -600,26 +944,36 @@ def _check_offsets(world: _World) -> list[str]:
     return problems
 
 
+def _next_label(run: Run, thread: int, depth: int) -> str | None:
+    """The label of ``thread``'s first step at or after ``depth`` in ``run``."""
+    return next((label for i, label in run.schedule[depth:] if i == thread), None)
+
+
 def explore(threads: Sequence[ThreadSpec], strategy: str = "split", *,
             which: Scenario | str = "libc-past-xip", image: bytes | None = None,
-            limit: int = 50_000) -> RaceReport:
+            limit: int = 50_000, version: Version = DEFAULT_VERSION,
+            cached: Sequence[int] = (), before: Sequence[Munmap | Mprotect] = ()) -> RaceReport:
     """Run every interleaving of ``threads`` on a fresh mapping of ``which`` and group them.
 
     The mapping is the scenario's (by default ``libc-past-xip``: pages 0-2 on flash, 3-4
     not), mounted under ``strategy``. Schedules are enumerated depth first: each run follows a
     prefix of choices and then takes the lowest-numbered thread that can run; every other
     thread that could have run at a later point starts a new prefix. ``limit`` stops a race
-    that has more interleavings than that (``ValueError``).
+    that has more interleavings than that (``ValueError``). ``version`` is the kernel whose
+    rules the threads follow (see the module's docstring); ``cached`` lists pages of the mapping
+    that a read(2) put in the page cache before the threads start, ``before`` system calls made
+    then (a :class:`Munmap` or :class:`Mprotect`, in the mapping's pages).
 
     Model helper: no kernel counterpart (the kernel's scheduler).
     """
     sc = scenario(which) if isinstance(which, str) else which
     img = image if image is not None else scenario_image()
-    report = RaceReport(tuple(threads), strategy)
+    report = RaceReport(tuple(threads), strategy, (version[0], version[1]))
     stack: list[tuple[int, ...]] = [()]
     while stack:
         prefix = stack.pop()
-        run, choices = _execute(threads, strategy, sc, img, prefix)
+        run, choices = _execute(threads, strategy, sc, img, prefix, version, cached=cached,
+                                before=before)
         report.interleavings += 1
         if report.interleavings > limit:
             raise ValueError(f"more than {limit} interleavings")
@@ -651,8 +1005,9 @@ RACES: Mapping[str, tuple[ThreadSpec, ...]] = MappingProxyType({
 })
 
 
-def race(name: str, strategy: str = "split") -> RaceReport:
-    """:func:`explore` one of :data:`RACES` by name.
+def race(name: str, strategy: str = "split", *, version: Version = DEFAULT_VERSION,
+         cached: Sequence[int] = ()) -> RaceReport:
+    """:func:`explore` one of :data:`RACES` by name, on the rules of ``version``.
 
     Model helper: no kernel counterpart.
     """
@@ -660,5 +1015,5 @@ def race(name: str, strategy: str = "split") -> RaceReport:
         threads = RACES[name]
     except KeyError:
         raise KeyError(f"no race {name!r}; there are: {', '.join(RACES)}") from None
-    return explore(threads, strategy)
+    return explore(threads, strategy, version=version, cached=cached)
 

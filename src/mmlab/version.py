@@ -12,9 +12,16 @@ import os
 import re
 
 __all__ = [
+    "CRAMFS_VMF_INSERT_MIXED",
     "DEFAULT_VERSION",
+    "FAULT_ACCOUNTING_IN_CORE",
+    "FILEMAP_DROPS_LOCK_FOR_IO",
+    "MAPLE_TREE",
     "MPROTECT_UNACCOUNTS_UNFAULTED",
+    "MULTIPLE_FAULT_RETRIES",
+    "PER_VMA_LOCK",
     "V4_15",
+    "V6_12",
     "Version",
     "has",
     "parse_version",
@@ -24,6 +31,9 @@ __all__ = [
 Version = tuple[int, int]
 
 V4_15: Version = (4, 15)
+#: The current kernel chapter 09 follows: Debian's ``linux-source-6.12`` (6.12.118-1~deb12u1),
+#: read for every 6.x rule the model follows; its links go to elixir's ``v6.12.118``.
+V6_12: Version = (6, 12)
 DEFAULT_VERSION: Version = V4_15
 
 
@@ -53,6 +63,55 @@ def running_kernel() -> Version:
 #: the "MM updates for 6.7-rc1" pull of 2023-11-01). The live differential sees it on the 6.18
 #: kernel of the test machine.
 MPROTECT_UNACCOUNTS_UNFAULTED: Version = (6, 7)
+
+
+#: cramfs inserts its XIP pages with ``vmf_insert_mixed`` (it returns a ``vm_fault_t``,
+#: ``VM_FAULT_NOPAGE`` on success, that cramfs turns into an errno with ``vm_fault_to_errno``)
+#: instead of ``vm_insert_mixed`` (an errno).
+#: Commit 90cd1a690108 "cramfs: convert to use vmf_insert_mixed" (Matthew Wilcox), in the
+#: series that removed ``vm_insert_mixed``, merged for v4.20. What the program sees is the same.
+CRAMFS_VMF_INSERT_MIXED: Version = (4, 20)
+
+#: ``filemap_fault`` does no I/O under the fault's lock on a first try: it drops the lock,
+#: reads the page and returns ``VM_FAULT_RETRY`` (with ``VM_FAULT_MAJOR``), and the retry finds
+#: the page cached. Commit 6b4c9f446981 "filemap: drop the mmap_sem for all blocking
+#: operations" (Josef Bacik), first in v5.1.
+FILEMAP_DROPS_LOCK_FOR_IO: Version = (5, 1)
+
+#: A fault that returned ``VM_FAULT_RETRY`` may retry more than once: the x86 handler keeps
+#: ``FAULT_FLAG_ALLOW_RETRY`` and only adds ``FAULT_FLAG_TRIED`` (v4.15 cleared ALLOW_RETRY, so
+#: the second try could not drop the lock again). Commit 4064b9827063 "mm: allow VM_FAULT_RETRY
+#: for multiple times" (Peter Xu; ``git describe``: v5.6-5709-g4064b9827063), first in v5.7.
+MULTIPLE_FAULT_RETRIES: Version = (5, 7)
+
+#: ``handle_mm_fault`` counts the fault itself (``mm_account_fault``): not at all while it
+#: retries, ``pgfault`` once it is done, and, when it succeeded, a major fault if it was
+#: ``VM_FAULT_MAJOR`` *or had been retried* (``FAULT_FLAG_TRIED``), else a minor one. v4.15
+#: counted ``pgfault`` on every call and left the major/minor count to the architecture.
+#: Commit bce617edecad "mm: do page fault accounting in handle_mm_fault" (Peter Xu), merged in
+#: the v5.9 merge window (August 2020).
+FAULT_ACCOUNTING_IN_CORE: Version = (5, 9)
+
+#: The VMAs are kept in a maple tree (``mm->mm_mt``) walked with a ``vma_iterator``; the
+#: ``vm_next``/``vm_prev`` list, the rbtree and the per-thread VMA cache are gone. ``find_vma``
+#: keeps its meaning (the first VMA ending above the address); ``vma_lookup`` gives the VMA that
+#: contains it, or none. Commits d4af56c5c7c6 "mm: start tracking VMAs with maple tree" and
+#: 763ecb035029 "mm: remove the vma linked list" (Liam R. Howlett; ``git describe``
+#: v6.0-rc3-284-g763ecb035029), first in v6.1.
+MAPLE_TREE: Version = (6, 1)
+
+#: Page faults are tried first under a per-VMA read lock (``lock_vma_under_rcu``, with
+#: ``FAULT_FLAG_VMA_LOCK``), falling back to ``mmap_lock`` when the VMA is being changed or the
+#: fault needs more than that VMA (``VM_FAULT_RETRY`` after ``vma_end_read``); every path that
+#: changes a VMA write-locks it first (``vma_start_write``), and the write locks all end when
+#: ``mmap_lock`` is released or downgraded. Series "Per-VMA locks" (Suren Baghdasaryan): commits
+#: 5e31275cc997 "mm: add per-VMA lock and helper functions to control it", 50ee32537206 "mm:
+#: introduce lock_vma_under_rcu to be used from arch-specific code" and 0bff0aaea03e "x86/mm:
+#: try VMA lock-based page fault handling first", first in v6.4. The model applies the rules of
+#: 6.12 (Debian's 6.12.118) to every version from 6.4 on: 6.4 itself handled fewer faults under
+#: the VMA lock (file-backed VMAs and some others followed in later releases), so use
+#: ``(6, 12)`` to see what the model was checked against.
+PER_VMA_LOCK: Version = (6, 4)
 
 
 def has(version: Version, change: Version) -> bool:

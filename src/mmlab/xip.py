@@ -58,6 +58,7 @@ from mmlab.constants import (
     PAGE_SHIFT,
     PAGE_SIZE,
     VM_DONTEXPAND,
+    VM_FAULT_ERROR,
     VM_FAULT_NOPAGE,
     VM_FAULT_OOM,
     VM_FAULT_RETRY,
@@ -89,8 +90,9 @@ from mmlab.fs_types import (
     Inode,
     SuperBlock,
 )
-from mmlab.memory import remap_pfn_range, vm_insert_mixed
-from mmlab.mm_types import Vma, VmFault, VmOperations, vma_mm, vma_pages
+from mmlab.gup import vm_fault_to_errno
+from mmlab.memory import remap_pfn_range, vm_insert_mixed, vmf_insert_mixed
+from mmlab.mm_types import Vma, VmFault, VmOperations, vma_mm, vma_pages, vma_start_write
 from mmlab.mmap import find_vma, split_vma
 from mmlab.pfn_t import PFN_DEV, phys_to_pfn_t
 from mmlab.physmem import (
@@ -103,6 +105,7 @@ from mmlab.physmem import (
 )
 from mmlab.rwsem import RwSemaphore
 from mmlab.system import System, default_system
+from mmlab.version import CRAMFS_VMF_INSERT_MIXED, has
 
 __all__ = [
     "CRAMFS_AOPS",
@@ -639,6 +642,13 @@ def cramfs_physmem_mmap(file: File, vma: Vma) -> int:
     serves the mapping. ``"refuse"``, ``"split"`` and ``"split-v3"`` follow the seed's version
     (see :func:`seed_physmem_mmap`).
 
+    From v4.20 (:data:`mmlab.version.CRAMFS_VMF_INSERT_MIXED`) the pages go in with
+    :func:`~mmlab.memory.vmf_insert_mixed`, an error turned into an errno with
+    ``vm_fault_to_errno``, and ``VM_MIXEDMAP`` is set with ``vm_flags_set``, which write-locks
+    the VMA on a machine with per-VMA locks: `fs/cramfs/inode.c @ v6.12.118 L420
+    <https://elixir.bootlin.com/linux/v6.12.118/source/fs/cramfs/inode.c#L420>`_. 6.12 still
+    passes ``phys_to_pfn_t(address + off, PFN_DEV)`` (L424).
+
     Kernel: ``cramfs_physmem_mmap`` in `fs/cramfs/inode.c @ v4.15 <https://elixir.bootlin.com/linux/v4.15/source/fs/cramfs/inode.c#L353>`_.
     """
     inode = file.f_inode
@@ -661,12 +671,22 @@ def cramfs_physmem_mmap(file: File, vma: Vma) -> int:
     if pages == total:
         ret = remap_pfn_range(vma, vma.vm_start, address >> PAGE_SHIFT, pages * PAGE_SIZE,
                               vma.vm_page_prot)
-    else:
+    elif not has(sb.system.version, CRAMFS_VMF_INSERT_MIXED):
         vma.vm_flags |= VM_MIXEDMAP
         for i in range(pages):
             ret = vm_insert_mixed(vma, vma.vm_start + i * PAGE_SIZE,
                                   phys_to_pfn_t(address + i * PAGE_SIZE, PFN_DEV))
             if ret:
+                break
+    else:  # v4.20 on: vm_flags_set (a VMA write lock on 6.x), vmf_insert_mixed
+        if vma_mm(vma).per_vma_locks:
+            vma_start_write(vma)
+        vma.vm_flags |= VM_MIXEDMAP
+        for i in range(pages):
+            vmf = vmf_insert_mixed(vma, vma.vm_start + i * PAGE_SIZE,
+                                   phys_to_pfn_t(address + i * PAGE_SIZE, PFN_DEV))
+            if vmf & VM_FAULT_ERROR:
+                ret = vm_fault_to_errno(vmf, 0)
                 break
     if not ret:
         sb.pr_debug(f"mapped {name}[{pgoff}] at 0x{address:08x} ({pages}/{total} pages) to vma "
@@ -827,6 +847,9 @@ class SplitFault:
     events: list[str] = field(default_factory=list)
     broken: list[str] = field(default_factory=list)
     split: bool = False
+    #: On a per-VMA lock machine, the VMA ``split_vma`` is about to write-lock while the
+    #: handler waits at its ``"vma_start_write"`` step (None otherwise).
+    write_locking: Vma | None = None
 
 
 def _where(addr: int, vma: Vma) -> str:
@@ -852,10 +875,12 @@ def vmasplit_fault_steps(vmf: VmFault, fatal_signal_pending: Callable[[], bool] 
     """The seed's ``cramfs_vmasplit_fault`` as a generator that pauses before each lock step.
 
     It yields the name of the lock operation it is about to do (``"up_read"``,
-    ``"down_write_killable"``, ``"downgrade_write"``) so that a scheduler can run another
-    thread first, and returns the ``VM_FAULT_*`` code. :func:`cramfs_vmasplit_fault` runs it
-    straight through. ``fatal_signal_pending`` tells whether a SIGKILL arrives while waiting
-    for the write lock. ``report`` collects what happened (:class:`SplitFault`).
+    ``"down_write_killable"``, ``"downgrade_write"``; on a machine with per-VMA locks also
+    ``"vma_start_write"`` before ``split_vma``, which waits there for the faults holding the
+    VMA's read lock) so that a scheduler can run another thread first, and returns the
+    ``VM_FAULT_*`` code. :func:`cramfs_vmasplit_fault` runs it straight through.
+    ``fatal_signal_pending`` tells whether a SIGKILL arrives while waiting for the write lock.
+    ``report`` collects what happened (:class:`SplitFault`).
 
     The steps, as the patch has them: decode ``vm_private_data`` and log "fault: addr=%#lx
     vma=%#lx-%#lx split=%#lx"; no split point, or the fault below it or the split point past
@@ -930,6 +955,10 @@ def vmasplit_fault_steps(vmf: VmFault, fatal_signal_pending: Callable[[], bool] 
         new_vma = vma  # the direct part is gone: nothing to split
         new_vma.vm_pgoff = split_pgoff + ((vma.vm_start - split_addr) >> PAGE_SHIFT)
     else:
+        if mm.per_vma_locks:  # split_vma's vma_start_write waits for the VMA's readers
+            rep.write_locking = vma
+            yield "vma_start_write"
+            rep.write_locking = None
         ret = split_vma(mm, vma, split_addr, 0)
         rep.events.append("split_vma" if not ret else f"split_vma {ret}")
         if ret:
