@@ -5,7 +5,9 @@ The links are read from ``src/``, ``notebooks/`` (markdown and code cells, labs 
 maps to the symbol or line it claims. They are checked against ``data/kernel-index/v4.15.json``,
 which ``tools/citations/build_index.py`` wrote from the 4.15.0 source (the repository and commit
 are in the index); when a link is added or moved to a file or name the index lacks, run that
-script again.
+script again. Links to ``v6.12.118`` (chapter 09 and the model's 6.x mode) are checked the same
+way against ``data/kernel-index/v6.12.118.json``, written from Debian's linux-source-6.12
+(6.12.118-1~deb12u1; the index says so).
 """
 
 from __future__ import annotations
@@ -22,9 +24,11 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 INDEX = ROOT / "data" / "kernel-index" / "v4.15.json"
+#: The versions with an index of their own, and its file.
+INDEXES = {"v4.15": INDEX, "v6.12.118": ROOT / "data" / "kernel-index" / "v6.12.118.json"}
 REBUILD = "run tools/citations/build_index.py (see its docstring)"
-# Links to other versions than v4.15 the index cannot check; none at the moment. A link to
-# another version must be listed here, with why it is not a v4.15 link.
+# Links to versions that have no index; none at the moment. A link to such a version must be
+# listed here, with why it cannot be checked.
 OTHER_VERSIONS: dict[str, str] = {}
 # a path in a link's text ("mm/mmap.c L1462", "`fs/cramfs/inode.c`", "cramfs_fs.h L30", "README")
 PATH_IN_TEXT = re.compile(
@@ -44,8 +48,8 @@ def links_module() -> ModuleType:
 
 
 @cache
-def index() -> dict[str, object]:
-    return json.loads(INDEX.read_text(encoding="utf-8"))
+def index(version: str = "v4.15") -> dict[str, object]:
+    return json.loads(INDEXES[version].read_text(encoding="utf-8"))
 
 
 def spans(entry: dict[str, object], name: str) -> list[tuple[int, int]]:
@@ -54,8 +58,8 @@ def spans(entry: dict[str, object], name: str) -> list[tuple[int, int]]:
     return [(d, d) if isinstance(d, int) else (d[0], d[1]) for d in defs.get(name, [])]
 
 
-def where_defined(name: str) -> str:
-    files = index()["files"]
+def where_defined(name: str, version: str = "v4.15") -> str:
+    files = index(version)["files"]
     assert isinstance(files, dict)
     found = [f"{path} L{a}" + (f"-{b}" if b != a else "")
              for path, entry in files.items() for a, b in spans(entry, name)]
@@ -66,17 +70,19 @@ def problems(link: object) -> list[str]:
     """What is wrong with one link (an empty list when it lands where its text says)."""
     links = links_module()
     assert isinstance(link, links.Link)
-    if link.version != "v4.15":
+    version = link.version
+    if version not in INDEXES:
         if link.url in OTHER_VERSIONS:
             return []
-        return [f"links to {link.version}, which has no index (only v4.15 links can be checked)"]
-    files = index()["files"]
+        return [f"links to {version}, which has no index (only "
+                f"{', '.join(INDEXES)} links can be checked)"]
+    files = index(version)["files"]
     assert isinstance(files, dict)
-    aliases = index()["aliases"]
+    aliases = index(version)["aliases"]
     assert isinstance(aliases, dict)
     entry = files.get(aliases.get(link.path, link.path))
     if entry is None:
-        return [f"{link.path} is not in the v4.15 index: not in 4.15, or {REBUILD}"]
+        return [f"{link.path} is not in the {version} index: not in {version}, or {REBUILD}"]
     found = []
     for named in PATH_IN_TEXT.findall(link.text):
         if not (link.path == named or link.path.endswith("/" + named)):
@@ -101,17 +107,17 @@ def problems(link: object) -> list[str]:
         elif said.exact and spans(entry, name):
             if not any(a == line for a, b in spans(entry, name)):
                 found.append(f"{link.path} L{line} is not the first line of a definition of "
-                             f"`{name}`" + where_defined(name))
+                             f"`{name}`" + where_defined(name, version))
         elif said.definition and spans(entry, name):
             if not any(a <= line <= b for a, b in spans(entry, name)):
                 found.append(f"{link.path} L{line} is not inside the definition of `{name}`"
-                             + where_defined(name))
+                             + where_defined(name, version))
         elif line not in uses[name] and not any(a <= line <= b for a, b in spans(entry, name)):
             lines = uses[name]
             hint = (f"; the file names it on lines {', '.join(map(str, lines[:6]))}"
                     + ("..." if len(lines) > 6 else "")) if lines else "; the file never names it"
             found.append(f"{link.path} L{line} neither names `{name}` nor lies inside it"
-                         + where_defined(name) + hint)
+                         + where_defined(name, version) + hint)
     elif said.line is None:
         found.append("the link has a #L anchor but neither its text nor the words before it say "
                      "what is there (name the symbol, or say 'line N')")
@@ -127,6 +133,9 @@ def test_index_says_what_it_was_read_from() -> None:
     assert data["version"] == "v4.15"
     assert data["repository"] == "https://github.com/casys-kaist/linux-v4.15-page-migration"
     assert data["commit"] == "c26e69d3dd8a9c7f9744b44700e2a22f8dd008fb"
+    newer = index("v6.12.118")
+    assert newer["version"] == "v6.12.118"
+    assert "Debian linux-source-6.12 6.12.118-1~deb12u1" in str(newer["source"])
 
 
 def test_every_kernel_link_lands_where_its_text_says() -> None:
@@ -140,7 +149,7 @@ def test_every_kernel_link_lands_where_its_text_says() -> None:
 
 
 def test_other_versions_are_listed() -> None:
-    others = {link.url for link in all_links() if link.version != "v4.15"}
+    others = {link.url for link in all_links() if link.version not in INDEXES}
     assert others == set(OTHER_VERSIONS)
 
 
@@ -180,6 +189,11 @@ def problems_in(markdown: str) -> list[str]:
         (f"See [mm/mmap.c L99999]({MMAP}#L99999).", "past the end"),
         (f"Kernel: `x <{MMAP.replace('mmap.c', 'nosuch.c')}#L1>`_", "not in the v4.15 index"),
         (f"See [mmap.c]({MMAP.replace('v4.15', 'v6.1')}).", "links to v6.1"),
+        # a v6.12.118 link is held to the v6.12.118 index: lock_vma_under_rcu is at L6273 there
+        ("Kernel: ``lock_vma_under_rcu`` in `mm/memory.c @ v6.12.118 <https://elixir.bootlin."
+         "com/linux/v6.12.118/source/mm/memory.c#L6273>`_.", None),
+        ("Kernel: ``lock_vma_under_rcu`` in `mm/memory.c @ v6.12.118 <https://elixir.bootlin."
+         "com/linux/v6.12.118/source/mm/memory.c#L6080>`_.", "not the first line"),
     ],
 )
 def test_a_link_is_held_to_its_text(markdown: str, fault: str | None) -> None:

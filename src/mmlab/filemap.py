@@ -35,8 +35,9 @@ Where the model simplifies:
   fault's lock before the read (``maybe_unlock_mmap_for_io``) and returns
   ``VM_FAULT_MAJOR | VM_FAULT_RETRY``: the retry finds the page cached. In 6.12 the lock it
   gives up is the VMA's when the fault runs under one (``release_fault_lock``), so a cold
-  page-cache fault under a VMA lock always ends on ``mmap_lock`` (`mm/filemap.c @ v6.12.118
-  L3438 <https://elixir.bootlin.com/linux/v6.12.118/source/mm/filemap.c#L3438>`_, the re-read
+  page-cache fault under a VMA lock always ends on mmap_lock (``maybe_unlock_mmap_for_io``,
+  `mm/filemap.c @ v6.12.118 L3438
+  <https://elixir.bootlin.com/linux/v6.12.118/source/mm/filemap.c#L3438>`_, in the re-read
   of a page that is not uptodate, which is how a cold page is read when ``ra_pages`` is 0).
 - No truncation races beyond the ``page.mapping`` re-check, no writeback, no ``file_accessed``
   timestamps, no memcg, no ``-EIO`` shrinking of the readahead window.

@@ -331,7 +331,7 @@ def _absorb(mm: MmStruct, keep: Vma, start: int, end: int, pgoff: int) -> None:
     overlaps its start is trimmed from above.
     """
     tree = mm.mm_rb
-    if mm.per_vma_locks:  # vma_merge write-locks what it changes (6.12: mm/vma.c L759-L765)
+    if mm.per_vma_locks:  # vma_merge write-locks what it changes (mm/vma.c @ v6.12.118 L759-L765)
         vma_start_write(keep)
         for other in _vmas_in(mm, start, end):
             vma_start_write(other)
@@ -704,7 +704,7 @@ def do_munmap(mm: MmStruct, start: int, length: int) -> int:
             return err
     doomed = list(_vmas_in(mm, start, end))
     for v in doomed:
-        if mm.per_vma_locks:  # 6.12: vma_start_write, then vma_mark_detached (mm/vma.c L1254)
+        if mm.per_vma_locks:  # vma_start_write, then vma_mark_detached: mm/vma.c @ v6.12.118 L1254
             vma_start_write(v)
         mm.mm_rb.remove(v)
         if mm.per_vma_locks:

@@ -163,7 +163,7 @@ def mprotect_fixup(
             err = split_vma(mm, vma, end, 0)
             if err:
                 return err, vma
-    if mm.per_vma_locks:  # 6.12: vma_start_write, then vm_flags_reset (mm/mprotect.c L676)
+    if mm.per_vma_locks:  # vma_start_write: mm/mprotect.c @ v6.12.118 L676
         vma_start_write(vma)
     vma.vm_flags = newflags
     dirty_accountable = vma_wants_writenotify(vma, vma.vm_page_prot)

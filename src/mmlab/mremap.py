@@ -266,9 +266,9 @@ def move_vma(vma: Vma, old_addr: int, old_len: int, new_len: int,
     5. ``do_munmap`` of the old range (L356): its PTEs are empty by now; the old VMA, or the
        part of it that was moved, goes away.
 
-    With per-VMA locks the old VMA is write-locked before ``copy_vma`` (`mm/mremap.c @ v6.12.118
-    L759 <https://elixir.bootlin.com/linux/v6.12.118/source/mm/mremap.c#L759>`_), so no fault
-    under its VMA lock sees it while its page tables move.
+    With per-VMA locks the old VMA is write-locked first (``vma_start_write``, `mm/mremap.c @
+    v6.12.118 L759 <https://elixir.bootlin.com/linux/v6.12.118/source/mm/mremap.c#L759>`_), so
+    no fault under its VMA lock sees it while its page tables move.
 
     Not modelled: ``ksm_madvise`` (L294), the ``->mremap`` method (L309), ``arch_remap``,
     ``vm_stat_account`` (L350), ``untrack_pfn_moved`` (L353), ``locked_vm``.
@@ -279,7 +279,7 @@ def move_vma(vma: Vma, old_addr: int, old_len: int, new_len: int,
     vm_flags = vma.vm_flags
     if mm.map_count >= mm.system.max_map_count - 3:
         return -errno.ENOMEM, False
-    if mm.per_vma_locks:  # 6.12 write-locks the VMA before copying it (mm/mremap.c L759)
+    if mm.per_vma_locks:  # vma_start_write: mm/mremap.c @ v6.12.118 L759
         vma_start_write(vma)
     new_pgoff = vma.vm_pgoff + ((old_addr - vma.vm_start) >> PAGE_SHIFT)
     copied = copy_vma(vma, new_addr, new_len, new_pgoff)

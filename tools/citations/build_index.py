@@ -1,10 +1,19 @@
-"""Write data/kernel-index/v4.15.json: what ``tests/test_citations.py`` needs to know of Linux 4.15.
+"""Write data/kernel-index/<version>.json: what ``tests/test_citations.py`` needs to know of a tree.
 
-The tree read: the git repository ``casys-kaist/linux-v4.15-page-migration`` at commit
-``c26e69d3dd8a9c7f9744b44700e2a22f8dd008fb`` ("global: add kernel v4.15"), which is plain
-Linux 4.15.0 (the repository's later commits are its authors' own work, not read here). Run::
+**v4.15** (every chapter's kernel): the git repository ``casys-kaist/linux-v4.15-page-migration``
+at commit ``c26e69d3dd8a9c7f9744b44700e2a22f8dd008fb`` ("global: add kernel v4.15"), which is
+plain Linux 4.15.0 (the repository's later commits are its authors' own work, not read here).
+Run::
 
     python tools/citations/build_index.py --git-dir PATH/TO/linux-v4.15-page-migration.git
+
+**v6.12.118** (chapter 09 and the model's 6.x mode): Debian's ``linux-source-6.12`` package,
+version 6.12.118-1~deb12u1 (bookworm-security), unpacked: ``apt-get download
+linux-source-6.12``, ``dpkg -x`` it, then ``tar -xJf usr/src/linux-source-6.12.tar.xz``. That is
+the 6.12.118 stable release with Debian's patches applied; the links go to elixir's
+``v6.12.118`` (the upstream tag), so a line could differ in a file that Debian patches. Run::
+
+    python tools/citations/build_index.py --tree PATH/TO/linux-source-6.12 --version v6.12.118
 
 after a link is added or changed in ``src/``, ``notebooks/``, ``docs/`` or ``README.md`` (the test
 says so when the index lacks a file or a name a link cites). It needs git and Universal Ctags
@@ -47,6 +56,36 @@ REPOSITORY = "https://github.com/casys-kaist/linux-v4.15-page-migration"
 COMMIT = "c26e69d3dd8a9c7f9744b44700e2a22f8dd008fb"
 VERSION = "v4.15"
 OUTPUT = ROOT / "data" / "kernel-index" / f"{VERSION}.json"
+#: What a tree read with --tree is, per version (written into the index).
+TREES = {
+    "v6.12.118": "Debian linux-source-6.12 6.12.118-1~deb12u1 (bookworm-security): "
+                 "usr/src/linux-source-6.12.tar.xz, the 6.12.118 stable release with Debian's "
+                 "patches applied",
+}
+
+
+class Tree:
+    """Where the kernel files are read: a git commit (v4.15) or an unpacked directory."""
+
+    def __init__(self, git_dir: Path | None = None, directory: Path | None = None) -> None:
+        self.git_dir, self.directory = git_dir, directory
+
+    def read(self, path: str) -> str | None:
+        if self.directory is not None:
+            file = self.directory / path
+            return file.read_text(encoding="utf-8", errors="replace") if file.is_file() else None
+        assert self.git_dir is not None
+        return kernel_file(self.git_dir, path)
+
+    def files(self) -> list[str]:
+        if self.directory is not None:
+            return sorted(str(p.relative_to(self.directory)) for p in self.directory.rglob("*")
+                          if p.is_file())
+        assert self.git_dir is not None
+        return subprocess.run(
+            ["git", "--git-dir", str(self.git_dir), "ls-tree", "-r", "--name-only", COMMIT],
+            capture_output=True, text=True, check=True,
+        ).stdout.split()
 # ctags kinds kept (C): not local variables, parameters or included headers
 KINDS = "defgLmpstuvx"
 DROPPED = {"local", "parameter", "macroparam", "header"}
@@ -70,7 +109,7 @@ def kernel_file(git_dir: Path, path: str) -> str | None:
     return done.stdout.decode("utf-8", errors="replace")
 
 
-def kernel_ctags_options(git_dir: Path) -> list[str]:
+def kernel_ctags_options(tree: Tree) -> list[str]:
     """The options 4.15's own ``make tags`` gives ctags (scripts/tags.sh, its "exuberant" mode).
 
     Its ``-I`` list (attributes such as ``__read_mostly`` that ctags must skip) and its C regexes
@@ -78,9 +117,9 @@ def kernel_ctags_options(git_dir: Path) -> list[str]:
     ``ClearPageError``; ``SYSCALL_DEFINE3(mprotect, ...)`` makes ``sys_mprotect``), read from the
     tree at the commit, plus :data:`MORE_IGNORED` and :data:`MORE_REGEXES`.
     """
-    script = kernel_file(git_dir, "scripts/tags.sh")
+    script = tree.read("scripts/tags.sh")
     if script is None:
-        raise SystemExit("scripts/tags.sh is not in the tree: is this Linux 4.15?")
+        raise SystemExit("scripts/tags.sh is not in the tree: is this a Linux tree?")
     body = script[script.index("\nexuberant()"):]
     body = body[:body.index("\n}")]
     ignored = [word for line in re.findall(r"-I ([^\\\n]+)", body)
@@ -130,24 +169,24 @@ def uses(text: str, names: set[str]) -> dict[str, list[int]]:
     return found
 
 
-def build(git_dir: Path) -> dict[str, object]:
+def build(tree: Tree, version: str = VERSION) -> dict[str, object]:
     cited: dict[str, set[str]] = defaultdict(set)
     for link in links.project_links(ROOT):
-        if link.version != VERSION:
+        if link.version != version:
             continue
         said = links.claim(link)
         cited[link.path]  # noqa: B018  (a file cited without a symbol is indexed too)
         for name in said.symbols:
             cited[link.path].add(name)
     every_name = set().union(*cited.values())
-    options = kernel_ctags_options(git_dir)
-    aliases = resolve_aliases(git_dir, cited)
+    options = kernel_ctags_options(tree)
+    aliases = resolve_aliases(tree, cited)
     for short, path in aliases.items():
         cited[path] |= cited.pop(short)
     files: dict[str, object] = {}
     missing = []
     for path in sorted(cited):
-        text = kernel_file(git_dir, path)
+        text = tree.read(path)
         if text is None:
             missing.append(path)
             continue
@@ -157,28 +196,27 @@ def build(git_dir: Path) -> dict[str, object]:
             "uses": uses(text, cited[path]),
         }
     for path in missing:
-        print(f"not in {VERSION}: {path} (left out of the index; the test will fail on it)")
+        print(f"not in {version}: {path} (left out of the index; the test will fail on it)")
+    source: dict[str, object] = (
+        {"repository": REPOSITORY, "commit": COMMIT} if tree.directory is None
+        else {"source": TREES[version]})
     return {
-        "version": VERSION,
-        "repository": REPOSITORY,
-        "commit": COMMIT,
+        "version": version,
+        **source,
         "made_by": "tools/citations/build_index.py (Universal Ctags " + ctags_version() + ")",
         "aliases": aliases,
         "files": files,
     }
 
 
-def resolve_aliases(git_dir: Path, cited: dict[str, set[str]]) -> dict[str, str]:
+def resolve_aliases(source: Tree, cited: dict[str, set[str]]) -> dict[str, str]:
     """Paths written short in a citation in words ("task_mmu.c L297") -> the file they mean.
 
     The file another link cites in full if there is one, else the only file of the tree with
     that ending, else the only one under arch/x86/ (the model's architecture); none when still
     ambiguous (the test then fails on the citation).
     """
-    tree = subprocess.run(
-        ["git", "--git-dir", str(git_dir), "ls-tree", "-r", "--name-only", COMMIT],
-        capture_output=True, text=True, check=True,
-    ).stdout.split()
+    tree = source.files()
     tree_set = set(tree)
     aliases = {}
     for short in sorted(cited):
@@ -220,12 +258,24 @@ def write(index: dict[str, object], output: Path) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--git-dir", type=Path, required=True,
-                        help="a clone (bare or not) of " + REPOSITORY + " that has " + COMMIT[:12])
-    parser.add_argument("--output", type=Path, default=OUTPUT)
+    where = parser.add_mutually_exclusive_group(required=True)
+    where.add_argument("--git-dir", type=Path,
+                       help="a clone (bare or not) of " + REPOSITORY + " that has " + COMMIT[:12])
+    where.add_argument("--tree", type=Path, help="an unpacked kernel tree (see the docstring)")
+    parser.add_argument("--version", default=None,
+                        help=f"the version of --tree: one of {', '.join(TREES)}")
+    parser.add_argument("--output", type=Path, default=None)
     args = parser.parse_args()
-    index = build(args.git_dir)
-    write(index, args.output)
+    if args.tree is not None:
+        if args.version not in TREES:
+            parser.error(f"--tree needs --version, one of {', '.join(TREES)}")
+        version, tree = args.version, Tree(directory=args.tree)
+    else:
+        version, tree = VERSION, Tree(git_dir=args.git_dir)
+    output = args.output or ROOT / "data" / "kernel-index" / f"{version}.json"
+    index = build(tree, version)
+    write(index, output)
+    args.output = output
     files = index["files"]
     assert isinstance(files, dict)
     print(f"{args.output}: {len(files)} files, {args.output.stat().st_size} bytes")
