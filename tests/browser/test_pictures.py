@@ -308,6 +308,14 @@ def _strategy() -> Iterator[State]:
     yield from drive(StrategyExplorer("libc-past-xip", runs=StrategyRuns()), "ch08")
 
 
+def _timeline() -> Iterator[State]:
+    from mmlab.viz.today import SCENES, LockTimelineExplorer
+
+    for era in ("v4.15", "v6.12"):
+        for k, scene in enumerate(SCENES):
+            yield from drive(LockTimelineExplorer(scene, era), f"ch09-{era}-{k}", presses=2)
+
+
 #: Each explorer class and how the chapters build and drive it.
 CASES: dict[str, Callable[[], Iterator[State]]] = {
     "XipGlance": _welcome,
@@ -324,6 +332,7 @@ CASES: dict[str, Callable[[], Iterator[State]]] = {
     "PackingExplorer": _packing,
     "RaceExplorer": _race,
     "StrategyExplorer": _strategy,
+    "LockTimelineExplorer": _timeline,
 }
 
 

@@ -1,0 +1,696 @@
+"""Chapter 09, "The same story on your kernel": the model's 6.x mode made visible.
+
+* :class:`LockTimelineExplorer`: two threads of one process on a time line, under v4.15 and
+  under 6.12, each step coloured by the lock its thread holds (``mmap_sem`` for reading or
+  writing, its VMA's own lock, none) and each step a thread could not run drawn hatched: who
+  waits for whom. The schedules are the model's (:func:`mmlab.race.fair_schedule`).
+* :func:`fault_trace`, :func:`format_traces`: one fault, the same call, in each era, side by
+  side.
+* :func:`race_rows`, :func:`format_race_rows`: the review's races, on v4.15 and on 6.12.
+* :func:`two_threads`, :func:`format_two_threads`: two threads faulting at once on the kernel
+  running the notebook (their own fault counts, ``/proc/self/smaps``, the per-VMA lock counters
+  of ``/proc/vmstat`` where the kernel has them), next to the model of that kernel; stored in
+  ``data/course/09/`` (:func:`write_course_data`) for where no Linux kernel runs.
+* :func:`pfn_mixup`: what the 2025 cramfs bug handed ``vmf_insert_mixed``.
+
+Model helper: no kernel counterpart (drawings of :mod:`mmlab.race` and the 6.x mode of the
+model, :mod:`mmlab.version`).
+"""
+
+from __future__ import annotations
+
+import ctypes
+import json
+import mmap
+import os
+import pathlib
+import resource
+import sys
+import tempfile
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+
+import ipywidgets as widgets
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
+from matplotlib.patches import Rectangle
+
+from mmlab import fault, procfs, trace, version, xip
+from mmlab.constants import (
+    MAP_ANONYMOUS,
+    MAP_FIXED,
+    MAP_PRIVATE,
+    PAGE_SHIFT,
+    PAGE_SIZE,
+    PROT_READ,
+    PROT_WRITE,
+)
+from mmlab.filemap import generic_file_buffered_read
+from mmlab.fs import file_from_bytes
+from mmlab.live import this_machine
+from mmlab.mm import MM
+from mmlab.race import (
+    RACES,
+    Fault,
+    Mprotect,
+    Munmap,
+    Run,
+    Step,
+    ThreadSpec,
+    explore,
+    fair_schedule,
+    steps_of,
+)
+from mmlab.scenarios import scenario, scenario_image
+from mmlab.system import System
+from mmlab.viz.base import Explorer, course_data, schematic_axes
+from mmlab.viz.style import (
+    PALETTE,
+    Kind,
+    box_label,
+    draw_legend,
+    kind_collection,
+    kind_patch,
+    text_width,
+)
+
+__all__ = [
+    "COURSE_DATA",
+    "ERAS",
+    "LOCK_KINDS",
+    "SCENES",
+    "LockTimelineExplorer",
+    "RaceRow",
+    "Scene",
+    "can_run_live",
+    "fault_trace",
+    "format_race_rows",
+    "format_traces",
+    "format_two_threads",
+    "live_two_threads",
+    "pfn_mixup",
+    "race_rows",
+    "stored_two_threads",
+    "two_threads",
+    "write_course_data",
+]
+
+#: Where the chapter's fallback data lives (``data/course/09/`` of the checkout).
+COURSE_DATA = course_data("course", "09")
+
+#: The two kernels the chapter compares: the one of the story and the one read for today.
+ERAS: Mapping[str, version.Version] = MappingProxyType(
+    {"v4.15": version.V4_15, "v6.12": version.V6_12})
+
+#: How a step is drawn: by the lock its thread holds while it runs, or that it waits.
+LOCK_KINDS: Mapping[str, Kind] = MappingProxyType({k.key: k for k in (
+    Kind("lock-write", "holds mmap_sem for writing", "#eeae80", "xx", "W"),
+    Kind("lock-read", "holds mmap_sem for reading", PALETTE["file"], None, "R"),
+    Kind("lock-vma", "holds only its VMA's lock", PALETTE["anon"], "..", "V"),
+    Kind("lock-none", "runs, no lock", PALETTE["meta"], None, "-"),
+    Kind("wait", "waits (blocked)", None, "////", "", dashed=True),
+)})
+
+#: The step the learner is on: an outline around its column.
+CURRENT = Kind("current", "the step shown below", None, None, "", edge=PALETTE["highlight"],
+               edge_width=2.0)
+
+
+@dataclass(frozen=True)
+class Scene:
+    """A pair of threads the explorer runs, with the words for them.
+
+    ``first``: per era, which thread runs alone until which of its steps before the scheduler
+    goes round (so the story starts where it is interesting), or None.
+
+    Model helper: no kernel counterpart.
+    """
+
+    title: str
+    threads: tuple[ThreadSpec, ...]
+    strategy: str
+    names: tuple[str, ...]
+    cached: tuple[int, ...] = ()
+    before: tuple[Munmap | Mprotect, ...] = ()
+    first: Mapping[str, tuple[int, str] | None] = field(
+        default_factory=lambda: MappingProxyType({}))
+
+
+#: The scenes of the explorer.
+SCENES: Mapping[str, Scene] = MappingProxyType({s.title: s for s in (
+    Scene("the 2017 handler splits libc; another thread writes to its heap",
+          (Fault(3), Fault(1, region="anon", write=True)), "split",
+          ("fault on libc page 3 (the handler)", "write to an anonymous page"),
+          first=MappingProxyType({"v4.15": (0, "downgrade_write"),
+                                  "v6.12": (0, "downgrade_write")})),
+    Scene("mprotect splits libc while another thread faults on it",
+          (Fault(4), Mprotect(3, 2)), "mixedmap", ("fault on libc page 4", "mprotect pages 3-4"),
+          cached=(4,), first=MappingProxyType({"v4.15": (0, "up_read"),
+                                               "v6.12": (0, "handle_mm_fault")})),
+    Scene("two faults on two different VMAs",
+          (Fault(4), Fault(1, region="anon", write=True)), "mixedmap",
+          ("fault on libc page 4", "write to an anonymous page"), cached=(4,)),
+)})
+
+
+def _held_after(label: str, before: str) -> str:
+    """What a thread holds after a step named ``label``, from what it held before."""
+    if label in ("down_read", "downgrade_write", "finish_fault"):
+        return "read"
+    if label in ("down_write_killable", "vma_start_write", "mmap_write_lock"):
+        return "write"
+    if label in ("up_read", "syscall"):
+        return ""
+    if label == "handle_mm_fault" and before == "vma":
+        return ""
+    return before
+
+
+class LockTimelineExplorer(Explorer):
+    """Two threads of one process on a time line, on v4.15 or 6.12: who holds which lock, who
+    waits (the chapter's picture of why per-VMA locks came).
+
+    Controls: the scene, the kernel, and the step (a slider and two buttons); the text under
+    the picture says what the current step does and who waits for what.
+
+    Model helper: no kernel counterpart.
+    """
+
+    figsize = (9.0, 3.9)
+
+    def __init__(self, scene: str | None = None, era: str = "v4.15") -> None:
+        super().__init__()
+        self.scene = scene or next(iter(SCENES))
+        if self.scene not in SCENES:
+            raise KeyError(f"no scene {self.scene!r}; there are: {', '.join(SCENES)}")
+        if era not in ERAS:
+            raise KeyError(f"no era {era!r}: {', '.join(ERAS)}")
+        self.era = era
+        self._runs: dict[tuple[str, str], tuple[Run, list[Step]]] = {}
+        for name in SCENES:  # all six runs now (0.2 s), so that no change of a control waits
+            for key in ERAS:
+                self.timeline(name, key)
+        self.index = len(self.steps)
+
+    # --- the model ---------------------------------------------------------------------------
+    def timeline(self, scene: str | None = None, era: str | None = None
+                 ) -> tuple[Run, list[Step]]:
+        """The run of a scene on an era's kernel (the current ones by default), kept."""
+        key = (scene or self.scene, era or self.era)
+        if key not in self._runs:
+            s = SCENES[key[0]]
+            ver = ERAS[key[1]]
+            schedule = fair_schedule(s.threads, s.strategy, version=ver, cached=s.cached,
+                                     before=s.before, first=s.first.get(key[1]))
+            self._runs[key] = steps_of(s.threads, s.strategy, schedule, version=ver,
+                                       cached=s.cached, before=s.before)
+        return self._runs[key]
+
+    @property
+    def run(self) -> Run:
+        """The current scene's run on the current kernel."""
+        return self.timeline()[0]
+
+    @property
+    def steps(self) -> list[Step]:
+        """Its steps."""
+        return self.timeline()[1]
+
+    def held(self) -> list[list[str]]:
+        """For each step, what each thread holds while it runs (the running thread) or before
+        (the others): "write", "read", "vma" or ""."""
+        run, steps = self.timeline()
+        now = ["" for _ in SCENES[self.scene].threads]
+        out = []
+        for k, step in enumerate(steps):
+            t = step.thread
+            after = _held_after(step.label, now[t])
+            locks = dict(steps[k + 1].vma_locks) if k + 1 < len(steps) else {}
+            if t in locks and after not in ("read", "write"):
+                after = "vma"
+            during = list(now)
+            during[t] = after or now[t]
+            out.append(during)
+            now[t] = after
+        return out
+
+    def waits(self, thread: int) -> int:
+        """How many steps ``thread`` had something to do but could not run."""
+        return sum(thread in step.waiting() for step in self.steps)
+
+    # --- controls ----------------------------------------------------------------------------
+    def make_controls(self) -> dict[str, widgets.Widget]:
+        """Scene, kernel, step."""
+        return {
+            "scene": widgets.Dropdown(options=list(SCENES), value=self.scene,
+                                      description="threads",
+                                      layout=widgets.Layout(width="520px")),
+            "era": widgets.ToggleButtons(options=list(ERAS), value=self.era,
+                                         description="kernel"),
+            "previous": widgets.Button(description="◀ step"),
+            "next": widgets.Button(description="step ▶"),
+            "step": widgets.IntSlider(value=self.index, min=1, max=len(self.steps),
+                                      description="step"),
+        }
+
+    def on_change(self, name: str, value: object) -> None:
+        """A new scene or kernel shows its whole run; the slider picks a step."""
+        if name == "scene":
+            self.scene = str(value)
+        elif name == "era":
+            self.era = str(value)
+        if name in ("scene", "era"):
+            self.index = len(self.steps)
+            self._sync()
+        elif name == "step":
+            self.index = int(value)  # type: ignore[call-overload]
+
+    def on_press(self, name: str) -> None:
+        """One step back or forward."""
+        self.index = max(1, min(len(self.steps), self.index + (1 if name == "next" else -1)))
+        self._sync()
+
+    def _sync(self) -> None:
+        with self.quietly():
+            slider = self.controls["step"]
+            slider.max = len(self.steps)  # type: ignore[attr-defined]
+            slider.value = self.index  # type: ignore[attr-defined]
+
+    # --- drawing -----------------------------------------------------------------------------
+    def draw(self, fig: Figure) -> None:
+        """Two lanes of boxes, one column per step; the current step outlined; the legend."""
+        ax = schematic_axes(fig, ylim=(0, 14))
+        scene = SCENES[self.scene]
+        steps = self.steps
+        held = self.held()
+        ax.text(1, 13.2, f"{self.era}: {scene.title}", fontsize=9, weight="bold",
+                color=PALETTE["text"], va="center")
+        left, right = 23.0, 99.0
+        width = (right - left) / len(steps)
+        lanes = {0: (9.2, 11.4), 1: (5.6, 7.8)}
+        for t, (y0, y1) in lanes.items():
+            ax.text(1, (y0 + y1) / 2 + 0.55, f"thread {t}", fontsize=8, weight="bold",
+                    color=PALETTE["text"], va="center")
+            ax.text(1, (y0 + y1) / 2 - 0.55, _short(ax, scene.names[t], 21), fontsize=7,
+                    color=PALETTE["muted"], va="center")
+        boxes: dict[str, list[Rectangle]] = {k: [] for k in LOCK_KINDS}
+        for k, step in enumerate(steps):
+            x = left + k * width
+            for t, (y0, y1) in lanes.items():
+                kind = {"write": "lock-write", "read": "lock-read", "vma": "lock-vma"}.get(
+                    held[k][t], "lock-none")
+                height = y1 - y0
+                if t in step.waiting():
+                    kind = "wait"
+                elif t != step.thread:  # holds its lock while the other thread runs
+                    if kind == "lock-none":
+                        continue
+                    height *= 0.35
+                boxes[kind].append(Rectangle((x + width * 0.08, y0), width * 0.84, height))
+        for key, rects in boxes.items():
+            if rects:
+                ax.add_collection(kind_collection(rects, LOCK_KINDS[key]))
+        current = self.index - 1
+        ax.add_patch(kind_patch((left + current * width, 5.2), width, 6.6, CURRENT,
+                                facecolor="none"))
+        for k in range(0, len(steps), 5 if len(steps) > 12 else 1):
+            box_label(ax, (left + k * width, 4.4, left + (k + 1) * width, 5.1), str(k + 1),
+                      fontsize=6.5, color=PALETTE["muted"])
+        ax.text(left, 4.0, "steps, in the order they ran; a tall box: the thread runs that "
+                "step, a short one: it holds the lock while the other runs", fontsize=7,
+                color=PALETTE["muted"], va="top")
+        kinds = [LOCK_KINDS[k] for k, rects in boxes.items() if rects] + [CURRENT]
+        draw_legend(ax, kinds, 1, 2.3, right=99, fontsize=7)
+        step = steps[current]
+        line = f"step {self.index}: thread {step.thread} {step.label}"
+        waiting = step.waiting()
+        if waiting:
+            line += f"; thread {waiting[0]} waits ({_why(step, waiting[0])})"
+        ax.text(1, 0.5, _short(ax, line, 98), fontsize=7.5, color=PALETTE["text"],
+                va="center")
+
+    def describe(self) -> str:
+        """The run in words: each thread's outcome and waits, then the steps up to the current
+        one."""
+        run, steps = self.timeline()
+        lines = [f"{self.era}, {self.scene}: {len(steps)} steps"]
+        for t, outcome in enumerate(run.outcomes):
+            minor, major = run.faults[t]
+            lines.append(f"  thread {t} ({SCENES[self.scene].names[t]}): {outcome}; waited "
+                         f"{self.waits(t)} steps; faults counted: {minor} minor, {major} major")
+        for problem in run.broken:
+            lines.append(f"  BROKEN: {problem}")
+        lines.append(f"steps 1-{self.index}:")
+        for k, step in enumerate(steps[:self.index]):
+            extra = ""
+            if step.waiting():
+                extra = f"   (thread {step.waiting()[0]} waits: {_why(step, step.waiting()[0])})"
+            lines.append(f"  {k + 1:2}. thread {step.thread}: {step.label}{extra}")
+        return "\n".join(lines)
+
+
+def _why(step: Step, thread: int) -> str:
+    """Why ``thread`` cannot run at ``step``, from what it is about to do and the locks."""
+    label = step.pending[thread]
+    if label in ("down_read", "down_write_killable", "mmap_write_lock"):
+        return f"{label}: mmap_sem is held ({step.mmap_sem})"
+    if label in ("syscall", "vma_start_write"):
+        held = ", ".join(f"thread {t} {where}" for t, where in step.vma_locks)
+        return f"vma_start_write: a fault holds the VMA's lock ({held or 'a VMA'})"
+    if label == "lock_page":
+        return "lock_page: another fault is reading the page"
+    return str(label)
+
+
+def _short(ax: Axes, text: str, width: float) -> str:
+    """``text`` cut with "…" to fit ``width`` data units at 7-7.5 pt."""
+    if text_width(ax, text, 7.5) <= width:
+        return text
+    while len(text) > 1 and text_width(ax, text + "…", 7.5) > width:
+        text = text[:-1].rstrip()
+    return text + "…"
+
+
+# --- one fault in each era --------------------------------------------------------------------
+def fault_trace(era: str, strategy: str = "mixedmap", page: int = 4,
+                cached: tuple[int, ...] = ()) -> tuple[list[tuple[int, str]], fault.FaultResult,
+                                                       dict[str, int]]:
+    """One read of ``page`` of libc (the ``libc-past-xip`` scenario, mounted under
+    ``strategy``) on a fresh machine of ``era``: the traced calls ``(depth, name)``, the
+    result, and the machine's ``/proc/vmstat`` counters afterwards.
+
+    Model helper: no kernel counterpart.
+    """
+    system = System(version=ERAS[era])
+    sb = xip.mount(scenario_image(), None, strategy, system=system)
+    mm = MM(system)
+    sc = scenario("libc-past-xip")
+    file = sb.open(sc.path)
+    for p in cached:
+        generic_file_buffered_read(file, sc.offset + p * PAGE_SIZE, PAGE_SIZE,
+                                   physmem=system.physmem)
+    addr = mm.mmap(0, sc.length, sc.prot, sc.flags, file, sc.offset)
+    with trace.record(snapshots=False) as rec:
+        res = fault.do_page_fault(mm, addr + page * PAGE_SIZE)
+    return [(s.depth, s.name) for s in rec.steps], res, dict(system.vmstat)
+
+
+#: Calls left out of the side-by-side traces (page-cache plumbing, the same in both eras).
+PLUMBING = frozenset({"find_get_page", "add_to_page_cache_lru", "__handle_mm_fault",
+                      "handle_pte_fault"})
+
+
+def format_traces(strategy: str = "mixedmap", page: int = 4, cached: tuple[int, ...] = (),
+                  width: int = 44) -> str:
+    """The same fault traced on v4.15 and on 6.12, one call a line, side by side.
+
+    Model helper: no kernel counterpart.
+    """
+    cols = []
+    for era in ERAS:
+        calls, res, vmstat = fault_trace(era, strategy, page, cached)
+        lines = [f"{'  ' * min(d, 6)}{name}" for d, name in calls if name not in PLUMBING]
+        counters = ", ".join(f"{k} {v}" for k, v in sorted(vmstat.items()))
+        lines += ["", f"major={res.major} retries={res.retries}",
+                  f"under the VMA lock to the end: {res.vma_lock}", counters]
+        cols.append([f"{era}:", *lines])
+    rows = max(len(c) for c in cols)
+    out = []
+    for i in range(rows):
+        a = cols[0][i] if i < len(cols[0]) else ""
+        b = cols[1][i] if i < len(cols[1]) else ""
+        out.append(f"{a[:width]:<{width}}  {b}".rstrip())
+    return "\n".join(out)
+
+
+# --- the review's races in each era -----------------------------------------------------------
+@dataclass(frozen=True)
+class RaceRow:
+    """One race under one strategy: broken interleavings of all, per era.
+
+    Model helper: no kernel counterpart.
+    """
+
+    race: str
+    strategy: str
+    old: tuple[int, int]
+    new: tuple[int, int]
+
+
+def race_rows(names: tuple[str, ...] = ("munmap in the window", "mprotect in the window",
+                                        "remap in the window", "mremap in the window",
+                                        "mremap of the same file"),
+              strategies: tuple[str, ...] = ("split", "split-v3"),
+              cached: tuple[int, ...] = ()) -> list[RaceRow]:
+    """Explore each race of :data:`mmlab.race.RACES` under each strategy on v4.15 and 6.12.
+
+    Model helper: no kernel counterpart.
+    """
+    rows = []
+    for name in names:
+        for strategy in strategies:
+            counts = []
+            for ver in ERAS.values():
+                rep = explore(RACES[name], strategy, version=ver, cached=cached)
+                counts.append((rep.broken_runs, rep.interleavings))
+            rows.append(RaceRow(name, strategy, counts[0], counts[1]))
+    return rows
+
+
+def format_race_rows(rows: list[RaceRow]) -> str:
+    """The rows as a table: broken of all, on each kernel.
+
+    Model helper: no kernel counterpart.
+    """
+    out = [f"{'race':25} {'strategy':9} {'v4.15 broken':>13} {'v6.12 broken':>13}"]
+    for r in rows:
+        out.append(f"{r.race:25} {r.strategy:9} {f'{r.old[0]} of {r.old[1]}':>13} "
+                   f"{f'{r.new[0]} of {r.new[1]}':>13}")
+    return "\n".join(out)
+
+
+# --- cramfs's XIP today -----------------------------------------------------------------------
+def pfn_mixup(phys: int = 0x1000_0000) -> dict[str, int]:
+    """What ``vmf_insert_mixed`` needs (a frame number) and what cramfs passed it in 6.17.0-2
+    (a physical address): the XIP page at ``phys`` and the frame the bug asked for instead.
+
+    Commit 21aa65bf82a7 "mm: remove callers of pfn_t functionality" (v6.17) replaced
+    ``phys_to_pfn_t(address + off, 0)`` by ``address + off``; commit 20a8e0454d83 "cramfs: fix
+    incorrect physical page address calculation" made it ``PHYS_PFN(address + off)``.
+
+    Model helper: no kernel counterpart.
+    """
+    right = phys >> PAGE_SHIFT
+    return {"phys": phys, "right_pfn": right, "passed": phys,
+            "mapped_phys": phys << PAGE_SHIFT}
+
+
+# --- the learner's own kernel -----------------------------------------------------------------
+#: Pages each thread touches.
+PAGES = 8
+
+
+def can_run_live() -> bool:
+    """Is this a Linux machine with ``/proc`` and per-thread resource usage (not a browser)?
+
+    Model helper: no kernel counterpart.
+    """
+    return (sys.platform == "linux" and os.path.exists("/proc/self/smaps")
+            and hasattr(resource, "RUSAGE_THREAD"))
+
+
+def _usage() -> tuple[int, int]:
+    r = resource.getrusage(resource.RUSAGE_THREAD)  # type: ignore[attr-defined]
+    return r.ru_minflt, r.ru_majflt
+
+
+def _vma_lock_counters() -> dict[str, int]:
+    with open("/proc/vmstat") as f:
+        rows = dict(line.split() for line in f if line.strip())
+    return {k: int(v) for k, v in rows.items() if k.startswith("vma_lock")}
+
+
+def _sum_smaps(entries: list[dict[str, int | str]], start: int, end: int) -> dict[str, int]:
+    """Rss and Anonymous (kB) of the entries that overlap ``[start, end)``."""
+    rows = [e for e in entries if int(e["start"]) < end and int(e["end"]) > start]
+    return {key: sum(int(e[key]) for e in rows) for key in ("Rss", "Anonymous")}
+
+
+def live_two_threads() -> dict[str, object]:
+    """Two threads of this Python process fault at once on this machine's kernel: one writes
+    every page of a fresh anonymous mapping, the other reads every page of a file mapping (a
+    file just written, so its pages are in the page cache). Each counts its own faults
+    (``getrusage(RUSAGE_THREAD)``); then ``/proc/self/smaps`` of both mappings and the
+    ``vma_lock_*`` counters of ``/proc/vmstat`` (present only with
+    ``CONFIG_PER_VMA_LOCK_STATS``). The model of this kernel (:func:`mmlab.live.this_machine`)
+    runs the same accesses at the same addresses. Raises :class:`OSError` where no real kernel
+    can run it.
+
+    Model helper: no kernel counterpart.
+    """
+    if not can_run_live():
+        raise OSError("needs a Linux kernel with /proc and RUSAGE_THREAD")
+    length = PAGES * PAGE_SIZE
+    data = bytes(range(256)) * (length // 256)
+    fd, path = tempfile.mkstemp(prefix="mmlab-ch09-")
+    try:
+        os.write(fd, data)
+        os.fsync(fd)
+        anon = mmap.mmap(-1, length, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
+        # writable (private: nothing reaches the file) only so that ctypes can take its address
+        mapped = mmap.mmap(fd, length, flags=mmap.MAP_PRIVATE,
+                           prot=mmap.PROT_READ | mmap.PROT_WRITE)
+        addrs = {"anon": _address(anon), "file": _address(mapped)}
+        counts: dict[str, tuple[int, int]] = {}
+        before = _vma_lock_counters()
+
+        def writer() -> None:
+            start = _usage()
+            for i in range(PAGES):
+                anon[i * PAGE_SIZE] = 1
+            end = _usage()
+            counts["anon"] = (end[0] - start[0], end[1] - start[1])
+
+        def reader() -> None:
+            start = _usage()
+            total = 0
+            for i in range(PAGES):
+                total += mapped[i * PAGE_SIZE]
+            end = _usage()
+            counts["file"] = (end[0] - start[0], end[1] - start[1])
+
+        threads = [threading.Thread(target=writer), threading.Thread(target=reader)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        after = _vma_lock_counters()
+        real = procfs.read_smaps()
+        smaps = {k: _sum_smaps(real, a, a + length) for k, a in addrs.items()}
+        model = _model_two_threads(addrs, data)
+        anon.close()
+        mapped.close()
+    finally:
+        os.close(fd)
+        os.unlink(path)
+    release = os.uname().release
+    return {"source": "live", "machine": f"Linux {release}", "release": release,
+            "threads": {k: list(v) for k, v in counts.items()},
+            "smaps": smaps,
+            "vma_lock_counters": {k: after[k] - before.get(k, 0) for k in after},
+            "model": model}
+
+
+def _address(m: mmap.mmap) -> int:
+    return ctypes.addressof(ctypes.c_char.from_buffer(m))
+
+
+def _model_two_threads(addrs: dict[str, int], data: bytes) -> dict[str, object]:
+    """The same accesses on the model of this machine's kernel, at the same addresses."""
+    system = this_machine()
+    mm = MM(system)
+    length = len(data)
+    file = file_from_bytes(data, "/tmp/mmlab-ch09", system=system)
+    generic_file_buffered_read(file, 0, length, physmem=system.physmem)  # just written: cached
+    mm.mmap(addrs["anon"], length, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED)
+    mm.mmap(addrs["file"], length, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_FIXED, file, 0)
+    out: dict[str, object] = {"version": f"{system.version[0]}.{system.version[1]}",
+                              "per_vma_locks": mm.per_vma_locks}
+    counts = {}
+    under_vma_lock = {}
+    for name, write in (("anon", True), ("file", False)):
+        before = (mm.min_flt, mm.maj_flt)
+        locked = faulted = 0
+        for i in range(PAGES):
+            res = fault.do_page_fault(mm, addrs[name] + i * PAGE_SIZE, write=write)
+            locked += res.vma_lock
+            faulted += not res.no_fault
+        counts[name] = [mm.min_flt - before[0], mm.maj_flt - before[1]]
+        under_vma_lock[name] = [locked, faulted]
+    out["threads"] = counts
+    out["under_vma_lock"] = under_vma_lock
+    entries = [procfs.smaps_entry(vma) for vma in mm]
+    out["smaps"] = {name: _sum_smaps(entries, addr, addr + length) for name, addr in addrs.items()}
+    out["vma_lock_counters"] = {k: v for k, v in system.vmstat.items() if k.startswith("vma_lock")}
+    return out
+
+
+def stored_two_threads(directory: pathlib.Path | str = COURSE_DATA) -> dict[str, object]:
+    """The comparison as stored in ``two-threads.json`` (made by :func:`write_course_data`).
+
+    Model helper: no kernel counterpart.
+    """
+    data = json.loads((pathlib.Path(directory) / "two-threads.json").read_text())
+    data["source"] = "stored"
+    return data
+
+
+def two_threads() -> dict[str, object]:
+    """Live where a real Linux kernel runs this notebook, else the stored capture.
+
+    Model helper: no kernel counterpart.
+    """
+    if can_run_live():
+        try:
+            return live_two_threads()
+        except OSError:
+            pass
+    return stored_two_threads()
+
+
+def format_two_threads(data: dict[str, object]) -> str:
+    """The kernel's counts next to the model's, one line each.
+
+    Model helper: no kernel counterpart.
+    """
+    where = ("this machine's kernel" if data.get("source") == "live"
+             else f"stored from {data.get('machine', 'a real kernel')}")
+    model = data["model"]
+    assert isinstance(model, dict)
+    threads, smaps = data["threads"], data["smaps"]
+    assert isinstance(threads, dict) and isinstance(smaps, dict)
+    lines = [f"kernel: {where} ({data['release']}); model: v{model['version']}, "
+             f"per-VMA locks: {'yes' if model['per_vma_locks'] else 'no'}", "",
+             f"{'':38}{'kernel':>18}{'model':>18}"]
+    for name, what in (("anon", "thread 0 writes 8 anonymous pages"),
+                       ("file", "thread 1 reads 8 cached file pages")):
+        k, m = threads[name], model["threads"][name]
+        lines.append(f"{what:38}{f'{k[0]} minor, {k[1]} major':>18}"
+                     f"{f'{m[0]} minor, {m[1]} major':>18}")
+    for name in ("anon", "file"):
+        for key in ("Rss", "Anonymous"):
+            k_val = smaps[name].get(key, 0)
+            m_val = model["smaps"][name][key]
+            lines.append(f"{f'smaps, {name} mapping, {key}':38}{f'{k_val} kB':>18}"
+                         f"{f'{m_val} kB':>18}")
+    counters = data["vma_lock_counters"]
+    assert isinstance(counters, dict)
+    if counters:
+        lines.append("/proc/vmstat (during the two threads): "
+                     + ", ".join(f"{k} +{v}" for k, v in sorted(counters.items())))
+    else:
+        lines.append("/proc/vmstat has no vma_lock_* counters: this kernel was built without "
+                     "CONFIG_PER_VMA_LOCK_STATS")
+    lines.append("model: faults finished under the VMA lock: "
+                 + ", ".join(f"{k} {v[0]} of {v[1]}" for k, v in model["under_vma_lock"].items())
+                 + "; model's counters: "
+                 + (", ".join(f"{k} {v}" for k, v in sorted(model["vma_lock_counters"].items()))
+                    or "none (no per-VMA locks)"))
+    return "\n".join(lines)
+
+
+def write_course_data(directory: pathlib.Path | str = COURSE_DATA) -> list[pathlib.Path]:
+    """Regenerate ``data/course/09/`` (needs a Linux kernel): ``two-threads.json``.
+
+    Model helper: no kernel counterpart.
+    """
+    data = live_two_threads()
+    data.pop("source")
+    path = pathlib.Path(directory)
+    path.mkdir(parents=True, exist_ok=True)
+    out = path / "two-threads.json"
+    out.write_text(json.dumps(data, indent=1) + "\n")
+    return [out]
+
