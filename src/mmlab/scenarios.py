@@ -244,7 +244,9 @@ class Touch:
     read as zero;
     ``pfn`` is the frame the PTE points to; ``pagemap`` the ``/proc/PID/pagemap`` entry then
     (which hides the frame of a ``VM_PFNMAP`` mapping); ``calls``: the traced kernel
-    functions and lock steps of the access, in order.
+    functions and lock steps of the access, in order; ``maps``: the ``/proc/PID/maps`` lines of
+    the mapping's range right after the access (under the split strategies the first fault
+    past the directly mapped part splits the VMA).
 
     Model helper: no kernel counterpart.
     """
@@ -262,6 +264,7 @@ class Touch:
     zero_past_eof: bool | None = None
     kernel_log: list[str] = field(default_factory=list)
     calls: list[str] = field(default_factory=list)
+    maps: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -420,10 +423,10 @@ def run_scenario(
     run.maps = _maps_lines(run)
     run.smaps = _smaps(run)
     image_bytes = sb.read_true(sc.path, 0, file.f_inode.i_size)  # inflated once, not per touch
-    for index in sc.touch:
-        run.touches.append(_touch(run, index, "read", file, image_bytes))
-    for index in sc.write:
-        run.touches.append(_touch(run, index, "write", file, image_bytes))
+    for index, kind in [(i, "read") for i in sc.touch] + [(i, "write") for i in sc.write]:
+        touch = _touch(run, index, kind, file, image_bytes)
+        touch.maps = _maps_lines(run)
+        run.touches.append(touch)
     run.maps_after = _maps_lines(run)
     run.smaps_after = _smaps(run)
     run.ram = _ram_use(run)

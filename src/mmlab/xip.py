@@ -733,8 +733,10 @@ def seed_physmem_mmap(file: File, vma: Vma) -> int:
        install ``cramfs_vmasplit_ops``, shrink ``vm_end`` to the mappable part so that
        ``remap_pfn_range`` accepts a COW mapping, and restore it after the call.
     5. ``remap_pfn_range`` of the mappable pages; its error is returned. Success logs
-       "mapped %s at 0x%08lx, %u/%u pages to vma 0x%08lx, page_prot 0x%llx". A fully mapped
-       VMA keeps ``vm_ops`` NULL (the seed sets ops only for the partial and failed cases).
+       "mapped %s at 0x%08lx, %u/%u pages to vma 0x%08lx, page_prot 0x%llx" (v3: "mapped %s
+       at 0x%08lx (%u/%u pages) to vma ...", as the v3 code has it and the patched 6.1 of
+       ``data/kernel-captures/split-v3-scenarios.json`` prints). A fully mapped VMA keeps
+       ``vm_ops`` NULL (the seed sets ops only for the partial and failed cases).
     6. No page mappable: "no suitable block remaining". Every failure logs
        "%s: direct mmap failed: %s" and installs ``generic_file_vm_ops``: normal paging.
 
@@ -766,7 +768,10 @@ def seed_physmem_mmap(file: File, vma: Vma) -> int:
             vma.vm_end = vma.vm_start + total * PAGE_SIZE  # restore vm_end if we cheated
             if ret:
                 return ret
-            sb.pr_debug(f"mapped {name} at 0x{address:08x}, {pages}/{total} pages to vma "
+            counts = (f"({pages}/{total} pages)" if sb.strategy == "split-v3"
+                      else f"{pages}/{total} pages")
+            sep = " " if sb.strategy == "split-v3" else ", "
+            sb.pr_debug(f"mapped {name} at 0x{address:08x}{sep}{counts} to vma "
                         f"0x{vma.vm_start:08x}, page_prot 0x{vma.vm_page_prot:x}")
             return 0
     sb.pr_debug(f"{name}: direct mmap failed: {reason}")

@@ -55,6 +55,7 @@ DETERMINISM = ["-icount", "shift=0,sleep=off", "-seed", "1",
                "-rtc", "base=2026-01-01T00:00:00,clock=vm"]
 HOST_PACKAGES = {  # command or file -> Debian package
     "gcc": "gcc", "make": "make", "bc": "bc", "flex": "flex", "bison": "bison",
+    "patch": "patch", "xz": "xz-utils",
     "cpio": "cpio", QEMU: "qemu-system-x86", "/bin/busybox": "busybox-static",
     "/usr/include/libelf.h": "libelf-dev", "/usr/lib/x86_64-linux-gnu/libc.a": "libc6-dev",
 }
@@ -271,13 +272,15 @@ def build_initramfs(work: Path, kernel: dict, mods: dict[str, Path], probe: Path
 
 
 def boot(work: Path, kernel: dict, initrd: Path, image: Path,
-         timeout: int) -> tuple[str, str, float]:
+         timeout: int, *, extra_append: str = "", smp: int = 1,
+         deterministic: bool = True) -> tuple[str, str, float]:
     console, records = work / "console.log", work / "probe.out"
     for f in (console, records):
         f.unlink(missing_ok=True)
     append = (f"console=ttyS0 loglevel=8 memmap={RESERVED >> 20}M${PHYS_ADDR:#x} norandmaps "
-              "panic=-1 rdinit=/init")
-    cmd = [QEMU, "-accel", ACCEL, "-cpu", "max", "-smp", "1", "-m", "512M", *DETERMINISM,
+              "panic=-1 rdinit=/init" + (f" {extra_append}" if extra_append else ""))
+    cmd = [QEMU, "-accel", ACCEL, "-cpu", "max", "-smp", str(smp), "-m", "512M",
+           *(DETERMINISM if deterministic else DETERMINISM[2:]),  # no -icount: see split_races
            "-display", "none", "-vga", "none", "-monitor", "none", "-no-reboot",
            "-kernel", kernel["vmlinuz"], "-initrd", initrd, "-append", append,
            "-device", f"loader,file={image},addr={PHYS_ADDR:#x},force-raw=on",
@@ -294,9 +297,13 @@ def boot(work: Path, kernel: dict, initrd: Path, image: Path,
             records.read_text(errors="replace") if records.exists() else "", took)
 
 
-def parse_records(text: str, scenarios: list[dict]) -> dict:
-    """Turn the probe's "TAG fields" lines into the JSON's guest part."""
-    res: dict = {"release": None, "version": None, "page_size": None,
+def parse_records(text: str, scenarios: list[dict], *, touch_maps: bool = False) -> dict:
+    """Turn the probe's "TAG fields" lines into the JSON's guest part.
+
+    ``touch_maps``: the probe printed the maps after each touch (``MAPS touch``, the split
+    captures); each touch then has a ``maps`` list.
+    """
+    res: dict = {"release": None, "version": None, "page_size": None, "xip_mode": None,
                  "mount": {"ok": False, "kernel_log": []}, "scenarios": [], "done": False,
                  "hashes": []}
     by_name = {s["name"]: s for s in scenarios}
@@ -311,6 +318,8 @@ def parse_records(text: str, scenarios: list[dict]) -> dict:
             res["version"] = rest
         elif tag == "PAGE_SIZE":
             res["page_size"] = int(rest)
+        elif tag == "XIP_MODE":
+            res["xip_mode"] = rest.strip()
         elif tag == "MLOG":
             res["mount"]["kernel_log"].append(rest)
         elif tag == "MOUNT":
@@ -335,7 +344,10 @@ def parse_records(text: str, scenarios: list[dict]) -> dict:
             cur["kernel_log"].append(rest)
         elif tag == "MAPS":
             phase, _, raw = rest.partition(" ")
-            cur["maps" if phase == "before" else "maps_after"].append(raw)
+            if phase == "touch":
+                last_touch["maps"].append(raw)
+            else:
+                cur["maps" if phase == "before" else "maps_after"].append(raw)
         elif tag == "SMAPS":
             phase, key, val = (rest.split(" ", 2) + [""])[:3]
             target = cur["smaps" if phase == "before" else "smaps_after"]
@@ -354,6 +366,8 @@ def parse_records(text: str, scenarios: list[dict]) -> dict:
                           "matches_read": tri[match], "zero_past_eof": tri[zero],
                           "minflt": int(minflt), "majflt": int(majflt),
                           "pfn": None if int(pfn) < 0 else int(pfn), "kernel_log": []}
+            if touch_maps:
+                last_touch["maps"] = []
             cur["touched"].append(last_touch)
             res["hashes"].append((cur["name"], last_touch, hmap, hfile))
         elif tag == "TLOG":
@@ -434,24 +448,339 @@ def capture(name: str, image_bytes: bytes, scenarios: list[dict], kernel: dict,
     return result
 
 
+# ---------------------------------------------------------------- the split kernel (issue 20)
+# Debian's linux-source-6.1 built whole, small (tinyconfig + split/kernel.config), KASAN and
+# lockdep on, with cramfs and xipmap built in and split/cramfs-xip-split.patch applied: the
+# fault-time split of 2017 ("split", "split-v3") next to 6.1's own "mixedmap".
+SPLIT = TOOLS / "split"
+SPLIT_PATCH = SPLIT / "cramfs-xip-split.patch"
+SPLIT_CONFIG = SPLIT / "kernel.config"
+SPLIT_STRATEGIES = ("split", "split-v3")
+SPLIT_APPEND = "cramfs.dyndbg=+p kasan_multi_shot reboot=t"
+WINDOW_MS = 200            # the widened window: debugfs cramfs/window_ms
+ALONE_HINT = 0x00F0_0000_0000_0000  # above the stack (5-level paging): the process's top VMA
+RACE_SCENARIO = "libc-past-xip"     # mmlab.race.explore's default mapping
+RACE_LAYOUTS = ("typical", "alone")
+# Races of mmlab.race.RACES not run: a SIGKILL needs a third actor (the model says nothing
+# breaks there either).
+RACES_NOT_RUN = {"fatal signal": "a SIGKILL while waiting for the write lock needs a third "
+                                 "actor; the model finds nothing broken"}
+# A reproducible build: the version string (uname -v, the boot log) names no date or host.
+KBUILD_ENV = {"KBUILD_BUILD_TIMESTAMP": "2026-01-01 00:00:00 UTC", "KBUILD_BUILD_USER": "mmlab",
+              "KBUILD_BUILD_HOST": "mmlab", "KBUILD_BUILD_VERSION": "1"}
+
+
+def kernel_build_dir() -> Path:
+    """Where the kernel tree and its objects live (big: not in the repository's data)."""
+    return Path(os.environ.get("MMLAB_KERNEL_BUILD", BUILD / "split-kernel"))
+
+
+def fetch_source() -> tuple[Path, str]:
+    """linux-source-6.1 downloaded and unpacked (not installed): its tarball and version."""
+    debs, root = BUILD / "debs", BUILD / "root"
+    debs.mkdir(parents=True, exist_ok=True)
+    pkg = "linux-source-6.1"
+    if not list(debs.glob(f"{pkg}_*.deb")):
+        run(["apt-get", "update", "-q"])
+        log(f"apt-get download {pkg}")
+        run(["apt-get", "download", pkg], cwd=debs)
+    deb = sorted(debs.glob(f"{pkg}_*.deb"))[-1]
+    stamp = root / f".unpacked-{deb.name}"
+    if not stamp.exists():
+        log(f"dpkg -x {deb.name}")
+        run(["dpkg", "-x", deb, root])
+        stamp.touch()
+    version = output(["dpkg-deb", "-f", deb, "Version"]).strip()
+    return root / "usr/src/linux-source-6.1.tar.xz", version
+
+
+def _write_if_changed(path: Path, data: bytes) -> bool:
+    if path.exists() and path.read_bytes() == data:
+        return False
+    path.write_bytes(data)
+    return True
+
+
+def patched_inode_c(tarball: Path) -> bytes:
+    """fs/cramfs/inode.c of the tarball with split/cramfs-xip-split.patch applied."""
+    tmp = BUILD / "split-patch"
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    run(["tar", "-xJf", tarball, "-C", tmp, "linux-source-6.1/fs/cramfs/inode.c"])
+    tree = tmp / "linux-source-6.1"
+    run(["patch", "-s", "-p1", "--no-backup-if-mismatch", "-d", tree, "-i", SPLIT_PATCH])
+    return (tree / "fs/cramfs/inode.c").read_bytes()
+
+
+def build_split_kernel() -> dict:
+    """Unpack, patch, configure and build the kernel (make -j2 bzImage); reuse what is there."""
+    tarball, version = fetch_source()
+    kb = kernel_build_dir()
+    src, obj = kb / "linux-source-6.1", kb / "obj"
+    if not (src / "Makefile").exists():
+        log(f"extracting linux-source-6.1 into {kb}")
+        kb.mkdir(parents=True, exist_ok=True)
+        run(["tar", "-xJf", tarball, "-C", kb])
+    if _write_if_changed(src / "fs/cramfs/inode.c", patched_inode_c(tarball)):
+        log("fs/cramfs/inode.c: patched")
+    # xipmap, the board-file-like MTD map, built in after the map_rom chip driver
+    _write_if_changed(src / "drivers/mtd/maps/xipmap.c", (TOOLS / "xipmap/xipmap.c").read_bytes())
+    mk = src / "drivers/mtd/maps/Makefile"
+    line = "obj-$(CONFIG_MTD_ROM) += xipmap.o"
+    if line not in mk.read_text():
+        mk.write_text(mk.read_text() + line + "\n")
+    obj.mkdir(parents=True, exist_ok=True)
+    fragment = SPLIT_CONFIG.read_text()
+    stamp = obj / ".mmlab-config-fragment"
+    if not (obj / ".config").exists() or not stamp.exists() or stamp.read_text() != fragment:
+        log("configuring: tinyconfig + split/kernel.config")
+        make = ["make", "-s", "-C", src, f"O={obj}", "ARCH=x86_64"]
+        run([*make, "tinyconfig"], stdout=subprocess.DEVNULL)
+        run([src / "scripts/kconfig/merge_config.sh", "-m", "-O", obj, obj / ".config",
+             SPLIT_CONFIG], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        run([*make, "olddefconfig"], stdout=subprocess.DEVNULL)
+        config = (obj / ".config").read_text().splitlines()
+        missing = [x for x in fragment.splitlines() if x.startswith("CONFIG_") and x not in config]
+        if missing:
+            raise SystemExit(f"the kernel config lacks {', '.join(missing)}")
+        stamp.write_text(fragment)
+    log("make -j2 bzImage (KASAN + lockdep: several minutes from scratch)")
+    t0 = time.monotonic()
+    run(["make", "-s", "-C", src, f"O={obj}", "ARCH=x86_64", "-j2", "bzImage"],
+        env={**os.environ, **KBUILD_ENV}, stdout=subprocess.DEVNULL)
+    took = time.monotonic() - t0
+    log(f"kernel built in {took:.0f} s")
+    return {"vmlinuz": obj / "arch/x86/boot/bzImage", "source_version": version,
+            "build_seconds": took,
+            "release": (obj / "include/config/kernel.release").read_text().strip(),
+            "patch_sha256": hashlib.sha256(SPLIT_PATCH.read_bytes()).hexdigest(),
+            "config_sha256": hashlib.sha256((obj / ".config").read_bytes()).hexdigest()}
+
+
+def split_initramfs(work: Path, programs: dict[str, Path], init: str) -> Path:
+    """busybox, the given programs and ``init``: nothing to load, everything is built in."""
+    d, x = stat.S_IFDIR | 0o755, stat.S_IFREG | 0o755
+    files: dict[str, tuple[int, bytes]] = {n: (d, b"") for n in ("bin", "dev", "proc", "sys", "mnt")}
+    files["bin/busybox"] = (x, Path("/bin/busybox").read_bytes())
+    for name, path in programs.items():
+        files[name] = (x, path.read_bytes())
+    files["init"] = (x, init.encode())
+    initrd = work / "initrd.cpio.gz"
+    initrd.write_bytes(gzip.compress(cpio_newc(files), mtime=0))
+    return initrd
+
+
+SPLIT_INIT = """#!/bin/busybox sh
+# Generated by tools/kernel-captures/capture.py.
+B=/bin/busybox
+$B mount -t proc proc /proc
+$B mount -t sysfs sys /sys
+$B mount -t devtmpfs dev /dev
+$B mount -t debugfs debugfs /sys/kernel/debug
+{body}
+$B sync
+$B reboot -f
+"""
+
+
+def split_scenarios(strategy: str, kernel: dict, image_bytes: bytes, scenarios: list[dict],
+                    timeout: int) -> dict:
+    """The scenarios of mmlab.scenarios on the patched kernel under ``strategy``."""
+    name = f"{strategy}-scenarios"
+    work = BUILD / name
+    work.mkdir(parents=True, exist_ok=True)
+    image = work / "xip-scenarios.cramfs"
+    image.write_bytes(image_bytes)
+    (work / "probe_table.h").write_text("#define PROBE_TOUCH_MAPS 1\n" + probe_table(scenarios))
+    shutil.copy2(TOOLS / "probe.c", work / "probe.c")
+    probe = work / "probe"
+    log(f"{name}: building the probe ({len(scenarios)} scenarios)")
+    run(["gcc", "-static", "-O1", "-Wall", "-o", probe, work / "probe.c"])
+    body = ('echo "probe: start"\n/probe > /dev/ttyS1 2>&1\necho "probe: exit $?"')
+    initrd = split_initramfs(work, {"probe": probe}, SPLIT_INIT.format(body=body))
+    console, records, took = boot(work, kernel, initrd, image, timeout,
+                                  extra_append=f"{SPLIT_APPEND} cramfs.xip_mode={strategy}")
+    guest = parse_records(records, scenarios, touch_maps=True)
+    if not guest["done"]:
+        log(f"{name}: the probe did not finish; see {work}/console.log and probe.out")
+    result = {
+        "schema": 1, "strategy": strategy, "xip_mode": guest["xip_mode"],
+        "kernel_release": guest["release"], "kernel_version": guest["version"],
+        "kernel": _kernel_facts(kernel),
+        "qemu": output([QEMU, "--version"]).splitlines()[0], "accel": ACCEL, "smp": 1,
+        "page_size": guest["page_size"], "image": image.name,
+        "image_sha256": hashlib.sha256(image_bytes).hexdigest(),
+        "phys_addr": PHYS_ADDR, "mtd_name": MTD_NAME, "mount_point": MOUNT_POINT,
+        "mount": guest["mount"], "scenarios": guest["scenarios"],
+    }
+    OUT.mkdir(parents=True, exist_ok=True)
+    (OUT / f"{name}.json").write_text(json.dumps(result, indent=1) + "\n")
+    checks = content_checks(image_bytes, scenarios, guest["hashes"])
+    (OUT / f"{name}.content-checks.json").write_text(json.dumps(checks, indent=1) + "\n")
+    (OUT / f"{name}.console.log").write_text(console)
+    (OUT / f"{name}.probe.txt").write_text(records)
+    log(f"{name}: {len(result['scenarios'])} scenarios in {took:.1f} s of QEMU")
+    return result
+
+
+def _kernel_facts(kernel: dict) -> dict:
+    return {"source": f"linux-source-6.1 {kernel['source_version']}",
+            "release": kernel["release"],
+            "config": "tinyconfig + tools/kernel-captures/split/kernel.config",
+            "config_sha256": kernel["config_sha256"],
+            "patch": "tools/kernel-captures/split/cramfs-xip-split.patch",
+            "patch_sha256": kernel["patch_sha256"]}
+
+
+def race_table() -> tuple[str, list[str]]:
+    """race_table.h for races.c from mmlab.race.RACES, and the names it holds."""
+    sys.path.insert(0, str(ROOT / "src"))
+    from mmlab.race import RACES, Fault, Mprotect, Mremap, Munmap, Remap
+    from mmlab.scenarios import scenario
+    sc = scenario(RACE_SCENARIO)
+
+    def actor(t) -> str:
+        if isinstance(t, Fault):
+            return f"{{{'FAULT' if t.allow_retry else 'GUP'}, {t.page}, 0, 0, NULL}}"
+        if isinstance(t, Munmap):
+            return f"{{MUNMAP, {t.page}, {t.pages}, 0, NULL}}"
+        if isinstance(t, Mprotect):
+            return f"{{MPROTECT, {t.page}, {t.pages}, {t.prot}, NULL}}"
+        if isinstance(t, Remap):
+            return "{REMAP, 0, 0, 0, NULL}"
+        if isinstance(t, Mremap):
+            return f"{{MREMAP, {t.page}, 0, 0, {c_str(t.path)}}}"
+        raise SystemExit(f"races.c cannot run a {type(t).__name__}")
+
+    names = [n for n in RACES if n not in RACES_NOT_RUN]
+    out = ["/* Generated by tools/kernel-captures/capture.py from mmlab.race.RACES. */",
+           f"#define MOUNT_POINT {c_str(MOUNT_POINT)}", f"#define MAP_PATH {c_str(sc.path)}",
+           f"#define MAP_OFFSET {sc.offset}", f"#define MAP_LENGTH {sc.length}UL",
+           f"#define MAP_PROT {sc.prot}", f"#define MAP_FLAGS {sc.flags}",
+           f"#define ALONE_HINT {ALONE_HINT:#x}UL", "static const struct race RACES[] = {"]
+    for n in names:
+        a, b = RACES[n]
+        out.append(f"\t{{{c_str(n)}, {actor(a)}, {actor(b)}}},")
+    out += ["};", f"#define NRACES {len(names)}"]
+    return "\n".join(out) + "\n", names
+
+
+def parse_race(records: str, console: str) -> dict:
+    """One race run: the threads' lines, the maps, and the kernel's words during the race."""
+    res: dict = {"base": None, "other": None, "a": None, "b": None, "b_start": None,
+                 "window_entries": None, "maps_before": [], "maps_after": [], "exit": None,
+                 "timeout": False, "tasks": [], "notes": []}
+    for line in records.splitlines():
+        tag, _, rest = line.partition(" ")
+        if tag == "BASE":
+            res["base"] = int(rest, 16)
+        elif tag == "OTHER":
+            res["other"] = rest
+        elif tag == "B" and rest.startswith("starts"):
+            res["b_start"] = rest
+        elif tag in ("A", "B"):
+            res[tag.lower()] = rest
+        elif tag == "WINDOW":
+            res["window_entries"] = int(rest.split()[1])
+        elif tag == "MAPS":
+            phase, _, raw = rest.partition(" ")
+            res["maps_before" if phase == "before" else "maps_after"].append(raw)
+        elif tag == "EXIT":
+            res["exit"] = rest
+        elif tag == "TIMEOUT":
+            res["timeout"] = True
+        elif tag in ("TASK", "STACK"):
+            res["tasks"].append(f"{tag} {rest}")
+        elif tag in ("NOTE", "ERROR"):
+            res["notes"].append(line)
+    lines = console.splitlines()
+    start = next((i for i, x in enumerate(lines) if "race: start" in x), len(lines))
+    end = next((i for i, x in enumerate(lines) if "race: end" in x), len(lines))
+    res["console"] = lines[start:end + 1]
+    return res
+
+
+def split_races(kernel: dict, image_bytes: bytes, timeout: int) -> dict:
+    """Every race of mmlab.race (but RACES_NOT_RUN) on the patched kernel: one boot per race,
+    strategy and layout, the window widened to WINDOW_MS."""
+    work = BUILD / "split-races"
+    work.mkdir(parents=True, exist_ok=True)
+    image = work / "xip-scenarios.cramfs"
+    image.write_bytes(image_bytes)
+    table, names = race_table()
+    (work / "race_table.h").write_text(table)
+    shutil.copy2(SPLIT / "races.c", work / "races.c")
+    prog = work / "races"
+    log(f"split-races: building races.c ({len(names)} races)")
+    run(["gcc", "-static", "-O1", "-Wall", "-pthread", "-o", prog, work / "races.c"])
+    runs, boot_log = [], ""
+    for name in names:
+        for strategy in SPLIT_STRATEGIES:
+            for layout in RACE_LAYOUTS:
+                body = (f"$B mount -t cramfs -o ro mtd:{MTD_NAME} {MOUNT_POINT} "
+                        "|| echo 'mount failed'\n"
+                        f"echo {WINDOW_MS} > /sys/kernel/debug/cramfs/window_ms\n"
+                        f"echo 'race: start {name} {strategy} {layout}'\n"
+                        f"/races '{name}' {layout} > /dev/ttyS1 2>&1\n"
+                        "echo 'race: end'")
+                initrd = split_initramfs(work, {"races": prog}, SPLIT_INIT.format(body=body))
+                console, records, took = boot(
+                    work, kernel, initrd, image, timeout, smp=2, deterministic=False,
+                    extra_append=f"{SPLIT_APPEND} cramfs.xip_mode={strategy}")
+                got = parse_race(records, console)
+                got.update({"race": name, "strategy": strategy, "layout": layout,
+                            "qemu_seconds": None})
+                runs.append(got)
+                if not boot_log:
+                    boot_log = console
+                log(f"split-races: {name} / {strategy} / {layout}: A {got['a']}; B {got['b']}"
+                    f"{'; TIMEOUT' if got['timeout'] else ''} ({took:.1f} s)")
+    for r in runs:
+        del r["qemu_seconds"]
+    result = {"schema": 1, "kernel": _kernel_facts(kernel),
+              "qemu": output([QEMU, "--version"]).splitlines()[0], "accel": ACCEL, "smp": 2,
+              "append": SPLIT_APPEND, "window_ms": WINDOW_MS, "scenario": RACE_SCENARIO,
+              "alone_hint": ALONE_HINT, "not_run": RACES_NOT_RUN,
+              "image": image.name, "image_sha256": hashlib.sha256(image_bytes).hexdigest(),
+              "runs": runs}
+    OUT.mkdir(parents=True, exist_ok=True)
+    (OUT / "split-races.json").write_text(json.dumps(result, indent=1) + "\n")
+    start = boot_log.find("race: start")
+    (OUT / "split-races.boot.console.log").write_text(boot_log[:start if start >= 0 else None])
+    return result
+
+
 def complete(result: dict, scenarios: list[dict]) -> bool:
     return bool(result["mount"]["ok"]) and len(result["scenarios"]) == len(scenarios)
 
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("which", nargs="*", metavar="scenarios|sample",
-                    help="captures to make (default: both)")
+    ap.add_argument("which", nargs="*", metavar="scenarios|sample|split|races",
+                    help="captures to make (default: all four)")
     ap.add_argument("--timeout", type=int, default=900, help="seconds for one QEMU run")
     args = ap.parse_args(argv)
-    which = args.which or ["scenarios", "sample"]
-    if set(which) - {"scenarios", "sample"}:
-        ap.error("captures are: scenarios, sample")
+    every = ["scenarios", "sample", "split", "races"]
+    which = args.which or every
+    if set(which) - set(every):
+        ap.error("captures are: " + ", ".join(every))
     t0 = time.monotonic()
     ensure_host_tools()
+    ok = True
+    if {"split", "races"} & set(which):
+        split_kernel = build_split_kernel()
+        image, scen = scenario_dicts()
+        if "split" in which:
+            for strategy in SPLIT_STRATEGIES:
+                r = split_scenarios(strategy, split_kernel, image, scen, args.timeout)
+                ok &= complete(r, scen)
+        if "races" in which:
+            split_races(split_kernel, image, args.timeout)
+    if not {"scenarios", "sample"} & set(which):
+        log(f"done in {time.monotonic() - t0:.0f} s")
+        return 0 if ok else 1
     kernel = fetch_kernel()
     mods = build_modules(kernel)
-    ok = True
     if "scenarios" in which:
         image, scen = scenario_dicts()
         r = capture("xip-scenarios", image, scen, kernel, mods, args.timeout)

@@ -9,6 +9,10 @@
  * of the range, each touched or written page (signal, content check against
  * pread(2), minor/major fault counts, pfn from /proc/self/pagemap), the
  * kernel log lines (/dev/kmsg) of each step, maps and smaps again, munmap.
+ * With PROBE_TOUCH_MAPS defined in probe_table.h (the split captures), the
+ * maps of the range are printed after each touch too ("MAPS touch"), and the
+ * patched cramfs's xip_mode parameter ("XIP_MODE"). Without it the program
+ * is byte for byte the one the Debian captures were made with.
  *
  * Output: one record per line on stdout, "TAG field..." (see capture.py's
  * parser). Strings are the last field of their line; /dev/kmsg already
@@ -284,6 +288,10 @@ static void touch(const struct scenario *sc, int fd, off_t fsize, char *map, int
 	       matches, zero, r1.ru_minflt - r0.ru_minflt, r1.ru_majflt - r0.ru_majflt, pfn,
 	       hashes);
 	kmsg_dump("TLOG");
+#ifdef PROBE_TOUCH_MAPS
+	/* the split captures: the maps after each access (the split happens at a fault) */
+	dump_maps("touch", (unsigned long)map, (unsigned long)map + sc->length);
+#endif
 }
 
 static void run(const struct scenario *sc)
@@ -345,6 +353,15 @@ int main(void)
 	printf("RELEASE %s\n", u.release);
 	printf("VERSION %s\n", u.version);
 	printf("PAGE_SIZE %ld\n", sysconf(_SC_PAGESIZE));
+#ifdef PROBE_TOUCH_MAPS
+	/* the patched kernel of the split captures says which ->mmap cramfs runs */
+	FILE *mode = fopen("/sys/module/cramfs/parameters/xip_mode", "r");
+	if (mode) {
+		if (fgets(line, sizeof line, mode))
+			printf("XIP_MODE %s", line);
+		fclose(mode);
+	}
+#endif
 
 	kmsg = open("/dev/kmsg", O_RDONLY | O_NONBLOCK);
 	if (kmsg < 0)
