@@ -250,7 +250,9 @@ def _plan(title: str) -> list[tuple[int, str, int | None, list[str], list[str]]]
                                                ("The 3-hour plan", 180)])
 def test_each_plan_fits_the_model_and_its_length(measured, title, length):
     rows = _plan(title)
-    chapters = {t.name[:2]: t for name, (_p, _r, t) in measured.items() if "/" not in name}
+    # chapter 09, the same story on today's kernel, comes after the story: not in the plans
+    chapters = {t.name[:2]: t for name, (_p, _r, t) in measured.items()
+                if "/" not in name and t.name[:2] <= "08"}
     assert [r[1] for r in rows if r[1] in chapters] == sorted(chapters), \
         "every chapter, 00 to 08 (which ends the story), in order"
     clock, since_break, wrong = 0, 0, []

@@ -19,6 +19,7 @@ from mmlab.labs import (
     race_recheck,
     remap_cow_rule,
     tail_check,
+    vma_lock_fallback,
     xip_layout,
 )
 from mmlab.race import Fault, Mprotect, Munmap
@@ -38,6 +39,7 @@ CHECKS = {
     "05-xip-layout": lambda ns: [xip_layout.check(ns["make_layout"]),
                                  xip_layout.check(ns["make_layout"], reads=True)],
     "06-mixedmap-plan": lambda ns: [mixedmap_plan.check(ns["text_offsets"])],
+    "07-vma-lock-fallback": lambda ns: [vma_lock_fallback.check(ns["fault_lock"])],
 }
 
 
@@ -57,7 +59,7 @@ def _run_checks(path: pathlib.Path, tag: str) -> list:
     return CHECKS[path.stem](namespace)
 
 
-def test_there_are_six_labs_each_with_its_solution():
+def test_there_are_seven_labs_each_with_its_solution():
     assert [p.stem for p in EXERCISES] == list(CHECKS)
     assert [p.name for p in SOLUTIONS] == [p.name for p in EXERCISES]
 
@@ -379,3 +381,20 @@ def test_labs_package_lists_its_modules():
     assert set(mmlab.labs.LABS) == {p.stem for p in pathlib.Path(mmlab.labs.__file__).parent
                                     .glob("*.py") if p.stem != "__init__"}
     assert mmlab.labs.tail_check is tail_check
+
+
+def test_vma_lock_cases_follow_the_6_12_rules_written_out_here():
+    """The fallback rules of chapter 9, written independently of the lab's solution."""
+    for (kind, access, anon_vma, cached, writer), lock in vma_lock_fallback.cases():
+        no_vma_lock = kind == "gap" or writer == "this"
+        no_map_pages = kind == "split"
+        anon_page = access == "write" and kind in ("anon", "file")
+        needs_mmap = anon_page and not anon_vma and writer is not None
+        cold = kind == "file" and not cached
+        expected = "mmap_lock" if (no_vma_lock or no_map_pages or needs_mmap or cold) else "vma"
+        assert lock == expected, (kind, access, anon_vma, cached, writer)
+
+
+def test_the_2017_handler_with_map_pages_oopses_on_6_12():
+    assert vma_lock_fallback.handler_with_map_pages().startswith(
+        "oops: up_read(mmap_sem) without a read hold")

@@ -168,6 +168,8 @@ EXPLORER_MINUTES: Mapping[str, tuple[float, float, str]] = MappingProxyType({
                      "spent longest here"),
     "StrategyExplorer": (2.0, 4.0, "3 moves (another scenario twice, the log checkbox); "
                          "three columns of VMAs and pages to compare each time"),
+    "LockTimelineExplorer": (2.5, 5.0, "4 moves: the kernel toggled for the handler's pair, "
+                             "the two other pairs, a few steps of one stepped through"),
 })
 
 

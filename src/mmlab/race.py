@@ -785,8 +785,8 @@ def _execute(threads: Sequence[ThreadSpec], strategy: str, which: Scenario, imag
             if j != i and other.vma_locked is not None and (
                     _vma_fields(other.vma_locked) != other.vma_seen):
                 other.broken.append(
-                    f"thread {j + 1}'s VMA {_span(world, other.vma_locked)} changed while it held "
-                    f"the VMA's read lock: thread {i + 1} changed it without vma_start_write")
+                    f"thread {j}'s VMA {_span(world, other.vma_locked)} changed while it held "
+                    f"the VMA's read lock: thread {i} changed it without vma_start_write")
                 other.vma_seen = _vma_fields(other.vma_locked)
                 broken_at.setdefault(other.broken[-1], depth)
         for problem in outs[i].problems()[seen:]:

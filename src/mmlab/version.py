@@ -31,8 +31,9 @@ __all__ = [
 Version = tuple[int, int]
 
 V4_15: Version = (4, 15)
-#: The current kernel chapter 09 follows: Debian's ``linux-source-6.12`` (6.12.118-1~deb12u1),
-#: read for every 6.x rule the model follows; its links go to elixir's ``v6.12.118``.
+#: The current kernel of the model's 6.x mode: Debian's ``linux-source-6.12``
+#: (6.12.118-1~deb12u1), read for every 6.x rule the model follows; its links go to elixir's
+#: ``v6.12.118``.
 V6_12: Version = (6, 12)
 DEFAULT_VERSION: Version = V4_15
 

@@ -15,6 +15,8 @@ copies are in ``notebooks/labs/solutions/``.
 * :mod:`~mmlab.labs.xip_layout`: an image layout in which all of a library maps from flash.
 * :mod:`~mmlab.labs.mixedmap_plan`: a library mapped as the dynamic loader maps it: what
   ``/proc/PID/maps`` shows under each strategy (why libc lost its flash address in v4.15).
+* :mod:`~mmlab.labs.vma_lock_fallback`: which lock a 6.12 fault ends under (the VMA's own, or
+  ``mmap_lock`` after a fallback), for every kind of VMA.
 
 Model helper: no kernel counterpart.
 """
@@ -23,7 +25,7 @@ from importlib import import_module as _import_module
 from types import ModuleType as _ModuleType
 
 LABS = ("remap_cow_rule", "tail_check", "race_recheck", "private_data", "xip_layout",
-        "mixedmap_plan")
+        "mixedmap_plan", "vma_lock_fallback")
 
 __all__ = ["LABS"]
 

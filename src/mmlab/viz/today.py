@@ -1,4 +1,4 @@
-"""Chapter 09, "The same story on your kernel": the model's 6.x mode made visible.
+"""The same story on today's kernel: the model's 6.x mode made visible, and this machine's.
 
 * :class:`LockTimelineExplorer`: two threads of one process on a time line, under v4.15 and
   under 6.12, each step coloured by the lock its thread holds (``mmap_sem`` for reading or
@@ -44,12 +44,13 @@ from mmlab.constants import (
     MAP_PRIVATE,
     PAGE_SHIFT,
     PAGE_SIZE,
+    PROT_NONE,
     PROT_READ,
     PROT_WRITE,
 )
 from mmlab.filemap import generic_file_buffered_read
 from mmlab.fs import file_from_bytes
-from mmlab.live import this_machine
+from mmlab.live import real_mprotect, this_machine
 from mmlab.mm import MM
 from mmlab.race import (
     RACES,
@@ -85,6 +86,7 @@ __all__ = [
     "RaceRow",
     "Scene",
     "can_run_live",
+    "fault_recording",
     "fault_trace",
     "format_race_rows",
     "format_traces",
@@ -383,6 +385,17 @@ def fault_trace(era: str, strategy: str = "mixedmap", page: int = 4,
 
     Model helper: no kernel counterpart.
     """
+    rec, res, vmstat = fault_recording(era, strategy, page, cached, snapshots=False)
+    return [(s.depth, s.name) for s in rec.steps], res, vmstat
+
+
+def fault_recording(era: str, strategy: str = "mixedmap", page: int = 4,
+                    cached: tuple[int, ...] = (), *, snapshots: bool = True
+                    ) -> tuple[trace.Recorder, fault.FaultResult, dict[str, int]]:
+    """:func:`fault_trace` with the whole recording (for :class:`~mmlab.viz.stepper.TraceStepper`).
+
+    Model helper: no kernel counterpart.
+    """
     system = System(version=ERAS[era])
     sb = xip.mount(scenario_image(), None, strategy, system=system)
     mm = MM(system)
@@ -392,9 +405,9 @@ def fault_trace(era: str, strategy: str = "mixedmap", page: int = 4,
         generic_file_buffered_read(file, sc.offset + p * PAGE_SIZE, PAGE_SIZE,
                                    physmem=system.physmem)
     addr = mm.mmap(0, sc.length, sc.prot, sc.flags, file, sc.offset)
-    with trace.record(snapshots=False) as rec:
+    with trace.record(snapshots=snapshots) as rec:
         res = fault.do_page_fault(mm, addr + page * PAGE_SIZE)
-    return [(s.depth, s.name) for s in rec.steps], res, dict(system.vmstat)
+    return rec, res, dict(system.vmstat)
 
 
 #: Calls left out of the side-by-side traces (page-cache plumbing, the same in both eras).
@@ -408,14 +421,16 @@ def format_traces(strategy: str = "mixedmap", page: int = 4, cached: tuple[int, 
 
     Model helper: no kernel counterpart.
     """
-    cols = []
+    cols, feet = [], []
     for era in ERAS:
         calls, res, vmstat = fault_trace(era, strategy, page, cached)
-        lines = [f"{'  ' * min(d, 6)}{name}" for d, name in calls if name not in PLUMBING]
-        counters = ", ".join(f"{k} {v}" for k, v in sorted(vmstat.items()))
-        lines += ["", f"major={res.major} retries={res.retries}",
-                  f"under the VMA lock to the end: {res.vma_lock}", counters]
-        cols.append([f"{era}:", *lines])
+        cols.append([f"{era}:"] + [f"{'  ' * min(d, 6)}{name}" for d, name in calls
+                                   if name not in PLUMBING])
+        feet.append([f"major={res.major} retries={res.retries}",
+                     f"under the VMA lock to the end: {res.vma_lock}",
+                     ", ".join(f"{k} {v}" for k, v in sorted(vmstat.items()))])
+    height = max(len(c) for c in cols)
+    cols = [c + [""] * (height - len(c)) + foot for c, foot in zip(cols, feet, strict=True)]
     rows = max(len(c) for c in cols)
     out = []
     for i in range(rows):
@@ -520,7 +535,8 @@ def _sum_smaps(entries: list[dict[str, int | str]], start: int, end: int) -> dic
 
 def live_two_threads() -> dict[str, object]:
     """Two threads of this Python process fault at once on this machine's kernel: one writes
-    every page of a fresh anonymous mapping, the other reads every page of a file mapping (a
+    every page of a fresh anonymous mapping (eight pages between two ``PROT_NONE`` guard pages,
+    a VMA of its own), the other reads every page of a file mapping (a
     file just written, so its pages are in the page cache). Each counts its own faults
     (``getrusage(RUSAGE_THREAD)``); then ``/proc/self/smaps`` of both mappings and the
     ``vma_lock_*`` counters of ``/proc/vmstat`` (present only with
@@ -538,11 +554,19 @@ def live_two_threads() -> dict[str, object]:
     try:
         os.write(fd, data)
         os.fsync(fd)
-        anon = mmap.mmap(-1, length, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
+        # 8 pages between two PROT_NONE guard pages: a VMA of their own (no merge with a
+        # neighbour), so that smaps counts exactly them
+        region = mmap.mmap(-1, length + 2 * PAGE_SIZE,
+                           flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
+        base = _address(region)
+        for guard in (base, base + length + PAGE_SIZE):
+            if real_mprotect(guard, PAGE_SIZE, PROT_NONE):
+                raise OSError("mprotect of a guard page failed")
+        anon = memoryview(region)[PAGE_SIZE:PAGE_SIZE + length]
         # writable (private: nothing reaches the file) only so that ctypes can take its address
         mapped = mmap.mmap(fd, length, flags=mmap.MAP_PRIVATE,
                            prot=mmap.PROT_READ | mmap.PROT_WRITE)
-        addrs = {"anon": _address(anon), "file": _address(mapped)}
+        addrs = {"anon": base + PAGE_SIZE, "file": _address(mapped)}
         counts: dict[str, tuple[int, int]] = {}
         before = _vma_lock_counters()
 
@@ -570,7 +594,8 @@ def live_two_threads() -> dict[str, object]:
         real = procfs.read_smaps()
         smaps = {k: _sum_smaps(real, a, a + length) for k, a in addrs.items()}
         model = _model_two_threads(addrs, data)
-        anon.close()
+        anon.release()
+        region.close()
         mapped.close()
     finally:
         os.close(fd)
@@ -594,7 +619,11 @@ def _model_two_threads(addrs: dict[str, int], data: bytes) -> dict[str, object]:
     length = len(data)
     file = file_from_bytes(data, "/tmp/mmlab-ch09", system=system)
     generic_file_buffered_read(file, 0, length, physmem=system.physmem)  # just written: cached
-    mm.mmap(addrs["anon"], length, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED)
+    region = addrs["anon"] - PAGE_SIZE
+    mm.mmap(region, length + 2 * PAGE_SIZE, PROT_READ | PROT_WRITE,
+            MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED)
+    for guard in (region, region + length + PAGE_SIZE):
+        mm.mprotect(guard, PAGE_SIZE, PROT_NONE)
     mm.mmap(addrs["file"], length, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_FIXED, file, 0)
     out: dict[str, object] = {"version": f"{system.version[0]}.{system.version[1]}",
                               "per_vma_locks": mm.per_vma_locks}
