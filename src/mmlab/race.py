@@ -367,9 +367,8 @@ def _fault_program(world: _World, spec: Fault, out: _Outcome) -> Generator[str, 
         if sem.per_vma_locks and spec.allow_retry:  # a user fault (get_user_pages: no VMA lock)
             ret = yield from _vma_lock_try(world, spec, out, addr, flags)
             if ret is not None:
-                if ret & VM_FAULT_NOPAGE:
-                    out.nopage += 1
-                    continue
+                if ret & VM_FAULT_NOPAGE:  # a PTE is there now (fault-around): the CPU goes on,
+                    continue  # or faults again if it was not this page's
                 return
             if out.vma_lock.endswith("MAJOR"):
                 flags |= FAULT_FLAG_TRIED

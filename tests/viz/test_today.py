@@ -90,16 +90,18 @@ def test_the_legend_lists_exactly_the_kinds_drawn():
 def test_steps_and_buttons():
     explorer = LockTimelineExplorer(HANDLER, "v6.12")
     last = len(explorer.steps)
-    assert explorer.index == last
-    explorer.press("next")
-    assert explorer.index == last
-    explorer.set(step=1)
+    assert explorer.index == 1
     explorer.press("previous")
     assert explorer.index == 1
     explorer.press("next")
-    assert explorer.index == 2 and explorer.describe().splitlines()[-1].startswith("   2.")
-    explorer.set(era="v4.15")
-    assert explorer.index == len(explorer.steps)
+    assert explorer.index == 2
+    assert [line for line in explorer.describe().splitlines() if "▶" in line][1].startswith(
+        " ▶ 2.")
+    explorer.set(step=last)
+    explorer.press("next")
+    assert explorer.index == last
+    explorer.set(scene=MPROTECT)
+    assert explorer.index == min(last, len(explorer.steps))
     with pytest.raises(KeyError):
         LockTimelineExplorer("no such scene")
     with pytest.raises(KeyError):

@@ -194,7 +194,7 @@ class LockTimelineExplorer(Explorer):
         for name in SCENES:  # all six runs now (0.2 s), so that no change of a control waits
             for key in ERAS:
                 self.timeline(name, key)
-        self.index = len(self.steps)
+        self.index = 1
 
     # --- the model ---------------------------------------------------------------------------
     def timeline(self, scene: str | None = None, era: str | None = None
@@ -264,7 +264,7 @@ class LockTimelineExplorer(Explorer):
         elif name == "era":
             self.era = str(value)
         if name in ("scene", "era"):
-            self.index = len(self.steps)
+            self.index = min(self.index, len(self.steps))
             self._sync()
         elif name == "step":
             self.index = int(value)  # type: ignore[call-overload]
@@ -334,8 +334,8 @@ class LockTimelineExplorer(Explorer):
                 va="center")
 
     def describe(self) -> str:
-        """The run in words: each thread's outcome and waits, then the steps up to the current
-        one."""
+        """The run in words: each thread's outcome and waits, then every step (the current one
+        marked)."""
         run, steps = self.timeline()
         lines = [f"{self.era}, {self.scene}: {len(steps)} steps"]
         for t, outcome in enumerate(run.outcomes):
@@ -344,12 +344,13 @@ class LockTimelineExplorer(Explorer):
                          f"{self.waits(t)} steps; faults counted: {minor} minor, {major} major")
         for problem in run.broken:
             lines.append(f"  BROKEN: {problem}")
-        lines.append(f"steps 1-{self.index}:")
-        for k, step in enumerate(steps[:self.index]):
+        lines.append(f"the steps (▶ the one outlined in the picture, step {self.index}):")
+        for k, step in enumerate(steps):
             extra = ""
             if step.waiting():
                 extra = f"   (thread {step.waiting()[0]} waits: {_why(step, step.waiting()[0])})"
-            lines.append(f"  {k + 1:2}. thread {step.thread}: {step.label}{extra}")
+            mark = "▶" if k + 1 == self.index else " "
+            lines.append(f" {mark}{k + 1:2}. thread {step.thread}: {step.label}{extra}")
         return "\n".join(lines)
 
 
