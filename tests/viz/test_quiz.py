@@ -169,7 +169,7 @@ def test_words_errno_names_and_the_base_of_a_return_value():
 def test_a_failing_tuple_says_where_it_differs():
     cases = [((1,), (255, 511, 447, 507, 0x123))]
     report = str(check_function(lambda a: (255, 511, 447, 251, 0x123), cases, name="f"))
-    assert report.endswith("(they differ at position 3)")
+    assert report.endswith("(the 4th value: 251 (0xfb) against 507 (0x1fb))")
 
 
 def test_each_column_of_a_check_keeps_its_own_base():
@@ -193,3 +193,9 @@ def test_names_of_errors_and_signals_in_any_case_and_yes_for_true():
     assert "is right" in compare_guess("yes", True, "whether both threads can split")
     assert "is right" not in compare_guess("no", True, "whether both threads can split")
     assert "is right" not in compare_guess("no", 0, "the number of faults")
+
+
+def test_bytes_compare_as_the_list_of_their_values():
+    assert "is right" in compare_guess(b"\x00\x10\x00\x00", [0, 0x10, 0, 0],
+                                       "the list of bytes 4 to 7", hex_ints=True)
+    assert same_value(bytes([0, 16, 0, 0]), [0, 16, 0, 0])

@@ -131,6 +131,8 @@ def learner_value(value: object, *, hex_text: bool = False) -> object:
         return text
     if isinstance(value, set | frozenset):
         return frozenset(learner_value(v, hex_text=hex_text) for v in value)
+    if isinstance(value, bytes | bytearray):  # b"\x00\x10" is the list of its bytes
+        return tuple(value)
     if isinstance(value, list | tuple | range):
         return tuple(learner_value(v, hex_text=hex_text) for v in value)
     try:
@@ -292,7 +294,7 @@ class Quiz:
             self.feedback.value = "<i>Pick an option first.</i>"
             return None
         index = self.options.index(self.choice.value)
-        picked = f"<i>{html.escape(_short(self.options[index]))}</i>"
+        picked = f"<i>{html.escape(self.options[index])}</i>"
         if index == self.answer:
             self.feedback.value = (f"<b style='color:#1b7837'>Right:</b> {picked}. "
                                    f"{html.escape(self.why)}")
@@ -331,10 +333,21 @@ def _differs_at(got: object, expected: object) -> str:
     if not (isinstance(mine, tuple) and isinstance(want, tuple) and len(mine) == len(want)
             and len(want) > 1):
         return ""
-    where = [str(i) for i, (a, b) in enumerate(zip(mine, want, strict=True)) if a != b]
+    where = [i for i, (a, b) in enumerate(zip(mine, want, strict=True)) if a != b]
     if not where or len(where) == len(want):
         return ""
-    return f" (they differ at position{'s' if len(where) > 1 else ''} {', '.join(where)})"
+
+    def both(v: object) -> str:  # a number in both bases, so either reading finds it
+        return f"{v} ({v:#x})" if isinstance(v, int) and not isinstance(v, bool) and v > 9 \
+            else show_value(v)
+
+    parts = [f"the {_ordinal(i + 1)} value: {both(mine[i])} against {both(want[i])}"
+             for i in where]
+    return " (" + "; ".join(parts) + ")"
+
+
+def _ordinal(n: int) -> str:
+    return f"{n}{'th' if 10 <= n % 100 <= 20 else {1: 'st', 2: 'nd', 3: 'rd'}.get(n % 10, 'th')}"
 
 
 def _has_big_int(value: object) -> bool:
@@ -345,10 +358,6 @@ def _has_big_int(value: object) -> bool:
     if isinstance(value, list | tuple | set | frozenset):
         return any(_has_big_int(v) for v in value)
     return False
-
-
-def _short(option: str, limit: int = 60) -> str:
-    return option if len(option) <= limit else option[:limit - 1] + "…"
 
 
 # --- function checks -----------------------------------------------------------------------------
