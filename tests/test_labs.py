@@ -252,7 +252,7 @@ def test_private_data_check_is_fair_to_right_answers_written_otherwise():
     assert private_data.same_read("SIGSEGV", "SIGSEGV") and private_data.same_read("0x3", 3)
     assert not private_data.same_read(True, 1) and not private_data.same_read("SIGBUS", "SIGSEGV")
     bad = private_data.check(lambda form, x, n, change, amount, p: p)
-    assert not bad.ok and "first_read('seed'" in str(bad) and "expected" in str(bad)
+    assert not bad.ok and "first_read(form='seed'" in str(bad) and "expected" in str(bad)
 
 
 def test_private_data_schedule_refuses_impossible_arguments():

@@ -199,3 +199,19 @@ def test_bytes_compare_as_the_list_of_their_values():
     assert "is right" in compare_guess(b"\x00\x10\x00\x00", [0, 0x10, 0, 0],
                                        "the list of bytes 4 to 7", hex_ints=True)
     assert same_value(bytes([0, 16, 0, 0]), [0, 16, 0, 0])
+
+
+def test_a_check_of_many_arguments_names_them():
+    def my_reason(writable, pgoff, pages, max_pages):
+        return None
+
+    report = str(check_function(my_reason, [((False, 4, 1, 4), "too far")]))
+    assert "my_reason(writable=False, pgoff=4, pages=1, max_pages=4) returned None" in report
+
+
+def test_compare_guess_formats_plurals_booleans_and_the_chapters_own_form():
+    assert compare_guess((2, 1), (2, 1), "the VMA counts", verb="are").endswith(
+        "the VMA counts are (2, 1).")
+    assert "0x1" not in compare_guess(1, True, "is_cow_mapping(vma.vm_flags)")
+    line = compare_guess("00000000", 0, "the offset column", show=lambda v: f"{v:08x}")
+    assert line == "Your guess '00000000' is right: the offset column is 00000000."

@@ -26,6 +26,7 @@ from __future__ import annotations
 import errno
 import functools
 import html
+import inspect
 import operator
 import os
 import random
@@ -350,6 +351,17 @@ def _ordinal(n: int) -> str:
     return f"{n}{'th' if 10 <= n % 100 <= 20 else {1: 'st', 2: 'nd', 3: 'rd'}.get(n % 10, 'th')}"
 
 
+def _parameter_names(fn: Callable[..., object]) -> list[str]:
+    """The names of ``fn``'s positional parameters, to label a call of many arguments
+    (``f(writable=False, pgoff=4, ...)`` reads better than seven bare values)."""
+    try:
+        params = inspect.signature(fn).parameters.values()
+    except (TypeError, ValueError):
+        return []
+    return [p.name for p in params
+            if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+
+
 def _has_big_int(value: object) -> bool:
     if isinstance(value, bool):
         return False
@@ -413,10 +425,13 @@ def check_function(fn: Callable[..., object], cases: Sequence[tuple[tuple, objec
                for i in range(max((len(a) for a, _ in cases), default=0))]
     out_hex = hex_ints if hex_ints is not None else (
         any(_has_big_int(expected) for _, expected in cases) or None)
+    names = _parameter_names(fn) if len(arg_hex) > 2 else []
     passed = 0
     first: str | None = None
     for args, expected in cases:
-        shown = (show_value(a, hex_ints=arg_hex[i]) for i, a in enumerate(args))
+        shown = (f"{names[i]}={v}" if i < len(names) else v
+                 for i, v in enumerate(show_value(a, hex_ints=arg_hex[i])
+                                       for i, a in enumerate(args)))
         call = f"{label}({', '.join(shown)})"
         want = show_value(expected, hex_ints=out_hex)
         try:
@@ -483,7 +498,8 @@ class Drill:
 
 # --- predict, then run ---------------------------------------------------------------------------
 def compare_guess(guess: object, actual: object, what: str = "the result", *,
-                  unordered: bool = False, hex_ints: bool | None = None) -> str:
+                  unordered: bool = False, hex_ints: bool | None = None,
+                  show: Callable[[object], str] | None = None, verb: str = "is") -> str:
     """The "predict, then run" line: the learner's guess next to what the model did.
 
     A guess counts when it means the same (:func:`same_value`: ``"3"``, ``"three"`` or
@@ -491,25 +507,29 @@ def compare_guess(guess: object, actual: object, what: str = "the result", *,
     with ``unordered`` or when ``actual`` is a set). ``...`` (the guess cell's placeholder)
     means no guess yet; ``None`` is a guess (NULL). Numbers print in hex where the quantity is
     read in hex (``what`` names an address, a pfn, an offset, flags...; or the learner wrote
-    hex), else as ``hex_ints`` says. Where the notebook runs for the course site
+    hex), else as ``hex_ints`` says; a True/False answer is never shown in hex. ``show``
+    formats the result as the chapter prints it (e.g. eight hex digits for a maps offset);
+    ``verb`` is ``"are"`` for a plural ``what``. Where the notebook runs for the course site
     (``MMLAB_SITE=1``, set by ``docs/conf.py``) a missing guess gives the result alone: a
     reader of the site has no cell to write a guess in.
 
     Model helper: no kernel counterpart.
     """
+    if isinstance(actual, bool):
+        hex_ints = False
     if hex_ints is None and (_reads_in_hex(what) or
                              (isinstance(guess, str) and guess.strip().lower().startswith("0x"))):
         hex_ints = True
-    shown = show_value(actual, hex_ints=hex_ints)
+    shown = show(actual) if show is not None else show_value(actual, hex_ints=hex_ints)
     if guess is Ellipsis and os.environ.get("MMLAB_SITE", "") not in ("", "0"):
-        return f"Result: {what} is {shown}."
+        return f"Result: {what} {verb} {shown}."
     if guess is Ellipsis:
-        return (f"You did not write a guess; {what} is {shown}. "
+        return (f"You did not write a guess; {what} {verb} {shown}. "
                 "Next time, guess first: it is how the idea sticks.")
     hex_text = bool(hex_ints)
     # the guess as the learner wrote it: a text is echoed as typed ("EROFS", "0x10")
     mine = repr(guess.strip()) if isinstance(guess, str) else show_value(guess,
                                                                          hex_ints=hex_ints)
     if same_value(guess, actual, unordered=unordered, hex_text=hex_text):
-        return f"Your guess {mine} is right: {what} is {shown}."
-    return f"You guessed {mine}; {what} is {shown}. Find where your reasoning parted."
+        return f"Your guess {mine} is right: {what} {verb} {shown}."
+    return f"You guessed {mine}; {what} {verb} {shown}. Find where your reasoning parted."
