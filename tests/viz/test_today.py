@@ -19,6 +19,7 @@ from mmlab.viz.today import (
     SCENES,
     LockTimelineExplorer,
     can_run_live,
+    capture_612_comparison,
     fault_trace,
     format_race_rows,
     format_traces,
@@ -150,3 +151,9 @@ def test_two_threads_on_this_kernel_match_the_model():
     assert two_threads()["source"] == "live"
     stored = json.loads((COURSE_DATA / "two-threads.json").read_text())
     assert stored["threads"] == data["threads"] or stored["release"] != data["release"]
+
+
+def test_the_6_12_capture_agrees_field_by_field_in_both_eras():
+    for era in ERAS:
+        rows = capture_612_comparison(era)
+        assert len(rows) > 300 and all(r.same for r in rows), era

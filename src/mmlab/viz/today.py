@@ -52,6 +52,7 @@ from mmlab.filemap import generic_file_buffered_read
 from mmlab.fs import file_from_bytes
 from mmlab.live import real_mprotect, this_machine
 from mmlab.mm import MM
+from mmlab.physmem import PhysMem
 from mmlab.race import (
     RACES,
     Fault,
@@ -64,9 +65,10 @@ from mmlab.race import (
     fair_schedule,
     steps_of,
 )
-from mmlab.scenarios import scenario, scenario_image
+from mmlab.scenarios import run_scenarios, scenario, scenario_image
 from mmlab.system import System
 from mmlab.viz.base import Explorer, course_data, schematic_axes
+from mmlab.viz.compare import FieldRow, capture_scenarios, compare_capture
 from mmlab.viz.style import (
     PALETTE,
     Kind,
@@ -86,6 +88,7 @@ __all__ = [
     "RaceRow",
     "Scene",
     "can_run_live",
+    "capture_612_comparison",
     "fault_recording",
     "fault_trace",
     "format_race_rows",
@@ -501,6 +504,26 @@ def pfn_mixup(phys: int = 0x1000_0000) -> dict[str, int]:
     right = phys >> PAGE_SHIFT
     return {"phys": phys, "right_pfn": right, "passed": phys,
             "mapped_phys": phys << PAGE_SHIFT}
+
+
+# --- the model against Debian's 6.12 ----------------------------------------------------------
+def capture_612_comparison(era: str = "v6.12") -> list[FieldRow]:
+    """``data/kernel-captures-612/``, what Debian's 6.12 kernel did with the course's XIP
+    scenarios (``tools/kernel-captures-612/``), replayed on a model machine of ``era`` laid out
+    like the guest, every field compared (as :func:`mmlab.viz.compare.capture_comparison` does
+    for the 6.1 captures).
+
+    Model helper: no kernel counterpart.
+    """
+    base = course_data("kernel-captures-612")
+    capture = json.loads((base / "xip-scenarios.json").read_text())
+    image = (base / capture["image"]).read_bytes()
+    phys = capture["phys_addr"]
+    system = System(version=ERAS[era], physmem=PhysMem(flash_phys=phys, flash_size=32 << 20))
+    runs = run_scenarios(capture_scenarios(capture), "mixedmap", image=image, system=system,
+                         phys_addr=phys, mtd_name=capture["mtd_name"])
+    checks = json.loads((base / "xip-scenarios.content-checks.json").read_text())
+    return compare_capture(capture, system, runs, checks)
 
 
 # --- the learner's own kernel -----------------------------------------------------------------
