@@ -211,6 +211,21 @@ def test_a_race_of_ones_own_must_be_new_in_the_window_and_break_only_the_seed(th
     assert race_recheck.check_own_race((Fault(4), Mprotect(0, 3)), [0, 0, 0, 1]).ok
 
 
+@pytest.mark.parametrize(("page", "why"), [
+    (9, "page 9 is outside the mapping (pages 0 to 4)"),
+    (5, "page 5 is outside the mapping (pages 0 to 4)"),
+    (-1, "page -1 is outside the mapping (pages 0 to 4)"),
+    (1, "page 1 is mapped from flash since the mmap (pages 0 to 2)"),
+])
+def test_a_fault_where_no_handler_runs_is_named_as_such(page, why):
+    """A fault outside the 5-page mapping, or on a page mapped from flash, never reaches the
+    split handler: the check says so, not that the call missed the window."""
+    result = race_recheck.check_own_race((Fault(page), Munmap(3, 1)), [0, 0, 0, 1])
+    (problem,) = result.problems
+    assert problem.startswith(f"Fault({page}): {why}: ") and "handler" in problem, problem
+    assert result.seed is None and not result.ok
+
+
 def test_private_data_cases_hold_each_form_breaking_where_the_other_survives():
     cases = private_data.first_read_cases()
     assert len(cases) == 330

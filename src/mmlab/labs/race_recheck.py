@@ -29,6 +29,7 @@ from mmlab.errors import KernelBug, SignalDelivered
 from mmlab.fs_types import File
 from mmlab.mm import MM
 from mmlab.mm_types import Vma
+from mmlab.pagetable import pte_present
 from mmlab.race import RACES, Fault, Mprotect, Munmap, Run, ThreadSpec, run_schedule
 from mmlab.scenarios import Scenario, scenario, scenario_image
 from mmlab.system import System
@@ -204,12 +205,25 @@ def _in_window(run: Run) -> bool:
         after[0] == "down_write_killable"
 
 
+def _mapping_pages() -> tuple[int, tuple[int, ...]]:
+    """The lab's mapping (``libc-past-xip`` under the seed): how many pages it has, and which
+    of them ``mmap`` already mapped from flash (their PTEs are present before any fault)."""
+    which = scenario("libc-past-xip")
+    sb = mount(scenario_image(), None, "split", system=System())
+    mm = MM(sb.system)
+    base = mm.mmap(0, which.length, which.prot, which.flags, sb.open(which.path), which.offset)
+    pages = which.length // PAGE_SIZE
+    return pages, tuple(p for p in range(pages)
+                        if pte_present(mm.pgd.walk(base + p * PAGE_SIZE)))
+
+
 def check_own_race(threads: Sequence[ThreadSpec], schedule: Sequence[int]) -> OwnRaceCheck:
     """Check a race the learner designed: thread 0 a :class:`~mmlab.race.Fault`, thread 1 a
     :class:`~mmlab.race.Munmap` or :class:`~mmlab.race.Mprotect` that none of the chapter's
     races (:data:`mmlab.race.RACES`) runs, and a schedule that runs the system call in the handler's
     window (between its ``up_read`` and its ``down_write_killable``) and breaks the seed's
-    handler but not v3's.
+    handler but not v3's. A fault on a page outside the mapping, or on one mapped from flash
+    since the ``mmap``, is named as such: no handler runs there, so there is no window.
 
     Model helper: no kernel counterpart.
     """
@@ -220,6 +234,20 @@ def check_own_race(threads: Sequence[ThreadSpec], schedule: Sequence[int]) -> Ow
         problems.append("my_race must be two threads: a Fault(page), then a Munmap(page, pages) "
                         "or an Mprotect(page, pages)")
         return OwnRaceCheck(None, None, tuple(problems))
+    fault = threads[0]
+    if fault.region == "mapping":
+        pages, flash = _mapping_pages()
+        if not 0 <= fault.page < pages:
+            problems.append(f"Fault({fault.page}): page {fault.page} is outside the mapping "
+                            f"(pages 0 to {pages - 1}): no VMA covers it, the thread gets "
+                            "SIGSEGV and no handler runs, so there is no window")
+            return OwnRaceCheck(None, None, tuple(problems))
+        if fault.page in flash:
+            problems.append(f"Fault({fault.page}): page {fault.page} is mapped from flash "
+                            f"since the mmap (pages {flash[0]} to {flash[-1]}): reading it does "
+                            "not fault, so the split handler never runs; fault on a page it "
+                            "serves")
+            return OwnRaceCheck(None, None, tuple(problems))
     taken = next((name for name, race in RACES.items() if threads[1] in race), None)
     if taken is not None:
         problems.append(f"the chapter's race {taken!r} already puts {threads[1].label} in the "
