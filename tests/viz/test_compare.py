@@ -105,6 +105,25 @@ def test_a_failed_open_is_drawn_as_such(runs):
     e = StrategyExplorer("shared-writable", runs=runs)
     assert e.text.count("open failed: EROFS") == 3
     e.png()
+    pic = look(e)
+    assert pic.problems == []
+    rows = {t.get_text(): t.get_position()[1] for t in pic.texts}
+    # the failure sits on the "after mmap" row, and the row below says nothing was touched
+    assert rows["open failed: EROFS"] == rows["after mmap"]
+    assert rows["no mapping, nothing touched"] == rows["after touches"]
+
+
+def test_ram_drill_feedback_and_explain(runs):
+    d = RamDrill(seed=2017, runs=runs)
+    for _ in range(6):
+        answer = d.answer()
+        assert d.feedback(answer).startswith("Right: ")
+        assert d.feedback(str(answer)).startswith("Right: ")
+        wrong = d.feedback(answer + 1)
+        assert wrong.startswith(f"Not quite: you wrote {answer + 1}") and "drill.explain()" in wrong
+        assert f"RAM {answer} page" in d.explain()
+        assert "Not answered yet" in d.feedback(...)
+        d.next()
 
 
 def test_summary_rows_match_the_runs(runs):

@@ -243,13 +243,20 @@ def test_linear_index_check_and_drill():
     d1, d2 = MapsOffsetDrill(seed=6), MapsOffsetDrill(seed=6)
     assert d1.problem() == d2.problem()
     for _ in range(20):
-        answer = d1.answer()
-        assert d1.check(answer) and d1.check(f"{answer:08x}") and not d1.check(answer + 1)
-        assert not d1.check("zz")
+        shown = d1.answer()  # as the maps column prints it: 8 hex digits
+        assert isinstance(shown, str) and len(shown) == 8
+        answer = int(shown, 16)
+        assert d1.check(answer) and d1.check(shown) and d1.check(f"0x{shown}")
+        assert not d1.check(answer + 1) and not d1.check("zz") and not d1.check(True)
         if "MAP_SHARED" in d1.problem():
-            assert answer < 4 * PAGE_SIZE
+            assert answer < 4 * PAGE_SIZE and "not a COW mapping" in d1.explain()
         else:
-            assert answer >= 0x08000000
+            assert answer >= 0x08000000 and "COW mapping" in d1.explain()
+        assert shown in d1.explain()
+        assert d1.feedback(answer) == f"Right: the column shows {shown}."
+        wrong = d1.feedback(answer + PAGE_SIZE)
+        assert wrong.startswith(f"Not quite: you wrote {answer + PAGE_SIZE:08x}") and shown in wrong
+        assert "Not answered yet" in d1.feedback(...) and "'zz'" in d1.feedback("zz")
         d1.next()
 
 

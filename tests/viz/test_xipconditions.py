@@ -21,6 +21,8 @@ from mmlab.viz.xipconditions import (
     bailout_cases,
     captured_errors,
     check_bailout_reason,
+    format_captured_errors,
+    hand_made_vma,
     misalign_first_pointer,
     regular_files,
     xip_decision,
@@ -208,6 +210,65 @@ def test_drill_is_seeded_and_answered_by_the_model():
         assert a.check(e.decision.in_place) and a.check(str(e.decision.in_place))
         assert not a.check(e.decision.in_place + 1) and not a.check("many")
         a.next()
+
+
+def test_drill_feedback_and_explain_name_the_check_that_decided():
+    d = InPlaceDrill(2017)
+    seen = set()
+    for _ in range(30):
+        decision = d.decision
+        answer = d.answer()
+        assert answer == decision.in_place
+        text = d.explain()
+        assert decision.path in text and all(line in text for line in decision.kernel_log)
+        if decision.outcome == "bailout":
+            assert f"the check {decision.reason!r} stops it" in text.lower()
+        else:
+            assert f"map {answer}" in text or f"maps all {answer}" in text
+        seen.add(decision.outcome)
+        right = d.feedback(str(answer))
+        assert right.startswith("Right. ") and text.split("\n")[1] in right
+        wrong = d.feedback(answer + 1)
+        assert wrong.startswith(f"Not quite: you wrote {answer + 1}, the model maps {answer}")
+        assert "drill.explain()" in wrong
+        assert "Not answered yet" in d.feedback(...)
+        assert "'many'" in d.feedback("many") and "whole number" in d.feedback(True)
+        d.next()
+    assert seen >= {"bailout", "remap_pfn_range", "vm_insert_mixed"}
+
+
+def test_explorer_says_when_it_brings_a_typed_number_into_range():
+    e = XipConditionsExplorer()
+    e.widget()
+    for name, typed, used in (("pgoff", 99, 16), ("pgoff", -1, 0), ("pages", 100000, 8),
+                              ("pages", 0, 1)):
+        e.set(**{name: typed})
+        assert e.state[name] == used and e.controls[name].value == used
+        assert e.text.splitlines()[0] == (f"You typed {name} {typed}; this explorer takes "
+                                          f"{e.LIMITS[name][0]} to {e.LIMITS[name][1]}, so it "
+                                          f"uses {used}.")
+        assert e.layout_problems() == []
+    e.set(pages=3)
+    assert "You typed" not in e.text and e.decision.pages == 3
+    with pytest.raises(ValueError, match="pgoff 17: the explorer takes 0 to 16"):
+        XipConditionsExplorer(pgoff=17)
+
+
+def test_hand_made_vma_is_fresh_each_time():
+    from mmlab.memory import remap_pfn_range
+
+    for _ in range(2):  # the chapter's cell, run twice
+        mm, vma, pfn = hand_made_vma()
+        assert vma.vm_mm is mm and vma.vm_pgoff == 0 and pfn == mm.physmem.flash_phys >> 12
+        assert remap_pfn_range(vma, vma.vm_start, pfn, 4 * PAGE_SIZE, vma.vm_page_prot) == 0
+        assert vma.vm_pgoff == pfn
+
+
+def test_captured_errors_in_words():
+    lines = format_captured_errors().splitlines()
+    assert lines[0].startswith("shared-writable") and "open: EROFS" in lines[0]
+    assert "mmap: not tried (open failed)" in lines[0] and "None" not in lines[0]
+    assert "open: succeeded" in lines[1] and "mmap: EACCES" in lines[1]
 
 
 def test_captured_errors_are_what_the_model_answers():

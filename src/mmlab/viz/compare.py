@@ -268,7 +268,36 @@ class RamDrill(Drill):
                 + (f", written: {list(sc.write)}" if sc.write else "")
                 + f". Under {strategy!r}, how many pages of RAM does the mapping hold after "
                 "the touches?")
+        self._run = (name, strategy)
         return text, run.ram.ram
+
+    def explain(self) -> str:
+        """The current problem's run: what each touch found, and the RAM it left.
+
+        Model helper: no kernel counterpart.
+        """
+        name, strategy = self._run
+        run = self.runs.get(name, strategy)
+        lines = [f"{name} under {strategy!r} ({STRATEGY_NOTES[strategy]}):"]
+        lines += [f"  {t.kind} page {t.page}: " + (t.signal or f"{t.where}, {t.majflt} major, "
+                                                    f"{t.minflt} minor fault(s)")
+                  for t in run.touches]
+        lines.append(f"  RAM {_count(run.ram.ram, 'page')} (page cache {run.ram.page_cache}, "
+                     f"anonymous {run.ram.anonymous}), flash {_count(run.ram.flash, 'page')}")
+        return "\n".join(lines)
+
+    def feedback(self, given: object) -> str:
+        """A sentence on an answer: not written yet, right, or wrong with the model's count
+        (the learner has tried).
+
+        Model helper: no kernel counterpart.
+        """
+        if given is Ellipsis:
+            return "Not answered yet: write a number of pages in the cell above."
+        if self.check(given):
+            return f"Right: {_count(int(str(self._answer)), 'page')} of RAM."
+        return (f"Not quite: you wrote {given!r}, the model holds {self._answer} page(s) of RAM. "
+                "Go through the touches one by one: print(drill.explain()) does.")
 
 
 # --- the explorer -----------------------------------------------------------------------------
@@ -437,9 +466,11 @@ class StrategyExplorer(Explorer):
                               8.5, weight="bold") or strategy
         ax.text(x0, 11.4, title, fontsize=8.5, fontweight="bold", va="center")
         error = run.open_error or run.mmap_error
-        if error:
-            ax.text(x0, 9.3, f"{'open' if run.open_error else 'mmap'}: {error}", fontsize=8,
-                    color=PALETTE["highlight"], va="center")
+        if error:  # the "after mmap" row says why there is no VMA; nothing was touched
+            ax.text(x0, 10.3, f"{'open' if run.open_error else 'mmap'} failed: {error}",
+                    fontsize=8, color=PALETTE["highlight"], va="center")
+            ax.text(x0, 9.3, "no mapping, nothing touched", fontsize=7.5,
+                    color=PALETTE["muted"], va="center")
             return
         pw = w / max(1, sc.pages)
         for y, after in ((10.3, False), (9.3, True)):  # rows "after mmap", "after touches"

@@ -399,8 +399,10 @@ def linear_index_cases(seed: int = 6) -> list[tuple[tuple[int, int, int], int]]:
 class MapsOffsetDrill(Drill):
     """What does ``/proc/PID/maps`` print as the offset? A cramfs file whose XIP blocks start
     at a physical address is mapped private or shared, from some file page: private (COW) ->
-    the physical address of the first mapped page; shared -> the file offset. The answer is
-    the number (``0x...`` as an int, or the 8 hex digits as a string).
+    the physical address of the first mapped page; shared -> the file offset. A learner may
+    answer with the number (``0x...`` as an int) or the 8 hex digits as a string;
+    :meth:`answer` gives it as the column prints it (``"08003000"``), :meth:`feedback` judges
+    an answer and :meth:`explain` works it out.
 
     Model helper: no kernel counterpart.
     """
@@ -411,6 +413,7 @@ class MapsOffsetDrill(Drill):
         first = base + self.rng.randrange(1, 64) * PAGE_SIZE
         page = self.rng.randrange(0, 4)
         private = self.rng.random() < 0.6
+        self._setup = (first, page, private)
         kind = "MAP_PRIVATE" if private else "MAP_SHARED"
         text = (f"A cramfs file's first block lies at physical {first:#010x} (flash), all its "
                 f"pages XIP. A program maps 2 pages of it, read-only, {kind}, from file offset "
@@ -418,14 +421,56 @@ class MapsOffsetDrill(Drill):
                 "offset does /proc/PID/maps print?")
         return text, first + page * PAGE_SIZE if private else page * PAGE_SIZE
 
-    def same(self, given: object, answer: object) -> bool:
-        """An int, or a hex string with or without ``0x``."""
+    @staticmethod
+    def _number(given: object) -> int | None:
+        """An int, or a hex string with or without ``0x`` (as the column prints it)."""
+        if isinstance(given, bool):
+            return None
+        if isinstance(given, int):
+            return given
         if isinstance(given, str):
             try:
-                given = int(given, 16)
+                return int(given.strip(), 16)
             except ValueError:
-                return False
-        return given == answer
+                return None
+        return None
+
+    def same(self, given: object, answer: object) -> bool:
+        """An int, or a hex string with or without ``0x``."""
+        return self._number(given) == answer
+
+    def answer(self) -> str:
+        """The answer as ``/proc/PID/maps`` prints it: eight hex digits (``"08003000"``)."""
+        return f"{self._answer:08x}"
+
+    def explain(self) -> str:
+        """Why the column shows what it shows, for the current problem."""
+        first, page, private = self._setup
+        if private:
+            return (f"MAP_PRIVATE: a COW mapping (private, and it may become writable), so "
+                    f"remap_pfn_range puts the pfn of vm_start's page in vm_pgoff. vm_start maps "
+                    f"file offset {page * PAGE_SIZE:#x}, which lies at physical {first:#x} + "
+                    f"{page * PAGE_SIZE:#x} = {first + page * PAGE_SIZE:#x}; the column prints "
+                    f"vm_pgoff << 12 in 8 hex digits: {self.answer()}.")
+        return (f"MAP_SHARED of a cramfs file (opened read-only: the mount allows nothing else): "
+                f"not a COW mapping, so remap_pfn_range "
+                f"leaves vm_pgoff alone and the column shows the file offset, "
+                f"{page * PAGE_SIZE:#x}, in 8 hex digits: {self.answer()}.")
+
+    def feedback(self, given: object) -> str:
+        """A sentence on an answer: not written yet, not a number, right, or wrong (with the
+        column as the kernel prints it: the learner has tried)."""
+        if given is Ellipsis:
+            return "Not answered yet: write the offset as 0x... or as 8 hex digits in quotes."
+        mine = self._number(given)
+        if mine is None:
+            return (f"Write the offset as a number (0x08003000) or as the column's 8 hex digits "
+                    f"in quotes (\"08003000\"), not {given!r}.")
+        if mine == self._answer:
+            return f"Right: the column shows {self.answer()}."
+        return (f"Not quite: you wrote {mine:08x}, the column shows {self.answer()}. Private or "
+                "shared? Then: which page does vm_start map? print(drill.explain()) works it "
+                "out.")
 
 
 #: How the explorer draws a page by what its PTE points at, the chosen page, and the two

@@ -35,12 +35,18 @@ from mmlab.constants import (
     PROT_EXEC,
     PROT_READ,
     PROT_WRITE,
+    VM_EXEC,
+    VM_MAYEXEC,
+    VM_MAYREAD,
+    VM_MAYWRITE,
     VM_MIXEDMAP,
     VM_PFNMAP,
+    VM_READ,
 )
 from mmlab.cramfs.reader import open_image
 from mmlab.mm import MM
-from mmlab.mmap import find_vma
+from mmlab.mm_types import Vma
+from mmlab.mmap import find_vma, vm_get_page_prot
 from mmlab.procfs import format_vma
 from mmlab.scenarios import scenario_image
 from mmlab.system import System
@@ -76,6 +82,8 @@ __all__ = [
     "bailout_cases",
     "captured_errors",
     "check_bailout_reason",
+    "format_captured_errors",
+    "hand_made_vma",
     "misalign_first_pointer",
     "regular_files",
     "xip_decision",
@@ -240,6 +248,39 @@ def captured_errors(names: tuple[str, ...] = ("shared-writable", "shared-write-r
                  for sc in capture["scenarios"] if sc["name"] in names)
 
 
+def format_captured_errors(path: pathlib.Path = CAPTURES) -> str:
+    """:func:`captured_errors` as lines a learner reads: each scenario's open and mmap errno,
+    "not tried (open failed)" for an ``mmap`` the program never got to make, and the cramfs log.
+
+    Model helper: no kernel counterpart.
+    """
+    lines = []
+    for name, open_errno, mmap_errno, log in captured_errors(path=path):
+        opened = open_errno or "succeeded"
+        mapped = mmap_errno or ("not tried (open failed)" if open_errno else "succeeded")
+        lines.append(f"{name:26} open: {opened:10} mmap: {mapped:24} "
+                     f"cramfs log: {'; '.join(log) or '(nothing)'}")
+    return "\n".join(lines)
+
+
+def hand_made_vma() -> tuple[MM, Vma, int]:
+    """A new process and a VMA built by hand in it, as chapter 5 builds one: four pages at
+    ``0x400000``, private, readable and executable, allowed to become writable
+    (``VM_MAYWRITE``), no file, nothing mapped yet. Returns ``(mm, vma, flash_pfn)``, the last
+    the first frame of the machine's flash window.
+
+    A cell that calls ``remap_pfn_range`` on it can run again: each call gives a fresh VMA (the
+    same call twice on one VMA would find its PTEs already there, ``BUG_ON(!pte_none(*pte))``).
+
+    Model helper: no kernel counterpart (what a driver's ``->mmap`` is handed).
+    """
+    mm = MM()
+    flags = VM_READ | VM_EXEC | VM_MAYREAD | VM_MAYWRITE | VM_MAYEXEC
+    vma = Vma(0x400000, 0x404000, flags, 0, None, vm_page_prot=vm_get_page_prot(flags),
+              vm_mm=mm)
+    return mm, vma, mm.physmem.flash_phys >> PAGE_SHIFT
+
+
 def misalign_first_pointer(image: bytes, path: str, shift_bytes: int = 4) -> bytes:
     """A copy of ``image`` whose file ``path`` has its first direct pointer ``shift_bytes`` off.
 
@@ -326,6 +367,8 @@ class InPlaceDrill(Drill):
     Each problem is a private read+exec mapping of 1 to 5 pages of a file of the scenario image
     (:func:`mmlab.scenarios.scenario_image`) from a page offset inside the file, under v4.15;
     the answer is :attr:`XipDecision.in_place` of :func:`xip_decision` on a mount of its own.
+    :meth:`feedback` says whether an answer is right and, once the learner has tried, what the
+    model found; :meth:`explain` says which check decided, and why.
 
     Model helper: no kernel counterpart.
     """
@@ -333,6 +376,7 @@ class InPlaceDrill(Drill):
     def __init__(self, seed: int = 2017) -> None:
         self.sb = mount(scenario_image(), None, "mixedmap", system=System())
         self.files = regular_files(self.sb)
+        self.decision: XipDecision | None = None
         super().__init__(seed)
 
     def make(self) -> tuple[str, object]:
@@ -344,6 +388,7 @@ class InPlaceDrill(Drill):
         pgoff = rng.randrange(max_pages)
         pages = rng.randint(1, 5)
         decision = xip_decision(self.sb, path, pgoff, pages, PROTS["r-x"], MAP_PRIVATE)
+        self.decision = decision
         text = (f"mmap({pages} page(s) of {path} from file page {pgoff}, PROT_READ|PROT_EXEC, "
                 f"MAP_PRIVATE) under v4.15. How many pages point at the flash right after "
                 f"mmap returns? (The file has {max_pages} page(s).)")
@@ -351,10 +396,70 @@ class InPlaceDrill(Drill):
 
     def same(self, given: object, answer: object) -> bool:
         """A whole number, written as a number or as text."""
-        try:
-            return int(str(given).strip()) == answer
-        except ValueError:
-            return False
+        return _whole_number(given) == answer
+
+    def explain(self) -> str:
+        """Which check decided the current problem, and why, with the driver's log lines."""
+        d = self.decision
+        assert d is not None
+        inode = self.sb.open(d.path).f_inode
+        assert isinstance(inode, CramfsInode)
+        max_pages, run = _inputs(inode, d.pgoff, d.pages, False)[3:5]
+        where = (f"{d.path} has {max_pages} page(s); the mapping asks for {d.pages} from file "
+                 f"page {d.pgoff}")
+        blocks = (f"from block {d.pgoff}, {run} block(s) are direct, uncompressed and "
+                  "contiguous" if run else f"block {d.pgoff} is not a direct, uncompressed "
+                  "block")
+        if d.outcome == "bailout":
+            why = {
+                "unsuitable block layout": blocks + ", so the run is empty",
+                "data is not page aligned": blocks + ", but the run does not start on a page "
+                                            "boundary of the flash",
+                "no suitable block remaining": blocks + "; the file's last page is shared "
+                                               "with other data and leaves none",
+            }.get(str(d.reason), "")
+            verdict = (f"the check {d.reason!r} stops it (a bail-out): 0 pages in place, the "
+                       f"page cache serves the mapping" + (f" ({why})" if why else ""))
+        elif d.outcome == "remap_pfn_range":
+            verdict = (f"no check stops it; {blocks}, which covers the whole VMA: "
+                       f"remap_pfn_range maps all {d.in_place}")
+        else:
+            trim = (", minus the file's last page, which is shared with other data on flash"
+                    if d.last_page_dropped else "")
+            inside = min(d.pages, max(0, max_pages - d.pgoff))
+            rest = [f"the page cache serves {inside - d.in_place}"] if inside > d.in_place else []
+            rest += [f"{d.pages - inside} lie(s) past the file's end (SIGBUS)"] \
+                if d.pages > inside else []
+            verdict = (f"no check stops it; {blocks}{trim}: {d.in_place} of the VMA's "
+                       f"{d.pages} pages, not all of them, so VM_MIXEDMAP and vm_insert_mixed "
+                       f"map {d.in_place}; " + " and ".join(rest))
+        log = "\n".join(f"  {line}" for line in d.kernel_log) or "  (nothing)"
+        return f"{where}.\n{verdict[0].upper()}{verdict[1:]}.\nThe kernel log:\n{log}"
+
+    def feedback(self, given: object) -> str:
+        """A sentence on an answer: not written yet, not a number, right (and why), or wrong
+        (with the model's count: the learner has tried)."""
+        if given is Ellipsis:
+            return "Not answered yet: write a number of pages in the cell above."
+        mine = _whole_number(given)
+        if mine is None:
+            return f"Write a whole number of pages (0, 1, 2...), not {given!r}."
+        d = self.decision
+        assert d is not None
+        if mine == self._answer:
+            return "Right. " + self.explain().split("\n")[1]
+        return (f"Not quite: you wrote {mine}, the model maps {self._answer} page(s) in place. "
+                "Which check stops it, and where? print(drill.explain()) goes through it.")
+
+
+def _whole_number(given: object) -> int | None:
+    """``given`` as a whole number (``3``, ``"3"``, ``" 3 "``), or None."""
+    if isinstance(given, bool):
+        return None
+    try:
+        return int(str(given).strip())
+    except ValueError:
+        return None
 
 
 # --- the explorer ----------------------------------------------------------------------------
@@ -394,6 +499,11 @@ class XipConditionsExplorer(Explorer):
 
     figsize = (9.0, 3.2)
 
+    #: The range of each number box: ``(lowest, highest)``. A value typed outside it is
+    #: brought back inside, and the text under the picture says so.
+    LIMITS: MappingProxyType[str, tuple[int, int]] = MappingProxyType({
+        "pgoff": (0, 16), "pages": (1, 8)})
+
     def __init__(self, image: bytes | None = None, *, path: str = "/lib/libc.so.6",
                  pgoff: int = 0, pages: int = 5, prot: str = "r-x",
                  flags: str = "MAP_PRIVATE", open_write: bool = False,
@@ -404,8 +514,14 @@ class XipConditionsExplorer(Explorer):
         self.files = regular_files(self._mount(strategy))
         if path not in self.files:
             raise ValueError(f"no file {path!r}; there are: {', '.join(self.files)}")
+        for name, value in (("pgoff", pgoff), ("pages", pages)):
+            lo, hi = self.LIMITS[name]
+            if not lo <= value <= hi:
+                raise ValueError(f"{name} {value}: the explorer takes {lo} to {hi}")
         self.state = {"path": path, "pgoff": pgoff, "pages": pages, "prot": prot,
                       "flags": flags, "open_write": open_write, "strategy": strategy}
+        #: What the last number typed out of range was brought back to, in words (or "").
+        self.clamped = ""
         self.decision = self._decide()
 
     def _mount(self, strategy: str) -> CramfsSuperBlock:
@@ -429,9 +545,11 @@ class XipConditionsExplorer(Explorer):
         return {
             "path": widgets.Dropdown(options=list(self.files), value=s["path"],
                                      description="file", layout=widgets.Layout(width="230px")),
-            "pgoff": widgets.BoundedIntText(value=s["pgoff"], min=0, max=16,
+            # wide bounds: the box takes what is typed, on_change brings it into LIMITS and
+            # says so (a tight BoundedIntText would change it silently in the browser)
+            "pgoff": widgets.BoundedIntText(value=s["pgoff"], min=-(1 << 20), max=1 << 20,
                                             description="pgoff", layout=narrow),
-            "pages": widgets.BoundedIntText(value=s["pages"], min=1, max=8,
+            "pages": widgets.BoundedIntText(value=s["pages"], min=-(1 << 20), max=1 << 20,
                                             description="pages", layout=narrow),
             "prot": widgets.Dropdown(options=list(PROTS), value=s["prot"], description="prot",
                                      layout=narrow),
@@ -446,7 +564,17 @@ class XipConditionsExplorer(Explorer):
         }
 
     def on_change(self, name: str, value: object) -> None:
-        """Run the mapping again with the new control value."""
+        """Run the mapping again with the new control value (a number out of range brought
+        back to the nearest end of :attr:`LIMITS`, the box showing it, the text saying so)."""
+        self.clamped = ""
+        if name in self.LIMITS:
+            lo, hi = self.LIMITS[name]
+            typed = int(value)  # type: ignore[call-overload]
+            value = min(max(typed, lo), hi)
+            if value != typed:
+                self.clamped = (f"You typed {name} {typed}; this explorer takes {lo} to {hi}, so "
+                                f"it uses {value}.")
+                self.set_quietly(name, value)
         self.state[name] = value
         self.decision = self._decide()
 
@@ -563,6 +691,8 @@ class XipConditionsExplorer(Explorer):
         if d.last_page_dropped:
             head += " (The file's last page was left out: it is shared with other data.)"
         lines = [self._title(), head]
+        if self.clamped:
+            lines.insert(0, self.clamped)
         if d.maps_line:
             lines.append("maps: " + d.maps_line)
         lines += ["kernel log:", *(f"  {line}" for line in d.kernel_log or ("(nothing)",))]
