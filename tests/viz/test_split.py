@@ -40,6 +40,7 @@ from mmlab.viz.split import (
     tail_lab_image,
     tail_lab_leak,
     unpack_cases,
+    unpack_seed,
     vm_end_story,
 )
 from mmlab.viz.stepper import TraceStepper
@@ -88,8 +89,29 @@ def test_the_largest_split_pgoff_fits_the_seed_and_overlaps_v3s_split_point():
     assert vpn % 2 == 0 and p.overlaps
     assert p.value == 4096 | (vpn << 12)  # as v3's code packs it: the fields overlap
     assert "does not fit in 12 bits" in p.text
-    assert f"decodes as {(vpn + 1) << 12:#x}, with split_pgoff 0" in p.text  # a page too high
+    assert "decodes the split point as " + f"{(vpn + 1) << 12:#x}, with split_pgoff 0" \
+        in p.text  # a page too high
+    assert "page number is even" in p.text and "moves one page up" in p.text
     assert look(p).problems == []
+    p.set(split_page=3)  # an odd page number: bit 12 was 1 already, the split point stays
+    assert "page number is odd" in p.text and "the split point stays" in p.text
+    assert unpack_seed(p.value, p.vm_start, "split-v3") == (0, p.vm_start + 3 * PAGE_SIZE)
+
+
+def test_packing_names_a_split_point_the_handler_refuses():
+    p = PackingExplorer()
+    assert p.refusal() == "" and "SIGSEGV" not in p.text
+    p.set(split_page=5)  # libc's VMA has 5 pages: page 5 is its end
+    assert "at or past the end of this 5-page VMA" in p.text
+    assert "SIGSEGV" in p.refusal()
+    pic = look(p)
+    assert pic.problems == []
+    assert any("SIGSEGV" in t for t in pic.strings())
+    p.set(split_page=0, split_pgoff=0)
+    assert p.refusal().startswith('0: "no split point"')
+    p.set(split_page=4096, split_pgoff=4096)  # both fields in one form: hex, then decimal
+    assert {"bits 16-31: split page = 0x1000 = 4096",
+            "bits 0-15: split pgoff = 0x1000 = 4096"} <= set(look(p).strings())
 
 
 # --- the mmap side -----------------------------------------------------------------------------
@@ -189,12 +211,19 @@ def test_race_explorer_switches_race_and_strategy_and_keeps_each_report():
     at = lines.index(next(line for line in lines if "broke here" in line))
     assert lines[at - 1].endswith("thread 0: down_write_killable")
     assert "NULL pointer dereference" in lines[at]
-    assert lines[at + 1].startswith("  ✖ found after the last step: mmap_sem left held")
+    assert lines[at + 1].startswith("  after the run: the explorer reads back")
+    assert lines[at + 2].startswith("      ✖ found after the last step: mmap_sem left held")
     pic = look(r)
-    marks = [t for t in pic.texts if t.get_text() == "✖"]
+    marks = sorted((t for t in pic.texts if t.get_text() == "✖"),
+                   key=lambda t: -t.get_position()[1])
     (label,) = [t for t in pic.texts if t.get_text() == "down_write_killable"]
-    assert len(marks) == 1 and marks[0].get_position()[1] == label.get_position()[1]
-    assert any(t.get_text().startswith("BROKEN at step 5:") for t in pic.texts)
+    (after,) = [t for t in pic.texts if t.get_text() == r.AFTER]
+    # one mark on the step that oopsed, one on the after-run row (the lock left held)
+    assert [m.get_position()[1] for m in marks] == [label.get_position()[1],
+                                                    after.get_position()[1]]
+    notes = " ".join(t for t in pic.strings() if t != "✖")
+    assert "✖ at step 5 (thread 0: down_write_killable): oops" in notes
+    assert "✖ after the run (the explorer's read-back and checks): mmap_sem left held" in notes
     r.set(strategy="split-v3")
     assert "BROKEN" not in r.text  # v3 returns SIGSEGV when the VMA is gone
     r.set(race="remap in the window")
@@ -203,6 +232,53 @@ def test_race_explorer_switches_race_and_strategy_and_keeps_each_report():
     assert r.report() is two  # explored once, kept
     labels = [label for label, _ in r.controls["klass"].options]
     assert len(labels) == len(r.classes())
+
+
+def test_race_explorer_notes_what_broke_in_full_and_grows_to_hold_it():
+    r = RaceExplorer("mremap of the same file", "split-v3")
+    r.set(klass=next(i for i, ((o, _b), _n) in enumerate(r.classes())
+                     if o == ("split, done", "done")))
+    r.set(step=len(r.run.schedule))
+    # the read that finds SIGBUS is the explorer's, after the run: the last row marks it
+    assert r.run.broken_at == (None, None)
+    assert r.notes()[0] == ("✖ after the run (the explorer's read-back and checks): page 3 "
+                            "reads as SIGBUS after the fault succeeded")
+    pic = look(r)
+    assert pic.problems == []
+    drawn = " ".join(pic.strings())
+    assert "page 3 reads as SIGBUS after the fault succeeded" in drawn
+    assert "what broke in class" in r.text and r.notes()[1] in r.text
+    # a class with five problems: the picture grows, whole notes only, the rest counted
+    r.set(klass=0)
+    assert len(r.notes()) == 5
+    pic = look(r)
+    assert pic.problems == [] and r._figure.get_figheight() > r.figsize[1]
+    texts = pic.texts
+    start = [t.get_text() for t in texts].index("What broke in class 1's run:") + 1
+    lines = [t.get_text() for t in texts[start:] if t.get_position()[0] == 1]
+    assert 0 < len(lines) <= r.NOTE_LINES
+    shown = " ".join(lines)
+    if lines[-1].startswith("+ "):  # whole notes, then how many more the text lists
+        assert lines[-1].endswith("more (the text under the picture lists every one)")
+    else:
+        assert shown == " ".join(r.notes())  # every note, in full, none cut short
+
+
+def test_race_explorer_marks_the_sigkill_and_labels_fit_the_menu():
+    r = RaceExplorer("fatal signal", "split")
+    killed = next(i for i, ((o, _b), _n) in enumerate(r.classes()) if "killed" in o[0])
+    r.set(klass=killed)
+    at = r.killed_at()
+    assert r.run.schedule[at] == (0, "down_write_killable")
+    r.set(step=len(r.run.schedule))
+    assert f"{at + 1:2}. thread 0: down_write_killable   † SIGKILL arrives" in r.text
+    pic = look(r)
+    assert pic.problems == [] and "†" in pic.strings()
+    r.set(klass=0)
+    assert r.killed_at() is None
+    for name in RACES:
+        r.set(race=name)
+        assert all(len(label) <= 70 for label, _ in r.controls["klass"].options)
 
 
 # --- the pictures --------------------------------------------------------------------------------
@@ -250,13 +326,15 @@ def test_race_picture_puts_each_step_in_its_thread_column_on_its_own_row():
                     assert pic.used <= pic.legend == {"race-ok", "race-broken"}
                     assert ("race-broken" in pic.used) == any(b for (_, b), _ in r.classes())
             # the schedule: one text per step, in its thread's column, rows top to bottom
-            r.set(klass=0, step=0)  # the window starts at the first step
+            r.set(klass=0, step=0)  # every step is drawn, none hidden
             pic = look(r)
             headers = {int(t.get_text().split()[1]): t.get_position()[0] for t in pic.texts
                        if t.get_text().startswith("thread ")}
-            window = r.run.schedule[:r.WINDOW]
+            window = r.run.schedule
             steps = [t for t in pic.texts if t.get_fontfamily() == ["monospace"]]
             assert [t.get_text() for t in steps] == [label for _, label in window]
+            (after,) = [t for t in pic.texts if t.get_text() == r.AFTER]
+            assert after.get_position()[1] < min(t.get_position()[1] for t in steps)
             for t, (thread, _label) in zip(steps, window, strict=True):
                 assert t.get_position()[0] == pytest.approx(headers[thread])
             ys = [t.get_position()[1] for t in steps]

@@ -150,10 +150,12 @@ class PackingExplorer(Explorer):
     figsize = (9.0, 2.6)
 
     def __init__(self, split_page: int = 3, split_pgoff: int = 3, strategy: str = "split",
-                 vm_start: int = 0x7FFFF7FFA000) -> None:
+                 vm_start: int = 0x7FFFF7FFA000, vma_pages: int = 5) -> None:
         super().__init__()
         self.split_page, self.split_pgoff = split_page, split_pgoff
         self.strategy, self.vm_start = strategy, vm_start
+        #: The VMA's length in pages (libc's 5): a split point at or past its end is refused.
+        self.vma_pages = vma_pages
 
     def make_controls(self) -> dict[str, widgets.Widget]:
         """The split page (within the VMA), the split pgoff (within the file), the packing."""
@@ -236,20 +238,34 @@ class PackingExplorer(Explorer):
             box_label(ax, (x0, 3.6, x0 + 4 * width, 4.7),
                       f"{(value >> (4 * nibble)) & 0xF:X}", fontsize=9, family="monospace")
         split_field = "virtual page number" if self.strategy == "split-v3" else "split page"
-        for (x0, x1), text in (
+        for (x0, x1), text in (  # both fields in one form: hex, then decimal
                 ((left(nbits - 1), left(low) + width),
-                 f"bits {low}-{nbits - 1}: {split_field} = {value >> low:#x}"),
+                 f"bits {low}-{nbits - 1}: {split_field} = {_both(value >> low)}"),
                 ((left(low - 1), left(0) + width),
-                 f"bits 0-{low - 1}: split pgoff = {value & ((1 << low) - 1)}")):
+                 f"bits 0-{low - 1}: split pgoff = {_both(value & ((1 << low) - 1))}")):
             ax.plot([x0 + 0.2, x1 - 0.2], [8.1, 8.1], color=PALETTE["edge"], lw=0.8)
             box_label(ax, (x0, 8.2, x1, 9.6), text, fontsize=9)
         pgoff, addr = unpack_seed(value, self.vm_start, self.strategy)
         ax.text(1, 2.5, f"vm_private_data = {value:#x}", fontsize=10, weight="bold",
                 color=PALETTE["text"], va="center")
         draw_legend(ax, [pgoff_kind, split_kind], 99, 2.5, align="right", fontsize=8)
+        refused = self.refusal()
         ax.text(1, 0.8, f"unpacked: split_pgoff = {pgoff}, split_addr = {addr:#x}"
-                + (' (0: "no split point" → SIGSEGV)' if not value else ""), va="center",
-                fontsize=9, color=PALETTE["highlight"] if not value else PALETTE["text"])
+                + (f" ({refused})" if refused else ""), va="center",
+                fontsize=9, color=PALETTE["highlight"] if refused else PALETTE["text"])
+
+    def refusal(self) -> str:
+        """Why the handler would answer ``VM_FAULT_SIGSEGV`` for this value, or "": no split
+        point (0), or a split point at or past the end of the VMA (:attr:`vma_pages` pages).
+
+        Patch: ``cramfs_vmasplit_fault``'s first test (LKML, 2017-08-16).
+        """
+        if not self.value:
+            return '0: "no split point" → SIGSEGV'
+        _pgoff, addr = unpack_seed(self.value, self.vm_start, self.strategy)
+        if addr >= self.vm_start + self.vma_pages * PAGE_SIZE:
+            return f"at or past the {self.vma_pages}-page VMA's end → SIGSEGV"
+        return ""
 
     def alt_text(self) -> str:
         """The description, and the bits as the picture shows them, high bit first."""
@@ -279,12 +295,23 @@ class PackingExplorer(Explorer):
         if not value:
             lines.append("  value 0: the handler reads it as \"no split point\" and returns "
                          "VM_FAULT_SIGSEGV")
+        elif self.refusal():
+            lines.append(f"  the split point {addr:#x} is at or past the end of this "
+                         f"{self.vma_pages}-page VMA (vm_end "
+                         f"{self.vm_start + self.vma_pages * PAGE_SIZE:#x}): the handler "
+                         "returns VM_FAULT_SIGSEGV")
         lines.append(f"  a cramfs file has at most {MAX_FILE_PAGE + 1} pages (24-bit size), so "
                      f"split_pgoff = vm_pgoff + pages is at most {MAX_SPLIT_PGOFF}: 13 bits")
         if self.overlaps:
+            vpn = (self.vm_start >> PAGE_SHIFT) + self.split_page
+            moved = ("the split point's page number is even, so that bit was 0: the OR sets it "
+                     "and the split point moves one page up" if vpn % 2 == 0 else
+                     "the split point's page number is odd, so that bit was 1 already: the "
+                     "split point stays (move split page by one to see the other case)")
             lines.append(f"  split_pgoff {self.split_pgoff} does not fit in {low} bits: its bit "
-                         f"{low} is OR-ed into the split point, which the handler decodes as "
-                         f"{addr:#x}, with split_pgoff {pgoff}")
+                         f"{low} is OR-ed into the split point's lowest bit; {moved}. The "
+                         f"handler decodes the split point as {addr:#x}, with split_pgoff "
+                         f"{pgoff}")
         else:
             lines.append(f"  split_pgoff {self.split_pgoff} fits in {low} bits")
         return "\n".join(lines)
@@ -558,8 +585,18 @@ def format_return_paths(paths: Sequence[ReturnPath]) -> str:
 
 
 # --- two threads ------------------------------------------------------------------------------
+#: Long outcome words and their short forms, for the bars and the outcome menu.
+_SHORT = (
+    (" (SIGKILL delivered; lock not held, as required)", ""),
+    ("-EFAULT from get_user_pages (VM_IO | VM_PFNMAP)", "gup: -EFAULT"),
+    ("-EBUSY to get_user_pages", "gup: -EBUSY"),
+)
+
+
 def _short(outcome: str) -> str:
-    return outcome.replace(" (SIGKILL delivered; lock not held, as required)", "")
+    for long, short in _SHORT:
+        outcome = outcome.replace(long, short)
+    return outcome
 
 
 def _fit(ax: Axes, text: str, width: float, size: float, family: str = "sans-serif") -> str:
@@ -584,13 +621,19 @@ def _wrap(ax: Axes, text: str, width: float, size: float) -> list[str]:
     return lines
 
 
+def _both(value: int) -> str:
+    """A field's value in hex, then in decimal (``0x1000 = 4096``); a virtual page number,
+    address-sized, in hex alone."""
+    return str(value) if value <= 9 else f"{value:#x}" if value > 0xFFFF else \
+        f"{value:#x} = {value}"
+
+
 #: The mark of the step during which a run broke, in the schedule and its description.
 BROKE_MARK = "✖"
 
+#: The mark of the step during which a killed thread's SIGKILL ended its wait for the lock.
+KILL_MARK = "†"
 
-def _when(step: int | None) -> str:
-    """"at step N" (counted from 1, as the schedule is numbered) or "after the last step"."""
-    return "after the last step" if step is None else f"at step {step + 1}"
 
 
 #: The outcome classes of a race, as the bars draw them.
@@ -604,6 +647,12 @@ class RaceExplorer(Explorer):
     """The interleavings of a race as outcome classes (one bar each, red where something broke)
     and the example schedule of one class, step by step.
 
+    The picture lists every step of the example schedule (it grows to hold them), then a last
+    row for what the explorer does after the run: it reads back each page a fault finished on
+    and checks the locks, the VMAs and the page tables. ✖ marks the step during which something
+    broke (that last row for what the checks found), † the step during which a killed thread's
+    SIGKILL ended its wait for the write lock; under the bars, what broke, in full.
+
     Each (race, strategy) is explored once, when first chosen, and kept: the big races take
     0.3-0.5 s, a second visit answers at once. :meth:`precompute` explores them all up front.
 
@@ -612,6 +661,12 @@ class RaceExplorer(Explorer):
 
     figsize = (9.0, 4.2)
     STRATEGIES = ("split", "split-v3")
+    #: Height of the picture per unit of its y axis, in inches (4.2 in for 14 units).
+    INCH_PER_UNIT = 0.3
+    #: Lines of "what broke" the picture holds at most; the text under it has them all.
+    NOTE_LINES = 12
+    #: The last row of the schedule: what the explorer does after the threads have ended.
+    AFTER = "after the run: read-back, checks"
 
     def __init__(self, name: str = "two faults", strategy: str = "split") -> None:
         super().__init__()
@@ -644,6 +699,34 @@ class RaceExplorer(Explorer):
         key = self.classes()[self.klass][0]
         return self.report().examples[key]
 
+    def killed_at(self, run: Run | None = None) -> int | None:
+        """The index of the step during which a killed thread's SIGKILL ended its wait for the
+        write lock (its ``down_write_killable`` returned ``-EINTR``), or None."""
+        run = run if run is not None else self.run
+        threads = self.report().threads
+        for t, spec in enumerate(threads):
+            if not getattr(spec, "killed", False):
+                continue
+            if not any(w in run.outcomes[t] for w in ("RETRY", "killed", "-EBUSY")):
+                continue  # it got the lock before the signal mattered
+            return next((j for j, (thread, label) in enumerate(run.schedule)
+                         if thread == t and label == "down_write_killable"), None)
+        return None
+
+    def notes(self, run: Run | None = None) -> list[str]:
+        """What broke in ``run`` (the chosen class's example), one sentence each, with where:
+        the step (numbered from 1, with its thread and label) or after the run."""
+        run = run if run is not None else self.run
+        out = []
+        for problem, at in zip(run.broken, run.broken_at, strict=True):
+            if at is None:
+                where = "after the run (the explorer's read-back and checks)"
+            else:
+                thread, label = run.schedule[at]
+                where = f"at step {at + 1} (thread {thread}: {label})"
+            out.append(f"{BROKE_MARK} {where}: {problem}")
+        return out
+
     # --- controls ----------------------------------------------------------------------------
     def _class_options(self) -> list[tuple[str, int]]:
         options = []
@@ -654,7 +737,7 @@ class RaceExplorer(Explorer):
 
     def make_controls(self) -> dict[str, widgets.Widget]:
         """Race, strategy, outcome class, and the step of its example schedule."""
-        wide = widgets.Layout(width="420px")
+        wide = widgets.Layout(width="520px")
         return {
             "race": widgets.Dropdown(options=list(RACES), value=self.name, description="race"),
             "strategy": widgets.ToggleButtons(options=list(self.STRATEGIES),
@@ -700,25 +783,51 @@ class RaceExplorer(Explorer):
             slider.value = self.index  # type: ignore[attr-defined]
 
     # --- drawing -----------------------------------------------------------------------------
-    #: Schedule rows shown at once (a window around the current step).
-    WINDOW = 13
+    #: Height of a schedule row, and of a line of the notes, in y units.
+    STEP_H = 0.75
+    NOTE_H = 0.8
+
+    def _note_lines(self, ax: Axes) -> list[str]:
+        """The notes wrapped to the left column, whole notes only, at most :attr:`NOTE_LINES`
+        lines; a last line says how many more the text under the picture lists."""
+        notes = self.notes()
+        lines: list[str] = []
+        for k, note in enumerate(notes):
+            wrapped = _wrap(ax, note, 58, 7.5)
+            left = len(notes) - k
+            room = self.NOTE_LINES - (1 if left > 1 else 0)
+            if len(lines) + len(wrapped) > room:
+                lines.append(f"+ {left} more (the text under the picture lists every one)")
+                break
+            lines += wrapped
+        return lines
 
     def draw(self, fig: Figure) -> None:
-        """Bars on the left (one per class), the example schedule on the right: one text per
-        step, in its thread's column, on its own row."""
-        ax = schematic_axes(fig, ylim=(0, 14))
+        """Bars on the left (one per class) and what broke under them; the example schedule on
+        the right, every step in its thread's column on its own row, then the after-run row.
+        The picture grows downward to hold the longest of the two columns."""
         rep = self.report()
         classes = self.classes()
-        top = max(n for _, n in classes)
-        ax.text(1, 13.3, f"{rep.interleavings} interleavings: "
+        run = self.run
+        ax = schematic_axes(fig, ylim=(0, 14))  # a first axes, only to measure text
+        notes = self._note_lines(ax)
+        row_h = min(1.5, 8.4 / len(classes))
+        left_needs = 1.8 + len(classes) * row_h + 1.4 + len(notes) * self.NOTE_H + 0.6
+        right_needs = 4.6 + len(run.schedule) * self.STEP_H + 1.8
+        top = max(14.0, left_needs, right_needs)
+        fig.clear()
+        fig.set_size_inches(self.figsize[0], top * self.INCH_PER_UNIT)
+        ax = schematic_axes(fig, ylim=(0, top))
+        ax.text(1, top - 0.7, f"{rep.interleavings} interleavings: "
                 + " | ".join(t.label for t in rep.threads) + f" ({rep.strategy})",
                 fontsize=9, weight="bold", color=PALETTE["text"], va="center")
-        row_h = min(1.5, 8.4 / len(classes))
-        drawn = {False: [], True: []}
+        top_bar = top - 1.8
+        top_n = max(n for _, n in classes)
+        drawn: dict[bool, list[tuple[float, float, float, float]]] = {False: [], True: []}
         for i, ((outcomes, broken), n) in enumerate(classes):
-            y = 12.2 - (i + 1) * row_h
+            y = top_bar - (i + 1) * row_h
             chosen = i == self.klass
-            box = (1, y, 1 + 12 * n / top, y + row_h * 0.7)
+            box = (1, y, 1 + 12 * n / top_n, y + row_h * 0.7)
             drawn[bool(broken)].append(box)
             if chosen:
                 ax.add_patch(Rectangle((box[0], box[1]), box[2] - box[0], box[3] - box[1],
@@ -734,37 +843,41 @@ class RaceExplorer(Explorer):
                 ax.add_collection(kind_collection(
                     [Rectangle((x0, y0), x1 - x0, y1 - y0) for x0, y0, x1, y1 in boxes],
                     RACE_KINDS["broken" if broken else "ok"]))
-        draw_legend(ax, [RACE_KINDS[k] for k in ("ok", "broken")], 1, 2.6, right=60,
+        legend_y = top_bar - len(classes) * row_h - 0.6
+        draw_legend(ax, [RACE_KINDS[k] for k in ("ok", "broken")], 1, legend_y, right=60,
                     fontsize=7.5)
-        run = self.run
-        if run.broken:
-            lines = _wrap(ax, f"BROKEN {_when(run.broken_at[0])}: {run.broken[0]}", 58, 7.5)[:2]
-            for k, line in enumerate(lines):
-                ax.text(1, 1.6 - k * 0.8, line, fontsize=7.5, color=PALETTE["highlight"],
-                        va="center")
-        self._draw_schedule(ax, run, len(rep.threads))
+        y = legend_y - 1.1
+        if notes:
+            ax.text(1, y, f"What broke in class {self.klass + 1}'s run:", fontsize=7.5,
+                    weight="bold", color=PALETTE["highlight"], va="center")
+            for k, line in enumerate(notes):
+                ax.text(1, y - (k + 1) * self.NOTE_H, line, fontsize=7.5,
+                        color=PALETTE["highlight"], va="center")
+        self._draw_schedule(ax, run, len(rep.threads), top)
 
-    def _draw_schedule(self, ax: Axes, run: Run, threads: int) -> None:
-        x0, step_y = 62.0, 0.75
-        ax.text(x0, 12.4, f"class {self.klass + 1} (outlined): steps run "
+    def _draw_schedule(self, ax: Axes, run: Run, threads: int, top: float) -> None:
+        x0, step_y = 62.0, self.STEP_H
+        ax.text(x0, top - 1.6, f"class {self.klass + 1} (outlined): steps run "
                 f"{self.index}/{len(run.schedule)}", fontsize=8.5, weight="bold",
                 color=PALETTE["text"], va="center")
         column = (99 - (x0 + 4)) / max(threads, 1)
         for t in range(threads):
-            ax.text(x0 + 4 + t * column, 11.5, f"thread {t}", fontsize=8, weight="bold",
+            ax.text(x0 + 4 + t * column, top - 2.5, f"thread {t}", fontsize=8, weight="bold",
                     color=PALETTE["text"], va="center")
-        window = self.WINDOW
-        first = max(0, min(self.index - window // 2, len(run.schedule) - window))
         broke = set(run.broken_at)
-        for k, (thread, label) in enumerate(run.schedule[first:first + window]):
-            j = first + k
-            y = 10.6 - k * step_y
+        killed = self.killed_at(run)
+        first_row = top - 3.4
+        for j, (thread, label) in enumerate(run.schedule):
+            y = first_row - j * step_y
             now, done = j == self.index - 1, j < self.index
             colour = PALETTE["text"] if done else PALETTE["muted"]
             if j in broke:  # the step during which something went wrong
                 colour = PALETTE["highlight"]
                 ax.text(x0 - 1.4, y, BROKE_MARK, fontsize=7.5, ha="right", va="center",
                         color=PALETTE["highlight"])
+            if j == killed:
+                ax.text(x0 - 3.4, y, KILL_MARK, fontsize=7.5, ha="right", va="center",
+                        color=PALETTE["text"])
             ax.text(x0 + 2.6, y, f"{j + 1}", fontsize=7.5, ha="right", va="center",
                     color=colour, weight="bold" if now else "normal")
             if now:
@@ -773,10 +886,25 @@ class RaceExplorer(Explorer):
             ax.text(x0 + 4 + thread * column, y, _fit(ax, label, column - 1, 8, "monospace"),
                     fontsize=8, va="center", family="monospace", color=colour,
                     weight="bold" if now else "normal")
-        rows = min(window, len(run.schedule))
-        ax.text(x0, 10.6 - rows * step_y, "dark: run, grey: not yet, ▶ the last step run"
-                + (f", {BROKE_MARK} it broke there" if broke - {None} else ""),
-                fontsize=7, va="center", color=PALETTE["muted"])
+        # the last row: what the explorer does once the threads have ended
+        y = first_row - len(run.schedule) * step_y
+        finished = self.index == len(run.schedule)
+        after_broke = None in broke
+        colour = PALETTE["highlight"] if after_broke else (
+            PALETTE["text"] if finished else PALETTE["muted"])
+        if after_broke:
+            ax.text(x0 - 1.4, y, BROKE_MARK, fontsize=7.5, ha="right", va="center",
+                    color=PALETTE["highlight"])
+        ax.text(x0 + 4, y, self.AFTER, fontsize=7.5, style="italic", va="center",
+                color=colour)
+        marks = "dark: run, grey: not yet, ▶ the last step run"
+        if broke:
+            marks += f", {BROKE_MARK} it broke there"
+        if killed is not None:
+            marks += f", {KILL_MARK} SIGKILL"
+        for k, line in enumerate(_wrap(ax, marks, 99 - x0, 7)):
+            ax.text(x0, y - 1.0 - k * 0.7, line, fontsize=7, va="center",
+                    color=PALETTE["muted"])
 
     def alt_text(self) -> str:
         """The class table and the schedule up to the current step (the description), and
@@ -784,18 +912,28 @@ class RaceExplorer(Explorer):
         return self.describe() + f"\nthe picture outlines class {self.klass + 1}'s bar"
 
     def describe(self) -> str:
-        """The class table, then the chosen class's schedule up to the current step."""
+        """The class table; what broke in the chosen class's run (every note, in full); then
+        its schedule up to the current step, and the after-run row once every step has run."""
         rep = self.report()
         run = self.run
-        lines = [rep.table(), "",
-                 f"class {self.klass + 1}, its first interleaving: {self.index} of "
-                 f"{len(run.schedule)} steps run"]
+        lines = [rep.table(), ""]
+        notes = self.notes()
+        if notes:
+            lines.append(f"what broke in class {self.klass + 1}'s first interleaving:")
+            lines += [f"  {note}" for note in notes]
+            lines.append("")
+        lines.append(f"class {self.klass + 1}, its first interleaving: {self.index} of "
+                     f"{len(run.schedule)} steps run")
+        killed = self.killed_at(run)
         for j, (thread, label) in enumerate(run.schedule[:self.index]):
-            lines.append(f"  {j + 1:2}. thread {thread}: {label}")
+            kill = f"   {KILL_MARK} SIGKILL arrives while it waits: -EINTR" if j == killed else ""
+            lines.append(f"  {j + 1:2}. thread {thread}: {label}{kill}")
             lines += [f"      {BROKE_MARK} broke here: {problem}"
                       for problem, at in zip(run.broken, run.broken_at, strict=True) if at == j]
         if self.index == len(run.schedule):
-            lines += [f"  {BROKE_MARK} found after the last step: {problem}"
+            lines.append("  after the run: the explorer reads back each page a fault finished on, "
+                         "and checks the locks, the VMAs and the page tables")
+            lines += [f"      {BROKE_MARK} found after the last step: {problem}"
                       for problem, at in zip(run.broken, run.broken_at, strict=True)
                       if at is None]
             lines.append("  outcomes: " + "  |  ".join(run.outcomes))
