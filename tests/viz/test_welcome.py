@@ -73,3 +73,15 @@ def test_untouched_pages_mapped_at_mmap_time_are_drawn_where_their_pte_points():
     # time, so pages 1 and 2 are on flash too (the old picture drew them white)
     g = XipGlance("shared-readonly", "mixedmap")
     assert page_homes(g.run) == ["flash"] * 4 and g.run.ram.flash == 4
+
+
+def test_each_button_names_the_strategy_the_text_uses_and_the_legend_needs_no_later_term():
+    # the text under the picture says "under 'refuse'": the button a learner pressed says so
+    for label, value in STRATEGY_LABELS:
+        assert label.endswith(f"({value})")
+    g = XipGlance(strategy="refuse")
+    assert "under 'refuse'" in g.text
+    # chapter 0 comes before struct page (chapter 2)
+    assert all("struct page" not in kind.label for kind in PAGE_KINDS.values())
+    fig, _ = pictures.draw(XipGlance(strategy="mixedmap"))
+    assert any("read in place" in s.text for s in pictures.texts(fig))

@@ -13,6 +13,7 @@ Model helper: no kernel counterpart (a drawing of :func:`mmlab.scenarios.run_sce
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
 from types import MappingProxyType
 
 import ipywidgets as widgets
@@ -37,17 +38,19 @@ from mmlab.viz.style import (
 
 __all__ = ["PAGE_KINDS", "STRATEGY_LABELS", "VMA_KIND", "XipGlance", "page_homes"]
 
-#: The strategies the glance offers, with the words a newcomer reads.
+#: The strategies the glance offers, with the words a newcomer reads; each label ends with the
+#: strategy's name in :mod:`mmlab.xip`, which the text under the picture uses ("under 'refuse'").
 STRATEGY_LABELS = (
-    ("before the 2017 patch", "refuse"),
+    ("before the 2017 patch (refuse)", "refuse"),
     ("the 2017 patch (split)", "split"),
-    ("Linux 4.15 (mixed map)", "mixedmap"),
+    ("Linux 4.15 (mixedmap)", "mixedmap"),
 )
 
 #: How the glance draws a page of the mapping, by what its PTE points at after the touches
 #: (:func:`mmlab.physmem.frame_kind`), or why it has none.
 PAGE_KINDS: Mapping[str, Kind] = MappingProxyType({
-    "flash": KINDS["flash"],
+    # chapter 0 comes before struct page (chapter 2): the legend says what a newcomer needs
+    "flash": replace(KINDS["flash"], label="flash (read in place: no RAM)"),
     "page cache": KINDS["file"],
     "anonymous": Kind("anon", "private copy (RAM)", PALETTE["anon"], "..", "A"),
     "zero page": KINDS["zero"],
