@@ -593,8 +593,9 @@ class AddressSpaceExplorer(Explorer):
 
     Controls: the call, its start page (from ``base``), its number of pages, its protection,
     the file page (``vm_pgoff``) for a file mapping, "Run", an address for ``find_vma`` (read
-    by :func:`read_address`; one ``find_vma`` refuses is shown as an error, the last good one
-    stays marked) and "Reset" (a fresh, empty address space). Every mmap uses ``MAP_FIXED`` at
+    by :func:`read_address` when the learner presses Enter or leaves the box; one ``find_vma``
+    refuses is shown as an error, the last good one stays marked) and "Reset" (a fresh, empty
+    address space; the history starts again from it). Every mmap uses ``MAP_FIXED`` at
     the chosen page, so the learner decides where things go. ``base`` is the start of the first VMA
     of ``mm`` if it has one, else ``0x7f0000000000``.
 
@@ -647,9 +648,12 @@ class AddressSpaceExplorer(Explorer):
             "file_page": widgets.IntSlider(value=self.file_page, min=0,
                                            max=self.file_pages - 1, description="file page"),
             "run": widgets.Button(description="Run", button_style="primary"),
+            # read on Enter or when the box loses focus: read on every keystroke, a slow
+            # typist saw find_vma of each prefix ("still showing" the last valid one)
             "address": widgets.Text(
-                value="", placeholder="0x7f0000003000, 7f0000003000 or +3",
+                value="", placeholder="0x7f0000003000, 7f0000003000 or +3, then Enter",
                 description="find_vma", layout=widgets.Layout(width="330px"),
+                continuous_update=False,
                 tooltip=("an address: 0x hex; bare digits with a-f, a leading 0 or "
                          f"{BARE_HEX_DIGITS}+ digits are hex too (as /proc/PID/maps prints "
                          "them), shorter ones decimal; +N is page N from the base")),
@@ -702,7 +706,9 @@ class AddressSpaceExplorer(Explorer):
         elif name == "reset":
             self.mm = MM(System())
             self.file = self._make_file()
-            self.history.append(_Call("reset", "a new, empty address space", 0, 0, ""))
+            # the calls before belong to the address space that is gone: the history and the
+            # VMA counts start again, from the reset
+            self.history = [_Call("reset", "a new, empty address space", 0, 0, "")]
 
     # --- the model ---------------------------------------------------------------------------
     def run(self) -> int:
