@@ -128,6 +128,22 @@ def test_address_drill_is_seeded_and_checks_five_ints():
     assert a.next() == b.next() and a.answer() == b.answer()
 
 
+def test_address_drill_feedback_names_the_wrong_fields_without_their_values():
+    d = AddressDrill(2017)
+    pgd, pud, pmd, pte, offset = d.answer()
+    assert d.feedback(...).startswith("Not answered yet")
+    assert "five numbers" in d.feedback(5) and "five numbers" in d.feedback((1, 2, 3))
+    assert d.feedback([pgd, pud, pmd, pte, offset]).startswith("Right: ")
+    # an index read off hex digits (12 bits): said to be too big for 9 bits
+    text = d.feedback((pgd, pud, pmd, 0x2D1, offset))
+    assert "Wrong: the pte index: an index is 9 bits, at most 511, and 721 (0x2d1)" in text
+    assert "Right: pgd, pud, pmd, offset." in text
+    text = d.feedback((pgd + 1, pud, pmd, pte, offset + 0x1000))
+    assert "the pgd index: bits 47-39" in text and "at most 0xfff" in text
+    assert f"{pgd}" not in text.split("Wrong:")[1].split("Right")[0]  # the value is not given
+    assert "Right: pud, pmd, pte." in text
+
+
 def flags(entry):
     return entry & ~PM_PFRAME_MASK
 

@@ -424,6 +424,54 @@ class AddressDrill(Drill):
             return False
         return tuple(given) == answer
 
+    def feedback(self, given: object) -> str:
+        """A sentence on an answer: right; not five numbers (and what to write); or which of
+        the five fields are wrong, each with what to check (an index over 511, an offset over
+        0xfff), without giving the value away (:meth:`answer` does, on request).
+
+        Model helper: no kernel counterpart.
+        """
+        if given is Ellipsis:
+            return "Not answered yet: write five numbers, (pgd, pud, pmd, pte, offset)."
+        answer = self._answer
+        assert isinstance(answer, tuple)
+        if not isinstance(given, Sequence) or isinstance(given, str) or len(given) != 5 \
+                or not all(isinstance(v, int) and not isinstance(v, bool) for v in given):
+            return (f"Write five numbers in parentheses, (pgd, pud, pmd, pte, offset), not "
+                    f"{given!r}.")
+        if tuple(given) == answer:
+            return f"Right: {_fields_text(answer)}."
+        wrong, right = [], []
+        for name, mine, want in zip(_FIELD_NAMES, given, answer, strict=True):
+            if mine == want:
+                right.append(name)
+            elif name == "offset":
+                wrong.append("the offset: " + (
+                    f"it is 12 bits, at most 0xfff, and {mine:#x} is more"
+                    if not 0 <= mine < PAGE_SIZE else "the low 12 bits, bits 11-0"))
+            else:
+                wrong.append(f"the {name} index: " + (
+                    f"an index is 9 bits, at most 511, and {mine} ({mine:#x}) is more"
+                    if not 0 <= mine < 512 else f"bits {_FIELD_BITS[name]}"))
+        lines = ["Not yet. Wrong: " + "; ".join(wrong) + "."]
+        if right:
+            lines.append("Right: " + ", ".join(right) + ".")
+        lines.append("9 bits do not fall on hex digits: write the address in binary, or shift "
+                     "and mask. drill.answer() shows the answer.")
+        return "\n".join(lines)
+
+
+_FIELD_NAMES = ("pgd", "pud", "pmd", "pte", "offset")
+_FIELD_BITS = MappingProxyType({"pgd": "47-39", "pud": "38-30", "pmd": "29-21",
+                                "pte": "20-12"})
+
+
+def _fields_text(fields: Sequence[int]) -> str:
+    """``pgd 254, pud 233, pmd 225, pte 209, offset 0xe8f``."""
+    *indices, offset = fields
+    return ", ".join(f"{n} {v}" for n, v in zip(_FIELD_NAMES, indices, strict=False)) \
+        + f", offset {offset:#x}"
+
 
 # --- the model against this machine's /proc/self/pagemap --------------------------------------
 #: An operation of :class:`mmlab.live.Replay` (``("mmap", page, npages, prot, flags, src, file
