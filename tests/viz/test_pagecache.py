@@ -560,3 +560,23 @@ def test_the_drills_feedback_says_what_is_wrong_and_check_stays_a_bool():
     assert "your minor count is off" in wrong and f"{(major, minor)}" in wrong
     assert "drill.explain()" in wrong
     assert "major and minor counts are off" in d.feedback((major + 1, minor + 1))
+
+
+def test_set_fault_around_takes_bytes_and_says_so_for_a_number_of_pages():
+    e = PageCacheExplorer()
+    e.widget()
+    with pytest.raises(ValueError, match=r"takes bytes, and 4 is less than one page.*"
+                                         r"set_fault_around\(4 \* 4096\)"):
+        e.set_fault_around(4)  # a learner meaning 4 pages: was fault-around off, silently
+    assert e.system.fault_around_bytes == 16 * PAGE_SIZE  # unchanged
+    with pytest.raises(TypeError, match="number of bytes"):
+        e.set_fault_around("4 pages")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="-EINVAL"):
+        e.set_fault_around(1024 * PAGE_SIZE)
+    e.set_fault_around(5 * PAGE_SIZE)  # rounded down to a power of two, as the kernel does
+    assert e.fault_around_bytes == e.system.fault_around_bytes == 4 * PAGE_SIZE
+    assert e.controls["fault_around_bytes"].value == 4 * PAGE_SIZE
+    e.set_fault_around(PAGE_SIZE)  # off
+    e.read(3)
+    e.touch("A", 2)
+    assert sorted(e.ptes("A")) == [2]

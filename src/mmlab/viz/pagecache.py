@@ -371,10 +371,28 @@ class PageCacheExplorer(Explorer):
         return action
 
     def set_fault_around(self, nbytes: int) -> None:
-        """Set ``fault_around_bytes`` (the debugfs knob) on this machine."""
-        self.fault_around_bytes = nbytes
-        self.system.fault_around_bytes = nbytes
-        self._follow(fault_around_bytes=nbytes)
+        """Set ``fault_around_bytes`` (the debugfs knob) on this machine: a number of BYTES.
+
+        As the kernel's ``fault_around_bytes_set`` does, a value above a page is rounded down
+        to a power of two and one over 512 pages is refused (``ValueError``). Unlike the kernel,
+        which takes a value under a page (``4``) as one page, fault-around off, this refuses it
+        with a ``ValueError`` that says so: a learner who writes ``set_fault_around(4)`` means
+        4 pages, and would otherwise see fault-around vanish without a word.
+
+        Kernel: ``fault_around_bytes_set`` in `mm/memory.c @ v4.15 <https://elixir.bootlin.com/linux/v4.15/source/mm/memory.c#L3492>`_.
+        """
+        if isinstance(nbytes, bool) or not isinstance(nbytes, int):
+            raise TypeError(f"set_fault_around takes a number of bytes, not "
+                            f"{type(nbytes).__name__}: e.g. set_fault_around(4 * 4096)")
+        if 0 <= nbytes < PAGE_SIZE:
+            raise ValueError(
+                f"set_fault_around takes bytes, and {nbytes} is less than one page "
+                f"({PAGE_SIZE}). For {nbytes} pages write set_fault_around({nbytes} * 4096); "
+                f"to turn fault-around off, set_fault_around(4096) (the kernel's debugfs file "
+                f"takes any value up to a page as one page: off)")
+        self.system.fault_around_bytes = nbytes  # rounded as the kernel does, or refused
+        self.fault_around_bytes = self.system.fault_around_bytes
+        self._follow(fault_around_bytes=self.fault_around_bytes)
 
     def _follow(self, **values: object) -> None:
         """Remember what was done (from a button or from code) and show it in the controls,
