@@ -283,6 +283,9 @@ def test_drill_is_seeded_and_checks_answers():
             assert img.lookup(path).inode_offset == inode_at
             assert answer == (word2 >> 6) * 4
             assert d1.check(hex(answer)) and d1.check(answer) and not d1.check(answer + 4)
+            # hex without 0x, as the map writes offsets (a trial learner's "1ed4" was refused)
+            assert d1.check(f"{answer:x}") and d1.check(f" 0X{answer:X} ")
+            assert not d1.check(True) and not d1.check(f"{answer + 4:x}")
         elif "what kind of region" in text:
             offset = int(text.split("byte ")[1].split("?")[0], 16)
             assert answer == region_at(regions, offset).kind
@@ -571,3 +574,55 @@ def test_the_legend_says_what_a_classic_pointer_holds():
         "block's end" in label
     e = ImageMapExplorer(build_image(tiny_tree(), endian="little"), file="bin/hello")
     assert label in [t.get_text() for t in look(e).texts]
+
+
+# --- what the cold trial of part 1 ran into -------------------------------------------------
+def test_a_small_image_opens_at_the_closest_row_width_offered():
+    # the 16 KiB XIP image at 4096 bytes/row crowded its arrows and "b2" at the left edge
+    xip = ImageMapExplorer(build_image(tiny_tree(), endian="little", xip=("bin/*",)))
+    assert xip.row_choices == (4096, 1024) and xip.row_bytes == 1024
+    assert ImageMapExplorer(build_image(tiny_tree(), endian="little")).row_bytes == 256
+    assert ImageMapExplorer(scenario_image()).row_bytes == 4096  # 18 pages: 1024 is 72 rows
+
+
+def _arrows(e):
+    from matplotlib.patches import FancyArrowPatch
+
+    look(e)
+    return e._figure.findobj(FancyArrowPatch)
+
+
+def test_arrows_to_blocks_stacked_at_the_left_edge_fan_into_the_map():
+    # libc's pointers at 0xd064 point at blocks that start each row at x = 0: the arrows ran
+    # together over the row offsets and the numbers "3 4"
+    e = ImageMapExplorer(scenario_image(), file="lib/libc.so.6")
+    arrows = _arrows(e)
+    assert len(arrows) == 5
+    rads = [float(str(a.get_connectionstyle().rad)) for a in arrows]
+    assert all(r != 0 for r in rads)
+    assert [abs(r) for r in rads] == sorted(abs(r) for r in rads)  # each bulges more
+    assert len({round(abs(r), 3) for r in rads}) == len(rads)
+    ax = e._figure.axes[0]
+    for arrow, rad in zip(arrows, rads, strict=True):
+        # arc3's control point, rad * (dy, -dx) from the middle in display coordinates, lies
+        # right of the straight line: the arrow bends into the map, not over the row offsets
+        (x0, y0), (x1, y1) = ax.transData.transform(arrow._posA_posB)
+        assert rad * (y1 - y0) > 0
+    # each head ends on the top edge of its block's box, above the block's number
+    img = open_image(scenario_image())
+    for arrow, block in zip(arrows, img.blocks(img.lookup("lib/libc.so.6")), strict=True):
+        x0, y0, _x1, _y1 = e._rects(block.start, block.end)[0]
+        hx, hy = arrow._posA_posB[1]
+        assert hx == pytest.approx(x0) and hy == pytest.approx(y0, abs=0.2 * e.row_height)
+
+
+def test_byte_order_hint_names_the_big_endian_order_and_the_number_itself():
+    from mmlab.viz.cramfs_map import byte_order_hint
+
+    stored = bytes([0x00, 0x10, 0x00, 0x00])
+    for guess in ([0, 0, 0x10, 0], (0, 0, 16, 0), "00 00 10 00"):
+        assert "big-endian order" in byte_order_hint(guess, stored)
+    for guess in (0x1000, "0x1000"):
+        assert "the number itself (0x1000)" in byte_order_hint(guess, stored)
+    for guess in ([0, 0x10, 0, 0], [0x10, 0, 0, 0], ..., None, [0, 0, 0x10]):
+        assert byte_order_hint(guess, stored) == ""

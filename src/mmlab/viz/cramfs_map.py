@@ -43,7 +43,7 @@ from mmlab.cramfs.reader import BlockKind, CramfsImage, Entry, FileBlock, open_i
 from mmlab.cramfs.tree import Dir, File, Symlink
 from mmlab.cramfs.writer import build_image
 from mmlab.viz.base import PALETTE, Explorer, schematic_axes
-from mmlab.viz.quiz import CheckResult, Drill, check_function
+from mmlab.viz.quiz import CheckResult, Drill, check_function, learner_value, same_value
 from mmlab.viz.style import (
     OKABE_ITO,
     Kind,
@@ -66,6 +66,7 @@ __all__ = [
     "ImageOffsetDrill",
     "Region",
     "block_pointer_kind",
+    "byte_order_hint",
     "check_block_pointer_kind",
     "compare_layouts",
     "explain_byte",
@@ -482,6 +483,25 @@ def check_block_pointer_kind(fn: Callable[[int], str]) -> CheckResult:
     return check_function(fn, cases, name="my_block_pointer_kind", hex_ints=True)
 
 
+def byte_order_hint(guess: object, stored: bytes) -> str:
+    """A line on a guess at the bytes of a little-endian number (``stored``, as they sit in
+    the file) that compares wrong in a telling way: the bytes in big-endian order (the guess
+    reversed is right), or the number itself instead of its bytes. Empty otherwise.
+
+    Model helper: no kernel counterpart.
+    """
+    value = learner_value(guess, hex_text=isinstance(guess, str))
+    want = tuple(stored)
+    if isinstance(value, tuple) and value != want and value[::-1] == want:
+        return ("That is the big-endian order, highest byte first, as the number is written. "
+                "This image is little-endian: its lowest byte comes first in the file.")
+    if isinstance(value, int) and not isinstance(value, bool) \
+            and value == int.from_bytes(stored, "little"):
+        return (f"That is the number itself ({value:#x}); the question asks for its "
+                f"{len(stored)} bytes, in the order they sit in the file.")
+    return ""
+
+
 def in_place_pages(inode: CramfsInode, pgoff: int = 0, pages: int | None = None) -> tuple[int, str]:
     """How many pages of a mapping from file page ``pgoff`` the flash can back directly, and why.
 
@@ -525,7 +545,8 @@ class ImageMapExplorer(Explorer):
 
     Controls: ``row`` (bytes per row: a 4 KiB page, or 1 KiB or 256 bytes to look closer at a
     small image, offered where the image takes at most 32 such rows, each 11 pt high or more;
-    the default is 256 for an image of one page, 4096 otherwise), ``file`` (a path; its inode,
+    the default is the narrowest offered: 256 for an image of one page, 1024 up to 32 KiB,
+    4096 above), ``file`` (a path; its inode,
     name, pointer table and blocks are outlined, with arrows from each pointer to its block;
     a directory's entries are outlined and named), ``byte`` (an offset, decimal or ``0x``
     hex: its region is outlined and explained), ``prev``/``next`` (move ``byte`` to the start
@@ -543,8 +564,8 @@ class ImageMapExplorer(Explorer):
         self.length = len(self.image.data)
         self.row_choices = tuple(rb for rb in ROW_BYTES
                                  if rb == ROW_BYTES[0] or self.length // rb <= _MAX_ROWS)
-        if row_bytes is None:
-            row_bytes = self.row_choices[-1] if self.length <= ROW_BYTES[0] else ROW_BYTES[0]
+        if row_bytes is None:  # the closest look offered: 4 KiB rows crowd a small image
+            row_bytes = self.row_choices[-1]
         if row_bytes not in self.row_choices:
             raise ValueError(f"row_bytes must be one of {self.row_choices}, not {row_bytes}")
         self.row_bytes = row_bytes
@@ -780,11 +801,11 @@ class ImageMapExplorer(Explorer):
         self._label_inodes(ax, mine)
         if not _has_data(entry):
             return
-        for b in self.image.blocks(entry)[:16]:
-            if b.kind is BlockKind.HOLE:
-                continue
-            start, end = self._xy(b.pointer_offset + 2), self._xy(b.start)
-            bend = self._bend(ax, start, end)
+        drawn = [b for b in self.image.blocks(entry)[:16] if b.kind is not BlockKind.HOLE]
+        for k, b in enumerate(drawn):
+            start = self._xy(b.pointer_offset + 2)
+            end = self._arrow_end(b.pointer_offset, b.start)
+            bend = self._bend(ax, start, end, k)
             ax.add_patch(FancyArrowPatch(
                 start, end, arrowstyle="->", connectionstyle=f"arc3,rad={bend:.3f}",
                 shrinkA=0, shrinkB=0, mutation_scale=8, color=hl, lw=0.9))
@@ -819,21 +840,36 @@ class ImageMapExplorer(Explorer):
             if fitting is not None and y1 - y0 >= 7:
                 box_label(ax, (x0, y0, x1, y1), fitting, fontsize=7, color=PALETTE["text"])
 
-    def _bend(self, ax: Axes, start: tuple[float, float], end: tuple[float, float]) -> float:
-        """How much an arrow from ``start`` to ``end`` curves (matplotlib's ``arc3`` rad): at
-        most a row's height, towards the middle of the map, so it never leaves the picture."""
+    def _arrow_end(self, pointer: int, block: int) -> tuple[float, float]:
+        """Where the arrow from the pointer at byte ``pointer`` to the block starting at byte
+        ``block`` ends: at the block's start, on the edge of its box that faces the pointer's
+        row (the top edge of a block below it), so the head stays off the block's number."""
+        x, y = self._xy(block)
+        rows = block // self.row_bytes - pointer // self.row_bytes
+        edge = 0.4 * self.row_height if rows else 0.0
+        return x, y - edge if rows > 0 else y + edge
+
+    def _bend(self, ax: Axes, start: tuple[float, float], end: tuple[float, float],
+              k: int = 0) -> float:
+        """How much an arrow from ``start`` to ``end`` curves (matplotlib's ``arc3`` rad),
+        towards the middle of the map, so it never leaves the picture (a mostly vertical arrow
+        at the left edge bends right, into the map, not into the row offsets). The ``k``-th
+        arrow of a file bulges more than the one before: arrows from one pointer table to
+        blocks stacked at the start of their rows fan out instead of running together."""
         (x0, y0), (x1, y1) = ax.transData.transform([start, end])
         dist = math.hypot(x1 - x0, y1 - y0)
         if dist < 1:
             return 0.0
         px_per_pt = ax.figure.dpi / 72
-        bulge = min(0.8 * self.row_height, 12.0) * px_per_pt
-        size = min(0.25, bulge / dist)
-        mid_row = ((start[1] + end[1]) / 2 - self._TOP) / self.row_height
-        down = mid_row <= self.rows / 2  # in the top half: bend down into the map
-        # arc3 puts its control point rad * (dy, -dx) from the middle (display, y up)
-        sign = 1.0 if x1 >= x0 else -1.0
-        return sign * size if down else -sign * size
+        bulge = min(0.8 * self.row_height, 12.0) * (1 + 1.5 * k) * px_per_pt
+        size = min(0.25 + 0.1 * k, bulge / dist, 0.7)
+        # arc3 puts its control point rad * (dy, -dx) from the middle (display, y up): take the
+        # sign that moves it towards the centre of the rows
+        (cx, cy) = ax.transData.transform(
+            (self.row_bytes / 2, self._row_top(0) + self.rows * self.row_height / 2))
+        mx, my = (x0 + x1) / 2, (y0 + y1) / 2
+        towards = (y1 - y0) * (cx - mx) - (x1 - x0) * (cy - my)
+        return size if towards >= 0 else -size
 
     def alt_text(self) -> str:
         """The description, and what the map shows: its rows and the kinds of region in it."""
@@ -950,13 +986,10 @@ class ImageOffsetDrill(Drill):
                 f"(one of: {', '.join(REGION_KINDS)})", r.kind)
 
     def same(self, given: object, answer: object) -> bool:
-        """Offsets compare as numbers (``"0x1000"`` counts), kinds case-insensitively."""
+        """Offsets compare as numbers, and text is read in hex as the map and the problems
+        write offsets (``"0x1ed4"`` and ``"1ed4"`` count; the int ``7892`` too); kinds compare
+        case-insensitively."""
         if isinstance(answer, int):
-            if isinstance(given, str):
-                try:
-                    given = int(given.strip(), 0)
-                except ValueError:
-                    return False
-            return given == answer
+            return not isinstance(given, bool) and same_value(given, answer, hex_text=True)
         return isinstance(given, str) and given.strip().lower() == str(answer)
 
