@@ -33,6 +33,7 @@ copyright = "mmlab authors (MIT)"  # noqa: A001 - Sphinx's name
 root_doc = "docs/index"
 extensions = ["myst_nb", "sphinx.ext.autodoc"]
 include_patterns = ["docs/*.md", "docs/_generated/*.md", "notebooks/*.ipynb", "notebooks/glossary.md",
+                    "notebooks/review-sources.md",
                     "notebooks/labs/*.ipynb", "notebooks/labs/README.md",
                     "notebooks/labs/solutions/*.ipynb"]
 # The quiz answer key is for instructors: kept in the repository, not published.

@@ -8,7 +8,7 @@ entries that point at them move), and the old range is unmapped. ``MREMAP_FIXED`
 destination and unmaps whatever was there first.
 
 That last property is what Al Viro's schedule of 28 August 2017 uses against the fault-time
-split (docs/review-sources.md): a thread blocked in mremap gets ``mmap_sem`` while the split
+split (notebooks/review-sources.md): a thread blocked in mremap gets ``mmap_sem`` while the split
 handler has dropped it, and puts another cramfs VMA where the faulting one was; the moved VMA
 carries its ``vm_private_data``, the split point, with it (:mod:`mmlab.race`, "mremap in the
 window").

@@ -3,7 +3,7 @@
 On 5 October 2017 Chris Brandt booted his board under the first ``VM_MIXEDMAP`` version of the
 cramfs patch and compared ``/proc/self/maps`` with what v4 (the fault-time split) had shown:
 libc's read+exec line had carried a flash address in its offset column, and now read
-``00000000`` (docs/review-sources.md). This lab works out why, on the model.
+``00000000`` (notebooks/review-sources.md). This lab works out why, on the model.
 
 The program: the dynamic loader maps the whole library read+exec and private (one ``mmap`` of
 ``file_pages`` pages from offset 0), then maps the library's data part read+write over the end
