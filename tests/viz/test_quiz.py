@@ -215,3 +215,8 @@ def test_compare_guess_formats_plurals_booleans_and_the_chapters_own_form():
     assert "0x1" not in compare_guess(1, True, "is_cow_mapping(vma.vm_flags)")
     line = compare_guess("00000000", 0, "the offset column", show=lambda v: f"{v:08x}")
     assert line == "Your guess '00000000' is right: the offset column is 00000000."
+
+
+def test_a_word_answer_in_any_case():
+    assert "is right" in compare_guess("Oops.", "oops", "what happens")
+    assert "is right" not in compare_guess("fine", "oops", "what happens")

@@ -154,6 +154,8 @@ def same_value(given: object, expected: object, *, unordered: bool = False,
     want = learner_value(expected, hex_text=hex_text)
     if isinstance(want, bool) and isinstance(got, str) and got.lower() in YES_NO:
         got = YES_NO[got.lower()]
+    if isinstance(want, str) and isinstance(got, str):  # a word answer: "Oops." is "oops"
+        return _word(got) == _word(want)
     if isinstance(want, bool) != isinstance(got, bool) and want is not None and got is not None:
         return False
     if (unordered or isinstance(want, frozenset)) and isinstance(got, tuple | frozenset) \
@@ -162,6 +164,10 @@ def same_value(given: object, expected: object, *, unordered: bool = False,
             return frozenset(got) == frozenset(want)
         return sorted(map(repr, got)) == sorted(map(repr, want))
     return got == want
+
+
+def _word(text: str) -> str:
+    return text.strip().rstrip(".!").casefold()
 
 
 def _reads_in_hex(what: str) -> bool:
@@ -511,7 +517,9 @@ def compare_guess(guess: object, actual: object, what: str = "the result", *,
     formats the result as the chapter prints it (e.g. eight hex digits for a maps offset);
     ``verb`` is ``"are"`` for a plural ``what``. Where the notebook runs for the course site
     (``MMLAB_SITE=1``, set by ``docs/conf.py``) a missing guess gives the result alone: a
-    reader of the site has no cell to write a guess in.
+    reader of the site has no cell to write a guess in. In a workshop copy
+    (:func:`workshop_mode`) it is said without reproach ("No guess written; ..."): a room runs
+    the cells of a section the instructor summarises without writing guesses.
 
     Model helper: no kernel counterpart.
     """
@@ -523,6 +531,8 @@ def compare_guess(guess: object, actual: object, what: str = "the result", *,
     shown = show(actual) if show is not None else show_value(actual, hex_ints=hex_ints)
     if guess is Ellipsis and os.environ.get("MMLAB_SITE", "") not in ("", "0"):
         return f"Result: {what} {verb} {shown}."
+    if guess is Ellipsis and workshop_mode():
+        return f"No guess written; {what} {verb} {shown}."
     if guess is Ellipsis:
         return (f"You did not write a guess; {what} {verb} {shown}. "
                 "Next time, guess first: it is how the idea sticks.")
