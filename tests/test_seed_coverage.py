@@ -148,3 +148,43 @@ def test_the_lines_the_learners_could_not_explain_are_explained_where_the_table_
                                                  "zero page"))):
         cell = cells[ids[by_code[code][4].strip("`")]].source
         assert all(w in cell for w in words), code
+
+
+def context_rows() -> list[list[str]]:
+    """The rows of the table of what the mail shows around the added lines: a hunk header
+    (``h1``...) or a line of context (``c1``...)."""
+    out = []
+    for line in TABLE.read_text().splitlines():
+        if re.match(r"\| [hc]\d+ \|", line):
+            out.append([c.strip() for c in re.split(r"(?<!\\)\|", line)[1:-1]])
+    return out
+
+
+def shown_lines() -> list[str]:
+    """The lines of the mail's diff that neither add nor remove: hunk headers and context."""
+    lines = SEED.read_text().splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith("diff --git"))
+    return [line for line in lines[start:]
+            if line.strip() and not line.startswith(("+", "-", "diff --git", "index "))]
+
+
+def test_the_hunk_headers_and_context_lines_are_explained_where_the_table_says():
+    """The first hunk's header and its context (``return blockaddr << 2;``) and the other
+    hunks' headers: each is in the mail, in order, and its cell explains it."""
+    found = context_rows()
+    assert [r[0] for r in found] == ["h1", "c1", "c2", "h2", "h3", "h4"]
+    mail = shown_lines()
+    at = -1
+    for r in found:
+        code = r[1].strip("`")
+        assert code in mail[at + 1:], f"row {r[0]}: {code!r} is not in the mail after row above"
+        at = mail.index(code, at + 1)
+        assert code.startswith("@@") == r[0].startswith("h")
+    cells, ids = _cells("07-fault-time-split.ipynb")
+    for r in found:
+        title = re.fullmatch(r"\[\d\d · (.+)\]\(\.\./notebooks/(.+)\)", r[2]).group(1)
+        cell_id = r[3].strip("`")
+        assert _under(cells, ids[cell_id], title), r[0]
+        source = " ".join(cells[ids[cell_id]].source.split())
+        missing = [w for w in re.findall(r"`([^`]+)`", r[4]) if w not in source]
+        assert not missing, f"row {r[0]}: cell {cell_id} lacks {missing}"
