@@ -39,9 +39,10 @@ apt-deps:
 	    util-linux-extra time chromium; \
 	fi
 
-# The workshop copy of the course: notebooks without solution cells, quizzes without "Show the
-# answer", in build/workshop (the answer key for the instructor is docs/quiz-answers.md).
-workshop: $(STAMP)
+# The workshop copy of the course, made from HEAD's files: notebooks without solution cells,
+# quizzes without "Show the answer", in build/workshop (the answer key for the instructor is
+# docs/quiz-answers.md). It needs only what `make lab` installs (nbformat comes with JupyterLab).
+workshop: $(LAB_STAMP)
 	$(PY) -m mmlab.workshop --src notebooks --dst build/workshop
 
 lab: $(LAB_STAMP)

@@ -27,6 +27,7 @@ from mmlab.coursetime import (
     stated_minutes,
 )
 from mmlab.viz.quiz import quiz_bank
+from mmlab.workshop import is_why_block
 
 ROOT = Path(__file__).resolve().parent.parent
 GUIDE = ROOT / "docs" / "instructor-guide.md"
@@ -250,6 +251,8 @@ def _plan(title: str) -> list[tuple[int, str, int | None, list[str], list[str]]]
                                                ("The 3-hour plan", 180)])
 def test_each_plan_fits_the_model_and_its_length(measured, title, length):
     rows = _plan(title)
+    assert rows[0][1] == "setup" and 5 <= rows[0][2] <= 10, \
+        f"{title}: a setup slot of 5-10 minutes first (logins, the first clone, the kernels)"
     # chapter 09, the same story on today's kernel, comes after the story: not in the plans
     chapters = {t.name[:2]: t for name, (_p, _r, t) in measured.items()
                 if "/" not in name and t.name[:2] <= "08"}
@@ -283,15 +286,88 @@ def test_the_guide_says_what_to_say_for_every_section_summarised_aloud():
                     f"{title}: nothing to say for {what} · {heading}"
 
 
-def test_the_guides_table_of_whole_chapters_is_the_models(measured):
+def test_the_guides_table_of_whole_chapters_is_the_chapters_own(measured):
+    """The guide's table and each chapter's "It takes N to M minutes" come from one place
+    (``--write-times`` writes both from the model): they are equal; the labs' row spans the
+    labs' own times."""
     text = GUIDE.read_text()
-    for name, (path, _runs, t) in measured.items():
+    wrong = []
+    for name, (path, _runs, _t) in measured.items():
         if "/" in name:
             continue
         row = next(line for line in text.splitlines()
-                   if f"]({'../notebooks/' + path.name})" in line and "min |" in line)
-        low, high = t.rounded
-        stated = re.search(r"\| (\d+)-(\d+) min \|$", row)
-        assert stated, row
-        assert abs(int(stated.group(1)) - low) <= TOLERANCE, name
-        assert abs(int(stated.group(2)) - high) <= TOLERANCE, name
+                   if f"]({'../notebooks/' + path.name})" in line and line.endswith(" min |"))
+        low, high = stated_minutes(path)
+        if not row.endswith(f"| {low}-{high} min |"):
+            wrong.append(f"{name}: the guide says {row.split('|')[-2].strip()}, the chapter "
+                         f"{low}-{high} min")
+    labs = [stated_minutes(path) for _name, (path, _r, _t) in measured.items()
+            if "labs" in path.parts]
+    row = next(line for line in text.splitlines() if "](../notebooks/labs/README.md), each" in line)
+    span = f"{min(low for low, _ in labs)}-{max(high for _, high in labs)} min"
+    if not row.endswith(f"| {span} |"):
+        wrong.append(f"labs: the guide's row {row!r}, the labs {span}")
+    assert not wrong, "run python -m mmlab.coursetime --write-times:\n" + "\n".join(wrong)
+
+
+def test_write_guide_table_writes_the_models_ranges(tmp_path):
+    (tmp_path / "docs").mkdir()
+    guide = ("| chapter | time |\n|---|---|\n| [01 · A](../notebooks/01-a.ipynb) | 1-2 min |\n"
+             "| [labs](../notebooks/labs/README.md), each | 1-2 min |\n\n"
+             "| 0:00 | [01 · A](../notebooks/01-a.ipynb) | 15 | *x* | |\n")
+    (tmp_path / coursetime.GUIDE).write_text(guide)
+    nbs = tmp_path / "notebooks"
+    (nbs / "labs").mkdir(parents=True)
+    nbformat.write(new_notebook(cells=[new_markdown_cell("# 1 · A\n\n" + "word " * 1500)]),
+                   nbs / "01-a.ipynb")
+    nbformat.write(new_notebook(cells=[new_markdown_cell("# Lab\n\n" + "word " * 500)]),
+                   nbs / "labs" / "01-l.ipynb")
+    times = [notebook_time(p) for p in course_notebooks(tmp_path)]
+    (low, high), (lab_low, lab_high) = (t.rounded for t in times)
+    assert (low, high) != (1, 2) and (lab_low, lab_high) != (1, 2)
+    changed = coursetime.write_guide_table(tmp_path, times)
+    assert changed == [f"docs/instructor-guide.md: 01 · A {low}-{high} min",
+                       f"docs/instructor-guide.md: labs {lab_low}-{lab_high} min"]
+    assert (tmp_path / coursetime.GUIDE).read_text() == guide.replace(
+        "ipynb) | 1-2 min", f"ipynb) | {low}-{high} min").replace(
+        "each | 1-2 min", f"each | {lab_low}-{lab_high} min")  # the plan's row is left alone
+    assert coursetime.write_guide_table(tmp_path, times) == []
+
+
+_ENTRY = re.compile(r"^- \*\*(\d\d)\*\* \(([^)]*)\) · ", re.MULTILINE)
+
+
+def test_the_guide_marks_which_questions_each_plan_asks_in_the_room(measured):
+    """After each exercise: each chapter's predictions in order, each marked with the plans
+    that ask it in the room (its section neither summarised nor left for after)."""
+    text = GUIDE.read_text()
+    aloud = text[text.index("## After each exercise"):text.index("## Where learners")]
+    marked: dict[str, list[str]] = {}
+    for m in _ENTRY.finditer(aloud):
+        marked.setdefault(m.group(1), []).append(m.group(2))
+    plans = {"4 h": _plan("The 4-hour plan"), "3 h": _plan("The 3-hour plan")}
+    wrong = []
+    for name, (path, _runs, t) in measured.items():
+        if "/" in name:
+            continue
+        chapter = name[:2]
+        nb = nbformat.read(path, as_version=4)
+        cut = coursetime._sections(nb)  # the sections of t, in the same order
+        expected = []
+        for i, cell in enumerate(nb.cells):
+            if not is_why_block(cell):
+                continue
+            section = t.sections[next(k for k, (_title, _part, cells) in enumerate(cut)
+                                      if any(j == i for j, _text in cells))]
+            asked = []
+            for label, rows in plans.items():
+                row = next((r for r in rows if r[1] == chapter), None)
+                if row is not None and id(section) not in {
+                        id(s) for h in [*row[3], *row[4]] for s in t.pieces(h)}:
+                    asked.append(label)
+            expected.append(", ".join(asked) or
+                            ("summarised" if chapter <= "08" else "after the workshop"))
+        if marked.get(chapter, []) != expected:
+            wrong.append(f"{chapter}: the guide marks {marked.get(chapter, [])}, the plans "
+                         f"ask {expected}")
+    assert not wrong, "\n".join(wrong)

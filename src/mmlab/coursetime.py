@@ -1,9 +1,11 @@
 """How long a learner spends on each chapter and lab: the course's time model.
 
-Each chapter's stated time ("It takes N to M minutes", in its first cell), the labs' table and
-the instructor guide's workshop plans come from this model; ``tests/test_coursetime.py`` keeps
-them within it. ``python -m mmlab.coursetime`` prints the table (it runs every notebook once,
-headless, to measure what only a run shows: how long the cells take and how much they print).
+Each chapter's stated time ("It takes N to M minutes", in its first cell), the labs' table, the
+instructor guide's table of chapter times and its workshop plans come from this model
+(``--write-times`` writes the first three, all from the same figures); ``tests/test_coursetime.py``
+keeps them within it, and the guide's table equal to the chapters' own lines.
+``python -m mmlab.coursetime`` prints the table (it runs every notebook once, headless, to
+measure what only a run shows: how long the cells take and how much they print).
 
 What a learner spends time on, and how the model counts it (low and high figures: a quick
 learner and a careful one; every figure is in :data:`FIGURES` with where it comes from):
@@ -57,7 +59,7 @@ from mmlab.viz.quiz import quiz_bank
 __all__ = ["EXPLORER_MINUTES", "FIGURES", "WORDS_PER_MINUTE", "CellRun", "Counts", "Figure",
            "NotebookTime", "Section", "course_notebooks", "course_times", "main",
            "markdown_words", "notebook_time", "round_range", "run_notebook", "stated_minutes",
-           "table", "write_stated_times"]
+           "table", "write_guide_table", "write_stated_times"]
 
 #: Reading speed for the course's prose, in words a minute (the figure issue 19 used).
 WORDS_PER_MINUTE = 150
@@ -630,6 +632,40 @@ def write_stated_times(root: Path | str, times: Sequence[NotebookTime]) -> list[
     return changed
 
 
+#: The instructor guide, whose table of chapter times :func:`write_guide_table` writes.
+GUIDE = Path("docs", "instructor-guide.md")
+
+
+def write_guide_table(root: Path | str, times: Sequence[NotebookTime]) -> list[str]:
+    """Put the model's rounded range of each chapter in the instructor guide's table of chapter
+    times (the row that links the chapter and ends ``| N-M min |``), the same figures
+    :func:`write_stated_times` puts in the chapters' first cells, and the labs' span (the
+    quickest lab's low to the longest one's high) in its labs row; returns what changed.
+
+    Model helper: no kernel counterpart.
+    """
+    path = Path(root) / GUIDE
+    if not path.exists():
+        return []
+    text = path.read_text()
+    changed = []
+    rows: list[tuple[str, tuple[int, int]]] = [
+        (rf"\.\./notebooks/{re.escape(t.name)}\.ipynb\)", t.rounded)
+        for t in times if "/" not in t.name]
+    labs = [t.rounded for t in times if t.name.startswith("labs/")]
+    if labs:
+        rows.append((r"\.\./notebooks/labs/README\.md\), each",
+                     (min(low for low, _ in labs), max(high for _, high in labs))))
+    for link, (low, high) in rows:
+        row = re.compile(rf"^(\| \[[^\n]*\]\({link} \| )(\d+-\d+) min( \|)$", re.MULTILINE)
+        found = row.search(text)
+        if found and found.group(2) != f"{low}-{high}":
+            text = row.sub(rf"\g<1>{low}-{high} min\g<3>", text, count=1)
+            changed.append(f"{GUIDE}: {found.group(0).split('](')[0][3:]} {low}-{high} min")
+    path.write_text(text)
+    return changed
+
+
 def table(times: Sequence[NotebookTime]) -> str:
     """The model's table: per notebook, words, code cells, widgets, exercises, minutes.
 
@@ -682,7 +718,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="print the model's figures and where they come from")
     parser.add_argument("--write-times", action="store_true",
                         help="write the model's times into each notebook's first cell "
-                             "('It takes N to M minutes') and the labs' README")
+                             "('It takes N to M minutes'), the labs' README and the "
+                             "instructor guide's table")
     args = parser.parse_args(argv)
     if args.figures:
         for name, fig in FIGURES.items():
@@ -693,7 +730,8 @@ def main(argv: list[str] | None = None) -> int:
     times = course_times(args.root, run=not args.static)
     print(table(times))
     if args.write_times:
-        for line in write_stated_times(args.root, times) or ["every stated time is the model's"]:
+        changed = write_stated_times(args.root, times) + write_guide_table(args.root, times)
+        for line in changed or ["every stated time is the model's"]:
             print(line)
     if args.sections:
         for t in times:
