@@ -31,7 +31,7 @@ from mmlab.system import System
 DATA = Path(__file__).resolve().parent.parent / "data"
 CAPTURES = sorted(p for p in (DATA / "kernel-captures").glob("*.json")
                   if not p.name.endswith(".content-checks.json")
-                  and p.name != "split-races.json")
+                  and not p.name.startswith("split-races"))
 #: How far from a mapping's start an address in a log line is taken as one of that mapping's.
 _NEAR = 16 << 20
 

@@ -64,6 +64,7 @@ from mmlab.constants import (
 from mmlab.errors import KernelBug, SignalDelivered
 from mmlab.filemap import generic_file_buffered_read, generic_file_vm_ops
 from mmlab.fs_types import File
+from mmlab.gup import FOLL_FORCE, FOLL_WRITE, check_vma_flags
 from mmlab.memory import check_mm_invariants
 from mmlab.memory_fault import finish_fault, handle_mm_fault, lock_vma_under_rcu
 from mmlab.mm import MM
@@ -115,9 +116,15 @@ ANON_PAGES = 4
 class Fault:
     """A thread touching page ``page`` of the mapping (a read), as the CPU and the kernel do.
 
-    ``allow_retry=False`` is a ``get_user_pages`` caller without ``nonblocking``: the handler may
-    not drop ``mmap_sem``, and a ``VM_FAULT_RETRY`` comes back as ``-EBUSY`` to a caller who then
-    releases a lock it no longer holds. ``killed``: a SIGKILL arrives while the thread waits for
+    ``allow_retry=False`` is a ``get_user_pages`` caller without ``nonblocking`` (a debugger
+    reading ``/proc/PID/mem``): the handler may not drop ``mmap_sem``, and a ``VM_FAULT_RETRY``
+    would come back as ``-EBUSY`` to a caller who then releases a lock it no longer holds. But
+    ``__get_user_pages`` asks ``check_vma_flags`` first (`mm/gup.c @ v4.15 L544
+    <https://elixir.bootlin.com/linux/v4.15/source/mm/gup.c#L544>`_), which refuses a ``VM_IO``
+    or ``VM_PFNMAP`` VMA with ``-EFAULT``; the partly mapped VMA is both (``remap_pfn_range``),
+    so such a caller never reaches the split handler: the patched 6.1 of
+    ``data/kernel-captures/split-races.json`` answers the ``/proc/PID/mem`` read with ``EIO``.
+    ``killed``: a SIGKILL arrives while the thread waits for
     the lock for writing. ``region="anon"``: the page is one of a second, anonymous private
     mapping of the process (four pages, read+write, away from the cramfs mapping, its page 0
     written before the threads start so that it has its ``anon_vma``); ``write``: the access
@@ -380,6 +387,15 @@ def _fault_program(world: _World, spec: Fault, out: _Outcome) -> Generator[str, 
                 yield "up_read"
                 sem.up_read()
                 out.result = "SIGSEGV"
+                return
+            if not spec.allow_retry and check_vma_flags(
+                    vma, FOLL_FORCE | (FOLL_WRITE if spec.write else 0)):
+                # __get_user_pages asks check_vma_flags before it faults anything in, and a
+                # VM_IO | VM_PFNMAP VMA has no struct page to give: -EFAULT, the handler never
+                # runs (on the patched 6.1, a read of /proc/PID/mem there gets EIO)
+                yield "up_read"
+                sem.up_read()
+                out.result = "-EFAULT from get_user_pages (VM_IO | VM_PFNMAP)"
                 return
             if vma.vm_ops is not CRAMFS_VMASPLIT_OPS or pte_present(mm.pgd.walk(addr)):
                 yield from _wait_for_page(vma, addr, out)

@@ -560,7 +560,8 @@ def build_split_kernel() -> dict:
 def split_initramfs(work: Path, programs: dict[str, Path], init: str) -> Path:
     """busybox, the given programs and ``init``: nothing to load, everything is built in."""
     d, x = stat.S_IFDIR | 0o755, stat.S_IFREG | 0o755
-    files: dict[str, tuple[int, bytes]] = {n: (d, b"") for n in ("bin", "dev", "proc", "sys", "mnt")}
+    files: dict[str, tuple[int, bytes]] = {n: (d, b"")
+                                           for n in ("bin", "dev", "proc", "sys", "mnt")}
     files["bin/busybox"] = (x, Path("/bin/busybox").read_bytes())
     for name, path in programs.items():
         files[name] = (x, path.read_bytes())
@@ -693,16 +694,55 @@ def parse_race(records: str, console: str) -> dict:
             res["tasks"].append(f"{tag} {rest}")
         elif tag in ("NOTE", "ERROR"):
             res["notes"].append(line)
-    lines = console.splitlines()
-    start = next((i for i, x in enumerate(lines) if "race: start" in x), len(lines))
-    end = next((i for i, x in enumerate(lines) if "race: end" in x), len(lines))
-    res["console"] = lines[start:end + 1]
+    res["console"] = race_console(console)
     return res
 
 
-def split_races(kernel: dict, image_bytes: bytes, timeout: int) -> dict:
+#: Console lines that the race has nothing to do with and that come at no fixed point (the
+#: PS/2 mouse is probed asynchronously while init runs).
+_ASYNC = re.compile(r"input: ImExPS/2|input: AT Translated|serio: i8042")
+
+
+def race_console(console: str) -> list[str]:
+    """The console from "race: start" to "race: end", without the timestamps (the races run
+    without -icount, so the times differ from run to run) and without the asynchronous lines."""
+    lines = console.splitlines()
+    start = next((i for i, x in enumerate(lines) if "race: start" in x), len(lines))
+    end = next((i for i, x in enumerate(lines) if "race: end" in x), len(lines))
+    return [re.sub(r"^\[\s*\d+\.\d+\] ", "", x) for x in lines[start:end + 1]
+            if not _ASYNC.search(x)]
+
+
+def page_names(image_bytes: bytes) -> dict[str, str]:
+    """FNV-1a of every page of every file of the image (zero-padded) -> "libc.so.6 page 3"."""
+    sys.path.insert(0, str(ROOT / "src"))
+    from mmlab.cramfs.reader import open_image
+    out = {fnv1a(bytes(PAGE_SIZE)): "zeros"}
+    with open_image(image_bytes) as im:
+        for e in im.walk():
+            if e.is_file():
+                data = im.read_file(e)
+                for i in range(0, len(data), PAGE_SIZE):
+                    page = data[i:i + PAGE_SIZE].ljust(PAGE_SIZE, b"\0")
+                    out.setdefault(fnv1a(page), f"{e.name.decode()} page {i // PAGE_SIZE}")
+    return out
+
+
+def _shows(result: str | None, names: dict[str, str]) -> str | None:
+    """What a thread's page showed: "libc.so.6 page 3", or its signal/errno."""
+    if not result:
+        return None
+    words = result.split(": ", 1)[-1].split()
+    if words[0] == "ok" and len(words) > 1:
+        return names.get(words[1], "bytes of no file page")
+    return words[0]
+
+
+def split_races(kernel: dict, image_bytes: bytes, timeout: int,
+                only: list[str] | None = None) -> dict:
     """Every race of mmlab.race (but RACES_NOT_RUN) on the patched kernel: one boot per race,
-    strategy and layout, the window widened to WINDOW_MS."""
+    strategy and layout, the window widened to WINDOW_MS. ``only``: these races alone (a trial;
+    the JSON is then written to the scratch folder, not to data/)."""
     work = BUILD / "split-races"
     work.mkdir(parents=True, exist_ok=True)
     image = work / "xip-scenarios.cramfs"
@@ -713,8 +753,9 @@ def split_races(kernel: dict, image_bytes: bytes, timeout: int) -> dict:
     prog = work / "races"
     log(f"split-races: building races.c ({len(names)} races)")
     run(["gcc", "-static", "-O1", "-Wall", "-pthread", "-o", prog, work / "races.c"])
-    runs, boot_log = [], ""
-    for name in names:
+    runs, boot_log, raw = [], "", []
+    pages = page_names(image_bytes)
+    for name in (only or names):
         for strategy in SPLIT_STRATEGIES:
             for layout in RACE_LAYOUTS:
                 body = (f"$B mount -t cramfs -o ro mtd:{MTD_NAME} {MOUNT_POINT} "
@@ -728,7 +769,12 @@ def split_races(kernel: dict, image_bytes: bytes, timeout: int) -> dict:
                     work, kernel, initrd, image, timeout, smp=2, deterministic=False,
                     extra_append=f"{SPLIT_APPEND} cramfs.xip_mode={strategy}")
                 got = parse_race(records, console)
+                raw.append(f"===== {name} / {strategy} / {layout}\n" + "\n".join(
+                    x for x in console.splitlines()[console[:console.find("race: start")]
+                                                    .count("\n"):]) + "\n")
                 got.update({"race": name, "strategy": strategy, "layout": layout,
+                            "a_shows": _shows(got["a"], pages),
+                            "b_shows": _shows(got["b"], pages),
                             "qemu_seconds": None})
                 runs.append(got)
                 if not boot_log:
@@ -743,10 +789,12 @@ def split_races(kernel: dict, image_bytes: bytes, timeout: int) -> dict:
               "alone_hint": ALONE_HINT, "not_run": RACES_NOT_RUN,
               "image": image.name, "image_sha256": hashlib.sha256(image_bytes).hexdigest(),
               "runs": runs}
-    OUT.mkdir(parents=True, exist_ok=True)
-    (OUT / "split-races.json").write_text(json.dumps(result, indent=1) + "\n")
+    out = work if only else OUT
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "split-races.json").write_text(json.dumps(result, indent=1) + "\n")
     start = boot_log.find("race: start")
-    (OUT / "split-races.boot.console.log").write_text(boot_log[:start if start >= 0 else None])
+    (out / "split-races.boot.console.log").write_text(boot_log[:start if start >= 0 else None])
+    (out / "split-races.console.log").write_text("".join(raw))
     return result
 
 
@@ -759,6 +807,9 @@ def main(argv=None) -> int:
     ap.add_argument("which", nargs="*", metavar="scenarios|sample|split|races",
                     help="captures to make (default: all four)")
     ap.add_argument("--timeout", type=int, default=900, help="seconds for one QEMU run")
+    ap.add_argument("--race", action="append", metavar="NAME",
+                    help="races: run only this race of mmlab.race.RACES (repeatable; a trial, "
+                         "written to build/kernel-captures/split-races/)")
     args = ap.parse_args(argv)
     every = ["scenarios", "sample", "split", "races"]
     which = args.which or every
@@ -775,7 +826,7 @@ def main(argv=None) -> int:
                 r = split_scenarios(strategy, split_kernel, image, scen, args.timeout)
                 ok &= complete(r, scen)
         if "races" in which:
-            split_races(split_kernel, image, args.timeout)
+            split_races(split_kernel, image, args.timeout, args.race)
     if not {"scenarios", "sample"} & set(which):
         log(f"done in {time.monotonic() - t0:.0f} s")
         return 0 if ok else 1

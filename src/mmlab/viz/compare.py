@@ -25,6 +25,7 @@ from __future__ import annotations
 import hashlib
 import json
 import pathlib
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from types import MappingProxyType
@@ -627,13 +628,15 @@ def replay_capture(capture: dict, directory: pathlib.Path | str | None = None
     """Run the capture's programs on the model, one after the other, as the probe did.
 
     The machine is laid out like the guest: the flash window at the capture's physical
-    address (``0x10000000``), the MTD named as there, the merged (``"mixedmap"``) driver.
+    address (``0x10000000``), the MTD named as there, the driver the guest ran: the merged
+    (``"mixedmap"``) one, or the capture's ``strategy`` (``"split"``, ``"split-v3"``: Debian's
+    6.1 built with the 2017 fault-time split, ``tools/kernel-captures/split/``).
 
     Model helper: no kernel counterpart (the probe of ``tools/kernel-captures``).
     """
     phys = capture["phys_addr"]
     system = System(physmem=PhysMem(flash_phys=phys, flash_size=32 << 20))
-    runs = run_scenarios(capture_scenarios(capture), "mixedmap",
+    runs = run_scenarios(capture_scenarios(capture), capture.get("strategy", "mixedmap"),
                          image=capture_image(capture, directory), system=system,
                          phys_addr=phys, mtd_name=capture["mtd_name"])
     return system, runs
@@ -666,7 +669,14 @@ def _relative_maps(lines: Sequence[str], base: int) -> list[str]:
 
 
 def _relative_log(lines: Sequence[str], base: int) -> list[str]:
-    return [line.replace(f"vma 0x{base:08x}", "vma <start>") for line in lines]
+    """Every address of the mapping in the lines written as ``<start+0x...>`` (the split's
+    "fault: addr=... vma=...-... split=..." lines hold several)."""
+
+    def rel(m: re.Match[str]) -> str:
+        value = int(m.group(0), 16)
+        return f"<start+{value - base:#x}>" if base <= value < base + (16 << 20) else m.group(0)
+
+    return [re.sub(r"0x[0-9a-f]+", rel, line) for line in lines]
 
 
 def _relative_smaps(entries: Sequence[dict], base: int) -> list[dict]:
@@ -695,7 +705,8 @@ def compare_capture(capture: dict, system: System, runs: Sequence[ScenarioRun],
     Compared: the mount's log; per scenario the open and mmap errno, the cramfs log of the
     mmap, the maps lines and smaps entries after the mmap and after the touches, the list of
     touches; per touch the signal, the (minor, major) faults, whether the bytes match
-    read(2), whether the bytes past EOF are zero, the cramfs log, the frame pagemap shows
+    read(2), whether the bytes past EOF are zero, the cramfs log, the maps after the access
+    (the split captures have them: the split happens at a fault), the frame pagemap shows
     (hidden, a flash pfn, or a RAM page) and, where ``checks`` (the capture's
     ``content-checks.json``) has it, whether the bytes match the image.
 
@@ -734,7 +745,11 @@ def compare_capture(capture: dict, system: System, runs: Sequence[ScenarioRun],
                  (mt.minflt, mt.majflt))
             same(name, f"{what}: matches read(2)", kt["matches_read"], mt.matches_read)
             same(name, f"{what}: zero past EOF", kt["zero_past_eof"], mt.zero_past_eof)
-            same(name, f"{what}: cramfs log", kt["kernel_log"], mt.kernel_log)
+            same(name, f"{what}: cramfs log", _relative_log(kt["kernel_log"], k),
+                 _relative_log(mt.kernel_log, m))
+            if "maps" in kt:  # the split captures: the maps right after this access
+                same(name, f"{what}: maps", _relative_maps(kt["maps"], k),
+                     _relative_maps(mt.maps, m))
             pfn = mt.pagemap & PM_PFRAME_MASK if mt.pagemap & PM_PRESENT else None
             same(name, f"{what}: pagemap frame", _frame(kt["pfn"], flash), _frame(pfn, flash))
             key = (name, kt["page"], kt["kind"])

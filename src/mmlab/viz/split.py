@@ -55,6 +55,7 @@ from mmlab.system import System
 from mmlab.trace import Recorder, Step
 from mmlab.uaccess import user_read
 from mmlab.viz.base import PALETTE, Explorer, schematic_axes
+from mmlab.viz.kernelraces import kernel_says, load_kernel_races
 from mmlab.viz.quiz import Drill
 from mmlab.viz.style import Kind, box_label, draw_legend, kind_collection, text_width
 from mmlab.xip import (
@@ -939,6 +940,11 @@ class RaceExplorer(Explorer):
             lines.append("  outcomes: " + "  |  ".join(run.outcomes))
             lines.append("  VMAs at the end (start page, end page, vm_pgoff): "
                          + ", ".join(f"({a}, {b}, {c:#x})" for a, b, c in run.vmas))
+        if run.broken:  # what the real kernel printed for this race (issue 20), read once
+            if getattr(self, "_kernel_runs", None) is None:
+                self._kernel_runs = load_kernel_races()
+            real = kernel_says(self.name, self.strategy, self._kernel_runs)
+            lines += ["", real] if real else []
         return "\n".join(lines)
 
 

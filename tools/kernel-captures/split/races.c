@@ -264,7 +264,14 @@ static int run_race(int alone)
 		printf("ERROR open %s: %s\n", path, errno_name(errno));
 		return 1;
 	}
-	/* B's mapping to move, mapped first (below the faulting one, as in the model) */
+	base = mmap(alone ? (void *)ALONE_HINT : NULL, MAP_LENGTH, MAP_PROT, MAP_FLAGS, fd,
+		    MAP_OFFSET);
+	if (base == MAP_FAILED) {
+		printf("ERROR mmap: %s\n", errno_name(errno));
+		return 1;
+	}
+	/* B's mapping to move, mapped after the faulting one: mmap allocates top down, so it
+	 * lies below, as in the model (mmlab.race.Mremap), and moves up */
 	if (race->b.kind == MREMAP) {
 		struct stat st;
 		int ofd = fd;
@@ -275,12 +282,6 @@ static int run_race(int alone)
 		other_len = (st.st_size + PAGE - 1) / PAGE * PAGE;
 		other = mmap(NULL, other_len, MAP_PROT, MAP_FLAGS, ofd, 0);
 		printf("OTHER %s %lu pages at %p\n", race->b.path, other_len / PAGE, (void *)other);
-	}
-	base = mmap(alone ? (void *)ALONE_HINT : NULL, MAP_LENGTH, MAP_PROT, MAP_FLAGS, fd,
-		    MAP_OFFSET);
-	if (base == MAP_FAILED) {
-		printf("ERROR mmap: %s\n", errno_name(errno));
-		return 1;
 	}
 	printf("BASE %p\n", (void *)base);
 	if (alone && base != (char *)ALONE_HINT)
