@@ -412,4 +412,4 @@ def test_vma_lock_cases_follow_the_6_12_rules_written_out_here():
 
 def test_the_2017_handler_with_map_pages_oopses_on_6_12():
     assert vma_lock_fallback.handler_with_map_pages().startswith(
-        "oops: up_read(mmap_sem) without a read hold")
+        "oops: mmap_read_unlock(mmap_lock) without a read hold")

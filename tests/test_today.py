@@ -87,6 +87,31 @@ def test_the_switches_are_ordered_and_off_by_default():
     assert vm_fault_names(VM_FAULT_COMPLETED) == ["COMPLETED"]
 
 
+def test_the_lock_is_mmap_lock_with_the_api_names_from_5_8():
+    """v5.8 took the mm's lock through the mmap locking API (commit 9740ca4e95b4) and renamed it
+    mmap_lock: a trace of a 6.12 fault names the wrappers, a 4.15 one the rwsem calls."""
+    assert repr(MM().mmap_sem) == "<mmap_sem: free>"
+    assert repr(MM(version=(5, 7)).mmap_sem) == "<mmap_sem: free>"
+    assert repr(MM(version=(5, 8)).mmap_sem) == "<mmap_lock: free>"
+    mm = MM(version=NEW)
+    with trace.record(snapshots=False) as t:
+        mm.mmap_sem.down_read()
+        mm.mmap_sem.up_read()
+        mm.mmap_sem.down_write_killable()
+        mm.mmap_sem.downgrade_write()
+        mm.mmap_sem.up_read()
+    # mmap_write_downgrade ends the VMA write locks first (vma_end_write_all)
+    assert t.names == ["mmap_read_lock", "mmap_read_unlock", "mmap_write_lock_killable",
+                       "vma_end_write_all", "mmap_write_downgrade", "mmap_read_unlock"]
+    with pytest.raises(KernelBug, match=r"^mmap_read_unlock\(mmap_lock\) without a read hold"):
+        mm.mmap_sem.up_read()
+    with pytest.raises(KernelBug, match=r"^up_read\(mmap_sem\) without a read hold"):
+        MM().mmap_sem.up_read()
+    mm.mmap_sem.down_write()
+    with pytest.raises(WouldSleep, match=r"^mmap_read_lock\(mmap_lock\) would sleep"):
+        mm.mmap_sem.down_read()
+
+
 # --- one fault in each era ---------------------------------------------------------------------
 def test_a_fault_on_4_15_takes_mmap_sem_and_never_a_vma_lock():
     mm, addr = anon(OLD)
@@ -103,7 +128,7 @@ def test_a_fault_on_6_12_is_handled_under_the_vma_lock_and_never_takes_mmap_sem(
     steps, res = names(NEW, lambda: fault.do_page_fault(mm, addr + PAGE_SIZE, write=True))
     assert steps[:3] == ["do_page_fault", "lock_vma_under_rcu", "vma_start_read"]
     assert steps[-1] == "vma_end_read"
-    assert not {"down_read", "down_read_trylock", "find_vma"} & set(steps)
+    assert not {"mmap_read_lock", "mmap_read_trylock", "find_vma"} & set(steps)
     assert res.ok and res.vma_lock and mm.min_flt == 2
     assert mm.system.vmstat["vma_lock_success"] == 2
     assert mm.mmap_sem.readers == 0 and all(v.vm_lock.readers == 0 for v in mm)
@@ -112,7 +137,7 @@ def test_a_fault_on_6_12_is_handled_under_the_vma_lock_and_never_takes_mmap_sem(
 def test_the_first_write_to_fresh_anonymous_memory_needs_mmap_sem_for_a_moment():
     mm, addr = anon(NEW)
     steps, res = names(NEW, lambda: fault.do_page_fault(mm, addr, write=True))
-    assert "__vmf_anon_prepare" in steps and "down_read_trylock" in steps
+    assert "__vmf_anon_prepare" in steps and "mmap_read_trylock" in steps
     assert res.vma_lock and res.ok  # the trylock succeeded: no retry
     # with a writer holding mmap_sem the trylock fails: the fault falls back, and waits
     mm2, addr2 = anon(NEW)
@@ -135,8 +160,11 @@ def test_the_2017_handler_never_runs_under_the_vma_lock():
     # the VMA lock is tried, vmf_can_call_fault gives up before ->fault ...
     first = steps.index("vmf_can_call_fault")
     assert steps[first + 1] == "vma_end_read"
-    assert steps.index("cramfs_vmasplit_fault") > steps.index("down_read_trylock") > first
-    # ... so the handler's up_read releases the mmap_sem the fallback took, as on v4.15
+    assert steps.index("cramfs_vmasplit_fault") > steps.index("mmap_read_trylock") > first
+    # ... so the handler's mmap_read_unlock releases the lock the fallback took, as on v4.15
+    handler = steps[steps.index("cramfs_vmasplit_fault"):]
+    assert handler[1:3] == ["mmap_read_unlock", "mmap_write_lock_killable"]
+    assert "mmap_write_downgrade" in handler and "up_read" not in steps
     assert res.ok and not res.vma_lock and mm.system.vmstat["vma_lock_retry"] == 1
     assert [(v.vm_start - addr) // PAGE_SIZE for v in mm] == [0, 3]
     assert mm.mmap_sem.readers == 0
@@ -147,7 +175,7 @@ def test_a_cold_page_cache_fault_reads_without_the_vma_lock_and_counts_as_major(
     steps, res = names(NEW, lambda: fault.do_page_fault(mm, addr + 4 * PAGE_SIZE))
     read = steps.index("page_cache_read")
     assert steps[read - 1] == "vma_end_read"  # maybe_unlock_mmap_for_io: no I/O under a lock
-    assert "down_read_trylock" in steps[read:]  # the retry, under mmap_sem, finds it cached
+    assert "mmap_read_trylock" in steps[read:]  # the retry, under mmap_lock, finds it cached
     assert res.ok and res.major and (mm.maj_flt, mm.min_flt) == (1, 0)
     assert mm.system.vmstat["pgfault"] == 1  # the try that retried is not counted
     old, old_addr = libc(OLD)
@@ -167,7 +195,7 @@ def test_a_fault_in_a_gap_gets_no_vma_lock():
 def test_a_kernel_mode_fault_takes_mmap_sem():
     mm, addr = anon(NEW)
     steps, res = names(NEW, lambda: fault.do_page_fault(mm, addr, user=False))
-    assert "lock_vma_under_rcu" not in steps and "down_read_trylock" in steps and res.ok
+    assert "lock_vma_under_rcu" not in steps and "mmap_read_trylock" in steps and res.ok
 
 
 def test_vma_lock_and_retry_nowait_are_refused():

@@ -199,3 +199,25 @@ def test_live_args_keep_the_objects_and_each_recorder_its_own_clock():
     assert [e.step.name for e in inner.timeline()] == [
         e.step.name for e in outer.timeline()[2:]]
     assert not trace.recording()
+
+
+def test_a_6_x_trace_records_the_vma_locks_and_calls_the_lock_mmap_lock():
+    """On 6.12 a fault holds its VMA's read lock from lock_vma_under_rcu to vma_end_read, and
+    split_vma write-locks both halves until mmap_write_downgrade; 4.15 has no VMA locks."""
+    from mmlab.viz.today import fault_recording
+
+    rec, _res, _vmstat = fault_recording("v6.12", "split", page=4, snapshots=False)
+    by_name = {s.name: s for s in reversed(rec.steps)}  # the first step of each name
+    lock = by_name["lock_vma_under_rcu"]
+    assert lock.vma_lock == "" and lock.vma_lock_on_return.startswith("libc.so.6 ")
+    assert lock.vma_lock_on_return.endswith(" (read)")
+    end = by_name["vma_end_read"]
+    assert end.vma_lock.endswith("(read)") and end.vma_lock_on_return == ""
+    split = by_name["split_vma"]
+    assert split.vma_lock == "" and split.vma_lock_on_return.count("(write)") == 2
+    assert by_name["mmap_write_downgrade"].vma_lock == ""  # vma_end_write_all came first
+    assert {s.lock_name for s in rec.steps if s.lock != "?"} == {"mmap_lock"}
+    old, _res, _vmstat = fault_recording("v4.15", "split", page=4, snapshots=False)
+    assert not any(s.vma_lock or s.vma_lock_on_return for s in old.steps)
+    assert {s.lock_name for s in old.steps if s.lock != "?"} == {"mmap_sem"}
+    assert trace.vma_lock_state(None) == "" and trace.lock_name(None) == "mmap_sem"

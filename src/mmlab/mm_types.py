@@ -38,7 +38,7 @@ from mmlab.physmem import PAGE_MAPPING_ANON, Page, PhysMem
 from mmlab.rwsem import RwSemaphore
 from mmlab.system import System, default_system
 from mmlab.trace import MmStructSnapshot, VmaSnapshot, VmFaultSnapshot, lock_state, traced
-from mmlab.version import PER_VMA_LOCK, Version, has
+from mmlab.version import MMAP_LOCK_API, PER_VMA_LOCK, Version, has
 from mmlab.vmatree import VmaTree
 
 __all__ = [
@@ -257,7 +257,8 @@ class MmStruct:
     ) -> None:
         self.system = system if system is not None else default_system()
         self.mm_rb: VmaTree[Vma] = VmaTree()
-        self.mmap_sem = MmapLock(self, per_vma_locks=has(self.system.version, PER_VMA_LOCK))
+        self.mmap_sem = MmapLock(self, per_vma_locks=has(self.system.version, PER_VMA_LOCK),
+                                 api=has(self.system.version, MMAP_LOCK_API))
         self.pgd = PageTable()
         self.mmap_base = mmap_base
         #: Where bottom-up allocation starts (``TASK_UNMAPPED_BASE``: a third of the way up).

@@ -59,6 +59,7 @@ __all__ = [
     "VmaSnapshot",
     "find_mm",
     "freeze",
+    "lock_name",
     "lock_state",
     "note",
     "record",
@@ -66,6 +67,7 @@ __all__ = [
     "snapshot",
     "timeline",
     "traced",
+    "vma_lock_state",
 ]
 
 P = ParamSpec("P")
@@ -395,7 +397,9 @@ class Step:
     ``live_args`` and ``live_result`` are the objects themselves: live, they may have changed
     since. ``entered`` and ``returned`` are the recorder's clock at entry and at return (equal
     for an event; ``None`` while the call runs); ``lock`` and ``lock_on_return`` the mmap lock
-    then; ``void``: the function returns nothing (its
+    then, ``lock_name`` its name (``mmap_sem``, or ``mmap_lock`` from v5.8), ``vma_lock`` and
+    ``vma_lock_on_return`` the per-VMA locks held then (:func:`vma_lock_state`; ``""`` for none,
+    always on a machine without them); ``void``: the function returns nothing (its
     annotation says ``None``), so a ``None`` result is no NULL pointer. ``before`` and ``after``
     are the mm's VMAs and PTEs at entry and at return (with ``snapshots=True``).
 
@@ -415,6 +419,9 @@ class Step:
     returned: int | None = None
     void: bool = False
     lock_on_return: str = "?"
+    lock_name: str = "mmap_sem"
+    vma_lock: str = ""
+    vma_lock_on_return: str = ""
     args_on_return: dict[str, object] | None = None
     live_args: dict[str, object] = field(default_factory=dict, repr=False)
     live_result: object = field(default=None, repr=False)
@@ -505,8 +512,10 @@ class Recorder:
         seq = self.tick()
         frozen = _freeze_args(args)
         lock = lock_state(mm)
+        vma_lock = vma_lock_state(mm)
         step = Step(name, frozen, self._depth, lock, snapshot(mm) if self.snapshots else None,
                     kind="note", entered=seq, returned=seq, void=True, lock_on_return=lock,
+                    lock_name=lock_name(mm), vma_lock=vma_lock, vma_lock_on_return=vma_lock,
                     args_on_return=frozen, live_args=args)
         step.after = step.before
         self.steps.append(step)
@@ -592,6 +601,46 @@ def lock_state(mm: TracedMm | None) -> str:
     return "free"
 
 
+def lock_name(mm: TracedMm | None) -> str:
+    """The mmap lock's name: ``"mmap_sem"``, or ``"mmap_lock"`` on a machine of v5.8 on.
+
+    Model helper: no kernel counterpart (ftrace's function tracer is the closest).
+    """
+    name = getattr(mm.mmap_sem, "name", None) if mm is not None else None
+    return name if isinstance(name, str) else "mmap_sem"
+
+
+def _vma_name(v: _Vma) -> str:
+    file = v.vm_file
+    path = getattr(file, "f_path", None) if file is not None else None
+    where = f"{v.vm_start:x}-{v.vm_end:x}"
+    return f"{path.rsplit('/', 1)[-1]} {where}" if isinstance(path, str) else f"anon {where}"
+
+
+def vma_lock_state(mm: TracedMm | None) -> str:
+    """The per-VMA locks held now, as a short text: ``""`` for none (and always on a machine
+    without per-VMA locks), else each VMA whose lock is held, by its file's name and range, with
+    ``(read)`` (a fault holds its read lock: ``vma_start_read``) or ``(write)`` (write-locked:
+    ``vma_start_write`` under ``mmap_lock`` held for writing, until that is released or
+    downgraded), ``"; "`` between two.
+
+    Model helper: no kernel counterpart (ftrace's function tracer is the closest).
+    """
+    if mm is None:
+        return ""
+    sem = mm.mmap_sem
+    if not getattr(sem, "per_vma_locks", False):
+        return ""
+    seq = getattr(sem, "mm_lock_seq", None)
+    held = []
+    for v in mm:
+        if getattr(getattr(v, "vm_lock", None), "readers", 0):
+            held.append(f"{_vma_name(v)} (read)")
+        elif sem.writer and getattr(v, "vm_lock_seq", None) == seq:
+            held.append(f"{_vma_name(v)} (write)")
+    return "; ".join(held)
+
+
 def _vma_snapshot(v: _Vma) -> VmaSnapshot:
     hook = getattr(v, "trace_snapshot", None)
     if hook is not None:
@@ -663,10 +712,13 @@ def traced(fn: Callable[P, R]) -> Callable[P, R]:
                 break
         frozen = _freeze_args(arguments)
         lock = lock_state(mm)
+        vma_lock = vma_lock_state(mm)
+        called = lock_name(mm)
         steps = []
         for rec in recorders:
             step = Step(name, frozen, rec._depth, lock, snapshot(mm) if rec.snapshots else None,
-                        entered=rec.tick(), void=void, live_args=arguments)
+                        entered=rec.tick(), void=void, live_args=arguments, lock_name=called,
+                        vma_lock=vma_lock)
             rec.steps.append(step)
             rec._depth += 1
             steps.append((rec, step))
@@ -675,10 +727,12 @@ def traced(fn: Callable[P, R]) -> Callable[P, R]:
         except BaseException as exc:
             again = _freeze_args(arguments)
             lock = lock_state(mm)
+            vma_lock = vma_lock_state(mm)
             for rec, step in steps:
                 rec._depth -= 1
                 step.error = exc
                 step.lock_on_return = lock
+                step.vma_lock_on_return = vma_lock
                 step.args_on_return = again
                 step.after = snapshot(mm) if rec.snapshots else None
                 step.returned = rec.tick()
@@ -686,11 +740,13 @@ def traced(fn: Callable[P, R]) -> Callable[P, R]:
         again = _freeze_args(arguments)
         kept = freeze(result)
         lock = lock_state(mm)
+        vma_lock = vma_lock_state(mm)
         for rec, step in steps:
             rec._depth -= 1
             step.result = kept
             step.live_result = result
             step.lock_on_return = lock
+            step.vma_lock_on_return = vma_lock
             step.args_on_return = again
             step.after = snapshot(mm) if rec.snapshots else None
             step.returned = rec.tick()

@@ -17,6 +17,7 @@ __all__ = [
     "FAULT_ACCOUNTING_IN_CORE",
     "FILEMAP_DROPS_LOCK_FOR_IO",
     "MAPLE_TREE",
+    "MMAP_LOCK_API",
     "MPROTECT_UNACCOUNTS_UNFAULTED",
     "MULTIPLE_FAULT_RETRIES",
     "PER_VMA_LOCK",
@@ -84,6 +85,15 @@ FILEMAP_DROPS_LOCK_FOR_IO: Version = (5, 1)
 #: the second try could not drop the lock again). Commit 4064b9827063 "mm: allow VM_FAULT_RETRY
 #: for multiple times" (Peter Xu; ``git describe``: v5.6-5709-g4064b9827063), first in v5.7.
 MULTIPLE_FAULT_RETRIES: Version = (5, 7)
+
+#: The mm's lock is taken through the mmap locking API (``mmap_read_lock``,
+#: ``mmap_read_trylock``, ``mmap_read_unlock``, ``mmap_write_lock_killable``,
+#: ``mmap_write_downgrade``, ``mmap_write_unlock``...) instead of the rwsem calls on
+#: ``mm->mmap_sem``, and the field itself is renamed ``mmap_lock``. Commit 9740ca4e95b4 "mmap
+#: locking API: initial implementation as rwsem wrappers" (Michel Lespinasse), first of the
+#: series that ends with the rename, merged for v5.8. The model's traces name the wrappers from
+#: this version on (:class:`mmlab.mmap_lock.MmapLock`); the lock behaves the same.
+MMAP_LOCK_API: Version = (5, 8)
 
 #: ``handle_mm_fault`` counts the fault itself (``mm_account_fault``): not at all while it
 #: retries, ``pgfault`` once it is done, and, when it succeeded, a major fault if it was

@@ -310,3 +310,36 @@ def test_no_label_overlaps_another_and_none_relies_on_spaces(make, monkeypatch):
         assert len(texts) > 10
         for content in texts:
             assert "  " not in content and content == content.strip(), (where, content)
+
+
+def test_a_6_12_fault_shows_its_vma_lock_and_vm_fault_codes_by_name():
+    """The stepper on 6.12 calls the lock mmap_lock, shows the VMA lock a step holds (badge and
+    text), and reads every vm_fault_t as the fault handlers' results read."""
+    from mmlab.viz.today import fault_recording
+
+    rec, _res, _vmstat = fault_recording("v6.12", "split", page=4)
+    names = rec.names
+    st = TraceStepper(rec, start=names.index("lock_vma_under_rcu"))
+    st.go(st.position_of(names.index("vmf_can_call_fault")))
+    assert st.text.startswith(f"step {st.index + 1}/") and "mmap_lock=free, VMA lock: libc.so.6 " \
+        in st.text.splitlines()[0] and st.text.splitlines()[0].endswith("(read)")
+    svg = st.svg().decode()
+    assert "mmap_lock: free" in svg and "VMA lock: libc.so.6 (read)" in svg
+    st.go(st.position_of(names.index("vmf_can_call_fault"), "return"))
+    assert "vmf_can_call_fault returned VM_FAULT_RETRY (0x400); mmap_lock=free" in st.text
+    account = names.index("mm_account_fault")
+    assert "ret=VM_FAULT_RETRY (0x400)" in st.call_text(rec.steps[account])
+    split = st.position_of(names.index("split_vma"), "return")
+    st.go(split)
+    assert "mmap_lock=write, VMA lock: " in st.text and "VMA lock: libc.so.6 ×2 (write)" in \
+        st.svg().decode()
+    assert st.layout_problems() == []
+    for step in rec.steps:  # no vm_fault_t shown as a bare number
+        if step.name in stepper.VM_FAULT_FUNCTIONS and isinstance(step.result, int) \
+                and step.result:
+            assert format_result(step).startswith("returned VM_FAULT_"), step.name
+    # v4.15: the words chapter 7 reads, no VMA lock anywhere
+    old, _res, _vmstat = fault_recording("v4.15", "split", page=4)
+    st_old = TraceStepper(old, start=old.names.index("down_read_trylock"))
+    assert "lock=read" in st_old.text and "VMA lock" not in st_old.text
+    assert "mmap_sem: read" in st_old.svg().decode()

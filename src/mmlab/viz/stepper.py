@@ -57,6 +57,7 @@ from mmlab.trace import (
 from mmlab.viz.addrspace import (
     StripLayout,
     draw_address_space,
+    draw_strip_legend,
     render_fast,
     strip_layout,
     vma_boxes,
@@ -73,14 +74,19 @@ WINDOW = 25
 PTE_ROWS = 3
 
 #: The traced functions whose ``int`` result is a set of ``VM_FAULT_*`` bits (``vm_fault_t``):
-#: the fault handlers of mm/memory.c, mm/filemap.c, mm/shmem.c and the cramfs patch.
+#: the fault handlers of mm/memory.c, mm/filemap.c, mm/shmem.c and the cramfs patch, and the
+#: 6.x checks a fault makes under a VMA lock (``vmf_can_call_fault``, ``__vmf_anon_prepare``)
+#: and ``vmf_insert_mixed`` (v4.20 on).
 VM_FAULT_FUNCTIONS = frozenset({
     "handle_mm_fault", "__handle_mm_fault", "handle_pte_fault", "do_anonymous_page", "do_fault",
     "do_fault_around", "do_read_fault", "do_cow_fault", "do_page_mkwrite", "do_shared_fault",
     "__do_fault", "finish_fault", "wp_pfn_shared", "wp_page_shared", "wp_page_copy",
     "do_wp_page", "filemap_fault", "filemap_page_mkwrite", "shmem_fault",
-    "cramfs_vmasplit_fault",
+    "cramfs_vmasplit_fault", "vmf_can_call_fault", "__vmf_anon_prepare", "vmf_insert_mixed",
 })
+
+#: Traced arguments that hold ``VM_FAULT_*`` bits (``mm_account_fault``'s ``ret``).
+VM_FAULT_ARGS = frozenset({"ret"})
 
 #: Font sizes (points; the widget shows the picture at 72 DPI, one point a pixel).
 GRAPH_SIZE = 7.5
@@ -97,6 +103,14 @@ def _vm_fault_text(value: int) -> str:
     return "|".join(names) if names else "0"
 
 
+def _vm_fault_long(value: int) -> str:
+    """``VM_FAULT_RETRY (0x400)``, as a fault handler's result reads everywhere; ``0``."""
+    names = vm_fault_names(value)
+    if not names:
+        return str(value)
+    return "|".join(f"VM_FAULT_{n}" for n in names) + f" ({value:#x})"
+
+
 def _is_flags(name: str) -> bool:
     return name.endswith(("flags", "prot", "gfp_mask")) or name == "prot"
 
@@ -107,7 +121,9 @@ def format_arg(value: object, name: str = "") -> str:
     A step's arguments and result are snapshots (:func:`mmlab.trace.freeze`), so a VMA is shown
     with the range it had at that moment; a live model object is frozen first (shown as it is
     now). ``None`` is ``NULL``; numbers are in hex from 4096 up, and always when ``name`` (the
-    argument's) says they are flags (``flags``, ``vm_flags``, ``prot``, ``gfp_mask``...).
+    argument's) says they are flags (``flags``, ``vm_flags``, ``prot``, ``gfp_mask``...); an
+    argument that holds ``VM_FAULT_*`` bits (:data:`VM_FAULT_ARGS`) reads as a fault handler's
+    result does: ``VM_FAULT_RETRY (0x400)``.
 
     Model helper: no kernel counterpart.
     """
@@ -118,6 +134,8 @@ def format_arg(value: object, name: str = "") -> str:
     if isinstance(value, bool):
         return str(value)
     if isinstance(value, int):
+        if name in VM_FAULT_ARGS:
+            return _vm_fault_long(value)
         return f"{value:#x}" if value >= 4096 or (value > 9 and _is_flags(name)) else str(value)
     if isinstance(value, str):
         return repr(value)
@@ -158,7 +176,7 @@ def _result_text(step: Step, short: bool) -> str:
         if step.name in VM_FAULT_FUNCTIONS and value > 0:
             if short:
                 return _vm_fault_text(value)
-            return "|".join(f"VM_FAULT_{n}" for n in vm_fault_names(value)) + f" ({value:#x})"
+            return _vm_fault_long(value)
         if -4095 <= value < 0 and -value in errno.errorcode:
             name = f"-{errno.errorcode[-value]}"
             return name if short else f"{name} ({value})"
@@ -224,14 +242,23 @@ def _changes(name: str, then: object, now: object) -> list[str]:
     return [f"{name} {format_arg(then, name)} → {format_arg(now, name)}"]
 
 
-def _locks(events: tuple[TraceEvent, ...]) -> list[str]:
-    """The mmap lock at each moment; a call with no mm keeps the last one known."""
-    out, last = [], "?"
+def _locks(events: tuple[TraceEvent, ...]) -> list[tuple[str, str, str]]:
+    """The mmap lock at each moment: its name, its state and the per-VMA locks held; a call
+    with no mm keeps the last ones known."""
+    out, last = [], ("mmap_sem", "?", "")
     for e in events:
-        lock = e.step.lock_on_return if e.what == "return" else e.step.lock
-        last = lock if lock != "?" else last
+        ret = e.what == "return"
+        lock = e.step.lock_on_return if ret else e.step.lock
+        if lock != "?":
+            last = (e.step.lock_name, lock, e.step.vma_lock_on_return if ret else e.step.vma_lock)
         out.append(last)
     return out
+
+
+def _lock_words(name: str, lock: str, vma_lock: str) -> str:
+    """``lock=read`` (v4.15's ``mmap_sem``), ``mmap_lock=free, VMA lock: libc.so.6 ... (read)``."""
+    words = f"lock={lock}" if name == "mmap_sem" else f"{name}={lock}"
+    return words + (f", VMA lock: {vma_lock}" if vma_lock else "")
 
 
 def step_address(step: Step) -> int | None:
@@ -361,7 +388,11 @@ class TraceStepper(Explorer):
         moments = trace_states(list(self.positions))
         self.states: tuple[MmSnapshot | None, ...] = tuple(s for s, _ in moments)
         self.own_state: tuple[bool, ...] = tuple(own for _, own in moments)
-        self.locks: tuple[str, ...] = tuple(_locks(self.positions))
+        held = _locks(self.positions)
+        #: At each position: the mmap lock's state, its name, and the per-VMA locks held.
+        self.locks: tuple[str, ...] = tuple(lock for _, lock, _ in held)
+        self.lock_names: tuple[str, ...] = tuple(name for name, _, _ in held)
+        self.vma_locks: tuple[str, ...] = tuple(vma for _, _, vma in held)
         self._entry_pos = {e.index: p for p, e in enumerate(self.positions)
                            if e.what in ("entry", "note")}
         self._return_pos = {e.index: p for p, e in enumerate(self.positions)
@@ -453,12 +484,18 @@ class TraceStepper(Explorer):
         """``step i/n: → name(args)``, ``step i/n: ← name returned X`` or ``step i/n: • name``."""
         e, s = self.event, self.step
         where = f"step {self.index + 1}/{len(self.positions)}:"
-        lock = self.locks[self.index]
+        lock = self.lock_text()
         if e.what == "entry":
-            return f"{where} → {self.call_text()} lock={lock}"
+            return f"{where} → {self.call_text()} {lock}"
         if e.what == "note":
-            return f"{where} • {s.name} lock={lock}"
-        return f"{where} ← {s.name} {format_result(s)}; lock={lock}"
+            return f"{where} • {s.name} {lock}"
+        return f"{where} ← {s.name} {format_result(s)}; {lock}"
+
+    def lock_text(self, position: int | None = None) -> str:
+        """The locks at a position (the current one by default): ``lock=read`` on v4.15;
+        ``mmap_lock=free, VMA lock: libc.so.6 7ffff7ffa000-7ffff7fff000 (read)`` on 6.x."""
+        p = self.index if position is None else position
+        return _lock_words(self.lock_names[p], self.locks[p], self.vma_locks[p])
 
     def outcome(self) -> str:
         """What the current call returned (or raised), once it has returned."""
@@ -488,6 +525,7 @@ class TraceStepper(Explorer):
         self._draw_graph(ax, ux, uy)
         self._draw_header(ax, ux, uy)
         self._draw_strip(ax, ux)
+        self._draw_vma_lock(ax, ux)
         self._draw_ptes(ax, ux, uy)
 
     def _graph_line(self, p: int) -> str:
@@ -532,9 +570,10 @@ class TraceStepper(Explorer):
     def _draw_header(self, ax: Axes, ux: float, uy: float) -> None:
         text, hl = PALETTE["text"], PALETTE["highlight"]
         e, s = self.event, self.step
-        lock = self.locks[self.index]
+        lock, name = self.locks[self.index], self.lock_names[self.index]
         colour = {"free": PALETTE["anon"], "write": hl}.get(lock, PALETTE["file"])
-        ax.text(_RIGHT_X0, 9.55, f"mmap_sem: {lock}", fontsize=9, va="center",
+        badge = f"{name}: {lock}"
+        ax.text(_RIGHT_X0, 9.55, badge, fontsize=9, va="center",
                 color="white" if lock == "write" else text,
                 bbox={"facecolor": colour, "edgecolor": "none", "pad": 2})
         chars = int((_RIGHT_X1 - _RIGHT_X0) / (_char_width(TEXT_SIZE) * ux))
@@ -542,7 +581,7 @@ class TraceStepper(Explorer):
         if e.what == "entry":
             lines = self._call_lines(s, chars)
         elif e.what == "note":
-            lines = [_fit(f"• {s.name}: mmap_sem now {s.lock}", chars)]
+            lines = [_fit(f"• {s.name}: {name} now {s.lock}", chars)]
         else:
             lines = [_fit(f"← {s.name} {format_result(s)}", chars)]
             changed = self.changed_args(s)
@@ -552,6 +591,27 @@ class TraceStepper(Explorer):
             ax.text(_RIGHT_X0, 8.85 - line * row, content, fontsize=TEXT_SIZE,
                     family="monospace", va="center", color=text,
                     weight="bold" if row == 0 else "normal")
+
+    def _draw_vma_lock(self, ax: Axes, ux: float) -> None:
+        """6.x: a second badge, ``VMA lock: libc.so.6 (read)``, right of the mmap lock's (the
+        strip's legend goes under the strip in such a trace); the text gives the ranges."""
+        vma_lock = self.vma_locks[self.index]
+        if not vma_lock:
+            return
+        parts = [(p.split(" ")[0], p.rsplit(" ", 1)[-1]) for p in vma_lock.split("; ")]
+        shown = []
+        for name, mode in dict.fromkeys(parts):  # libc.so.6 ×2 (write): both halves of a split
+            n = parts.count((name, mode))
+            shown.append(f"{name} ×{n} {mode}" if n > 1 else f"{name} {mode}")
+        badge = f"{self.lock_names[self.index]}: {self.locks[self.index]}"
+        width = _char_width(9) * ux
+        x = _RIGHT_X0 + (len(badge) + 2.5) * width
+        room = int((_RIGHT_X1 - x) / width)  # the strip's legend is under the strip then
+        write = "(write)" in vma_lock
+        ax.text(x, 9.55, _fit("VMA lock: " + "; ".join(shown), room), fontsize=9, va="center",
+                color="white" if write else PALETTE["text"],
+                bbox={"facecolor": PALETTE["highlight"] if write else PALETTE["file"],
+                      "edgecolor": "none", "pad": 2})
 
     @staticmethod
     def _call_lines(s: Step, chars: int) -> list[str]:
@@ -592,9 +652,14 @@ class TraceStepper(Explorer):
                     va="center", fontsize=TEXT_SIZE, color=muted)
             return
         is_find = s.name.startswith("find_vma")
+        # a trace with per-VMA locks (6.x) has a second badge on the top row: the strip's
+        # legend goes under the strip instead, for the whole trace (nothing jumps)
+        below = any(self.vma_locks)
         draw_address_space(ax, snap.vmas, highlight=address, area=_STRIP, layout=self.layout(),
-                           ptes=snap.ptes, legend=True, title=None, label="",
+                           ptes=snap.ptes, legend=not below, title=None, label="",
                            outline=is_find and e.what == "return")
+        if below:
+            draw_strip_legend(ax, _RIGHT_X1, 4.3)
 
     def _draw_ptes(self, ax: Axes, ux: float, uy: float) -> None:
         text, muted = PALETTE["text"], PALETTE["muted"]
@@ -638,8 +703,8 @@ class TraceStepper(Explorer):
         e = self.event
         out = [self.headline()]
         if e.what == "return":
-            entry = self.locks[self._entry_pos[e.index]]
-            out.append(f"  called as {self.call_text()}; lock on entry: {entry}")
+            entry = self.lock_text(self._entry_pos[e.index])
+            out.append(f"  called as {self.call_text()}; on entry: {entry}")
             changed = self.changed_args()
             if changed:
                 out.append("  changed by the call: " + ", ".join(changed))
