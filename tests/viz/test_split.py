@@ -93,6 +93,8 @@ def test_the_largest_split_pgoff_fits_the_seed_and_overlaps_v3s_split_point():
         in p.text  # a page too high
     assert "page number is even" in p.text and "moves one page up" in p.text
     assert look(p).problems == []
+    meant = p.vm_start + 2 * PAGE_SIZE  # the picture says where the split point was meant to be
+    assert f"(meant: 4096 at {meant:#x})" in " ".join(look(p).strings())
     p.set(split_page=3)  # an odd page number: bit 12 was 1 already, the split point stays
     assert "page number is odd" in p.text and "the split point stays" in p.text
     assert unpack_seed(p.value, p.vm_start, "split-v3") == (0, p.vm_start + 3 * PAGE_SIZE)

@@ -251,9 +251,12 @@ class PackingExplorer(Explorer):
                 color=PALETTE["text"], va="center")
         draw_legend(ax, [pgoff_kind, split_kind], 99, 2.5, align="right", fontsize=8)
         refused = self.refusal()
+        meant = self.vm_start + self.split_page * PAGE_SIZE
+        wrong = self.overlaps and (pgoff, addr) != (self.split_pgoff, meant)
+        note = refused or (f"meant: {self.split_pgoff} at {meant:#x}" if wrong else "")
         ax.text(1, 0.8, f"unpacked: split_pgoff = {pgoff}, split_addr = {addr:#x}"
-                + (f" ({refused})" if refused else ""), va="center",
-                fontsize=9, color=PALETTE["highlight"] if refused else PALETTE["text"])
+                + (f" ({note})" if note else ""), va="center", fontsize=9,
+                color=PALETTE["highlight"] if note else PALETTE["text"])
 
     def refusal(self) -> str:
         """Why the handler would answer ``VM_FAULT_SIGSEGV`` for this value, or "": no split
