@@ -249,8 +249,12 @@ class _Outcome:
     #: 6.x: the VMA whose read lock the thread holds now, and what it looked like then.
     vma_locked: Vma | None = None
     vma_seen: tuple[object, ...] = ()
-    #: 6.x: how the fault ended: finished under the VMA lock, or fell back to mmap_sem.
+    #: 6.x: how the first try, under the VMA lock, ended: "under VMA lock" (finished there),
+    #: "VMA lock RETRY → mmap_lock" (VM_FAULT_RETRY: it went on under mmap_lock) or "no VMA
+    #: lock → mmap_lock" (lock_vma_under_rcu gave none); ``vma_lock_major``: that try was a
+    #: major one (FAULT_FLAG_TRIED is set for the next).
     vma_lock: str = ""
+    vma_lock_major: bool = False
     minflt: int = 0
     majflt: int = 0
 
@@ -259,9 +263,20 @@ class _Outcome:
         return self.broken + (self.handler.broken if self.handler is not None else [])
 
     def summary(self) -> str:
-        parts = [self.result]
+        """The thread's story in a few words, in the order it happened. On 6.x it opens with how
+        the VMA-lock try ended, then what happened under mmap_lock (``RETRY xN`` counts only
+        the tries there); v4.15's words are chapter 7's."""
         if self.vma_lock:
-            parts.insert(0, self.vma_lock)
+            parts = [self.vma_lock]
+            if self.split:
+                parts.append("split")
+            later = self.retries - self.vma_lock.startswith("VMA lock RETRY")
+            if later:
+                parts.append(f"RETRY x{later}")
+            if self.nopage:
+                parts.append(f"NOPAGE x{self.nopage}, refault")
+            return ", ".join([*parts, self.result])
+        parts = [self.result]
         if self.split:
             parts.insert(0, "split")
         if self.nopage:
@@ -374,10 +389,10 @@ def _fault_program(world: _World, spec: Fault, out: _Outcome) -> Generator[str, 
         if sem.per_vma_locks and spec.allow_retry:  # a user fault (get_user_pages: no VMA lock)
             ret = yield from _vma_lock_try(world, spec, out, addr, flags)
             if ret is not None:
-                if ret & VM_FAULT_NOPAGE:  # a PTE is there now (fault-around): the CPU goes on,
-                    continue  # or faults again if it was not this page's
-                return
-            if out.vma_lock.endswith("MAJOR"):
+                if ret & VM_FAULT_ERROR:
+                    return
+                continue  # the CPU runs the access again: it goes on, or faults again
+            if out.vma_lock_major:
                 flags |= FAULT_FLAG_TRIED
         yield "down_read"
         sem.down_read()
@@ -537,12 +552,12 @@ def _vma_lock_try(world: _World, spec: Fault, out: _Outcome, addr: int,
     of its own, the VMA read-locked in between. Returns the fault's
     ``VM_FAULT_*`` code when it finished there (success, an error or
     NOPAGE), None when it must go on under ``mmap_sem`` (no VMA lock, or ``VM_FAULT_RETRY``:
-    ``out.vma_lock`` then ends with "MAJOR" if the try was a major one).
+    ``out.vma_lock_major`` then says whether the try was a major one).
     """
     mm = world.mm
     vma = lock_vma_under_rcu(mm, addr)  # in the "fault" step: nothing shared happens between
     if vma is None:
-        out.vma_lock = "no VMA lock, mmap_sem"
+        out.vma_lock = "no VMA lock → mmap_lock"
         out.events.append("lock_vma_under_rcu: NULL")
         return None
     out.vma_locked, out.vma_seen = vma, _vma_fields(vma)
@@ -564,7 +579,8 @@ def _vma_lock_try(world: _World, spec: Fault, out: _Outcome, addr: int,
             out.result = "+".join(vm_fault_names(ret & VM_FAULT_ERROR))
         return ret
     out.retries += 1
-    out.vma_lock = "VMA lock RETRY, mmap_sem" + (" MAJOR" if ret & VM_FAULT_MAJOR else "")
+    out.vma_lock = "VMA lock RETRY → mmap_lock"
+    out.vma_lock_major = bool(ret & VM_FAULT_MAJOR)
     return None
 
 
