@@ -17,6 +17,7 @@ Model helper: no kernel counterpart (the captures are files; this module reads t
 from __future__ import annotations
 
 import json
+import textwrap
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -145,19 +146,21 @@ def kernel_runs(name: str, strategy: str,
 
 def format_kernel_run(run: KernelRun, *, width: int = 96) -> str:
     """The run as text: the layout, the threads' outcome, the verdict, then each explained
-    console line (clipped to ``width``) with what it says under it.
+    console line (clipped) with what it says under it (wrapped), ``width`` characters a line.
 
     Model helper: no kernel counterpart.
     """
     out = [f"{run.layout}: {_LAYOUT_WORDS.get(run.layout, run.layout)}",
            f"  {run.outcome}"]
     if run.verdict:
-        out.append(f"  verdict: {run.verdict}")
+        out += textwrap.wrap(f"verdict: {run.verdict}", width, initial_indent="  ",
+                             subsequent_indent="    ")
     for line in run.lines:
-        text = line.text if len(line.text) <= width else line.text[:width - 1] + "…"
+        text = line.text if len(line.text) <= width - 4 else line.text[:width - 5] + "…"
         out.append(f"  | {text}")
         if line.says:
-            out.append(f"  |   ← {line.says}")
+            out += textwrap.wrap(f"← {line.says}", width, initial_indent="  |   ",
+                                 subsequent_indent="  |     ")
     hidden = len(run.console) - len(run.lines)
     if hidden > 0:
         out.append(f"  ({hidden} more console lines in data/kernel-captures/split-races.json)")
@@ -184,7 +187,7 @@ class VerdictRow:
     """One race under one strategy: the model's verdict next to the real kernel's.
 
     ``broken``/``interleavings``: the model's count of broken interleavings; ``problem``: the
-    first problem it names; ``kernel``: layout -> the real run's outcome and verdict.
+    first problem it names; ``kernel``: layout -> the real run's ``(outcome, verdict)``.
 
     Model helper: no kernel counterpart.
     """
@@ -194,7 +197,7 @@ class VerdictRow:
     interleavings: int
     broken: int
     problem: str
-    kernel: dict[str, str]
+    kernel: dict[str, tuple[str, str]]
 
 
 def verdict_rows(names: Sequence[str] = tuple(RACES),
@@ -210,20 +213,24 @@ def verdict_rows(names: Sequence[str] = tuple(RACES),
         for strategy in strategies:
             report = race(name, strategy)
             problems = [p for (_o, broken), _n in report.classes.most_common() for p in broken]
-            kernel = {r.layout: r.outcome + (f" ({r.verdict})" if r.verdict else "")
-                      for r in kernel_runs(name, strategy, runs)}
+            kernel = {r.layout: (r.outcome, r.verdict) for r in kernel_runs(name, strategy, runs)}
             out.append(VerdictRow(name, strategy, report.interleavings, report.broken_runs,
                                   problems[0] if problems else "", kernel))
     return out
 
 
-def format_verdicts(rows: Sequence[VerdictRow], *, width: int = 110) -> str:
-    """The rows as text, one block per race and strategy.
+def format_verdicts(rows: Sequence[VerdictRow], *, width: int = 100) -> str:
+    """The rows as text, one block per race and strategy: the model's count and first problem
+    (clipped), then per layout the kernel's outcome and its verdict (wrapped), ``width``
+    characters a line at most.
 
     Model helper: no kernel counterpart.
     """
+    indent = " " * 11
+
     def clip(text: str) -> str:
-        return text if len(text) <= width else text[:width - 1] + "…"
+        room = width - len(indent)
+        return text if len(text) <= room else text[:room - 1] + "…"
 
     out = []
     for r in rows:
@@ -235,5 +242,8 @@ def format_verdicts(rows: Sequence[VerdictRow], *, width: int = 110) -> str:
             out.append("  kernel:  not run")
         for layout in LAYOUTS:
             if layout in r.kernel:
-                out.append(f"  {layout + ':':8} " + clip(r.kernel[layout]))
+                outcome, verdict = r.kernel[layout]
+                out.append(f"  {layout + ':':8} " + clip(outcome))
+                out += textwrap.wrap(verdict, width, initial_indent=indent,
+                                     subsequent_indent=indent)
     return "\n".join(out)
