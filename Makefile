@@ -78,7 +78,9 @@ data: $(STAMP) apt-deps
 	$(PY) -m mmlab.cramfs.samples data
 
 # What a real kernel does with XIP cramfs images (not part of `make test`): Debian's 6.1 kernel
-# and its fs/cramfs built out of tree, booted under QEMU; see data/kernel-captures/README.md.
+# and its fs/cramfs built out of tree, booted under QEMU; then Debian's 6.1 source built with the
+# 2017 fault-time split (KASAN, lockdep; about 4 min from scratch), its scenarios and its races;
+# see data/kernel-captures/README.md.
 captures: $(STAMP)
 	$(PY) tools/kernel-captures/capture.py
 
