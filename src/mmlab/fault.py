@@ -370,7 +370,8 @@ def do_page_fault(
             if fault & VM_FAULT_RETRY:
                 flags |= FAULT_FLAG_TRIED
                 res.retries += 1
-                sem.down_read()  # retry: lock_mm_and_find_vma
+                if not (mm.per_vma_locks and sem.down_read_trylock()):
+                    sem.down_read()  # retry: lock_mm_and_find_vma, a trylock first from 6.4
                 continue
             break
         if fault & VM_FAULT_RETRY:

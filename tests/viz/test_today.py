@@ -74,8 +74,57 @@ def test_the_split_waits_for_the_fault_holding_the_vma_lock_on_6_12():
     new = LockTimelineExplorer(MPROTECT, "v6.12")
     waits = [s for s in new.steps if 1 in s.waiting()]
     assert waits and waits[0].pending[1] == "syscall"
-    assert "vma_start_write: a fault holds the VMA's lock" in new.describe()
+    assert ("thread 1 waits: vma_start_write: thread 0's fault (at pages 0-4) holds the VMA's "
+            "read lock; thread 1 holds mmap_lock for writing meanwhile") in new.describe()
     assert not new.run.broken
+    # it waits holding mmap_lock for writing (taken in mmap_write_lock): drawn under the hatch
+    k = new.steps.index(waits[0])
+    assert new.held()[k][1] == "write" and new.steps[k - 1].label == "mmap_write_lock"
+    new.set(step=k + 1)
+    assert 'id="kind-wait"' in new.svg().decode()
+    assert "mmap_write_lock (for the mprotect)" in new.describe()
+
+
+def test_on_4_15_the_mprotect_waits_for_the_faults_read_hold_and_then_holds_the_write_lock():
+    """v4.15 has no VMA locks: the mprotect's down_write waits while the fault holds mmap_sem
+    for reading, and its one step (down_write, the split, up_write) holds it for writing."""
+    old = LockTimelineExplorer(MPROTECT, "v4.15")
+    k = next(i for i, s in enumerate(old.steps) if 1 in s.waiting())
+    assert old.why(k, 1) == "down_write: mmap_sem is held for reading by thread 0's fault"
+    assert "vma_start_write" not in old.describe() and "VMA" not in old.why(k, 1)
+    call = next(i for i, s in enumerate(old.steps) if s.label == "syscall")
+    assert old.held()[call][1] == "write"
+    assert "mprotect (down_write, changes the VMAs, up_write)" in old.describe()
+    assert "waited 1 step;" in old.describe()
+
+
+def test_both_eras_close_each_fault_with_the_cpu_running_the_access_again():
+    """A fault thread's last step is the access run again (the CPU returns from the fault), on
+    both kernels, whichever lock the fault ended under."""
+    for scene in SCENES:
+        for era in ERAS:
+            explorer = LockTimelineExplorer(scene, era)
+            for t, spec in enumerate(SCENES[scene].threads):
+                mine = [s.label for s in explorer.steps if s.thread == t]
+                if type(spec).__name__ == "Fault":
+                    assert mine[0] == "fault" and mine[-1] == "fault", (scene, era, t, mine)
+
+
+def test_6_12_outcomes_read_in_the_order_things_happened():
+    new = LockTimelineExplorer(HANDLER, "v6.12")
+    assert new.run.outcomes[0] == "VMA lock RETRY → mmap_lock, split, RETRY x1, done"
+    assert new.run.outcomes[1] == "under VMA lock, done"
+    assert LockTimelineExplorer(HANDLER, "v4.15").run.outcomes[0] == "split, done"
+
+
+def test_6_12_says_mmap_lock_and_6_12_names():
+    for era, name in (("v4.15", "mmap_sem"), ("v6.12", "mmap_lock")):
+        explorer = LockTimelineExplorer(HANDLER, era)
+        svg = explorer.svg().decode()
+        assert f"holds {name} for writing" in svg and f"holds {name} for reading" in svg
+    new = LockTimelineExplorer(HANDLER, "v6.12").describe()
+    assert "mmap_write_lock_killable" in new and "down_write_killable" not in new
+    assert "lock_mm_and_find_vma" in new and "mmap_write_downgrade" in new
 
 
 def test_the_legend_lists_exactly_the_kinds_drawn():
@@ -117,7 +166,19 @@ def test_the_same_fault_in_each_era():
     assert "lock_vma_under_rcu" in names_new and "down_read_trylock" not in names_new
     assert res_new.vma_lock and vmstat["vma_lock_success"] == 1
     text = format_traces(cached=(4,))
-    assert text.splitlines()[0].startswith("v4.15:") and "v6.12:" in text.splitlines()[0]
+    assert text.splitlines()[0].startswith("v4.15:")
+    assert "v6.12 (in 6.12's names):" in text.splitlines()[0]
+    # the 6.12 column in 6.12's names, and a note that says which the model calls otherwise
+    cold = format_traces("split", page=4)
+    right = [line[46:].strip() for line in cold.splitlines()[1:] if len(line) > 46]
+    assert right[0] == "do_user_addr_fault" and "do_page_fault" not in right
+    assert {"lock_mm_and_find_vma", "mmap_read_trylock", "filemap_read_folio",
+            "cramfs_read_folio", "mmap_write_lock_killable", "mmap_write_downgrade"} <= set(right)
+    assert not {"page_cache_read", "cramfs_readpage", "down_read_trylock", "up_read",
+                "down_write_killable", "downgrade_write"} & set(right)
+    left = [line[:46].strip() for line in cold.splitlines()[1:]]
+    assert "page_cache_read" in left and "cramfs_readpage" in left and "up_read" in left
+    assert "page_cache_read → filemap_read_folio" in " ".join(cold.splitlines()[-4:])
 
 
 def test_the_races_table_has_both_eras():

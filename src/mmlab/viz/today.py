@@ -7,7 +7,7 @@
 * :func:`fault_trace`, :func:`format_traces`: one fault, the same call, in each era, side by
   side.
 * :func:`race_rows`, :func:`format_race_rows`: the review's races, on v4.15 and on 6.12.
-* :func:`two_threads`, :func:`format_two_threads`: two threads faulting at once on the kernel
+* :func:`two_threads`, :func:`format_two_threads`: two threads faulting on the kernel
   running the notebook (their own fault counts, ``/proc/self/smaps``, the per-VMA lock counters
   of ``/proc/vmstat`` where the kernel has them), next to the model of that kernel; stored in
   ``data/course/09/`` (:func:`write_course_data`) for where no Linux kernel runs.
@@ -27,9 +27,10 @@ import pathlib
 import resource
 import sys
 import tempfile
+import textwrap
 import threading
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 
 import ipywidgets as widgets
@@ -84,6 +85,8 @@ __all__ = [
     "ERAS",
     "LOCK_KINDS",
     "SCENES",
+    "STEP_NAMES_6_12",
+    "TRACE_NAMES_6_12",
     "LockTimelineExplorer",
     "RaceRow",
     "Scene",
@@ -95,6 +98,7 @@ __all__ = [
     "format_traces",
     "format_two_threads",
     "live_two_threads",
+    "lock_kinds",
     "pfn_mixup",
     "race_rows",
     "stored_two_threads",
@@ -109,7 +113,8 @@ COURSE_DATA = course_data("course", "09")
 ERAS: Mapping[str, version.Version] = MappingProxyType(
     {"v4.15": version.V4_15, "v6.12": version.V6_12})
 
-#: How a step is drawn: by the lock its thread holds while it runs, or that it waits.
+#: How a step is drawn: by the lock its thread holds while it runs, or that it waits (v4.15's
+#: words; :func:`lock_kinds` gives each era's).
 LOCK_KINDS: Mapping[str, Kind] = MappingProxyType({k.key: k for k in (
     Kind("lock-write", "holds mmap_sem for writing", "#eeae80", "xx", "W"),
     Kind("lock-read", "holds mmap_sem for reading", PALETTE["file"], None, "R"),
@@ -117,6 +122,32 @@ LOCK_KINDS: Mapping[str, Kind] = MappingProxyType({k.key: k for k in (
     Kind("lock-none", "runs, no lock", PALETTE["meta"], None, "-"),
     Kind("wait", "waits (blocked)", None, "////", "", dashed=True),
 )})
+
+
+
+def lock_kinds(era: str) -> Mapping[str, Kind]:
+    """:data:`LOCK_KINDS` as the era's kernel names its lock: ``mmap_sem`` on v4.15,
+    ``mmap_lock`` on 6.12 (renamed in v5.8).
+
+    Model helper: no kernel counterpart.
+    """
+    if era == "v4.15":
+        return LOCK_KINDS
+    return MappingProxyType({key: replace(kind, label=kind.label.replace("mmap_sem", "mmap_lock"))
+                             for key, kind in LOCK_KINDS.items()})
+
+
+#: The model's step labels (:mod:`mmlab.race`) as 6.12's code names what they do: the
+#: explorer shows these on v6.12. ``down_read`` is the step that takes the lock and looks the
+#: VMA up, ``lock_mm_and_find_vma`` in 6.12 (`mm/memory.c @ v6.12.118 L6211
+#: <https://elixir.bootlin.com/linux/v6.12.118/source/mm/memory.c#L6211>`_); the others are the
+#: mmap locking API's wrappers (:data:`mmlab.mmap_lock.API_NAMES`).
+STEP_NAMES_6_12: Mapping[str, str] = MappingProxyType({
+    "down_read": "lock_mm_and_find_vma",
+    "up_read": "mmap_read_unlock",
+    "down_write_killable": "mmap_write_lock_killable",
+    "downgrade_write": "mmap_write_downgrade",
+})
 
 #: The step the learner is on: an outline around its column.
 CURRENT = Kind("current", "the step shown below", None, None, "", edge=PALETTE["highlight"],
@@ -160,17 +191,22 @@ SCENES: Mapping[str, Scene] = MappingProxyType({s.title: s for s in (
 )})
 
 
-def _held_after(label: str, before: str) -> str:
-    """What a thread holds after a step named ``label``, from what it held before."""
+def _held_after(label: str, before: str) -> tuple[str, str]:
+    """What a thread holds while it runs a step named ``label`` and after it, from what it held
+    before: a system call's step holds ``mmap_sem`` for writing (v4.15 takes and releases it
+    in that one step; 6.12 took it in ``mmap_write_lock`` before) and releases it; an
+    ``up_read`` step holds what it held until it lets go at its end."""
     if label in ("down_read", "downgrade_write", "finish_fault"):
-        return "read"
+        return "read", "read"
     if label in ("down_write_killable", "vma_start_write", "mmap_write_lock"):
-        return "write"
-    if label in ("up_read", "syscall"):
-        return ""
+        return "write", "write"
+    if label == "syscall":
+        return "write", ""
+    if label == "up_read":  # holds it until it lets go, at the end of the step
+        return before, ""
     if label == "handle_mm_fault" and before == "vma":
-        return ""
-    return before
+        return "vma", ""
+    return before, before
 
 
 class LockTimelineExplorer(Explorer):
@@ -194,6 +230,7 @@ class LockTimelineExplorer(Explorer):
             raise KeyError(f"no era {era!r}: {', '.join(ERAS)}")
         self.era = era
         self._runs: dict[tuple[str, str], tuple[Run, list[Step]]] = {}
+        self._held: dict[tuple[str, str, bool], list[list[str]]] = {}
         for name in SCENES:  # all six runs now (0.2 s), so that no change of a control waits
             for key in ERAS:
                 self.timeline(name, key)
@@ -223,23 +260,84 @@ class LockTimelineExplorer(Explorer):
         """Its steps."""
         return self.timeline()[1]
 
-    def held(self) -> list[list[str]]:
+    def held(self, before: bool = False) -> list[list[str]]:
         """For each step, what each thread holds while it runs (the running thread) or before
-        (the others): "write", "read", "vma" or ""."""
+        (the others, including one that waits): "write", "read", "vma" or "". ``before``: what
+        each thread held just before the step, the running one too (both kept per run)."""
+        key = (self.scene, self.era, before)
+        if key not in self._held:
+            self._held[key] = self._compute_held(before)
+        return [list(row) for row in self._held[key]]
+
+    def _compute_held(self, before: bool) -> list[list[str]]:
         run, steps = self.timeline()
         now = ["" for _ in SCENES[self.scene].threads]
         out = []
         for k, step in enumerate(steps):
+            if before:
+                out.append(list(now))
             t = step.thread
-            after = _held_after(step.label, now[t])
+            running, after = _held_after(step.label, now[t])
             locks = dict(steps[k + 1].vma_locks) if k + 1 < len(steps) else {}
-            if t in locks and after not in ("read", "write"):
-                after = "vma"
+            if t in locks and after not in ("read", "write"):  # lock_vma_under_rcu got it
+                running = after = "vma"
             during = list(now)
-            during[t] = after or now[t]
-            out.append(during)
+            during[t] = running
+            if not before:
+                out.append(during)
             now[t] = after
         return out
+
+    def lock_name(self) -> str:
+        """The mm's lock as the current era names it: ``mmap_sem`` or ``mmap_lock``."""
+        return "mmap_sem" if self.era == "v4.15" else "mmap_lock"
+
+    def step_name(self, label: str, thread: int) -> str:
+        """A step's label as the current era's code names it (:data:`STEP_NAMES_6_12` on
+        6.12); a system call's step says which call and what it does with the lock."""
+        spec = SCENES[self.scene].threads[thread]
+        if label == "syscall":
+            call = spec.label.split(" ")[0] if not isinstance(spec, Fault) else "syscall"
+            if self.era == "v4.15":
+                return f"{call} (down_write, changes the VMAs, up_write)"
+            return f"{call} (vma_start_write, changes the VMAs, mmap_write_unlock)"
+        if label == "mmap_write_lock":
+            return "mmap_write_lock (for the " + spec.label.split(" ")[0] + ")"
+        return STEP_NAMES_6_12.get(label, label) if self.era != "v4.15" else label
+
+    def why(self, k: int, thread: int) -> str:
+        """Why ``thread`` cannot run at step ``k`` (from 0): what it is about to do, the lock it
+        waits for and who holds it."""
+        step = self.steps[k]
+        label = step.pending[thread] or ""
+        held = self.held(before=True)[k]  # the lock state that kept it from running
+        threads = SCENES[self.scene].threads
+        lock = self.lock_name()
+
+        def holders(modes: tuple[str, ...]) -> str:
+            found = [f"thread {t}" + ("'s fault" if isinstance(threads[t], Fault) else "")
+                     for t, h in enumerate(held) if t != thread and h in modes]
+            return " and ".join(found) or "another thread"
+
+        def how() -> str:
+            modes = {h for t, h in enumerate(held) if t != thread and h in ("read", "write")}
+            return "for writing" if modes == {"write"} else "for reading" if modes else ""
+
+        if label in ("down_read", "down_write_killable", "mmap_write_lock"):
+            name = self.step_name(label, thread).split(" (")[0]
+            return f"{name}: {lock} is held {how() or f'({step.mmap_sem})'} by " \
+                   f"{holders(('read', 'write'))}"
+        if label == "syscall" and self.era == "v4.15":
+            return f"down_write: mmap_sem is held {how()} by {holders(('read', 'write'))}"
+        if label in ("syscall", "vma_start_write"):
+            readers = ", ".join(f"thread {t}'s fault ({where})" for t, where in step.vma_locks
+                                if t != thread) or "a fault"
+            also = (f"; thread {thread} holds {lock} for writing meanwhile"
+                    if held[thread] == "write" else "")
+            return f"vma_start_write: {readers} holds the VMA's read lock{also}"
+        if label == "lock_page":
+            return "lock_page: another fault is reading the page"
+        return label
 
     def waits(self, thread: int) -> int:
         """How many steps ``thread`` had something to do but could not run."""
@@ -300,15 +398,20 @@ class LockTimelineExplorer(Explorer):
                     color=PALETTE["text"], va="center")
             ax.text(1, (y0 + y1) / 2 - 0.55, _short(ax, scene.names[t], 21), fontsize=7,
                     color=PALETTE["muted"], va="center")
-        boxes: dict[str, list[Rectangle]] = {k: [] for k in LOCK_KINDS}
+        kinds = lock_kinds(self.era)
+        boxes: dict[str, list[Rectangle]] = {k: [] for k in kinds}
         for k, step in enumerate(steps):
             x = left + k * width
             for t, (y0, y1) in lanes.items():
                 kind = {"write": "lock-write", "read": "lock-read", "vma": "lock-vma"}.get(
                     held[k][t], "lock-none")
                 height = y1 - y0
-                if t in step.waiting():
-                    kind = "wait"
+                if t in step.waiting():  # hatched; a lock it holds meanwhile shows under it
+                    boxes["wait"].append(Rectangle((x + width * 0.08, y0), width * 0.84,
+                                                   height))
+                    if kind == "lock-none":
+                        continue
+                    height *= 0.35
                 elif t != step.thread:  # holds its lock while the other thread runs
                     if kind == "lock-none":
                         continue
@@ -316,7 +419,7 @@ class LockTimelineExplorer(Explorer):
                 boxes[kind].append(Rectangle((x + width * 0.08, y0), width * 0.84, height))
         for key, rects in boxes.items():
             if rects:
-                ax.add_collection(kind_collection(rects, LOCK_KINDS[key]))
+                ax.add_collection(kind_collection(rects, kinds[key]))
         current = self.index - 1
         ax.add_patch(kind_patch((left + current * width, 5.2), width, 6.6, CURRENT,
                                 facecolor="none"))
@@ -326,13 +429,13 @@ class LockTimelineExplorer(Explorer):
         ax.text(left, 4.0, "steps, in the order they ran; a tall box: the thread runs that "
                 "step, a short one: it holds the lock while the other runs", fontsize=7,
                 color=PALETTE["muted"], va="top")
-        kinds = [LOCK_KINDS[k] for k, rects in boxes.items() if rects] + [CURRENT]
-        draw_legend(ax, kinds, 1, 2.3, right=99, fontsize=7)
+        shown = [kinds[k] for k, rects in boxes.items() if rects] + [CURRENT]
+        draw_legend(ax, shown, 1, 2.3, right=99, fontsize=7)
         step = steps[current]
-        line = f"step {self.index}: thread {step.thread} {step.label}"
+        line = f"step {self.index}: thread {step.thread} {self.step_name(step.label, step.thread)}"
         waiting = step.waiting()
         if waiting:
-            line += f"; thread {waiting[0]} waits ({_why(step, waiting[0])})"
+            line += f"; thread {waiting[0]} waits ({self.why(current, waiting[0])})"
         ax.text(1, 0.5, _short(ax, line, 98), fontsize=7.5, color=PALETTE["text"],
                 va="center")
 
@@ -343,31 +446,21 @@ class LockTimelineExplorer(Explorer):
         lines = [f"{self.era}, {self.scene}: {len(steps)} steps"]
         for t, outcome in enumerate(run.outcomes):
             minor, major = run.faults[t]
+            waits = self.waits(t)
             lines.append(f"  thread {t} ({SCENES[self.scene].names[t]}): {outcome}; waited "
-                         f"{self.waits(t)} steps; faults counted: {minor} minor, {major} major")
+                         f"{waits} step{'' if waits == 1 else 's'}; faults counted: {minor} "
+                         f"minor, {major} major")
         for problem in run.broken:
             lines.append(f"  BROKEN: {problem}")
         lines.append(f"the steps (▶ the one outlined in the picture, step {self.index}):")
         for k, step in enumerate(steps):
             extra = ""
             if step.waiting():
-                extra = f"   (thread {step.waiting()[0]} waits: {_why(step, step.waiting()[0])})"
+                extra = f"   (thread {step.waiting()[0]} waits: {self.why(k, step.waiting()[0])})"
             mark = "▶" if k + 1 == self.index else " "
-            lines.append(f" {mark}{k + 1:2}. thread {step.thread}: {step.label}{extra}")
+            lines.append(f" {mark}{k + 1:2}. thread {step.thread}: "
+                         f"{self.step_name(step.label, step.thread)}{extra}")
         return "\n".join(lines)
-
-
-def _why(step: Step, thread: int) -> str:
-    """Why ``thread`` cannot run at ``step``, from what it is about to do and the locks."""
-    label = step.pending[thread]
-    if label in ("down_read", "down_write_killable", "mmap_write_lock"):
-        return f"{label}: mmap_sem is held ({step.mmap_sem})"
-    if label in ("syscall", "vma_start_write"):
-        held = ", ".join(f"thread {t} {where}" for t, where in step.vma_locks)
-        return f"vma_start_write: a fault holds the VMA's lock ({held or 'a VMA'})"
-    if label == "lock_page":
-        return "lock_page: another fault is reading the page"
-    return str(label)
 
 
 def _short(ax: Axes, text: str, width: float) -> str:
@@ -418,18 +511,61 @@ def fault_recording(era: str, strategy: str = "mixedmap", page: int = 4,
 PLUMBING = frozenset({"find_get_page", "add_to_page_cache_lru", "__handle_mm_fault",
                       "handle_pte_fault"})
 
+#: The model's functions that 6.12 has under another name (the model keeps v4.15's): the x86
+#: handler, the read of a cold page-cache page (6.12's filemap_fault puts the folio in the cache
+#: itself, then reads it) and cramfs's read of a page. :func:`format_traces` shows 6.12's names
+#: in its 6.12 column, and says so. In 6.12: ``do_user_addr_fault`` (`arch/x86/mm/fault.c
+#: @ v6.12.118 L1209 <https://elixir.bootlin.com/linux/v6.12.118/source/arch/x86/mm/fault.c#L1209>`_),
+#: ``filemap_read_folio`` (`mm/filemap.c @ v6.12.118 L2373
+#: <https://elixir.bootlin.com/linux/v6.12.118/source/mm/filemap.c#L2373>`_), ``cramfs_read_folio``
+#: (`fs/cramfs/inode.c @ v6.12.118 L821
+#: <https://elixir.bootlin.com/linux/v6.12.118/source/fs/cramfs/inode.c#L821>`_).
+TRACE_NAMES_6_12: Mapping[str, str] = MappingProxyType({
+    "do_page_fault": "do_user_addr_fault",
+    "page_cache_read": "filemap_read_folio",
+    "cramfs_readpage": "cramfs_read_folio",
+})
+
+
+def _names_6_12(calls: list[tuple[int, str]]) -> list[tuple[int, str]]:
+    """A 6.12 trace with 6.12's names (:data:`TRACE_NAMES_6_12`), and the x86 handler's
+    taking of ``mmap_lock`` and ``find_vma`` (depth 1) shown inside ``lock_mm_and_find_vma``,
+    the function 6.12 does them in."""
+    out: list[tuple[int, str]] = []
+    k = 0
+    while k < len(calls):
+        depth, name = calls[k]
+        if depth == 1 and name.startswith(("mmap_read_trylock", "mmap_read_lock")):
+            end = k
+            while calls[end][1] != "find_vma":
+                end += 1
+            out.append((1, "lock_mm_and_find_vma"))
+            out += [(d + 1, n) for d, n in calls[k:end + 1]]
+            k = end + 1
+            continue
+        out.append((depth, TRACE_NAMES_6_12.get(name, name)))
+        k += 1
+    return out
+
 
 def format_traces(strategy: str = "mixedmap", page: int = 4, cached: tuple[int, ...] = (),
                   width: int = 44) -> str:
-    """The same fault traced on v4.15 and on 6.12, one call a line, side by side.
+    """The same fault traced on v4.15 and on 6.12, one call a line, side by side; the 6.12
+    column in 6.12's names (:func:`_names_6_12`; a note under it lists them).
 
     Model helper: no kernel counterpart.
     """
     cols, feet = [], []
+    renamed: set[str] = set()
     for era in ERAS:
         calls, res, vmstat = fault_trace(era, strategy, page, cached)
-        cols.append([f"{era}:"] + [f"{'  ' * min(d, 6)}{name}" for d, name in calls
-                                   if name not in PLUMBING])
+        head = f"{era}:"
+        if era != "v4.15":
+            renamed |= {name for _, name in calls if name in TRACE_NAMES_6_12}
+            calls = _names_6_12(calls)
+            head = f"{era} (in 6.12's names):"
+        cols.append([head] + [f"{'  ' * min(d, 6)}{name}" for d, name in calls
+                              if name not in PLUMBING])
         feet.append([f"major={res.major} retries={res.retries}",
                      f"under the VMA lock to the end: {res.vma_lock}",
                      ", ".join(f"{k} {v}" for k, v in sorted(vmstat.items()))])
@@ -441,6 +577,11 @@ def format_traces(strategy: str = "mixedmap", page: int = 4, cached: tuple[int, 
         a = cols[0][i] if i < len(cols[0]) else ""
         b = cols[1][i] if i < len(cols[1]) else ""
         out.append(f"{a[:width]:<{width}}  {b}".rstrip())
+    names = ", ".join(f"{a} → {TRACE_NAMES_6_12[a]}" for a in TRACE_NAMES_6_12 if a in renamed)
+    out += [""] + textwrap.wrap(
+        "6.12 column, the model's names → 6.12's: " + (names + "; " if names else "")
+        + "the lock taken and find_vma are in lock_mm_and_find_vma; the lock's calls are the "
+        "mmap_lock API's (mmap_read_unlock for up_read).", 2 * width + 2)
     return "\n".join(out)
 
 
@@ -558,7 +699,8 @@ def _sum_smaps(entries: list[dict[str, int | str]], start: int, end: int) -> dic
 
 
 def live_two_threads() -> dict[str, object]:
-    """Two threads of this Python process fault at once on this machine's kernel: one writes
+    """Two threads of this Python process fault on this machine's kernel (Python's global
+    interpreter lock lets one of them run at a time, so their faults do not overlap): one writes
     every page of a fresh anonymous mapping (eight pages between two ``PROT_NONE`` guard pages,
     a VMA of its own), the other reads every page of a file mapping (a
     file just written, so its pages are in the page cache). Each counts its own faults
@@ -704,7 +846,9 @@ def format_two_threads(data: dict[str, object]) -> str:
     assert isinstance(model, dict)
     threads, smaps = data["threads"], data["smaps"]
     assert isinstance(threads, dict) and isinstance(smaps, dict)
-    lines = [f"kernel: {where} ({data['release']}); model: v{model['version']}, "
+    rules = ("6.x rules (read from 6.12)" if model["per_vma_locks"] else
+             f"v4.15's rules and the later changes it knows up to {model['version']}")
+    lines = [f"kernel: {where} ({data['release']}); model: {rules}, "
              f"per-VMA locks: {'yes' if model['per_vma_locks'] else 'no'}", "",
              f"{'':38}{'kernel':>18}{'model':>18}"]
     for name, what in (("anon", "thread 0 writes 8 anonymous pages"),
