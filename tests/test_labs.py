@@ -411,5 +411,37 @@ def test_vma_lock_cases_follow_the_6_12_rules_written_out_here():
 
 
 def test_the_2017_handler_with_map_pages_oopses_on_6_12():
-    assert vma_lock_fallback.handler_with_map_pages().startswith(
-        "oops: mmap_read_unlock(mmap_lock) without a read hold")
+    seen = vma_lock_fallback.handler_with_map_pages()
+    assert str(seen).startswith("oops: mmap_read_unlock(mmap_lock) without a read hold")
+    assert seen.call == "mmap_read_unlock"  # its first line, up_read(&mm->mmap_sem)
+    for guess in ("up_read", "up_read(&mm->mmap_sem)", " mmap_read_unlock "):
+        assert vma_lock_fallback.as_6_12(guess) == seen.call
+    assert vma_lock_fallback.as_6_12("split_vma") == "split_vma"
+    assert vma_lock_fallback.as_6_12(...) is Ellipsis
+
+
+def test_vma_lock_check_names_the_rule_that_decides_a_failing_case():
+    """The natural first attempt (the four rules, no zero page) fails on reads of fresh
+    anonymous memory: the check says the zero page decides them."""
+    lab = vma_lock_fallback
+
+    def four_rules(kind, access, anon_vma, cached, writer):
+        if kind == "gap" or writer == "this" or kind == "split":
+            return "mmap_lock"
+        if not anon_vma and writer is not None:  # forgets that a read needs no anon_vma
+            return "mmap_lock"
+        return "mmap_lock" if kind == "file" and not cached else "vma"
+
+    result = lab.check(four_rules)
+    assert (result.passed, result.total) == (81, 84)  # as the cold trial found
+    assert "access='read'" in result.first_failure and "What decides it: the zero page" in \
+        result.first_failure
+    rules = {args: lab.decide(*args)[1] for args, _ in lab.cases()}
+    assert rules[("anon", "read", False, False, "other")] == "zero-page"
+    assert rules[("file", "write", False, False, "other")] == "anon-vma-trylock"
+    assert rules[("file", "read", False, False, None)] == "cold-page"
+    assert rules[("split", "read", True, True, None)] == "no-map-pages"
+    assert rules[("gap", "write", True, True, None)] == "no-vma-lock"
+    assert rules[("anon", "write", False, False, None)] == "anon-vma-made"
+    assert set(rules.values()) == set(lab.RULES)
+    assert str(lab.check(lambda *a: "vma")).count("What decides it:") == 1

@@ -19,36 +19,45 @@ or never got a VMA lock). The inputs:
 
 :func:`run_case` runs each case on a fresh 6.12 machine of the model and reads the answer off
 the x86 handler's result (a fault that must wait for the writer's ``mmap_lock`` is one that fell
-back). :func:`handler_with_map_pages` runs the 2017 handler under a VMA lock.
+back); :func:`decide` also says which rule decided it, read off the trace of that run
+(:data:`RULES`), and :func:`check` names that rule under a failing case.
+:func:`handler_with_map_pages` runs the 2017 handler under a VMA lock and says which of its
+calls went wrong first.
 
 Model helper: no kernel counterpart.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from functools import cache
+from types import MappingProxyType
 
-from mmlab import fault
+from mmlab import fault, trace
 from mmlab.constants import (
     MAP_ANONYMOUS,
     MAP_PRIVATE,
     PAGE_SIZE,
     PROT_READ,
     PROT_WRITE,
+    VM_FAULT_RETRY,
 )
 from mmlab.errors import KernelBug, WouldSleep
 from mmlab.filemap import filemap_map_pages, generic_file_buffered_read
 from mmlab.mm import MM
 from mmlab.mm_types import VmOperations, vma_start_write
 from mmlab.mmap import find_vma
+from mmlab.mmap_lock import API_NAMES
 from mmlab.scenarios import scenario, scenario_image
 from mmlab.system import System
 from mmlab.uaccess import user_write
 from mmlab.version import V6_12
-from mmlab.viz.quiz import CheckResult, check_function
+from mmlab.viz.quiz import CheckResult, check_function, same_value
 from mmlab.xip import cramfs_vmasplit_fault, mount
 
-__all__ = ["KINDS", "WRITERS", "cases", "check", "handler_with_map_pages", "run_case"]
+__all__ = ["KINDS", "RULES", "WRITERS", "HandlerRun", "as_6_12", "cases", "check", "decide",
+           "handler_with_map_pages", "run_case"]
 
 #: What can be at the faulting address.
 KINDS = ("anon", "file", "split", "gap")
@@ -58,11 +67,44 @@ WRITERS = (None, "other", "this")
 #: The page the fault touches, of each mapping (libc's page 4 is past its XIP part).
 PAGE = 4
 
+#: The rule that decides a case, by the name :func:`decide` gives it: the four rules of the lab
+#: (chapter 9's list) and the cases where the fault stays under its VMA lock.
+RULES: Mapping[str, str] = MappingProxyType({
+    "no-vma-lock": "rule 1: lock_vma_under_rcu gives no VMA lock (nothing is mapped there, or "
+                   "another thread write-locked this VMA), so the fault takes mmap_lock",
+    "no-map-pages": "rule 2: the VMA's vm_ops have ->fault but no ->map_pages, so "
+                    "vmf_can_call_fault sends the fault to mmap_lock before ->fault runs",
+    "anon-vma-trylock": "rule 3: a new anonymous page needs the VMA's anon_vma, which needs "
+                        "mmap_lock for a moment; the trylock fails while another thread holds "
+                        "it for writing, so the fault retries under mmap_lock",
+    "cold-page": "rule 4: the page is not in the page cache, so filemap_fault gives up the VMA "
+                 "lock to read it and the fault retries under mmap_lock",
+    "anon-vma-made": "rule 3, the trylock succeeds: nobody holds mmap_lock for writing, so the "
+                     "anon_vma is made and the fault stays under its VMA lock",
+    "anon-vma-there": "the VMA has its anon_vma already: the new anonymous page needs nothing "
+                      "but the VMA lock",
+    "zero-page": "the zero page: a read of anonymous memory that was never written maps the "
+                 "zero page, which needs no page of its own and no anon_vma",
+    "fault-around": "a read of a cached page: fault-around maps it (->map_pages), ->fault is "
+                    "never called, nothing needs mmap_lock",
+})
+
 
 def run_case(kind: str, access: str, anon_vma: bool, cached: bool,
              writer: str | None) -> str:
     """The lock a fault ends under on 6.12, as the model's x86 handler runs it: ``"vma"`` or
     ``"mmap_lock"``.
+
+    Model helper: no kernel counterpart.
+    """
+    return decide(kind, access, anon_vma, cached, writer)[0]
+
+
+@cache
+def decide(kind: str, access: str, anon_vma: bool, cached: bool,
+           writer: str | None) -> tuple[str, str]:
+    """:func:`run_case` and the rule that decided it: a key of :data:`RULES`, read off the
+    trace of the run (which call gave the VMA lock up, or what the fault did under it).
 
     Model helper: no kernel counterpart.
     """
@@ -93,14 +135,40 @@ def run_case(kind: str, access: str, anon_vma: bool, cached: bool,
         target = find_vma(mm, other if writer == "other" else address)
         if target is not None:
             vma_start_write(target)
-    try:
-        res = fault.do_page_fault(mm, address, write=access == "write")
-    except WouldSleep:  # it fell back to mmap_lock and waits there for the writer
-        return "mmap_lock"
-    return "vma" if res.vma_lock else "mmap_lock"
+    with trace.record(snapshots=False) as rec:
+        try:
+            res = fault.do_page_fault(mm, address, write=access == "write")
+            lock = "vma" if res.vma_lock else "mmap_lock"
+        except WouldSleep:  # it fell back to mmap_lock and waits there for the writer
+            lock = "mmap_lock"
+    return lock, _rule(rec, lock)
 
 
-def cases() -> list[tuple[tuple, str]]:
+def _rule(rec: trace.Recorder, lock: str) -> str:
+    """Which rule of :data:`RULES` the recorded fault followed."""
+    first = {}
+    for step in rec.steps:
+        first.setdefault(step.name, step)
+    if first["lock_vma_under_rcu"].result is None:
+        return "no-vma-lock"
+    gave_up = [s.name for s in rec.steps if s.name in (
+        "vmf_can_call_fault", "__vmf_anon_prepare", "filemap_fault")
+        and isinstance(s.result, int) and s.result & VM_FAULT_RETRY]
+    if gave_up:
+        return {"vmf_can_call_fault": "no-map-pages", "__vmf_anon_prepare": "anon-vma-trylock",
+                "filemap_fault": "cold-page"}[gave_up[0]]
+    if lock != "vma":
+        raise ValueError("a fault left its VMA lock without a rule saying why")
+    if "__vmf_anon_prepare" in first and "mmap_read_trylock" in first:
+        return "anon-vma-made"
+    if "do_anonymous_page" in first and not first["do_page_fault"].args.get("write"):
+        return "zero-page"
+    if "do_anonymous_page" in first or "do_cow_fault" in first:
+        return "anon-vma-there"
+    return "fault-around"
+
+
+def cases() -> list[tuple[tuple[str, str, bool, bool, str | None], str]]:
     """Every combination the check runs, with the model's answer (the read-only library is
     only read; ``cached`` matters only for a file, ``anon_vma`` only where a write needs it).
 
@@ -120,19 +188,63 @@ def cases() -> list[tuple[tuple, str]]:
 
 
 def check(fn: Callable[[str, str, bool, bool, str | None], str]) -> CheckResult:
-    """Check a learner's ``fault_lock`` against the model's runs of :func:`cases`.
+    """Check a learner's ``fault_lock`` against the model's runs of :func:`cases`; under the
+    first failing case, the rule that decides it (:data:`RULES`).
 
     Model helper: no kernel counterpart.
     """
-    return check_function(fn, cases(), name="fault_lock")
+    table = cases()
+    result = check_function(fn, table, name="fault_lock")
+    if result.ok or result.not_done:
+        return result
+    for args, expected in table:  # the case check_function reported: the first one failing
+        try:
+            right = same_value(fn(*args), expected)
+        except Exception:  # noqa: BLE001 - a learner's bug is feedback, not a crash
+            right = False
+        if not right:
+            rule = RULES[decide(*args)[1]]
+            return CheckResult(result.passed, result.total,
+                               f"{result.first_failure}. What decides it: {rule}.")
+    return result
 
 
-def handler_with_map_pages() -> str:
+@dataclass(frozen=True)
+class HandlerRun:
+    """What :func:`handler_with_map_pages` saw: ``text``, the oops (or the result) as the model
+    reported it; ``call``, the handler's first call that went wrong, in 6.12's name
+    (``"mmap_read_unlock"``: the 2017 code's ``up_read``), or ``""`` if none did.
+
+    Model helper: no kernel counterpart.
+    """
+
+    text: str
+    call: str
+
+    def __str__(self) -> str:
+        return self.text
+
+
+def as_6_12(name: object) -> object:
+    """A learner's name for one of the handler's lock calls in 6.12's words: ``"up_read"`` or
+    ``"up_read(&mm->mmap_sem)"`` is ``"mmap_read_unlock"`` (:data:`~mmlab.mmap_lock.API_NAMES`);
+    another text is kept (its name before any ``(``); anything else (``...``, no guess yet) is
+    returned as it is.
+
+    Model helper: no kernel counterpart.
+    """
+    if not isinstance(name, str):
+        return name
+    bare = name.strip().split("(")[0].strip()
+    return API_NAMES.get(bare, bare)
+
+
+def handler_with_map_pages() -> HandlerRun:
     """The 2017 handler with ``->map_pages`` added to its ops, faulted on page 4 on 6.12.
 
     ``vmf_can_call_fault`` then lets ``cramfs_vmasplit_fault`` run under the VMA lock, and its
-    first lock operation, ``up_read(&mm->mmap_sem)``, releases a lock the fault does not hold.
-    Returns what the model saw (an oops, as text).
+    first lock operation, ``up_read(&mm->mmap_sem)`` (``mmap_read_unlock`` in 6.12's words),
+    releases a lock the fault does not hold: the model stops there (an oops).
 
     Model helper: no kernel counterpart.
     """
@@ -147,6 +259,6 @@ def handler_with_map_pages() -> str:
                               label="cramfs_vmasplit_ops + map_pages")
     try:
         res = fault.do_page_fault(mm, base + PAGE * PAGE_SIZE)
-    except KernelBug as bug:
-        return f"oops: {bug}"
-    return f"no oops: {res}"
+    except KernelBug as bug:  # "mmap_read_unlock(mmap_lock) without a read hold"
+        return HandlerRun(f"oops: {bug}", str(bug).split("(")[0])
+    return HandlerRun(f"no oops: {res}", "")
