@@ -432,10 +432,12 @@ def do_fault(vmf: VmFault) -> int:
 def do_fault_around(vmf: VmFault) -> int:
     """Map already-cached pages around the fault.
 
-    The window is ``fault_around_bytes`` (16 pages) aligned down, clipped to the VMA and to the
-    PTE table; ``vm_ops.map_pages(vmf, start_pgoff, end_pgoff)`` maps what it can without
-    sleeping or reading. If the faulting address got a PTE, returns ``VM_FAULT_NOPAGE``
-    (fault solved), else 0 (go on with ``->fault``).
+    The window starts at the address aligned down to ``fault_around_bytes`` (16 pages), or at
+    ``vm_start`` where that aligned start lies below the VMA, and runs 16 pages from its start,
+    ending earlier at the VMA's end or the PTE table's (so a window moved up to ``vm_start``
+    still counts 16 pages); ``vm_ops.map_pages(vmf, start_pgoff, end_pgoff)`` maps what it can
+    without sleeping or reading. If the faulting address got a PTE, returns
+    ``VM_FAULT_NOPAGE`` (fault solved), else 0 (go on with ``->fault``).
 
     Kernel: ``do_fault_around`` in `mm/memory.c @ v4.15 <https://elixir.bootlin.com/linux/v4.15/source/mm/memory.c#L3541>`_.
     """
