@@ -257,6 +257,12 @@ class _Outcome:
     vma_lock_major: bool = False
     minflt: int = 0
     majflt: int = 0
+    #: A problem seen at the end of a step but caused in an earlier one of this thread: the
+    #: problem -> the labels that step may have (the thread's latest step with one of them is
+    #: blamed). A valid read that gets SIGBUS in filemap_fault broke where the handler, under
+    #: the write lock, changed the VMA from a split point that no longer fits it, not in the
+    #: step where the read failed.
+    blame: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
     def problems(self) -> list[str]:
         """What broke so far, including what the split handler found while it still runs."""
@@ -484,16 +490,25 @@ def _fault_program(world: _World, spec: Fault, out: _Outcome) -> Generator[str, 
                 now = find_vma(mm, addr)
                 if now is not None and now.vm_start <= addr and now.vm_flags & VM_READ:
                     got = "+".join(vm_fault_names(ret & VM_FAULT_ERROR))
+                    acted = "down_write_killable" in rep.events  # under the write lock
                     if now.vm_file is not vma.vm_file and now.vm_file is not None:
-                        out.broken.append(
-                            f"a valid read at page {spec.page} got {got}: the handler applied "
-                            f"the split point it decoded from {_name(vma.vm_file)}'s VMA before "
-                            f"dropping mmap_sem to a VMA of {_name(now.vm_file)} that took its "
-                            "place meanwhile (matching ->vm_ops is not enough)")
+                        why = (f"the handler applied the split point it decoded from "
+                               f"{_name(vma.vm_file)}'s VMA before dropping mmap_sem to a VMA "
+                               f"of {_name(now.vm_file)} that took its place meanwhile "
+                               "(matching ->vm_ops is not enough)")
+                    elif acted:
+                        why = ("under the write lock the handler used the split point kept in "
+                               "vm_private_data, which no longer matches the VMA it was copied "
+                               "into")
                     else:
-                        out.broken.append(f"a valid read at page {spec.page} got {got}: the "
-                                          "split point kept in vm_private_data no longer "
-                                          "matches the VMA it was copied into")
+                        why = ("the split point kept in vm_private_data no longer matches the "
+                               "VMA it was copied into")
+                    # a problem tied to the step that changed the VMA says what came of it
+                    out.broken.append(f"{why}: a valid read at page {spec.page} then got {got}"
+                                      if acted else
+                                      f"a valid read at page {spec.page} got {got}: {why}")
+                    if acted:
+                        out.blame[out.broken[-1]] = ("down_write_killable", "vma_start_write")
                 yield "up_read"
                 sem.up_read()
                 out.result = "+".join(vm_fault_names(ret & VM_FAULT_ERROR))
@@ -821,7 +836,10 @@ def _execute(threads: Sequence[ThreadSpec], strategy: str, which: Scenario, imag
                 other.vma_seen = _vma_fields(other.vma_locked)
                 broken_at.setdefault(other.broken[-1], depth)
         for problem in outs[i].problems()[seen:]:
-            broken_at.setdefault(problem, depth)
+            blamed = outs[i].blame.get(problem, ())
+            at = next((j for j in range(depth, -1, -1)
+                       if schedule[j][0] == i and schedule[j][1] in blamed), depth)
+            broken_at.setdefault(problem, at)
     broken = [b for o in outs for b in o.problems()]
     held = [v for v in world.mm if v.vm_lock.readers]
     if held:
