@@ -222,7 +222,11 @@ class HandlerRun:
     call: str
 
     def __str__(self) -> str:
-        return self.text
+        """The text, and the 2017 code's name of the call when 6.12 names it otherwise."""
+        old = next((k for k, v in API_NAMES.items() if v == self.call), None)
+        if old is None:
+            return self.text
+        return f"{self.text}\n({self.call} is 6.12's name for the 2017 code's {old})"
 
 
 def as_6_12(name: object) -> object:
