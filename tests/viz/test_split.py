@@ -116,6 +116,24 @@ def test_packing_names_a_split_point_the_handler_refuses():
             "bits 0-15: split pgoff = 0x1000 = 4096"} <= set(look(p).strings())
 
 
+def test_packing_says_a_split_pgoff_past_the_file_reads_past_its_end():
+    p = PackingExplorer()
+    assert p.past_eof() == "" and "SIGBUS" not in p.text
+    p.set(split_pgoff=4)  # libc's last page: fine
+    assert p.past_eof() == ""
+    p.set(split_pgoff=5)  # libc.so.6 has 5 pages: page 5 is past its end
+    assert "file page 5 is past libc's 5 pages" in p.past_eof()
+    assert "filemap_fault answers VM_FAULT_SIGBUS" in p.text
+    pic = look(p)
+    assert pic.problems == [] and any("SIGBUS" in t for t in pic.strings())
+    p.set(split_pgoff=4096)
+    assert "SIGBUS" in " ".join(look(p).strings())
+    p.set(split_page=5)  # a refused split point says SIGSEGV, not SIGBUS
+    assert p.past_eof() == "" and "SIGBUS" not in p.text
+    p.set(split_page=2, strategy="split-v3")  # 4096 overlaps: decoded 0, the meant note
+    assert p.past_eof() == "" and "meant: 4096" in " ".join(look(p).strings())
+
+
 # --- the mmap side -----------------------------------------------------------------------------
 def test_vm_end_is_shrunk_only_around_remap_pfn_range():
     rows = {r.name: r for r in vm_end_story("split")}

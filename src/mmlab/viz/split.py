@@ -151,12 +151,15 @@ class PackingExplorer(Explorer):
     figsize = (9.0, 2.6)
 
     def __init__(self, split_page: int = 3, split_pgoff: int = 3, strategy: str = "split",
-                 vm_start: int = 0x7FFFF7FFA000, vma_pages: int = 5) -> None:
+                 vm_start: int = 0x7FFFF7FFA000, vma_pages: int = 5, file_pages: int = 5) -> None:
         super().__init__()
         self.split_page, self.split_pgoff = split_page, split_pgoff
         self.strategy, self.vm_start = strategy, vm_start
         #: The VMA's length in pages (libc's 5): a split point at or past its end is refused.
         self.vma_pages = vma_pages
+        #: The mapped file's length in pages (libc.so.6: 5): a split pgoff at or past it makes
+        #: every page above the split point read past the file's end.
+        self.file_pages = file_pages
 
     def make_controls(self) -> dict[str, widgets.Widget]:
         """The split page (within the VMA), the split pgoff (within the file), the packing."""
@@ -253,7 +256,8 @@ class PackingExplorer(Explorer):
         refused = self.refusal()
         meant = self.vm_start + self.split_page * PAGE_SIZE
         wrong = self.overlaps and (pgoff, addr) != (self.split_pgoff, meant)
-        note = refused or (f"meant: {self.split_pgoff} at {meant:#x}" if wrong else "")
+        note = refused or (f"meant: {self.split_pgoff} at {meant:#x}" if wrong else "") \
+            or self.past_eof()
         ax.text(1, 0.8, f"unpacked: split_pgoff = {pgoff}, split_addr = {addr:#x}"
                 + (f" ({note})" if note else ""), va="center", fontsize=9,
                 color=PALETTE["highlight"] if note else PALETTE["text"])
@@ -270,6 +274,21 @@ class PackingExplorer(Explorer):
         if addr >= self.vm_start + self.vma_pages * PAGE_SIZE:
             return f"at or past the {self.vma_pages}-page VMA's end → SIGSEGV"
         return ""
+
+    def past_eof(self) -> str:
+        """What a split pgoff at or past the end of the file (:attr:`file_pages`) does, or "":
+        the upper VMA gets it as ``vm_pgoff``, so every page above the split point asks
+        ``filemap_fault`` for a page past ``i_size``, which answers ``VM_FAULT_SIGBUS``
+        (``mm/filemap.c`` @ v4.15, L2508). Only for a split point the handler accepts.
+
+        Patch: ``cramfs_vmasplit_fault`` (LKML, 2017-08-16), ``new_vma->vm_pgoff = split_pgoff``.
+        """
+        if self.refusal():
+            return ""
+        pgoff, _addr = unpack_seed(self.value, self.vm_start, self.strategy)
+        if pgoff < self.file_pages:
+            return ""
+        return f"file page {pgoff} is past libc's {self.file_pages} pages → SIGBUS above the split"
 
     def alt_text(self) -> str:
         """The description, and the bits as the picture shows them, high bit first."""
@@ -304,8 +323,13 @@ class PackingExplorer(Explorer):
                          f"{self.vma_pages}-page VMA (vm_end "
                          f"{self.vm_start + self.vma_pages * PAGE_SIZE:#x}): the handler "
                          "returns VM_FAULT_SIGSEGV")
-        lines.append(f"  a cramfs file has at most {MAX_FILE_PAGE + 1} pages (24-bit size), so "
-                     f"split_pgoff = vm_pgoff + pages is at most {MAX_SPLIT_PGOFF}: 13 bits")
+        elif self.past_eof():
+            lines.append(f"  split_pgoff {pgoff} is at or past the end of libc.so.6 "
+                         f"({self.file_pages} pages, 0 to {self.file_pages - 1}): the upper VMA "
+                         f"would start at file page {pgoff}, and filemap_fault answers "
+                         "VM_FAULT_SIGBUS for every page above the split point")
+        lines.append(f"  a cramfs file has at most {MAX_FILE_PAGE + 1} pages (24-bit size): "
+                     f"split_pgoff is at most {MAX_SPLIT_PGOFF}, 13 bits")
         if self.overlaps:
             vpn = (self.vm_start >> PAGE_SHIFT) + self.split_page
             moved = ("the split point's page number is even, so that bit was 0: the OR sets it "
