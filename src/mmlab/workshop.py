@@ -15,8 +15,8 @@
   run, it does not give the answer away (the rule of issue 19: the copy keeps the conclusions
   and removes only answers); cells tagged ``"conclusion"`` stay too;
 * the sentences that promise what the copy does not have rewritten (:data:`COPY_REWRITES`:
-  "Show the answer" in the labs' and chapter 08's introductions; the labs' README loses its
-  Solution column and its ``solutions/`` sentence);
+  "Show the answer" in the introductions of the labs and of the chapter on what Linux merged;
+  the labs' README loses its Solution column and its ``solutions/`` sentence);
 * a :data:`~mmlab.viz.quiz.WORKSHOP_MARKER` file, so that every ``Quiz`` hides its "Show the
   answer" button (the instructor holds the answers) and a missing guess is not scolded;
 * ``data/``, which some cells read.

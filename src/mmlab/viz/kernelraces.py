@@ -18,9 +18,10 @@ from __future__ import annotations
 
 import json
 import textwrap
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import MappingProxyType
 
 from mmlab.race import RACES, race
 from mmlab.viz.base import course_data
@@ -41,10 +42,10 @@ __all__ = [
 #: The layouts of the captured races, the model's world first.
 LAYOUTS = ("alone", "typical")
 
-_LAYOUT_WORDS = {
+_LAYOUT_WORDS: Mapping[str, str] = MappingProxyType({
     "alone": "the mapping alone at the top of the address space, as in the model's process",
     "typical": "the mapping where mmap put it in a real process (stack and vDSO above)",
-}
+})
 
 
 @dataclass(frozen=True)

@@ -264,8 +264,8 @@ def format_captured_errors(path: pathlib.Path = CAPTURES) -> str:
 
 
 def hand_made_vma() -> tuple[MM, Vma, int]:
-    """A new process and a VMA built by hand in it, as chapter 5 builds one: four pages at
-    ``0x400000``, private, readable and executable, allowed to become writable
+    """A new process and a VMA built by hand in it, as the chapter on mapping flash builds one:
+    four pages at ``0x400000``, private, readable and executable, allowed to become writable
     (``VM_MAYWRITE``), no file, nothing mapped yet. Returns ``(mm, vma, flash_pfn)``, the last
     the first frame of the machine's flash window.
 
