@@ -204,6 +204,8 @@ def format_summary(rows: Sequence[SummaryRow]) -> str:
                                               for s in strategies))
     lines.append("F: pages from flash, R: pages of RAM, M/m: major/minor faults, "
                  "V: VMAs after mmap -> after the touches")
+    lines.append("EROFS, EACCES: the open or the mmap failed with that errno (no mapping); "
+                 "SIGBUS: a touch got that signal")
     return "\n".join(line.rstrip() for line in lines)
 
 
@@ -685,12 +687,25 @@ def _relative_smaps(entries: Sequence[dict], base: int) -> list[dict]:
 
 
 def _frame(pfn: int | None, flash: range) -> str:
+    # pagemap's bit 63 clear: no frame at all (a VM_PFNMAP range is walked as a hole), not a
+    # frame number hidden from an unprivileged reader (the probe reads as root)
     if pfn is None:
-        return "hidden"
+        return "not present"
     return f"flash pfn {pfn:#x}" if pfn in flash else "a RAM page"
 
 
+def _or(value: object, instead: str | None) -> object:
+    """``value``, or what a null of the capture means there (``instead``) when it is None."""
+    return instead if value is None and instead is not None else value
+
+
 def _show(value: object) -> str:
+    # as a learner reads it: an errno or a signal by its name (EROFS, not 'EROFS'), nothing as
+    # "none" (no error, no signal, no log line), not Python's None or []
+    if value is None or value == []:
+        return "none"
+    if isinstance(value, str):
+        return value
     if isinstance(value, list) and value and all(isinstance(v, str) for v in value):
         return " | ".join(value)
     if isinstance(value, list) and value and all(isinstance(v, dict) for v in value):
@@ -707,7 +722,7 @@ def compare_capture(capture: dict, system: System, runs: Sequence[ScenarioRun],
     touches; per touch the signal, the (minor, major) faults, whether the bytes match
     read(2), whether the bytes past EOF are zero, the cramfs log, the maps after the access
     (the split captures have them: the split happens at a fault), the frame pagemap shows
-    (hidden, a flash pfn, or a RAM page) and, where ``checks`` (the capture's
+    (not present, a flash pfn, or a RAM page) and, where ``checks`` (the capture's
     ``content-checks.json``) has it, whether the bytes match the image.
 
     Model helper: no kernel counterpart.
@@ -743,8 +758,14 @@ def compare_capture(capture: dict, system: System, runs: Sequence[ScenarioRun],
             same(name, f"{what}: signal", kt["signal"], mt.signal)
             same(name, f"{what}: faults (minor, major)", (kt["minflt"], kt["majflt"]),
                  (mt.minflt, mt.majflt))
-            same(name, f"{what}: matches read(2)", kt["matches_read"], mt.matches_read)
-            same(name, f"{what}: zero past EOF", kt["zero_past_eof"], mt.zero_past_eof)
+            # a null means the page was not read (a signal) or, past EOF, had no byte there
+            k_no = f"not read ({kt['signal']})" if kt["signal"] else None
+            m_no = f"not read ({mt.signal})" if mt.signal else None
+            same(name, f"{what}: matches read(2)", _or(kt["matches_read"], k_no),
+                 _or(mt.matches_read, m_no))
+            same(name, f"{what}: zero past EOF",
+                 _or(kt["zero_past_eof"], k_no or "no byte past EOF"),
+                 _or(mt.zero_past_eof, m_no or "no byte past EOF"))
             same(name, f"{what}: cramfs log", _relative_log(kt["kernel_log"], k),
                  _relative_log(mt.kernel_log, m))
             if "maps" in kt:  # the split captures: the maps right after this access
@@ -754,7 +775,8 @@ def compare_capture(capture: dict, system: System, runs: Sequence[ScenarioRun],
             same(name, f"{what}: pagemap frame", _frame(kt["pfn"], flash), _frame(pfn, flash))
             key = (name, kt["page"], kt["kind"])
             if key in truth:
-                same(name, f"{what}: matches the image", truth[key], mt.matches_image)
+                same(name, f"{what}: matches the image", _or(truth[key], k_no),
+                     _or(mt.matches_image, m_no))
     return rows
 
 
@@ -806,10 +828,12 @@ def format_rows(rows: Sequence[FieldRow], *, scenario_name: str | None = None,
     chosen = [r for r in rows
               if (scenario_name is None or r.scenario == scenario_name)
               and field_contains in r.field and (r.same is False or not only_different)]
-    lines = [f"{'scenario':22} {'field':32} {'kernel':{width}} {'model':{width}} same?"]
+    name = max([22] + [len(r.scenario) for r in chosen])  # shared-write-readonly-fd: 24
+    lines = [f"{'scenario':{name}} {'field':32} {'kernel':{width}} {'model':{width}} same?"]
     for r in chosen:
-        lines.append(f"{r.scenario:22} {_clip(r.field, 32):32} {_clip(r.kernel, width):{width}} "
-                     f"{_clip(r.model, width):{width}} {'yes' if r.same else 'NO'}")
+        lines.append(f"{r.scenario:{name}} {_clip(r.field, 32):32} "
+                     f"{_clip(r.kernel, width):{width}} {_clip(r.model, width):{width}} "
+                     f"{'yes' if r.same else 'NO'}")
     lines.append(f"{_count(len(chosen), 'field')} shown, {sum(r.same for r in chosen)} the same.")
     return "\n".join(lines)
 
