@@ -8,14 +8,21 @@ kernel of the test machine reports, not from the code under test.
 from __future__ import annotations
 
 import json
+import re
 import sys
+from collections import Counter
 
+import numpy as np
 import pytest
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.colors import to_rgb
+from matplotlib.figure import Figure
 
 from mmlab.viz.today import (
     COURSE_DATA,
     ERAS,
     LOCK_KINDS,
+    NUMBER_EVERY_STEP,
     SCENES,
     LockTimelineExplorer,
     can_run_live,
@@ -27,6 +34,7 @@ from mmlab.viz.today import (
     live_two_threads,
     pfn_mixup,
     race_rows,
+    step_label,
     stored_two_threads,
     two_threads,
 )
@@ -178,7 +186,7 @@ def test_the_same_fault_in_each_era():
                 "down_write_killable", "downgrade_write"} & set(right)
     left = [line[:46].strip() for line in cold.splitlines()[1:]]
     assert "page_cache_read" in left and "cramfs_readpage" in left and "up_read" in left
-    assert "page_cache_read → filemap_read_folio" in " ".join(cold.splitlines()[-4:])
+    assert "page_cache_read → filemap_read_folio" in " ".join(cold.split("\n\n")[-1].split())
 
 
 def test_the_races_table_has_both_eras():
@@ -218,3 +226,117 @@ def test_the_6_12_capture_agrees_field_by_field_in_both_eras():
     for era in ERAS:
         rows = capture_612_comparison(era)
         assert len(rows) > 300 and all(r.same for r in rows), era
+
+
+# --- the colours: one rule, and a blocked thread sees what blocks it ---------------------------
+def _drawn_colour(explorer: LockTimelineExplorer, column: int, thread: int) -> tuple[int, ...]:
+    """The colour a learner sees in ``thread``'s lane at ``column`` (from 1), low in the lane
+    where a short box shows too: the commonest pixel of the picture as drawn (hatch lines are
+    thin, the fill is most of a box)."""
+    fig = Figure(figsize=explorer.figsize, dpi=72)
+    canvas = FigureCanvasAgg(fig)
+    explorer.draw(fig)
+    canvas.draw()
+    pixels = np.asarray(canvas.buffer_rgba())[:, :, :3]
+    to_pixels = fig.axes[0].transData.transform
+    width = (99 - 23) / len(explorer.steps)
+    y0, y1 = {0: (9.2, 11.4), 1: (5.6, 7.8)}[thread]
+    x = 23 + (column - 1) * width
+    (xa, ya), (xb, yb) = to_pixels([(x + 0.3 * width, y0 + 0.08 * (y1 - y0)),
+                                    (x + 0.7 * width, y0 + 0.28 * (y1 - y0))])
+    height = pixels.shape[0]
+    region = pixels[int(height - yb):int(height - ya), int(xa):int(xb)].reshape(-1, 3)
+    return Counter(map(tuple, region.tolist())).most_common(1)[0][0]
+
+
+def _rgb(colour: str) -> tuple[int, ...]:
+    return tuple(round(255 * v) for v in to_rgb(colour))
+
+
+def test_at_the_waiting_column_the_holder_s_box_has_the_colour_of_the_lock_that_blocks():
+    """The chapter's step 6 (and step 8 on 6.12): thread 1 waits for the write lock, and in the
+    same column thread 0's box is drawn in the write colour, whatever its step does to the lock
+    at its end (downgrade_write keeps it for writing until then). The same for every wait of
+    every scene: the other thread's box has the colour of the lock the wait is named after."""
+    write = _rgb(LOCK_KINDS["lock-write"].face)
+    old = LockTimelineExplorer(HANDLER, "v4.15")
+    assert 1 in old.steps[5].waiting() and old.steps[5].label == "downgrade_write"
+    assert _drawn_colour(old, 6, 0) == write
+    new = LockTimelineExplorer(HANDLER, "v6.12")
+    assert new.step_name(new.steps[7].label, 0) == "mmap_write_downgrade"
+    assert _drawn_colour(new, 8, 0) == write
+    colour = {"VMA's": "lock-vma", "for writing": "lock-write", "for reading": "lock-read"}
+    seen = 0
+    for scene in SCENES:
+        for era in ERAS:
+            explorer = LockTimelineExplorer(scene, era)
+            for k, step in enumerate(explorer.steps):
+                for t in step.waiting():
+                    why = explorer.why(k, t)
+                    kind = next(v for words, v in colour.items() if words in why)
+                    holder = 1 - t
+                    assert _drawn_colour(explorer, k + 1, holder) == _rgb(
+                        LOCK_KINDS[kind].face), (scene, era, k + 1, why)
+                    seen += 1
+    assert seen >= 3
+
+
+def test_one_colour_rule_for_taking_letting_go_and_downgrading():
+    """A step is drawn in the strongest lock its thread holds during it: up_read in read (it
+    lets go at its end), down_write_killable in write (it takes it), downgrade_write in write;
+    after the downgrade the thread holds it for reading."""
+    old = LockTimelineExplorer(HANDLER, "v4.15")
+    held = {old.steps[k].label: held[0] for k, held in enumerate(old.held())
+            if old.steps[k].thread == 0 and k < 6}
+    assert held == {"fault": "", "down_read": "read", "up_read": "read",
+                    "down_write_killable": "write", "downgrade_write": "write"}
+    assert old.held(before=True)[6][0] == "read"  # after the downgrade
+    new = LockTimelineExplorer(HANDLER, "v6.12")
+    # the retried handle_mm_fault lets the VMA lock go at its end: drawn under it
+    assert new.steps[1].label == "handle_mm_fault" and new.held()[1][0] == "vma"
+    assert new.held(before=True)[2][0] == ""
+    svg = old.svg().decode()
+    assert "in the colour of the strongest lock it holds during it" in svg
+    assert "a lock it lets go (or downgrades) at the step's end included" in svg
+
+
+def test_every_column_is_numbered_up_to_twenty_steps():
+    for scene in SCENES:
+        for era in ERAS:
+            explorer = LockTimelineExplorer(scene, era)
+            texts = re.findall(r"<text[^>]*>([^<]*)</text>", explorer.svg().decode())
+            n = len(explorer.steps)
+            assert n <= NUMBER_EVERY_STEP
+            numbers = [int(t) for t in texts if t.isdigit()]
+            assert numbers == list(range(1, n + 1)), (scene, era)
+    assert len(LockTimelineExplorer(HANDLER, "v6.12").steps) == 13
+
+
+def test_the_kernel_toggle_keeps_its_label_with_its_buttons():
+    era = LockTimelineExplorer().controls["era"]
+    assert era.description == "kernel"
+    assert era.layout.flex == "0 0 auto" and era.layout.flex_flow == "row nowrap"
+
+
+def test_steps_of_labels_read_in_6_12_s_names():
+    assert step_label("down_read", (6, 12)) == "lock_mm_and_find_vma"
+    assert step_label("downgrade_write", (6, 12)) == "mmap_write_downgrade"
+    assert step_label("downgrade_write", (4, 15)) == "downgrade_write"
+    assert step_label("vma_start_write", (6, 12)) == "vma_start_write"
+    new = LockTimelineExplorer(HANDLER, "v6.12")
+    assert [step_label(s.label) for s in new.steps] == [
+        new.step_name(s.label, s.thread) for s in new.steps]
+
+
+def test_the_note_under_the_traces_names_only_calls_shown():
+    cached = format_traces("mixedmap", page=4, cached=(4,))
+    note = " ".join(cached.split("\n\n")[-1].split())
+    assert note == "6.12 column, the model's names → 6.12's: do_page_fault → do_user_addr_fault."
+    cold = format_traces("split", page=4)
+    note = " ".join(cold.split("\n\n")[-1].split())
+    assert "the lock taken and find_vma are in lock_mm_and_find_vma" in note
+    assert ("mmap_read_trylock for down_read_trylock, mmap_read_unlock for up_read, "
+            "mmap_write_lock_killable for down_write_killable, mmap_write_downgrade for "
+            "downgrade_write") in note
+    mixed = " ".join(format_traces("mixedmap", page=4).split("\n\n")[-1].split())
+    assert "mmap_read_unlock for up_read" in mixed and "downgrade_write" not in mixed

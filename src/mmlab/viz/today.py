@@ -53,6 +53,7 @@ from mmlab.filemap import generic_file_buffered_read
 from mmlab.fs import file_from_bytes
 from mmlab.live import real_mprotect, this_machine
 from mmlab.mm import MM
+from mmlab.mmap_lock import API_NAMES
 from mmlab.physmem import PhysMem
 from mmlab.race import (
     RACES,
@@ -101,6 +102,7 @@ __all__ = [
     "lock_kinds",
     "pfn_mixup",
     "race_rows",
+    "step_label",
     "stored_two_threads",
     "two_threads",
     "write_course_data",
@@ -149,6 +151,22 @@ STEP_NAMES_6_12: Mapping[str, str] = MappingProxyType({
     "downgrade_write": "mmap_write_downgrade",
 })
 
+def step_label(label: str, kernel: version.Version = version.V6_12) -> str:
+    """A step label of :func:`mmlab.race.steps_of` (the model names its steps as v4.15's code
+    does: ``down_read``, ``up_read``, ``down_write_killable``, ``downgrade_write``) as the
+    code of ``kernel`` (a version, as ``steps_of`` takes it) names that step:
+    :data:`STEP_NAMES_6_12` from 6.12 on, as the explorer shows them; the label itself on an
+    older kernel.
+
+    Model helper: no kernel counterpart.
+    """
+    return STEP_NAMES_6_12.get(label, label) if kernel >= version.V6_12 else label
+
+
+#: Up to this many steps, every column of the time line has its number under it (more: every
+#: fifth, so that the numbers stay readable).
+NUMBER_EVERY_STEP = 20
+
 #: The step the learner is on: an outline around its column.
 CURRENT = Kind("current", "the step shown below", None, None, "", edge=PALETTE["highlight"],
                edge_width=2.0)
@@ -191,22 +209,30 @@ SCENES: Mapping[str, Scene] = MappingProxyType({s.title: s for s in (
 )})
 
 
+#: How much a hold lets a thread do, to pick the strongest it holds during a step.
+_STRENGTH: Mapping[str, int] = MappingProxyType({"": 0, "vma": 1, "read": 2, "write": 3})
+
+
 def _held_after(label: str, before: str) -> tuple[str, str]:
-    """What a thread holds while it runs a step named ``label`` and after it, from what it held
-    before: a system call's step holds ``mmap_sem`` for writing (v4.15 takes and releases it
-    in that one step; 6.12 took it in ``mmap_write_lock`` before) and releases it; an
-    ``up_read`` step holds what it held until it lets go at its end."""
+    """What a thread holds during a step named ``label`` and after it, from what it held
+    before. One rule for every step: during the step it holds the strongest lock it has at any
+    moment of it, so a step that takes a lock shows that lock, and a step that lets a lock go
+    (``up_read``) or downgrades it (``downgrade_write``) shows the lock it held until the
+    step's end. A system call's step takes ``mmap_sem`` for writing and lets it go within the
+    step (v4.15: down_write, the change, up_write; 6.12 took it in ``mmap_write_lock`` before).
+    """
+    within = ""
     if label in ("down_read", "downgrade_write", "finish_fault"):
-        return "read", "read"
-    if label in ("down_write_killable", "vma_start_write", "mmap_write_lock"):
-        return "write", "write"
-    if label == "syscall":
-        return "write", ""
-    if label == "up_read":  # holds it until it lets go, at the end of the step
-        return before, ""
-    if label == "handle_mm_fault" and before == "vma":
-        return "vma", ""
-    return before, before
+        after = "read"
+    elif label in ("down_write_killable", "vma_start_write", "mmap_write_lock"):
+        after = "write"
+    elif label == "syscall":
+        within, after = "write", ""
+    elif label == "up_read" or (label == "handle_mm_fault" and before == "vma"):
+        after = ""  # lets go at the end of the step (vma_end_read, for a VMA lock)
+    else:
+        after = before
+    return max((before, within, after), key=_STRENGTH.__getitem__), after
 
 
 class LockTimelineExplorer(Explorer):
@@ -280,7 +306,8 @@ class LockTimelineExplorer(Explorer):
             running, after = _held_after(step.label, now[t])
             locks = dict(steps[k + 1].vma_locks) if k + 1 < len(steps) else {}
             if t in locks and after not in ("read", "write"):  # lock_vma_under_rcu got it
-                running = after = "vma"
+                after = "vma"
+                running = max((running, after), key=_STRENGTH.__getitem__)
             during = list(now)
             during[t] = running
             if not before:
@@ -303,7 +330,7 @@ class LockTimelineExplorer(Explorer):
             return f"{call} (vma_start_write, changes the VMAs, mmap_write_unlock)"
         if label == "mmap_write_lock":
             return "mmap_write_lock (for the " + spec.label.split(" ")[0] + ")"
-        return STEP_NAMES_6_12.get(label, label) if self.era != "v4.15" else label
+        return step_label(label, ERAS[self.era])
 
     def why(self, k: int, thread: int) -> str:
         """Why ``thread`` cannot run at step ``k`` (from 0): what it is about to do, the lock it
@@ -350,8 +377,13 @@ class LockTimelineExplorer(Explorer):
             "scene": widgets.Dropdown(options=list(SCENES), value=self.scene,
                                       description="threads",
                                       layout=widgets.Layout(width="520px")),
+            # its label and buttons stay together on one line (it wrapped between them)
             "era": widgets.ToggleButtons(options=list(ERAS), value=self.era,
-                                         description="kernel"),
+                                         description="kernel",
+                                         style={"button_width": "70px"},
+                                         layout=widgets.Layout(flex="0 0 auto",
+                                                               flex_flow="row nowrap",
+                                                               width="auto")),
             "previous": widgets.Button(description="◀ step"),
             "next": widgets.Button(description="step ▶"),
             "step": widgets.IntSlider(value=self.index, min=1, max=len(self.steps),
@@ -423,12 +455,16 @@ class LockTimelineExplorer(Explorer):
         current = self.index - 1
         ax.add_patch(kind_patch((left + current * width, 5.2), width, 6.6, CURRENT,
                                 facecolor="none"))
-        for k in range(0, len(steps), 5 if len(steps) > 12 else 1):
+        for k in range(0, len(steps), 1 if len(steps) <= NUMBER_EVERY_STEP else 5):
             box_label(ax, (left + k * width, 4.4, left + (k + 1) * width, 5.1), str(k + 1),
                       fontsize=6.5, color=PALETTE["muted"])
-        ax.text(left, 4.0, "steps, in the order they ran; a tall box: the thread runs that "
-                "step, a short one: it holds the lock while the other runs", fontsize=7,
-                color=PALETTE["muted"], va="top")
+        for row, words in enumerate((
+                "steps, in the order they ran; a tall box: the thread runs that step, in the "
+                "colour of the strongest lock it holds during it,",
+                "a lock it lets go (or downgrades) at the step's end included; a short box: it "
+                "holds that lock while the other thread runs")):
+            ax.text(left, 4.0 - 0.62 * row, words, fontsize=7, color=PALETTE["muted"],
+                    va="top")
         shown = [kinds[k] for k, rects in boxes.items() if rects] + [CURRENT]
         draw_legend(ax, shown, 1, 2.3, right=99, fontsize=7)
         step = steps[current]
@@ -577,12 +613,26 @@ def format_traces(strategy: str = "mixedmap", page: int = 4, cached: tuple[int, 
         a = cols[0][i] if i < len(cols[0]) else ""
         b = cols[1][i] if i < len(cols[1]) else ""
         out.append(f"{a[:width]:<{width}}  {b}".rstrip())
-    names = ", ".join(f"{a} → {TRACE_NAMES_6_12[a]}" for a in TRACE_NAMES_6_12 if a in renamed)
-    out += [""] + textwrap.wrap(
-        "6.12 column, the model's names → 6.12's: " + (names + "; " if names else "")
-        + "the lock taken and find_vma are in lock_mm_and_find_vma; the lock's calls are the "
-        "mmap_lock API's (mmap_read_unlock for up_read).", 2 * width + 2)
+    note = _trace_note(renamed, {name for line in cols[1] for name in line.split()})
+    if note:
+        out += [""] + textwrap.wrap(note, 2 * width + 2)
     return "\n".join(out)
+
+
+def _trace_note(renamed: set[str], shown: set[str]) -> str:
+    """The note under the traces: which of the 6.12 column's calls the model names otherwise,
+    only for the calls ``shown`` in that column (``renamed``: the model's names it replaced)."""
+    parts = []
+    names = ", ".join(f"{a} → {TRACE_NAMES_6_12[a]}" for a in TRACE_NAMES_6_12 if a in renamed)
+    if names:
+        parts.append("the model's names → 6.12's: " + names)
+    if "lock_mm_and_find_vma" in shown:
+        parts.append("the lock taken and find_vma are in lock_mm_and_find_vma")
+    api = ", ".join(f"{new} for {old}" for old, new in API_NAMES.items()
+                    if " " not in old and new in shown)
+    if api:
+        parts.append(f"the lock's calls are the mmap_lock API's ({api})")
+    return "6.12 column, " + "; ".join(parts) + "." if parts else ""
 
 
 # --- the review's races in each era -----------------------------------------------------------
