@@ -220,3 +220,37 @@ def test_compare_guess_formats_plurals_booleans_and_the_chapters_own_form():
 def test_a_word_answer_in_any_case():
     assert "is right" in compare_guess("Oops.", "oops", "what happens")
     assert "is right" not in compare_guess("fine", "oops", "what happens")
+
+
+def test_bare_digits_of_a_hex_quantity_count_in_either_base_and_say_how_they_were_read():
+    """Chapter 9's pfn (0x10000): "65536" (decimal) and "10000" (hex) are both right, each
+    echoed as typed with the value read; an int is echoed as Python holds it, hex beside."""
+    assert compare_guess("65536", 0x10000, "the pfn", hex_ints=True) == (
+        "Your guess '65536' (read as 65536 = 0x10000) is right: the pfn is 0x10000.")
+    assert compare_guess("10000", 0x10000, "the pfn", hex_ints=True) == (
+        "Your guess '10000' (read as 0x10000) is right: the pfn is 0x10000.")
+    assert compare_guess(65536, 0x10000, "the pfn", hex_ints=True).startswith(
+        "Your guess 65536 (= 0x10000) is right")
+    assert compare_guess(10000, 0x10000, "the pfn", hex_ints=True).startswith(
+        "You guessed 10000 (= 0x2710); the pfn is 0x10000.")
+    assert compare_guess("12345", 0x10000, "the pfn", hex_ints=True).startswith(
+        "You guessed '12345' (read as 0x12345, or as decimal 12345 = 0x3039);")
+    assert compare_guess("0x10000", 0x10000, "the pfn").startswith("Your guess '0x10000' is right")
+    assert compare_guess("7", 7, "the pfn").startswith("Your guess '7' is right:")
+    # a column printed in bare hex (maps' offsets) reads them in hex only
+    assert compare_guess("08001000", 0x08001000, "the offset column", hex_ints=True).startswith(
+        "Your guess '08001000' (read as 0x8001000) is right")
+    assert "is right" not in compare_guess("10", 10, "the offset column", hex_ints=True)
+
+
+def test_a_guess_read_through_a_translation_is_echoed_in_the_learner_s_words():
+    def new_name(guess):
+        return {"up_read": "mmap_read_unlock"}.get(str(guess).strip().lower(), guess)
+
+    line = compare_guess(" Up_Read ", "mmap_read_unlock", "the call", read_as=new_name)
+    assert line == ("Your guess 'Up_Read' (read as 'mmap_read_unlock') is right: the call is "
+                    "'mmap_read_unlock'.")
+    assert compare_guess("split_vma", "mmap_read_unlock", "the call", read_as=new_name) == (
+        "You guessed 'split_vma'; the call is 'mmap_read_unlock'. Find where your reasoning "
+        "parted.")
+    assert "did not write a guess" in compare_guess(..., "x", "the call", read_as=new_name)

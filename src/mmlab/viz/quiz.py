@@ -39,9 +39,9 @@ from types import MappingProxyType
 
 import ipywidgets as widgets
 
-__all__ = ["WORKSHOP_MARKER", "CheckResult", "Drill", "Quiz", "QuizData", "check_function",
-           "compare_guess", "learner_value", "quiz_bank", "same_value", "show_value",
-           "workshop_mode"]
+__all__ = ["BARE_HEX_WORDS", "WORKSHOP_MARKER", "CheckResult", "Drill", "Quiz", "QuizData",
+           "check_function", "compare_guess", "learner_value", "quiz_bank", "same_value",
+           "show_value", "workshop_mode"]
 
 #: The file whose presence in the notebook's folder (or the one above) marks a workshop copy.
 WORKSHOP_MARKER = ".mmlab-workshop"
@@ -60,6 +60,13 @@ NUMBER_WORDS = MappingProxyType({w: i for i, w in enumerate(
 YES_NO = MappingProxyType({"yes": True, "no": False, "true": True, "false": False})
 
 _HEX_DIGITS = re.compile(r"[0-9a-fA-F]+")
+
+#: Digits that read as a number in either base (no ``0x``, no letter a-f).
+_DECIMAL_DIGITS = re.compile(r"[0-9]+")
+
+#: Words in a quantity's name that say it is printed as bare hex digits (a column of
+#: ``/proc/PID/maps``): there, digits without ``0x`` are hex only, as the learner copied them.
+BARE_HEX_WORDS = frozenset({"column"})
 
 #: An errno name as a return value: ``-EINVAL`` (or ``EINVAL``) for -22.
 _ERRNO = re.compile(r"(-?)(E[A-Z0-9]+)")
@@ -503,9 +510,35 @@ class Drill:
 
 
 # --- predict, then run ---------------------------------------------------------------------------
+def _guess_readings(guess: object, actual: object, what: str, hex_text: bool,
+                    read_as: Callable[[object], object] | None) -> tuple[list[object], str]:
+    """The values a guess may mean, and what to say it was read as ("" when it reads as
+    written): ``read_as``'s value; under ``hex_text`` the two readings of bare digits, hex and
+    decimal (only hex in a column printed in bare hex, :data:`BARE_HEX_WORDS`)."""
+    if read_as is not None:
+        meant = read_as(guess)
+        same = (isinstance(meant, str) and isinstance(guess, str) and _word(meant) == _word(guess)
+                or meant is guess)
+        return [meant], "" if same else f"read as {show_value(meant)}"
+    digits = guess.strip().replace("_", "") if isinstance(guess, str) else ""
+    if not (hex_text and _DECIMAL_DIGITS.fullmatch(digits) and isinstance(actual, int)
+            and not isinstance(actual, bool)):
+        return [guess], ""
+    as_hex, as_dec = int(digits, 16), int(digits, 10)
+    if as_hex == as_dec:
+        return [guess], ""
+    if set(re.findall(r"[a-z]+", what.lower())) & BARE_HEX_WORDS:
+        return [as_hex], f"read as {as_hex:#x}"
+    if as_hex == actual or as_dec != actual:
+        return [as_hex, as_dec], (f"read as {as_hex:#x}" if as_hex == actual else
+                                  f"read as {as_hex:#x}, or as decimal {as_dec} = {as_dec:#x}")
+    return [as_dec], f"read as {as_dec} = {as_dec:#x}"
+
+
 def compare_guess(guess: object, actual: object, what: str = "the result", *,
                   unordered: bool = False, hex_ints: bool | None = None,
-                  show: Callable[[object], str] | None = None, verb: str = "is") -> str:
+                  show: Callable[[object], str] | None = None, verb: str = "is",
+                  read_as: Callable[[object], object] | None = None) -> str:
     """The "predict, then run" line: the learner's guess next to what the model did.
 
     A guess counts when it means the same (:func:`same_value`: ``"3"``, ``"three"`` or
@@ -515,7 +548,14 @@ def compare_guess(guess: object, actual: object, what: str = "the result", *,
     read in hex (``what`` names an address, a pfn, an offset, flags...; or the learner wrote
     hex), else as ``hex_ints`` says; a True/False answer is never shown in hex. ``show``
     formats the result as the chapter prints it (e.g. eight hex digits for a maps offset);
-    ``verb`` is ``"are"`` for a plural ``what``. Where the notebook runs for the course site
+    ``verb`` is ``"are"`` for a plural ``what``. The guess is echoed as the learner wrote it:
+    a text as typed, an int with its hex beside it where the quantity is read in hex
+    (``10000 (= 0x2710)``). Bare digits (``"10000"``) where the quantity is read in hex count
+    if either reading, hex or decimal, is right, and the echo says which was read
+    (``'10000' (read as 0x10000)``); in a column printed in bare hex (a maps offset column,
+    :data:`BARE_HEX_WORDS`) they are hex only. ``read_as`` turns the guess into the words
+    ``actual`` is in before comparing (a lab's 2017 name into 6.12's), and the echo gives what
+    it was read as beside the learner's words. Where the notebook runs for the course site
     (``MMLAB_SITE=1``, set by ``docs/conf.py``) a missing guess gives the result alone: a
     reader of the site has no cell to write a guess in. In a workshop copy
     (:func:`workshop_mode`) it is said without reproach ("No guess written; ..."): a room runs
@@ -537,9 +577,18 @@ def compare_guess(guess: object, actual: object, what: str = "the result", *,
         return (f"You did not write a guess; {what} {verb} {shown}. "
                 "Next time, guess first: it is how the idea sticks.")
     hex_text = bool(hex_ints)
-    # the guess as the learner wrote it: a text is echoed as typed ("EROFS", "0x10")
-    mine = repr(guess.strip()) if isinstance(guess, str) else show_value(guess,
-                                                                         hex_ints=hex_ints)
-    if same_value(guess, actual, unordered=unordered, hex_text=hex_text):
+    # the guess as the learner wrote it: a text is echoed as typed ("EROFS", "0x10"), an int
+    # as Python holds it, with its hex where the quantity is read in hex; then what it was read
+    # as, where that differs
+    if isinstance(guess, str):
+        mine = repr(guess.strip())
+    elif hex_ints and isinstance(guess, int) and not isinstance(guess, bool) and guess >= 10:
+        mine = f"{guess} (= {guess:#x})"
+    else:
+        mine = show_value(guess, hex_ints=hex_ints)
+    readings, read = _guess_readings(guess, actual, what, hex_text, read_as)
+    if read:
+        mine += f" ({read})"
+    if any(same_value(r, actual, unordered=unordered, hex_text=hex_text) for r in readings):
         return f"Your guess {mine} is right: {what} {verb} {shown}."
     return f"You guessed {mine}; {what} {verb} {shown}. Find where your reasoning parted."
