@@ -417,10 +417,28 @@ def test_the_2017_handler_with_map_pages_oopses_on_6_12():
     # the 2017 name is told with the result (not in the notebook's code, above the guess)
     assert str(seen).endswith("(mmap_read_unlock is 6.12's name for the 2017 code's up_read)")
     assert str(vma_lock_fallback.HandlerRun("no oops: done", "")) == "no oops: done"
-    for guess in ("up_read", "up_read(&mm->mmap_sem)", " mmap_read_unlock "):
+    for guess in ("up_read", "up_read(&mm->mmap_sem)", " mmap_read_unlock ", " Up_Read "):
         assert vma_lock_fallback.as_6_12(guess) == seen.call
     assert vma_lock_fallback.as_6_12("split_vma") == "split_vma"
     assert vma_lock_fallback.as_6_12(...) is Ellipsis
+
+
+def test_the_map_pages_guess_is_echoed_in_the_learner_s_words():
+    """lab07-14 as the cold trial wrote it: the echo is what the learner typed, the 6.12 name
+    in brackets; case and spaces do not matter."""
+    from mmlab.viz.quiz import compare_guess
+
+    what = "the first call that goes wrong (in 6.12's names)"
+    seen = vma_lock_fallback.handler_with_map_pages()
+
+    def line(guess):
+        return compare_guess(guess, seen.call, what, read_as=vma_lock_fallback.as_6_12)
+
+    assert line("down_write_killable").startswith(
+        "You guessed 'down_write_killable' (read as 'mmap_write_lock_killable');")
+    assert line("up_read").startswith("Your guess 'up_read' (read as 'mmap_read_unlock') is right")
+    assert line(" Up_Read ").startswith("Your guess 'Up_Read' (read as 'mmap_read_unlock') is")
+    assert line("split_vma").startswith("You guessed 'split_vma';")
 
 
 def test_vma_lock_check_names_the_rule_that_decides_a_failing_case():
@@ -448,3 +466,15 @@ def test_vma_lock_check_names_the_rule_that_decides_a_failing_case():
     assert rules[("anon", "write", False, False, None)] == "anon-vma-made"
     assert set(rules.values()) == set(lab.RULES)
     assert str(lab.check(lambda *a: "vma")).count("What decides it:") == 1
+
+
+def test_vma_lock_check_of_an_answer_that_is_no_lock_says_only_that():
+    """True or None is no lock's name: the check says what fault_lock answers with, and no
+    rule (the rule of the failing case has nothing to do with the mistake)."""
+    for wrong in (True, None, "VMA lock"):
+        text = str(vma_lock_fallback.check(lambda *a, w=wrong: w))
+        assert text.endswith('fault_lock answers with the name of a lock: "vma" or '
+                             '"mmap_lock".'), text
+        assert "What decides it" not in text
+    assert "What decides it" not in str(vma_lock_fallback.check(lambda *a: 1 // 0))
+    assert "What decides it" in str(vma_lock_fallback.check(lambda *a: "MMAP_LOCK"))

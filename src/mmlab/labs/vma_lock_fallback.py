@@ -56,11 +56,13 @@ from mmlab.version import V6_12
 from mmlab.viz.quiz import CheckResult, check_function, same_value
 from mmlab.xip import cramfs_vmasplit_fault, mount
 
-__all__ = ["KINDS", "RULES", "WRITERS", "HandlerRun", "as_6_12", "cases", "check", "decide",
-           "handler_with_map_pages", "run_case"]
+__all__ = ["KINDS", "LOCKS", "RULES", "WRITERS", "HandlerRun", "as_6_12", "cases", "check",
+           "decide", "handler_with_map_pages", "run_case"]
 
 #: What can be at the faulting address.
 KINDS = ("anon", "file", "split", "gap")
+#: The answers a fault_lock gives: the lock a fault ends under.
+LOCKS = ("vma", "mmap_lock")
 #: Who holds mmap_lock for writing meanwhile.
 WRITERS = (None, "other", "this")
 
@@ -189,7 +191,9 @@ def cases() -> list[tuple[tuple[str, str, bool, bool, str | None], str]]:
 
 def check(fn: Callable[[str, str, bool, bool, str | None], str]) -> CheckResult:
     """Check a learner's ``fault_lock`` against the model's runs of :func:`cases`; under the
-    first failing case, the rule that decides it (:data:`RULES`).
+    first failing case, the rule that decides it (:data:`RULES`) when the function answered
+    with the other lock; when it answered something else (``True``, ``None``...), only that
+    the answer is one of the two locks' names; when it raised, the error alone.
 
     Model helper: no kernel counterpart.
     """
@@ -199,13 +203,18 @@ def check(fn: Callable[[str, str, bool, bool, str | None], str]) -> CheckResult:
         return result
     for args, expected in table:  # the case check_function reported: the first one failing
         try:
-            right = same_value(fn(*args), expected)
+            got = fn(*args)
         except Exception:  # noqa: BLE001 - a learner's bug is feedback, not a crash
-            right = False
-        if not right:
-            rule = RULES[decide(*args)[1]]
+            return result
+        if same_value(got, expected):
+            continue
+        if not any(same_value(got, lock) for lock in LOCKS):
             return CheckResult(result.passed, result.total,
-                               f"{result.first_failure}. What decides it: {rule}.")
+                               f"{result.first_failure}. fault_lock answers with the name of "
+                               'a lock: "vma" or "mmap_lock".')
+        rule = RULES[decide(*args)[1]]
+        return CheckResult(result.passed, result.total,
+                           f"{result.first_failure}. What decides it: {rule}.")
     return result
 
 
@@ -230,16 +239,17 @@ class HandlerRun:
 
 
 def as_6_12(name: object) -> object:
-    """A learner's name for one of the handler's lock calls in 6.12's words: ``"up_read"`` or
-    ``"up_read(&mm->mmap_sem)"`` is ``"mmap_read_unlock"`` (:data:`~mmlab.mmap_lock.API_NAMES`);
-    another text is kept (its name before any ``(``); anything else (``...``, no guess yet) is
+    """A learner's name for one of the handler's lock calls in 6.12's words: ``"up_read"``,
+    ``" Up_Read "`` or ``"up_read(&mm->mmap_sem)"`` is ``"mmap_read_unlock"``
+    (:data:`~mmlab.mmap_lock.API_NAMES`; case and spaces do not matter); another text is
+    kept, in lower case (its name before any ``(``); anything else (``...``, no guess yet) is
     returned as it is.
 
     Model helper: no kernel counterpart.
     """
     if not isinstance(name, str):
         return name
-    bare = name.strip().split("(")[0].strip()
+    bare = name.strip().split("(")[0].strip().lower()
     return API_NAMES.get(bare, bare)
 
 
