@@ -315,7 +315,8 @@ def test_every_column_is_numbered_up_to_twenty_steps():
 def test_the_kernel_toggle_keeps_its_label_with_its_buttons():
     era = LockTimelineExplorer().controls["era"]
     assert era.description == "kernel"
-    assert era.layout.flex == "0 0 auto" and era.layout.flex_flow == "row nowrap"
+    assert era.layout.display == "flex" and era.layout.flex_flow == "row nowrap"
+    assert era.layout.flex == "0 0 auto"  # wraps as a whole, never between label and buttons
 
 
 def test_steps_of_labels_read_in_6_12_s_names():

@@ -377,13 +377,15 @@ class LockTimelineExplorer(Explorer):
             "scene": widgets.Dropdown(options=list(SCENES), value=self.scene,
                                       description="threads",
                                       layout=widgets.Layout(width="520px")),
-            # its label and buttons stay together on one line (it wrapped between them)
+            # its label and buttons on one line, which wraps as a whole (JupyterLab draws a
+            # ToggleButtons as a block: the label ended one line, the buttons began the next)
             "era": widgets.ToggleButtons(options=list(ERAS), value=self.era,
                                          description="kernel",
                                          style={"button_width": "70px"},
-                                         layout=widgets.Layout(flex="0 0 auto",
+                                         layout=widgets.Layout(display="flex",
                                                                flex_flow="row nowrap",
-                                                               width="auto")),
+                                                               align_items="center",
+                                                               flex="0 0 auto", width="auto")),
             "previous": widgets.Button(description="◀ step"),
             "next": widgets.Button(description="step ▶"),
             "step": widgets.IntSlider(value=self.index, min=1, max=len(self.steps),
