@@ -742,13 +742,14 @@ class RaceReport:
         return sum(n for (_, broken), n in self.classes.items() if broken)
 
     def table(self) -> str:
-        """The classes as text: count, then each thread's outcome, then what broke.
+        """The classes as text: a header naming the strategy and the kernel version, then per
+        class its count, each thread's outcome and what broke.
 
         Model helper: no kernel counterpart.
         """
-        on = "" if self.version == DEFAULT_VERSION else f", v{self.version[0]}.{self.version[1]}"
         lines = [f"{self.interleavings} interleavings of: "
-                 + " | ".join(t.label for t in self.threads) + f" ({self.strategy}{on})"]
+                 + " | ".join(t.label for t in self.threads)
+                 + f" ({self.strategy}, v{self.version[0]}.{self.version[1]})"]
         for (outcomes, broken), n in self.classes.most_common():
             lines.append(f"{n:6}  " + "  |  ".join(outcomes))
             lines.extend(f"        BROKEN: {b}" for b in broken)

@@ -203,7 +203,7 @@ def test_race_explorer_classes_and_the_example_schedule():
     r.widget()
     rep = r.report()
     assert rep.interleavings == sum(n for _, n in r.classes())
-    assert "fault page 3 | fault page 4 (split)" in r.text
+    assert "fault page 3 | fault page 4 (split, v4.15)" in r.text
     assert any("NOPAGE" in " ".join(outcomes) for (outcomes, _), _ in r.classes())
     assert not rep.broken_runs
     first = r.png()
