@@ -15,6 +15,7 @@ Model helper: no kernel counterpart.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -93,6 +94,12 @@ class TailCase:
     last_ptr: int
     expected: tuple[int, int] | None
     shared: bool
+
+    def __repr__(self) -> str:  # the pointer and the scan's offset in hex, as the image's
+        scan = "None" if self.expected is None else \
+            f"({self.expected[0]:#x}, {self.expected[1]})"
+        return (f"TailCase(image={self.image!r}, path={self.path!r}, i_size={self.i_size}, "
+                f"last_ptr={self.last_ptr:#x}, expected={scan}, shared={self.shared})")
 
 
 #: Sizes of the files of the third image: edges of a page (one byte, one short, one over).
@@ -177,37 +184,46 @@ def shared_last_pages(image: bytes | None = None) -> list[str]:
 
 
 def as_paths(guess: object, image: bytes | None = None) -> object:
-    """A guess of file names written as the learner pleases ("bin/tiny", "tiny") given as the
-    image's paths ("/bin/tiny"), so that the comparison judges the files named, not the spelling.
+    """A guess of file names written as the learner pleases ("bin/tiny", "tiny", or one text
+    of names separated by spaces or commas: "/bin/tiny /lib/libmid.so") given as a list of the
+    image's paths ("/bin/tiny"), so that the comparison judges the files named, not the
+    spelling. A list already in the image's paths comes back as it is.
 
-    Anything but a list, tuple or set of strings comes back as it is (``...`` stays "no guess").
+    Anything but a text or a list, tuple or set of texts comes back as it is (``...`` stays
+    "no guess").
 
     Model helper: no kernel counterpart.
     """
-    if not isinstance(guess, list | tuple | set) or not all(isinstance(g, str) for g in guess):
+    if isinstance(guess, str):
+        names: list[str] = [n.strip("'\"") for n in re.split(r"[\s,]+", guess.strip(" []()"))
+                            if n.strip("'\"")]
+    elif isinstance(guess, list | tuple | set) and all(isinstance(g, str) for g in guess):
+        names = list(guess)
+    else:
         return guess
     paths = _files(_mounted(image if image is not None else lab_image()))
     out = []
-    for g in guess:
+    for g in names:
         name = g.strip().lstrip("/")
         full = [p for p in paths if p.lstrip("/") == name] or \
             [p for p in paths if p.rsplit("/", 1)[-1] == name]
         out.append(full[0] if len(full) == 1 else g)
-    return out
+    return guess if isinstance(guess, list) and out == guess else out
 
 
 def verdicts(fn: Callable[[int, int], tuple[int, int] | None] | None = None,
              image: bytes | None = None) -> list[str]:
-    """One line per file of ``image`` (the lab's by default): its size, the range scanned
-    (by ``fn``, the learner's ``tail_range``, or by the model), the first non-zero byte
-    found there, and whether v4.15 maps the last page from flash. A ``fn`` not written yet, or
-    one that raises, gets one line that says so.
+    """A table, a head line then one line per file of ``image`` (the lab's by default): its
+    size, the range scanned (by ``fn``, the learner's ``tail_range``, or by the model), the
+    first non-zero byte found there, and whether v4.15 maps the last page from flash or leaves
+    it, shared, in RAM. A ``fn`` not written yet, or one that raises, gets one line that says
+    so.
 
     Model helper: no kernel counterpart.
     """
     img = image if image is not None else lab_image()
     sb = _mounted(img)
-    lines = []
+    lines = [f"{'file':16} {'size':>6}  {'scanned':20} {'first non-zero':16} last page"]
     for path in _files(sb):
         inode = _inode(sb, path)
         index = inode.i_size >> PAGE_SHIFT if inode.i_size % PAGE_SIZE else 0
@@ -220,16 +236,15 @@ def verdicts(fn: Callable[[int, int], tuple[int, int] | None] | None = None,
             return [f"tail_range({inode.i_size}, {ptr:#x}) for {path} raised "
                     f"{type(exc).__name__}: {exc}"]
         if scan is None:
-            lines.append(f"{path:16} {inode.i_size:6} bytes: a page multiple, nothing to scan: "
-                         "the last page is mapped from flash")
+            lines.append(f"{path:16} {inode.i_size:6}  {'none (page multiple)':20} {'':16} "
+                         "from flash")
             continue
         start, length = scan
         data = sb.direct_read(start, length)
         nonzero = next((i for i, b in enumerate(data) if b), None)
         found = "all zero" if nonzero is None else \
-            f"byte {data[nonzero]:#04x} at {start + nonzero:#x}"
-        verdict = "shared: the last page stays in RAM" if nonzero is not None else \
-            "not shared: mapped from flash"
-        lines.append(f"{path:16} {inode.i_size:6} bytes: scan {start:#x}+{length}: {found}; "
+            f"{data[nonzero]:#04x} at {start + nonzero:#x}"
+        verdict = "shared: stays in RAM" if nonzero is not None else "from flash"
+        lines.append(f"{path:16} {inode.i_size:6}  {f'{start:#x}+{length}':20} {found:16} "
                      f"{verdict}")
     return lines
