@@ -493,7 +493,7 @@ def test_vma_lock_check_of_an_answer_that_is_no_lock_says_only_that():
     """True or None is no lock's name: the check says what fault_lock answers with, and no
     rule (the rule of the failing case has nothing to do with the mistake)."""
     for wrong in (True, None, "VMA lock"):
-        text = str(vma_lock_fallback.check(lambda *a, w=wrong: w))
+        text = " ".join(str(vma_lock_fallback.check(lambda *a, w=wrong: w)).split())
         assert text.endswith('fault_lock answers with the name of a lock: "vma" or '
                              '"mmap_lock".'), text
         assert "What decides it" not in text

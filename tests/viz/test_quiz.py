@@ -9,6 +9,7 @@ import pytest
 from mmlab.viz.addrspace import find_vma_cases, my_find_vma_reference
 from mmlab.viz.pagetable import address_fields
 from mmlab.viz.quiz import (
+    OUTPUT_WIDTH,
     Drill,
     Quiz,
     check_function,
@@ -17,6 +18,7 @@ from mmlab.viz.quiz import (
     quiz_bank,
     same_value,
     show_value,
+    wrap_output,
 )
 
 
@@ -75,10 +77,23 @@ def test_compare_guess_prints_in_the_base_the_quantity_is_read_in():
 def test_compare_guess_keeps_booleans_and_none_apart_from_numbers():
     assert "is right" in compare_guess(True, True)
     assert "is right" in compare_guess("True", True)
-    assert "is right" not in compare_guess(1, True)
+    assert "is right" in compare_guess(1, True) and "is right" in compare_guess(0, False)
+    assert "is right" not in compare_guess(0, True) and "is right" not in compare_guess(2, True)
+    assert "is right" not in compare_guess(True, 1)  # a count is not answered by True
     assert "is right" in compare_guess("None", None) or "did not write" in compare_guess(
         "None", None)
     assert "is right" not in compare_guess(0, None)
+
+
+def test_reports_are_wrapped_between_words_for_the_output_area():
+    line = compare_guess("split_vma", "mmap_read_unlock",
+                         "the first call that goes wrong (in 6.12's names)")
+    assert max(map(len, line.splitlines())) <= OUTPUT_WIDTH < len(" ".join(line.split()))
+    assert "'mmap_read_unlock'" in line and "reasoning parted" in line.splitlines()[-1]
+    text = wrap_output("x " * 30 + "__split_vma(-EINVAL) " + "y " * 40 + "\n  short")
+    assert "__split_vma(-EINVAL)" in text.split() and text.endswith("\n  short")
+    assert all(len(row) <= OUTPUT_WIDTH for row in text.splitlines())
+    assert wrap_output("a" * 120) == "a" * 120  # one word longer than the width stays whole
 
 
 def test_learner_values():
@@ -205,7 +220,7 @@ def test_a_check_of_many_arguments_names_them():
     def my_reason(writable, pgoff, pages, max_pages):
         return None
 
-    report = str(check_function(my_reason, [((False, 4, 1, 4), "too far")]))
+    report = " ".join(str(check_function(my_reason, [((False, 4, 1, 4), "too far")])).split())
     assert "my_reason(writable=False, pgoff=4, pages=1, max_pages=4) returned None" in report
 
 
@@ -247,10 +262,12 @@ def test_a_guess_read_through_a_translation_is_echoed_in_the_learner_s_words():
     def new_name(guess):
         return {"up_read": "mmap_read_unlock"}.get(str(guess).strip().lower(), guess)
 
-    line = compare_guess(" Up_Read ", "mmap_read_unlock", "the call", read_as=new_name)
+    line = " ".join(compare_guess(" Up_Read ", "mmap_read_unlock", "the call",
+                                  read_as=new_name).split())  # unwrapped
     assert line == ("Your guess 'Up_Read' (read as 'mmap_read_unlock') is right: the call is "
                     "'mmap_read_unlock'.")
-    assert compare_guess("split_vma", "mmap_read_unlock", "the call", read_as=new_name) == (
+    assert " ".join(compare_guess("split_vma", "mmap_read_unlock", "the call",
+                                  read_as=new_name).split()) == (
         "You guessed 'split_vma'; the call is 'mmap_read_unlock'. Find where your reasoning "
         "parted.")
     assert "did not write a guess" in compare_guess(..., "x", "the call", read_as=new_name)

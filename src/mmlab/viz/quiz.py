@@ -31,6 +31,7 @@ import operator
 import os
 import random
 import re
+import textwrap
 import tomllib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -39,9 +40,9 @@ from types import MappingProxyType
 
 import ipywidgets as widgets
 
-__all__ = ["BARE_HEX_WORDS", "WORKSHOP_MARKER", "CheckResult", "Drill", "Quiz", "QuizData",
-           "check_function", "compare_guess", "learner_value", "quiz_bank", "same_value",
-           "show_value", "workshop_mode"]
+__all__ = ["BARE_HEX_WORDS", "OUTPUT_WIDTH", "WORKSHOP_MARKER", "CheckResult", "Drill", "Quiz",
+           "QuizData", "check_function", "compare_guess", "learner_value", "quiz_bank",
+           "same_value", "show_value", "workshop_mode", "wrap_output"]
 
 #: The file whose presence in the notebook's folder (or the one above) marks a workshop copy.
 WORKSHOP_MARKER = ".mmlab-workshop"
@@ -151,7 +152,8 @@ def learner_value(value: object, *, hex_text: bool = False) -> object:
 
 def same_value(given: object, expected: object, *, unordered: bool = False,
                hex_text: bool = False) -> bool:
-    """Does ``given`` mean ``expected``? A list for a tuple, ``"3"`` for 3, ``"0x1f"`` for 31;
+    """Does ``given`` mean ``expected``? A list for a tuple, ``"3"`` for 3, ``"0x1f"`` for 31,
+    ``"yes"`` or 1 for True (but never True for 1);
     with ``unordered`` (or when ``expected`` is a set) a collection in any order; with
     ``hex_text`` bare hex digits in a string (see :func:`learner_value`).
 
@@ -161,6 +163,8 @@ def same_value(given: object, expected: object, *, unordered: bool = False,
     want = learner_value(expected, hex_text=hex_text)
     if isinstance(want, bool) and isinstance(got, str) and got.lower() in YES_NO:
         got = YES_NO[got.lower()]
+    if isinstance(want, bool) and type(got) is int and got in (0, 1):  # C's truth: 0 and 1
+        got = bool(got)
     if isinstance(want, str) and isinstance(got, str):  # a word answer: "Oops." is "oops"
         return _word(got) == _word(want)
     if isinstance(want, bool) != isinstance(got, bool) and want is not None and got is not None:
@@ -385,6 +389,31 @@ def _has_big_int(value: object) -> bool:
     return False
 
 
+#: The width a check's or a guess's report is wrapped to: JupyterLab breaks a longer output line
+#: wherever the panel ends, in the middle of a word ("SIG" / "BUS") at 1280 px with the file
+#: browser open.
+OUTPUT_WIDTH = 88
+
+
+def wrap_output(text: str, width: int = OUTPUT_WIDTH) -> str:
+    """``text`` with each line longer than ``width`` wrapped between words (never inside one,
+    never at a hyphen: ``__split_vma`` and ``-EINVAL`` stay whole), the following lines
+    indented two spaces more than the first.
+
+    Model helper: no kernel counterpart.
+    """
+    out = []
+    for line in text.split("\n"):
+        if len(line) <= width:
+            out.append(line)
+            continue
+        indent = line[:len(line) - len(line.lstrip())]
+        out.append(textwrap.fill(line.strip(), width, initial_indent=indent,
+                                 subsequent_indent=indent + "  ", break_long_words=False,
+                                 break_on_hyphens=False))
+    return "\n".join(out)
+
+
 # --- function checks -----------------------------------------------------------------------------
 @dataclass(frozen=True)
 class CheckResult:
@@ -409,7 +438,7 @@ class CheckResult:
         line = f"{self.passed}/{self.total} cases pass."
         if self.ok:
             return line + " Well done."
-        return f"{line} First failure: {self.first_failure}"
+        return wrap_output(f"{line} First failure: {self.first_failure}")
 
     def _repr_pretty_(self, printer: object, cycle: bool) -> None:
         printer.text(str(self))  # type: ignore[attr-defined]
@@ -570,12 +599,12 @@ def compare_guess(guess: object, actual: object, what: str = "the result", *,
         hex_ints = True
     shown = show(actual) if show is not None else show_value(actual, hex_ints=hex_ints)
     if guess is Ellipsis and os.environ.get("MMLAB_SITE", "") not in ("", "0"):
-        return f"Result: {what} {verb} {shown}."
+        return wrap_output(f"Result: {what} {verb} {shown}.")
     if guess is Ellipsis and workshop_mode():
-        return f"No guess written; {what} {verb} {shown}."
+        return wrap_output(f"No guess written; {what} {verb} {shown}.")
     if guess is Ellipsis:
-        return (f"You did not write a guess; {what} {verb} {shown}. "
-                "Next time, guess first: it is how the idea sticks.")
+        return wrap_output(f"You did not write a guess; {what} {verb} {shown}. "
+                           "Next time, guess first: it is how the idea sticks.")
     hex_text = bool(hex_ints)
     # the guess as the learner wrote it: a text is echoed as typed ("EROFS", "0x10"), an int
     # as Python holds it, with its hex where the quantity is read in hex; then what it was read
@@ -590,5 +619,6 @@ def compare_guess(guess: object, actual: object, what: str = "the result", *,
     if read:
         mine += f" ({read})"
     if any(same_value(r, actual, unordered=unordered, hex_text=hex_text) for r in readings):
-        return f"Your guess {mine} is right: {what} {verb} {shown}."
-    return f"You guessed {mine}; {what} {verb} {shown}. Find where your reasoning parted."
+        return wrap_output(f"Your guess {mine} is right: {what} {verb} {shown}.")
+    return wrap_output(f"You guessed {mine}; {what} {verb} {shown}. "
+                       "Find where your reasoning parted.")
