@@ -130,7 +130,10 @@ def test_mixedmap_has_no_lock_dance_and_nothing_to_break():
 def test_table_lists_every_class():
     r = explore((Fault(3), Munmap(0, 5)), "split")
     text = r.table()
-    assert text.splitlines()[0].startswith("5 interleavings of: fault page 3 | munmap pages 0-4")
+    assert text.splitlines()[0] == ("5 interleavings of: fault page 3 | munmap pages 0-4 "
+                                    "(split, mm of v4.15)")  # the mm rules, not a kernel
+    assert explore((Fault(3), Munmap(0, 5)), "split-v3", version=(6, 12)).table().splitlines()[
+        0].endswith("(split-v3, mm of v6.12)")
     assert "BROKEN: oops: find_vma returned NULL" in text
     assert Mprotect(3, 2, PROT_READ).label == "mprotect pages 3-4"
 

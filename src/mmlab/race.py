@@ -742,14 +742,16 @@ class RaceReport:
         return sum(n for (_, broken), n in self.classes.items() if broken)
 
     def table(self) -> str:
-        """The classes as text: a header naming the strategy and the kernel version, then per
-        class its count, each thread's outcome and what broke.
+        """The classes as text: a header naming the strategy and the mm rules the threads ran
+        under (``(split-v3, mm of v4.15)``: the kernel whose locking and VMA code the model
+        followed, :attr:`version`, not a kernel that carried the split), then per class its
+        count, each thread's outcome and what broke.
 
         Model helper: no kernel counterpart.
         """
         lines = [f"{self.interleavings} interleavings of: "
                  + " | ".join(t.label for t in self.threads)
-                 + f" ({self.strategy}, v{self.version[0]}.{self.version[1]})"]
+                 + f" ({self.strategy}, mm of v{self.version[0]}.{self.version[1]})"]
         for (outcomes, broken), n in self.classes.most_common():
             lines.append(f"{n:6}  " + "  |  ".join(outcomes))
             lines.extend(f"        BROKEN: {b}" for b in broken)

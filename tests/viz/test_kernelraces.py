@@ -17,6 +17,7 @@ from mmlab.viz.kernelraces import (
     kernel_says,
     load_kernel_races,
     verdict_rows,
+    window_run,
 )
 from mmlab.viz.split import RaceExplorer
 
@@ -117,12 +118,61 @@ def test_a_missing_capture_is_no_runs(tmp_path):
     assert load_kernel_races(tmp_path) == []
 
 
-def test_the_race_explorer_shows_the_kernel_under_a_broken_interleaving():
+def test_the_race_explorer_shows_the_kernel_under_the_class_it_ran():
     ex = RaceExplorer("munmap in the window", "split")
     broken = [i for i, ((_o, b), _n) in enumerate(ex.classes()) if b]
-    ex.set(klass=broken[0])
+    assert ex.kernel_class() in broken
+    ex.set(klass=ex.kernel_class())
     assert "On a real kernel (Debian's 6.1 with the 2017 patch, split" in ex.describe()
     assert "null-ptr-deref" in ex.describe()
     ok = [i for i, ((_o, b), _n) in enumerate(ex.classes()) if not b]
     ex.set(klass=ok[0])
     assert "On a real kernel" not in ex.describe()
+    assert f"class {ex.kernel_class() + 1}'s (pick it" in ex.describe()
+
+
+def test_the_mprotect_capture_is_shown_under_the_window_class_only():
+    """The trial's bug: the capture (mprotect while A waits in the window) showed under class 2,
+    where the mprotect runs before the fault and the read gets SIGSEGV."""
+    ex = RaceExplorer("mprotect in the window", "split")
+    shown = []
+    for k, ((outcomes, _b), _n) in enumerate(ex.classes()):
+        ex.set(klass=k)
+        if "On a real kernel" in ex.describe():
+            shown.append(outcomes)
+    assert shown == [("OOM", "done")]
+    # the window schedule: thread 1's whole step between thread 0's up_read and down_write
+    labels = [(t, label) for t, label in window_run("mprotect in the window", "split").schedule]
+    assert labels[:5] == [(0, "fault"), (0, "down_read"), (0, "up_read"), (1, "syscall"),
+                          (0, "down_write_killable")]
+
+
+@pytest.mark.parametrize("name", [n for n in RACES if n != "fatal signal"])
+def test_every_capture_lands_in_one_class(name):
+    for strategy in STRATEGIES:
+        ex = RaceExplorer(name, strategy)
+        seen = 0
+        for k in range(len(ex.classes())):
+            ex.set(klass=k)
+            seen += "On a real kernel" in ex.describe()
+        assert seen == 1, (name, strategy)
+
+
+def test_console_lines_are_wrapped_not_cut():
+    text = kernel_says("mremap of the same file", "split-v3", RUNS)
+    assert "…" not in text
+    assert "split=0xf0000000000000" in text  # the value the note under it discusses
+    assert max(len(line) for line in text.splitlines()) <= 96
+
+
+def test_notes_use_the_explorers_notation_and_fit_their_race():
+    text = kernel_says("munmap in the window", "split", RUNS)
+    assert "munmap pages 0-4" in text and "0+5" not in text
+    assert "mremap race of the same file" not in json.dumps(NOTES)
+    for layout in LAYOUTS:  # its two mmaps of libc, each with its own note
+        says = [line.says for line in run("mremap of the same file", "split", layout).lines
+                if "cramfs: mapped libc.so.6" in line.text]
+        assert len(says) == 2 and says[0].startswith("thread A's mapping")
+        assert "the mapping thread B moves onto A's" in says[1]
+    flat = " ".join(kernel_says("mremap of the same file", "split", RUNS).split())
+    assert "(at 0xf0000000000000, above the stack:" in flat

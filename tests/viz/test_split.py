@@ -79,7 +79,9 @@ def test_packing_explorer_shows_the_fields_and_unpacks_them():
 def test_the_largest_split_pgoff_fits_the_seed_and_overlaps_v3s_split_point():
     p = PackingExplorer()
     assert p.controls["split_pgoff"].max == 4096  # a 4096-page file mapped to its end
-    p.set(split_pgoff=4096, split_page=4096)
+    # the split page's slider ends a little past libc's 5 pages: each value a pixel apart
+    assert p.controls["split_page"].max == PackingExplorer.SPLIT_PAGE_MAX == 8
+    p = PackingExplorer(split_page=4096, split_pgoff=4096)
     assert p.value == 4096 + (4096 << 16) and not p.overlaps
     assert "split_pgoff 4096 fits in 16 bits" in p.text
     p.set(split_pgoff=4095, strategy="split-v3")
@@ -111,9 +113,29 @@ def test_packing_names_a_split_point_the_handler_refuses():
     assert any("SIGSEGV" in t for t in pic.strings())
     p.set(split_page=0, split_pgoff=0)
     assert p.refusal().startswith('0: "no split point"')
-    p.set(split_page=4096, split_pgoff=4096)  # both fields in one form: hex, then decimal
+    p = PackingExplorer(split_page=4096, split_pgoff=4096)  # each field: hex, then decimal
     assert {"bits 16-31: split page = 0x1000 = 4096",
             "bits 0-15: split pgoff = 0x1000 = 4096"} <= set(look(p).strings())
+
+
+def test_packing_says_a_split_page_0_splits_at_vm_start():
+    p = PackingExplorer()
+    p.widget()
+    assert p.at_start() == ""
+    p.set(split_page=0, split_pgoff=3)  # value 0x3: not "no split point", a split at vm_start
+    assert p.value == 3 and p.refusal() == ""
+    assert "split_vma at the VMA's first address" in p.text and "mprotect race" in p.text
+    assert "split point at vm_start" in " ".join(look(p).strings())
+    p.set(strategy="split-v3")
+    assert "v3 splits nothing" in p.text
+    p.set(split_page=0, split_pgoff=0, strategy="split")
+    assert p.at_start() == "" and "no split point" in p.text
+
+
+def test_packing_marks_v3s_overflowing_bit():
+    p = PackingExplorer(strategy="split-v3", split_page=2, split_pgoff=4096)
+    assert p.overlaps and "split pgoff's bit 12" in look(p).strings()
+    assert "split pgoff's bit 12" not in look(PackingExplorer(strategy="split-v3")).strings()
 
 
 def test_packing_says_a_split_pgoff_past_the_file_reads_past_its_end():
@@ -203,7 +225,7 @@ def test_race_explorer_classes_and_the_example_schedule():
     r.widget()
     rep = r.report()
     assert rep.interleavings == sum(n for _, n in r.classes())
-    assert "fault page 3 | fault page 4 (split, v4.15)" in r.text
+    assert "fault page 3 | fault page 4 (split, mm of v4.15)" in r.text
     assert any("NOPAGE" in " ".join(outcomes) for (outcomes, _), _ in r.classes())
     assert not rep.broken_runs
     first = r.png()
@@ -317,12 +339,13 @@ def test_packing_picture_has_each_bit_on_its_box(strategy):
     p = PackingExplorer(strategy=strategy)
     nbits = 48 if strategy == "split-v3" else 32
     for page, pgoff in ((3, 3), (0, 0), (4095, 4095), (1, 4094), (258, 17)):
-        p.set(split_page=page, split_pgoff=pgoff)
+        p = PackingExplorer(split_page=page, split_pgoff=pgoff, strategy=strategy)
         pic = look(p)
         assert pic.problems == []
         bits, digits = _bit_labels(pic)
         assert bits == format(p.value, f"0{nbits}b")  # bit 47/31 left, bit 0 right
-        assert digits == format(p.value, f"0{nbits // 4}X")  # one hex digit per 4 bits
+        assert digits == format(p.value, f"0{nbits // 4}x")  # one hex digit per 4 bits, as
+        # the text writes hex: lowercase
         assert pic.used == pic.legend == {"split-field", "pgoff-field"}
         assert pic.smallest_font >= 7
     low = 12 if strategy == "split-v3" else 16
@@ -429,3 +452,13 @@ def test_pack_drill_is_seeded_and_checks_both_kinds():
             assert not a.check(answer + 1)
         a.next()
     assert seen == {int, tuple}
+
+
+def test_race_explorer_says_none_when_no_vma_is_left():
+    r = RaceExplorer("munmap in the window", "split")
+    gone = [k for k, ((_o, _b), _n) in enumerate(r.classes())
+            if not r.report().examples[r.classes()[k][0]].vmas]
+    assert gone  # the munmap ran to its end: libc has no VMA left
+    r.set(klass=gone[0])
+    r.set(step=len(r.run.schedule))
+    assert "VMAs at the end (start page, end page, vm_pgoff): (none)" in r.text

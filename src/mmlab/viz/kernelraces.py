@@ -11,19 +11,25 @@ something, the lines worth reading and what each one says, and a one-line verdic
 Two layouts: ``"alone"``, the mapping above every other (the model's process has no other
 VMA), and ``"typical"``, where mmap put it in a real process (the stack and the vDSO above).
 
+Each capture ran one schedule: thread A (the model's thread 0) enters the handler's window and
+thread B (thread 1) does its whole step there. :func:`window_run` replays that schedule on the
+model, so the race explorer shows a capture only under the outcome class it belongs to.
+
 Model helper: no kernel counterpart (the captures are files; this module reads them).
 """
 
 from __future__ import annotations
 
 import json
+import re
 import textwrap
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
 
-from mmlab.race import RACES, race
+from mmlab.errors import KernelBug
+from mmlab.race import RACES, Run, race, run_schedule
 from mmlab.viz.base import course_data
 
 __all__ = [
@@ -37,13 +43,16 @@ __all__ = [
     "kernel_says",
     "load_kernel_races",
     "verdict_rows",
+    "window_run",
 ]
 
 #: The layouts of the captured races, the model's world first.
 LAYOUTS = ("alone", "typical")
 
 _LAYOUT_WORDS: Mapping[str, str] = MappingProxyType({
-    "alone": "the mapping alone at the top of the address space, as in the model's process",
+    "alone": "the mapping alone at the top of the address space, as in the model's process "
+             "(at 0xf0000000000000, above the stack: the program asked mmap for that address, "
+             "which 5-level page tables allow)",
     "typical": "the mapping where mmap put it in a real process (stack and vDSO above)",
 })
 
@@ -89,11 +98,15 @@ class KernelRun:
 
     @property
     def outcome(self) -> str:
-        """The two threads in a few words: ``A fault page 3: SIGSEGV | B munmap pages 0+5: 0``."""
+        """The two threads in a few words: ``A fault page 3: SIGSEGV | B munmap pages 0-4: 0``
+        (the program's "pages 0+5", first page and count, in the explorer's notation)."""
         def short(who: str, line: str | None, shows: str | None) -> str:
             if line is None:
                 return f"{who}: never returned"
             what, _, result = line.partition(": ")
+            # the program says "pages 0+5" (first page + count); the explorer "pages 0-4"
+            what = re.sub(r"pages (\d+)\+(\d+)",
+                          lambda m: f"pages {m[1]}-{int(m[1]) + int(m[2]) - 1}", what)
             return f"{who} {what}: {shows or result.split()[0]}"
 
         return (short("A", self.a, self.a_shows) + " | " + short("B", self.b, self.b_shows)
@@ -147,18 +160,21 @@ def kernel_runs(name: str, strategy: str,
 
 def format_kernel_run(run: KernelRun, *, width: int = 96) -> str:
     """The run as text: the layout, the threads' outcome, the verdict, then each explained
-    console line (clipped) with what it says under it (wrapped), ``width`` characters a line.
+    console line (wrapped between words, never cut: a note may discuss its end) with what it
+    says under it (wrapped), ``width`` characters a line.
 
     Model helper: no kernel counterpart.
     """
-    out = [f"{run.layout}: {_LAYOUT_WORDS.get(run.layout, run.layout)}",
-           f"  {run.outcome}"]
+    out = textwrap.wrap(f"{run.layout}: {_LAYOUT_WORDS.get(run.layout, run.layout)}", width,
+                        subsequent_indent="  ")
+    out.append(f"  {run.outcome}")
     if run.verdict:
         out += textwrap.wrap(f"verdict: {run.verdict}", width, initial_indent="  ",
                              subsequent_indent="    ")
     for line in run.lines:
-        text = line.text if len(line.text) <= width - 4 else line.text[:width - 5] + "…"
-        out.append(f"  | {text}")
+        out += textwrap.wrap(line.text, width, initial_indent="  | ",
+                             subsequent_indent="  |   ", break_long_words=False,
+                             break_on_hyphens=False) or ["  | "]
         if line.says:
             out += textwrap.wrap(f"← {line.says}", width, initial_indent="  |   ",
                                  subsequent_indent="  |     ")
@@ -168,19 +184,52 @@ def format_kernel_run(run: KernelRun, *, width: int = 96) -> str:
     return "\n".join(out)
 
 
+def window_run(name: str, strategy: str) -> Run:
+    """The model's run of race ``name`` under ``strategy`` on the schedule the real kernel ran:
+    thread 0 (the capture's thread A) runs up to and including its ``up_read`` (the window
+    opens), thread 1 (thread B) runs every step it can, then the lowest-numbered thread that
+    can run, to the end. A thread 0 that never reaches ``up_read`` (a caller refused before the
+    handler) runs to its end first, as thread B waits for a window that never opens.
+
+    Model helper: no kernel counterpart (the capture's schedule, tools/kernel-captures/split/).
+    """
+    try:
+        threads = RACES[name]
+    except KeyError:
+        raise KeyError(f"no race {name!r}; there are: {', '.join(RACES)}") from None
+    run, _ = run_schedule(threads, strategy, "libc-past-xip", None, [])
+    opens = next((j for j, (t, label) in enumerate(run.schedule)
+                  if t == 0 and label == "up_read"), None)
+    if opens is None or len(threads) < 2:
+        return run
+    prefix = [t for t, _label in run.schedule[:opens + 1]]
+    for _ in range(64):  # thread 1's steps, while it has one and can take it
+        if not any(t == 1 for t, _label in run.schedule[len(prefix):]):
+            break
+        try:
+            run, _ = run_schedule(threads, strategy, "libc-past-xip", None, [*prefix, 1])
+        except KernelBug:  # thread 1 waits (a lock, a page): the window is over for it
+            break
+        prefix.append(1)
+    return run
+
+
 def kernel_says(name: str, strategy: str, runs: Sequence[KernelRun] | None = None) -> str:
     """What the real kernel printed for race ``name`` under ``strategy``, both layouts, for the
-    race explorer to show under a broken interleaving; "" when the race was not run.
+    race explorer to show under the class :func:`window_run` falls in; "" when the race was
+    not run.
 
     Model helper: no kernel counterpart.
     """
     chosen = kernel_runs(name, strategy, runs)
     if not chosen:
         return ""
-    head = (f"On a real kernel (Debian's 6.1 with the 2017 patch, {strategy}; two CPUs, thread A "
-            "held in the window for 200 ms while thread B acts; "
-            "data/kernel-captures/split-races.json):")
-    return "\n".join([head, *(format_kernel_run(r) for r in chosen)])
+    head = (f"On a real kernel (Debian's 6.1 with the 2017 patch, {strategy}; two CPUs): the "
+            "schedule of this class, thread A (thread 0) held in the window for 200 ms while "
+            "thread B (thread 1) does its step; data/kernel-captures/split-races.json. Each "
+            "layout below is one run; a line starting with | is the kernel's console, the "
+            "← under it what the line says:")
+    return "\n".join([*textwrap.wrap(head, 96), *(format_kernel_run(r) for r in chosen)])
 
 
 @dataclass(frozen=True)

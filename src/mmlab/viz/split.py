@@ -55,7 +55,7 @@ from mmlab.system import System
 from mmlab.trace import Recorder, Step
 from mmlab.uaccess import user_read
 from mmlab.viz.base import PALETTE, Explorer, schematic_axes
-from mmlab.viz.kernelraces import kernel_says, load_kernel_races
+from mmlab.viz.kernelraces import kernel_says, load_kernel_races, window_run
 from mmlab.viz.quiz import Drill
 from mmlab.viz.style import Kind, box_label, draw_legend, kind_collection, text_width
 from mmlab.xip import (
@@ -161,13 +161,20 @@ class PackingExplorer(Explorer):
         #: every page above the split point read past the file's end.
         self.file_pages = file_pages
 
+    #: The split page slider's end: past libc's 5-page VMA, every value the text asks for
+    #: within a pixel's reach (a 0-4096 slider moved 33 pages a pixel).
+    SPLIT_PAGE_MAX = 8
+
     def make_controls(self) -> dict[str, widgets.Widget]:
-        """The split page (within the VMA), the split pgoff (within the file), the packing."""
+        """The split page (a slider over the VMA and a little past it), the split pgoff (a box
+        to type in, 0 to 4096, the arrow keys move it by one), the packing."""
         return {
             "split_page": widgets.IntSlider(value=self.split_page, min=0,
-                                            max=MAX_SPLIT_PGOFF, description="split page"),
-            "split_pgoff": widgets.IntSlider(value=self.split_pgoff, min=0,
-                                             max=MAX_SPLIT_PGOFF, description="split pgoff"),
+                                            max=max(self.SPLIT_PAGE_MAX, self.split_page),
+                                            description="split page"),
+            "split_pgoff": widgets.BoundedIntText(value=self.split_pgoff, min=0,
+                                                  max=MAX_SPLIT_PGOFF, description="split pgoff",
+                                                  layout=widgets.Layout(width="180px")),
             "strategy": widgets.ToggleButtons(options=[("seed (16 + 16)", "split"),
                                                        ("v3 (12 + vpn)", "split-v3")],
                                               value=self.strategy),
@@ -234,13 +241,18 @@ class PackingExplorer(Explorer):
             box_label(ax, (left(bit), 4.9, left(bit) + width, 7.1), "1" if on else "0",
                       fontsize=8, family="monospace", weight="bold" if on else "normal",
                       color=PALETTE["text"] if on else PALETTE["muted"])
+        if self.overlaps:  # the pgoff's bit that lands on the split point's lowest bit
+            ax.add_patch(Rectangle((left(low), 4.75), width, 2.5, facecolor="none",
+                                   edgecolor=PALETTE["highlight"], linewidth=2.0, zorder=4))
+            box_label(ax, (left(low) - 3 * width, 3.0, left(low) + 4 * width, 3.6),
+                      f"split pgoff's bit {low}", fontsize=7, color=PALETTE["highlight"])
         for bit in sorted({nbits - 1, low, low - 1, 0}):  # bit numbers at the field edges
             box_label(ax, (left(bit), 7.2, left(bit) + width, 7.9), str(bit), fontsize=7,
                       color=PALETTE["muted"])
         for nibble in range(nbits // 4):  # one hex digit under each group of four bits
             x0 = left(4 * nibble + 3)
             box_label(ax, (x0, 3.6, x0 + 4 * width, 4.7),
-                      f"{(value >> (4 * nibble)) & 0xF:X}", fontsize=9, family="monospace")
+                      f"{(value >> (4 * nibble)) & 0xF:x}", fontsize=9, family="monospace")
         split_field = "virtual page number" if self.strategy == "split-v3" else "split page"
         for (x0, x1), text in (  # both fields in one form: hex, then decimal
                 ((left(nbits - 1), left(low) + width),
@@ -257,7 +269,7 @@ class PackingExplorer(Explorer):
         meant = self.vm_start + self.split_page * PAGE_SIZE
         wrong = self.overlaps and (pgoff, addr) != (self.split_pgoff, meant)
         note = refused or (f"meant: {self.split_pgoff} at {meant:#x}" if wrong else "") \
-            or self.past_eof()
+            or self.at_start() or self.past_eof()
         ax.text(1, 0.8, f"unpacked: split_pgoff = {pgoff}, split_addr = {addr:#x}"
                 + (f" ({note})" if note else ""), va="center", fontsize=9,
                 color=PALETTE["highlight"] if note else PALETTE["text"])
@@ -274,6 +286,24 @@ class PackingExplorer(Explorer):
         if addr >= self.vm_start + self.vma_pages * PAGE_SIZE:
             return f"at or past the {self.vma_pages}-page VMA's end → SIGSEGV"
         return ""
+
+    def at_start(self) -> str:
+        """What a split point at ``vm_start`` (split page 0 with a non-zero value) does, or "":
+        every fault is at or above it, so the seed splits at the VMA's first address, leaving a
+        lower part of no pages (the defect of the mprotect race; v4.15's ``__split_vma`` does
+        not check, the model's refuses: ``VM_FAULT_OOM``); v3 has nothing below to split and
+        makes the whole VMA the page-cache one.
+
+        Patch: ``cramfs_vmasplit_fault`` (LKML, 2017-08-16; v3, 2017-08-31).
+        """
+        if self.refusal():
+            return ""
+        _pgoff, addr = unpack_seed(self.value, self.vm_start, self.strategy)
+        if addr != self.vm_start:
+            return ""
+        if self.strategy == "split-v3":
+            return "split point at vm_start: v3 makes the whole VMA page cache"
+        return "split point at vm_start: a split with nothing below (section 3)"
 
     def past_eof(self) -> str:
         """What a split pgoff at or past the end of the file (:attr:`file_pages`) does, or "":
@@ -323,7 +353,18 @@ class PackingExplorer(Explorer):
                          f"{self.vma_pages}-page VMA (vm_end "
                          f"{self.vm_start + self.vma_pages * PAGE_SIZE:#x}): the handler "
                          "returns VM_FAULT_SIGSEGV")
-        elif self.past_eof():
+        elif self.at_start():
+            if self.strategy == "split-v3":
+                lines.append("  split page 0: the split point is vm_start, nothing lies below "
+                             "it: v3 splits nothing and makes the whole VMA the page-cache VMA "
+                             "(what it does in the mprotect race of section 3)")
+            else:
+                lines.append("  split page 0 with a non-zero value: the split point is "
+                             "vm_start, every fault is at or above it, and the seed calls "
+                             "split_vma at the VMA's first address: a lower part of no pages, "
+                             "the defect of the mprotect race in section 3 (v4.15's "
+                             "__split_vma does not check; the model refuses: VM_FAULT_OOM)")
+        if self.past_eof():
             lines.append(f"  split_pgoff {pgoff} is at or past the end of libc.so.6 "
                          f"({self.file_pages} pages, 0 to {self.file_pages - 1}): the upper VMA "
                          f"would start at file page {pgoff}, and filemap_fault answers "
@@ -966,13 +1007,31 @@ class RaceExplorer(Explorer):
                       if at is None]
             lines.append("  outcomes: " + "  |  ".join(run.outcomes))
             lines.append("  VMAs at the end (start page, end page, vm_pgoff): "
-                         + ", ".join(f"({a}, {b}, {c:#x})" for a, b, c in run.vmas))
-        if run.broken:  # what the real kernel printed for this race (issue 20), read once
-            if getattr(self, "_kernel_runs", None) is None:
-                self._kernel_runs = load_kernel_races()
-            real = kernel_says(self.name, self.strategy, self._kernel_runs)
-            lines += ["", real] if real else []
+                         + (", ".join(f"({a}, {b}, {c:#x})" for a, b, c in run.vmas)
+                            or "(none)"))
+        # what the real kernel printed for this race (issue 20), read once, under the class
+        # whose schedule it ran (thread 1's step in thread 0's window), a pointer elsewhere
+        if getattr(self, "_kernel_runs", None) is None:
+            self._kernel_runs = load_kernel_races()
+        real = kernel_says(self.name, self.strategy, self._kernel_runs)
+        if real and self.kernel_class() == self.klass:
+            lines += ["", real]
+        elif real:
+            lines += ["", f"A real kernel ran this race on one schedule, thread 1's step while "
+                      f"thread 0 waits in the window: class {self.kernel_class() + 1}'s (pick "
+                      "it to read what the kernel printed)."]
         return "\n".join(lines)
+
+    def kernel_class(self) -> int:
+        """The index of the class (in :meth:`classes` order) that the real kernel's schedule
+        falls in: :func:`~mmlab.viz.kernelraces.window_run`, thread 1's step in thread 0's
+        window. Kept per race and strategy."""
+        cache: dict[tuple[str, str], int] = self.__dict__.setdefault("_kernel_classes", {})
+        key = (self.name, self.strategy)
+        if key not in cache:
+            wanted = window_run(self.name, self.strategy).key
+            cache[key] = next(i for i, (k, _n) in enumerate(self.classes()) if k == wanted)
+        return cache[key]
 
 
 # --- the tail check ---------------------------------------------------------------------------
