@@ -202,6 +202,22 @@ def test_a_schedule_replays_what_explore_found_and_bad_ones_are_refused():
     assert not seed.ok and "AttributeError" in str(seed)
     own = race_recheck.replay((Fault(3), Munmap(0, 3)), [0, 0, 0, 1])
     assert own.broken and "your race" in str(own)
+    # the re-check's failure names the whole call: the VMA, the address in hex, the file
+    half = race_recheck.check_recheck(
+        lambda vma, address, file: vma is not None and vma.vm_ops is CRAMFS_VMASPLIT_OPS)
+    assert re.search(r"still_ours\(vma=Vma\(0x[0-9a-f]+-.*\), address=0x[0-9a-f]+, "
+                     r"file=File\('/mnt/lib/libc.so.6'\)\) returned True; expected False",
+                     str(half).replace("\n  ", " ")), str(half)
+    # a replay that ends in VM_FAULT_OOM says what OOM is
+    oom = race_recheck.replay((Fault(4), Mprotect(4, 1)), [0, 0, 0, 1])
+    assert "OOM" in oom.run.outcomes and "split_vma failed" in str(oom)
+    assert "VM_FAULT_OOM" not in str(rep)
+
+
+def test_the_file_page_guess_is_read_as_the_lines_name_it():
+    assert race_recheck.as_file_page("file page 3") == 3
+    assert race_recheck.as_file_page(" Page 4 ") == 4
+    assert race_recheck.as_file_page("zeros") == "zeros" and race_recheck.as_file_page(3) == 3
 
 
 def test_unmapping_the_first_page_makes_the_seeds_split_point_stale_without_a_race():
@@ -220,6 +236,9 @@ def test_unmapping_the_first_page_makes_the_seeds_split_point_stale_without_a_ra
     ((Fault(3),), [0], "two threads"),
     ((Fault(3), Fault(4)), [0], "two threads"),
     ((Fault(3), Munmap(0, 3)), [1, 1], "cannot run"),
+    ((Fault(4), Munmap(7, -1)), [0, 0, 0, 1], "Munmap(7, -1): thread 1's call must name pages"),
+    ((Fault(4), Mprotect(3, 0)), [0, 0, 0, 1], "Mprotect(3, 0): thread 1's call must name"),
+    ((Fault(4), Munmap(3, 3)), [0, 0, 0, 1], "none past page 4"),
 ])
 def test_a_race_of_ones_own_must_be_new_in_the_window_and_break_only_the_seed(threads, schedule,
                                                                               why):

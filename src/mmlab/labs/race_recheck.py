@@ -21,6 +21,7 @@ Model helper: no kernel counterpart.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -37,8 +38,9 @@ from mmlab.uaccess import user_read
 from mmlab.viz.quiz import CheckResult
 from mmlab.xip import CRAMFS_VMASPLIT_OPS, mount
 
-__all__ = ["WINDOW_EVENTS", "OwnRaceCheck", "Replay", "WindowState", "check_own_race",
-           "check_recheck", "replay", "unmap_first_page", "v3_still_ours", "window_states"]
+__all__ = ["WINDOW_EVENTS", "OwnRaceCheck", "Replay", "WindowState", "as_file_page",
+           "check_own_race", "check_recheck", "replay", "unmap_first_page", "v3_still_ours",
+           "window_states"]
 
 
 @dataclass(frozen=True)
@@ -86,6 +88,9 @@ class Replay:
                       zip(self.run.broken, self.run.broken_at, strict=True) if at is None]
         else:
             lines.append("  nothing broke")
+        if any("OOM" in text for text in (*self.run.outcomes, *self.broken)):
+            lines.append("  OOM: split_vma failed, the fault returned VM_FAULT_OOM (OOM in the "
+                         "glossary)")
         return "\n".join(lines)
 
 
@@ -165,6 +170,19 @@ def unmap_first_page(strategy: str = "split", pages: Sequence[int] = (4,)) -> li
     return lines
 
 
+def as_file_page(guess: object) -> object:
+    """A guess of a file page written as the lines of :func:`unmap_first_page` name it
+    (``"file page 3"``, ``"page 3"``) read as its number; anything else comes back as it is.
+
+    Model helper: no kernel counterpart.
+    """
+    if isinstance(guess, str):
+        match = re.fullmatch(r"\s*(?:file\s+)?page\s+(\d+)\s*", guess, re.IGNORECASE)
+        if match:
+            return int(match.group(1))
+    return guess
+
+
 # --- part 2: a race of your own -----------------------------------------------------------------
 @dataclass(frozen=True)
 class OwnRaceCheck:
@@ -223,7 +241,8 @@ def check_own_race(threads: Sequence[ThreadSpec], schedule: Sequence[int]) -> Ow
     races (:data:`mmlab.race.RACES`) runs, and a schedule that runs the system call in the handler's
     window (between its ``up_read`` and its ``down_write_killable``) and breaks the seed's
     handler but not v3's. A fault on a page outside the mapping, or on one mapped from flash
-    since the ``mmap``, is named as such: no handler runs there, so there is no window.
+    since the ``mmap``, is named as such: no handler runs there, so there is no window. A call
+    on pages outside the mapping (or on no page at all) is refused before anything runs.
 
     Model helper: no kernel counterpart.
     """
@@ -248,6 +267,14 @@ def check_own_race(threads: Sequence[ThreadSpec], schedule: Sequence[int]) -> Ow
                             "not fault, so the split handler never runs; fault on a page it "
                             "serves")
             return OwnRaceCheck(None, None, tuple(problems))
+    call = threads[1]
+    pages, _ = _mapping_pages()
+    if not 0 <= call.page < pages or call.pages < 1 or call.page + call.pages > pages:
+        name = type(call).__name__
+        problems.append(f"{name}({call.page}, {call.pages}): thread 1's call must name pages "
+                        f"of the mapping: a first page from 0 to {pages - 1}, and 1 page or "
+                        f"more, none past page {pages - 1}")
+        return OwnRaceCheck(None, None, tuple(problems))
     taken = next((name for name, race in RACES.items() if threads[1] in race), None)
     if taken is not None:
         problems.append(f"the chapter's race {taken!r} already puts {threads[1].label} in the "
@@ -358,7 +385,8 @@ def check_recheck(fn: Callable[[Vma | None, int, File], bool]) -> CheckResult:
     """Check a learner's ``still_ours(vma, address, file)`` on every state of the window.
 
     Each case is one :data:`WINDOW_EVENTS` entry; the answer is :func:`v3_still_ours`'s. The
-    report names the first event that went wrong, what came back and what was expected.
+    report names the first event that went wrong, the call (the VMA ``find_vma`` gave, the
+    address in hex, the fault's file by its path), what came back and what was expected.
 
     Model helper: no kernel counterpart.
     """
@@ -366,19 +394,19 @@ def check_recheck(fn: Callable[[Vma | None, int, File], bool]) -> CheckResult:
     passed = 0
     first: str | None = None
     for st in states:
+        call = (f"still_ours(vma={st.vma!r}, address={st.address:#x}, "
+                f"file=File({st.file.f_path!r}))")
+        expected = v3_still_ours(st.vma, st.address, st.file)
         try:
             got = fn(st.vma, st.address, st.file)
         except NotImplementedError:
             return CheckResult(0, len(states), None, not_done=True)
         except Exception as exc:  # noqa: BLE001 - a learner's bug is feedback, not a crash
-            first = first or (f"after '{st.event}' (find_vma gave {st.vma!r}), still_ours "
-                              f"raised {type(exc).__name__}: {exc}; expected "
-                              f"{v3_still_ours(st.vma, st.address, st.file)}")
+            first = first or (f"after '{st.event}': {call} raised {type(exc).__name__}: {exc}; "
+                              f"expected {expected}")
             continue
-        expected = v3_still_ours(st.vma, st.address, st.file)
         if bool(got) == expected:
             passed += 1
         elif first is None:
-            first = (f"after '{st.event}' (find_vma gave {st.vma!r}), still_ours returned "
-                     f"{got!r}; expected {expected}")
+            first = f"after '{st.event}': {call} returned {got!r}; expected {expected}"
     return CheckResult(passed, len(states), first)
