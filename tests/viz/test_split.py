@@ -462,3 +462,16 @@ def test_race_explorer_says_none_when_no_vma_is_left():
     r.set(klass=gone[0])
     r.set(step=len(r.run.schedule))
     assert "VMAs at the end (start page, end page, vm_pgoff): (none)" in r.text
+
+
+def test_a_wrong_packed_guess_names_the_field_that_differs():
+    from mmlab.viz.split import packed_fields_hint
+
+    hint = packed_fields_hint(0x3003, 0x30003)  # split_page shifted by 12, not 16
+    assert "split_pgoff (bits 0-15): yours is 0x3003 = 12291, it should be 3" in hint
+    assert "split_page (bits 16+): yours is 0, it should be 3" in hint
+    assert "split_pgoff (bits 0-15): yours is 4, it should be 3" in packed_fields_hint(
+        "0x30004", 0x30003)
+    assert "split_page (bits 16+): yours is 3, right" in packed_fields_hint(0x30004, 0x30003)
+    for right_or_none in ("0x30003", 196611, ..., "split page 3", True):
+        assert packed_fields_hint(right_or_none, 0x30003) == ""

@@ -56,7 +56,7 @@ from mmlab.trace import Recorder, Step
 from mmlab.uaccess import user_read
 from mmlab.viz.base import PALETTE, Explorer, schematic_axes
 from mmlab.viz.kernelraces import kernel_says, load_kernel_races, window_run
-from mmlab.viz.quiz import Drill
+from mmlab.viz.quiz import Drill, learner_value
 from mmlab.viz.style import Kind, box_label, draw_legend, kind_collection, text_width
 from mmlab.xip import (
     CramfsInode,
@@ -89,6 +89,7 @@ __all__ = [
     "handler_return_paths",
     "libc_mapping",
     "pack_cases",
+    "packed_fields_hint",
     "remap_partial_cow",
     "split_fault_trace",
     "tail_check_table",
@@ -139,6 +140,30 @@ def unpack_seed(value: int, vm_start: int, strategy: str = "split") -> tuple[int
     if strategy == "split-v3":
         return value & 0xFFF, (value >> 12) << PAGE_SHIFT
     return value & 0xFFFF, vm_start + (value >> 16) * PAGE_SIZE
+
+
+def packed_fields_hint(guess: object, value: int, strategy: str = "split") -> str:
+    """For a packed ``vm_private_data`` guessed wrong, which field differs: each field of the
+    guess next to the right one (``split_pgoff`` in the low bits, the split point above), so
+    the learner sees where the reasoning parted; "" for a right guess, no guess (``...``), or
+    something that is not a number.
+
+    Patch: the packing of ``cramfs_physmem_mmap`` (seed 16 + 16 bits, LKML 2017-08-16; v3
+    12 bits + virtual page number, 2017-08-31). Model helper otherwise.
+    """
+    number = learner_value(guess) if guess is not Ellipsis else None
+    if isinstance(number, bool) or not isinstance(number, int) or number == value:
+        return ""
+    low = 12 if strategy == "split-v3" else 16
+    high_name = "virtual page number" if strategy == "split-v3" else "split_page"
+    mask = (1 << low) - 1
+    parts = []
+    for name, bits, mine, right in (
+            ("split_pgoff", f"bits 0-{low - 1}", number & mask, value & mask),
+            (high_name, f"bits {low}+", number >> low, value >> low)):
+        verdict = "right" if mine == right else f"it should be {_both(right)}"
+        parts.append(f"{name} ({bits}): yours is {_both(mine)}, {verdict}")
+    return "Field by field: " + "; ".join(parts) + "."
 
 
 class PackingExplorer(Explorer):
