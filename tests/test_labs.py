@@ -284,6 +284,13 @@ def test_private_data_cases_hold_each_form_breaking_where_the_other_survives():
         if a[0] == "v3" and a[3] == "mremap" and a[5] >= a[1]:
             assert r == ("SIGBUS" if a[4] > 0 else "SIGSEGV"), a
     assert reads[("seed", 3, 5, "munmap", 1, 4)] == 3 and reads[("v3", 3, 5, "munmap", 1, 4)] == 4
+    # the first prediction: two pages unmapped, the split point lands on vm_end
+    assert reads[("seed", 3, 5, "munmap", 2, 3)] == reads[("seed", 3, 5, "munmap", 2, 4)] == \
+        "SIGSEGV"
+    assert reads[("v3", 3, 5, "munmap", 2, 3)] == 3 and reads[("seed", 3, 5, "munmap", 1, 3)] == \
+        "SIGSEGV"
+    first = private_data.read_after("seed", 3, 5, "munmap", 2, 3)
+    assert "split=0x40005000" in first.kernel_log[0] and "40002000-40005000" in first.maps_before
     assert reads[("v3", 3, 5, "mremap", 8, 3)] == "SIGBUS"
     assert reads[("seed", 3, 5, "mremap", 8, 3)] == 3
     moved = private_data.read_after("v3", 3, 5, "mremap", 8, 3)
@@ -333,6 +340,17 @@ def test_the_largest_split_pgoff_is_4096_and_v3_cannot_pack_it():
     # no split point when the VMA is no longer than the file
     whole = private_data.map_past_the_end("seed", vma_pages=4096)
     assert whole.value is None and "no split point packed" in str(whole)
+    # the quiz lab04/which-overflows: only the last file of 16 MiB - 100 bytes overflows
+    mib16 = 16 << 20
+    assert "does not fit in 12 bits" in (private_data.map_past_the_end(
+        "v3", 4100, file_size=mib16 - 100).refused or "")
+    for size, followed in ((mib16 - 100, True), (mib16 - PAGE_SIZE, False)):
+        fits = private_data.map_past_the_end("v3", 4100, file_size=size, followed=followed)
+        assert fits.refused is None and fits.value is not None
+        assert private_data.v3_decode(fits.value)[0] == 4095
+        assert "split_pgoff 4095, split point 0x40fff000" in str(fits)
+    with pytest.raises(ValueError, match="file_size must be"):
+        private_data.map_past_the_end("v3", file_size=1 << 24)
     # v3's own expression mixes the fields: pgoff 0, the split one page up (even page number)
     value = private_data.v3_split_val(4096, 4096, 0x40000000)
     assert private_data.v3_decode(value) == (0, 0x41001000)

@@ -135,8 +135,9 @@ class ReadAfter:
     def __str__(self) -> str:
         shown = self.read if isinstance(self.read, str) else f"file page {self.read}"
         return "\n".join([
-            f"{self.form}: {self.vma_pages} pages mapped, the first {self.xip_pages} from flash; "
-            f"{self._what()}; a read of page {self.page} shows: {shown}",
+            f"{self.form}: {self.vma_pages} pages mapped, the first {self.xip_pages} from flash, "
+            f"then {self._what()};",
+            f"a read of page {self.page} shows: {shown}",
             "maps before the read:", *(f"  {line}" for line in self.maps_before.splitlines()),
             "kernel log of the read:",
             *(f"  {line}" for line in self.kernel_log or ("(nothing: no fault reached cramfs)",)),
@@ -285,12 +286,20 @@ class PastTheEnd:
     kernel_log: tuple[str, ...]
     value: int | None
     refused: str | None
+    file_size: int = MAX_FILE_SIZE
+    followed: bool = False
 
     def __str__(self) -> str:
-        head = (f"{self.form}: a file of {MAX_FILE_SIZE} bytes ({MAX_FILE_PAGES} pages, all XIP) "
-                f"in a VMA of {self.vma_pages} pages at {self.vm_start:#x}")
+        pages = -(-self.file_size // PAGE_SIZE)
+        after = ", another file after it" if self.followed else ""
+        head = (f"{self.form}: a file of {self.file_size} bytes ({pages} pages, all XIP{after}),"
+                f"\n  in a VMA of {self.vma_pages} pages at {self.vm_start:#x}")
         lines = [head, *(f"  {line}" for line in self.kernel_log)]
-        if self.value is not None:
+        if self.value is not None and self.form == "v3":
+            pgoff, split = v3_decode(self.value)
+            lines.append(f"  vm_private_data = {self.value:#x}: split_pgoff {pgoff}, split point "
+                         f"{split:#x}")
+        elif self.value is not None:
             lines.append(f"  vm_private_data = {self.value:#x}: split_pgoff {self.value & 0xFFFF}"
                          f", split_page {self.value >> 16}")
         if self.refused:
@@ -301,17 +310,26 @@ class PastTheEnd:
 
 
 def map_past_the_end(form: str, vma_pages: int = MAX_FILE_PAGES + 2,
-                     vm_start: int = 0x40000000) -> PastTheEnd:
-    """Map the largest cramfs file (:data:`MAX_FILE_SIZE` bytes, every block XIP, nothing after
-    it on flash) from page 0 with a VMA of ``vma_pages`` pages at ``vm_start``, under the form's
-    strategy: the patch maps all 4096 pages in place and packs ``split_pgoff`` 4096. The seed's
-    packing holds it; for v3 the model raises (a 32 MiB flash window holds the 16 MiB image).
+                     vm_start: int = 0x40000000, *, file_size: int = MAX_FILE_SIZE,
+                     followed: bool = False) -> PastTheEnd:
+    """Map a big cramfs file (by default the largest, :data:`MAX_FILE_SIZE` bytes; every block
+    XIP; with ``followed`` another file's block pointers come right after it on flash, else
+    nothing) from page 0 with a VMA of ``vma_pages`` pages at ``vm_start``, under the form's
+    strategy. For the largest file the patch maps all 4096 pages in place and packs
+    ``split_pgoff`` 4096: the seed's packing holds it; for v3 the model raises (a 32 MiB flash
+    window holds the 16 MiB image).
 
     Model helper: no kernel counterpart (a user program on the board).
     """
     strategy = _form(form)
-    tree = Dir({"big.bin": File(b"\x5a" * MAX_FILE_SIZE)})
-    image = build_image(tree, endian="little", xip=("big.bin",))
+    if not 0 < file_size <= MAX_FILE_SIZE:
+        raise ValueError(f"file_size must be from 1 to {MAX_FILE_SIZE} bytes (a cramfs size "
+                         f"field has {CRAMFS_SIZE_WIDTH} bits), not {file_size}")
+    files = {"big.bin": File(b"\x5a" * file_size)}
+    if followed:
+        files["next.bin"] = File(b"\x01" * 100)
+    tree = Dir(files)
+    image = build_image(tree, endian="little", xip=("*.bin",))
     sb = mount(image, None, strategy, system=System(physmem=PhysMem(flash_size=32 << 20)))
     mm = MM(sb.system)
     seen = len(sb.system.dmesg)
@@ -327,5 +345,5 @@ def map_past_the_end(form: str, vma_pages: int = MAX_FILE_PAGES + 2,
         assert vma is not None and vma.vm_start == vm_start
         value = vma.vm_private_data if isinstance(vma.vm_private_data, int) else None
     log = tuple(line.removeprefix("cramfs: ") for line in sb.system.dmesg[seen:])
-    return PastTheEnd(form, vma_pages, vm_start, log, value, refused)
+    return PastTheEnd(form, vma_pages, vm_start, log, value, refused, file_size, followed)
 
