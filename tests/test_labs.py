@@ -418,6 +418,18 @@ def test_plausible_wrong_answers_fail_the_loader_check():
     for wrong in (no_split, mixed_like_split):
         result = mixedmap_plan.check(wrong)
         assert not result.ok and "expected" in str(result), wrong.__name__
+    # counts of pages in decimal, the flash address and the offsets in hex
+    report = str(mixedmap_plan.check(lambda strategy, file_pages, xip_pages, data_from, flash:
+                                     [0])).replace("\n  ", " ")
+    assert re.search(r"file_pages=4, xip_pages=4, data_from=1, flash=0x8001000\) returned "
+                     r"\[0x0\]; expected \[0x8001000\]", report), report
+
+
+def test_xip_facts_show_the_flash_address_in_hex():
+    lib = mixedmap_plan.LoadedLibrary("/lib/ld-tail.so")
+    facts = mixedmap_plan.xip_facts(lib.sb, "/lib/ld-tail.so")
+    assert facts == (3, 2, 0x800B000) and facts.flash_address == 0x800B000
+    assert repr(facts) == "XipFacts(file_pages=3, xip_pages=2, flash_address=0x800b000)"
 
 
 def _libc_layout(size, libm_dir="lib"):

@@ -1,4 +1,4 @@
-"""Lab 06: where did libc's flash address go? A library mapped the way a dynamic loader does.
+"""Lab 06: a library's line in /proc/PID/maps, the library mapped the way a dynamic loader does.
 
 On 5 October 2017 Chris Brandt booted his board under the first ``VM_MIXEDMAP`` version of the
 cramfs patch and compared ``/proc/self/maps`` with what v4 (the fault-time split) had shown:
@@ -23,6 +23,7 @@ Model helper: no kernel counterpart.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from typing import NamedTuple
 
 from mmlab.constants import (
     MAP_FIXED,
@@ -49,7 +50,8 @@ from mmlab.xip import (
     mount,
 )
 
-__all__ = ["STRATEGIES", "LoadedLibrary", "cases", "check", "load_library", "xip_facts"]
+__all__ = ["STRATEGIES", "LoadedLibrary", "XipFacts", "cases", "check", "load_library",
+           "xip_facts"]
 
 #: The strategies the check runs: the three columns of chapter 8.
 STRATEGIES = ("refuse", "split", "mixedmap")
@@ -124,7 +126,23 @@ def load_library(mm: MM, file: FsFile, file_pages: int, data_from: int) -> int:
     return address
 
 
-def xip_facts(sb: CramfsSuperBlock, path: str) -> tuple[int, int, int | None]:
+class XipFacts(NamedTuple):
+    """A file's inputs to ``text_offsets``, shown with the flash address in hex.
+
+    Model helper: no kernel counterpart.
+    """
+
+    file_pages: int
+    xip_pages: int
+    flash_address: int | None
+
+    def __repr__(self) -> str:
+        flash = "None" if self.flash_address is None else f"{self.flash_address:#x}"
+        return (f"XipFacts(file_pages={self.file_pages}, xip_pages={self.xip_pages}, "
+                f"flash_address={flash})")
+
+
+def xip_facts(sb: CramfsSuperBlock, path: str) -> XipFacts:
     """``(file_pages, xip_pages, flash_address)`` of a file, as the lab's inputs give them.
 
     ``xip_pages``: how many pages from page 0 v4.15's ``cramfs_physmem_mmap`` maps in place for
@@ -140,10 +158,10 @@ def xip_facts(sb: CramfsSuperBlock, path: str) -> tuple[int, int, int | None]:
     file_pages = (inode.i_size + PAGE_SIZE - 1) >> PAGE_SHIFT
     offset, run = cramfs_get_block_range(inode, 0, file_pages)
     if not offset:
-        return file_pages, 0, None
+        return XipFacts(file_pages, 0, None)
     if run == file_pages and cramfs_last_page_is_shared(inode):
         run -= 1
-    return file_pages, run, (sb.linear_phys_addr + offset if run else None)
+    return XipFacts(file_pages, run, sb.linear_phys_addr + offset if run else None)
 
 
 def _files(image: bytes) -> list[str]:
@@ -173,8 +191,9 @@ def cases(strategies: Sequence[str] = STRATEGIES) -> list[tuple[tuple, list[int]
 
 
 def check(fn: Callable[[str, int, int, int, int | None], list[int]]) -> CheckResult:
-    """Check a learner's ``text_offsets`` against the model's runs of :func:`cases`.
+    """Check a learner's ``text_offsets`` against the model's runs of :func:`cases`. The
+    report gives the flash address and the offsets in hex, the counts of pages in decimal.
 
     Model helper: no kernel counterpart.
     """
-    return check_function(fn, cases(), name="text_offsets", hex_ints=True)
+    return check_function(fn, cases(), name="text_offsets")
