@@ -119,11 +119,27 @@ def test_ram_drill_feedback_and_explain(runs):
         answer = d.answer()
         assert d.feedback(answer).startswith("Right: ")
         assert d.feedback(str(answer)).startswith("Right: ")
-        wrong = d.feedback(answer + 1)
-        assert wrong.startswith(f"Not quite: you wrote {answer + 1}") and "drill.explain()" in wrong
+        wrong = d.feedback(answer + 1)  # the first wrong answer: a hint, not the number
+        assert wrong.startswith(f"Not quite: you wrote {answer + 1}; the mapping holds fewer")
+        assert "drill.explain()" in wrong and f"holds {answer} " not in wrong
+        again = d.feedback(answer + 2)  # the second: the model's count
+        assert again.startswith(f"Not quite: you wrote {answer + 2}, the model holds {answer} ")
         assert f"RAM {answer} page" in d.explain()
         assert "Not answered yet" in d.feedback(...)
         d.next()
+
+
+def test_ram_drill_asks_for_a_number_of_pages(runs):
+    d = RamDrill(seed=2017, runs=runs)
+    for odd in ("two", -1, True, None, [2]):
+        text = d.feedback(odd)
+        assert text.startswith(("Write a number of pages in digits", "A number of pages is 0")), \
+            text
+        assert str(d.answer()) + " page" not in text
+    assert d.feedback(" 2 ").startswith(("Right", "Not quite: you wrote 2;"))
+    d = RamDrill(seed=2017, runs=runs)  # a first wrong answer, below the count
+    if d.answer() > 0:
+        assert "holds more pages" in d.feedback(0)
 
 
 def test_summary_rows_match_the_runs(runs):
@@ -218,8 +234,21 @@ def test_format_rows_filters():
     text = format_rows(rows, scenario_name="xip-executable", field_contains="pagemap")
     body = text.splitlines()[1:-1]
     # pagemap walks a VM_PFNMAP range as a hole: not present (not a pfn hidden from the reader)
-    assert len(body) == 4 and all(" not present " in line for line in body)
+    assert len(body) == 4 and all(line.endswith(" not present") for line in body)
     assert text.endswith("4 fields shown, 4 the same.")
+    assert format_rows(rows, only_different=True).startswith("no field differs (")
+
+
+def test_format_rows_cuts_nothing():
+    """The trial: 'faults (minor, maj…' and the maps after the split cut at 21 characters."""
+    rows = capture_comparison("split-scenarios")
+    text = format_rows(rows, scenario_name="libc-past-xip", field_contains="page 3")
+    assert "…" not in text and "read page 3: faults (minor, major)  (0, 1)" in text
+    assert "      +0x3000-+0x5000 r-xp 00003000 1f:00 53348 /mnt/lib/libc.so.6" in text
+    assert max(len(line) for line in text.splitlines()) <= 88
+    changed = [compare.FieldRow("s", "maps", "a | b", "a | c", False)]
+    assert format_rows(changed).splitlines()[1:4] == [
+        "NOmaps  kernel: a", "        kernel: b", "        model:  a"]
 
 
 def test_race_rows_count_what_each_strategy_breaks():
@@ -240,6 +269,10 @@ def test_race_rows_count_what_each_strategy_breaks():
     assert by["remap in the window", "split-v3"].broken > 0   # the stale pmd v3 kept
     text = format_race_rows(rows)
     assert "vmf->pmd" in text and text.splitlines()[0].split()[:2] == ["race", "strategy"]
+    # every problem in full (the trial: sentences cut with '…'), wrapped at 88 columns
+    assert "…" not in text and max(len(line) for line in text.splitlines()) <= 88
+    flat = " ".join(text.split())
+    assert all(" ".join(p.split()) in flat for r in rows for p in r.problems)
 
 
 def test_a_page_read_then_written_shows_both_faults(runs, monkeypatch):
@@ -291,11 +324,14 @@ def test_picture_reads_right_for_every_scenario(runs):
 def test_picture_puts_offsets_and_faults_on_their_boxes(runs):
     e = StrategyExplorer("libc-past-xip", runs=runs)
     pic = look(e)
-    offsets = sorted((lab for lab in pic.box_labels if lab.text in ("0", "800e000", "3000")),
+    offsets = sorted((lab for lab in pic.box_labels
+                      if lab.text in ("00000000", "0800e000", "00003000")),
                      key=lambda lab: (round(-lab.centre[1], 2), lab.centre[0]))
-    # refuse: 0 and 0; split: 800e000, then 800e000 and 3000 after the split; mixedmap: 0
-    assert [lab.text for lab in offsets] == ["0", "800e000", "0", "0", "800e000", "3000", "0"]
-    split_after = [lab for lab in offsets if lab.text in ("800e000", "3000")][1:]
+    # the offset column as maps prints it (the trial: '800e000' did not read as '0800e000');
+    # refuse: 0 and 0; split: 0800e000, then 0800e000 and 00003000 after the split; mixedmap: 0
+    assert [lab.text for lab in offsets] == ["00000000", "0800e000", "00000000", "00000000",
+                                             "0800e000", "00003000", "00000000"]
+    split_after = [lab for lab in offsets if lab.text in ("0800e000", "00003000")][1:]
     assert split_after[0].box[2] <= split_after[1].box[0] + 1e-3  # side by side, in order
     faults = [lab for lab in pic.box_labels if set(lab.text) <= {"M", "m"}]
     assert len(faults) == 5 + 2 + 2  # refuse faults on every page; split and mixedmap on 3-4
@@ -327,14 +363,13 @@ def test_comparison_rows_read_as_a_learner_reads_them():
     """An errno or a signal by its name, a null by what it means there, the scenario column as
     wide as its longest name; the summary's legend names its errno and signal cells."""
     rows = capture_comparison("xip-scenarios")
-    text = format_rows(rows, scenario_name="shared-write-readonly-fd", width=21)
-    assert "EACCES                EACCES" in text and "'EACCES'" not in text
-    assert "None" not in text and "open errno                       none" in text
-    header, first = text.splitlines()[:2]
-    assert header.index("field") == first.index("open errno")  # columns stay aligned
-    past = format_rows(rows, scenario_name="beyond-eof", field_contains="page 0", width=21)
-    assert "zero past EOF       not read (SIGBUS)" in past
-    assert "matches read(2)     not read (SIGBUS)" in past
+    text = format_rows(rows, scenario_name="shared-write-readonly-fd")
+    assert "  mmap errno  EACCES" in text and "'EACCES'" not in text
+    assert "None" not in text and "  open errno  none" in text
+    past = format_rows(rows, scenario_name="beyond-eof", field_contains="page 0")
+    lines = {line[:36].strip(): line[36:].strip() for line in past.splitlines()}
+    assert lines["read page 0: zero past EOF"] == lines["read page 0: matches read(2)"] == \
+        "not read (SIGBUS)"
     shared = format_rows(rows, scenario_name="last-page-shared", field_contains="EOF")
     assert "no byte past EOF" in shared.splitlines()[1] and "True" in shared.splitlines()[3]
     assert "EROFS, EACCES: the open or the mmap failed" in format_summary(summary_rows())

@@ -26,6 +26,7 @@ import hashlib
 import json
 import pathlib
 import re
+import textwrap
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from types import MappingProxyType
@@ -272,6 +273,7 @@ class RamDrill(Drill):
                 + f". Under {strategy!r}, how many pages of RAM does the mapping hold after "
                 "the touches?")
         self._run = (name, strategy)
+        self._wrong = 0  # wrong answers to this problem: a hint first, the number after two
         return text, run.ram.ram
 
     def explain(self) -> str:
@@ -290,17 +292,35 @@ class RamDrill(Drill):
         return "\n".join(lines)
 
     def feedback(self, given: object) -> str:
-        """A sentence on an answer: not written yet, right, or wrong with the model's count
-        (the learner has tried).
+        """A sentence on an answer: not written yet; not a number of pages (a word, a negative
+        number, a bool: what to write); right; or wrong, with a hint the first time (more or
+        fewer than written, and where to look) and the model's count from the second wrong
+        answer to the same problem on (``answer()`` gives it any time, on request).
 
         Model helper: no kernel counterpart.
         """
         if given is Ellipsis:
             return "Not answered yet: write a number of pages in the cell above."
-        if self.check(given):
-            return f"Right: {_count(int(str(self._answer)), 'page')} of RAM."
-        return (f"Not quite: you wrote {given!r}, the model holds {self._answer} page(s) of RAM. "
-                "Go through the touches one by one: print(drill.explain()) does.")
+        number = given.strip() if isinstance(given, str) else given
+        if isinstance(number, str) and number.isdigit():
+            number = int(number)
+        if isinstance(number, bool) or not isinstance(number, int):
+            return (f"Write a number of pages in digits, such as 2, not {given!r}: the "
+                    "question asks how many pages of RAM the mapping holds.")
+        if number < 0:
+            return f"A number of pages is 0 or more, not {number}."
+        answer = int(str(self._answer))
+        if number == answer:
+            return f"Right: {_count(answer, 'page')} of RAM."
+        self._wrong += 1
+        if self._wrong == 1:
+            more = "fewer" if number > answer else "more"
+            return (f"Not quite: you wrote {number}; the mapping holds {more} pages of RAM. "
+                    "Count only the pages a touch found in the page cache or copied: a page "
+                    "read from flash costs none. Try again; print(drill.explain()) goes "
+                    "through the touches one by one.")
+        return (f"Not quite: you wrote {number}, the model holds {_count(answer, 'page')} of "
+                "RAM. print(drill.explain()) goes through the touches one by one.")
 
 
 # --- the explorer -----------------------------------------------------------------------------
@@ -324,10 +344,6 @@ def _vma_spans(run: ScenarioRun, after: bool) -> list[tuple[int, int, str, str]]
 def _count(n: int, word: str) -> str:
     """``1 page``, ``2 pages``, ``0 pages``: a number and its noun, in the right form."""
     return f"{n} {word}" if n == 1 else f"{n} {word}s"
-
-
-def _clip(text: str, chars: int) -> str:
-    return text if len(text) <= chars else text[:chars - 1] + "…"
 
 
 def _fit(ax: Axes, text: str, width: float, size: float, family: str = "sans-serif") -> str:
@@ -363,8 +379,9 @@ class StrategyExplorer(Explorer):
     """One scenario under each strategy, drawn as columns.
 
     Each column shows, top to bottom: the VMAs right after the mmap and after the touches
-    (:data:`VMA_KINDS`: purple ``VM_PFNMAP``, hatched purple ``VM_MIXEDMAP``, blue with
-    vertical lines a plain file VMA; the label is the offset column of ``/proc/PID/maps``), one
+    (:data:`VMA_KINDS`: pink ``VM_PFNMAP``, hatched pink ``VM_MIXEDMAP``, blue with vertical
+    lines a plain file VMA; the label, on a white ground, is the offset column of
+    ``/proc/PID/maps`` as it prints it), one
     box per page of the mapping drawn by where the touch found it (:data:`PAGE_KINDS`: flash,
     page cache, anonymous copy, SIGBUS, not touched) with the fault it took under it (``M``
     major, ``m`` minor, nothing: no fault), the RAM bill, and the cramfs log lines (cut to the
@@ -481,9 +498,13 @@ class StrategyExplorer(Explorer):
                 left, right = x0 + first * pw, x0 + end * pw
                 boxes.setdefault(VMA_KINDS[kind], []).append(
                     Rectangle((left, y - 0.35), right - left, 0.7))
-                text = offset.lstrip("0") or "0"
+                text = offset  # as maps prints it: 8 hex digits, 0800e000
                 size = 7.0 if _text_width(ax, text, 7.0) <= right - left - 0.4 else 6.5
-                box_label(ax, (left, y - 0.35, right, y + 0.35), text, fontsize=size)
+                # on a plain background: a hatched or striped VMA would cross its digits
+                box_label(ax, (left, y - 0.35, right, y + 0.35), text, fontsize=size,
+                          family="monospace",
+                          bbox={"boxstyle": "square,pad=0.12", "facecolor": "white",
+                                "edgecolor": "none"})
         touched = {t.page: t for t in run.touches}  # the last touch of a page: its kind
         for page in range(sc.pages):
             t = touched.get(page)
@@ -539,8 +560,9 @@ def race_rows(names: Sequence[str] = tuple(RACES),
 
 
 def format_race_rows(rows: Sequence[RaceRow], *, problems: bool = True,
-                     width: int = 160) -> str:
-    """The race rows as a table, each followed by its distinct problems (clipped).
+                     width: int = 88) -> str:
+    """The race rows as a table, each followed by its distinct problems, each in full, wrapped
+    between words at ``width`` characters.
 
     Model helper: no kernel counterpart.
     """
@@ -548,7 +570,9 @@ def format_race_rows(rows: Sequence[RaceRow], *, problems: bool = True,
     for r in rows:
         lines.append(f"{r.race:24} {r.strategy:9} {r.interleavings:13} {r.broken:7}")
         if problems:
-            lines += [f"    - {_clip(p, width)}" for p in r.problems]
+            lines += [w for p in r.problems for w in textwrap.wrap(
+                p, width, initial_indent="    - ", subsequent_indent="      ",
+                break_long_words=False, break_on_hyphens=False)]
     return "\n".join(lines)
 
 
@@ -820,20 +844,45 @@ def format_counts(counts: Mapping[str, tuple[int, int]]) -> str:
 
 def format_rows(rows: Sequence[FieldRow], *, scenario_name: str | None = None,
                 field_contains: str = "", only_different: bool = False,
-                width: int = 60) -> str:
-    """The rows as a table (scenario, field, kernel, model, same?), optionally filtered.
+                width: int = 88) -> str:
+    """The rows as text, optionally filtered: per scenario a heading, then one field a line,
+    its value once where the kernel and the model agree, ``kernel:`` and ``model:`` lines
+    marked ``NO`` where they differ. Nothing is cut: a value of several lines (``maps``,
+    ``smaps``: `` | ``-joined) gets a line each, and a value too long for the line goes under
+    its field, wrapped at ``width`` characters between words. An empty selection says so.
 
     Model helper: no kernel counterpart.
     """
     chosen = [r for r in rows
               if (scenario_name is None or r.scenario == scenario_name)
               and field_contains in r.field and (r.same is False or not only_different)]
-    name = max([22] + [len(r.scenario) for r in chosen])  # shared-write-readonly-fd: 24
-    lines = [f"{'scenario':{name}} {'field':32} {'kernel':{width}} {'model':{width}} same?"]
-    for r in chosen:
-        lines.append(f"{r.scenario:{name}} {_clip(r.field, 32):32} "
-                     f"{_clip(r.kernel, width):{width}} {_clip(r.model, width):{width}} "
-                     f"{'yes' if r.same else 'NO'}")
+    if not chosen:
+        what = "no field differs" if only_different else "no field matches"
+        return f"{what} ({_count(len(rows), 'field')} compared)."
+    name_w = max(len(r.field) for r in chosen) + 2
+    room = width - 2 - name_w
+
+    def value_lines(label: str, value: str) -> list[str]:
+        parts = [f"{label}{part}" for part in value.split(" | ")]
+        return [w for part in parts for w in textwrap.wrap(
+            part, width - 6, subsequent_indent="  ", break_long_words=False,
+            break_on_hyphens=False) or [part]]
+
+    lines: list[str] = []
+    for scenario_name_ in dict.fromkeys(r.scenario for r in chosen):
+        mine = [r for r in chosen if r.scenario == scenario_name_]
+        lines.append(f"{scenario_name_}: {_count(len(mine), 'field')}, "
+                     f"{sum(r.same for r in mine)} the same on the kernel and the model")
+        for r in mine:
+            values = (value_lines("", r.kernel) if r.same else
+                      value_lines("kernel: ", r.kernel) + value_lines("model:  ", r.model))
+            mark = "  " if r.same else "NO"
+            if all(len(v) <= room for v in values):
+                lines.append(f"{mark}{r.field:{name_w}}{values[0]}")
+                lines += [" " * (2 + name_w) + v for v in values[1:]]
+            else:
+                lines.append(f"{mark}{r.field}")
+                lines += ["      " + v for v in values]
     lines.append(f"{_count(len(chosen), 'field')} shown, {sum(r.same for r in chosen)} the same.")
     return "\n".join(lines)
 
