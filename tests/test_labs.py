@@ -317,6 +317,17 @@ def test_private_data_check_is_fair_to_right_answers_written_otherwise():
     assert not bad.ok and "first_read(form='seed'" in str(bad) and "expected" in str(bad)
 
 
+def test_private_data_guesses_read_as_the_runs_print_them():
+    from mmlab.viz.quiz import compare_guess
+    assert private_data.as_read("segv") == private_data.as_read(" SigSegv") == "SIGSEGV"
+    assert private_data.as_read("bus") == "SIGBUS" and private_data.as_read("file page 3") == 3
+    assert private_data.as_read("zeros") == "zeros" and private_data.as_read(3) == 3
+    line = compare_guess("segv", "SIGSEGV", "what the read shows", read_as=private_data.as_read,
+                         show=private_data.read_text)
+    assert line == "Your guess 'segv' (read as 'SIGSEGV') is right: what the read shows is SIGSEGV."
+    assert private_data.read_text(3) == "file page 3"
+
+
 def test_private_data_schedule_refuses_impossible_arguments():
     with pytest.raises(ValueError, match="form must be"):
         private_data.read_after("v4")

@@ -51,8 +51,8 @@ from mmlab.viz.split import unpack_seed
 from mmlab.xip import mount
 
 __all__ = ["BASE", "CHANGES", "FORMS", "LAB_FILE", "MAX_FILE_PAGES", "MAX_FILE_SIZE", "PastTheEnd",
-           "ReadAfter", "check", "first_read_cases", "lab_image", "map_past_the_end",
-           "read_after", "same_read", "v3_decode", "v3_split_val"]
+           "ReadAfter", "as_read", "check", "first_read_cases", "lab_image", "map_past_the_end",
+           "read_after", "read_text", "same_read", "v3_decode", "v3_split_val"]
 
 #: The lab's form names and the model's strategy for each.
 FORMS = MappingProxyType({"seed": "split", "v3": "split-v3"})
@@ -133,7 +133,7 @@ class ReadAfter:
         return f"mremap of the whole VMA {abs(self.amount)} pages {way}"
 
     def __str__(self) -> str:
-        shown = self.read if isinstance(self.read, str) else f"file page {self.read}"
+        shown = read_text(self.read)
         return "\n".join([
             f"{self.form}: {self.vma_pages} pages mapped, the first {self.xip_pages} from flash, "
             f"then {self._what()};",
@@ -239,6 +239,31 @@ def same_read(given: object, expected: object) -> bool:
         except ValueError:
             return False
     return not isinstance(given, bool) and given == expected
+
+
+def read_text(read: object) -> str:
+    """What a read showed, as the lab prints it: ``"file page 3"`` for 3, a signal by its name.
+
+    Model helper: no kernel counterpart.
+    """
+    return f"file page {read}" if isinstance(read, int) and not isinstance(read, bool) \
+        else str(read)
+
+
+def as_read(guess: object) -> object:
+    """A guess of what a read shows, in the words the lab's runs print it: a signal named with or
+    without ``SIG`` in any case (``"segv"`` is ``"SIGSEGV"``), a file page as ``"file page 3"``
+    or ``"page 3"`` (3); anything else comes back as it is.
+
+    Model helper: no kernel counterpart.
+    """
+    if not isinstance(guess, str):
+        return guess
+    word = guess.strip().upper().removeprefix("SIG")
+    if word in ("SEGV", "BUS"):
+        return "SIG" + word
+    page = re.fullmatch(r"\s*(?:file\s+)?page\s+(\d+)\s*", guess, re.IGNORECASE)
+    return int(page.group(1)) if page else guess
 
 
 def check(first_read: Callable[[str, int, int, str, int, int], int | str]) -> CheckResult:
