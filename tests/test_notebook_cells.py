@@ -68,6 +68,7 @@ def test_widget_and_check_cells_import_what_they_use(path):
 def test_each_notebook_says_near_the_top_what_to_do_with_a_broken_widget(path):
     first = "".join(json.loads(path.read_text())["cells"][0]["source"])
     assert "broken-image icon" in first and "NameError" in first
+    assert "chain-link icon" in first  # what a widget shows once its kernel is gone
     assert "Run All Above Selected Cell" in first
 
 

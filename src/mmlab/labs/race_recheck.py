@@ -35,7 +35,7 @@ from mmlab.race import RACES, Fault, Mprotect, Munmap, Run, ThreadSpec, run_sche
 from mmlab.scenarios import Scenario, scenario, scenario_image
 from mmlab.system import System
 from mmlab.uaccess import user_read
-from mmlab.viz.quiz import CheckResult
+from mmlab.viz.quiz import CheckResult, wrap_output
 from mmlab.xip import CRAMFS_VMASPLIT_OPS, mount
 
 __all__ = ["WINDOW_EVENTS", "OwnRaceCheck", "Replay", "WindowState", "as_file_page",
@@ -206,7 +206,8 @@ class OwnRaceCheck:
             head = "Well done: the seed breaks, v3 does not, and the chapter did not show it."
         else:
             head = "Not yet:\n" + "\n".join(f"  - {p}" for p in self.problems)
-        return "\n\n".join([head] + [str(r) for r in (self.seed, self.v3) if r is not None])
+        return wrap_output("\n\n".join([head] + [str(r) for r in (self.seed, self.v3)
+                                                if r is not None]))
 
 
 def _in_window(run: Run) -> bool:
