@@ -124,7 +124,8 @@ def test_packing_says_a_split_page_0_splits_at_vm_start():
     assert p.at_start() == ""
     p.set(split_page=0, split_pgoff=3)  # value 0x3: not "no split point", a split at vm_start
     assert p.value == 3 and p.refusal() == ""
-    assert "split_vma at the VMA's first address" in p.text and "mprotect race" in p.text
+    assert "split_vma at the VMA's first" in p.text and "mprotect race" in p.text
+    assert max(len(line) for line in p.text.splitlines()) <= 96
     assert "split point at vm_start" in " ".join(look(p).strings())
     p.set(strategy="split-v3")
     assert "v3 splits nothing" in p.text
@@ -467,11 +468,12 @@ def test_race_explorer_says_none_when_no_vma_is_left():
 def test_a_wrong_packed_guess_names_the_field_that_differs():
     from mmlab.viz.split import packed_fields_hint
 
-    hint = packed_fields_hint(0x3003, 0x30003)  # split_page shifted by 12, not 16
+    hint = " ".join(packed_fields_hint(0x3003, 0x30003).split())  # split_page << 12, not 16
+    assert max(len(line) for line in packed_fields_hint(0x3003, 0x30003).splitlines()) <= 88
     assert "split_pgoff (bits 0-15): yours is 0x3003 = 12291, it should be 3" in hint
     assert "split_page (bits 16+): yours is 0, it should be 3" in hint
-    assert "split_pgoff (bits 0-15): yours is 4, it should be 3" in packed_fields_hint(
-        "0x30004", 0x30003)
-    assert "split_page (bits 16+): yours is 3, right" in packed_fields_hint(0x30004, 0x30003)
+    other = " ".join(packed_fields_hint("0x30004", 0x30003).split())
+    assert "split_pgoff (bits 0-15): yours is 4, it should be 3" in other
+    assert "split_page (bits 16+): yours is 3, right" in other
     for right_or_none in ("0x30003", 196611, ..., "split page 3", True):
         assert packed_fields_hint(right_or_none, 0x30003) == ""

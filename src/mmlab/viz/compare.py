@@ -53,7 +53,7 @@ from mmlab.scenarios import (
 )
 from mmlab.system import System
 from mmlab.viz.base import PALETTE, Explorer, course_data, schematic_axes
-from mmlab.viz.quiz import Drill
+from mmlab.viz.quiz import Drill, wrap_output
 from mmlab.viz.style import KINDS, Kind, box_label, draw_legend, first_fitting, kind_collection
 from mmlab.viz.style import text_width as _text_width
 
@@ -305,8 +305,8 @@ class RamDrill(Drill):
         if isinstance(number, str) and number.isdigit():
             number = int(number)
         if isinstance(number, bool) or not isinstance(number, int):
-            return (f"Write a number of pages in digits, such as 2, not {given!r}: the "
-                    "question asks how many pages of RAM the mapping holds.")
+            return wrap_output(f"Write a number of pages in digits, such as 2, not {given!r}: "
+                               "the question asks how many pages of RAM the mapping holds.")
         if number < 0:
             return f"A number of pages is 0 or more, not {number}."
         answer = int(str(self._answer))
@@ -315,12 +315,14 @@ class RamDrill(Drill):
         self._wrong += 1
         if self._wrong == 1:
             more = "fewer" if number > answer else "more"
-            return (f"Not quite: you wrote {number}; the mapping holds {more} pages of RAM. "
-                    "Count only the pages a touch found in the page cache or copied: a page "
-                    "read from flash costs none. Try again; print(drill.explain()) goes "
-                    "through the touches one by one.")
-        return (f"Not quite: you wrote {number}, the model holds {_count(answer, 'page')} of "
-                "RAM. print(drill.explain()) goes through the touches one by one.")
+            return wrap_output(
+                f"Not quite: you wrote {number}; the mapping holds {more} pages of RAM. Count "
+                "only the pages a touch found in the page cache or copied: a page read from "
+                "flash costs none. Try again; print(drill.explain()) goes through the touches "
+                "one by one.")
+        return wrap_output(f"Not quite: you wrote {number}, the model holds "
+                           f"{_count(answer, 'page')} of RAM. print(drill.explain()) goes "
+                           "through the touches one by one.")
 
 
 # --- the explorer -----------------------------------------------------------------------------

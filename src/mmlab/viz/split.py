@@ -56,7 +56,7 @@ from mmlab.trace import Recorder, Step
 from mmlab.uaccess import user_read
 from mmlab.viz.base import PALETTE, Explorer, schematic_axes
 from mmlab.viz.kernelraces import kernel_says, load_kernel_races, window_run
-from mmlab.viz.quiz import Drill, learner_value
+from mmlab.viz.quiz import Drill, learner_value, wrap_output
 from mmlab.viz.style import Kind, box_label, draw_legend, kind_collection, text_width
 from mmlab.xip import (
     CramfsInode,
@@ -163,7 +163,7 @@ def packed_fields_hint(guess: object, value: int, strategy: str = "split") -> st
             (high_name, f"bits {low}+", number >> low, value >> low)):
         verdict = "right" if mine == right else f"it should be {_both(right)}"
         parts.append(f"{name} ({bits}): yours is {_both(mine)}, {verdict}")
-    return "Field by field: " + "; ".join(parts) + "."
+    return wrap_output("Field by field: " + "; ".join(parts) + ".")
 
 
 class PackingExplorer(Explorer):
@@ -380,15 +380,18 @@ class PackingExplorer(Explorer):
                          "returns VM_FAULT_SIGSEGV")
         elif self.at_start():
             if self.strategy == "split-v3":
-                lines.append("  split page 0: the split point is vm_start, nothing lies below "
-                             "it: v3 splits nothing and makes the whole VMA the page-cache VMA "
-                             "(what it does in the mprotect race of section 3)")
+                lines += ["  split page 0: the split point is vm_start, nothing lies below it: "
+                          "v3 splits nothing",
+                          "    and makes the whole VMA the page-cache VMA (what it does in the "
+                          "mprotect race of section 3)"]
             else:
-                lines.append("  split page 0 with a non-zero value: the split point is "
-                             "vm_start, every fault is at or above it, and the seed calls "
-                             "split_vma at the VMA's first address: a lower part of no pages, "
-                             "the defect of the mprotect race in section 3 (v4.15's "
-                             "__split_vma does not check; the model refuses: VM_FAULT_OOM)")
+                lines += ["  split page 0 with a non-zero value: the split point is vm_start, "
+                          "every fault is",
+                          "    at or above it, and the seed calls split_vma at the VMA's first "
+                          "address: a lower",
+                          "    part of no pages, the defect of the mprotect race in section 3 "
+                          "(v4.15's __split_vma",
+                          "    does not check; the model refuses: VM_FAULT_OOM)"]
         if self.past_eof():
             lines.append(f"  split_pgoff {pgoff} is at or past the end of libc.so.6 "
                          f"({self.file_pages} pages, 0 to {self.file_pages - 1}): the upper VMA "
@@ -1042,9 +1045,10 @@ class RaceExplorer(Explorer):
         if real and self.kernel_class() == self.klass:
             lines += ["", real]
         elif real:
-            lines += ["", f"A real kernel ran this race on one schedule, thread 1's step while "
-                      f"thread 0 waits in the window: class {self.kernel_class() + 1}'s (pick "
-                      "it to read what the kernel printed)."]
+            lines += ["", wrap_output(
+                f"A real kernel ran this race on one schedule, thread 1's step while thread 0 "
+                f"waits in the window: class {self.kernel_class() + 1}'s (pick it to read what "
+                "the kernel printed).")]
         return "\n".join(lines)
 
     def kernel_class(self) -> int:
