@@ -97,6 +97,10 @@ def test_reports_are_wrapped_between_words_for_the_output_area():
 
 
 def test_learner_values():
+    assert learner_value("file page 3") == 3 == learner_value("page 3")
+    assert learner_value("pfn 0x8001") == 0x8001 and learner_value("segv") == "SIGSEGV"
+    assert "is right" in compare_guess("Bus", "SIGBUS", "the signal")
+    assert learner_value("page fault") == "page fault"  # a word answer stays words
     assert learner_value("0x10") == 16 and learner_value("NULL") is None
     assert learner_value([1, "2"]) == (1, 2) and learner_value({1, "0x2"}) == frozenset({1, 2})
     assert same_value([1, 2], (1, 2)) and not same_value([2, 1], (1, 2))

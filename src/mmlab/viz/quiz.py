@@ -78,6 +78,12 @@ _SIGNAL = re.compile(r"SIG[A-Z]+")
 #: A unit word after a number ("20 bytes", "3 pages"): the number is what is compared.
 _UNIT = re.compile(r"\s+(bytes?|pages?|VMAs?|faults?|frames?|blocks?)$", re.IGNORECASE)
 
+#: What a number may be named before it: "page 3", "file page 3", "pfn 0x8001".
+_NAMED = re.compile(r"^(file\s+page|page|pfn|frame|block)\s+(?=\S)", re.IGNORECASE)
+
+#: The signals the course's faults end in, written without their SIG ("segv" is SIGSEGV).
+_BARE_SIGNALS = frozenset({"SEGV", "BUS"})
+
 #: CSS for a quiz: long options wrap beside their own radio button instead of running over the
 #: next one (JupyterLab gives each radio label one line of fixed height).
 _QUIZ_CSS = """<style>
@@ -106,7 +112,9 @@ def workshop_mode() -> bool:
 # --- values as a learner writes them -----------------------------------------------------------
 def learner_value(value: object, *, hex_text: bool = False) -> object:
     """``value`` in a form that compares by meaning: ``"3"`` and ``"0x3"`` as the number 3,
-    ``"None"``/``"NULL"`` as None, any sequence as a tuple, any set as a frozenset (recursively).
+    ``"None"``/``"NULL"`` as None, any sequence as a tuple, any set as a frozenset (recursively);
+    a number's unit or name goes (``"3 pages"``, ``"file page 3"``), a signal may lack its SIG
+    (``"segv"``).
     With ``hex_text`` (a quantity read in hex) digits without ``0x`` are hex too: ``"08001000"``
     as ``/proc/PID/maps`` prints an offset.
 
@@ -127,7 +135,9 @@ def learner_value(value: object, *, hex_text: bool = False) -> object:
             return -getattr(errno, errno_name.group(2))
         if _SIGNAL.fullmatch(text.upper()):  # "sigbus" is SIGBUS
             return text.upper()
-        digits = _UNIT.sub("", text).replace("_", "")
+        if text.upper() in _BARE_SIGNALS:
+            return "SIG" + text.upper()
+        digits = _NAMED.sub("", _UNIT.sub("", text)).replace("_", "")
         try:
             return int(digits, 16) if hex_text and _HEX_DIGITS.fullmatch(digits) else int(digits, 0)
         except ValueError:
