@@ -135,6 +135,8 @@ def test_table_lists_every_class():
     assert explore((Fault(3), Munmap(0, 5)), "split-v3", version=(6, 12)).table().splitlines()[
         0].endswith("(split-v3, mm of v6.12)")
     assert "BROKEN: oops: find_vma returned NULL" in text
+    assert max(map(len, text.splitlines()[1:])) <= 88  # wrapped between words, as a notebook
+    assert "holding mmap_sem for writing" in " ".join(text.split())  # shows it, whole
     assert Mprotect(3, 2, PROT_READ).label == "mprotect pages 3-4"
 
 

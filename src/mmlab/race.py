@@ -32,6 +32,7 @@ Model helper: no kernel counterpart (the kernel's threads and scheduler).
 from __future__ import annotations
 
 import errno
+import textwrap
 from collections import Counter
 from collections.abc import Callable, Generator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -106,6 +107,10 @@ __all__ = [
     "run_schedule",
     "steps_of",
 ]
+
+#: The width a table's problem lines are wrapped to (a notebook's output breaks longer lines
+#: wherever the panel ends, inside a word).
+_TABLE_WIDTH = 88
 
 
 # --- what a thread does ---------------------------------------------------------------------
@@ -754,7 +759,9 @@ class RaceReport:
                  + f" ({self.strategy}, mm of v{self.version[0]}.{self.version[1]})"]
         for (outcomes, broken), n in self.classes.most_common():
             lines.append(f"{n:6}  " + "  |  ".join(outcomes))
-            lines.extend(f"        BROKEN: {b}" for b in broken)
+            lines.extend(textwrap.fill(f"BROKEN: {b}", _TABLE_WIDTH, initial_indent=" " * 8,
+                                       subsequent_indent=" " * 16, break_long_words=False,
+                                       break_on_hyphens=False) for b in broken)
         return "\n".join(lines)
 
 
