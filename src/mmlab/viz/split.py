@@ -148,8 +148,9 @@ def packed_fields_hint(guess: object, value: int, strategy: str = "split") -> st
     the learner sees where the reasoning parted; "" for a right guess, no guess (``...``), or
     something that is not a number.
 
-    Patch: the packing of ``cramfs_physmem_mmap`` (seed 16 + 16 bits, LKML 2017-08-16; v3
-    12 bits + virtual page number, 2017-08-31). Model helper otherwise.
+    Model helper: no kernel counterpart (it reads the packing of the patch's
+    ``cramfs_physmem_mmap``: the seed's 16 + 16 bits, LKML 2017-08-16; v3's 12 bits and a
+    virtual page number, 2017-08-31).
     """
     number = learner_value(guess) if guess is not Ellipsis else None
     if isinstance(number, bool) or not isinstance(number, int) or number == value:
