@@ -352,11 +352,16 @@ def _fit(ax: Axes, text: str, width: float, size: float, family: str = "sans-ser
     """``text``, cut short with "…" until it fits ``width`` data units of ``ax``."""
     if _text_width(ax, text, size, family=family) <= width:
         return text
-    for end in range(len(text) - 1, 0, -1):
-        short = text[:end].rstrip() + "…"
-        if _text_width(ax, short, size, family=family) <= width:
-            return short
-    return "…"
+    # the longest prefix that fits, by bisection (a prefix is never wider than a longer one):
+    # a log line cut one character at a time took 35 measurements, most of a redraw's time
+    fits, too_long = 0, len(text)
+    while too_long - fits > 1:
+        end = (fits + too_long) // 2
+        if _text_width(ax, text[:end].rstrip() + "…", size, family=family) <= width:
+            fits = end
+        else:
+            too_long = end
+    return text[:fits].rstrip() + "…" if fits else "…"
 
 
 #: How the explorer draws a VMA, by the flags ``smaps`` shows.
