@@ -7,10 +7,23 @@ rwsem rules changes them.
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from mmlab.constants import PROT_READ
-from mmlab.race import RACES, Fault, Mprotect, Mremap, Munmap, explore, race, run_schedule
+from mmlab.race import (
+    RACES,
+    Fault,
+    Mprotect,
+    Mremap,
+    Munmap,
+    explore,
+    fair_schedule,
+    race,
+    run_schedule,
+    steps_of,
+)
 
 OK = ()
 
@@ -230,3 +243,48 @@ def test_v3_catches_the_other_file_but_its_refault_meets_the_moved_split_point()
     assert (seed.broken_runs, v3.broken_runs) == (1, 5)
     window = [o for (o, b) in v3.classes if o[0].startswith("NOPAGE")]
     assert window == [("NOPAGE x1, refault, SIGBUS", "done")]
+
+
+def _vmas(state):
+    return [(v.first, v.end, v.pgoff, v.ops) for v in state.vmas]
+
+
+def test_steps_of_snapshots_the_vmas_and_the_lock_holders_around_munmap():
+    """The seed's broken munmap schedule, step by step: thread 0 drops mmap_sem, thread 1's
+    munmap removes the whole VMA (nothing left at page 3), thread 0 takes the lock for writing
+    and dies on the NULL find_vma there, holding it."""
+    seed = race("munmap in the window", "split")
+    (run,) = [r for (_, broken), r in seed.examples.items() if broken]
+    _, frames = steps_of(RACES["munmap in the window"], "split", [t for t, _ in run.schedule])
+    assert [(f.thread, f.label) for f in frames] == run.schedule
+    whole = [(0, 5, frames[0].before.vmas[0].pgoff, "split")]
+    assert _vmas(frames[0].before) == whole and frames[0].before.vmas[0].file == "libc.so.6"
+    down_read, up_read, munmap, down_write = frames[1:]
+    assert down_read.after.readers == (0,) and down_read.after.lock_text() == (
+        "held for reading by thread 0")
+    assert up_read.after.readers == () and up_read.after.writer is None  # the unlocked window
+    assert munmap.label == "syscall" and _vmas(munmap.before) == whole
+    assert not any(v.first <= 3 < v.end for v in munmap.after.vmas)
+    assert munmap.after.vmas == ()
+    assert down_write.after.writer == 0 and down_write.after.lock_text() == (
+        "held for writing by thread 0")
+    # the snapshots are values: later steps did not change the one taken before the munmap
+    assert _vmas(up_read.after) == whole
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        up_read.after.vmas[0].first = 1  # type: ignore[misc]
+
+
+def test_steps_of_shows_the_two_halves_of_the_split_and_both_readers():
+    threads = RACES["two faults"]
+    _, frames = steps_of(threads, "split", fair_schedule(threads, "split"))
+    assert max(len(f.after.readers) for f in frames) == 2  # both faults under the read lock
+    both = next(f for f in frames if len(f.after.readers) == 2)
+    assert both.after.lock_text() == "held for reading by threads 0, 1"
+    split = next(f for f in frames if f.label == "down_write_killable")
+    pfn = split.before.vmas[0].pgoff
+    assert _vmas(split.before) == [(0, 5, pfn, "split")]
+    assert _vmas(split.after) == [(0, 3, pfn, "none"), (3, 5, 3, "page-cache")]
+    assert split.after.writer == split.thread
+    assert [v.pages for v in split.after.vmas] == ["pages 0-2", "pages 3-4"]
+    # each step starts from the state the one before left
+    assert all(a.after == b.before for a, b in zip(frames, frames[1:], strict=False))

@@ -35,7 +35,7 @@ import errno
 import textwrap
 from collections import Counter
 from collections.abc import Callable, Generator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 
 from mmlab.constants import (
@@ -100,7 +100,9 @@ __all__ = [
     "RaceReport",
     "Remap",
     "Run",
+    "State",
     "Step",
+    "VmaView",
     "explore",
     "fair_schedule",
     "race",
@@ -693,13 +695,73 @@ class Run:
 
 
 @dataclass(frozen=True)
+class VmaView:
+    """One VMA of the process at a moment of a run, as plain values (not the live VMA).
+
+    ``first`` and ``end`` are pages of the cramfs mapping (``end`` excluded; a VMA elsewhere,
+    the anonymous region or the file an mremap moves, has pages outside ``[0, mapping's
+    pages)``, negative below it); ``pgoff`` its ``vm_pgoff`` (a PFN for the part
+    ``remap_pfn_range`` mapped); ``ops`` its ``vm_ops``: ``"split"`` (the seed's
+    ``cramfs_vmasplit_ops``), ``"page-cache"`` (``generic_file_vm_ops``), ``"none"`` (NULL);
+    ``file`` the name of its file, ``""`` for an anonymous VMA.
+
+    Model helper: no kernel counterpart (a line of ``/proc/PID/maps``, in pages).
+    """
+
+    first: int
+    end: int
+    pgoff: int
+    ops: str
+    file: str
+
+    @property
+    def pages(self) -> str:
+        """"page 3" or "pages 0-4"."""
+        return _pages(self.first, self.end - self.first)
+
+
+@dataclass(frozen=True)
+class State:
+    """The process between two steps of a run: who holds ``mmap_sem``, and its VMAs.
+
+    ``readers``: the threads holding ``mmap_sem`` for reading (a thread twice if it holds it
+    twice); ``writer``: the thread holding it for writing, or None. The rwsem itself counts
+    readers without names: a thread's holds are the lock operations its own steps made (a
+    thread that releases a hold it does not have, as ``get_user_pages``'s caller after
+    ``-EBUSY``, takes away the lowest-numbered other reader's). ``vmas``: every VMA of the
+    process, lowest address first.
+
+    Model helper: no kernel counterpart.
+    """
+
+    readers: tuple[int, ...] = ()
+    writer: int | None = None
+    vmas: tuple[VmaView, ...] = ()
+
+    def lock_text(self) -> str:
+        """Who holds ``mmap_sem``: "free", "held for writing by thread 0", "held for reading
+        by threads 0, 1".
+
+        Model helper: no kernel counterpart.
+        """
+        if self.writer is not None:
+            return f"held for writing by thread {self.writer}"
+        if not self.readers:
+            return "free"
+        many = "threads" if len(self.readers) > 1 else "thread"
+        return f"held for reading by {many} " + ", ".join(str(t) for t in self.readers)
+
+
+@dataclass(frozen=True)
 class Step:
     """One step of a run, as :func:`steps_of` records it for a picture.
 
     ``thread`` ran ``label``; ``pending`` is every thread's next step at that moment (None for a
     thread that has finished), ``enabled`` the threads that could run (a pending thread not in
     it waits: for ``mmap_sem``, a VMA lock or a page); ``mmap_sem`` the lock's state before the
-    step ("free", "read x2", "write"); ``vma_locks`` who held which VMA's read lock.
+    step ("free", "read x2", "write"); ``vma_locks`` who held which VMA's read lock;
+    ``before`` and ``after`` the :class:`State` before and after the step (the lock's holders
+    by thread, the VMAs).
 
     Model helper: no kernel counterpart.
     """
@@ -710,6 +772,8 @@ class Step:
     enabled: tuple[int, ...]
     mmap_sem: str
     vma_locks: tuple[tuple[int, str], ...]
+    before: State = State()
+    after: State = State()
 
     def waiting(self) -> tuple[int, ...]:
         """The threads that had a step to run but could not.
@@ -811,6 +875,7 @@ def _execute(threads: Sequence[ThreadSpec], strategy: str, which: Scenario, imag
     schedule: list[tuple[int, str]] = []
     choices: list[list[int]] = []
     broken_at: dict[str, int] = {}
+    holds = _Holds([0] * len(threads))  # who holds mmap_sem, for the frames only
     while any(label is not None for label in pending):
         enabled = [i for i, label in enumerate(pending)
                    if label is not None and _enabled(label, world, threads[i], i, outs[i])]
@@ -826,8 +891,10 @@ def _execute(threads: Sequence[ThreadSpec], strategy: str, which: Scenario, imag
         choices.append(enabled)
         schedule.append((i, pending[i] or ""))
         if frames is not None:
+            state = frames[-1].after if frames else _state(world, holds)
             frames.append(Step(i, pending[i] or "", tuple(pending), tuple(enabled),
-                               _lock_text(world), _vma_locks(world, outs)))
+                               _lock_text(world), _vma_locks(world, outs), state))
+        sem_before = (world.mm.mmap_sem.readers, world.mm.mmap_sem.writer)
         seen = len(outs[i].problems())
         try:
             pending[i] = programs[i].send(None)
@@ -837,6 +904,9 @@ def _execute(threads: Sequence[ThreadSpec], strategy: str, which: Scenario, imag
             outs[i].result = "oops"
             outs[i].broken.append(f"oops: {bug}")
             pending[i] = None
+        if frames is not None:
+            _hold(holds, i, sem_before, (world.mm.mmap_sem.readers, world.mm.mmap_sem.writer))
+            frames[-1] = replace(frames[-1], after=_state(world, holds))
         for j, other in enumerate(outs):  # a VMA changed under another thread's VMA lock
             if j != i and other.vma_locked is not None and (
                     _vma_fields(other.vma_locked) != other.vma_seen):
@@ -873,6 +943,46 @@ def _execute(threads: Sequence[ThreadSpec], strategy: str, which: Scenario, imag
     run = Run(schedule, tuple(o.summary() for o in outs), found, vmas,
               tuple(broken_at.get(b) for b in found), tuple((o.minflt, o.majflt) for o in outs))
     return run, choices
+
+
+@dataclass
+class _Holds:
+    """Who holds ``mmap_sem`` during a run: read holds per thread, the writer."""
+
+    reads: list[int]
+    writer: int | None = None
+
+
+def _hold(holds: _Holds, thread: int, before: tuple[int, bool], after: tuple[int, bool]) -> None:
+    """Credit ``thread`` with what its step did to ``mmap_sem`` (``before``, ``after``: the
+    lock's readers and writer before and after the step)."""
+    (readers, writer), (readers_now, writer_now) = before, after
+    if writer_now and not writer:
+        holds.writer = thread
+    elif writer and not writer_now:
+        holds.writer = None
+    change = readers_now - readers
+    if change > 0:
+        holds.reads[thread] += change
+    for _ in range(-change):  # its own hold first, else another thread's (the rwsem has no names)
+        t = thread if holds.reads[thread] else next(
+            (j for j, n in enumerate(holds.reads) if n), None)
+        if t is not None:
+            holds.reads[t] -= 1
+
+
+def _view(world: _World, vma: Vma) -> VmaView:
+    ops = ("split" if vma.vm_ops is CRAMFS_VMASPLIT_OPS else
+           "page-cache" if vma.vm_ops is generic_file_vm_ops else
+           "none" if vma.vm_ops is None else str(getattr(vma.vm_ops, "label", "other")))
+    return VmaView((vma.vm_start - world.base) // PAGE_SIZE,
+                   (vma.vm_end - world.base) // PAGE_SIZE, vma.vm_pgoff, ops,
+                   _name(vma.vm_file) if vma.vm_file is not None else "")
+
+
+def _state(world: _World, holds: _Holds) -> State:
+    readers = tuple(t for t, n in enumerate(holds.reads) for _ in range(n))
+    return State(readers, holds.writer, tuple(_view(world, v) for v in world.mm))
 
 
 def _lock_text(world: _World) -> str:

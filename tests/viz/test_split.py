@@ -477,3 +477,45 @@ def test_a_wrong_packed_guess_names_the_field_that_differs():
     assert "split_page (bits 16+): yours is 3, right" in other
     for right_or_none in ("0x30003", 196611, ..., "split page 3", True):
         assert packed_fields_hint(right_or_none, 0x30003) == ""
+
+
+def test_race_explorer_shows_the_lock_and_the_vmas_of_the_step_shown():
+    """Stepping the seed's broken munmap class: who holds mmap_sem and who waits, and the VMAs,
+    under the step table, in the text and the picture, for the step chosen."""
+    r = RaceExplorer("munmap in the window", "split")
+    r.set(klass=next(i for i, ((_, b), _) in enumerate(r.classes()) if b))
+    r.widget()
+    r.set(step=0)
+    assert "  before the first step:" in r.text
+    assert "      pages 0-4, vm_pgoff 0x800e, ops: split (libc.so.6)" in r.text
+    r.set(step=2)
+    assert "    mmap_sem: held for reading by thread 0; thread 1 waits to run syscall" in r.text
+    r.set(step=3)
+    assert "  after step 3 (thread 0: up_read):" in r.text
+    assert "    mmap_sem: free; nobody waits" in r.text and "pages 0-4" in r.text
+    r.set(step=4)
+    lines = r.text.splitlines()
+    at = lines.index("  after step 4 (thread 1: syscall):")
+    assert lines[at + 1:at + 3] == ["    mmap_sem: free; nobody waits", "    VMAs: none"]
+    assert "pages 0-4, vm_pgoff" not in r.text  # munmap removed the VMA
+    assert "after step 4 (thread 1: syscall):" in look(r).strings()
+    r.press("next")
+    assert "    mmap_sem: held for writing by thread 0; nobody waits" in r.text
+    assert "mmap_sem: held for writing by thread 0; nobody waits" in look(r).strings()
+    assert not look(r).problems
+    assert max(len(line) for line in r.state_lines()) <= 88
+
+
+def test_race_explorer_shows_the_two_halves_after_the_split():
+    r = RaceExplorer("two faults", "split")
+    split = next(j for j, (_t, label) in enumerate(r.run.schedule)
+                 if label == "down_write_killable")
+    r.set(step=split + 1)
+    text = r.text
+    assert "      pages 0-2, vm_pgoff 0x800e, ops: none (libc.so.6)" in text
+    assert "      pages 3-4, vm_pgoff 0x3, ops: page-cache (libc.so.6)" in text
+    assert f"held for writing by thread {r.run.schedule[split][0]}" in text
+    assert max(len(line) for line in r.state_lines()) <= 88
+    r.set(step=split)  # before the split: one VMA
+    assert [line for line in r.state_lines() if "vm_pgoff" in line] == [
+        "      pages 0-4, vm_pgoff 0x800e, ops: split (libc.so.6)"]

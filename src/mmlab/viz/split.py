@@ -20,6 +20,7 @@ Model helper: no kernel counterpart (drawings of the model).
 
 from __future__ import annotations
 
+import textwrap
 from collections.abc import Sequence
 from dataclasses import dataclass
 from types import MappingProxyType
@@ -49,7 +50,7 @@ from mmlab.memory import remap_pfn_range, zap_page_range
 from mmlab.mm import MM
 from mmlab.mm_types import Vma, VmFault, linear_page_index, vma_is_anonymous
 from mmlab.physmem import frame_kind
-from mmlab.race import RACES, RaceReport, Run, race
+from mmlab.race import RACES, RaceReport, Run, State, VmaView, race, steps_of
 from mmlab.scenarios import Scenario, run_scenario, scenario_image
 from mmlab.system import System
 from mmlab.trace import Recorder, Step
@@ -749,7 +750,9 @@ class RaceExplorer(Explorer):
     row for what the explorer does after the run: it reads back each page a fault finished on
     and checks the locks, the VMAs and the page tables. ✖ marks the step during which something
     broke (that last row for what the checks found), † the step during which a killed thread's
-    SIGKILL ended its wait for the write lock; under the bars, what broke, in full.
+    SIGKILL ended its wait for the write lock; under the bars, what broke, in full. Under the
+    schedule, the state once the steps shown have run (:meth:`state_lines`): who holds
+    ``mmap_sem``, who waits, and each VMA of the process (pages, ``vm_pgoff``, ops).
 
     Each (race, strategy) is explored once, when first chosen, and kept: the big races take
     0.3-0.5 s, a second visit answers at once. :meth:`precompute` explores them all up front.
@@ -769,6 +772,10 @@ class RaceExplorer(Explorer):
     def __init__(self, name: str = "two faults", strategy: str = "split") -> None:
         super().__init__()
         self._reports: dict[tuple[str, str], RaceReport] = {}
+        #: (race, strategy, class) -> the states of its example run: before the first step,
+        #: then after each step, with who waits there.
+        self._states: dict[tuple[str, str, int], list[tuple[State, tuple[tuple[int, str], ...]]]]
+        self._states = {}
         self.name, self.strategy = name, strategy
         self.klass = 0
         self.index = 0
@@ -810,6 +817,46 @@ class RaceExplorer(Explorer):
             return next((j for j, (thread, label) in enumerate(run.schedule)
                          if thread == t and label == "down_write_killable"), None)
         return None
+
+    def states(self) -> list[tuple[State, tuple[tuple[int, str], ...]]]:
+        """The chosen class's example run, state by state: entry ``k`` is the state once ``k``
+        steps have run (who holds ``mmap_sem``, the VMAs) and the threads that wait then,
+        each with the step it waits to run. Replayed once per class with
+        :func:`~mmlab.race.steps_of`, and kept."""
+        key = (self.name, self.strategy, self.klass)
+        if key not in self._states:
+            run = self.run
+            threads = self.report().threads
+            _, frames = steps_of(threads, self.strategy, [t for t, _ in run.schedule])
+            out = []
+            for k in range(len(frames) + 1):
+                state = frames[k - 1].after if k else frames[0].before
+                if k < len(frames):
+                    waits = tuple((t, frames[k].pending[t] or "") for t in frames[k].waiting())
+                else:  # after the last step only a deadlocked thread still waits
+                    waits = tuple((t, o.removeprefix("deadlock (waiting in ").rstrip(")"))
+                                  for t, o in enumerate(run.outcomes)
+                                  if o.startswith("deadlock"))
+                out.append((state, waits))
+            self._states[key] = out
+        return self._states[key]
+
+    def state_lines(self) -> list[str]:
+        """The state once :attr:`index` steps have run, in a few lines of at most 88 columns:
+        who holds ``mmap_sem`` and who waits, then each VMA (pages of the mapping, vm_pgoff,
+        vm_ops, file)."""
+        state, waits = self.states()[self.index]
+        if self.index:
+            thread, label = self.run.schedule[self.index - 1]
+            head = f"after step {self.index} (thread {thread}: {label}):"
+        else:
+            head = "before the first step:"
+        waiting = "; ".join(f"thread {t} waits to run {label}" for t, label in waits)
+        lock = f"mmap_sem: {state.lock_text()}; {waiting or 'nobody waits'}"
+        return [f"  {head}",
+                *textwrap.wrap(lock, 88, initial_indent=" " * 4, subsequent_indent=" " * 6),
+                "    VMAs:" + ("" if state.vmas else " none"),
+                *(f"      {_vma_line(v)}" for v in state.vmas)]
 
     def notes(self, run: Run | None = None) -> list[str]:
         """What broke in ``run`` (the chosen class's example), one sentence each, with where:
@@ -884,6 +931,8 @@ class RaceExplorer(Explorer):
     #: Height of a schedule row, and of a line of the notes, in y units.
     STEP_H = 0.75
     NOTE_H = 0.8
+    #: Height of a line of the state under the schedule (mmap_sem, the VMAs), in y units.
+    STATE_H = 0.7
 
     def _note_lines(self, ax: Axes) -> list[str]:
         """The notes wrapped to the left column, whole notes only, at most :attr:`NOTE_LINES`
@@ -909,9 +958,10 @@ class RaceExplorer(Explorer):
         run = self.run
         ax = schematic_axes(fig, ylim=(0, 14))  # a first axes, only to measure text
         notes = self._note_lines(ax)
+        state = [line for text in self.state_lines() for line in _wrap(ax, text, 37, 7)]
         row_h = min(1.5, 8.4 / len(classes))
         left_needs = 1.8 + len(classes) * row_h + 1.4 + len(notes) * self.NOTE_H + 0.6
-        right_needs = 4.6 + len(run.schedule) * self.STEP_H + 1.8
+        right_needs = 4.6 + len(run.schedule) * self.STEP_H + 2.8 + len(state) * self.STATE_H
         top = max(14.0, left_needs, right_needs)
         fig.clear()
         fig.set_size_inches(self.figsize[0], top * self.INCH_PER_UNIT)
@@ -951,9 +1001,10 @@ class RaceExplorer(Explorer):
             for k, line in enumerate(notes):
                 ax.text(1, y - (k + 1) * self.NOTE_H, line, fontsize=7.5,
                         color=PALETTE["highlight"], va="center")
-        self._draw_schedule(ax, run, len(rep.threads), top)
+        self._draw_schedule(ax, run, len(rep.threads), top, state)
 
-    def _draw_schedule(self, ax: Axes, run: Run, threads: int, top: float) -> None:
+    def _draw_schedule(self, ax: Axes, run: Run, threads: int, top: float,
+                       state: Sequence[str]) -> None:
         x0, step_y = 62.0, self.STEP_H
         ax.text(x0, top - 1.6, f"class {self.klass + 1} (outlined): steps run "
                 f"{self.index}/{len(run.schedule)}", fontsize=8.5, weight="bold",
@@ -1000,9 +1051,15 @@ class RaceExplorer(Explorer):
             marks += f", {BROKE_MARK} it broke there"
         if killed is not None:
             marks += f", {KILL_MARK} SIGKILL"
-        for k, line in enumerate(_wrap(ax, marks, 99 - x0, 7)):
+        mark_lines = _wrap(ax, marks, 99 - x0, 7)
+        for k, line in enumerate(mark_lines):
             ax.text(x0, y - 1.0 - k * 0.7, line, fontsize=7, va="center",
                     color=PALETTE["muted"])
+        # the state once the steps shown have run: mmap_sem's holders, who waits, the VMAs
+        y -= 1.0 + len(mark_lines) * 0.7 + 0.5
+        for k, line in enumerate(state):
+            ax.text(x0, y - k * self.STATE_H, line, fontsize=7, va="center",
+                    color=PALETTE["text"], weight="bold" if k == 0 else "normal")
 
     def alt_text(self) -> str:
         """The class table and the schedule up to the current step (the description), and
@@ -1038,6 +1095,7 @@ class RaceExplorer(Explorer):
             lines.append("  VMAs at the end (start page, end page, vm_pgoff): "
                          + (", ".join(f"({a}, {b}, {c:#x})" for a, b, c in run.vmas)
                             or "(none)"))
+        lines += ["", *self.state_lines()]
         # what the real kernel printed for this race (issue 20), read once, under the class
         # whose schedule it ran (thread 1's step in thread 0's window), a pointer elsewhere
         if getattr(self, "_kernel_runs", None) is None:
@@ -1062,6 +1120,15 @@ class RaceExplorer(Explorer):
             wanted = window_run(self.name, self.strategy).key
             cache[key] = next(i for i, (k, _n) in enumerate(self.classes()) if k == wanted)
         return cache[key]
+
+
+def _vma_line(vma: VmaView) -> str:
+    """A VMA of the race's process in the explorer's words: "pages 3-4, vm_pgoff 0x3,
+    ops: page-cache (libc.so.6)"; one below the mapping (the anonymous region, a file an mremap
+    will move) is "elsewhere"."""
+    where = vma.pages if vma.first >= 0 else f"elsewhere, {vma.end - vma.first} pages"
+    return (f"{where}, vm_pgoff {vma.pgoff:#x}, ops: {vma.ops} "
+            f"({vma.file or 'anonymous'})")
 
 
 # --- the tail check ---------------------------------------------------------------------------
