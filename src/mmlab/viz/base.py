@@ -23,11 +23,13 @@ from __future__ import annotations
 import base64
 import html
 import io
+import json
 import os
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TypeVar
 
 import ipywidgets as widgets
 import matplotlib
@@ -38,7 +40,8 @@ from matplotlib.figure import Figure
 from mmlab.viz.layoutcheck import Problem, layout_problems
 from mmlab.viz.style import PALETTE
 
-__all__ = ["DPI", "PALETTE", "STATIC_DPI", "Explorer", "course_data", "schematic_axes"]
+__all__ = ["DPI", "PALETTE", "STATIC_DPI", "Explorer", "course_data", "kernel_source",
+           "live_or_stored", "load_stored", "schematic_axes"]
 
 #: Resolution of every picture: small PNGs that redraw fast and read well in a notebook.
 DPI = 72
@@ -67,6 +70,45 @@ def course_data(*parts: str) -> Path:
         if root.joinpath(*parts).exists():
             return root.joinpath(*parts)
     return roots[-1].joinpath(*parts)
+
+
+_Comparison = TypeVar("_Comparison")
+
+
+def live_or_stored(live: Callable[[], _Comparison], stored: Callable[[], _Comparison], *,
+                   available: bool) -> _Comparison:
+    """A comparison with the real kernel: ``live()`` where ``available`` says this machine's
+    kernel can be read and reading it works, else ``stored()`` (a browser kernel, a machine
+    without ``/proc``, or an ``OSError`` on the way).
+
+    Model helper: no kernel counterpart.
+    """
+    if available:
+        try:
+            return live()
+        except OSError:
+            pass
+    return stored()
+
+
+def load_stored(path: Path | str) -> dict[str, object]:
+    """A comparison stored as JSON by a ``write_course_data``, marked ``"source": "stored"``.
+
+    Model helper: no kernel counterpart.
+    """
+    data = json.loads(Path(path).read_text())
+    data["source"] = "stored"
+    return data
+
+
+def kernel_source(data: Mapping[str, object]) -> str:
+    """Where a comparison's kernel side comes from, in words: this machine's kernel, or the
+    machine a stored one was made on.
+
+    Model helper: no kernel counterpart.
+    """
+    return ("this machine's kernel" if data.get("source") == "live"
+            else f"stored from {data.get('machine', 'a real kernel')}")
 
 
 def schematic_axes(fig: Figure, xlim: tuple[float, float] = (0, 100),

@@ -62,7 +62,15 @@ from mmlab.physmem import frame_kind
 from mmlab.procfs import SMAPS_FIELDS
 from mmlab.scenarios import RamUse, Scenario, ScenarioRun, run_scenario, scenario, scenario_image
 from mmlab.system import DEFAULT_FAULT_AROUND_BYTES, System, default_system
-from mmlab.viz.base import PALETTE, Explorer, course_data, schematic_axes
+from mmlab.viz.base import (
+    PALETTE,
+    Explorer,
+    course_data,
+    kernel_source,
+    live_or_stored,
+    load_stored,
+    schematic_axes,
+)
 from mmlab.viz.quiz import Drill
 from mmlab.viz.style import (
     KINDS,
@@ -1229,9 +1237,7 @@ def stored_smaps_comparison(directory: pathlib.Path | str = COURSE_DATA) -> dict
 
     Model helper: no kernel counterpart.
     """
-    data = json.loads((pathlib.Path(directory) / "smaps.json").read_text())
-    data["source"] = "stored"
-    return data
+    return load_stored(pathlib.Path(directory) / "smaps.json")
 
 
 def smaps_comparison() -> dict[str, object]:
@@ -1239,12 +1245,8 @@ def smaps_comparison() -> dict[str, object]:
 
     Model helper: no kernel counterpart.
     """
-    if can_run_live():
-        try:
-            return live_smaps_comparison()
-        except OSError:
-            pass
-    return stored_smaps_comparison()
+    return live_or_stored(live_smaps_comparison, stored_smaps_comparison,
+                          available=can_run_live())
 
 
 def format_smaps(data: dict[str, object]) -> str:
@@ -1252,8 +1254,7 @@ def format_smaps(data: dict[str, object]) -> str:
 
     Model helper: no kernel counterpart.
     """
-    where = ("this machine's kernel" if data.get("source") == "live"
-             else f"stored from {data.get('machine', 'a real kernel')}")
+    where = kernel_source(data)
     lines = [f"kernel: {where}"]
     stages = data["stages"]
     assert isinstance(stages, list)

@@ -44,7 +44,7 @@ from mmlab.pagetable import (
 )
 from mmlab.physmem import frame_kind
 from mmlab.procfs import PM_FILE, PM_MMAP_EXCLUSIVE, PM_PFRAME_MASK, PM_PRESENT, PM_SOFT_DIRTY
-from mmlab.viz.base import PALETTE, Explorer, course_data, schematic_axes
+from mmlab.viz.base import PALETTE, Explorer, course_data, live_or_stored, schematic_axes
 from mmlab.viz.quiz import Drill
 from mmlab.viz.style import (
     KINDS,
@@ -605,12 +605,7 @@ def pagemap_comparison() -> PagemapComparison:
 
     Model helper: no kernel counterpart.
     """
-    if live_kernel_available():
-        try:
-            return compare_pagemap()
-        except OSError:
-            pass
-    return stored_pagemap()
+    return live_or_stored(compare_pagemap, stored_pagemap, available=live_kernel_available())
 
 
 def write_course_data(path: pathlib.Path | None = None) -> pathlib.Path:

@@ -69,7 +69,14 @@ from mmlab.race import (
 )
 from mmlab.scenarios import run_scenarios, scenario, scenario_image
 from mmlab.system import System
-from mmlab.viz.base import Explorer, course_data, schematic_axes
+from mmlab.viz.base import (
+    Explorer,
+    course_data,
+    kernel_source,
+    live_or_stored,
+    load_stored,
+    schematic_axes,
+)
 from mmlab.viz.compare import FieldRow, capture_scenarios, compare_capture
 from mmlab.viz.style import (
     PALETTE,
@@ -869,9 +876,7 @@ def stored_two_threads(directory: pathlib.Path | str = COURSE_DATA) -> dict[str,
 
     Model helper: no kernel counterpart.
     """
-    data = json.loads((pathlib.Path(directory) / "two-threads.json").read_text())
-    data["source"] = "stored"
-    return data
+    return load_stored(pathlib.Path(directory) / "two-threads.json")
 
 
 def two_threads() -> dict[str, object]:
@@ -879,12 +884,7 @@ def two_threads() -> dict[str, object]:
 
     Model helper: no kernel counterpart.
     """
-    if can_run_live():
-        try:
-            return live_two_threads()
-        except OSError:
-            pass
-    return stored_two_threads()
+    return live_or_stored(live_two_threads, stored_two_threads, available=can_run_live())
 
 
 def format_two_threads(data: dict[str, object]) -> str:
@@ -892,8 +892,7 @@ def format_two_threads(data: dict[str, object]) -> str:
 
     Model helper: no kernel counterpart.
     """
-    where = ("this machine's kernel" if data.get("source") == "live"
-             else f"stored from {data.get('machine', 'a real kernel')}")
+    where = kernel_source(data)
     model = data["model"]
     assert isinstance(model, dict)
     threads, smaps = data["threads"], data["smaps"]
