@@ -56,35 +56,8 @@ cap = _capture_module()
 
 def fetch_kernel() -> dict:
     """Download and unpack Debian's 6.12 kernel, headers and source (nothing is installed)."""
-    debs, root = BUILD / "debs", BUILD / "root"
-    debs.mkdir(parents=True, exist_ok=True)
-    if not list(debs.glob("linux-image-*.deb")):
-        cap.run(["apt-get", "update", "-q"])
-    image_pkg = cap.apt_depends(META_PKG, "linux-image-6.12")  # linux-image-6.12.118+deb12-amd64
-    abi = image_pkg.removeprefix("linux-image-")
-    headers_pkg = f"linux-headers-{abi}"
-    common_pkg = cap.apt_depends(headers_pkg, "linux-headers-")
-    kbuild_pkg = cap.apt_depends(headers_pkg, "linux-kbuild-")
-    pkgs = [image_pkg, headers_pkg, common_pkg, kbuild_pkg, SOURCE_PKG]
-    need = [p for p in pkgs if not list(debs.glob(f"{p}_*.deb"))]
-    if need:
-        cap.log(f"apt-get download {' '.join(need)}")
-        cap.run(["apt-get", "download", *need], cwd=debs)
-    versions = {}
-    for p in pkgs:
-        deb = sorted(debs.glob(f"{p}_*.deb"))[-1]
-        versions[p] = cap.output(["dpkg-deb", "-f", deb, "Version"]).strip()
-        stamp = root / f".unpacked-{deb.name}"
-        if not stamp.exists():
-            cap.log(f"dpkg -x {deb.name}")
-            cap.run(["dpkg", "-x", deb, root])
-            stamp.touch()
-    kdir = root / "usr/src" / headers_pkg
-    mk = kdir / "Makefile"
-    text = mk.read_text()
-    fixed = re.sub(r"include /usr/src/", f"include {root}/usr/src/", text)
-    if fixed != text:
-        mk.write_text(fixed)
+    debs = cap.fetch_debs(BUILD, META_PKG, "linux-image-6.12", SOURCE_PKG)  # ...6.12.118+deb12
+    abi, root, versions = debs["abi"], debs["root"], debs["versions"]
     stock = BUILD / "stock"  # the MTD modules, decompressed
     for rel in cap.STOCK_MODULES:
         packed = root / "lib/modules" / abi / "kernel" / f"{rel}.xz"
@@ -93,7 +66,7 @@ def fetch_kernel() -> dict:
             plain.parent.mkdir(parents=True, exist_ok=True)
             plain.write_bytes(lzma.decompress(packed.read_bytes()))
     config = (root / "boot" / f"config-{abi}").read_text()
-    return {"abi": abi, "packages": pkgs, "versions": versions, "kdir": kdir,
+    return {"abi": abi, "packages": debs["packages"], "versions": versions, "kdir": debs["kdir"],
             "vmlinuz": root / "boot" / f"vmlinuz-{abi}", "modules": stock,
             "source_version": versions[SOURCE_PKG],
             "config": {k: _config(config, k) for k in ("CONFIG_PER_VMA_LOCK",

@@ -100,18 +100,21 @@ def apt_depends(pkg: str, prefix: str) -> str:
     raise SystemExit(f"apt-cache: {pkg} has no dependency {prefix}*")
 
 
-def fetch_kernel() -> dict:
-    """Download and unpack Debian's kernel, headers and source; return names and versions."""
-    debs, root = BUILD / "debs", BUILD / "root"
+def fetch_debs(build: Path, meta_pkg: str, image_prefix: str, source_pkg: str) -> dict:
+    """Download Debian's kernel image that ``meta_pkg`` depends on (the first dependency named
+    ``image_prefix``...), its headers, their -common and kbuild packages, and ``source_pkg``
+    into ``build/debs``, and unpack them into ``build/root`` (nothing is installed); return
+    the ABI, the packages, their versions, the root and the headers' tree."""
+    debs, root = build / "debs", build / "root"
     debs.mkdir(parents=True, exist_ok=True)
     if not list(debs.glob("linux-image-*.deb")):
         run(["apt-get", "update", "-q"])
-    image_pkg = apt_depends("linux-image-amd64", "linux-image-")
+    image_pkg = apt_depends(meta_pkg, image_prefix)
     abi = image_pkg.removeprefix("linux-image-")                     # 6.1.0-57-amd64
     headers_pkg = f"linux-headers-{abi}"
     common_pkg = apt_depends(headers_pkg, "linux-headers-")           # ...-common
     kbuild_pkg = apt_depends(headers_pkg, "linux-kbuild-")
-    pkgs = [image_pkg, headers_pkg, common_pkg, kbuild_pkg, "linux-source-6.1"]
+    pkgs = [image_pkg, headers_pkg, common_pkg, kbuild_pkg, source_pkg]
     need = [p for p in pkgs if not list(debs.glob(f"{p}_*.deb"))]
     if need:
         log(f"apt-get download {' '.join(need)}")
@@ -132,10 +135,17 @@ def fetch_kernel() -> dict:
     fixed = re.sub(r"include /usr/src/", f"include {root}/usr/src/", text)
     if fixed != text:
         mk.write_text(fixed)
-    return {"abi": abi, "packages": pkgs, "versions": versions, "kdir": kdir,
-            "vmlinuz": root / "boot" / f"vmlinuz-{abi}",
+    return {"abi": abi, "packages": pkgs, "versions": versions, "root": root, "kdir": kdir}
+
+
+def fetch_kernel() -> dict:
+    """Download and unpack Debian's kernel, headers and source; return names and versions."""
+    debs = fetch_debs(BUILD, "linux-image-amd64", "linux-image-", "linux-source-6.1")
+    abi, root = debs["abi"], debs["root"]
+    return {"abi": abi, "packages": debs["packages"], "versions": debs["versions"],
+            "kdir": debs["kdir"], "vmlinuz": root / "boot" / f"vmlinuz-{abi}",
             "modules": root / "lib/modules" / abi / "kernel",
-            "source_version": versions["linux-source-6.1"]}
+            "source_version": debs["versions"]["linux-source-6.1"]}
 
 
 def build_modules(kernel: dict) -> dict[str, Path]:
@@ -435,12 +445,8 @@ def capture(name: str, image_bytes: bytes, scenarios: list[dict], kernel: dict,
         "phys_addr": PHYS_ADDR, "mtd_name": MTD_NAME, "mount_point": MOUNT_POINT,
         "mount": guest["mount"], "scenarios": guest["scenarios"],
     }
-    OUT.mkdir(parents=True, exist_ok=True)
-    (OUT / f"{name}.json").write_text(json.dumps(result, indent=1) + "\n")
-    checks = content_checks(image_bytes, scenarios, guest["hashes"])
-    (OUT / f"{name}.content-checks.json").write_text(json.dumps(checks, indent=1) + "\n")
-    (OUT / f"{name}.console.log").write_text(console)
-    (OUT / f"{name}.probe.txt").write_text(records)
+    write_capture(name, result, content_checks(image_bytes, scenarios, guest["hashes"]),
+                  console, records)
     if name != "xip-sample":  # that image is already in data/
         shutil.copy2(image, OUT / image.name)
     log(f"{name}: {len(result['scenarios'])} scenarios captured in {took:.1f} s of QEMU "
@@ -614,14 +620,21 @@ def split_scenarios(strategy: str, kernel: dict, image_bytes: bytes, scenarios: 
         "phys_addr": PHYS_ADDR, "mtd_name": MTD_NAME, "mount_point": MOUNT_POINT,
         "mount": guest["mount"], "scenarios": guest["scenarios"],
     }
+    write_capture(name, result, content_checks(image_bytes, scenarios, guest["hashes"]),
+                  console, records)
+    log(f"{name}: {len(result['scenarios'])} scenarios in {took:.1f} s of QEMU")
+    return result
+
+
+def write_capture(name: str, result: dict, checks: list[dict], console: str,
+                  records: str) -> None:
+    """The four files of one capture in OUT: the JSON, its content checks, the console log and
+    the probe's records."""
     OUT.mkdir(parents=True, exist_ok=True)
     (OUT / f"{name}.json").write_text(json.dumps(result, indent=1) + "\n")
-    checks = content_checks(image_bytes, scenarios, guest["hashes"])
     (OUT / f"{name}.content-checks.json").write_text(json.dumps(checks, indent=1) + "\n")
     (OUT / f"{name}.console.log").write_text(console)
     (OUT / f"{name}.probe.txt").write_text(records)
-    log(f"{name}: {len(result['scenarios'])} scenarios in {took:.1f} s of QEMU")
-    return result
 
 
 def _kernel_facts(kernel: dict) -> dict:
