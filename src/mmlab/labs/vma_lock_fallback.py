@@ -197,25 +197,15 @@ def check(fn: Callable[[str, str, bool, bool, str | None], str]) -> CheckResult:
 
     Model helper: no kernel counterpart.
     """
-    table = cases()
-    result = check_function(fn, table, name="fault_lock")
-    if result.ok or result.not_done:
-        return result
-    for args, expected in table:  # the case check_function reported: the first one failing
-        try:
-            got = fn(*args)
-        except Exception:  # noqa: BLE001 - a learner's bug is feedback, not a crash
-            return result
-        if same_value(got, expected):
-            continue
-        if not any(same_value(got, lock) for lock in LOCKS):
-            return CheckResult(result.passed, result.total,
-                               f"{result.first_failure}. fault_lock answers with the name of "
-                               'a lock: "vma" or "mmap_lock".')
-        rule = RULES[decide(*args)[1]]
-        return CheckResult(result.passed, result.total,
-                           f"{result.first_failure}. What decides it: {rule}.")
-    return result
+    return check_function(fn, cases(), name="fault_lock", explain=_why_this_lock)
+
+
+def _why_this_lock(args: tuple, got: object) -> str:
+    """What :func:`check` adds under a wrong answer: the rule deciding the case, or, for an
+    answer that names no lock, what ``fault_lock`` answers with."""
+    if not any(same_value(got, lock) for lock in LOCKS):
+        return 'fault_lock answers with the name of a lock: "vma" or "mmap_lock".'
+    return f"What decides it: {RULES[decide(*args)[1]]}."
 
 
 @dataclass(frozen=True)

@@ -457,7 +457,8 @@ class CheckResult:
 def check_function(fn: Callable[..., object], cases: Sequence[tuple[tuple, object]],
                    *, name: str | None = None, unordered: bool = False,
                    hex_ints: bool | None = None,
-                   same: Callable[[object, object], bool] | None = None) -> CheckResult:
+                   same: Callable[[object, object], bool] | None = None,
+                   explain: Callable[[tuple, object], str] | None = None) -> CheckResult:
     """Run ``fn(*args)`` for each ``(args, expected)`` case and count the passes.
 
     Results compare by value (:func:`same_value`: a list for a tuple, ``"3"`` for 3); with
@@ -465,6 +466,8 @@ def check_function(fn: Callable[..., object], cases: Sequence[tuple[tuple, objec
     report names the first failing call, what it returned (or raised) and what was expected,
     in hex where ``hex_ints`` says; by default an argument (or the result) is in hex in every
     case when it holds an address-sized number in any case, so a column reads in one base.
+    ``explain(args, got)``, where given, adds a sentence to the first failure when ``fn``
+    returned a wrong value there (not when it raised): what the lab can say about that case.
 
     Model helper: no kernel counterpart.
     """
@@ -500,6 +503,8 @@ def check_function(fn: Callable[..., object], cases: Sequence[tuple[tuple, objec
         elif first is None:
             first = (f"{call} returned {show_value(got, hex_ints=out_hex)}; expected {want}"
                      + _differs_at(got, expected))
+            if explain is not None:
+                first += f". {explain(args, got)}"
     return CheckResult(passed, len(cases), first)
 
 
