@@ -110,8 +110,8 @@ __all__ = [
     "steps_of",
 ]
 
-#: The width a table's problem lines are wrapped to (a notebook's output breaks longer lines
-#: wherever the panel ends, inside a word).
+#: The width a table's problem lines are wrapped to: mmlab.viz.quiz.OUTPUT_WIDTH, which the model
+#: cannot import (a notebook's output breaks longer lines wherever the panel ends, in a word).
 _TABLE_WIDTH = 88
 
 

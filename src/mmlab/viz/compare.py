@@ -53,7 +53,7 @@ from mmlab.scenarios import (
 )
 from mmlab.system import System
 from mmlab.viz.base import PALETTE, Explorer, course_data, schematic_axes
-from mmlab.viz.quiz import Drill, wrap_output
+from mmlab.viz.quiz import OUTPUT_WIDTH, Drill, wrap_output
 from mmlab.viz.style import KINDS, Kind, box_label, draw_legend, first_fitting, kind_collection
 from mmlab.viz.style import text_width as _text_width
 
@@ -567,7 +567,7 @@ def race_rows(names: Sequence[str] = tuple(RACES),
 
 
 def format_race_rows(rows: Sequence[RaceRow], *, problems: bool = True,
-                     width: int = 88) -> str:
+                     width: int = OUTPUT_WIDTH) -> str:
     """The race rows as a table, each followed by its distinct problems, each in full, wrapped
     between words at ``width`` characters.
 
@@ -851,7 +851,7 @@ def format_counts(counts: Mapping[str, tuple[int, int]]) -> str:
 
 def format_rows(rows: Sequence[FieldRow], *, scenario_name: str | None = None,
                 field_contains: str = "", only_different: bool = False,
-                width: int = 88) -> str:
+                width: int = OUTPUT_WIDTH) -> str:
     """The rows as text, optionally filtered: per scenario a heading, then one field a line,
     its value once where the kernel and the model agree, ``kernel:`` and ``model:`` lines
     marked ``NO`` where they differ. Nothing is cut: a value of several lines (``maps``,

@@ -57,7 +57,7 @@ from mmlab.trace import Recorder, Step
 from mmlab.uaccess import user_read
 from mmlab.viz.base import PALETTE, Explorer, schematic_axes
 from mmlab.viz.kernelraces import kernel_says, load_kernel_races, window_run
-from mmlab.viz.quiz import Drill, learner_value, wrap_output
+from mmlab.viz.quiz import OUTPUT_WIDTH, Drill, learner_value, wrap_output
 from mmlab.viz.style import Kind, box_label, draw_legend, kind_collection, text_width
 from mmlab.xip import (
     CramfsInode,
@@ -854,7 +854,8 @@ class RaceExplorer(Explorer):
         waiting = "; ".join(f"thread {t} waits to run {label}" for t, label in waits)
         lock = f"mmap_sem: {state.lock_text()}; {waiting or 'nobody waits'}"
         return [f"  {head}",
-                *textwrap.wrap(lock, 88, initial_indent=" " * 4, subsequent_indent=" " * 6),
+                *textwrap.wrap(lock, OUTPUT_WIDTH, initial_indent=" " * 4,
+                               subsequent_indent=" " * 6),
                 "    VMAs:" + ("" if state.vmas else " none"),
                 *(f"      {_vma_line(v)}" for v in state.vmas)]
 
