@@ -6,6 +6,7 @@ import html
 
 import pytest
 
+from mmlab import race
 from mmlab.viz.addrspace import find_vma_cases, my_find_vma_reference
 from mmlab.viz.pagetable import address_fields
 from mmlab.viz.quiz import (
@@ -94,7 +95,6 @@ def test_reports_are_wrapped_between_words_for_the_output_area():
     assert "__split_vma(-EINVAL)" in text.split() and text.endswith("\n  short")
     assert all(len(row) <= OUTPUT_WIDTH for row in text.splitlines())
     assert wrap_output("a" * 120) == "a" * 120  # one word longer than the width stays whole
-    from mmlab import race
     assert race._TABLE_WIDTH == OUTPUT_WIDTH  # the model's race table wraps at the same width
 
 
